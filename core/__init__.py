@@ -1,0 +1,26 @@
+"""actgrad.core: evaluation of activations and their derivatives with torch autograd.
+
+Importing this package does not import torch; only :func:`evaluate` does.
+"""
+
+from actgrad.core.errors import ActgradError, BadInput, EvaluationFailed
+from actgrad.core.request import DEFAULT_MAX_ELEMENTS, Request
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MAX_ELEMENTS",
+    "ActgradError",
+    "BadInput",
+    "EvaluationFailed",
+    "Request",
+    "__version__",
+    "evaluate",
+]
+
+
+def evaluate(request: Request):  # noqa: ANN201 - Result is imported lazily with torch
+    """Evaluate ``request`` (imports torch on first use) and return a Result."""
+    from actgrad.core.evaluate import evaluate as _evaluate
+
+    return _evaluate(request)

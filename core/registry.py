@@ -1,0 +1,133 @@
+"""The registry: one FunctionSpec per function, readable without importing torch.
+
+Commands, ``list``, ``explain``, completion, the README table and the test matrix are all
+generated from :data:`REGISTRY`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from actgrad.core.errors import UnknownFunction
+
+Params = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One keyword parameter of the torch function, exposed as ``--<name-with-hyphens>``."""
+
+    name: str
+    kind: str  # "float" | "int" | "bool" | "choice" | "tensor"
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    required: bool = False
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Kink:
+    """A point where a derivative is a convention: torch's value and the one-sided ones.
+
+    ``jump`` marks a discontinuity of the function itself (threshold, hardshrink).
+    """
+
+    at: float
+    torch: float
+    left: float
+    right: float
+    jump: bool = False
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # torch.nn.functional spelling, e.g. "leaky_relu"
+    kind: str  # "activation" (losses and norms come later)
+    summary: str
+    formula: str
+    derivative: str
+    domain: str
+    range: str
+    params: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
+    pointwise: bool = True  # False: along a dim, the derivative is a Jacobian
+    stochastic: bool = False
+    # call(F, x, params) -> tensor; None means torch.nn.functional.<name>(x, **params)
+    call: Callable[..., Any] | None = None
+    kinks: Callable[[Params], list[Kink]] = field(default=lambda p: [])
+    check: Callable[[Params], str | None] = field(default=lambda p: None)
+    example: str = ""
+    notes: tuple[str, ...] = ()
+    dtype_notes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def command(self) -> str:
+        return self.name.replace("_", "-")
+
+    def param(self, name: str) -> Param:
+        return next(p for p in self.params if p.name == name)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+
+REGISTRY: dict[str, FunctionSpec] = {}
+_LOOKUP: dict[str, str] = {}
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def register(*specs: FunctionSpec) -> None:
+    for spec in specs:
+        for name in (spec.name, *spec.aliases):
+            key = _key(name)
+            if key in _LOOKUP:
+                raise ValueError(f"duplicate registry name {name!r}")
+            _LOOKUP[key] = spec.name
+        REGISTRY[spec.name] = spec
+
+
+def names_and_aliases() -> list[str]:
+    """Every spelling a user may type, hyphenated."""
+    _load()
+    return sorted({k.replace("_", "-") for k in _LOOKUP})
+
+
+def suggest(name: str) -> str | None:
+    _load()
+    matches = difflib.get_close_matches(_key(name), list(_LOOKUP), n=1, cutoff=0.6)
+    return _LOOKUP[matches[0]].replace("_", "-") if matches else None
+
+
+def resolve(name: str) -> str | None:
+    """The canonical torch name for a command name or alias, or None."""
+    _load()
+    return _LOOKUP.get(_key(name))
+
+
+def get(name: str) -> FunctionSpec:
+    canonical = resolve(name)
+    if canonical is None:
+        guess = suggest(name)
+        hint = f"did you mean '{guess}'?" if guess else "run 'actgrad list' to see every function"
+        raise UnknownFunction(f"unknown function {name!r}", hint)
+    return REGISTRY[canonical]
+
+
+def specs() -> list[FunctionSpec]:
+    _load()
+    return list(REGISTRY.values())
+
+
+def _load() -> None:
+    if not REGISTRY:
+        from actgrad.core import activations  # noqa: F401 - registers on import

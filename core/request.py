@@ -1,0 +1,226 @@
+"""Requests: the plain object every front end (command line, batch, plots) builds.
+
+:func:`build_request` is the one place raw user data (strings from argv, values from JSON) is
+validated; it needs no torch, so every usage error is reported before torch is imported.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from actgrad.core import registry
+from actgrad.core.errors import BadParameter, TooLarge
+from actgrad.core.inputs import Values, parse_number, parse_values
+
+DEFAULT_MAX_ELEMENTS = 2**27
+MAX_ORDER = 4
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+DEVICE_PATTERN = re.compile(r"cpu|cuda|cuda:[0-9]{1,3}|mps|auto", re.ASCII)
+_INT = re.compile(r"[+-]?[0-9]{1,19}", re.ASCII)
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """A validated evaluation request (use :func:`build_request` to make one from user data)."""
+
+    function: str
+    inputs: Mapping[str, Values]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    order: int = 0
+    index: int | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
+    seed: int | None = None
+    max_elements: int = DEFAULT_MAX_ELEMENTS
+
+
+def parse_int(raw: object, option: str, low: int | None = None, high: int | None = None) -> int:
+    """Strictly parse a whole number given for ``option`` and check its bounds."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise BadParameter(f"{option} must be a whole number, not {raw!r}", f"e.g. {option} 2")
+    if isinstance(raw, str):
+        if not _INT.fullmatch(raw.strip()):
+            raise BadParameter(f"{option} must be a whole number, not {raw!r}", f"e.g. {option} 2")
+        raw = int(raw.strip())
+    if (low is not None and raw < low) or (high is not None and raw > high):
+        span = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise BadParameter(f"{option} {raw} is out of range", f"use a value {span}")
+    return raw
+
+
+def parse_bool(raw: object, option: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+        return raw.strip().lower() in _TRUE
+    raise BadParameter(f"{option} must be true or false, not {raw!r}", f"write {option} true")
+
+
+def _resolve_params(spec: registry.FunctionSpec, raw: Mapping[str, Any]) -> dict[str, Any]:
+    known = {p.name for p in spec.params}
+    for name in raw:
+        if name not in known:
+            options = ", ".join(p.option for p in spec.params) or "none"
+            raise BadParameter(
+                f"{spec.command} has no parameter {name!r}", f"its parameters are: {options}"
+            )
+    out: dict[str, Any] = {}
+    for param in spec.params:
+        value = raw.get(param.name)
+        if value is None:
+            if param.required:
+                raise BadParameter(
+                    f"{spec.command} needs {param.option}",
+                    f"give it, e.g. {spec.example or param.option + ' 0'}",
+                )
+            out[param.name] = param.default
+            continue
+        if param.kind == "float":
+            if isinstance(value, bool):
+                raise BadParameter(f"{param.option} must be a number, not {value!r}", "e.g. 0.5")
+            num = parse_number(value, param.option) if isinstance(value, str) else float(value)
+            if not math.isfinite(num):
+                raise BadParameter(f"{param.option} must be finite, not {num}", "give a number")
+            out[param.name] = num
+        elif param.kind == "int":
+            out[param.name] = parse_int(value, param.option, -64, 63)
+        elif param.kind == "bool":
+            out[param.name] = parse_bool(value, param.option)
+        else:  # choice
+            if value not in param.choices:
+                raise BadParameter(
+                    f"{param.option} must be one of {', '.join(param.choices)}, not {value!r}",
+                    f"e.g. {param.option} {param.choices[-1]}",
+                )
+            out[param.name] = value
+    problem = spec.check(out)
+    if problem:
+        raise BadParameter(f"{spec.command}: {problem}", f"see 'actgrad explain {spec.command}'")
+    return out
+
+
+def _check_cap(count: int, what: str, max_elements: int) -> None:
+    if count > max_elements:
+        raise TooLarge(
+            f"{what} would have {count:,} elements, over the cap of {max_elements:,}",
+            "give fewer points, or raise the cap with --max-elements N or ACTGRAD_MAX_ELEMENTS",
+        )
+
+
+def _check_shape(spec: registry.FunctionSpec, req: Request) -> Request:
+    """Shape-dependent checks for functions along a dim; returns the request with dim and
+    index normalized to non-negative values."""
+    x = req.inputs["x"]
+    if spec.pointwise:
+        if req.index is not None:
+            raise BadParameter(
+                f"--index applies to functions along a dim; {spec.command} is elementwise",
+                "drop --index: --grad already gives d f(xᵢ)/d xᵢ for every element",
+            )
+        _check_cap(x.numel * max(req.order, 1), "the derivatives", req.max_elements)
+        return req
+    shape = x.shape or (1,)
+    ndim = len(shape)
+    dim = req.params["dim"]
+    if not -ndim <= dim < ndim:
+        raise BadParameter(
+            f"--dim {dim} is out of range for a {ndim}-D input",
+            f"use a dim from {-ndim} to {ndim - 1} (default -1, the last)",
+        )
+    dim %= ndim
+    n = shape[dim]
+    m = n
+    if spec.name == "glu":
+        if n % 2:
+            raise BadParameter(
+                f"glu halves its input along dim {dim}, which has odd size {n}",
+                "give an even number of values along that dim, e.g. --x 1,2,0,-1",
+            )
+        m = n // 2
+    batch = math.prod(shape) // n
+    index = req.index
+    if index is not None:
+        if not -m <= index < m:
+            raise BadParameter(
+                f"--index {index} is out of range: {spec.command}'s output has {m} elements "
+                f"along dim {dim}",
+                f"use an index from {-m} to {m - 1}",
+            )
+        index %= m
+    if req.order > 2 or (req.order == 2 and index is None):
+        raise BadParameter(
+            f"--order {req.order} of {spec.command} would be a tensor of order {req.order + 1}",
+            "use --grad for the Jacobian, or --index I --order 2 for the Hessian of output I",
+        )
+    if req.order:
+        count = batch * (n * n if index is not None and req.order == 2 else m * n)
+        _check_cap(count, "the Jacobian" if index is None else "the Hessian", req.max_elements)
+    params = {**req.params, "dim": dim - ndim}
+    return Request(
+        req.function, req.inputs, params, req.order, index, req.device, req.dtype, req.seed,
+        req.max_elements,
+    )
+
+
+def build_request(
+    function: str,
+    inputs: Mapping[str, Sequence[str]],
+    params: Mapping[str, Any] | None = None,
+    *,
+    grad: bool = False,
+    order: object = None,
+    index: object = None,
+    device: object = None,
+    dtype: object = None,
+    seed: object = None,
+    max_elements: object = None,
+    read_stdin: Callable[[], str] | None = None,
+) -> Request:
+    """Validate raw user data (strings from argv or values from JSON) into a Request."""
+    spec = registry.get(function)
+    cap = (
+        DEFAULT_MAX_ELEMENTS
+        if max_elements is None
+        else parse_int(max_elements, "--max-elements", 1, 2**40)
+    )
+    resolved = _resolve_params(spec, {k: v for k, v in (params or {}).items() if v is not None})
+    n = parse_int(order, "--order", 0, MAX_ORDER) if order is not None else 0
+    if grad:
+        n = max(n, 1)
+    idx = parse_int(index, "--index", -(2**40), 2**40) if index is not None else None
+    dev = "cpu" if device is None else str(device).strip().lower()
+    if not DEVICE_PATTERN.fullmatch(dev):
+        raise BadParameter(
+            f"unknown device {device!r} (from --device or ACTGRAD_DEVICE)",
+            "use cpu, cuda, cuda:N, mps or auto",
+        )
+    dt = "float32" if dtype is None else str(dtype).strip().lower()
+    if dt not in DTYPES:
+        raise BadParameter(
+            f"unknown dtype {dtype!r} (from --dtype or ACTGRAD_DTYPE)",
+            f"use one of {', '.join(DTYPES)}",
+        )
+    if spec.stochastic:
+        seed_value = secrets.randbits(31) if seed is None else parse_int(seed, "--seed", 0, 2**63 - 1)
+    elif seed is not None:
+        raise BadParameter(f"{spec.command} is deterministic; --seed has no effect", "drop --seed")
+    else:
+        seed_value = None
+    missing = [name for name in ("x",) if not inputs.get(name)]
+    if missing:
+        raise BadParameter(
+            f"{spec.command} needs an input", f"give --x VALUES, e.g. {spec.example or '--x 0.5'}"
+        )
+    values = {
+        name: parse_values(list(raw), f"--{name}", max_elements=cap, read_stdin=read_stdin)
+        for name, raw in inputs.items()
+    }
+    req = Request(spec.name, values, resolved, n, idx, dev, dt, seed_value, cap)
+    return _check_shape(spec, req)

@@ -1,0 +1,87 @@
+"""The plain result object every renderer consumes, and its DESIGN.md JSON shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MAX_NONFINITE_PATHS = 10_000
+
+
+@dataclass
+class Result:
+    function: str
+    params: dict[str, Any]
+    dtype: str
+    device: str
+    torch: str
+    inputs: dict[str, np.ndarray]
+    value: np.ndarray
+    pointwise: bool
+    scalar: bool
+    # derivatives[k][name]: the k-th derivative w.r.t. input ``name`` (elementwise for
+    # pointwise functions; of output ``index`` for functions along a dim)
+    derivatives: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    jacobian: dict[str, np.ndarray] = field(default_factory=dict)
+    index: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def order(self) -> int:
+        return max(self.derivatives, default=1 if self.jacobian else 0)
+
+    def arrays(self) -> list[tuple[str, np.ndarray]]:
+        """Every numeric field with its JSON path prefix, in output order."""
+        out = [(f"inputs.{k}", v) for k, v in self.inputs.items()]
+        out.append(("value", self.value))
+        for k, grads in sorted(self.derivatives.items()):
+            key = "grad" if k == 1 else f"grad{k}"
+            out.extend((f"{key}.{name}", g) for name, g in grads.items())
+        out.extend((f"jacobian.{name}", j) for name, j in self.jacobian.items())
+        return out
+
+    def nonfinite(self) -> list[str]:
+        """JSON paths of NaN and ±inf entries (``grad.x[3]``), at most MAX_NONFINITE_PATHS."""
+        paths: list[str] = []
+        for prefix, arr in self.arrays():
+            bad = ~np.isfinite(arr)
+            if not bad.any():
+                continue
+            if arr.ndim == 0:
+                paths.append(prefix)
+                continue
+            for idx in np.argwhere(bad)[: MAX_NONFINITE_PATHS - len(paths) + 1]:
+                paths.append(prefix + "".join(f"[{i}]" for i in idx))
+        return paths
+
+    def to_dict(self) -> dict[str, Any]:
+        """DESIGN.md's JSON result, numbers as numpy arrays/scalars (NaN, inf kept)."""
+        paths = self.nonfinite()
+        notes = list(self.notes)
+        if len(paths) > MAX_NONFINITE_PATHS:
+            paths = paths[:MAX_NONFINITE_PATHS]
+            notes.append(f"nonfinite lists the first {MAX_NONFINITE_PATHS:,} paths only")
+        out: dict[str, Any] = {
+            "function": self.function,
+            "params": self.params,
+            "dtype": self.dtype,
+            "device": self.device,
+            "torch": self.torch,
+            "inputs": {k: _plain(v) for k, v in self.inputs.items()},
+            "value": _plain(self.value),
+        }
+        if self.index is not None:
+            out["index"] = self.index
+        for k, grads in sorted(self.derivatives.items()):
+            out["grad" if k == 1 else f"grad{k}"] = {n: _plain(g) for n, g in grads.items()}
+        if self.jacobian:
+            out["jacobian"] = {n: _plain(j) for n, j in self.jacobian.items()}
+        out["nonfinite"] = paths
+        out["notes"] = notes
+        return out
+
+
+def _plain(arr: np.ndarray) -> Any:
+    return arr[()] if arr.ndim == 0 else np.ascontiguousarray(arr)
