@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 
-def evaluate(request: Request):  # noqa: ANN201 - Result is imported lazily with torch
+def evaluate(request: Request):
     """Evaluate ``request`` (imports torch on first use) and return a Result."""
     from actgrad.core.evaluate import evaluate as _evaluate
 

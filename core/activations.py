@@ -80,7 +80,7 @@ register(
         "rrelu",
         "activation",
         "randomized leaky relu: random slopes in training, their mean in evaluation",
-        "rrelu(x) = x if x ≥ 0 else a·x; a ~ U(lower, upper) in training, (lower + upper)/2 otherwise",
+        "rrelu(x) = x if x ≥ 0 else a·x; a ~ U(lower, upper) in training, else (lower + upper)/2",
         "rrelu'(x) = 1 if x > 0 else a",
         R,
         R,
@@ -91,9 +91,7 @@ register(
         ),
         stochastic=True,
         kinks=lambda p: [] if p["training"] else _slope_kink((p["lower"] + p["upper"]) / 2),
-        check=lambda p: (
-            "lower must not exceed upper" if p["lower"] > p["upper"] else None
-        ),
+        check=lambda p: "lower must not exceed upper" if p["lower"] > p["upper"] else None,
         example="actgrad rrelu --x -1,-2,3 --training --seed 0 --grad",
     ),
     FunctionSpec(
@@ -142,7 +140,10 @@ register(
         "[≈ −0.17, ∞)",
         params=(
             Param(
-                "approximate", "choice", "none", "exact erf form or tanh approximation",
+                "approximate",
+                "choice",
+                "none",
+                "exact erf form or tanh approximation",
                 ("none", "tanh"),
             ),
         ),
@@ -317,12 +318,18 @@ register(
         R,
         "{value} ∪ (threshold, ∞)",
         params=(
-            Param("threshold", "float", None, "the threshold (torch has no default)", required=True),
-            Param("value", "float", None, "value at and below it (torch has no default)", required=True),
+            Param(
+                "threshold", "float", None, "the threshold (torch has no default)", required=True
+            ),
+            Param(
+                "value",
+                "float",
+                None,
+                "value at and below it (torch has no default)",
+                required=True,
+            ),
         ),
-        kinks=lambda p: [
-            Kink(p["threshold"], 0.0, 0.0, 1.0, jump=p["threshold"] != p["value"])
-        ],
+        kinks=lambda p: [Kink(p["threshold"], 0.0, 0.0, 1.0, jump=p["threshold"] != p["value"])],
         example="actgrad threshold --x 0,1,2 --threshold 1 --value -1 --grad",
     ),
     FunctionSpec(

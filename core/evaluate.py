@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from actgrad.core import registry
 from actgrad.core.errors import DeviceUnavailable, EvaluationFailed
 from actgrad.core.inputs import Linspace, Values
@@ -70,7 +69,11 @@ def _grad(out: torch.Tensor, x: torch.Tensor, create_graph: bool) -> torch.Tenso
     if not out.requires_grad:
         return torch.zeros_like(x)
     (g,) = torch.autograd.grad(
-        out.sum(), x, create_graph=create_graph, retain_graph=True, allow_unused=True,
+        out.sum(),
+        x,
+        create_graph=create_graph,
+        retain_graph=True,
+        allow_unused=True,
         materialize_grads=True,
     )
     return g
@@ -186,6 +189,3 @@ def evaluate(req: Request) -> Result:
         index=req.index,
         notes=notes,
     )
-
-
-

@@ -143,7 +143,8 @@ def _json_shape(data: object, where: str, depth: int = 0) -> tuple[int, ...]:
         shapes = {_json_shape(item, where, depth + 1) for item in data}
         if len(shapes) != 1:
             raise BadInput(
-                f"ragged array in {where}", "every row must have the same length, e.g. [[1,2],[3,4]]"
+                f"ragged array in {where}",
+                "every row must have the same length, e.g. [[1,2],[3,4]]",
             )
         return (len(data), *shapes.pop())
     if isinstance(data, bool) or not isinstance(data, int | float | str):
@@ -241,7 +242,7 @@ def parse_values(
         if len(specs) > 1 and len(parsed.shape) > 1:
             raise BadInput(
                 f"{where} mixes a nested array with other values",
-                "give a matrix as a single JSON array, or only flat lists when repeating the option",
+                "give a matrix as one JSON array, or only flat lists when repeating the option",
             )
         pieces.extend(parsed.pieces)
         total += parsed.numel

@@ -164,7 +164,14 @@ def _check_shape(spec: registry.FunctionSpec, req: Request) -> Request:
         _check_cap(count, "the Jacobian" if index is None else "the Hessian", req.max_elements)
     params = {**req.params, "dim": dim - ndim}
     return Request(
-        req.function, req.inputs, params, req.order, index, req.device, req.dtype, req.seed,
+        req.function,
+        req.inputs,
+        params,
+        req.order,
+        index,
+        req.device,
+        req.dtype,
+        req.seed,
         req.max_elements,
     )
 
@@ -208,7 +215,9 @@ def build_request(
             f"use one of {', '.join(DTYPES)}",
         )
     if spec.stochastic:
-        seed_value = secrets.randbits(31) if seed is None else parse_int(seed, "--seed", 0, 2**63 - 1)
+        seed_value = (
+            secrets.randbits(31) if seed is None else parse_int(seed, "--seed", 0, 2**63 - 1)
+        )
     elif seed is not None:
         raise BadParameter(f"{spec.command} is deterministic; --seed has no effect", "drop --seed")
     else:

@@ -1,0 +1,1 @@
+"""actgrad.cli: the Typer command line, rendering results with rich, plain lines or JSON."""

@@ -1,0 +1,3 @@
+from actgrad.cli.app import main
+
+main()

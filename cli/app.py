@@ -1,0 +1,151 @@
+"""The Typer application: `actgrad FUNCTION …`, `list`, `explain`, and the error boundary."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from actgrad.cli import describe
+from actgrad.cli.commands import add_function_commands
+from actgrad.cli.output import FORMATS, print_rich, resolve_format, write
+from actgrad.cli.status import ExitStatus, status_for
+from actgrad.core import __version__, registry
+from actgrad.core.errors import UnknownFunction
+from typer.core import TyperGroup
+
+
+class ActgradGroup(TyperGroup):
+    """Accepts torch spellings and aliases (leaky_relu, swish), suggests the nearest name,
+    and is the one place exceptions become exit codes and one-line messages."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            canonical = registry.resolve(cmd_name)
+            if canonical is not None:
+                command = super().get_command(ctx, canonical.replace("_", "-"))
+        return command
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            commands = [*self.commands, *registry.names_and_aliases()]
+            import difflib
+
+            close = difflib.get_close_matches(name.lower().replace("_", "-"), commands, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "run 'actgrad list' for functions"
+            raise UnknownFunction(f"unknown command {name!r}", hint)
+        return super().resolve_command(ctx, args)
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        command = next((a for a in argv if not a.startswith("-")), None)
+        try:
+            rv = super().main(argv, prog_name or "actgrad", complete_var, False, **extra)
+            code = rv if isinstance(rv, int) else ExitStatus.OK
+        except BaseException as exc:  # the error boundary: never a traceback
+            if isinstance(exc, SystemExit):
+                raise
+            code = status_for(exc, command if self.get_command(None, command or "") else None)
+        if standalone_mode:
+            sys.exit(int(code))
+        return int(code)
+
+
+app = typer.Typer(
+    cls=ActgradGroup,
+    name="actgrad",
+    help="Activations and their derivatives, computed by torch autograd.\n\n"
+    "Example: actgrad sigmoid --x 0.5 --grad",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            torch_version = version("torch")
+        except PackageNotFoundError:
+            torch_version = "not installed"
+        write(f"actgrad {__version__} (torch {torch_version}, python {sys.version.split()[0]})\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Activations and their derivatives, computed by torch autograd."""
+
+
+FormatOption = Annotated[
+    str, typer.Option("--format", "-f", help="auto | table | plain | json (list: also markdown).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+
+
+@app.command("list", rich_help_panel="Reference")
+def list_functions(output_format: FormatOption = "auto", as_json: JsonOption = False) -> None:
+    """Every function: aliases, kind, formula and parameters with their defaults."""
+    fmt = resolve_format(output_format, as_json, (*FORMATS, "markdown"))
+    if fmt == "json":
+        import orjson
+
+        specs = [describe.spec_dict(s) for s in registry.specs()]
+        write(orjson.dumps(specs, option=orjson.OPT_APPEND_NEWLINE))
+    elif fmt == "markdown":
+        write(describe.list_markdown())
+    elif fmt == "plain":
+        write(describe.list_plain())
+    else:
+        print_rich(describe.list_table())
+
+
+def _complete_function(incomplete: str) -> list[str]:
+    return [n for n in registry.names_and_aliases() if n.startswith(incomplete)]
+
+
+@app.command("explain", rich_help_panel="Reference")
+def explain(
+    name: Annotated[
+        str, typer.Argument(help="Function name or alias.", autocompletion=_complete_function)
+    ],
+    output_format: FormatOption = "auto",
+    as_json: JsonOption = False,
+) -> None:
+    """Formula, derivative, domain and range, parameters, kinks and an example."""
+    spec = registry.get(name)
+    fmt = resolve_format(output_format, as_json)
+    if fmt == "json":
+        import orjson
+
+        write(orjson.dumps(describe.spec_dict(spec), option=orjson.OPT_APPEND_NEWLINE))
+    elif fmt == "plain":
+        write(describe.explain_plain(spec))
+    else:
+        print_rich(describe.explain_table(spec))
+
+
+add_function_commands(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

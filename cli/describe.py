@@ -1,0 +1,156 @@
+"""`list` and `explain`: the registry as tables, lines, JSON or Markdown (no torch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actgrad.core import registry
+
+
+def _param_text(param: registry.Param) -> str:
+    default = "required" if param.required else param.default
+    return f"{param.option}={default}"
+
+
+def spec_dict(spec: registry.FunctionSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "command": spec.command,
+        "aliases": list(spec.aliases),
+        "kind": spec.kind,
+        "summary": spec.summary,
+        "formula": spec.formula,
+        "derivative": spec.derivative,
+        "domain": spec.domain,
+        "range": spec.range,
+        "pointwise": spec.pointwise,
+        "stochastic": spec.stochastic,
+        "params": [
+            {
+                "name": p.name,
+                "option": p.option,
+                "type": p.kind,
+                "default": p.default,
+                "required": p.required,
+                "choices": list(p.choices),
+                "help": p.help,
+            }
+            for p in spec.params
+        ],
+        "kinks": [kink_dict(k) for k in default_kinks(spec)],
+        "notes": list(spec.notes),
+        "example": spec.example,
+    }
+
+
+def default_kinks(spec: registry.FunctionSpec) -> list[registry.Kink]:
+    """Kinks for the default parameters; a required parameter stands for itself by name."""
+    params = {p.name: p.name if p.required else p.default for p in spec.params}
+    return spec.kinks(params)
+
+
+def kink_dict(kink: registry.Kink) -> dict[str, Any]:
+    return {
+        "at": kink.at,
+        "torch": kink.torch,
+        "left": kink.left,
+        "right": kink.right,
+        "jump": kink.jump,
+    }
+
+
+def kink_text(spec: registry.FunctionSpec, kink: registry.Kink) -> str:
+    at = kink.at if isinstance(kink.at, str) else f"{kink.at:g}"
+    text = (
+        f"x = {at}: torch's {spec.name}' is {kink.torch:g} "
+        f"(left {kink.left:g}, right {kink.right:g})"
+    )
+    return text + "; the function jumps there" if kink.jump else text
+
+
+def list_rows() -> list[tuple[str, str, str, str, str]]:
+    return [
+        (
+            spec.command,
+            ", ".join(a for a in spec.aliases) or "",
+            spec.kind if spec.pointwise else f"{spec.kind} (along dim)",
+            spec.formula,
+            " ".join(_param_text(p) for p in spec.params),
+        )
+        for spec in registry.specs()
+    ]
+
+
+LIST_HEADERS = ("function", "aliases", "kind", "formula", "parameters")
+
+
+def list_markdown() -> str:
+    """The README's function table."""
+    lines = ["| " + " | ".join(LIST_HEADERS) + " |", "|" + "---|" * len(LIST_HEADERS)]
+    for row in list_rows():
+        cells = [
+            f"`{row[0]}`",
+            row[1],
+            row[2],
+            row[3].replace("|", "\\|"),
+            " ".join(f"`{p}`" for p in row[4].split()) if row[4] else "",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def list_plain() -> str:
+    return "".join("\t".join(row) + "\n" for row in list_rows())
+
+
+def list_table() -> Any:
+    from rich.table import Table
+
+    table = Table(title="actgrad functions", caption="actgrad explain NAME for details")
+    for header in LIST_HEADERS:
+        table.add_column(header, overflow="fold")
+    for row in list_rows():
+        table.add_row(*row)
+    return table
+
+
+def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
+    fields = [
+        ("name", spec.command + (f" (torch: {spec.name})" if spec.command != spec.name else "")),
+        ("summary", spec.summary),
+        ("formula", spec.formula),
+        ("derivative", spec.derivative),
+        ("domain", spec.domain),
+        ("range", spec.range),
+        ("kind", "elementwise" if spec.pointwise else "along a dim (the derivative is a Jacobian)"),
+    ]
+    if spec.aliases:
+        fields.append(("aliases", ", ".join(spec.aliases)))
+    for p in spec.params:
+        default = "required" if p.required else p.default
+        fields.append(("param", f"{p.option} {p.kind} = {default}: {p.help}"))
+    if spec.stochastic:
+        fields.append(("param", "--seed N: random seed for reproducible draws"))
+    kinks = default_kinks(spec)
+    fields.extend(("kink", kink_text(spec, k)) for k in kinks)
+    if not kinks:
+        fields.append(("kinks", "none (differentiable everywhere for the default parameters)"))
+    fields.extend(("note", n) for n in spec.notes)
+    fields.extend(("dtype note", f"{k}: {v}") for k, v in spec.dtype_notes.items())
+    fields.append(("example", spec.example))
+    return fields
+
+
+def explain_plain(spec: registry.FunctionSpec) -> str:
+    return "".join(f"{key}: {value}\n" for key, value in explain_lines(spec))
+
+
+def explain_table(spec: registry.FunctionSpec) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{spec.command}: {spec.summary}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in explain_lines(spec):
+        table.add_row(key, value)
+    return table

@@ -1,0 +1,62 @@
+"""Writing to stdout: format choice, quiet exit on a closed pipe."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import typer
+from actgrad.core.errors import BadParameter
+
+FORMATS = ("auto", "table", "plain", "json")
+
+
+def resolve_format(fmt: str, as_json: bool, formats: tuple[str, ...] = FORMATS) -> str:
+    """The concrete format: ``auto`` is a table on a terminal and plain lines in a pipe."""
+    fmt = fmt.strip().lower()
+    if fmt not in formats:
+        raise BadParameter(f"unknown format {fmt!r}", f"use one of {', '.join(formats)}")
+    if as_json:
+        if fmt not in ("auto", "json"):
+            raise BadParameter(f"--json conflicts with --format {fmt}", "give only one of them")
+        return "json"
+    if fmt == "auto":
+        return "table" if sys.stdout.isatty() else "plain"
+    return fmt
+
+
+def _closed_pipe() -> None:
+    """stdout's reader went away (``| head``): stop quietly, as Unix tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    raise typer.Exit(0)
+
+
+def write(data: str | bytes) -> None:
+    try:
+        if isinstance(data, bytes):
+            buffer = getattr(sys.stdout, "buffer", None)
+            if buffer is None:
+                sys.stdout.write(data.decode())
+            else:
+                sys.stdout.flush()
+                buffer.write(data)
+        else:
+            sys.stdout.write(data)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _closed_pipe()
+
+
+def print_rich(renderable: Any) -> None:
+    from rich.console import Console
+
+    try:
+        Console(highlight=False).print(renderable)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _closed_pipe()

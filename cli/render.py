@@ -1,0 +1,162 @@
+"""Renderers: pure functions of a Result (plus the format options) to text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from actgrad.cli.numbers import NUMPY, round_to, texts
+from actgrad.core import registry
+from actgrad.core.result import Result
+
+HEAD_ROWS = 10  # long inputs show this many rows at each end in a table
+MAX_TABLE_COLUMNS = 10
+PRIMES = {1: "'", 2: "''", 3: "⁽³⁾", 4: "⁽⁴⁾"}
+
+
+def render_json(result: Result, precision: int | None = None) -> bytes:
+    data = result.to_dict()
+    if precision is not None:
+        data = _rounded(data, precision)
+    return orjson.dumps(data, option=NUMPY | orjson.OPT_APPEND_NEWLINE)
+
+
+def _rounded(data: Any, precision: int) -> Any:
+    if isinstance(data, dict):
+        return {
+            k: v if k in ("params", "index") else _rounded(v, precision) for k, v in data.items()
+        }
+    if isinstance(data, np.ndarray | np.floating):
+        out = round_to(data, precision)
+        return out[()] if out.ndim == 0 else out
+    return data
+
+
+@dataclass
+class Columns:
+    """A result as rows: one header and one 1-D array per column, a label per row."""
+
+    headers: list[str]
+    columns: list[np.ndarray]
+    labels: list[str]
+
+    @property
+    def rows(self) -> int:
+        return len(self.columns[0])
+
+
+def _labels(shape: tuple[int, ...]) -> list[str]:
+    if len(shape) <= 1:
+        return [str(i) for i in range(shape[0] if shape else 1)]
+    return [",".join(map(str, idx)) for idx in np.ndindex(shape)]
+
+
+def _slices(arr: np.ndarray, dim: int) -> np.ndarray:
+    """(batch, size) view: one row per slice along ``dim``."""
+    moved = np.moveaxis(arr, dim, -1)
+    return moved.reshape(-1, moved.shape[-1])
+
+
+def columns(result: Result) -> Columns:
+    name = result.function
+    x = result.inputs["x"]
+    if result.pointwise:
+        headers = ["x", f"{name}(x)"]
+        cols = [x.reshape(-1), result.value.reshape(-1)]
+        for k, grads in sorted(result.derivatives.items()):
+            headers.append(f"{name}{PRIMES[k]}(x)")
+            cols.append(grads["x"].reshape(-1))
+        return Columns(headers, cols, _labels(x.shape))
+    dim = result.params["dim"]
+    xs, ys = _slices(x, dim), _slices(result.value, dim)
+    batch, n = xs.shape
+    m = ys.shape[1]
+
+    def labels(size: int) -> list[str]:
+        return [str(i) if batch == 1 else f"{b},{i}" for b in range(batch) for i in range(size)]
+
+    if result.index is not None:
+        idx = result.index
+        headers, cols = ["x"], [xs.reshape(-1)]
+        if m == n:
+            headers.append("y")
+            cols.append(ys.reshape(-1))
+        headers.append(f"∂y[{idx}]/∂x")
+        cols.append(_slices(result.derivatives[1]["x"], dim).reshape(-1))
+        if 2 in result.derivatives:
+            hess = result.derivatives[2]["x"].reshape(-1, n)
+            headers.extend(f"∂²y[{idx}]/∂x∂x[{j}]" for j in range(n))
+            cols.extend(hess[:, j] for j in range(n))
+        return Columns(headers, cols, labels(n))
+    headers, cols = ([], []) if m != n else (["x"], [xs.reshape(-1)])
+    headers.append("y")
+    cols.append(ys.reshape(-1))
+    if result.jacobian:
+        jac = result.jacobian["x"].reshape(-1, n)
+        headers.extend(f"∂y[i]/∂x[{j}]" for j in range(n))
+        cols.extend(jac[:, j] for j in range(n))
+    return Columns(headers, cols, labels(m))
+
+
+def render_plain(result: Result, precision: int | None = None) -> str:
+    """Tab-separated lines, no decoration: one per point (x, value, derivatives)."""
+    table = columns(result)
+    cols = table.columns[1:] if result.scalar else table.columns
+    formatted = [texts(c, precision) for c in cols]
+    return "".join("\t".join(row) + "\n" for row in zip(*formatted, strict=True))
+
+
+def _caption(result: Result) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in result.params.items())
+    parts = [f"params: {params}" if params else "no params", result.dtype, result.device]
+    if result.index is not None:
+        parts.append(f"index={result.index}")
+    return " · ".join([*parts, f"torch {result.torch}"])
+
+
+def render_table(result: Result, precision: int | None = None) -> Any:
+    """A rich renderable: the formula, the values and derivatives, parameters and notes."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    spec = registry.get(result.function)
+    data = columns(result)
+    show_cols = list(range(len(data.headers)))
+    if len(show_cols) > MAX_TABLE_COLUMNS:
+        half = (MAX_TABLE_COLUMNS - 2) // 2
+        show_cols = [*show_cols[: 2 + half], -1, *show_cols[-half:]]
+    rows = list(range(data.rows))
+    if len(rows) > 2 * HEAD_ROWS + 1:
+        rows = [*rows[:HEAD_ROWS], -1, *rows[-HEAD_ROWS:]]
+    table = Table(title=f"{spec.command}: {spec.formula}", title_justify="left")
+    table.add_column("i", justify="right", style="dim")
+    for c in show_cols:
+        table.add_column("…" if c < 0 else data.headers[c], justify="right")
+    cells = {c: texts(data.columns[c], precision) for c in show_cols if c >= 0}
+    for r in rows:
+        if r < 0:
+            table.add_row("⋮", *("⋮" for _ in show_cols))
+        else:
+            table.add_row(data.labels[r], *("…" if c < 0 else cells[c][r] for c in show_cols))
+    parts: list[Any] = [table, Text(_caption(result), style="dim")]
+    if len(rows) < data.rows or len(show_cols) < len(data.headers):
+        parts.append(
+            Text(
+                f"showing part of {data.rows} rows × {len(data.headers)} columns; "
+                "use --format plain or --json for all",
+                style="dim",
+            )
+        )
+    parts.extend(Text(f"note: {note}", style="yellow") for note in result.notes)
+    nonfinite = result.nonfinite()
+    if nonfinite:
+        parts.append(
+            Text(
+                f"non-finite: {', '.join(nonfinite[:8])}" + (" …" if len(nonfinite) > 8 else ""),
+                style="yellow",
+            )
+        )
+    return Group(*parts)

@@ -1,0 +1,56 @@
+"""The one map from errors to exit codes and one-line messages on stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import IntEnum
+
+from actgrad.core.errors import ActgradError
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    ERROR = 1  # evaluation failed
+    USAGE = 2  # usage error or bad input
+    INTERRUPTED = 130
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def report(message: str) -> None:
+    sys.stderr.write(f"actgrad: error: {one_line(message)}\n")
+    sys.stderr.flush()
+
+
+def status_for(exc: BaseException, command: str | None = None) -> ExitStatus:
+    """Print the one stderr line for ``exc`` and return its exit status."""
+    if isinstance(exc, ActgradError):
+        report(str(exc))
+        return ExitStatus.USAGE if exc.usage else ExitStatus.ERROR
+    if isinstance(exc, NoArgsIsHelpError):
+        if exc.ctx is not None:
+            help_text = exc.ctx.get_help()  # rich help prints itself and returns ""
+            if help_text:
+                sys.stdout.write(help_text + "\n")
+        return ExitStatus.USAGE
+    if isinstance(exc, UsageError):
+        where = f"actgrad {command} --help" if command else "actgrad --help"
+        report(f"{exc.format_message()}; see '{where}'")
+        return ExitStatus.USAGE
+    if isinstance(exc, ClickException):
+        report(exc.format_message())
+        return ExitStatus(exc.exit_code) if exc.exit_code in (0, 1, 2) else ExitStatus.ERROR
+    if isinstance(exc, KeyboardInterrupt):
+        sys.stderr.write("actgrad: interrupted\n")
+        return ExitStatus.INTERRUPTED
+    if os.environ.get("ACTGRAD_DEBUG"):
+        raise exc
+    report(
+        f"internal error: {type(exc).__name__}: {exc} "
+        "(please report it; ACTGRAD_DEBUG=1 shows the traceback)"
+    )
+    return ExitStatus.ERROR
