@@ -199,7 +199,9 @@ register(
         R,
         "[0, 1]",
         kinks=lambda p: [Kink(-3.0, 0.0, 0.0, 1 / 6), Kink(3.0, 0.0, 1 / 6, 0.0)],
+        max_order=1,
         example="actgrad hardsigmoid --x -3,0,3 --grad",
+        notes=("torch implements no derivative of hardsigmoid_backward: --order 2+ is refused",),
     ),
     FunctionSpec(
         "tanh",

@@ -170,6 +170,12 @@ def evaluate(req: Request) -> Result:
     notes.extend(f"torch warned: {w.message}" for w in caught)
     notes.extend(_kink_notes(spec, x, params))
     notes.extend(_cast_notes(values, x, req.dtype))
+    nans = int(torch.isnan(x0).sum())
+    if nans and req.order:
+        notes.append(
+            f"{nans} input(s) are nan: derivatives there are whatever torch's kernels return "
+            "and carry no meaning"
+        )
     if spec.name == "gumbel_softmax" and params["hard"]:
         notes.append("hard=True: the value is one-hot; the derivative is the soft one")
     if spec.stochastic:

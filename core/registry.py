@@ -59,6 +59,7 @@ class FunctionSpec:
     aliases: tuple[str, ...] = ()
     pointwise: bool = True  # False: along a dim, the derivative is a Jacobian
     stochastic: bool = False
+    max_order: int = 4  # highest derivative torch's autograd provides
     # call(F, x, params) -> tensor; None means torch.nn.functional.<name>(x, **params)
     call: Callable[..., Any] | None = None
     kinks: Callable[[Params], list[Kink]] = field(default=lambda p: [])

@@ -201,6 +201,11 @@ def build_request(
     n = parse_int(order, "--order", 0, MAX_ORDER) if order is not None else 0
     if grad:
         n = max(n, 1)
+    if n > spec.max_order:
+        raise BadParameter(
+            f"torch's autograd has no derivative of order {n} for {spec.command}",
+            f"use --order {spec.max_order} or lower (see 'actgrad explain {spec.command}')",
+        )
     idx = parse_int(index, "--index", -(2**40), 2**40) if index is not None else None
     dev = "cpu" if device is None else str(device).strip().lower()
     if not DEVICE_PATTERN.fullmatch(dev):

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from actgrad.core import evaluate
+from actgrad.core.request import build_request
+
+GRID = [0.0, 0.001, -0.001, 0.25, -0.25, 1.0, -1.0, math.pi / 2, -math.pi / 2, 501.0, -501.0,
+        1e20, -1e20, math.inf, -math.inf, math.nan]  # fmt: skip
+
+# Non-default parameter sets exercised for each function (defaults are always tested).
+PARAM_CASES: dict[str, list[dict]] = {
+    "leaky_relu": [{"negative_slope": 0.2}, {"negative_slope": -0.5}],
+    "prelu": [{"weight": 0.1}],
+    "rrelu": [{"lower": 0.1, "upper": 0.3}],
+    "elu": [{"alpha": 2.0}, {"alpha": 0.5}],
+    "celu": [{"alpha": 2.0}],
+    "gelu": [{"approximate": "tanh"}],
+    "hardtanh": [{"min_val": -2.0, "max_val": 0.5}],
+    "softplus": [{"beta": 2.0, "threshold": 5.0}],
+    "hardshrink": [{"lambd": 1.0}],
+    "softshrink": [{"lambd": 1.0}],
+    "normalize": [{"p": 1.0}, {"p": 3.0}],
+}
+REQUIRED: dict[str, dict] = {"threshold": {"threshold": 1.0, "value": -1.0}}
+
+
+def cases(spec) -> list[dict]:
+    base = REQUIRED.get(spec.name, {})
+    return [base, *({**base, **extra} for extra in PARAM_CASES.get(spec.name, []))]
+
+
+def text(values: Sequence[float] | np.ndarray | float) -> str:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim == 0:
+        return repr(float(arr))
+    if arr.ndim == 1:
+        return ",".join(repr(float(v)) for v in arr)
+    return json.dumps(arr.tolist())
+
+
+def run(name: str, x, params: dict | None = None, **options):
+    """Evaluate through actgrad.core exactly as the command line does."""
+    raw = {k: str(v) for k, v in (params or {}).items()}
+    options.setdefault("dtype", "float64")
+    return evaluate(build_request(name, {"x": [text(x)]}, raw, **options))
+
+
+@pytest.fixture(autouse=True)
+def _no_env(monkeypatch):
+    for name in ("ACTGRAD_DEVICE", "ACTGRAD_DTYPE", "ACTGRAD_MAX_ELEMENTS", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_numpy():
+    """References evaluate exp(501) and inf - inf on purpose: inf and nan are expected values."""
+    with np.errstate(all="ignore"):
+        yield
