@@ -21,6 +21,6 @@ __all__ = [
 
 def evaluate(request: Request):
     """Evaluate ``request`` (imports torch on first use) and return a Result."""
-    from actgrad.core.evaluate import evaluate as _evaluate
+    from actgrad.core.engine import evaluate as _evaluate
 
     return _evaluate(request)

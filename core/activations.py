@@ -20,6 +20,16 @@ def _slope_kink(slope: float) -> list[Kink]:
     return [] if slope == 1 else [Kink(0.0, slope, slope, 1.0)]
 
 
+def _saturation(derivative: str, difference: str) -> dict[str, str]:
+    """Notes for derivatives computed from a saturated output in half precision."""
+    return {
+        dt: f"in {dt} {derivative} is computed from the rounded output: once |x| is large "
+        f"enough (≳ {limit}) {difference} rounds to 0 or to a few ulps, so the derivative "
+        "loses most or all significant digits; use float32 or float64 for the tails"
+        for dt, limit in (("float16", 4), ("bfloat16", 3))
+    }
+
+
 def _positive(name: str, strict: bool = True):
     def check(p):
         bad = p[name] <= 0 if strict else p[name] < 0
@@ -179,6 +189,7 @@ register(
         R,
         "(0, 1)",
         example="actgrad sigmoid --x 0.5 --grad",
+        dtype_notes=_saturation("σ'(x) = σ(x)·(1 − σ(x))", "1 − σ(x)"),
     ),
     FunctionSpec(
         "logsigmoid",
@@ -212,6 +223,7 @@ register(
         R,
         "(−1, 1)",
         example="actgrad tanh --x -10:10:1000 --grad --json",
+        dtype_notes=_saturation("tanh'(x) = 1 − tanh²(x)", "1 − tanh²(x)"),
     ),
     FunctionSpec(
         "hardtanh",
@@ -243,6 +255,10 @@ register(
         R,
         "(−1, 1)",
         example="actgrad softsign --x 1 --grad",
+        dtype_notes={
+            "float16": "in float16 softsign'(x) = 1/(1 + |x|)² keeps only about 3 significant "
+            "digits for |x| ≥ 10; use float32 or float64 there",
+        },
     ),
     FunctionSpec(
         "softplus",
@@ -310,6 +326,11 @@ register(
         R,
         R,
         example="actgrad tanhshrink --x 1 --grad",
+        dtype_notes={
+            dt: f"in {dt} x − tanh(x) cancels for small |x| (≲ 0.5): the value and derivative "
+            "lose most significant digits there; use float32 or float64"
+            for dt in ("float16", "bfloat16")
+        },
     ),
     FunctionSpec(
         "threshold",

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-
 from actgrad.core import evaluate
 from actgrad.core.request import build_request
 

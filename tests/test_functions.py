@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from actgrad.core import registry
+from actgrad.core.engine import _call
 from conftest import GRID, cases, run
 from reference import ALONG_DIM, POINTWISE, gumbel_softmax
-
-from actgrad.core import registry
-from actgrad.core.evaluate import _call
 
 SPECS = registry.specs()
 POINTWISE_SPECS = [s for s in SPECS if s.pointwise]
@@ -233,3 +232,58 @@ def test_seed_examples():
     soft = run("softmax", [0.1, 0.5, 0.9], grad=True, index=1)
     p = soft.value
     np.testing.assert_allclose(soft.derivatives[1]["x"], p[1] * (np.eye(3)[1] - p), rtol=1e-15)
+
+
+DTYPE_GRID = [0.0, 0.001, -0.001, 0.25, -0.25, 0.5, 1.0, -1.0, math.pi / 2, -math.pi / 2,
+              3.3, -3.3, 10.0, -10.0, 501.0, -501.0]  # fmt: skip
+TOLERANCES = {  # torch.testing.assert_close's defaults (rtol, atol)
+    "float32": (1.3e-6, 1e-5),
+    "float16": (1e-3, 1e-5),
+    "bfloat16": (1.6e-2, 1e-5),
+}
+
+
+def _low_vs_high(spec, dtype) -> list[str]:
+    """What disagrees between ``dtype`` and float64 on the same (rounded) inputs."""
+    params = cases(spec)[0]
+    low_x = torch.tensor(DTYPE_GRID, dtype=getattr(torch, dtype)).double().numpy()
+    options = {"grad": True} if spec.pointwise else {"grad": True, "index": 1}
+    extra = {"seed": 0} if spec.stochastic else {}
+    low = run(spec.name, low_x, params, dtype=dtype, **options, **extra)
+    high = run(spec.name, low_x, params, dtype="float64", **options, **extra)
+    rtol, atol = TOLERANCES[dtype]
+    bad = []
+    for what, a, b in (
+        ("value", low.value, high.value),
+        ("grad", low.derivatives[1]["x"], high.derivatives[1]["x"]),
+    ):
+        if not np.allclose(a.astype(np.float64), b, rtol=rtol, atol=atol, equal_nan=True):
+            bad.append(what)
+    return bad
+
+
+@pytest.mark.parametrize("dtype", list(TOLERANCES))
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_low_precision_agrees_with_float64_or_is_documented(spec, dtype):
+    bad = _low_vs_high(spec, dtype)
+    if dtype in spec.dtype_notes:
+        assert bad, f"{spec.name} has a stale {dtype} note: it now agrees with float64"
+        result = run(spec.name, 1.0 if spec.pointwise else [1.0, 2.0], cases(spec)[0], dtype=dtype)
+        assert spec.dtype_notes[dtype] in result.notes
+    else:
+        assert not bad, f"{spec.name} in {dtype}: {bad} differ from float64 beyond tolerance"
+
+
+def test_fourth_order_matches_closed_form():
+    x = np.array([-2.0, -0.3, 0.0, 0.7, 3.0])
+    result = run("sigmoid", x, order=4)
+    s = 1 / (1 + np.exp(-x))
+    d1 = s * (1 - s)
+    expected = {
+        1: d1,
+        2: d1 * (1 - 2 * s),
+        3: d1 * (1 - 6 * s + 6 * s**2),
+        4: d1 * (1 - 2 * s) * (1 - 12 * s + 12 * s**2),
+    }
+    for k, ref in expected.items():
+        np.testing.assert_allclose(result.derivatives[k]["x"], ref, **F64)
