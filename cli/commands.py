@@ -24,11 +24,6 @@ PARAMETERS = "Function parameters"
 OUTPUT = "Output and device"
 
 
-def markup_safe(text: str) -> str:
-    """Typer renders help as rich markup: keep [a, b] and JSON arrays literal."""
-    return text.replace("[", "\\[")
-
-
 def _complete(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
     return lambda incomplete: [c for c in choices if c.startswith(incomplete)]
 
@@ -53,7 +48,7 @@ def _shared_head(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
                 "-x",
                 metavar="VALUES",
                 rich_help_panel=INPUTS,
-                help=markup_safe(
+                help=(
                     "Input: 0.5 | -1,0,2 | start:stop:count | JSON array [[1,2],[3,4]] | - (stdin)."
                     " Repeat to concatenate."
                 ),
@@ -95,7 +90,7 @@ def _shared_head(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
                     "--index",
                     metavar="I",
                     rich_help_panel=DERIVATIVES,
-                    help=markup_safe("Gradient of output I only (a Jacobian row): grad(y[I], x)."),
+                    help=("Gradient of output I only (a Jacobian row): grad(y[I], x)."),
                 ),
             )
         )
@@ -126,9 +121,7 @@ def _param_option(param: registry.Param) -> inspect.Parameter:
         None,
         typer.Option(
             param.option,
-            help=markup_safe(
-                param.help + (f" ({'|'.join(param.choices)})" if param.choices else "")
-            ),
+            help=(param.help + (f" ({'|'.join(param.choices)})" if param.choices else "")),
             metavar=param.kind.upper() if not param.choices else "CHOICE",
             show_default="required" if param.required else str(param.default),
             rich_help_panel=PARAMETERS,
@@ -160,6 +153,7 @@ def _shared_tail(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
             None,
             typer.Option(
                 "--device",
+                metavar="DEVICE",
                 envvar="ACTGRAD_DEVICE",
                 show_default="cpu",
                 rich_help_panel=OUTPUT,
@@ -173,6 +167,7 @@ def _shared_tail(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
             None,
             typer.Option(
                 "--dtype",
+                metavar="DTYPE",
                 envvar="ACTGRAD_DTYPE",
                 show_default="float32",
                 rich_help_panel=OUTPUT,
@@ -187,6 +182,7 @@ def _shared_tail(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
             typer.Option(
                 "--format",
                 "-f",
+                metavar="FORMAT",
                 rich_help_panel=OUTPUT,
                 autocompletion=_complete(FORMATS),
                 help="auto (table on a terminal, plain in a pipe) | table | plain | json.",
@@ -293,13 +289,13 @@ def make_command(spec: registry.FunctionSpec) -> Callable[..., None]:
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
     command.__name__ = spec.name
-    command.__doc__ = markup_safe(
+    command.__doc__ = (
         f"{spec.summary[0].upper()}{spec.summary[1:]}: {spec.formula}.\n\nExample: {spec.example}"
     )
     return command
 
 
-def add_function_commands(app: typer.Typer) -> None:
-    for spec in registry.specs():
+def add_function_commands(app: typer.Typer, specs: list[registry.FunctionSpec]) -> None:
+    for spec in specs:
         command = make_command(spec)
         app.command(spec.command, help=command.__doc__, rich_help_panel="Activations")(command)

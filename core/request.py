@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,6 +219,8 @@ def build_request(
             f"use one of {', '.join(DTYPES)}",
         )
     if spec.stochastic:
+        import secrets
+
         seed_value = (
             secrets.randbits(31) if seed is None else parse_int(seed, "--seed", 0, 2**63 - 1)
         )

@@ -1,0 +1,42 @@
+"""Random argument lists: the app answers with exit 0 or 2, never a traceback."""
+
+from __future__ import annotations
+
+from actgrad.cli.app import app
+from actgrad.core import registry
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+COMMANDS = [*registry.names_and_aliases(), "list", "explain", "sigmod", "", "--help"]
+OPTIONS = sorted(
+    {"--x", "-x", "--grad", "--order", "--index", "--dim", "--dtype", "--device", "--format",
+     "--json", "--precision", "--seed", "--max-elements", "--no-hard", "--hard", "--training"}
+    | {p.option for spec in registry.specs() for p in spec.params}
+)  # fmt: skip
+TOKENS = [
+    "0", "0.5", "-1", "1e20", "-1e-300", "nan", "inf", "-inf", "1,2,3", "-1,0,2", "0:1:7",
+    "-3:3:16", "[[1,2],[3,4]]", "[1,2,3,4]", "[]", "[[1],[2,3]]", "1,,2", "abc", "１", "0x1",
+    "1e999", "float64", "float16", "bfloat16", "float8", "cpu", "cuda", "mps", "auto", "tanh",
+    "none", "json", "plain", "table", "2", "4", "5", "-2", "17", "99999999999999999999", "",
+    " ", "--", "-", "\x00", "é", "true", "3:1:2", "1:2:3:4", '["nan", 1]',
+]  # fmt: skip
+
+argument = st.one_of(st.sampled_from(OPTIONS), st.sampled_from(TOKENS), st.text(max_size=12))
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+@given(
+    command=st.sampled_from(COMMANDS),
+    x=st.one_of(st.just([]), st.tuples(st.just("--x"), st.sampled_from(TOKENS)).map(list)),
+    rest=st.lists(argument, max_size=6),
+)
+def test_random_arguments_never_crash(command, x, rest):
+    args = [command, *x, *rest] if command else [*x, *rest]
+    result = CliRunner().invoke(app, args, input="1 2")
+    assert result.exit_code in (0, 2), (args, result.stdout, result.stderr, result.exception)
+    assert "Traceback" not in result.stdout + result.stderr
+    if result.exit_code == 2 and not any(a in ("--help", "-h") for a in args):
+        assert result.stdout == "" or "Usage" in result.stdout, args

@@ -1,0 +1,70 @@
+"""Real processes: the entry points, torch kept out of non-evaluating paths, | head."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("ACTGRAD_")}
+NO_TORCH = """
+import sys
+from actgrad.cli.app import main
+sys.argv = ["actgrad", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+loaded = sorted(m for m in ("torch", "numpy") if m in sys.modules)
+sys.stderr.write(f"exit={code} loaded={loaded}\\n")
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], ["list"], ["list", "--json"], ["explain", "sigmoid"],
+     ["sigmoid", "--help"], ["explain", "nope"], ["sigmoid", "--x", "abc"]],
+)  # fmt: skip
+def test_torch_is_not_imported(args):
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True, env=ENV,
+        timeout=60,
+    )  # fmt: skip
+    assert "loaded=[]" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_console_script_and_module():
+    exe = shutil.which("actgrad")
+    assert exe, "the actgrad console script is installed"
+    proc = subprocess.run([exe, "sigmoid", "--x", "0.5"], capture_output=True, text=True,
+                          env=ENV, timeout=120)  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (0, "0.62245935\n")
+    proc = subprocess.run([sys.executable, "-m", "actgrad.cli", "relu", "--x", "-1,2"],
+                          capture_output=True, text=True, env=ENV, timeout=120)  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (0, "-1.0\t0.0\n2.0\t2.0\n")
+
+
+def test_pipe_closed_early_ends_quietly():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actgrad.cli", "tanh", "--x", "-10:10:2000000", "--grad"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+    )  # fmt: skip
+    with proc:
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 0
+    assert first.startswith(b"-10.0\t-1.0\t")
+    assert stderr == ""
+
+
+def test_bad_input_via_process_is_one_line():
+    proc = subprocess.run([sys.executable, "-m", "actgrad.cli", "sigmoid", "--x", "1,,2"],
+                          capture_output=True, text=True, env=ENV, timeout=60)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("actgrad: error:")
