@@ -52,6 +52,8 @@ class ActgradGroup(TyperGroup):
         try:
             rv = super().main(argv, prog_name or "actgrad", complete_var, False, **extra)
             code = rv if isinstance(rv, int) else ExitStatus.OK
+            if code == ExitStatus.INTERRUPTED:  # Typer turned KeyboardInterrupt into Exit(130)
+                sys.stderr.write("actgrad: interrupted\n")
         except BaseException as exc:  # the error boundary: never a traceback
             if isinstance(exc, SystemExit):
                 raise

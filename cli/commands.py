@@ -252,7 +252,8 @@ def run(spec: registry.FunctionSpec, options: dict[str, Any]) -> None:
     if fmt == "json":
         write(render.render_json(result, digits))
     elif fmt == "plain":
-        write(render.render_plain(result, digits))
+        for chunk in render.render_plain(result, digits):
+            write(chunk)
     else:
         print_rich(render.render_table(result, digits))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,17 +41,17 @@ class Columns:
 
     headers: list[str]
     columns: list[np.ndarray]
-    labels: list[str]
+    label: Callable[[int], str]
 
     @property
     def rows(self) -> int:
         return len(self.columns[0])
 
 
-def _labels(shape: tuple[int, ...]) -> list[str]:
+def _labels(shape: tuple[int, ...]) -> Callable[[int], str]:
     if len(shape) <= 1:
-        return [str(i) for i in range(shape[0] if shape else 1)]
-    return [",".join(map(str, idx)) for idx in np.ndindex(shape)]
+        return str
+    return lambda i: ",".join(str(int(k)) for k in np.unravel_index(i, shape))
 
 
 def _slices(arr: np.ndarray, dim: int) -> np.ndarray:
@@ -74,8 +75,8 @@ def columns(result: Result) -> Columns:
     batch, n = xs.shape
     m = ys.shape[1]
 
-    def labels(size: int) -> list[str]:
-        return [str(i) if batch == 1 else f"{b},{i}" for b in range(batch) for i in range(size)]
+    def labels(size: int) -> Callable[[int], str]:
+        return str if batch == 1 else lambda r: f"{r // size},{r % size}"
 
     if result.index is not None:
         idx = result.index
@@ -100,12 +101,18 @@ def columns(result: Result) -> Columns:
     return Columns(headers, cols, labels(m))
 
 
-def render_plain(result: Result, precision: int | None = None) -> str:
-    """Tab-separated lines, no decoration: one per point (x, value, derivatives)."""
+PLAIN_CHUNK_ROWS = 65_536
+
+
+def render_plain(result: Result, precision: int | None = None) -> Iterator[str]:
+    """Tab-separated lines, no decoration: one per point (x, value, derivatives).
+
+    Yields chunks of lines, so a large result is never formatted all at once."""
     table = columns(result)
     cols = table.columns[1:] if result.scalar else table.columns
-    formatted = [texts(c, precision) for c in cols]
-    return "".join("\t".join(row) + "\n" for row in zip(*formatted, strict=True))
+    for start in range(0, table.rows, PLAIN_CHUNK_ROWS):
+        formatted = [texts(c[start : start + PLAIN_CHUNK_ROWS], precision) for c in cols]
+        yield "".join("\t".join(row) + "\n" for row in zip(*formatted, strict=True))
 
 
 def _caption(result: Result) -> str:
@@ -135,12 +142,15 @@ def render_table(result: Result, precision: int | None = None) -> Any:
     table.add_column("i", justify="right", style="dim")
     for c in show_cols:
         table.add_column("…" if c < 0 else data.headers[c], justify="right")
-    cells = {c: texts(data.columns[c], precision) for c in show_cols if c >= 0}
+    picked = np.array([r for r in rows if r >= 0])
+    cells = {c: texts(data.columns[c][picked], precision) for c in show_cols if c >= 0}
+    position = 0
     for r in rows:
         if r < 0:
             table.add_row("⋮", *("⋮" for _ in show_cols))
-        else:
-            table.add_row(data.labels[r], *("…" if c < 0 else cells[c][r] for c in show_cols))
+            continue
+        table.add_row(data.label(r), *("…" if c < 0 else cells[c][position] for c in show_cols))
+        position += 1
     parts: list[Any] = [table, Text(_caption(result), style="dim")]
     if len(rows) < data.rows or len(show_cols) < len(data.headers):
         parts.append(

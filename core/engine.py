@@ -47,7 +47,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def materialize(values: Values, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Build the tensor for parsed values (float64 first, then one cast)."""
+    """Build the tensor for parsed values (in float64, then one cast to ``dtype``)."""
     parts = []
     for piece in values.pieces:
         if isinstance(piece, Linspace):
@@ -116,11 +116,11 @@ def _kink_notes(spec: registry.FunctionSpec, x: torch.Tensor, params: dict) -> l
     return notes
 
 
-def _cast_notes(values: Values, x: torch.Tensor, dtype_name: str) -> list[str]:
-    if dtype_name == "float64":
+def _overflow_note(x64: torch.Tensor, x: torch.Tensor, dtype_name: str) -> list[str]:
+    """Inputs that are finite in float64 but not after the cast to the evaluation dtype."""
+    if x.dtype == torch.float64:
         return []
-    exact = materialize(values, torch.float64, torch.device("cpu"))
-    overflow = int((torch.isfinite(exact) & ~torch.isfinite(x.detach().cpu())).sum())
+    overflow = int((torch.isfinite(x64) & ~torch.isfinite(x.detach().cpu())).sum())
     if not overflow:
         return []
     biggest = torch.finfo(x.dtype).max
@@ -134,7 +134,10 @@ def evaluate(req: Request) -> Result:
     dtype = getattr(torch, req.dtype)
     values = req.inputs["x"]
     params = dict(req.params)
-    x0 = materialize(values, dtype, device)
+    x64 = materialize(values, torch.float64, torch.device("cpu"))
+    x0 = x64.to(device=device, dtype=dtype)
+    notes_cast = _overflow_note(x64, x0, req.dtype)
+    del x64
     if not spec.pointwise and x0.ndim == 0:
         x0 = x0.reshape(1)
     x = x0.detach().requires_grad_(req.order > 0)
@@ -169,7 +172,7 @@ def evaluate(req: Request) -> Result:
         ) from None
     notes.extend(f"torch warned: {w.message}" for w in caught)
     notes.extend(_kink_notes(spec, x, params))
-    notes.extend(_cast_notes(values, x, req.dtype))
+    notes.extend(notes_cast)
     nans = int(torch.isnan(x0).sum())
     if nans and req.order:
         notes.append(

@@ -68,3 +68,28 @@ def test_bad_input_via_process_is_one_line():
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("actgrad: error:")
+
+
+def test_interrupt_exits_130_without_traceback():
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actgrad.cli", "tanh", "--x", "0:1:30000000", "--grad"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV,
+    )  # fmt: skip
+    with proc:
+        time.sleep(0.5)  # the run takes several seconds: it is still going
+        proc.send_signal(signal.SIGINT)
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 130
+    assert stderr == "actgrad: interrupted\n"
+
+
+def test_completion_lists_functions_without_torch():
+    env = {**ENV, "_ACTGRAD_COMPLETE": "complete_bash", "COMP_WORDS": "actgrad sig",
+           "COMP_CWORD": "1"}  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH], capture_output=True, text=True,
+                          env=env, timeout=60)  # fmt: skip
+    assert "sigmoid" in proc.stdout.split()
+    assert "loaded=[]" in proc.stderr
