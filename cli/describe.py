@@ -105,12 +105,13 @@ def list_plain() -> str:
 
 def list_table() -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="actgrad functions", caption="actgrad explain NAME for details")
     for header in LIST_HEADERS:
         table.add_column(header, overflow="fold")
     for row in list_rows():
-        table.add_row(*row)
+        table.add_row(*map(Text, row))  # literal text: formulas hold [ ] that rich would parse
     return table
 
 
@@ -147,10 +148,11 @@ def explain_plain(spec: registry.FunctionSpec) -> str:
 
 def explain_table(spec: registry.FunctionSpec) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{spec.command}: {spec.summary}", show_header=False)
+    table = Table(title=Text(f"{spec.command}: {spec.summary}"), show_header=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for key, value in explain_lines(spec):
-        table.add_row(key, value)
+        table.add_row(key, Text(value))
     return table

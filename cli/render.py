@@ -138,10 +138,11 @@ def render_table(result: Result, precision: int | None = None) -> Any:
     rows = list(range(data.rows))
     if len(rows) > 2 * HEAD_ROWS + 1:
         rows = [*rows[:HEAD_ROWS], -1, *rows[-HEAD_ROWS:]]
-    table = Table(title=f"{spec.command}: {spec.formula}", title_justify="left")
+    # Text, not str: rich would read "[a, b]" or "[i]" in formulas and headers as markup
+    table = Table(title=Text(f"{spec.command}: {spec.formula}"), title_justify="left")
     table.add_column("i", justify="right", style="dim")
     for c in show_cols:
-        table.add_column("…" if c < 0 else data.headers[c], justify="right")
+        table.add_column(Text("…" if c < 0 else data.headers[c]), justify="right")
     picked = np.array([r for r in rows if r >= 0])
     cells = {c: texts(data.columns[c][picked], precision) for c in show_cols if c >= 0}
     position = 0

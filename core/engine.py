@@ -35,7 +35,7 @@ def resolve_device(name: str) -> torch.device:
         if ordinal >= count:
             raise DeviceUnavailable(
                 f"device {name!r} is not available: this machine has {count} CUDA device(s)",
-                f"use cuda:0 to cuda:{count - 1}",
+                "use cuda:0" if count == 1 else f"use one of cuda:0 to cuda:{count - 1}",
             )
         return torch.device("cuda", ordinal)
     if name == "mps" and not torch.backends.mps.is_available():

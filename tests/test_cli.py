@@ -292,3 +292,10 @@ def test_element_cap_is_checked_before_allocating():
 
 def test_version():
     assert ok("--version").startswith("actgrad 0.1.0 (torch ")
+
+
+def test_table_text_is_literal_not_markup():
+    text = ok("glu", "--x", "1,2,0,-1", "--grad", "--format", "table", env={"COLUMNS": "160"})
+    assert "x = [a, b]" in text and "∂y[i]/∂x[0]" in text
+    assert "x = [a, b]" in ok("explain", "glu", "--format", "table", env={"COLUMNS": "160"})
+    assert "x = [a, b]" in ok("list", "--format", "table", env={"COLUMNS": "200"})
