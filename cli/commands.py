@@ -37,63 +37,62 @@ def _option(name: str, annotation: Any, default: Any, option: Any) -> inspect.Pa
     )
 
 
-def _shared_head(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
+VALUES_HELP = "0.5 | -1,0,2 | start:stop:count | JSON array [[1,2],[3,4]] | - (stdin)"
+
+
+def _tensor_option(name: str, names: tuple[str, ...], help: str) -> inspect.Parameter:
+    return _option(
+        f"t_{name}",
+        list[str] | None,
+        None,
+        typer.Option(*names, metavar="VALUES", rich_help_panel=INPUTS, help=help),
+    )
+
+
+def _inputs(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
+    if spec.kind == "activation":
+        help = f"Input: {VALUES_HELP}. Repeat to concatenate."
+        return [_tensor_option("x", ("--x", "-x"), help)]
     params = [
-        _option(
-            "x",
-            list[str] | None,
-            None,
-            typer.Option(
-                "--x",
-                "-x",
-                metavar="VALUES",
-                rich_help_panel=INPUTS,
-                help=(
-                    "Input: 0.5 | -1,0,2 | start:stop:count | JSON array [[1,2],[3,4]] | - (stdin)."
-                    " Repeat to concatenate."
-                ),
-            ),
-        ),
-        _option(
-            "grad",
-            bool,
-            False,
-            typer.Option(
-                "--grad",
-                "-g",
-                rich_help_panel=DERIVATIVES,
-                help="First derivative"
-                + ("." if spec.pointwise else ": the Jacobian along --dim."),
-            ),
-        ),
-        _option(
-            "order",
-            str | None,
-            None,
-            typer.Option(
-                "--order",
-                metavar="N",
-                rich_help_panel=DERIVATIVES,
-                help="Derivatives up to order N (1-4)."
-                if spec.pointwise
-                else "2 with --index: the Hessian of output I.",
-            ),
-        ),
+        _tensor_option(t.name, t.options, f"{t.help[0].upper()}{t.help[1:]}.") for t in spec.inputs
     ]
-    if not spec.pointwise:
-        params.append(
-            _option(
-                "index",
-                str | None,
-                None,
-                typer.Option(
-                    "--index",
-                    metavar="I",
-                    rich_help_panel=DERIVATIVES,
-                    help=("Gradient of output I only (a Jacobian row): grad(y[I], x)."),
-                ),
-            )
-        )
+    if spec.model:
+        params += [
+            _tensor_option("x", ("--x",), "Model input x, pred = x·w (default 1)."),
+            _tensor_option("w", ("--w",), "Model weight w, pred = x·w (target --y defaults to 1)."),
+        ]
+    return params
+
+
+def _derivatives(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
+    loss = spec.kind != "activation"
+    if loss:
+        first, order = "First derivative w.r.t. each input given.", "2: the Hessian of the loss."
+    elif spec.pointwise:
+        first, order = "First derivative.", "Derivatives up to order N (1-4)."
+    else:
+        first, order = "The Jacobian along --dim.", "2 with --index: the Hessian of output I."
+    params = [
+        _option("grad", bool, False, typer.Option(
+            "--grad", "-g", rich_help_panel=DERIVATIVES, help=first)),
+        _option("order", str | None, None, typer.Option(
+            "--order", metavar="N", rich_help_panel=DERIVATIVES, help=order)),
+    ]  # fmt: skip
+    if loss:
+        params.append(_option("wrt", str | None, None, typer.Option(
+            "--wrt", metavar="NAMES", rich_help_panel=DERIVATIVES,
+            help="Differentiate only with respect to these inputs, e.g. w,x.",
+        )))  # fmt: skip
+        if spec.aligned:
+            params.append(_option("broadcast", bool, False, typer.Option(
+                "--broadcast", rich_help_panel=INPUTS,
+                help="Let inputs of different shapes broadcast (otherwise an error).",
+            )))  # fmt: skip
+    elif not spec.pointwise:
+        params.append(_option("index", str | None, None, typer.Option(
+            "--index", metavar="I", rich_help_panel=DERIVATIVES,
+            help="Gradient of output I only (a Jacobian row): grad(y[I], x).",
+        )))  # fmt: skip
     return params
 
 
@@ -232,10 +231,14 @@ def run(spec: registry.FunctionSpec, options: dict[str, Any]) -> None:
     precision = options["precision"]
     digits = None if precision is None else parse_int(precision, "--precision", 1, 17)
     params = {p.name: options[f"p_{p.name}"] for p in spec.params}
+    inputs = {k[2:]: v for k, v in options.items() if k.startswith("t_") and v}
+    wrt = options.get("wrt")
     request = build_request(
         spec.name,
-        {"x": options["x"] or []},
+        inputs,
         params,
+        wrt=[w.strip() for w in wrt.split(",") if w.strip()] if wrt is not None else None,
+        broadcast=options.get("broadcast", False),
         grad=options["grad"],
         order=options["order"],
         index=options.get("index"),
@@ -261,7 +264,8 @@ def run(spec: registry.FunctionSpec, options: dict[str, Any]) -> None:
 def make_command(spec: registry.FunctionSpec) -> Callable[..., None]:
     """A function whose signature Typer turns into the command for ``spec``."""
     parameters = [
-        *_shared_head(spec),
+        *_inputs(spec),
+        *_derivatives(spec),
         *(_param_option(p) for p in spec.params if p.name != "dim"),
         *(
             [
@@ -292,6 +296,7 @@ def make_command(spec: registry.FunctionSpec) -> Callable[..., None]:
     command.__name__ = spec.name
     command.__doc__ = (
         f"{spec.summary[0].upper()}{spec.summary[1:]}: {spec.formula}.\n\nExample: {spec.example}"
+        + (f"\n\nVALUES: {VALUES_HELP}." if spec.kind != "activation" else "")
     )
     return command
 
@@ -299,4 +304,4 @@ def make_command(spec: registry.FunctionSpec) -> Callable[..., None]:
 def add_function_commands(app: typer.Typer, specs: list[registry.FunctionSpec]) -> None:
     for spec in specs:
         command = make_command(spec)
-        app.command(spec.command, help=command.__doc__, rich_help_panel="Activations")(command)
+        app.command(spec.command, help=command.__doc__)(command)

@@ -104,15 +104,75 @@ def columns(result: Result) -> Columns:
 PLAIN_CHUNK_ROWS = 65_536
 
 
+def loss_items(result: Result) -> list[tuple[str, np.ndarray]]:
+    """A loss result's quantities, labelled, in output order."""
+    items = [(name, arr) for name, arr in result.inputs.items()]
+    items.append(("loss", result.value))
+    for k, grads in sorted(result.derivatives.items()):
+        power = "" if k == 1 else "²"
+        items += [(f"∂{power}ℓ/∂{n}{power}", g) for n, g in grads.items()]
+    items += [(f"∂ℓᵢ/∂{n}", j) for n, j in result.jacobian.items()]
+    return items
+
+
+def _loss_plain(result: Result, precision: int | None) -> Iterator[str]:
+    derivatives = loss_items(result)[len(result.inputs) + 1 :]
+    if result.scalar:
+        arrays = [result.value, *(a for _, a in derivatives)]
+        if all(a.ndim == 0 for a in arrays):
+            yield "\t".join(texts(a, precision)[0] for a in arrays) + "\n"
+            return
+        for arr in arrays:
+            yield "\t".join(texts(arr, precision)) + "\n"
+        return
+    rows = result.value.size
+    cols = [result.value.reshape(rows, 1), *(a.reshape(rows, -1) for _, a in derivatives)]
+    for start in range(0, rows, PLAIN_CHUNK_ROWS):
+        formatted = [
+            [texts(c[r], precision) for r in range(start, min(rows, start + PLAIN_CHUNK_ROWS))]
+            for c in cols
+        ]
+        yield "".join(
+            "\t".join(cell for col in row for cell in col) + "\n"
+            for row in zip(*formatted, strict=True)
+        )
+
+
 def render_plain(result: Result, precision: int | None = None) -> Iterator[str]:
     """Tab-separated lines, no decoration: one per point (x, value, derivatives).
 
     Yields chunks of lines, so a large result is never formatted all at once."""
+    if result.kind != "activation":
+        yield from _loss_plain(result, precision)
+        return
     table = columns(result)
     cols = table.columns[1:] if result.scalar else table.columns
     for start in range(0, table.rows, PLAIN_CHUNK_ROWS):
         formatted = [texts(c[start : start + PLAIN_CHUNK_ROWS], precision) for c in cols]
         yield "".join("\t".join(row) + "\n" for row in zip(*formatted, strict=True))
+
+
+def _loss_columns(result: Result) -> tuple[Columns | None, list[str]]:
+    """Quantities with one value per row become columns; the rest become text lines."""
+    items = loss_items(result)
+    rows = max(arr.size for _, arr in items)
+    shaped = next(arr.shape for _, arr in items if arr.size == rows)
+    in_columns = [(n, a) for n, a in items if a.size == rows and rows > 1]
+    lines = [
+        f"{name} = {_compact(arr)}" for name, arr in items if not (arr.size == rows and rows > 1)
+    ]
+    if not in_columns:
+        return None, lines
+    table = Columns(
+        [n for n, _ in in_columns], [a.reshape(-1) for _, a in in_columns], _labels(shaped)
+    )
+    return table, lines
+
+
+def _compact(arr: np.ndarray, limit: int = 12) -> str:
+    items = texts(arr.reshape(-1)[:limit])
+    body = ", ".join(items) + (", …" if arr.size > limit else "")
+    return body if arr.ndim == 0 else f"[{body}] (shape {list(arr.shape)})"
 
 
 def _caption(result: Result) -> str:
@@ -130,7 +190,17 @@ def render_table(result: Result, precision: int | None = None) -> Any:
     from rich.text import Text
 
     spec = registry.get(result.function)
-    data = columns(result)
+    lines: list[str] = []
+    if result.kind == "activation":
+        data = columns(result)
+    else:
+        data, lines = _loss_columns(result)
+    if data is None:
+        parts: list[Any] = [Text(f"{spec.command}: {spec.formula}", style="bold")]
+        parts += [Text(line) for line in lines]
+        parts.append(Text(_caption(result), style="dim"))
+        parts.extend(Text(f"note: {note}", style="yellow") for note in result.notes)
+        return Group(*parts)
     show_cols = list(range(len(data.headers)))
     if len(show_cols) > MAX_TABLE_COLUMNS:
         half = (MAX_TABLE_COLUMNS - 2) // 2
@@ -152,7 +222,7 @@ def render_table(result: Result, precision: int | None = None) -> Any:
             continue
         table.add_row(data.label(r), *("…" if c < 0 else cells[c][position] for c in show_cols))
         position += 1
-    parts: list[Any] = [table, Text(_caption(result), style="dim")]
+    parts = [table, *(Text(line) for line in lines), Text(_caption(result), style="dim")]
     if len(rows) < data.rows or len(show_cols) < len(data.headers):
         parts.append(
             Text(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from actgrad.core import registry
-from actgrad.core.errors import DeviceUnavailable, EvaluationFailed
+from actgrad.core.errors import BadInput, DeviceUnavailable, EvaluationFailed, TooLarge
 from actgrad.core.inputs import Linspace, Values
 from actgrad.core.request import Request
 from actgrad.core.result import Result
@@ -131,6 +132,28 @@ def evaluate(req: Request) -> Result:
     """Evaluate a validated request: value, derivatives and notes, as plain numpy arrays."""
     spec = registry.get(req.function)
     device = resolve_device(req.device)
+    if spec.kind == "activation":
+        return _evaluate_activation(spec, req, device)
+    return _evaluate_loss(spec, req, device)
+
+
+@contextmanager
+def _torch_calls(spec: registry.FunctionSpec, req: Request, device: torch.device, notes: list):
+    """Run torch: warnings become notes, a RuntimeError becomes EvaluationFailed."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EvaluationFailed(
+            f"torch could not evaluate {spec.command} in {req.dtype} on {device}: {first}",
+            "try --dtype float64 or --device cpu",
+        ) from None
+    notes.extend(f"torch warned: {w.message}" for w in caught)
+
+
+def _evaluate_activation(spec: registry.FunctionSpec, req: Request, device: torch.device) -> Result:
     dtype = getattr(torch, req.dtype)
     values = req.inputs["x"]
     params = dict(req.params)
@@ -146,31 +169,22 @@ def evaluate(req: Request) -> Result:
         notes.append(spec.dtype_notes[req.dtype])
     derivatives: dict[int, dict[str, np.ndarray]] = {}
     jacobian: dict[str, np.ndarray] = {}
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if spec.stochastic:
-                torch.manual_seed(req.seed)
-            y = _call(spec, x, params)
-            if spec.pointwise:
-                out = y
-                for k in range(1, req.order + 1):
-                    out = _grad(out, x, create_graph=k < req.order)
-                    derivatives[k] = {"x": _numpy(out)}
-            elif req.order and req.index is None:
-                jacobian["x"] = _numpy(_rows(y, x, params["dim"]))
-            elif req.order:
-                g = _grad(y.movedim(params["dim"], -1)[..., req.index], x, req.order > 1)
-                derivatives[1] = {"x": _numpy(g)}
-                if req.order > 1:
-                    derivatives[2] = {"x": _numpy(_rows(g, x, params["dim"]))}
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EvaluationFailed(
-            f"torch could not evaluate {spec.command} in {req.dtype} on {device}: {first}",
-            "try --dtype float64 or --device cpu",
-        ) from None
-    notes.extend(f"torch warned: {w.message}" for w in caught)
+    with _torch_calls(spec, req, device, notes):
+        if spec.stochastic:
+            torch.manual_seed(req.seed)
+        y = _call(spec, x, params)
+        if spec.pointwise:
+            out = y
+            for k in range(1, req.order + 1):
+                out = _grad(out, x, create_graph=k < req.order)
+                derivatives[k] = {"x": _numpy(out)}
+        elif req.order and req.index is None:
+            jacobian["x"] = _numpy(_rows(y, x, params["dim"]))
+        elif req.order:
+            g = _grad(y.movedim(params["dim"], -1)[..., req.index], x, req.order > 1)
+            derivatives[1] = {"x": _numpy(g)}
+            if req.order > 1:
+                derivatives[2] = {"x": _numpy(_rows(g, x, params["dim"]))}
     notes.extend(_kink_notes(spec, x, params))
     notes.extend(notes_cast)
     nans = int(torch.isnan(x0).sum())
@@ -197,4 +211,162 @@ def evaluate(req: Request) -> Result:
         jacobian=jacobian,
         index=req.index,
         notes=notes,
+    )
+
+
+def _whole(t64: torch.Tensor, option: str) -> torch.Tensor:
+    if not bool(torch.isfinite(t64).all()) or not torch.equal(t64, t64.round()):
+        raise BadInput(f"{option} holds indices or counts: whole numbers only", "e.g. 0, 2, -1")
+    return t64.to(torch.int64)
+
+
+def _loss_tensors(
+    spec: registry.FunctionSpec, req: Request, device: torch.device, dtype: torch.dtype
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    tensors: dict[str, torch.Tensor] = {}
+    notes: list[str] = []
+    pred_shape = req.inputs["pred"].shape if "pred" in req.inputs else None
+    for name, values in req.inputs.items():
+        meta = spec.tensor_input(name)
+        kind = meta.kind if meta is not None else "float"
+        x64 = materialize(values, torch.float64, torch.device("cpu"))
+        if kind == "index" or (kind == "target" and values.shape != pred_shape):
+            tensors[name] = _whole(x64, "--" + name.replace("_", "-")).to(device)
+        else:
+            tensors[name] = x64.to(device=device, dtype=dtype)
+            notes += _overflow_note(x64, tensors[name], req.dtype)
+    return tensors, notes
+
+
+def _ctc_lengths(t: dict[str, torch.Tensor]) -> None:
+    """ctc_loss's lengths default to every time step and every target given."""
+    if t["targets"].ndim == 0:
+        t["targets"] = t["targets"].reshape(1)
+    log_probs, targets = t["log_probs"], t["targets"]
+    batch = () if log_probs.ndim == 2 else (log_probs.shape[1],)
+    if "input_lengths" not in t:
+        t["input_lengths"] = torch.full(batch, log_probs.shape[0], dtype=torch.int64)
+    if "target_lengths" not in t:
+        t["target_lengths"] = torch.full(batch, targets.shape[-1], dtype=torch.int64)
+
+
+def _reduction_note(spec: registry.FunctionSpec, t: dict, params: dict) -> str | None:
+    reduction = params.get("reduction")
+    if reduction == "none":
+        return "reduction=none: one loss per element, each derivative that element's own"
+    if reduction == "sum":
+        return "reduction=sum: the derivatives of the summed loss, unscaled"
+    if reduction == "batchmean":
+        size = t["pred"].shape[0] if t["pred"].ndim else 1
+        return f"reduction=batchmean divides the sum, and every derivative, by {size} (dim 0)"
+    if reduction != "mean":
+        return None
+    if spec.name == "ctc_loss":
+        return "reduction=mean divides each sample's loss by its target length, then averages"
+    with torch.no_grad():
+        count = _call_loss(spec, t, {**params, "reduction": "none"}).numel()
+    target = t.get("target")
+    ignored = (
+        target is not None
+        and "ignore_index" in params
+        and not target.dtype.is_floating_point
+        and bool((target == params.get("ignore_index")).any())
+    )
+    if ("weight" in t and spec.name in ("cross_entropy", "nll_loss")) or ignored:
+        return (
+            "reduction=mean divides the sum, and every derivative, by the total weight of "
+            "the counted targets (ignore_index excluded)"
+        )
+    if count == 1:
+        return None
+    return f"reduction=mean divides the sum, and every derivative, by {count} (the element count)"
+
+
+def _call_loss(spec: registry.FunctionSpec, t: dict, params: dict) -> torch.Tensor:
+    return spec.call(F, t, params)
+
+
+def _jacobian_rows(value: torch.Tensor, leaf: torch.Tensor, create_graph: bool = False):
+    flat = value.reshape(-1)
+    rows = [_grad(flat[i], leaf, create_graph) for i in range(flat.numel())]
+    return torch.stack(rows).reshape((*value.shape, *leaf.shape))
+
+
+def _check_cap(count: int, what: str, req: Request) -> None:
+    if count > req.max_elements:
+        raise TooLarge(
+            f"{what} would have {count:,} elements, over the cap of {req.max_elements:,}",
+            "give fewer values, or raise the cap with --max-elements N",
+        )
+
+
+def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.device) -> Result:
+    dtype = getattr(torch, req.dtype)
+    params = dict(req.params)
+    tensors, notes = _loss_tensors(spec, req, device, dtype)
+    notes = [*spec.notes, *notes]
+    leaves = {n: tensors[n].detach().requires_grad_(req.order > 0) for n in req.wrt}
+    tensors.update(leaves)
+    call = dict(tensors)
+    if "w" in tensors:
+        del call["x"], call["w"]
+        call["pred"] = tensors["x"] * tensors["w"]
+        shown = f" = {call['pred'].item():g}" if call["pred"].numel() == 1 else ""
+        notes.append(f"pred = x·w{shown} (the tutorial's model; target y)")
+    aligned = [n for n in spec.aligned if n in call]
+    if len({tuple(call[n].shape) for n in aligned}) > 1:
+        for name, t in zip(aligned, torch.broadcast_tensors(*(call[n] for n in aligned)),
+                           strict=True):  # fmt: skip
+            call[name] = t
+    if spec.name == "ctc_loss":
+        _ctc_lengths(call)
+    notes += spec.lint(call, params)
+    derivatives: dict[int, dict[str, np.ndarray]] = {}
+    jacobian: dict[str, np.ndarray] = {}
+    with _torch_calls(spec, req, device, notes):
+        value = _call_loss(spec, call, params)
+        if req.order and value.ndim == 0:
+            grads = torch.autograd.grad(
+                value,
+                list(leaves.values()),
+                create_graph=req.order > 1,
+                allow_unused=True,
+                materialize_grads=True,
+            )
+            derivatives[1] = {n: _numpy(g) for n, g in zip(leaves, grads, strict=True)}
+            if req.order > 1:
+                for name, g in zip(leaves, grads, strict=True):
+                    _check_cap(g.numel() ** 2, f"the Hessian for {name}", req)
+                derivatives[2] = {
+                    n: _numpy(_jacobian_rows(g, leaves[n]))
+                    for n, g in zip(leaves, grads, strict=True)
+                }
+        elif req.order:
+            derivatives[1] = {}
+            for name, leaf in leaves.items():
+                if leaf.numel() >= value.numel():  # losses of independent elements or samples
+                    derivatives[1][name] = _numpy(_grad(value, leaf, False))
+                else:  # a broadcast input (the model's w): every element's derivative
+                    _check_cap(value.numel() * leaf.numel(), f"the Jacobian for {name}", req)
+                    jacobian[name] = _numpy(_jacobian_rows(value, leaf))
+            if not derivatives[1]:
+                del derivatives[1]
+    if req.order:
+        note = _reduction_note(spec, {n: v.detach() for n, v in call.items()}, params)
+        if note:
+            notes.append(note)
+    return Result(
+        function=spec.name,
+        params=params,
+        dtype=req.dtype,
+        device=str(device),
+        torch=torch.__version__,
+        inputs={n: _numpy(t) for n, t in tensors.items()},
+        value=_numpy(value),
+        pointwise=False,
+        scalar=value.ndim == 0,
+        derivatives=derivatives,
+        jacobian=jacobian,
+        notes=notes,
+        kind=spec.kind,
     )

@@ -26,10 +26,39 @@ class Param:
     help: str
     choices: tuple[str, ...] = ()
     required: bool = False
+    finite: bool = True  # False: inf and -inf are allowed (vector_norm's ord)
 
     @property
     def option(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class TensorInput:
+    """A tensor argument, given as ``--<name>`` VALUES (number, list, range, JSON, stdin).
+
+    ``kind``: "float"; "index" (whole numbers, passed as int64); "target" (class indices, or
+    probabilities when shaped like the prediction: cross_entropy).
+    ``grad``: "default" (differentiated when given), "optional" (only with --wrt), "never".
+    """
+
+    name: str
+    help: str
+    aliases: tuple[str, ...] = ()
+    kind: str = "float"
+    grad: str = "default"
+    required: bool = True
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        return (self.option, *("--" + a.replace("_", "-") for a in self.aliases))
+
+
+X = TensorInput("x", "input")
 
 
 @dataclass(frozen=True)
@@ -59,7 +88,19 @@ class FunctionSpec:
     aliases: tuple[str, ...] = ()
     pointwise: bool = True  # False: along a dim, the derivative is a Jacobian
     stochastic: bool = False
-    max_order: int = 4  # highest derivative torch's autograd provides
+    max_order: int = 4  # highest derivative torch's autograd provides (losses: 2, a Hessian)
+    inputs: tuple[TensorInput, ...] = (X,)
+    # losses: accept the tutorial's model, pred = x·w with x = 1 and target y = 1 by default
+    model: bool = False
+    # shapes(shapes, params): raise BadInput for inputs that cannot fit (checked before torch)
+    shapes: Callable[[Mapping[str, tuple[int, ...]], Params], None] = field(
+        default=lambda s, p: None
+    )
+    # lint(tensors, params): raise BadInput for values outside the domain; return notes
+    lint: Callable[[Mapping[str, Any], Params], list[str]] = field(default=lambda t, p: [])
+    worked_example: str = ""
+    # inputs that must share the prediction's shape (a scalar broadcasts; else --broadcast)
+    aligned: tuple[str, ...] = ()
     # call(F, x, params) -> tensor; None means torch.nn.functional.<name>(x, **params)
     call: Callable[..., Any] | None = None
     kinks: Callable[[Params], list[Kink]] = field(default=lambda p: [])
@@ -77,6 +118,9 @@ class FunctionSpec:
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
+
+    def tensor_input(self, name: str) -> TensorInput | None:
+        return next((t for t in self.inputs if t.name == name), None)
 
 
 REGISTRY: dict[str, FunctionSpec] = {}
@@ -131,4 +175,4 @@ def specs() -> list[FunctionSpec]:
 
 def _load() -> None:
     if not REGISTRY:
-        from actgrad.core import activations  # noqa: F401 - registers on import
+        from actgrad.core import activations, losses  # noqa: F401 - register on import

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from actgrad.core import registry
-from actgrad.core.errors import BadParameter, TooLarge
+from actgrad.core.errors import BadInput, BadParameter, TooLarge
 from actgrad.core.inputs import Values, parse_number, parse_values
 
 DEFAULT_MAX_ELEMENTS = 2**27
@@ -38,6 +38,8 @@ class Request:
     dtype: str = "float32"
     seed: int | None = None
     max_elements: int = DEFAULT_MAX_ELEMENTS
+    wrt: tuple[str, ...] = ()  # inputs to differentiate (losses and norms)
+    broadcast: bool = False  # let aligned inputs of different shapes broadcast
 
 
 def parse_int(raw: object, option: str, low: int | None = None, high: int | None = None) -> int:
@@ -113,7 +115,7 @@ def _check_cap(count: int, what: str, max_elements: int) -> None:
         )
 
 
-def _check_shape(spec: registry.FunctionSpec, req: Request) -> Request:
+def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
     """Shape-dependent checks for functions along a dim; returns the request with dim and
     index normalized to non-negative values."""
     x = req.inputs["x"]
@@ -161,18 +163,110 @@ def _check_shape(spec: registry.FunctionSpec, req: Request) -> Request:
     if req.order:
         count = batch * (n * n if index is not None and req.order == 2 else m * n)
         _check_cap(count, "the Jacobian" if index is None else "the Hessian", req.max_elements)
-    params = {**req.params, "dim": dim - ndim}
-    return Request(
-        req.function,
-        req.inputs,
-        params,
-        req.order,
-        index,
-        req.device,
-        req.dtype,
-        req.seed,
-        req.max_elements,
-    )
+    return replace(req, params={**req.params, "dim": dim - ndim}, index=index)
+
+
+MODEL_INPUTS = ("x", "w")  # the tutorial's model: pred = x·w, target y
+
+
+def broadcast_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...] | None:
+    """numpy's broadcasting rule, or None when the shapes do not broadcast."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(ndim):
+        sizes = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            return None
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def _check_loss(spec: registry.FunctionSpec, req: Request, given: set[str]) -> Request:
+    shapes = {name: v.shape for name, v in req.inputs.items()}
+    if "w" in shapes:
+        pred = broadcast_shape([shapes["x"], shapes["w"]])
+        if pred is None:
+            raise BadInput(
+                f"--x {list(shapes['x'])} and --w {list(shapes['w'])} do not broadcast",
+                "give one of them as a single number, or both with the same length",
+            )
+        shapes = {**shapes, "pred": pred}
+    aligned = {n: shapes[n] for n in spec.aligned if n in shapes}
+    distinct = {s for s in aligned.values() if s != ()}
+    if len(distinct) > 1:
+        listed = ", ".join(f"--{n} {list(s)}" for n, s in aligned.items())
+        if not req.broadcast:
+            raise BadInput(
+                f"shape mismatch: {listed}; torch would only warn and broadcast",
+                "give them the same shape, or pass --broadcast to broadcast on purpose",
+            )
+        if broadcast_shape(list(aligned.values())) is None:
+            raise BadInput(f"shapes do not broadcast: {listed}", "fix the shapes")
+    spec.shapes(shapes, req.params)
+    if req.order > 1 and req.params.get("reduction") == "none":
+        raise BadParameter(
+            "--order 2 needs a scalar loss, but reduction is none",
+            "use --reduction mean or sum for the Hessian",
+        )
+    if req.index is not None:
+        raise BadParameter(f"--index does not apply to {spec.command}", "drop --index")
+    allowed = {t.name for t in spec.inputs if t.grad != "never" and t.name in given}
+    if "w" in req.inputs:
+        allowed |= set(MODEL_INPUTS)
+    if req.wrt:
+        for name in req.wrt:
+            if name not in allowed:
+                raise BadParameter(
+                    f"--wrt {name}: {spec.command} cannot be differentiated with respect to it",
+                    f"choose from {', '.join(sorted(allowed)) or 'nothing'}",
+                )
+        wrt = req.wrt
+    elif "w" in req.inputs:
+        wrt = ("w", "x") if "x" in given else ("w",)
+    else:
+        wrt = tuple(t.name for t in spec.inputs if t.grad == "default" and t.name in given)
+    return replace(req, wrt=tuple(dict.fromkeys(wrt)))
+
+
+def _loss_inputs(
+    spec: registry.FunctionSpec, inputs: Mapping[str, Sequence[str]]
+) -> tuple[dict[str, Sequence[str]], set[str]]:
+    """Resolve aliases (--input, --y) and the tutorial model; returns inputs and given names."""
+    names = {alias: t.name for t in spec.inputs for alias in (t.name, *t.aliases)}
+    if spec.model:
+        names.update({"x": "x", "w": "w"})
+    out: dict[str, Sequence[str]] = {}
+    for key, raw in inputs.items():
+        if not raw:
+            continue
+        name = names.get(key)
+        if name is None:
+            options = ", ".join(sorted({"--" + n.replace("_", "-") for n in names}))
+            raise BadParameter(f"{spec.command} has no input --{key}", f"its inputs: {options}")
+        if name in out:
+            raise BadParameter(f"--{key} repeats --{name}", "give it once")
+        out[name] = raw
+    given = set(out)
+    if spec.model and ("x" in out or "w" in out):
+        if "pred" in out:
+            raise BadParameter(
+                "give either --pred or the model pred = x·w (--x, --w), not both",
+                f"e.g. actgrad {spec.command} --w 3, or --pred 3 --target 1",
+            )
+        if "w" not in out:
+            raise BadParameter(
+                "the model pred = x·w needs --w", f"e.g. actgrad {spec.command} --w 3"
+            )
+        out.setdefault("x", ["1"])
+        out.setdefault("target", ["1"])
+    for t in spec.inputs:
+        if t.required and t.name not in out and not (t.name == "pred" and "w" in out):
+            model = " (or the model: --w W, with --x X and --y Y)" if spec.model else ""
+            raise BadParameter(
+                f"{spec.command} needs {t.option}{model}",
+                f"e.g. {spec.example}" if spec.example else f"give {t.option} VALUES",
+            )
+    return out, given
 
 
 def build_request(
@@ -188,6 +282,8 @@ def build_request(
     seed: object = None,
     max_elements: object = None,
     read_stdin: Callable[[], str] | None = None,
+    wrt: Sequence[str] | None = None,
+    broadcast: bool = False,
 ) -> Request:
     """Validate raw user data (strings from argv or values from JSON) into a Request."""
     spec = registry.get(function)
@@ -228,14 +324,27 @@ def build_request(
         raise BadParameter(f"{spec.command} is deterministic; --seed has no effect", "drop --seed")
     else:
         seed_value = None
-    missing = [name for name in ("x",) if not inputs.get(name)]
-    if missing:
-        raise BadParameter(
-            f"{spec.command} needs an input", f"give --x VALUES, e.g. {spec.example or '--x 0.5'}"
-        )
+    activation = spec.kind == "activation"
+    if activation:
+        if not inputs.get("x"):
+            raise BadParameter(
+                f"{spec.command} needs an input",
+                f"give --x VALUES, e.g. {spec.example or '--x 0.5'}",
+            )
+        unknown = [k for k, v in inputs.items() if v and k != "x"]
+        if unknown or wrt or broadcast:
+            what = f"--{unknown[0]}" if unknown else "--wrt" if wrt else "--broadcast"
+            raise BadParameter(f"{spec.command} takes no {what}", "its input is --x")
+        raw_inputs, given = dict(inputs), {"x"}
+    else:
+        raw_inputs, given = _loss_inputs(spec, inputs)
     values = {
-        name: parse_values(list(raw), f"--{name}", max_elements=cap, read_stdin=read_stdin)
-        for name, raw in inputs.items()
+        name: parse_values(
+            list(raw), "--" + name.replace("_", "-"), max_elements=cap, read_stdin=read_stdin
+        )
+        for name, raw in raw_inputs.items()
     }
-    req = Request(spec.name, values, resolved, n, idx, dev, dt, seed_value, cap)
-    return _check_shape(spec, req)
+    req = Request(
+        spec.name, values, resolved, n, idx, dev, dt, seed_value, cap, tuple(wrt or ()), broadcast
+    )
+    return _check_activation(spec, req) if activation else _check_loss(spec, req, given)

@@ -27,6 +27,7 @@ class Result:
     jacobian: dict[str, np.ndarray] = field(default_factory=dict)
     index: int | None = None
     notes: list[str] = field(default_factory=list)
+    kind: str = "activation"  # or "loss", "norm": the renderers lay those out by input
 
     @property
     def order(self) -> int:

@@ -1,0 +1,739 @@
+"""Every loss of torch.nn.functional (torch 2.13) and the vector norm, as registry entries.
+
+Tensor inputs are named as users think of them (pred, target, x1, x2, anchor, …); ``call``
+maps them onto torch's positional arguments. ``shapes`` checks run before torch is imported,
+``lint`` checks values (targets outside the loss's domain) and returns notes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from actgrad.core.errors import BadInput
+from actgrad.core.registry import FunctionSpec, Param, TensorInput, register
+
+REDUCTIONS = ("none", "mean", "sum")
+REDUCTION = Param(
+    "reduction", "choice", "mean", "combine per-element losses: none, mean or sum", REDUCTIONS
+)
+PRED = TensorInput("pred", "prediction: the loss's input", aliases=("input",))
+TARGET = TensorInput("target", "target (label)", aliases=("y",), grad="optional")
+FIXED_TARGET = TensorInput("target", "target (label)", aliases=("y",), grad="never")
+WEIGHT = TensorInput("weight", "rescaling weight", grad="never", required=False)
+CLASS_WEIGHT = TensorInput(
+    "weight", "weight of each class (C values)", grad="never", required=False
+)
+INDEX_TARGET = TensorInput(
+    "target", "class index per sample (whole numbers)", aliases=("y",), kind="index", grad="never"
+)
+
+
+def _bad(message: str, hint: str) -> BadInput:
+    return BadInput(message, hint)
+
+
+def _outside(t: Any, low: float, high: float) -> bool:
+    return bool(((t < low) | (t > high)).any())
+
+
+def _unit_target(name: str = "target"):
+    def lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
+        if _outside(t[name], 0, 1):
+            raise _bad(f"--{name} must lie in [0, 1] (probabilities)", "give values from 0 to 1")
+        return []
+
+    return lint
+
+
+def _plus_minus_one(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
+    target = t["target"]
+    if bool(((target != 1) & (target != -1)).any()):
+        raise _bad("--target must be 1 or -1 for this loss", "use 1 (similar) or -1 (dissimilar)")
+    return []
+
+
+def _classes(pred_shape: tuple[int, ...]) -> int:
+    return pred_shape[0] if len(pred_shape) == 1 else pred_shape[1]
+
+
+def _class_index_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
+    target, pred = t["target"], t["pred"]
+    if target.dtype.is_floating_point:  # cross_entropy's probability targets
+        if _outside(target, 0, 1):
+            raise _bad("probability targets must lie in [0, 1]", "or give class indices")
+        return []
+    classes = _classes(tuple(pred.shape))
+    ignore = p.get("ignore_index", None)
+    used = target if ignore is None else target[target != ignore]
+    if used.numel() and (int(used.min()) < 0 or int(used.max()) >= classes):
+        raise _bad(
+            f"class index out of range: pred has {classes} classes (0 to {classes - 1})",
+            "give indices from 0 to C-1"
+            + (f", or {ignore} to ignore" if ignore is not None else ""),
+        )
+    return []
+
+
+def _class_shapes(target_name: str = "target", allow_probabilities: bool = False):
+    def shapes(s: Mapping[str, tuple[int, ...]], p: Mapping[str, Any]) -> None:
+        pred, target = s["pred"], s.get(target_name)
+        if len(pred) == 0:
+            raise _bad("--pred needs one score per class, e.g. --pred 2,1,0.1", "give a list")
+        if target is None:
+            return
+        if allow_probabilities and target == pred:
+            return
+        expected = () if len(pred) == 1 else (pred[0], *pred[2:])
+        if target != expected:
+            more = " or probabilities shaped like --pred" if allow_probabilities else ""
+            raise _bad(
+                f"--{target_name} has shape {list(target)}; pred {list(pred)} needs class "
+                f"indices of shape {list(expected)}{more}",
+                "one index per sample: a number for a 1-D pred, a list for a 2-D pred",
+            )
+        weight = s.get("weight")
+        if weight is not None and weight != (_classes(pred),):
+            raise _bad(f"--weight needs one value per class ({_classes(pred)})", "fix --weight")
+
+    return shapes
+
+
+def _pairs_shapes(*names: str, per_sample: str | None = "target"):
+    """Inputs of shape (D) or (N, D), equal; optional ±1 target of shape () or (N)."""
+
+    def shapes(s: Mapping[str, tuple[int, ...]], p: Mapping[str, Any]) -> None:
+        first = s[names[0]]
+        for name in names:
+            if s[name] != first or len(first) not in (1, 2):
+                raise _bad(
+                    f"{', '.join('--' + n for n in names)} must share one shape (D) or (N, D); "
+                    f"got {', '.join(str(list(s[n])) for n in names)}",
+                    "give vectors of equal length (or matrices with equal rows)",
+                )
+        if per_sample and per_sample in s and s[per_sample] != first[:-1]:
+            raise _bad(
+                f"--{per_sample} needs shape {list(first[:-1])} (one per sample)",
+                "a single 1 or -1 for vectors, a list for matrices",
+            )
+
+    return shapes
+
+
+def _kl_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
+    pred = t["pred"]
+    if not p["log_target"] and _outside(t["target"], 0, math.inf):
+        raise _bad("kl_div's --target must be probabilities (≥ 0)", "or pass --log-target")
+    if bool((pred > 0).any()):
+        rows = pred.reshape(-1, pred.shape[-1]) if pred.ndim else pred.reshape(1, 1)
+        sums = rows.sum(dim=-1)
+        if not _outside(pred, 0, 1) and bool(((sums - 1).abs() < 1e-3).all()):
+            raise _bad(
+                "kl_div's --pred looks like probabilities, but it takes log-probabilities",
+                "pass log(p), e.g. the output of log_softmax",
+            )
+        return ["kl_div's --pred has positive entries: log-probabilities are ≤ 0"]
+    return []
+
+
+def _gaussian_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
+    if bool((t["var"] < 0).any()):
+        raise _bad("--var must be non-negative (a variance)", "give variances ≥ 0")
+    return []
+
+
+def _poisson_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
+    if bool((t["target"] < 0).any()):
+        raise _bad("poisson_nll's --target is a count (≥ 0)", "give non-negative targets")
+    if not p["log_input"] and bool((t["pred"] < 0).any()):
+        raise _bad("with --no-log-input, --pred is a rate (≥ 0)", "or use --log-input")
+    return []
+
+
+def _bce_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
+    if _outside(t["pred"], 0, 1):
+        raise _bad(
+            "binary_cross_entropy takes probabilities in [0, 1] as --pred",
+            "for logits use bce-with-logits",
+        )
+    return _unit_target()(t, p)
+
+
+def _multilabel_margin_shapes(s: Mapping[str, tuple[int, ...]], p: Mapping[str, Any]) -> None:
+    if s["target"] != s["pred"] or len(s["pred"]) not in (1, 2):
+        raise _bad(
+            "multilabel_margin needs --pred and --target of one shape (C) or (N, C)",
+            "target: class indices, ended by -1 (e.g. --pred 0.1,0.2,0.4,0.8 --target 3,0,-1,1)",
+        )
+
+
+def _multilabel_margin_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
+    classes = t["pred"].shape[-1]
+    if _outside(t["target"], -1, classes - 1):
+        raise _bad(f"--target holds class indices 0 to {classes - 1}, ended by -1", "fix them")
+    return []
+
+
+def _ctc_shapes(s: Mapping[str, tuple[int, ...]], p: Mapping[str, Any]) -> None:
+    log_probs = s["log_probs"]
+    if len(log_probs) not in (2, 3):
+        raise _bad(
+            "--log-probs must be (T, C) or (T, N, C): time steps × classes",
+            "give a JSON array, e.g. [[-1.2,-0.4],[-0.9,-0.5]]",
+        )
+    batch = () if len(log_probs) == 2 else (log_probs[1],)
+    for name in ("input_lengths", "target_lengths"):
+        if name in s and s[name] != batch:
+            raise _bad(f"--{name.replace('_', '-')} needs shape {list(batch)}", "one per sample")
+    targets = s.get("targets")
+    if targets is not None and len(targets) != len(batch) + 1 and (targets or batch):
+        raise _bad("--targets must be (S) or (N, S) class indices", "one row per sample")
+
+
+def _ctc_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
+    log_probs, targets = t["log_probs"], t["targets"]
+    classes = log_probs.shape[-1]
+    if _outside(targets, 0, classes - 1) or bool((targets == p["blank"]).any()):
+        raise _bad(
+            f"--targets must be classes 0 to {classes - 1} other than the blank ({p['blank']})",
+            "fix --targets or --blank",
+        )
+    if _outside(t["input_lengths"], 0, log_probs.shape[0]):
+        raise _bad("--input-lengths exceed the number of time steps", "fix --input-lengths")
+    if _outside(t["target_lengths"], 0, targets.shape[-1]):
+        raise _bad("--target-lengths exceed the targets given", "fix --target-lengths")
+    return []
+
+
+def _norm_shapes(s: Mapping[str, tuple[int, ...]], p: Mapping[str, Any]) -> None:
+    direct = "x" in s
+    pair = "pred" in s and "target" in s
+    if direct == pair or ("pred" in s) != ("target" in s):
+        raise _bad(
+            "l2 takes --x, or --pred and --target (the norm of target − pred)",
+            "e.g. actgrad l2 --x 3,4 or actgrad l2 --pred 0,0 --target 3,4",
+        )
+
+
+def _norm_input(t: Mapping[str, Any]) -> Any:
+    return t["x"] if "x" in t else t["target"] - t["pred"]
+
+
+def _vector_norm(F: Any, t: Mapping[str, Any], p: Mapping[str, Any]) -> Any:
+    import torch  # the registry is torch-free until a function is called
+
+    return torch.linalg.vector_norm(_norm_input(t), p["ord"])
+
+
+def _norm_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
+    if bool((_norm_input(t) == 0).all()):
+        return ["at the origin the norm has no gradient; torch returns 0, a subgradient"]
+    return []
+
+
+def _l1_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
+    if bool((t["pred"] == t["target"]).any()):
+        return ["l1'(0) uses torch's convention sign(0) = 0 where pred = target "
+                "(left derivative −1, right derivative 1)"]  # fmt: skip
+    return []
+
+
+register(
+    FunctionSpec(
+        "l1_loss",
+        "loss",
+        "mean absolute error",
+        "ℓᵢ = |predᵢ − targetᵢ| (times --weight), then reduced (mean by default)",
+        "∂ℓᵢ/∂predᵢ = sign(predᵢ − targetᵢ) (torch: 0 where pred = target)",
+        "pred, target ∈ ℝ",
+        "[0, ∞)",
+        params=(REDUCTION,),
+        aliases=("l1",),
+        inputs=(PRED, TARGET, WEIGHT),
+        aligned=("pred", "target", "weight"),
+        model=True,
+        max_order=2,
+        call=lambda F, t, p: F.l1_loss(t["pred"], t["target"], weight=t.get("weight"), **p),
+        lint=_l1_lint,
+        example="actgrad l1 --pred 1,2,3 --target 0,2,5 --grad",
+    ),
+    FunctionSpec(
+        "mse_loss",
+        "loss",
+        "mean squared error",
+        "ℓᵢ = (predᵢ − targetᵢ)² (times --weight), then reduced (mean by default)",
+        "∂ℓᵢ/∂predᵢ = 2(predᵢ − targetᵢ); model pred = x·w: ∂ℓ/∂w = 2(x·w − y)·x",
+        "pred, target ∈ ℝ",
+        "[0, ∞)",
+        params=(REDUCTION,),
+        aliases=("mse",),
+        inputs=(PRED, TARGET, WEIGHT),
+        aligned=("pred", "target", "weight"),
+        model=True,
+        max_order=2,
+        call=lambda F, t, p: F.mse_loss(t["pred"], t["target"], weight=t.get("weight"), **p),
+        example="actgrad mse --w 3 --grad",
+        worked_example=(
+            "the tutorial's model: pred = x·w with x = 1, label y = 1 and w = 3 gives "
+            "ℓ = (x·w − y)² = (3 − 1)² = 4 and ∂ℓ/∂w = 2(x·w − y)·x = 4 "
+            "(actgrad mse --w 3 --grad)"
+        ),
+    ),
+    FunctionSpec(
+        "huber_loss",
+        "loss",
+        "quadratic near the target, linear beyond delta",
+        "ℓᵢ = ½dᵢ² if |dᵢ| < delta else delta·(|dᵢ| − ½delta), dᵢ = predᵢ − targetᵢ",
+        "∂ℓᵢ/∂predᵢ = dᵢ if |dᵢ| < delta else delta·sign(dᵢ)",
+        "pred, target ∈ ℝ",
+        "[0, ∞)",
+        params=(REDUCTION, Param("delta", "float", 1.0, "where quadratic turns linear (> 0)")),
+        aliases=("huber",),
+        inputs=(PRED, TARGET, WEIGHT),
+        aligned=("pred", "target", "weight"),
+        model=True,
+        max_order=2,
+        check=lambda p: "delta must be positive" if p["delta"] <= 0 else None,
+        call=lambda F, t, p: F.huber_loss(t["pred"], t["target"], weight=t.get("weight"), **p),
+        example="actgrad huber --pred 0.5,3 --target 0,0 --delta 1 --grad",
+    ),
+    FunctionSpec(
+        "smooth_l1_loss",
+        "loss",
+        "huber divided by beta: quadratic below beta, l1 beyond",
+        "ℓᵢ = ½dᵢ²/beta if |dᵢ| < beta else |dᵢ| − ½beta, dᵢ = predᵢ − targetᵢ",
+        "∂ℓᵢ/∂predᵢ = dᵢ/beta if |dᵢ| < beta else sign(dᵢ)",
+        "pred, target ∈ ℝ",
+        "[0, ∞)",
+        params=(REDUCTION, Param("beta", "float", 1.0, "where quadratic turns linear (≥ 0)")),
+        aliases=("smooth-l1",),
+        inputs=(PRED, TARGET),
+        aligned=("pred", "target"),
+        model=True,
+        max_order=2,
+        check=lambda p: "beta must not be negative" if p["beta"] < 0 else None,
+        call=lambda F, t, p: F.smooth_l1_loss(t["pred"], t["target"], **p),
+        example="actgrad smooth-l1 --pred 0.5,3 --target 0,0 --grad",
+    ),
+    FunctionSpec(
+        "binary_cross_entropy",
+        "loss",
+        "cross entropy of probabilities against 0/1 targets",
+        "ℓᵢ = −wᵢ·(tᵢ·log pᵢ + (1 − tᵢ)·log(1 − pᵢ)), logs clamped at −100",
+        "∂ℓᵢ/∂pᵢ = wᵢ·(pᵢ − tᵢ) / (pᵢ·(1 − pᵢ))",
+        "pred ∈ [0, 1], target ∈ [0, 1]",
+        "[0, 100·w]",
+        params=(REDUCTION,),
+        aliases=("bce",),
+        inputs=(PRED, FIXED_TARGET, WEIGHT),
+        aligned=("pred", "target", "weight"),
+        model=True,
+        max_order=2,
+        lint=_bce_lint,
+        call=lambda F, t, p: F.binary_cross_entropy(
+            t["pred"], t["target"], weight=t.get("weight"), **p
+        ),
+        example="actgrad bce --pred 0.9,0.2 --target 1,0 --grad",
+    ),
+    FunctionSpec(
+        "binary_cross_entropy_with_logits",
+        "loss",
+        "binary cross entropy of logits, computed stably",
+        "ℓᵢ = −wᵢ·(pos_weight·tᵢ·log σ(zᵢ) + (1 − tᵢ)·log(1 − σ(zᵢ)))",
+        "∂ℓᵢ/∂zᵢ = wᵢ·((pos_weight·tᵢ + 1 − tᵢ)·σ(zᵢ) − pos_weight·tᵢ)"
+        " (σ(z) − t when pos_weight = 1)",
+        "pred ∈ ℝ (logits), target ∈ [0, 1]",
+        "[0, ∞)",
+        params=(REDUCTION,),
+        aliases=("bce-with-logits", "bce_logits"),
+        inputs=(
+            PRED,
+            TARGET,
+            WEIGHT,
+            TensorInput(
+                "pos_weight",
+                "weight of positive examples (per class)",
+                grad="never",
+                required=False,
+            ),
+        ),
+        aligned=("pred", "target", "weight"),
+        model=True,
+        max_order=2,
+        lint=_unit_target(),
+        call=lambda F, t, p: F.binary_cross_entropy_with_logits(
+            t["pred"], t["target"], weight=t.get("weight"), pos_weight=t.get("pos_weight"), **p
+        ),
+        example="actgrad bce-with-logits --pred -200 --target 1",
+        notes=("stable for large |logits|: bce-with-logits --pred -200 --target 1 is 200",),
+    ),
+    FunctionSpec(
+        "cross_entropy",
+        "loss",
+        "softmax cross entropy of logits against class indices or probabilities",
+        "ℓ = −w_c·log softmax(z)_c for class c; probabilities t: ℓ = −Σⱼ tⱼ·log softmax(z)ⱼ"
+        " (label_smoothing ε mixes in the uniform target)",
+        "∂ℓ/∂z = softmax(z) − onehot(c) (times w_c); probabilities: softmax(z)·Σt − t",
+        "pred ∈ ℝᶜ or ℝᴺˣᶜ (logits)",
+        "[0, ∞)",
+        params=(
+            REDUCTION,
+            Param("ignore_index", "int", -100, "class index that contributes nothing"),
+            Param("label_smoothing", "float", 0.0, "ε in [0, 1]: mix the target with uniform"),
+        ),
+        aliases=("ce",),
+        inputs=(
+            PRED,
+            TensorInput(
+                "target",
+                "class index (or indices), or probabilities shaped like pred",
+                aliases=("y",),
+                kind="target",
+                grad="never",
+            ),
+            CLASS_WEIGHT,
+        ),
+        max_order=2,
+        shapes=_class_shapes(allow_probabilities=True),
+        lint=_class_index_lint,
+        check=lambda p: (
+            "label_smoothing must lie in [0, 1]" if not 0 <= p["label_smoothing"] <= 1 else None
+        ),
+        call=lambda F, t, p: F.cross_entropy(t["pred"], t["target"], weight=t.get("weight"), **p),
+        example="actgrad cross-entropy --pred 2,1,0.1 --target 0 --grad",
+    ),
+    FunctionSpec(
+        "nll_loss",
+        "loss",
+        "negative log likelihood of log-probabilities",
+        "ℓ = −w_c·z_c for class c (z: log-probabilities, e.g. from log_softmax)",
+        "∂ℓ/∂z_j = −w_c if j = c else 0",
+        "pred ∈ ℝᶜ or ℝᴺˣᶜ (log-probabilities)",
+        "ℝ",
+        params=(
+            REDUCTION,
+            Param("ignore_index", "int", -100, "class index that contributes nothing"),
+        ),
+        aliases=("nll",),
+        inputs=(PRED, INDEX_TARGET, CLASS_WEIGHT),
+        max_order=2,
+        shapes=_class_shapes(),
+        lint=_class_index_lint,
+        call=lambda F, t, p: F.nll_loss(t["pred"], t["target"], weight=t.get("weight"), **p),
+        example="actgrad nll --pred -0.4,-1.4,-2.3 --target 0 --grad",
+    ),
+    FunctionSpec(
+        "kl_div",
+        "loss",
+        "Kullback-Leibler divergence of log-probabilities from a target",
+        "ℓᵢ = tᵢ·(log tᵢ − zᵢ) (z: log-probabilities; log_target: e^(tᵢ)·(tᵢ − zᵢ))",
+        "∂ℓᵢ/∂zᵢ = −tᵢ (log_target: −e^(tᵢ))",
+        "pred: log-probabilities; target: probabilities (or log-probabilities)",
+        "[0, ∞) summed over a distribution",
+        params=(
+            Param(
+                "reduction",
+                "choice",
+                "mean",
+                "none, mean, sum or batchmean (the KL value)",
+                (*REDUCTIONS, "batchmean"),
+            ),
+            Param("log_target", "bool", False, "the target is given as log-probabilities"),
+        ),
+        aliases=("kl", "kl-divergence"),
+        inputs=(PRED, TARGET),
+        aligned=("pred", "target"),
+        max_order=2,
+        lint=_kl_lint,
+        call=lambda F, t, p: F.kl_div(t["pred"], t["target"], **p),
+        example="actgrad kl-div --pred -1.2,-0.9,-1.2 --target 0.3,0.4,0.3 --reduction batchmean",
+        notes=("reduction=batchmean gives the true KL divergence; mean also divides by the size",),
+    ),
+    FunctionSpec(
+        "poisson_nll_loss",
+        "loss",
+        "negative log likelihood of a Poisson count",
+        "ℓᵢ = e^(zᵢ) − tᵢ·zᵢ (log_input); pᵢ − tᵢ·log(pᵢ + eps) otherwise; full adds "
+        "tᵢ·log tᵢ − tᵢ + ½·log(2π·tᵢ) for tᵢ > 1",
+        "∂ℓᵢ/∂zᵢ = e^(zᵢ) − tᵢ (log_input); 1 − tᵢ/(pᵢ + eps) otherwise",
+        "pred ∈ ℝ (log rate) or ≥ 0 (rate); target ≥ 0 (counts)",
+        "ℝ",
+        params=(
+            REDUCTION,
+            Param("log_input", "bool", True, "pred is the log of the rate"),
+            Param("full", "bool", False, "add the Stirling term"),
+            Param("eps", "float", 1e-8, "keeps log away from 0 when log_input is off"),
+        ),
+        aliases=("poisson-nll",),
+        inputs=(PRED, TARGET),
+        aligned=("pred", "target"),
+        model=True,
+        max_order=2,
+        lint=_poisson_lint,
+        call=lambda F, t, p: F.poisson_nll_loss(t["pred"], t["target"], **p),
+        example="actgrad poisson-nll --pred 0.5,1 --target 2,0 --grad",
+    ),
+    FunctionSpec(
+        "gaussian_nll_loss",
+        "loss",
+        "negative log likelihood of a Gaussian with predicted mean and variance",
+        "ℓᵢ = ½·(log max(varᵢ, eps) + (predᵢ − tᵢ)² / max(varᵢ, eps)) (+ ½·log 2π if full)",
+        "∂ℓᵢ/∂predᵢ = (predᵢ − tᵢ)/varᵢ; ∂ℓᵢ/∂varᵢ = ½·(1/varᵢ − (predᵢ − tᵢ)²/varᵢ²)",
+        "pred, target ∈ ℝ; var ≥ 0",
+        "ℝ",
+        params=(
+            REDUCTION,
+            Param("full", "bool", False, "add the constant ½·log 2π"),
+            Param("eps", "float", 1e-6, "lower clamp of var"),
+        ),
+        aliases=("gaussian-nll",),
+        inputs=(
+            PRED,
+            TARGET,
+            TensorInput("var", "predicted variance (≥ 0)", grad="optional"),
+        ),
+        aligned=("pred", "target", "var"),
+        max_order=2,
+        lint=_gaussian_lint,
+        call=lambda F, t, p: F.gaussian_nll_loss(t["pred"], t["target"], t["var"], **p),
+        example="actgrad gaussian-nll --pred 0,1 --target 0.5,0.5 --var 1,2 --grad",
+    ),
+    FunctionSpec(
+        "hinge_embedding_loss",
+        "loss",
+        "distance-style hinge: x for similar pairs, max(0, margin − x) for dissimilar",
+        "ℓᵢ = xᵢ if tᵢ = 1; max(0, margin − xᵢ) if tᵢ = −1",
+        "∂ℓᵢ/∂xᵢ = 1 if tᵢ = 1; −1 if tᵢ = −1 and xᵢ < margin; else 0",
+        "pred ∈ ℝ (distances); target ∈ {1, −1}",
+        "[0, ∞) for distances",
+        params=(REDUCTION, Param("margin", "float", 1.0, "margin for dissimilar pairs")),
+        aliases=("hinge-embedding",),
+        inputs=(PRED, FIXED_TARGET),
+        aligned=("pred", "target"),
+        model=True,
+        max_order=2,
+        lint=_plus_minus_one,
+        call=lambda F, t, p: F.hinge_embedding_loss(t["pred"], t["target"], **p),
+        example="actgrad hinge-embedding --pred 0.3,2 --target 1,-1 --grad",
+    ),
+    FunctionSpec(
+        "soft_margin_loss",
+        "loss",
+        "logistic loss of ±1 labels",
+        "ℓᵢ = log(1 + e^(−tᵢ·xᵢ))",
+        "∂ℓᵢ/∂xᵢ = −tᵢ·σ(−tᵢ·xᵢ)",
+        "pred ∈ ℝ; target ∈ {1, −1}",
+        "(0, ∞)",
+        params=(REDUCTION,),
+        aliases=("soft-margin",),
+        inputs=(PRED, FIXED_TARGET),
+        aligned=("pred", "target"),
+        model=True,
+        max_order=2,
+        lint=_plus_minus_one,
+        call=lambda F, t, p: F.soft_margin_loss(t["pred"], t["target"], **p),
+        example="actgrad soft-margin --pred 0.5,-2 --target 1,1 --grad",
+    ),
+    FunctionSpec(
+        "multilabel_soft_margin_loss",
+        "loss",
+        "one-vs-all logistic loss for multi-label targets",
+        "ℓₙ = −(1/C)·Σⱼ wⱼ·(tⱼ·log σ(xⱼ) + (1 − tⱼ)·log σ(−xⱼ))",
+        "∂ℓₙ/∂xⱼ = wⱼ·(σ(xⱼ) − tⱼ)/C",
+        "pred ∈ ℝᶜ or ℝᴺˣᶜ; target ∈ [0, 1], same shape",
+        "(0, ∞)",
+        params=(REDUCTION,),
+        aliases=("multilabel-soft-margin",),
+        inputs=(PRED, TARGET, CLASS_WEIGHT),
+        aligned=("pred", "target"),
+        max_order=2,
+        lint=_unit_target(),
+        call=lambda F, t, p: F.multilabel_soft_margin_loss(
+            t["pred"], t["target"], weight=t.get("weight"), **p
+        ),
+        example="actgrad multilabel-soft-margin --pred 0.5,-1,2 --target 1,0,1 --grad",
+    ),
+    FunctionSpec(
+        "multilabel_margin_loss",
+        "loss",
+        "multi-class multi-label hinge loss",
+        "ℓ = Σ_{j ∈ targets} Σ_{i ∉ targets} max(0, 1 − (x_j − x_i)) / C; targets end at the "
+        "first −1",
+        "∂ℓ/∂x_i = (number of active hinges against i)/C; ∂ℓ/∂x_j = −(active hinges of j)/C",
+        "pred ∈ ℝᶜ or ℝᴺˣᶜ; target: class indices shaped like pred, padded with −1",
+        "[0, ∞)",
+        params=(REDUCTION,),
+        aliases=("multilabel-margin",),
+        inputs=(
+            PRED,
+            TensorInput(
+                "target", "class indices, ended by -1", aliases=("y",), kind="index", grad="never"
+            ),
+        ),
+        max_order=2,
+        shapes=_multilabel_margin_shapes,
+        lint=_multilabel_margin_lint,
+        call=lambda F, t, p: F.multilabel_margin_loss(t["pred"], t["target"], **p),
+        example="actgrad multilabel-margin --pred 0.1,0.2,0.4,0.8 --target 3,0,-1,1 --grad",
+    ),
+    FunctionSpec(
+        "multi_margin_loss",
+        "loss",
+        "multi-class hinge loss",
+        "ℓ = Σ_{i ≠ y} w_y·max(0, margin − x_y + x_i)^p / C",
+        "∂ℓ/∂x_i = w_y·p·max(0, margin − x_y + x_i)^(p−1)/C (i ≠ y); ∂ℓ/∂x_y = −Σ of those",
+        "pred ∈ ℝᶜ or ℝᴺˣᶜ; target: class index per sample",
+        "[0, ∞)",
+        params=(
+            REDUCTION,
+            Param("p", "int", 1, "exponent of the hinge: 1 or 2"),
+            Param("margin", "float", 1.0, "margin"),
+        ),
+        aliases=("multi-margin",),
+        inputs=(PRED, INDEX_TARGET, CLASS_WEIGHT),
+        max_order=2,
+        shapes=_class_shapes(),
+        lint=_class_index_lint,
+        call=lambda F, t, p: F.multi_margin_loss(
+            t["pred"], t["target"], weight=t.get("weight"), **p
+        ),
+        check=lambda p: "p must be 1 or 2" if p["p"] not in (1, 2) else None,
+        example="actgrad multi-margin --pred 0.1,0.2,0.4,0.8 --target 3 --grad",
+    ),
+    FunctionSpec(
+        "margin_ranking_loss",
+        "loss",
+        "ranking hinge: x1 should exceed x2 when target is 1",
+        "ℓᵢ = max(0, −tᵢ·(x1ᵢ − x2ᵢ) + margin)",
+        "∂ℓᵢ/∂x1ᵢ = −tᵢ, ∂ℓᵢ/∂x2ᵢ = tᵢ where the hinge is active, else 0",
+        "x1, x2 ∈ ℝ; target ∈ {1, −1}",
+        "[0, ∞)",
+        params=(REDUCTION, Param("margin", "float", 0.0, "margin")),
+        aliases=("margin-ranking",),
+        inputs=(
+            TensorInput("x1", "first score (torch: input1)"),
+            TensorInput("x2", "second score (torch: input2)"),
+            FIXED_TARGET,
+        ),
+        aligned=("x1", "x2", "target"),
+        max_order=2,
+        lint=_plus_minus_one,
+        call=lambda F, t, p: F.margin_ranking_loss(t["x1"], t["x2"], t["target"], **p),
+        example="actgrad margin-ranking --x1 0.8,0.2 --x2 0.5,0.6 --target 1,1 --grad",
+    ),
+    FunctionSpec(
+        "cosine_embedding_loss",
+        "loss",
+        "cosine similarity loss for pairs of vectors",
+        "ℓ = 1 − cos(x1, x2) if t = 1; max(0, cos(x1, x2) − margin) if t = −1",
+        "∂cos/∂x1 = x2/(‖x1‖‖x2‖) − cos·x1/‖x1‖² (negated for t = 1)",
+        "x1, x2 ∈ ℝᴰ or ℝᴺˣᴰ; target ∈ {1, −1} per pair",
+        "[0, 2]",
+        params=(REDUCTION, Param("margin", "float", 0.0, "margin in [−1, 1]")),
+        aliases=("cosine-embedding",),
+        inputs=(
+            TensorInput("x1", "first vector(s) (torch: input1)"),
+            TensorInput("x2", "second vector(s) (torch: input2)"),
+            FIXED_TARGET,
+        ),
+        max_order=2,
+        shapes=_pairs_shapes("x1", "x2"),
+        lint=_plus_minus_one,
+        call=lambda F, t, p: F.cosine_embedding_loss(t["x1"], t["x2"], t["target"], **p),
+        example="actgrad cosine-embedding --x1 1,0 --x2 1,1 --target 1 --grad",
+    ),
+    FunctionSpec(
+        "triplet_margin_loss",
+        "loss",
+        "anchor closer to the positive than to the negative by a margin",
+        "ℓ = max(d(a, p) − d(a, n) + margin, 0), d(u, v) = ‖u − v + eps‖_p"
+        " (swap: d(a, n) becomes min(d(a, n), d(p, n)))",
+        "∂ℓ/∂a = ∂d(a, p)/∂a − ∂d(a, n)/∂a where the hinge is active, else 0",
+        "anchor, positive, negative ∈ ℝᴰ or ℝᴺˣᴰ",
+        "[0, ∞)",
+        params=(
+            REDUCTION,
+            Param("margin", "float", 1.0, "margin (> 0)"),
+            Param("p", "float", 2.0, "norm degree of the distance"),
+            Param("eps", "float", 1e-6, "added to differences for stability"),
+            Param("swap", "bool", False, "use the distance swap"),
+        ),
+        aliases=("triplet-margin", "triplet"),
+        inputs=(
+            TensorInput("anchor", "anchor vector(s)"),
+            TensorInput("positive", "positive vector(s)"),
+            TensorInput("negative", "negative vector(s)"),
+        ),
+        max_order=2,
+        shapes=_pairs_shapes("anchor", "positive", "negative", per_sample=None),
+        check=lambda p: "margin must be positive" if p["margin"] <= 0 else None,
+        call=lambda F, t, p: F.triplet_margin_loss(t["anchor"], t["positive"], t["negative"], **p),
+        example="actgrad triplet --anchor 0,0 --positive 1,0 --negative 0,1.5 --grad",
+    ),
+    FunctionSpec(
+        "ctc_loss",
+        "loss",
+        "connectionist temporal classification",
+        "ℓ = −log Σ_π Π_t y_t(π_t), summed over alignments π of the target (blanks between);"
+        " mean divides each sample by its target length",
+        "∂ℓ/∂log y_t(k) = y_t(k) − γ_t(k): model posterior minus alignment occupancy",
+        "log_probs: (T, C) or (T, N, C) log-probabilities; targets: class indices ≠ blank",
+        "[0, ∞]",
+        params=(
+            REDUCTION,
+            Param("blank", "int", 0, "index of the blank class"),
+            Param("zero_infinity", "bool", False, "zero infinite losses and their gradients"),
+        ),
+        aliases=("ctc",),
+        inputs=(
+            TensorInput("log_probs", "log-probabilities (T, C) or (T, N, C)"),
+            TensorInput("targets", "target classes (S) or (N, S)", kind="index", grad="never"),
+            TensorInput(
+                "input_lengths",
+                "time steps used per sample (default: all)",
+                kind="index",
+                grad="never",
+                required=False,
+            ),
+            TensorInput(
+                "target_lengths",
+                "target length per sample (default: all)",
+                kind="index",
+                grad="never",
+                required=False,
+            ),
+        ),
+        max_order=1,
+        shapes=_ctc_shapes,
+        lint=_ctc_lint,
+        call=lambda F, t, p: F.ctc_loss(
+            t["log_probs"], t["targets"], t["input_lengths"], t["target_lengths"], **p
+        ),
+        example="actgrad ctc --log-probs '[[-0.7,-0.7],[-0.7,-0.7]]' --targets 1 --grad",
+        notes=("torch's ctc_loss has no second derivative: --order 2 is refused",),
+    ),
+    FunctionSpec(
+        "vector_norm",
+        "norm",
+        "the L2 norm (any p-norm with --ord), of --x or of target − pred",
+        "‖v‖_ord = (Σᵢ |vᵢ|^ord)^(1/ord) with v = x or v = target − pred (ord = inf: max |vᵢ|)",
+        "∂‖v‖₂/∂v = v/‖v‖₂ (0 at v = 0, a subgradient); ord p: sign(v)·|v|^(p−1)/‖v‖_p^(p−1)",
+        "ℝⁿ",
+        "[0, ∞)",
+        params=(Param("ord", "float", 2.0, "order of the norm (inf, -inf allowed)", finite=False),),
+        aliases=("l2", "norm"),
+        inputs=(
+            TensorInput("x", "the vector", required=False),
+            TensorInput("pred", "prediction: the norm is of target − pred", required=False),
+            TensorInput(
+                "target", "target: the norm is of target − pred", grad="optional", required=False
+            ),
+        ),
+        max_order=2,
+        shapes=_norm_shapes,
+        lint=_norm_lint,
+        call=_vector_norm,
+        example="actgrad l2 --x 3,4 --grad",
+    ),
+)
