@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 ONE_LINER = (
     "import torch; x = torch.tensor(0.5, requires_grad=True); y = torch.sigmoid(x); "
@@ -46,7 +47,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=11)
     runs = parser.parse_args().runs
-    actgrad = shutil.which("actgrad") or sys.exit("install actgrad first (pip install -e .)")
+    beside = Path(sys.executable).with_name("actgrad")  # not a shim (pyenv) in front of it
+    actgrad = str(beside) if beside.exists() else shutil.which("actgrad")
+    if actgrad is None:
+        sys.exit("install actgrad first (pip install -e .)")
     python = sys.executable
 
     light = {

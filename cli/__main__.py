@@ -1,3 +1,3 @@
-from actgrad.cli.app import main
+from actgrad.cli.entry import main
 
 main()

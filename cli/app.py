@@ -150,7 +150,12 @@ def make_app(specs: list[registry.FunctionSpec]) -> typer.Typer:
     return app
 
 
-app = make_app(registry.specs())
+def __getattr__(name: str) -> Any:
+    """``app``, the full application, is built on first use (tests, completion, help)."""
+    if name == "app":
+        globals()["app"] = make_app(registry.specs())
+        return globals()["app"]
+    raise AttributeError(name)
 
 
 def main() -> None:
@@ -159,6 +164,6 @@ def main() -> None:
     first = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
     name = registry.resolve(first) if first else None
     if name is None or any(k.endswith("_COMPLETE") for k in os.environ):
-        app()
+        make_app(registry.specs())()
     else:
         make_app([registry.get(name)])()

@@ -25,6 +25,19 @@ def spec_dict(spec: registry.FunctionSpec) -> dict[str, Any]:
         "range": spec.range,
         "pointwise": spec.pointwise,
         "stochastic": spec.stochastic,
+        "inputs": [
+            {
+                "name": t.name,
+                "options": list(t.options),
+                "kind": t.kind,
+                "grad": t.grad,
+                "required": t.required,
+                "help": t.help,
+            }
+            for t in spec.inputs
+        ],
+        "model": spec.model,
+        "worked_example": spec.worked_example,
         "params": [
             {
                 "name": p.name,
@@ -73,7 +86,7 @@ def list_rows() -> list[tuple[str, str, str, str, str]]:
         (
             spec.command,
             ", ".join(a for a in spec.aliases) or "",
-            spec.kind if spec.pointwise else f"{spec.kind} (along dim)",
+            spec.kind if spec.pointwise or spec.kind != "activation" else "activation (along dim)",
             spec.formula,
             " ".join(_param_text(p) for p in spec.params),
         )
@@ -123,8 +136,14 @@ def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
         ("derivative", spec.derivative),
         ("domain", spec.domain),
         ("range", spec.range),
-        ("kind", "elementwise" if spec.pointwise else "along a dim (the derivative is a Jacobian)"),
+        ("kind", _kind_text(spec)),
     ]
+    if spec.kind != "activation":
+        for t in spec.inputs:
+            need = "required" if t.required else "optional"
+            fields.append(("input", f"{', '.join(t.options)} ({need}): {t.help}"))
+        if spec.model:
+            fields.append(("input", "--x, --w: the tutorial's model pred = x·w (x = 1, y = 1)"))
     if spec.aliases:
         fields.append(("aliases", ", ".join(spec.aliases)))
     for p in spec.params:
@@ -134,12 +153,22 @@ def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
         fields.append(("param", "--seed N: random seed for reproducible draws"))
     kinks = default_kinks(spec)
     fields.extend(("kink", kink_text(spec, k)) for k in kinks)
-    if not kinks:
+    if not kinks and spec.kind == "activation":
         fields.append(("kinks", "none (differentiable everywhere for the default parameters)"))
     fields.extend(("note", n) for n in spec.notes)
     fields.extend(("dtype note", f"{k}: {v}") for k, v in spec.dtype_notes.items())
+    if spec.worked_example:
+        fields.append(("worked example", spec.worked_example))
     fields.append(("example", spec.example))
     return fields
+
+
+def _kind_text(spec: registry.FunctionSpec) -> str:
+    if spec.kind == "loss":
+        return "loss (scalar unless --reduction none; --grad differentiates each input given)"
+    if spec.kind == "norm":
+        return "norm (a scalar; --grad gives its gradient)"
+    return "elementwise" if spec.pointwise else "along a dim (the derivative is a Jacobian)"
 
 
 def explain_plain(spec: registry.FunctionSpec) -> str:

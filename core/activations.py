@@ -100,6 +100,7 @@ register(
             Param("training", "bool", False, "draw a random slope per element (use --seed)"),
         ),
         stochastic=True,
+        no_cpu_kernel=lambda p: ("float16",) if p["training"] else (),
         kinks=lambda p: [] if p["training"] else _slope_kink((p["lower"] + p["upper"]) / 2),
         check=lambda p: "lower must not exceed upper" if p["lower"] > p["upper"] else None,
         example="actgrad rrelu --x -1,-2,3 --training --seed 0 --grad",

@@ -10,7 +10,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from actgrad.core import registry
-from actgrad.core.errors import BadInput, DeviceUnavailable, EvaluationFailed, TooLarge
+from actgrad.core.errors import (
+    BadInput,
+    BadParameter,
+    DeviceUnavailable,
+    EvaluationFailed,
+    TooLarge,
+)
 from actgrad.core.inputs import Linspace, Values
 from actgrad.core.request import Request
 from actgrad.core.result import Result
@@ -132,6 +138,11 @@ def evaluate(req: Request) -> Result:
     """Evaluate a validated request: value, derivatives and notes, as plain numpy arrays."""
     spec = registry.get(req.function)
     device = resolve_device(req.device)
+    if device.type == "cpu" and req.dtype in spec.no_cpu_kernel(req.params):
+        raise BadParameter(
+            f"torch has no {req.dtype} kernel for {spec.command} on the CPU",
+            "use --dtype float32 or float64 (or a CUDA device)",
+        )
     if spec.kind == "activation":
         return _evaluate_activation(spec, req, device)
     return _evaluate_loss(spec, req, device)
@@ -144,6 +155,10 @@ def _torch_calls(spec: registry.FunctionSpec, req: Request, device: torch.device
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield
+    except ValueError as exc:  # torch's own input validation
+        raise BadInput(
+            f"torch rejected the input of {spec.command}: {exc}", "fix the input"
+        ) from None
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EvaluationFailed(
@@ -272,6 +287,8 @@ def _reduction_note(spec: registry.FunctionSpec, t: dict, params: dict) -> str |
         and not target.dtype.is_floating_point
         and bool((target == params.get("ignore_index")).any())
     )
+    if "weight" in t and spec.name in ("l1_loss", "mse_loss"):
+        return "reduction=mean divides the weighted sum, and every derivative, by the weights' sum"
     if ("weight" in t and spec.name in ("cross_entropy", "nll_loss")) or ignored:
         return (
             "reduction=mean divides the sum, and every derivative, by the total weight of "

@@ -297,6 +297,10 @@ register(
         check=lambda p: "delta must be positive" if p["delta"] <= 0 else None,
         call=lambda F, t, p: F.huber_loss(t["pred"], t["target"], weight=t.get("weight"), **p),
         example="actgrad huber --pred 0.5,3 --target 0,0 --delta 1 --grad",
+        notes=(
+            "with --weight, torch's mean divides by the element count; l1 and mse divide by the "
+            "sum of the weights",
+        ),
     ),
     FunctionSpec(
         "smooth_l1_loss",
@@ -571,7 +575,9 @@ register(
                 "target", "class indices, ended by -1", aliases=("y",), kind="index", grad="never"
             ),
         ),
-        max_order=2,
+        no_cpu_kernel=lambda p: ("float16", "bfloat16"),
+        max_order=1,
+        notes=("torch implements no second derivative of multilabel_margin_loss",),
         shapes=_multilabel_margin_shapes,
         lint=_multilabel_margin_lint,
         call=lambda F, t, p: F.multilabel_margin_loss(t["pred"], t["target"], **p),
@@ -592,7 +598,9 @@ register(
         ),
         aliases=("multi-margin",),
         inputs=(PRED, INDEX_TARGET, CLASS_WEIGHT),
-        max_order=2,
+        no_cpu_kernel=lambda p: ("float16", "bfloat16"),
+        max_order=1,
+        notes=("torch implements no second derivative of multi_margin_loss",),
         shapes=_class_shapes(),
         lint=_class_index_lint,
         call=lambda F, t, p: F.multi_margin_loss(
@@ -677,7 +685,8 @@ register(
         "connectionist temporal classification",
         "ℓ = −log Σ_π Π_t y_t(π_t), summed over alignments π of the target (blanks between);"
         " mean divides each sample by its target length",
-        "∂ℓ/∂log y_t(k) = y_t(k) − γ_t(k): model posterior minus alignment occupancy",
+        "torch returns y_t(k) − γ_t(k) (posterior minus alignment occupancy): the gradient with"
+        " respect to the logits behind log_softmax; the partial derivative in log_probs is −γ_t(k)",
         "log_probs: (T, C) or (T, N, C) log-probabilities; targets: class indices ≠ blank",
         "[0, ∞]",
         params=(
@@ -704,6 +713,7 @@ register(
                 required=False,
             ),
         ),
+        no_cpu_kernel=lambda p: ("float16", "bfloat16"),
         max_order=1,
         shapes=_ctc_shapes,
         lint=_ctc_lint,
@@ -711,7 +721,12 @@ register(
             t["log_probs"], t["targets"], t["input_lengths"], t["target_lengths"], **p
         ),
         example="actgrad ctc --log-probs '[[-0.7,-0.7],[-0.7,-0.7]]' --targets 1 --grad",
-        notes=("torch's ctc_loss has no second derivative: --order 2 is refused",),
+        notes=(
+            "torch's ctc_loss gradient is taken with respect to the logits that log_softmax "
+            "turned into --log-probs (y − γ), not the partial derivative in log_probs (−γ); "
+            "the two agree once back-propagated through log_softmax",
+            "torch's ctc_loss has no second derivative: --order 2 is refused",
+        ),
     ),
     FunctionSpec(
         "vector_norm",

@@ -101,6 +101,8 @@ class FunctionSpec:
     worked_example: str = ""
     # inputs that must share the prediction's shape (a scalar broadcasts; else --broadcast)
     aligned: tuple[str, ...] = ()
+    # dtypes torch has no CPU kernel for, given the params (refused with exit 2 on the CPU)
+    no_cpu_kernel: Callable[[Params], tuple[str, ...]] = field(default=lambda p: ())
     # call(F, x, params) -> tensor; None means torch.nn.functional.<name>(x, **params)
     call: Callable[..., Any] | None = None
     kinks: Callable[[Params], list[Kink]] = field(default=lambda p: [])

@@ -87,7 +87,7 @@ def _resolve_params(spec: registry.FunctionSpec, raw: Mapping[str, Any]) -> dict
             if isinstance(value, bool):
                 raise BadParameter(f"{param.option} must be a number, not {value!r}", "e.g. 0.5")
             num = parse_number(value, param.option) if isinstance(value, str) else float(value)
-            if not math.isfinite(num):
+            if not math.isfinite(num) and (param.finite or math.isnan(num)):
                 raise BadParameter(f"{param.option} must be finite, not {num}", "give a number")
             out[param.name] = num
         elif param.kind == "int":

@@ -299,3 +299,71 @@ def test_table_text_is_literal_not_markup():
     assert "x = [a, b]" in text and "∂y[i]/∂x[0]" in text
     assert "x = [a, b]" in ok("explain", "glu", "--format", "table", env={"COLUMNS": "160"})
     assert "x = [a, b]" in ok("list", "--format", "table", env={"COLUMNS": "200"})
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+def test_every_example_runs_in_every_dtype_or_is_refused(dtype):
+    """Each registry example evaluates, or (where torch lacks a CPU kernel) exits 2."""
+    import shlex
+
+    for spec in registry.specs():
+        args = [*shlex.split(spec.example)[1:], "--dtype", dtype, "--json"]
+        result = invoke(*args)
+        if dtype in spec.no_cpu_kernel(spec.defaults() | {"training": "--training" in args}):
+            assert result.exit_code == 2 and "no " + dtype + " kernel" in result.stderr
+        else:
+            assert result.exit_code == 0, (spec.name, result.stderr)
+            assert orjson.loads(result.stdout)["dtype"] == dtype
+
+
+# --- losses -----------------------------------------------------------------------------------
+
+
+def test_loss_examples_on_the_command_line():
+    assert ok("mse", "--w", "3") == "4.0\n"
+    data = as_json("mse", "--w", "3", "--grad")
+    assert (data["value"], data["grad"]) == (4.0, {"w": 4.0})
+    assert data["params"] == {"reduction": "mean"}
+    assert ok("mse", "--pred", "1,2,3,4", "--target", "0,0,0,0", "--grad") == (
+        "7.5\n0.5\t1.0\t1.5\t2.0\n"
+    )
+    assert ok("mse", "--pred", "1,2,3,4", "--target", "0,0,0,0", "--reduction", "sum",
+              "--grad") == "30.0\n2.0\t4.0\t6.0\t8.0\n"  # fmt: skip
+    assert ok("l2", "--x", "3,4", "--grad") == "5.0\n0.6\t0.8\n"
+    assert ok("l2", "--pred", "0,0", "--target", "3,4", "--grad") == "5.0\n-0.6\t-0.8\n"
+    ce = as_json("cross-entropy", "--pred", "2,1,0.1", "--target", "0", "--grad")
+    assert ce["inputs"]["target"] == 0 and ce["value"] == pytest.approx(0.41702995)
+    assert as_json("ce", "--pred", "2,1,0.1", "--target", "0.7,0.2,0.1")["value"] == (
+        pytest.approx(0.8070299)
+    )
+    assert ok("bce-with-logits", "--pred", "-200", "--target", "1") == "200.0\n"
+    kl = as_json("kl-div", "--pred", "-1.2,-0.9,-1.2", "--target", "0.3,0.4,0.3",
+                 "--reduction", "batchmean")  # fmt: skip
+    assert kl["params"] == {"reduction": "batchmean", "log_target": False}
+
+
+def test_loss_aliases_and_inputs():
+    assert as_json("mse-loss", "--input", "1", "--y", "0")["value"] == 1.0
+    assert as_json("mse_loss", "--w", "2", "--x", "3", "--grad", "--wrt", "x")["grad"] == {
+        "x": 20.0
+    }
+    plain = ok("mse", "--pred", "1,2", "--target", "0,0", "--reduction", "none", "--grad")
+    assert plain == "1.0\t2.0\n4.0\t4.0\n"
+
+
+def test_loss_errors_are_one_line():
+    assert "shape mismatch" in fails("mse", "--pred", "1,2,3", "--target", "1,2")
+    assert "bce-with-logits" in fails("bce", "--pred", "3", "--target", "1")
+    assert "out of range" in fails("ce", "--pred", "1,2,3", "--target", "5")
+    assert "cannot be differentiated" in fails("mse", "--w", "3", "--grad", "--wrt", "pred")
+    assert "needs --pred" in fails("mse")
+    assert "No such option: --w" in fails("sigmoid", "--x", "1", "--w", "2")
+
+
+def test_loss_table():
+    text = ok("mse", "--pred", "1,2,3,4", "--target", "0,0,0,0", "--grad", "--format", "table",
+              env={"COLUMNS": "120"})  # fmt: skip
+    for part in ("∂ℓ/∂pred", "loss = 7.5", "reduction=mean", "by 4"):
+        assert part in text
+    model = ok("mse", "--w", "3", "--order", "2", "--format", "table", env={"COLUMNS": "120"})
+    assert "∂ℓ/∂w = 4.0" in model and "∂²ℓ/∂w² = 2.0" in model

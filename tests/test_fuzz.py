@@ -11,13 +11,16 @@ from typer.testing import CliRunner
 COMMANDS = [*registry.names_and_aliases(), "list", "explain", "sigmod", "", "--help"]
 OPTIONS = sorted(
     {"--x", "-x", "--grad", "--order", "--index", "--dim", "--dtype", "--device", "--format",
-     "--json", "--precision", "--seed", "--max-elements", "--no-hard", "--hard", "--training"}
+     "--json", "--precision", "--seed", "--max-elements", "--no-hard", "--hard", "--training",
+     "--w", "--y", "--wrt", "--broadcast", "--reduction"}
     | {p.option for spec in registry.specs() for p in spec.params}
+    | {o for spec in registry.specs() for t in spec.inputs for o in t.options}
 )  # fmt: skip
 TOKENS = [
     "0", "0.5", "-1", "1e20", "-1e-300", "nan", "inf", "-inf", "1,2,3", "-1,0,2", "0:1:7",
     "-3:3:16", "[[1,2],[3,4]]", "[1,2,3,4]", "[]", "[[1],[2,3]]", "1,,2", "abc", "１", "0x1",
     "1e999", "float64", "float16", "bfloat16", "float8", "cpu", "cuda", "mps", "auto", "tanh",
+    "w", "x,w", "pred", "target", "none", "sum", "batchmean", "-100", "[[-0.7,-0.7]]",
     "none", "json", "plain", "table", "2", "4", "5", "-2", "17", "99999999999999999999", "",
     " ", "--", "-", "\x00", "é", "true", "3:1:2", "1:2:3:4", '["nan", 1]',
 ]  # fmt: skip
@@ -30,7 +33,10 @@ argument = st.one_of(st.sampled_from(OPTIONS), st.sampled_from(TOKENS), st.text(
 )
 @given(
     command=st.sampled_from(COMMANDS),
-    x=st.one_of(st.just([]), st.tuples(st.just("--x"), st.sampled_from(TOKENS)).map(list)),
+    x=st.one_of(
+        st.just([]),
+        st.tuples(st.sampled_from(["--x", "--w", "--pred"]), st.sampled_from(TOKENS)).map(list),
+    ),
     rest=st.lists(argument, max_size=6),
 )
 def test_random_arguments_never_crash(command, x, rest):
