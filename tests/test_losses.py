@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import reference_losses as ref
 import torch
+from actgrad.cli.app import app
 from actgrad.core import evaluate, registry
-from actgrad.core.errors import BadInput, BadParameter
+from actgrad.core.errors import BadParameter
 from actgrad.core.request import build_request
 from conftest import text
+from typer.testing import CliRunner
 
 RNG = np.random.default_rng(20261126)
 F64 = {"rtol": 1e-7, "atol": 1e-7}
@@ -312,9 +314,18 @@ def test_examples_of_the_issue():
     ],
 )
 def test_lint_errors(name, inputs, params, needle):
-    with pytest.raises((BadInput, BadParameter)) as err:
-        run(name, inputs, params, grad=True)
-    assert needle in str(err.value)
+    """Each lint case through the command line: exit 2, one line naming problem and fix."""
+    args = [name, "--grad"]
+    for key, value in inputs.items():
+        args += ["--" + key.replace("_", "-"), text(value)]
+    for key, value in params.items():
+        args += ["--" + key.replace("_", "-"), str(value)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("actgrad: error: ")
+    assert needle in result.stderr
+    assert ";" in result.stderr  # the message carries a fix after the problem
 
 
 def test_broadcast_on_purpose_and_notes():

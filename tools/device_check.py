@@ -13,6 +13,7 @@ Exit status 1 if a float64 or float32 comparison fails or a command misbehaves.
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import sys
 
@@ -59,6 +60,41 @@ def compare(spec, dtype: str, device: str, options: dict) -> list[str]:
     return problems
 
 
+def numbers(data: dict) -> dict[str, np.ndarray]:
+    keys = ["value", *(k for k in data if k.startswith(("grad", "jacobian")))]
+    out = {}
+    for key in keys:
+        part = data[key]
+        for name, arr in part.items() if isinstance(part, dict) else [("", part)]:
+            out[f"{key}.{name}"] = np.array(arr, dtype=np.float64)  # None (nan/inf) -> nan
+    return out
+
+
+def compare_example(spec, dtype: str, device: str) -> list[str]:
+    """The registry example on the device against the CPU, through the command line."""
+    from actgrad.cli.app import app
+    from typer.testing import CliRunner
+
+    args = [*shlex.split(spec.example)[1:], "--dtype", dtype, "--json", "--seed", "0"]
+    if not spec.stochastic:
+        args = args[:-2]
+    runs = {}
+    for dev in ("cpu", device):
+        result = CliRunner().invoke(app, [*args, "--device", dev])
+        if result.exit_code != 0:
+            refused = "kernel" in result.stderr and dev == "cpu"
+            return [] if refused else [f"{spec.name} {dtype} on {dev}: {result.stderr.strip()}"]
+        runs[dev] = numbers(orjson.loads(result.stdout))
+    if spec.stochastic:
+        return []
+    rtol, atol = TOL[dtype]
+    return [
+        f"{spec.name} {dtype} example {key}: max |diff| {np.nanmax(np.abs(got - ref)):.3g}"
+        for key, ref in runs["cpu"].items()
+        if not np.allclose(got := runs[device][key], ref, rtol=rtol, atol=atol, equal_nan=True)
+    ]
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "actgrad.cli", *args], capture_output=True,
                           text=True, timeout=300)  # fmt: skip
@@ -71,6 +107,13 @@ def main() -> int:
     failed = False
     checked = 0
     for spec in registry.specs():
+        for dtype in TOL:
+            checked += 1
+            for line in compare_example(spec, dtype, device):
+                print(("FAIL " if dtype in ("float64", "float32") else "note ") + line)
+                failed |= dtype in ("float64", "float32")
+        if spec.kind != "activation":
+            continue
         kinds = [{"order": "2" if spec.max_order >= 2 else "1"}] if spec.pointwise else [
             {"grad": True}, {"index": "1", "order": "2"}]  # fmt: skip
         for dtype in TOL:
