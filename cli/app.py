@@ -8,12 +8,26 @@ from typing import Annotated, Any
 
 import typer
 from actgrad.cli import describe
-from actgrad.cli.commands import add_function_commands
+from actgrad.cli.commands import add_function_commands, make_expr_command
 from actgrad.cli.output import FORMATS, print_rich, resolve_format, write
 from actgrad.cli.status import ExitStatus, status_for
 from actgrad.core import __version__, registry
 from actgrad.core.errors import UnknownFunction
 from typer.core import TyperGroup
+
+
+def _grad_names(argv: list[str]) -> list[str]:
+    """``expr … --grad w,x`` means ``--grad --wrt w,x`` (Typer options take no optional value)."""
+    from actgrad.core.expr import NAMES_LIST
+
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        names_follow = i + 1 < len(argv) and NAMES_LIST.fullmatch(argv[i + 1])
+        expression_elsewhere = i + 2 < len(argv) or any(not a.startswith("-") for a in argv[1:i])
+        if arg in ("--grad", "-g") and names_follow and expression_elsewhere:
+            out.append("--wrt")
+    return out
 
 
 class ActgradGroup(TyperGroup):
@@ -49,6 +63,8 @@ class ActgradGroup(TyperGroup):
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         command = next((a for a in argv if not a.startswith("-")), None)
+        if command == "expr":
+            argv = _grad_names(argv)
         try:
             rv = super().main(argv, prog_name or "actgrad", complete_var, False, **extra)
             code = rv if isinstance(rv, int) else ExitStatus.OK
@@ -146,6 +162,7 @@ def make_app(specs: list[registry.FunctionSpec]) -> typer.Typer:
     app.callback(help=_root.__doc__ + "\n\nExample: actgrad sigmoid --x 0.5 --grad")(_root)
     app.command("list")(list_functions)
     app.command("explain")(explain)
+    app.command("expr")(make_expr_command())
     add_function_commands(app, specs)
     return app
 

@@ -129,9 +129,9 @@ def _param_option(param: registry.Param) -> inspect.Parameter:
     )
 
 
-def _shared_tail(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
+def _shared_tail(stochastic: bool) -> list[inspect.Parameter]:
     params = []
-    if spec.stochastic:
+    if stochastic:
         params.append(
             _option(
                 "seed",
@@ -225,19 +225,38 @@ def _shared_tail(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
     return params
 
 
-def run(spec: registry.FunctionSpec, options: dict[str, Any]) -> None:
-    """Options → request → core.evaluate → renderer → stdout."""
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [w.strip() for w in text.split(",") if w.strip()]
+
+
+def _emit(request: Any, options: dict[str, Any]) -> None:
+    """core.evaluate → renderer → stdout, in the format asked for."""
+    from actgrad.cli import render
+    from actgrad.core import evaluate
+
     fmt = resolve_format(options["output_format"], options["as_json"])
     precision = options["precision"]
     digits = None if precision is None else parse_int(precision, "--precision", 1, 17)
+    result = evaluate(request)
+    if fmt == "json":
+        write(render.render_json(result, digits))
+    elif fmt == "plain":
+        for chunk in render.render_plain(result, digits):
+            write(chunk)
+    else:
+        print_rich(render.render_table(result, digits))
+
+
+def run(spec: registry.FunctionSpec, options: dict[str, Any]) -> None:
+    """Options → request → core.evaluate → renderer → stdout."""
+    resolve_format(options["output_format"], options["as_json"])  # usage errors first
     params = {p.name: options[f"p_{p.name}"] for p in spec.params}
     inputs = {k[2:]: v for k, v in options.items() if k.startswith("t_") and v}
-    wrt = options.get("wrt")
     request = build_request(
         spec.name,
         inputs,
         params,
-        wrt=[w.strip() for w in wrt.split(",") if w.strip()] if wrt is not None else None,
+        wrt=_names(options.get("wrt")),
         broadcast=options.get("broadcast", False),
         grad=options["grad"],
         order=options["order"],
@@ -248,17 +267,7 @@ def run(spec: registry.FunctionSpec, options: dict[str, Any]) -> None:
         max_elements=options["max_elements"],
         read_stdin=sys.stdin.read,
     )
-    from actgrad.cli import render
-    from actgrad.core import evaluate
-
-    result = evaluate(request)
-    if fmt == "json":
-        write(render.render_json(result, digits))
-    elif fmt == "plain":
-        for chunk in render.render_plain(result, digits):
-            write(chunk)
-    else:
-        print_rich(render.render_table(result, digits))
+    _emit(request, options)
 
 
 def make_command(spec: registry.FunctionSpec) -> Callable[..., None]:
@@ -285,7 +294,7 @@ def make_command(spec: registry.FunctionSpec) -> Callable[..., None]:
             if any(p.name == "dim" for p in spec.params)
             else []
         ),
-        *_shared_tail(spec),
+        *_shared_tail(spec.stochastic),
     ]
 
     def command(**options: Any) -> None:
@@ -305,3 +314,62 @@ def add_function_commands(app: typer.Typer, specs: list[registry.FunctionSpec]) 
     for spec in specs:
         command = make_command(spec)
         app.command(spec.command, help=command.__doc__)(command)
+
+
+def make_expr_command() -> Callable[..., None]:
+    """``actgrad expr EXPRESSION --var NAME=VALUES … [--grad [NAMES]] [--symbolic]``."""
+    parameters = [
+        inspect.Parameter(
+            "expression", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=Annotated[str, typer.Argument(
+                metavar="EXPRESSION", help="e.g. \"x*sigmoid(x)\" or \"(1 - w*x)**2\".")],
+        ),
+        _option("var", list[str] | None, None, typer.Option(
+            "--var", metavar="NAME=VALUES", rich_help_panel=INPUTS,
+            help=f"A variable: NAME=VALUES, VALUES as {VALUES_HELP}. Repeat for more.")),
+        _tensor_option("x", ("--x", "-x"), "Shorthand for --var x=VALUES."),
+        _option("grad", bool, False, typer.Option(
+            "--grad", "-g", rich_help_panel=DERIVATIVES,
+            help="Derivatives w.r.t. every variable; --grad w,x for some.")),
+        _option("wrt", str | None, None, typer.Option(
+            "--wrt", metavar="NAMES", rich_help_panel=DERIVATIVES,
+            help="The variables to differentiate (same as --grad NAMES).")),
+        _option("order", str | None, None, typer.Option(
+            "--order", metavar="N", rich_help_panel=DERIVATIVES,
+            help="Derivatives up to order N (elementwise; 2 gives a Hessian of a scalar).")),
+        _option("symbolic", bool, False, typer.Option(
+            "--symbolic", rich_help_panel=DERIVATIVES,
+            help="Also give each derivative as a formula (sympy).")),
+        *_shared_tail(False),
+    ]  # fmt: skip
+
+    def command(**options: Any) -> None:
+        from actgrad.core.request import build_expr_request
+
+        resolve_format(options["output_format"], options["as_json"])
+        request = build_expr_request(
+            options["expression"],
+            options["var"] or [],
+            options["t_x"],
+            grad=options["grad"],
+            wrt=_names(options["wrt"]),
+            order=options["order"],
+            device=options["device"],
+            dtype=options["dtype"],
+            max_elements=options["max_elements"],
+            symbolic=options["symbolic"],
+            read_stdin=sys.stdin.read,
+        )
+        _emit(request, options)
+
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    command.__name__ = "expr"
+    command.__doc__ = (
+        "A math expression over activations, differentiated by autograd.\n\n"
+        "Numbers, variables, + - * / ** ^, calls of every function (keyword arguments for "
+        "their parameters), exp log log1p expm1 sqrt abs sin cos tan erf min max maximum "
+        "minimum clamp sum mean norm, and pi, e.\n\n"
+        'Example: actgrad expr "(1 - w*x)**2" --var w=3 --var x=1 --grad w'
+    )
+    return command

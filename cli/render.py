@@ -104,29 +104,37 @@ def columns(result: Result) -> Columns:
 PLAIN_CHUNK_ROWS = 65_536
 
 
+SYMBOLS = {"loss": ("loss", "ℓ"), "norm": ("norm", "‖v‖"), "expr": ("f", "f")}
+POWERS = {1: "", 2: "²", 3: "³", 4: "⁴"}
+
+
 def loss_items(result: Result) -> list[tuple[str, np.ndarray]]:
-    """A loss result's quantities, labelled, in output order."""
+    """A loss's, norm's or expression's quantities, labelled, in output order."""
+    label, symbol = SYMBOLS[result.kind]
     items = [(name, arr) for name, arr in result.inputs.items()]
-    items.append(("loss", result.value))
+    items.append((label, result.value))
     for k, grads in sorted(result.derivatives.items()):
-        power = "" if k == 1 else "²"
-        items += [(f"∂{power}ℓ/∂{n}{power}", g) for n, g in grads.items()]
-    items += [(f"∂ℓᵢ/∂{n}", j) for n, j in result.jacobian.items()]
+        power = POWERS[k]
+        items += [(f"∂{power}{symbol}/∂{n}{power}", g) for n, g in grads.items()]
+    items += [(f"∂{symbol}ᵢ/∂{n}", j) for n, j in result.jacobian.items()]
     return items
 
 
 def _loss_plain(result: Result, precision: int | None) -> Iterator[str]:
     derivatives = loss_items(result)[len(result.inputs) + 1 :]
+    formulas = "".join(f"d/d{n}\t{f}\n" for n, f in result.symbolic.items())
     if result.scalar:
         arrays = [result.value, *(a for _, a in derivatives)]
         if all(a.ndim == 0 for a in arrays):
-            yield "\t".join(texts(a, precision)[0] for a in arrays) + "\n"
+            yield "\t".join(texts(a, precision)[0] for a in arrays) + "\n" + formulas
             return
         for arr in arrays:
             yield "\t".join(texts(arr, precision)) + "\n"
+        yield formulas
         return
     rows = result.value.size
-    cols = [result.value.reshape(rows, 1), *(a.reshape(rows, -1) for _, a in derivatives)]
+    points = [a.reshape(rows, 1) for a in result.inputs.values() if a.size == rows]
+    cols = [*points, result.value.reshape(rows, 1), *(a.reshape(rows, -1) for _, a in derivatives)]
     for start in range(0, rows, PLAIN_CHUNK_ROWS):
         formatted = [
             [texts(c[r], precision) for r in range(start, min(rows, start + PLAIN_CHUNK_ROWS))]
@@ -136,6 +144,7 @@ def _loss_plain(result: Result, precision: int | None) -> Iterator[str]:
             "\t".join(cell for col in row for cell in col) + "\n"
             for row in zip(*formatted, strict=True)
         )
+    yield formulas
 
 
 def render_plain(result: Result, precision: int | None = None) -> Iterator[str]:
@@ -161,6 +170,7 @@ def _loss_columns(result: Result) -> tuple[Columns | None, list[str]]:
     lines = [
         f"{name} = {_compact(arr)}" for name, arr in items if not (arr.size == rows and rows > 1)
     ]
+    lines += [f"d/d{name} = {formula}" for name, formula in result.symbolic.items()]
     if not in_columns:
         return None, lines
     table = Columns(
@@ -189,14 +199,18 @@ def render_table(result: Result, precision: int | None = None) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    spec = registry.get(result.function)
+    if result.kind == "expr":
+        title = f"expr: {result.params['expression']}"
+    else:
+        spec = registry.get(result.function)
+        title = f"{spec.command}: {spec.formula}"
     lines: list[str] = []
     if result.kind == "activation":
         data = columns(result)
     else:
         data, lines = _loss_columns(result)
     if data is None:
-        parts: list[Any] = [Text(f"{spec.command}: {spec.formula}", style="bold")]
+        parts: list[Any] = [Text(title, style="bold")]
         parts += [Text(line) for line in lines]
         parts.append(Text(_caption(result), style="dim"))
         parts.extend(Text(f"note: {note}", style="yellow") for note in result.notes)
@@ -209,7 +223,7 @@ def render_table(result: Result, precision: int | None = None) -> Any:
     if len(rows) > 2 * HEAD_ROWS + 1:
         rows = [*rows[:HEAD_ROWS], -1, *rows[-HEAD_ROWS:]]
     # Text, not str: rich would read "[a, b]" or "[i]" in formulas and headers as markup
-    table = Table(title=Text(f"{spec.command}: {spec.formula}"), title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     table.add_column("i", justify="right", style="dim")
     for c in show_cols:
         table.add_column(Text("…" if c < 0 else data.headers[c]), justify="right")

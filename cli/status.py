@@ -30,6 +30,9 @@ def status_for(exc: BaseException, command: str | None = None) -> ExitStatus:
     """Print the one stderr line for ``exc`` and return its exit status."""
     if isinstance(exc, ActgradError):
         report(str(exc))
+        caret = getattr(exc, "caret", lambda: "")()
+        if caret:  # an expression error: show where
+            sys.stderr.write(caret + "\n")
         return ExitStatus.USAGE if exc.usage else ExitStatus.ERROR
     if isinstance(exc, NoArgsIsHelpError):
         if exc.ctx is not None:

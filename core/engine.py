@@ -136,8 +136,10 @@ def _overflow_note(x64: torch.Tensor, x: torch.Tensor, dtype_name: str) -> list[
 
 def evaluate(req: Request) -> Result:
     """Evaluate a validated request: value, derivatives and notes, as plain numpy arrays."""
-    spec = registry.get(req.function)
     device = resolve_device(req.device)
+    if req.expression is not None:
+        return _evaluate_expr(req, device)
+    spec = registry.get(req.function)
     if device.type == "cpu" and req.dtype in spec.no_cpu_kernel(req.params):
         raise BadParameter(
             f"torch has no {req.dtype} kernel for {spec.command} on the CPU",
@@ -229,7 +231,7 @@ def _evaluate_activation(spec: registry.FunctionSpec, req: Request, device: torc
     )
 
 
-def _whole(t64: torch.Tensor, option: str) -> torch.Tensor:
+def whole(t64: torch.Tensor, option: str) -> torch.Tensor:
     if not bool(torch.isfinite(t64).all()) or not torch.equal(t64, t64.round()):
         raise BadInput(f"{option} holds indices or counts: whole numbers only", "e.g. 0, 2, -1")
     return t64.to(torch.int64)
@@ -246,7 +248,7 @@ def _loss_tensors(
         kind = meta.kind if meta is not None else "float"
         x64 = materialize(values, torch.float64, torch.device("cpu"))
         if kind == "index" or (kind == "target" and values.shape != pred_shape):
-            tensors[name] = _whole(x64, "--" + name.replace("_", "-")).to(device)
+            tensors[name] = whole(x64, "--" + name.replace("_", "-")).to(device)
         else:
             tensors[name] = x64.to(device=device, dtype=dtype)
             notes += _overflow_note(x64, tensors[name], req.dtype)
@@ -386,4 +388,64 @@ def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.devi
         jacobian=jacobian,
         notes=notes,
         kind=spec.kind,
+    )
+
+
+EXPR_SPEC = registry.FunctionSpec("expr", "expr", "expression", "", "", "", "")
+
+
+def _evaluate_expr(req: Request, device: torch.device) -> Result:
+    from actgrad.core import expr
+
+    dtype = getattr(torch, req.dtype)
+    program = req.expression
+    tensors: dict[str, torch.Tensor] = {}
+    notes: list[str] = []
+    for name, values in req.inputs.items():
+        x64 = materialize(values, torch.float64, torch.device("cpu"))
+        tensors[name] = x64.to(device=device, dtype=dtype)
+        notes += _overflow_note(x64, tensors[name], req.dtype)
+    leaves = {n: tensors[n].detach().requires_grad_(True) for n in req.wrt}
+    tensors.update(leaves)
+    unused = [n for n in req.inputs if n not in program.variables]
+    if unused:
+        zero = " (its derivative is 0)" if set(unused) & set(leaves) else ""
+        notes.append(f"given but not used by the expression: {', '.join(unused)}{zero}")
+    derivatives: dict[int, dict[str, np.ndarray]] = {}
+    jacobian: dict[str, np.ndarray] = {}
+    with _torch_calls(EXPR_SPEC, req, device, notes):
+        value = expr.run(program, list(req.calls), tensors, dtype, device)
+        if value.dtype != dtype:
+            value = value.to(dtype)
+        for name, leaf in leaves.items():
+            per_element = value.ndim == 0 or (program.elementwise and value.shape == leaf.shape)
+            if not per_element:
+                jacobian[name] = _numpy(_jacobian_rows(value, leaf))
+                continue
+            out = value
+            for k in range(1, req.order + 1):
+                if value.ndim == 0 and leaf.ndim and k == 2:
+                    derivatives.setdefault(2, {})[name] = _numpy(_jacobian_rows(out, leaf))
+                    break
+                out = _grad(out, leaf, create_graph=k < req.order)
+                derivatives.setdefault(k, {})[name] = _numpy(out)
+    symbolic: dict[str, str] = {}
+    if req.symbolic:
+        symbolic, more = expr.symbolic(program, list(req.calls), req.wrt)
+        notes += more
+    return Result(
+        function="expr",
+        params={"expression": program.text},
+        dtype=req.dtype,
+        device=str(device),
+        torch=torch.__version__,
+        inputs={n: _numpy(t) for n, t in tensors.items()},
+        value=_numpy(value),
+        pointwise=False,
+        scalar=value.ndim == 0,
+        derivatives=derivatives,
+        jacobian=jacobian,
+        notes=notes,
+        kind="expr",
+        symbolic=symbolic,
     )

@@ -121,6 +121,10 @@ class FunctionSpec:
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
     def tensor_input(self, name: str) -> TensorInput | None:
         return next((t for t in self.inputs if t.name == name), None)
 

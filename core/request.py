@@ -38,8 +38,11 @@ class Request:
     dtype: str = "float32"
     seed: int | None = None
     max_elements: int = DEFAULT_MAX_ELEMENTS
-    wrt: tuple[str, ...] = ()  # inputs to differentiate (losses and norms)
+    wrt: tuple[str, ...] = ()  # inputs to differentiate (losses, norms, expressions)
     broadcast: bool = False  # let aligned inputs of different shapes broadcast
+    expression: Any = None  # a compiled actgrad.core.expr.Program (function == "expr")
+    calls: tuple = ()  # the expression's resolved calls
+    symbolic: bool = False  # also give each derivative as a formula (sympy)
 
 
 def parse_int(raw: object, option: str, low: int | None = None, high: int | None = None) -> int:
@@ -302,18 +305,7 @@ def build_request(
             f"use --order {spec.max_order} or lower (see 'actgrad explain {spec.command}')",
         )
     idx = parse_int(index, "--index", -(2**40), 2**40) if index is not None else None
-    dev = "cpu" if device is None else str(device).strip().lower()
-    if not DEVICE_PATTERN.fullmatch(dev):
-        raise BadParameter(
-            f"unknown device {device!r} (from --device or ACTGRAD_DEVICE)",
-            "use cpu, cuda, cuda:N, mps or auto",
-        )
-    dt = "float32" if dtype is None else str(dtype).strip().lower()
-    if dt not in DTYPES:
-        raise BadParameter(
-            f"unknown dtype {dtype!r} (from --dtype or ACTGRAD_DTYPE)",
-            f"use one of {', '.join(DTYPES)}",
-        )
+    dev, dt = _device_dtype(device, dtype)
     if spec.stochastic:
         import secrets
 
@@ -348,3 +340,99 @@ def build_request(
         spec.name, values, resolved, n, idx, dev, dt, seed_value, cap, tuple(wrt or ()), broadcast
     )
     return _check_activation(spec, req) if activation else _check_loss(spec, req, given)
+
+
+def build_expr_request(
+    text: str,
+    variables: Sequence[str] = (),
+    x: Sequence[str] | None = None,
+    *,
+    grad: bool = False,
+    wrt: Sequence[str] | None = None,
+    order: object = None,
+    device: object = None,
+    dtype: object = None,
+    max_elements: object = None,
+    symbolic: bool = False,
+    read_stdin: Callable[[], str] | None = None,
+) -> Request:
+    """Validate an expression and its variables (``NAME=VALUES``) into a Request."""
+    from actgrad.core import expr
+
+    cap = (
+        DEFAULT_MAX_ELEMENTS
+        if max_elements is None
+        else parse_int(max_elements, "--max-elements", 1, 2**40)
+    )
+    raw: dict[str, list[str]] = {}
+    for item in variables:
+        name, eq, values = item.partition("=")
+        name = name.strip()
+        if not eq or not expr.NAME.fullmatch(name):
+            raise BadInput(f"bad --var {item[:40]!r}", "write NAME=VALUES, e.g. --var x=0.5")
+        if name in expr.CONSTANTS or name in expr._functions():
+            raise BadInput(f"variable name {name!r} is a function or constant", "rename it")
+        raw.setdefault(name, []).append(values)
+    if x:
+        if "x" in raw:
+            raise BadInput("x is given by both --x and --var x=", "give it once")
+        raw = {"x": list(x), **raw}
+    if len(raw) > expr.MAX_VARIABLES:
+        raise BadInput(f"more than {expr.MAX_VARIABLES} variables", "use fewer")
+    values = {
+        name: parse_values(specs, f"--var {name}", max_elements=cap, read_stdin=read_stdin)
+        for name, specs in raw.items()
+    }
+    program, calls = expr.compile_expression(text, {n: v.shape for n, v in values.items()}, cap)
+    n = parse_int(order, "--order", 0, MAX_ORDER) if order is not None else 0
+    if grad or wrt:
+        n = max(n, 1)
+    chosen = tuple(dict.fromkeys(wrt)) if wrt else tuple(values) if n else ()
+    for name in chosen:
+        if name not in values:
+            known = ", ".join(values) or "none"
+            raise BadParameter(f"--grad {name}: no variable {name!r}", f"variables: {known}")
+    if n and not chosen:
+        raise BadParameter("the expression has no variables to differentiate", "give --var")
+    for spec in (registry.get(c[1]) for c in calls if c[1] != "math"):
+        if n > spec.max_order:
+            raise BadParameter(
+                f"torch's autograd has no derivative of order {n} for {spec.command}",
+                f"use --order {spec.max_order} or lower",
+            )
+    out_count = math.prod(program.shape)
+    for name in chosen:
+        size = values[name].numel
+        per_element = program.elementwise and program.shape == values[name].shape
+        if program.shape == ():
+            limit, what = (2 if size > 1 else MAX_ORDER), "a Hessian"
+            count = size * size
+        elif per_element:
+            limit, what, count = MAX_ORDER, "", size
+        else:
+            limit, what, count = 1, "a Jacobian", out_count * size
+        if n > limit:
+            raise BadParameter(
+                f"--order {n} with respect to {name} would be a tensor of order {n + 1}",
+                "ask for --order 2 of a scalar expression (a Hessian), or --grad",
+            )
+        _check_cap(count, what or "the derivative", cap)
+    req = Request("expr", values, {"expression": text}, n, None, *_device_dtype(device, dtype),
+                  None, cap, chosen, False, program, tuple(calls), symbolic)  # fmt: skip
+    return req
+
+
+def _device_dtype(device: object, dtype: object) -> tuple[str, str]:
+    dev = "cpu" if device is None else str(device).strip().lower()
+    if not DEVICE_PATTERN.fullmatch(dev):
+        raise BadParameter(
+            f"unknown device {device!r} (from --device or ACTGRAD_DEVICE)",
+            "use cpu, cuda, cuda:N, mps or auto",
+        )
+    dt = "float32" if dtype is None else str(dtype).strip().lower()
+    if dt not in DTYPES:
+        raise BadParameter(
+            f"unknown dtype {dtype!r} (from --dtype or ACTGRAD_DTYPE)",
+            f"use one of {', '.join(DTYPES)}",
+        )
+    return dev, dt

@@ -27,7 +27,8 @@ class Result:
     jacobian: dict[str, np.ndarray] = field(default_factory=dict)
     index: int | None = None
     notes: list[str] = field(default_factory=list)
-    kind: str = "activation"  # or "loss", "norm": the renderers lay those out by input
+    kind: str = "activation"  # or "loss", "norm", "expr": rendered by input
+    symbolic: dict[str, str] = field(default_factory=dict)  # expr --symbolic: d/dv as text
 
     @property
     def order(self) -> int:
@@ -79,6 +80,8 @@ class Result:
             out["grad" if k == 1 else f"grad{k}"] = {n: _plain(g) for n, g in grads.items()}
         if self.jacobian:
             out["jacobian"] = {n: _plain(j) for n, j in self.jacobian.items()}
+        if self.symbolic:
+            out["symbolic"] = self.symbolic
         out["nonfinite"] = paths
         out["notes"] = notes
         return out

@@ -348,7 +348,7 @@ def test_loss_aliases_and_inputs():
         "x": 20.0
     }
     plain = ok("mse", "--pred", "1,2", "--target", "0,0", "--reduction", "none", "--grad")
-    assert plain == "1.0\t2.0\n4.0\t4.0\n"
+    assert plain == "1.0\t0.0\t1.0\t2.0\n2.0\t0.0\t4.0\t4.0\n"  # pred, target, loss, ∂ℓ/∂pred
 
 
 def test_loss_errors_are_one_line():

@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-COMMANDS = [*registry.names_and_aliases(), "list", "explain", "sigmod", "", "--help"]
+COMMANDS = [*registry.names_and_aliases(), "list", "explain", "expr", "sigmod", "", "--help"]
 OPTIONS = sorted(
     {"--x", "-x", "--grad", "--order", "--index", "--dim", "--dtype", "--device", "--format",
      "--json", "--precision", "--seed", "--max-elements", "--no-hard", "--hard", "--training",
-     "--w", "--y", "--wrt", "--broadcast", "--reduction"}
+     "--w", "--y", "--wrt", "--broadcast", "--reduction", "--var", "--symbolic"}
     | {p.option for spec in registry.specs() for p in spec.params}
     | {o for spec in registry.specs() for t in spec.inputs for o in t.options}
 )  # fmt: skip
@@ -21,6 +21,7 @@ TOKENS = [
     "-3:3:16", "[[1,2],[3,4]]", "[1,2,3,4]", "[]", "[[1],[2,3]]", "1,,2", "abc", "１", "0x1",
     "1e999", "float64", "float16", "bfloat16", "float8", "cpu", "cuda", "mps", "auto", "tanh",
     "w", "x,w", "pred", "target", "none", "sum", "batchmean", "-100", "[[-0.7,-0.7]]",
+    "x=1,2", "w=3", "x*sigmoid(x)", "(1 - w*x)**2", "softmax(x)", "sum(x)", "x/0", "x^2",
     "none", "json", "plain", "table", "2", "4", "5", "-2", "17", "99999999999999999999", "",
     " ", "--", "-", "\x00", "é", "true", "3:1:2", "1:2:3:4", '["nan", 1]',
 ]  # fmt: skip
