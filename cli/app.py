@@ -178,9 +178,16 @@ def __getattr__(name: str) -> Any:
 def main() -> None:
     """Console-script entry point. A function command builds only its own command (Typer
     converts every registered command's options on start-up)."""
-    first = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    argv = sys.argv[1:]
+    first = next((a for a in argv if not a.startswith("-")), None)
     name = registry.resolve(first) if first else None
-    if name is None or any(k.endswith("_COMPLETE") for k in os.environ):
-        make_app(registry.specs())()
-    else:
+    if name is not None:
         make_app([registry.get(name)])()
+    elif (
+        not argv
+        or any(a in ("-h", "--help") for a in argv)
+        or any(k.endswith("_COMPLETE") for k in os.environ)
+    ):
+        make_app(registry.specs())()  # help and completion list every command
+    else:  # --version, list, explain, expr, or an unknown command (suggested from the registry)
+        make_app([])()
