@@ -250,6 +250,13 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
 def run(spec: registry.FunctionSpec, options: dict[str, Any]) -> None:
     """Options → request → core.evaluate → renderer → stdout."""
     resolve_format(options["output_format"], options["as_json"])  # usage errors first
+    _emit(request_from_options(spec, options), options)
+
+
+def request_from_options(
+    spec: registry.FunctionSpec, options: dict[str, Any], read_stdin: Any = sys.stdin.read
+) -> Any:
+    """The parsed options of a function command as a Request (also used by batch)."""
     params = {p.name: options[f"p_{p.name}"] for p in spec.params}
     inputs = {k[2:]: v for k, v in options.items() if k.startswith("t_") and v}
     request = build_request(
@@ -265,9 +272,9 @@ def run(spec: registry.FunctionSpec, options: dict[str, Any]) -> None:
         dtype=options["dtype"],
         seed=options.get("seed"),
         max_elements=options["max_elements"],
-        read_stdin=sys.stdin.read,
+        read_stdin=read_stdin,
     )
-    _emit(request, options)
+    return request
 
 
 def make_command(spec: registry.FunctionSpec) -> Callable[..., None]:
@@ -316,6 +323,24 @@ def add_function_commands(app: typer.Typer, specs: list[registry.FunctionSpec]) 
         app.command(spec.command, help=command.__doc__)(command)
 
 
+def expr_request_from_options(options: dict[str, Any], read_stdin: Any = sys.stdin.read) -> Any:
+    from actgrad.core.request import build_expr_request
+
+    return build_expr_request(
+        options["expression"],
+        options["var"] or [],
+        options["t_x"],
+        grad=options["grad"],
+        wrt=_names(options["wrt"]),
+        order=options["order"],
+        device=options["device"],
+        dtype=options["dtype"],
+        max_elements=options["max_elements"],
+        symbolic=options["symbolic"],
+        read_stdin=read_stdin,
+    )
+
+
 def make_expr_command() -> Callable[..., None]:
     """``actgrad expr EXPRESSION --var NAME=VALUES … [--grad [NAMES]] [--symbolic]``."""
     parameters = [
@@ -344,23 +369,8 @@ def make_expr_command() -> Callable[..., None]:
     ]  # fmt: skip
 
     def command(**options: Any) -> None:
-        from actgrad.core.request import build_expr_request
-
         resolve_format(options["output_format"], options["as_json"])
-        request = build_expr_request(
-            options["expression"],
-            options["var"] or [],
-            options["t_x"],
-            grad=options["grad"],
-            wrt=_names(options["wrt"]),
-            order=options["order"],
-            device=options["device"],
-            dtype=options["dtype"],
-            max_elements=options["max_elements"],
-            symbolic=options["symbolic"],
-            read_stdin=sys.stdin.read,
-        )
-        _emit(request, options)
+        _emit(expr_request_from_options(options), options)
 
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}

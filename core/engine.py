@@ -86,6 +86,40 @@ def _grad(out: torch.Tensor, x: torch.Tensor, create_graph: bool) -> torch.Tenso
     return g
 
 
+CHUNK = 16_384  # under torch's parallel grain size: one thread, never split mid-vector
+LANES = 64  # chunks are padded to a multiple of this: every element takes the SIMD kernels
+
+
+def pointwise(
+    spec: registry.FunctionSpec, x0: torch.Tensor, params: dict, order: int
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Value and derivatives 1…order of an elementwise function.
+
+    torch's CPU kernels compute a tensor's tail (its last size mod 32 elements) with scalar
+    code that can differ from the vectorized code in the last ulp. Evaluating in chunks padded
+    to a multiple of LANES makes every element's result independent of what else is in the
+    tensor: a value is bit-identical asked alone, in a list, or coalesced in batch mode."""
+    flat = x0.detach().reshape(-1)
+    values: list[torch.Tensor] = []
+    grads: list[list[torch.Tensor]] = [[] for _ in range(order)]
+    for start in range(0, flat.numel(), CHUNK):
+        part = flat[start : start + CHUNK]
+        size = part.numel()
+        pad = -size % LANES
+        if pad:
+            part = torch.cat([part, part[-1:].expand(pad)])
+        leaf = part.detach().requires_grad_(order > 0)
+        out = _call(spec, leaf, params)
+        values.append(out.detach()[:size])
+        for k in range(order):
+            out = _grad(out, leaf, create_graph=k + 1 < order)
+            grads[k].append(out.detach()[:size])
+    return (
+        torch.cat(values).reshape(x0.shape),
+        [torch.cat(g).reshape(x0.shape) for g in grads],
+    )
+
+
 def _rows(out: torch.Tensor, x: torch.Tensor, dim: int) -> torch.Tensor:
     """Per slice along ``dim``: the Jacobian d out[..., i] / d x[..., j], shape (..., m, n)."""
     moved = out.movedim(dim, -1)
@@ -189,19 +223,23 @@ def _evaluate_activation(spec: registry.FunctionSpec, req: Request, device: torc
     with _torch_calls(spec, req, device, notes):
         if spec.stochastic:
             torch.manual_seed(req.seed)
-        y = _call(spec, x, params)
-        if spec.pointwise:
-            out = y
+        if spec.pointwise and not spec.stochastic:
+            y, grads = pointwise(spec, x0, params, req.order)
+            derivatives = {k: {"x": _numpy(g)} for k, g in enumerate(grads, 1)}
+        elif spec.pointwise:  # rrelu: random slopes, drawn once for the tensor as given
+            out = y = _call(spec, x, params)
             for k in range(1, req.order + 1):
                 out = _grad(out, x, create_graph=k < req.order)
                 derivatives[k] = {"x": _numpy(out)}
-        elif req.order and req.index is None:
-            jacobian["x"] = _numpy(_rows(y, x, params["dim"]))
-        elif req.order:
-            g = _grad(y.movedim(params["dim"], -1)[..., req.index], x, req.order > 1)
-            derivatives[1] = {"x": _numpy(g)}
-            if req.order > 1:
-                derivatives[2] = {"x": _numpy(_rows(g, x, params["dim"]))}
+        else:  # along a dim: the Jacobian, or one output's gradient (and Hessian)
+            y = _call(spec, x, params)
+            if req.order and req.index is None:
+                jacobian["x"] = _numpy(_rows(y, x, params["dim"]))
+            elif req.order:
+                g = _grad(y.movedim(params["dim"], -1)[..., req.index], x, req.order > 1)
+                derivatives[1] = {"x": _numpy(g)}
+                if req.order > 1:
+                    derivatives[2] = {"x": _numpy(_rows(g, x, params["dim"]))}
     notes.extend(_kink_notes(spec, x, params))
     notes.extend(notes_cast)
     nans = int(torch.isnan(x0).sum())
