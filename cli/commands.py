@@ -225,6 +225,10 @@ def _shared_tail(stochastic: bool) -> list[inspect.Parameter]:
     return params
 
 
+def _stdin() -> str:
+    return sys.stdin.read()  # looked up at call time (tests replace sys.stdin)
+
+
 def _names(text: str | None) -> list[str] | None:
     return None if text is None else [w.strip() for w in text.split(",") if w.strip()]
 
@@ -254,7 +258,7 @@ def run(spec: registry.FunctionSpec, options: dict[str, Any]) -> None:
 
 
 def request_from_options(
-    spec: registry.FunctionSpec, options: dict[str, Any], read_stdin: Any = sys.stdin.read
+    spec: registry.FunctionSpec, options: dict[str, Any], read_stdin: Any = None
 ) -> Any:
     """The parsed options of a function command as a Request (also used by batch)."""
     params = {p.name: options[f"p_{p.name}"] for p in spec.params}
@@ -272,7 +276,7 @@ def request_from_options(
         dtype=options["dtype"],
         seed=options.get("seed"),
         max_elements=options["max_elements"],
-        read_stdin=read_stdin,
+        read_stdin=read_stdin or _stdin,
     )
     return request
 
@@ -323,7 +327,7 @@ def add_function_commands(app: typer.Typer, specs: list[registry.FunctionSpec]) 
         app.command(spec.command, help=command.__doc__)(command)
 
 
-def expr_request_from_options(options: dict[str, Any], read_stdin: Any = sys.stdin.read) -> Any:
+def expr_request_from_options(options: dict[str, Any], read_stdin: Any = None) -> Any:
     from actgrad.core.request import build_expr_request
 
     return build_expr_request(
@@ -337,7 +341,7 @@ def expr_request_from_options(options: dict[str, Any], read_stdin: Any = sys.std
         dtype=options["dtype"],
         max_elements=options["max_elements"],
         symbolic=options["symbolic"],
-        read_stdin=read_stdin,
+        read_stdin=read_stdin or _stdin,
     )
 
 
