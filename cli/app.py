@@ -148,6 +148,49 @@ def explain(
         print_rich(describe.explain_table(spec))
 
 
+def batch(
+    source: Annotated[
+        str, typer.Argument(metavar="FILE", help="JSON Lines or command lines; - for stdin.")
+    ] = "-",
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop at the first failure.")
+    ] = False,
+    window: Annotated[
+        str, typer.Option("--window", metavar="N", help="Lines coalesced at a time.")
+    ] = "4096",
+    max_line_bytes: Annotated[
+        str, typer.Option("--max-line-bytes", metavar="N", help="Longer lines are errors.")
+    ] = str(1 << 20),
+    max_elements: Annotated[
+        str | None,
+        typer.Option(
+            "--max-elements",
+            metavar="N",
+            envvar="ACTGRAD_MAX_ELEMENTS",
+            help="Element cap for each line (default 2^27).",
+        ),
+    ] = None,
+) -> None:
+    """Many requests in one process: one JSON result per input line, in order.
+
+    A line is a JSON object ({"fn": "sigmoid", "x": 0.5, "grad": true, "id": 1}, or
+    {"expr": "x*sigmoid(x)", "vars": {"x": [0, 1]}, "grad": true}) or a command line
+    (sigmoid --x 0.5 --grad). Exit 0 when every line succeeded, 1 when any failed."""
+    from actgrad.cli.batch import run_batch
+    from actgrad.core.request import DEFAULT_MAX_ELEMENTS, parse_int
+
+    code = run_batch(
+        source,
+        fail_fast,
+        parse_int(window, "--window", 1, 1 << 20),
+        parse_int(max_line_bytes, "--max-line-bytes", 64, 1 << 30),
+        DEFAULT_MAX_ELEMENTS
+        if max_elements is None
+        else parse_int(max_elements, "--max-elements", 1, 2**40),
+    )
+    raise typer.Exit(code)
+
+
 def make_app(specs: list[registry.FunctionSpec]) -> typer.Typer:
     """The application with ``list``, ``explain`` and one command per spec."""
     app = typer.Typer(
@@ -163,6 +206,7 @@ def make_app(specs: list[registry.FunctionSpec]) -> typer.Typer:
     app.command("list")(list_functions)
     app.command("explain")(explain)
     app.command("expr")(make_expr_command())
+    app.command("batch")(batch)
     add_function_commands(app, specs)
     return app
 

@@ -1,0 +1,480 @@
+"""`actgrad batch`: JSON Lines in, JSON Lines out, one result per input line, in order.
+
+Each line is a JSON request (keys mirror the command-line options) or a command line
+(`sigmoid --x 0.5 --grad`) parsed by the same Typer command. Lines are read in windows; scalar
+requests for one elementwise function are coalesced into one tensor (actgrad.core.batch); a
+window is answered, in input order, as soon as it is full or no more input is waiting.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from actgrad.cli.output import write
+from actgrad.core import registry
+from actgrad.core.errors import ActgradError, BadInput, BadParameter
+from actgrad.core.request import DTYPES, build_expr_request, build_request
+
+DEFAULT_WINDOW = 4096
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+BOM = b"\xef\xbb\xbf"
+FAST_KEYS = frozenset({"fn", "x", "grad", "order", "dtype", "device", "params", "id"})
+REQUEST_KEYS = frozenset({"fn", "expr", "vars", "grad", "wrt", "order", "index", "dtype",
+                          "device", "params", "seed", "broadcast", "symbolic", "id"})  # fmt: skip
+
+
+class LineTooLong(Exception):
+    pass
+
+
+class LineReader:
+    """Lines (without their newline) from a binary stream, each at most ``limit`` bytes:
+    longer ones are skipped and reported as LineTooLong. ``waiting()`` says, without
+    blocking, whether another line can be had at once."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.eof = False
+        self.ready = 0  # complete lines already read and not yet yielded
+        try:
+            self.fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self.fd = None
+        self.consumed = 0
+
+    def _read(self) -> bytes:
+        return os.read(self.fd, 1 << 16) if self.fd is not None else self.stream.read(1 << 16)
+
+    def waiting(self) -> bool:
+        if self.ready or self.eof or self.fd is None:
+            return True
+        return bool(select.select([self.fd], [], [], 0)[0])
+
+    def __iter__(self) -> Iterator[bytes | LineTooLong]:
+        pending = b""
+        skipping = False
+        while True:
+            chunk = self._read()
+            if not chunk:
+                self.eof = True
+                if skipping:
+                    yield LineTooLong()
+                elif pending:
+                    self.consumed += len(pending)
+                    yield pending
+                return
+            parts = (pending + chunk).split(b"\n")
+            pending = parts.pop()
+            self.ready = len(parts)
+            for part in parts:
+                self.ready -= 1
+                self.consumed += len(part) + 1
+                if skipping or len(part) >= self.limit:
+                    skipping = False
+                    yield LineTooLong()
+                else:
+                    yield part
+            if len(pending) >= self.limit:  # drop it, and report the line when it ends
+                self.consumed += len(pending)
+                pending = b""
+                skipping = True
+
+
+def _values(value: Any, name: str) -> str:
+    """A JSON value for a tensor input as the text the command line would take."""
+    if isinstance(value, bool) or value is None or isinstance(value, dict):
+        raise BadInput(f"{name} must be a number, a list of numbers or a string",
+                       'e.g. "x": 0.5, "x": [1, 2], "x": "-10:10:100"')  # fmt: skip
+    if isinstance(value, int | float):
+        try:
+            return repr(float(value))
+        except OverflowError:
+            raise BadInput(f"{name} is too large for float64", "give a smaller number") from None
+    if isinstance(value, str):
+        if value.strip() == "-":
+            raise BadInput(f"{name} cannot read stdin in batch mode", "give the values inline")
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def json_request(data: dict, max_elements: int) -> Any:
+    """A JSON request object as a Request, validated exactly as the command line is."""
+    grad = data.get("grad", False)
+    wrt = data.get("wrt")
+    if isinstance(grad, str | list):
+        wrt, grad = grad, True
+    if isinstance(wrt, str):
+        wrt = [w.strip() for w in wrt.split(",") if w.strip()]
+    if wrt is not None and not (isinstance(wrt, list) and all(isinstance(w, str) for w in wrt)):
+        raise BadParameter("wrt must be a list of names", 'e.g. "wrt": ["w", "x"]')
+    if not isinstance(grad, bool):
+        raise BadParameter("grad must be true, false, or names", 'e.g. "grad": true')
+    common = {
+        "order": data.get("order"), "device": data.get("device") or _env("ACTGRAD_DEVICE"),
+        "dtype": data.get("dtype") or _env("ACTGRAD_DTYPE"), "max_elements": max_elements,
+    }  # fmt: skip
+    if "expr" in data:
+        unknown = set(data) - {"expr", "vars", "x", "grad", "wrt", "order", "dtype", "device",
+                               "symbolic", "id"}  # fmt: skip
+        if unknown:
+            keys = "expr, vars, x, grad, wrt, order, dtype, device, symbolic"
+            raise BadParameter(f"unknown key {sorted(unknown)[0]!r} for an expression", keys)
+        variables = data.get("vars", {})
+        if not isinstance(data["expr"], str) or not isinstance(variables, dict):
+            raise BadParameter("expr is a string and vars an object", 'e.g. "vars": {"x": 1}')
+        return build_expr_request(
+            data["expr"],
+            [f"{k}={_values(v, k)}" for k, v in variables.items()],
+            [_values(data["x"], "x")] if "x" in data else None,
+            grad=grad, wrt=wrt, symbolic=bool(data.get("symbolic", False)), **common,
+        )  # fmt: skip
+    fn = data.get("fn")
+    if not isinstance(fn, str):
+        raise BadParameter('a request needs "fn" (a function name) or "expr"',
+                           'e.g. {"fn": "sigmoid", "x": 0.5, "grad": true}')  # fmt: skip
+    spec = registry.get(fn)
+    names = (
+        {"x"}
+        if spec.kind == "activation"
+        else {a for t in spec.inputs for a in (t.name, *t.aliases)}
+        | ({"x", "w"} if spec.model else set())
+    )
+    params = data.get("params", {})
+    if not isinstance(params, dict):
+        raise BadParameter("params must be an object", 'e.g. "params": {"negative_slope": 0.1}')
+    params = dict(params)
+    inputs: dict[str, list[str]] = {}
+    for key, value in data.items():
+        if key in names:
+            inputs[key] = [_values(value, key)]
+        elif key in spec.param_names:
+            params[key] = value
+        elif key not in REQUEST_KEYS:
+            hint = f"inputs: {', '.join(sorted(names))}; see actgrad explain {fn}"
+            raise BadParameter(f"unknown key {key!r} for {spec.command}", hint)
+    return build_request(
+        spec.name, inputs, params, grad=grad, wrt=wrt, index=data.get("index"),
+        seed=data.get("seed"), broadcast=bool(data.get("broadcast", False)), **common,
+    )  # fmt: skip
+
+
+_COMMANDS: dict[str, Any] = {}
+
+
+def _command(name: str) -> Any:
+    """The Typer (Click) command that the command line would run for ``name``."""
+    if name not in _COMMANDS:
+        import typer
+        from actgrad.cli.app import make_app
+
+        specs = [] if name == "expr" else [registry.get(name)]
+        group = typer.main.get_command(make_app(specs))
+        key = "expr" if name == "expr" else specs[0].command
+        _COMMANDS[name] = group.commands[key]  # type: ignore[attr-defined]
+    return _COMMANDS[name]
+
+
+def _no_stdin() -> str:
+    raise BadInput("a batch line cannot read stdin", "give the values inline")
+
+
+def cli_request(line: str) -> Any:
+    """A command line (`sigmoid --x 0.5 --grad`) parsed by the command's own options."""
+    from actgrad.cli.app import _grad_names
+    from actgrad.cli.commands import expr_request_from_options, request_from_options
+    from typer._click.exceptions import ClickException
+
+    try:
+        args = shlex.split(line)
+    except ValueError as exc:
+        raise BadInput(f"cannot split the line: {exc}", "check its quotes") from None
+    if args and args[0] == "actgrad":
+        args = args[1:]
+    if not args:
+        raise BadInput("empty command", "e.g. sigmoid --x 0.5 --grad")
+    if any(a in ("-h", "--help", "--version", "-V") for a in args):
+        raise BadParameter("--help and --version do not apply to batch lines", "drop them")
+    name = args[0]
+    canonical = "expr" if name == "expr" else registry.get(name).name
+    if canonical == "expr":
+        args = _grad_names(args)
+    try:
+        ctx = _command(canonical).make_context(name, args[1:])
+    except ClickException as exc:
+        raise BadParameter(exc.format_message(), f"see 'actgrad {name} --help'") from None
+    if canonical == "expr":
+        return expr_request_from_options(ctx.params, read_stdin=_no_stdin)
+    return request_from_options(registry.get(canonical), ctx.params, read_stdin=_no_stdin)
+
+
+@dataclass(slots=True)
+class Line:
+    number: int
+    id: bytes = b"null"
+    output: bytes | None = None  # a finished answer (an error, or a result)
+    request: Any = None  # a Request to evaluate alone
+    data: dict | None = None  # a fast request's JSON (to evaluate alone if it must)
+    ok: bool = False
+
+
+def _error(line: Line, code: str, message: str) -> None:
+    line.output = orjson.dumps(
+        {"line": line.number, "id": orjson.loads(line.id), "ok": False,
+         "error": {"code": code, "message": " ".join(message.split())}}
+    ) + b"\n"  # fmt: skip
+
+
+def _ok(line: Line, result_json: bytes) -> None:
+    line.output = b'{"line":%d,"id":%s,"ok":true,"result":%s}\n' % (
+        line.number, line.id, result_json,
+    )  # fmt: skip
+    line.ok = True
+
+
+class Batch:
+    """Parse, coalesce, evaluate and answer lines, a window at a time."""
+
+    def __init__(self, max_elements: int) -> None:
+        self.max_elements = max_elements
+        self.answered = 0
+        self.fast_cache: dict[tuple, Any] = {}
+        self.dtype = _env("ACTGRAD_DTYPE") or "float32"
+        self.device = _env("ACTGRAD_DEVICE") or "cpu"
+        self.devices = {"cpu", "cuda", "mps", "auto", *(f"cuda:{i}" for i in range(16))}
+
+    def parse(self, number: int, raw: bytes | LineTooLong, limit: int) -> tuple[Line, Any]:
+        """A Line, and a fast (group key, x) when the request can be coalesced."""
+        line = Line(number)
+        if isinstance(raw, LineTooLong):
+            _error(line, "line_too_long", f"line is over {limit:,} bytes; split the request")
+            return line, None
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM) :]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if not raw or raw.isspace():
+            _error(line, "blank_line", "blank line; give one request per line")
+            return line, None
+        if raw[:1] != b"{" and raw.lstrip()[:1] != b"{":
+            try:
+                text = raw.decode("utf-8")
+                line.request = cli_request(text)
+            except UnicodeDecodeError:
+                _error(line, "bad_encoding", "line is not valid UTF-8")
+            except ActgradError as exc:
+                _error(line, exc.code, str(exc))
+            return line, None
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            _error(line, "bad_json", f"not a JSON object: {exc}")
+            return line, None
+        if not isinstance(data, dict):
+            _error(line, "bad_json", "a request is a JSON object")
+            return line, None
+        if "id" in data:
+            line.id = orjson.dumps(data["id"])
+        fast = self._fast(data)
+        if fast is not None:
+            line.data = data
+            return line, fast
+        try:
+            line.request = json_request(data, self.max_elements)
+        except ActgradError as exc:
+            _error(line, exc.code, str(exc))
+        return line, None
+
+    def _fast(self, data: dict) -> Any:
+        """((function, params, dtype, device, order), x) for a scalar request of a
+        coalescible function, else None (then the line takes the general path)."""
+        if not data.keys() <= FAST_KEYS:
+            return None
+        x = data.get("x")
+        if type(x) is not float and (type(x) is not int or abs(x) > 2**53):
+            return None
+        params = data.get("params")
+        params_key = () if not params else tuple(sorted(params.items())) if type(
+            params) is dict else None  # fmt: skip
+        grad, order = data.get("grad", False), data.get("order", 0)
+        if params_key is None or type(grad) is not bool or type(order) is not int:
+            return None
+        try:
+            known = self.fast_cache.get((data.get("fn"), params_key))
+        except TypeError:  # unhashable values: let the general path explain
+            return None
+        if known is None:
+            known = self.fast_cache[(data.get("fn"), params_key)] = self._resolve(
+                data.get("fn"), params or {}
+            )
+        if not known:
+            return None
+        name, resolved, max_order = known
+        if grad and order < 1:
+            order = 1
+        dtype = data.get("dtype") or self.dtype
+        device = data.get("device") or self.device
+        if not 0 <= order <= max_order or dtype not in DTYPES or device not in self.devices:
+            return None
+        return (name, resolved, dtype, device, order), float(x)
+
+    def _resolve(self, fn: Any, params: dict) -> tuple | tuple[()]:
+        """(name, resolved params, max order) for a coalescible function, else ()."""
+        from actgrad.core.batch import coalescible
+        from actgrad.core.request import _resolve_params
+
+        name = registry.resolve(fn) if isinstance(fn, str) else None
+        spec = registry.get(name) if name else None
+        if spec is None or not coalescible(spec):
+            return ()
+        try:
+            resolved = tuple(_resolve_params(spec, params).items())
+        except ActgradError:
+            return ()
+        return spec.name, resolved, min(spec.max_order, 4)
+
+    def answer(self, lines: list[Line], groups: dict[Any, list[tuple[Line, float]]]) -> None:
+        from actgrad.core.batch import GroupKey, evaluate_group
+
+        for fields, members in groups.items():
+            key = GroupKey(*fields)
+            try:
+                result = evaluate_group(key, [x for _, x in members])
+            except ActgradError:  # e.g. no CPU kernel: each line says so alone
+                for line, _ in members:
+                    line.request = json_request(line.data, self.max_elements)
+                continue
+            prefix = orjson.dumps({"function": key.function, "params": dict(key.params),
+                                   "dtype": key.dtype, "device": result.device,
+                                   "torch": result.torch})[:-1]  # fmt: skip
+            columns = [_texts(result.x), _texts(result.value), *map(_texts, result.grads)]
+            tail = b',"nonfinite":[],"notes":' + orjson.dumps(result.notes) + b"}"
+            for row, (line, _) in enumerate(members):
+                if result.alone[row]:
+                    line.request = json_request(line.data, self.max_elements)
+                    continue
+                body = [prefix, b',"inputs":{"x":', columns[0][row], b'},"value":',
+                        columns[1][row]]  # fmt: skip
+                for k, col in enumerate(columns[2:], 1):
+                    body += [b',"grad":{"x":' if k == 1 else b',"grad%d":{"x":' % k, col[row], b"}"]
+                body.append(tail)
+                _ok(line, b"".join(body))
+        for line in lines:
+            if line.output is None and line.request is not None:
+                self._alone(line)
+
+    def _alone(self, line: Line) -> None:
+        from actgrad.cli.render import render_json
+        from actgrad.core import evaluate
+
+        try:
+            _ok(line, render_json(evaluate(line.request))[:-1])
+        except ActgradError as exc:
+            _error(line, exc.code, str(exc))
+        except Exception as exc:  # never let one line stop the stream
+            _error(line, "internal_error", f"{type(exc).__name__}: {exc}")
+
+
+def _texts(arr: Any) -> list[bytes]:
+    import numpy as np
+
+    src = arr if arr.dtype in (np.float32, np.float64, np.float16) else arr.astype(np.float32)
+    return orjson.dumps(src, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+
+
+def run_batch(
+    source: str, fail_fast: bool, window: int, max_line_bytes: int, max_elements: int
+) -> int:
+    """Answer every line of ``source`` ("-" for stdin); returns the exit status."""
+    if source == "-":
+        stream, size = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin, None
+    else:
+        try:
+            stream = open(source, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise BadInput(f"cannot read {source}: {exc.strerror}", "check the path") from None
+        size = os.fstat(stream.fileno()).st_size
+    reader = LineReader(stream, max_line_bytes)
+    batch = Batch(max_elements)
+    start = time.perf_counter()
+    total = failed = 0
+    progress = _progress(size)
+    try:
+        lines: list[Line] = []
+        groups: dict[Any, list[tuple[Line, float]]] = {}
+        stop = False
+        for raw in reader:
+            total += 1
+            line, fast = batch.parse(total, raw, max_line_bytes)
+            lines.append(line)
+            if fast is not None:
+                groups.setdefault(fast[0], []).append((line, fast[1]))
+            if len(lines) >= window or not reader.waiting():
+                failed, stop = _flush(batch, lines, groups, failed, fail_fast)
+                if progress:
+                    progress(reader.consumed)
+                lines, groups = [], {}
+                if stop:
+                    break
+        if lines and not stop:
+            failed, stop = _flush(batch, lines, groups, failed, fail_fast)
+    finally:
+        if source != "-":
+            stream.close()
+        if progress:
+            progress(None)
+    if stop:
+        total = batch.answered
+    elapsed = time.perf_counter() - start
+    sys.stderr.write(f"{total} requests, {total - failed} ok, {failed} failed, {elapsed:.2f} s\n")
+    return 1 if failed else 0
+
+
+def _flush(
+    batch: Batch, lines: list[Line], groups: dict, failed: int, fail_fast: bool
+) -> tuple[int, bool]:
+    """Answer a window and write it, in input order; (failures so far, stop now)."""
+    batch.answer(lines, groups)
+    out = []
+    for line in lines:
+        out.append(line.output)
+        batch.answered = line.number
+        if not line.ok:
+            failed += 1
+            if fail_fast:
+                write(b"".join(out))
+                return failed, True
+    write(b"".join(out))
+    return failed, False
+
+
+def _progress(size: int | None):
+    """A progress bar on stderr for a file read with stderr on a terminal; else None."""
+    if size is None or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    task = bar.add_task("batch", total=size)
+    bar.start()
+
+    def update(done: int | None) -> None:
+        if done is None:
+            bar.stop()
+        else:
+            bar.update(task, completed=done)
+
+    return update

@@ -1,0 +1,230 @@
+"""actgrad batch: one strict JSON line per input line, errors in place, coalescing invisible."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+
+import orjson
+import pytest
+from actgrad.cli.app import app
+from actgrad.cli.batch import json_request
+from actgrad.cli.render import render_json
+from actgrad.core import evaluate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+runner = CliRunner()
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("ACTGRAD_")}
+FUNCTIONS = ["sigmoid", "tanh", "relu", "gelu", "silu", "softplus", "elu", "leaky-relu", "mish",
+             "hardtanh", "relu6", "threshold", "hardswish", "softsign", "logsigmoid"]  # fmt: skip
+
+
+def batch(text: str | bytes, *args: str):
+    data = text.encode() if isinstance(text, str) else text
+    return runner.invoke(app, ["batch", *args], input=data)
+
+
+def answers(stdout: str) -> list[dict]:
+    return [orjson.loads(line) for line in stdout.splitlines()]
+
+
+def alone(request: dict) -> dict:
+    """The same request evaluated by itself (no coalescing)."""
+    return orjson.loads(render_json(evaluate(json_request(request, 2**27))))
+
+
+def test_issue_examples():
+    out = batch("".join(f"sigmoid --x {x} --grad\n" for x in (0, 0.5, 1)))
+    assert out.exit_code == 0
+    results = answers(out.stdout)
+    assert [r["line"] for r in results] == [1, 2, 3]
+    single = orjson.loads(runner.invoke(app, ["sigmoid", "--x", "0.5", "--grad", "--json"]).stdout)
+    assert results[1]["result"] == single
+    assert "3 requests, 3 ok, 0 failed" in out.stderr
+    tutorial = answers(batch('{"fn": "mse", "w": 3, "grad": true, "id": "tutorial"}\n').stdout)
+    assert tutorial[0]["id"] == "tutorial"
+    assert (tutorial[0]["result"]["value"], tutorial[0]["result"]["grad"]) == (4.0, {"w": 4.0})
+    expr = answers(batch('{"expr": "x*sigmoid(x)", "vars": {"x": [0, 1]}, "grad": true}').stdout)
+    assert expr[0]["result"]["grad"]["x"][0] == 0.5
+
+
+def test_json_requests_mirror_the_command_line():
+    pairs = [
+        ({"fn": "leaky_relu", "x": -2, "negative_slope": 0.1, "grad": True, "dtype": "float64"},
+         ["leaky-relu", "--x", "-2", "--negative-slope", "0.1", "--grad", "--dtype", "float64"]),
+        ({"fn": "softmax", "x": [0.1, 0.5, 0.9], "grad": True, "index": 1},
+         ["softmax", "--x", "0.1,0.5,0.9", "--grad", "--index", "1"]),
+        ({"fn": "mse", "pred": [1, 2, 3, 4], "target": [0, 0, 0, 0], "reduction": "sum",
+          "grad": True}, ["mse", "--pred", "1,2,3,4", "--target", "0,0,0,0", "--reduction", "sum",
+                          "--grad"]),
+        ({"fn": "tanh", "x": "-1:1:5", "order": 2}, ["tanh", "--x", "-1:1:5", "--order", "2"]),
+        ({"expr": "(1 - w*x)**2", "vars": {"w": 3, "x": 1}, "grad": ["w"]},
+         ["expr", "(1 - w*x)**2", "--var", "w=3", "--var", "x=1", "--grad", "w"]),
+    ]  # fmt: skip
+    out = batch("".join(orjson.dumps(r).decode() + "\n" for r, _ in pairs))
+    assert out.exit_code == 0, out.stdout
+    for (_, args), got in zip(pairs, answers(out.stdout), strict=True):
+        single = orjson.loads(runner.invoke(app, [*args, "--json"]).stdout)
+        assert got["result"] == single, args
+
+
+def test_fail_fast_and_exit_codes():
+    text = '{"fn":"sigmoid","x":1}\nnonsense --x 1\n{"fn":"sigmoid","x":2}\n'
+    full = batch(text)
+    assert full.exit_code == 1 and len(answers(full.stdout)) == 3
+    fast = batch(text, "--fail-fast")
+    assert fast.exit_code == 1
+    assert [a["line"] for a in answers(fast.stdout)] == [1, 2]
+    assert "2 requests, 1 ok, 1 failed" in fast.stderr
+    missing = runner.invoke(app, ["batch", "/nonexistent/requests.jsonl"])
+    assert missing.exit_code == 2 and missing.stdout == ""
+    assert runner.invoke(app, ["batch", "--window", "0"], input=b"").exit_code == 2
+
+
+GARBAGE = [
+    b'{"fn": "sigmoid", "x": 0.5',  # truncated JSON
+    b'{"fn": "sigmoid", "x": "\xff\xfe"}',  # invalid UTF-8
+    b"",  # a blank line
+    b'{"fn": "sigmoid", "x": NaN}',  # not JSON
+    b'{"fn": "sigmoid", "x": ' + b"9" * 5000 + b"}",  # a 5,000-digit integer
+    b"[" * 100_000 + b"]" * 100_000,  # 100,000 nested brackets
+    b'{"fn": "sigmoid", "x": [' + b"1," * (1 << 20) + b"1]}",  # a 2 MiB line
+    b'{"fn": 3, "x": 1}',  # wrong types
+    b'{"fn": "sigmoid", "x": true}',
+    b'{"fn": "sigmoid", "x": {"a": 1}}',
+    b'{"fn": "sigmod", "x": 1}',  # an unknown function
+    b'{"fn": "sigmoid", "x": "0:1:100000000000"}',  # a huge linspace
+    b'{"expr": "__import__(\'os\').system(\'touch F\')", "vars": {"x": 1}}',  # an attack
+    b'{"expr": "x" , "vars": {"x": 1}, "unknown": 1}',
+    b"sigmoid --x abc",
+    b'sigmoid --x "unclosed',
+    b"[1, 2, 3]",
+]
+
+
+def test_ten_thousand_lines_with_garbage(tmp_path):
+    rng = random.Random(7)
+    lines: list[bytes] = []
+    bad: set[int] = set()
+    for number in range(1, 10_001):
+        if rng.random() < 0.05:
+            lines.append(GARBAGE[number % len(GARBAGE)])
+            bad.add(number)
+            continue
+        kind = rng.random()
+        if kind < 0.6:
+            request = {"fn": rng.choice(FUNCTIONS), "x": round(rng.uniform(-8, 8), 3),
+                       "grad": rng.random() < 0.8}  # fmt: skip
+            if request["fn"] == "threshold":
+                request["params"] = {"threshold": 0.5, "value": -1}
+            lines.append(orjson.dumps(request))
+        elif kind < 0.8:
+            lines.append(f"tanh --x {rng.uniform(-3, 3):.4f} --grad".encode())
+        elif kind < 0.9:
+            lines.append(orjson.dumps({"fn": "relu", "x": rng.choice([0, -1, 1, 0.5]),
+                                       "grad": True, "id": number}))  # fmt: skip
+        else:
+            lines.append(orjson.dumps({"expr": "x*sigmoid(x)", "vars": {"x": rng.random()},
+                                       "grad": True}))  # fmt: skip
+    lines[0] = b"\xef\xbb\xbf" + orjson.dumps({"fn": "sigmoid", "x": 1, "grad": True})  # BOM
+    bad.discard(1)
+    path = tmp_path / "requests.jsonl"
+    body = b"".join(line + (b"\r\n" if i % 3 == 0 else b"\n") for i, line in enumerate(lines))
+    path.write_bytes(body)
+    proc = subprocess.run([sys.executable, "-m", "actgrad.cli", "batch", str(path)],
+                          capture_output=True, env=ENV, timeout=600)  # fmt: skip
+    assert proc.returncode == 1
+    assert b"Traceback" not in proc.stderr
+    out = proc.stdout.splitlines()
+    assert len(out) == 10_000
+    results = [orjson.loads(line) for line in out]  # strict JSON: orjson refuses NaN
+    assert [r["line"] for r in results] == list(range(1, 10_001))
+    failed = {r["line"] for r in results if not r["ok"]}
+    assert failed == bad
+    for r in results:
+        assert r["ok"] == ("result" in r) and r["ok"] != ("error" in r)
+    assert f"10000 requests, {10_000 - len(bad)} ok, {len(bad)} failed" in proc.stderr.decode()
+    sample = [r for r in results if r["ok"]][::97]
+    for r in sample:
+        raw = lines[r["line"] - 1].removeprefix(b"\xef\xbb\xbf")
+        if raw.startswith(b"{"):
+            assert r["result"] == alone(orjson.loads(raw))
+        else:
+            args = raw.decode().split()
+            assert r["result"] == orjson.loads(runner.invoke(app, [*args, "--json"]).stdout)
+
+
+def test_closed_pipe_ends_quietly(tmp_path):
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b'{"fn": "sigmoid", "x": 0.5, "grad": true}\n' * 200_000)
+    proc = subprocess.Popen([sys.executable, "-m", "actgrad.cli", "batch", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)  # fmt: skip
+    with proc:
+        head = [proc.stdout.readline() for _ in range(5)]
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 0
+    assert all(orjson.loads(line)["ok"] for line in head)
+    assert "Traceback" not in stderr
+
+
+scalar_requests = st.fixed_dictionaries(
+    {
+        "fn": st.sampled_from(FUNCTIONS),
+        "x": st.one_of(
+            st.floats(-30, 30, allow_nan=False),
+            st.sampled_from([0.0, -3.0, 3.0, 0.5, -0.5, 6.0, 1e-8, 88.0, 1e5]),
+        ),
+        "grad": st.booleans(),
+    },
+    optional={
+        "order": st.integers(0, 2),
+        "dtype": st.sampled_from(["float32", "float64", "float16", "bfloat16"]),
+    },
+)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@given(st.lists(scalar_requests, min_size=1, max_size=60))
+def test_coalesced_equals_one_by_one(requests):
+    for request in requests:
+        if request["fn"] == "threshold":
+            request["params"] = {"threshold": 0.5, "value": -1}
+    out = batch("".join(orjson.dumps(r).decode() + "\n" for r in requests))
+    for request, got in zip(requests, answers(out.stdout), strict=True):
+        assert got["ok"], got
+        assert got["result"] == alone(request), request
+
+
+def test_limits_per_line():
+    out = batch('{"fn": "sigmoid", "x": [1, 2, 3]}\n', "--max-elements", "2")
+    assert answers(out.stdout)[0]["error"]["code"] == "too_large"
+    long = batch('{"fn": "sigmoid", "x": 1}\n' + "x" * 5000 + "\n", "--max-line-bytes", "1000")
+    codes = [a.get("error", {}).get("code") for a in answers(long.stdout)]
+    assert codes == [None, "line_too_long"]
+
+
+@pytest.mark.parametrize("window", ["1", "3", "4096"])
+def test_window_size_does_not_change_answers(window):
+    text = "".join(f'{{"fn": "tanh", "x": {i / 7}, "grad": true}}\n' for i in range(10))
+    assert answers(batch(text, "--window", window).stdout) == answers(batch(text).stdout)
+
+
+def test_answers_each_line_while_the_writer_waits():
+    """A program that writes one request and waits for its answer is not kept waiting."""
+    proc = subprocess.Popen([sys.executable, "-m", "actgrad.cli", "batch"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)  # fmt: skip
+    with proc:
+        for x in (0.5, 1.5):
+            proc.stdin.write(orjson.dumps({"fn": "sigmoid", "x": x}) + b"\n")
+            proc.stdin.flush()
+            answer = orjson.loads(proc.stdout.readline())
+            assert answer["ok"] and answer["result"]["inputs"]["x"] == x
+        proc.stdin.close()
+        proc.stderr.read()
+        assert proc.wait(timeout=60) == 0
