@@ -191,6 +191,48 @@ def batch(
     raise typer.Exit(code)
 
 
+def plot(
+    items: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="NAME|EXPR...", help="Elementwise functions or expressions in x."),
+    ] = None,
+    x: Annotated[
+        str | None,
+        typer.Option("--x", "-x", metavar="VALUES", help="Points (default -10:10:1000)."),
+    ] = None,
+    grad: Annotated[bool, typer.Option("--grad", "-g", help="Add the derivatives.")] = False,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", metavar="NAME=VALUE", help="A parameter, for every function that has it."
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write .png, .svg or .pdf (needs actgrad[plot])."
+        ),
+    ] = None,
+    size: Annotated[
+        str, typer.Option("--size", metavar="WxH", help="Image size in pixels.")
+    ] = "800x500",
+    width: Annotated[int | None, typer.Option("--width", help="Terminal plot width.")] = None,
+    height: Annotated[int | None, typer.Option("--height", help="Terminal plot height.")] = None,
+    terminal: Annotated[bool, typer.Option("--terminal", help="Draw even when piped.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The sampled points as JSON.")] = False,
+    dtype: Annotated[str | None, typer.Option("--dtype", envvar="ACTGRAD_DTYPE")] = None,
+    max_elements: Annotated[
+        str | None, typer.Option("--max-elements", metavar="N", envvar="ACTGRAD_MAX_ELEMENTS")
+    ] = None,
+) -> None:
+    """Plot functions and their derivatives: in the terminal, to an image, or as JSON points.
+
+    Example: actgrad plot sigmoid tanh (the tutorial's figure); piped, the points as JSON."""
+    from actgrad.cli.plot import run_plot
+
+    run_plot(items or [], locals())
+
+
 def make_app(specs: list[registry.FunctionSpec]) -> typer.Typer:
     """The application with ``list``, ``explain`` and one command per spec."""
     app = typer.Typer(
@@ -207,6 +249,7 @@ def make_app(specs: list[registry.FunctionSpec]) -> typer.Typer:
     app.command("explain")(explain)
     app.command("expr")(make_expr_command())
     app.command("batch")(batch)
+    app.command("plot")(plot)
     add_function_commands(app, specs)
     return app
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from actgrad.cli.output import FORMATS, print_rich, resolve_format, write
+from actgrad.cli.output import FORMATS, print_rich, resolve_format, steps, write
 from actgrad.core import registry
 from actgrad.core.request import DTYPES, build_request, parse_int
 
@@ -147,6 +147,27 @@ def _shared_tail(stochastic: bool) -> list[inspect.Parameter]:
         )
     params += [
         _option(
+            "dtypes",
+            str | None,
+            None,
+            typer.Option(
+                "--dtypes",
+                metavar="LIST",
+                rich_help_panel=OUTPUT,
+                help="The same evaluation in each dtype (e.g. float32,float16), beside float64.",
+            ),
+        ),
+        _option(
+            "check",
+            bool,
+            False,
+            typer.Option(
+                "--check",
+                rich_help_panel=OUTPUT,
+                help="Can the numbers be trusted? Finite differences, float64 reference, flags.",
+            ),
+        ),
+        _option(
             "device",
             str | None,
             None,
@@ -241,14 +262,48 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
     fmt = resolve_format(options["output_format"], options["as_json"])
     precision = options["precision"]
     digits = None if precision is None else parse_int(precision, "--precision", 1, 17)
+    if options.get("dtypes"):
+        _emit_dtypes(request, _dtype_list(options["dtypes"]), fmt, digits)
+        return
     result = evaluate(request)
     if fmt == "json":
         write(render.render_json(result, digits))
     elif fmt == "plain":
         for chunk in render.render_plain(result, digits):
             write(chunk)
+        for line in render.check_lines(result):  # a report, not data: stderr
+            sys.stderr.write(line + "\n")
     else:
         print_rich(render.render_table(result, digits))
+
+
+def _dtype_list(text: str) -> list[str]:
+    from actgrad.core.errors import BadParameter
+
+    names = ["float64", *(d.strip().lower() for d in text.split(",") if d.strip())]
+    for name in names:
+        if name not in DTYPES:
+            raise BadParameter(f"unknown dtype {name!r} in --dtypes", f"use {', '.join(DTYPES)}")
+    return list(dict.fromkeys(names))
+
+
+def _emit_dtypes(request: Any, dtypes: list[str], fmt: str, digits: int | None) -> None:
+    """One request in several dtypes, side by side, with errors against float64."""
+    from dataclasses import replace
+
+    from actgrad.cli import render
+    from actgrad.core import evaluate
+    from actgrad.core.check import compare_dtypes
+
+    results = {d: evaluate(replace(request, dtype=d, check=False)) for d in steps(dtypes, "dtypes")}
+    comparison = compare_dtypes(results)
+    if fmt == "json":
+        write(render.render_dtypes_json(results, comparison, digits))
+    elif fmt == "plain":
+        for chunk in render.render_dtypes_plain(results, digits):
+            write(chunk)
+    else:
+        print_rich(render.render_dtypes_table(results, comparison, digits))
 
 
 def run(spec: registry.FunctionSpec, options: dict[str, Any]) -> None:
@@ -277,6 +332,7 @@ def request_from_options(
         seed=options.get("seed"),
         max_elements=options["max_elements"],
         read_stdin=read_stdin or _stdin,
+        check=options["check"],
     )
     return request
 
@@ -342,6 +398,7 @@ def expr_request_from_options(options: dict[str, Any], read_stdin: Any = None) -
         max_elements=options["max_elements"],
         symbolic=options["symbolic"],
         read_stdin=read_stdin or _stdin,
+        check=options["check"],
     )
 
 

@@ -69,6 +69,7 @@ def kink_dict(kink: registry.Kink) -> dict[str, Any]:
         "left": kink.left,
         "right": kink.right,
         "jump": kink.jump,
+        "alternatives": {form: value for form, value in kink.alternatives},
     }
 
 
@@ -78,7 +79,11 @@ def kink_text(spec: registry.FunctionSpec, kink: registry.Kink) -> str:
         f"x = {at}: torch's {spec.name}' is {kink.torch:g} "
         f"(left {kink.left:g}, right {kink.right:g})"
     )
-    return text + "; the function jumps there" if kink.jump else text
+    if kink.jump:
+        text += "; the function jumps there"
+    if kink.alternatives:
+        text += "; " + ", ".join(f"{form} gives {value:g}" for form, value in kink.alternatives)
+    return text
 
 
 def list_rows() -> list[tuple[str, str, str, str, str]]:

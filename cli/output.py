@@ -60,3 +60,14 @@ def print_rich(renderable: Any) -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         _closed_pipe()
+
+
+def steps(items: list, label: str) -> Any:
+    """Iterate over ``items`` with a progress bar on stderr when stderr is a terminal."""
+    if len(items) < 2 or not sys.stderr.isatty():
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import track
+
+    yield from track(items, description=label, console=Console(stderr=True), transient=True)

@@ -213,6 +213,7 @@ def render_table(result: Result, precision: int | None = None) -> Any:
         parts: list[Any] = [Text(title, style="bold")]
         parts += [Text(line) for line in lines]
         parts.append(Text(_caption(result), style="dim"))
+        parts += [Text(line, style="cyan") for line in check_lines(result)]
         parts.extend(Text(f"note: {note}", style="yellow") for note in result.notes)
         return Group(*parts)
     show_cols = list(range(len(data.headers)))
@@ -237,6 +238,7 @@ def render_table(result: Result, precision: int | None = None) -> Any:
         table.add_row(data.label(r), *("…" if c < 0 else cells[c][position] for c in show_cols))
         position += 1
     parts = [table, *(Text(line) for line in lines), Text(_caption(result), style="dim")]
+    parts += [Text(line, style="cyan") for line in check_lines(result)]
     if len(rows) < data.rows or len(show_cols) < len(data.headers):
         parts.append(
             Text(
@@ -255,3 +257,111 @@ def render_table(result: Result, precision: int | None = None) -> Any:
             )
         )
     return Group(*parts)
+
+
+def _g(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.10g}" if abs(value) < 10 else f"{value:.4g}"
+
+
+def check_lines(result: Result) -> list[str]:
+    """The --check report as lines of text."""
+    report = result.check
+    if report is None:
+        return []
+    lines = []
+    fd = report["finite_differences"]
+    if "skipped" in fd:
+        lines.append(f"check: finite differences skipped ({fd['skipped']})")
+    else:
+        verdict = "ok" if fd["ok"] else f"MISMATCH at {', '.join(fd['failures'])}"
+        kinks = f"; kinks (one-sided derivatives differ) at {', '.join(fd['kinks'])}" if fd[
+            "kinks"] else ""  # fmt: skip
+        lines.append(
+            f"check: autograd vs central differences in float64: max abs {_g(fd['max_abs'])}, "
+            f"max rel {_g(fd['max_rel'])}: {verdict}{kinks}"
+        )
+    closed = report["closed_form"]
+    if closed is not None:
+        verdict = "ok" if closed["ok"] else "MISMATCH"
+        lines.append(f"check: autograd vs the closed-form derivative: max abs "
+                     f"{_g(closed['max_abs'])}: {verdict}")  # fmt: skip
+    for path, err in report["dtype_error"].items():
+        lines.append(
+            f"check: {report['dtype']} vs float64, {path}: max abs {_g(err['max_abs'])}, "
+            f"max rel {_g(err['max_rel'])}, max {_g(err['max_ulp'])} ulp"
+        )
+    for flag in report["flags"]:
+        lines.append(f"check: {flag['flag'].replace('_', '-')} at {flag['path']}: "
+                     f"got {_g(flag['got'])}, true value {_g(flag['true'])}")  # fmt: skip
+    lines.append("check: " + ("ok" if report["ok"] else "see above: not every number holds"))
+    return lines
+
+
+def _quantities(result: Result) -> list[tuple[str, np.ndarray]]:
+    return [(p, a) for p, a in result.arrays() if not p.startswith("inputs.")]
+
+
+def render_dtypes_json(
+    results: dict[str, Result], comparison: dict, precision: int | None
+) -> bytes:
+    first = results["float64"]
+    data: dict[str, Any] = {
+        "function": first.function, "params": first.params, "device": first.device,
+        "torch": first.torch, "inputs": {k: v for k, v in first.to_dict()["inputs"].items()},
+        "dtypes": {},
+    }  # fmt: skip
+    for dtype, result in results.items():
+        full = result.to_dict()
+        entry = {k: v for k, v in full.items() if k in ("value", "nonfinite", "notes")
+                 or k.startswith(("grad", "jacobian"))}  # fmt: skip
+        entry.update(comparison.get(dtype, {}))
+        data["dtypes"][dtype] = entry
+    if precision is not None:
+        data = _rounded(data, precision)
+    return orjson.dumps(data, option=NUMPY | orjson.OPT_APPEND_NEWLINE)
+
+
+def render_dtypes_plain(results: dict[str, Result], precision: int | None) -> Iterator[str]:
+    """One line per point: the inputs, then each quantity in each dtype."""
+    first = results["float64"]
+    rows = max(a.size for _, a in first.arrays())
+    columns = [a.reshape(-1) for a in first.inputs.values() if a.size == rows]
+    for path, _ in _quantities(first):
+        columns += [dict(_quantities(r))[path].reshape(-1) for r in results.values()]
+    columns = [c for c in columns if c.size == rows]
+    formatted = [texts(c, precision) for c in columns]
+    yield "".join("\t".join(row) + "\n" for row in zip(*formatted, strict=True))
+
+
+def render_dtypes_table(results: dict[str, Result], comparison: dict, precision: int | None):
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    first = results["float64"]
+    rows = max(a.size for _, a in first.arrays())
+    table = Table(title=Text(f"{first.function} in {', '.join(results)}"), title_justify="left")
+    cells: list[list[str]] = []
+    for name, arr in first.inputs.items():
+        if arr.size == rows:
+            table.add_column(Text(name), justify="right")
+            cells.append(texts(arr, precision))
+    for path, _ in _quantities(first):
+        for dtype, result in results.items():
+            arr = dict(_quantities(result))[path]
+            if arr.size == rows:
+                table.add_column(Text(f"{path} {dtype}"), justify="right")
+                cells.append(texts(arr, precision))
+    shown = range(rows) if rows <= 2 * HEAD_ROWS else [*range(HEAD_ROWS), -1,
+                                                        *range(rows - HEAD_ROWS, rows)]  # fmt: skip
+    for r in shown:
+        table.add_row(*("⋮" if r < 0 else col[r] for col in cells))
+    lines = []
+    for dtype, report in comparison.items():
+        for path, err in report["error"].items():
+            lines.append(f"{dtype} vs float64, {path}: max abs {_g(err['max_abs'])}, max rel "
+                         f"{_g(err['max_rel'])}, max {_g(err['max_ulp'])} ulp")  # fmt: skip
+        for flag in report["flags"]:
+            lines.append(f"{dtype}: {flag['flag'].replace('_', '-')} at {flag['path']}: got "
+                         f"{_g(flag['got'])}, true value {_g(flag['true'])}")  # fmt: skip
+    return Group(table, *(Text(line, style="cyan") for line in lines))

@@ -6,6 +6,8 @@ Each entry reads top to bottom: formula, derivative, parameters with torch's def
 
 from __future__ import annotations
 
+import math
+
 from actgrad.core.registry import FunctionSpec, Kink, Param, register
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -13,6 +15,19 @@ SELU_SCALE = 1.0507009873554804934193349852946
 R = "ℝ"
 
 DIM = Param("dim", "int", -1, "dimension the function works along (torch: a required choice)")
+
+
+def _gelu_derivative(T, x, p):
+    if p["approximate"] == "tanh":
+        k = math.sqrt(2 / math.pi)
+        t = T.tanh(k * (x + 0.044715 * x**3))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * k * (1 + 3 * 0.044715 * x**2)
+    return 0.5 * (1 + T.erf(x / math.sqrt(2))) + x * T.exp(-(x**2) / 2) / math.sqrt(2 * math.pi)
+
+
+def _mish_derivative(T, x, p):
+    t = T.tanh(T.nn.functional.softplus(x))
+    return t + x * T.sigmoid(x) * (1 - t**2)
 
 
 def _slope_kink(slope: float) -> list[Kink]:
@@ -47,7 +62,21 @@ register(
         "relu'(x) = 1 if x > 0 else 0",
         R,
         "[0, ∞)",
-        kinks=lambda p: [Kink(0.0, 0.0, 0.0, 1.0)],
+        derivative_fn=lambda T, x, p: (x > 0).to(x.dtype),
+        kinks=lambda p: [
+            Kink(
+                0.0,
+                0.0,
+                0.0,
+                1.0,
+                alternatives=(
+                    ("maximum(x, 0)", 0.5),
+                    ("(x + abs(x))/2", 0.5),
+                    ("clamp(x, min=0)", 1.0),
+                    ("x*(x > 0)", 0.0),
+                ),
+            )
+        ],
         example="actgrad relu --x -1,0,2 --grad",
     ),
     FunctionSpec(
@@ -58,7 +87,11 @@ register(
         "relu6'(x) = 1 if 0 < x < 6 else 0",
         R,
         "[0, 6]",
-        kinks=lambda p: [Kink(0.0, 0.0, 0.0, 1.0), Kink(6.0, 0.0, 1.0, 0.0)],
+        derivative_fn=lambda T, x, p: ((x > 0) & (x < 6)).to(x.dtype),
+        kinks=lambda p: [
+            Kink(0.0, 0.0, 0.0, 1.0, alternatives=(("clamp(x, 0, 6)", 1.0),)),
+            Kink(6.0, 0.0, 1.0, 0.0, alternatives=(("clamp(x, 0, 6)", 1.0),)),
+        ],
         example="actgrad relu6 --x 0,3,6,7 --grad",
     ),
     FunctionSpec(
@@ -69,6 +102,7 @@ register(
         "leaky_relu'(x) = 1 if x > 0 else negative_slope",
         R,
         "ℝ (for negative_slope > 0)",
+        derivative_fn=lambda T, x, p: T.where(x > 0, 1.0, p["negative_slope"]).to(x.dtype),
         params=(Param("negative_slope", "float", 0.01, "slope for x ≤ 0"),),
         kinks=lambda p: _slope_kink(p["negative_slope"]),
         example="actgrad leaky-relu --x -2 --negative-slope 0.1 --grad --dtype float64",
@@ -81,6 +115,7 @@ register(
         "prelu'(x) = 1 if x > 0 else weight",
         R,
         "ℝ (for weight > 0)",
+        derivative_fn=lambda T, x, p: T.where(x > 0, 1.0, p["weight"]).to(x.dtype),
         params=(Param("weight", "float", 0.25, "slope for x ≤ 0 (nn.PReLU's initial 0.25)"),),
         call=lambda F, x, p: F.prelu(x, x.new_tensor([p["weight"]])),
         kinks=lambda p: _slope_kink(p["weight"]),
@@ -113,6 +148,7 @@ register(
         "elu'(x) = 1 if x > 0 else alpha·eˣ",
         R,
         "(−alpha, ∞)",
+        derivative_fn=lambda T, x, p: T.where(x > 0, 1.0, p["alpha"] * T.exp(x)),
         params=(Param("alpha", "float", 1.0, "saturation value for negative inputs"),),
         kinks=lambda p: _slope_kink(p["alpha"]),
         example="actgrad elu --x -1,0,1 --grad",
@@ -125,6 +161,7 @@ register(
         "celu'(x) = 1 if x > 0 else e^(x/alpha)",
         R,
         "(−alpha, ∞)",
+        derivative_fn=lambda T, x, p: T.where(x > 0, 1.0, T.exp(x / p["alpha"])),
         params=(Param("alpha", "float", 1.0, "saturation value for negative inputs (≠ 0)"),),
         check=lambda p: "alpha must not be 0" if p["alpha"] == 0 else None,
         example="actgrad celu --x -1,0,1 --alpha 2 --grad",
@@ -137,6 +174,7 @@ register(
         "selu'(x) = scale if x > 0 else scale·α·eˣ",
         R,
         "(−scale·α, ∞)",
+        derivative_fn=lambda T, x, p: SELU_SCALE * T.where(x > 0, 1.0, SELU_ALPHA * T.exp(x)),
         kinks=lambda p: [Kink(0.0, SELU_SCALE * SELU_ALPHA, SELU_SCALE * SELU_ALPHA, SELU_SCALE)],
         example="actgrad selu --x -1,0,1 --grad",
     ),
@@ -149,6 +187,7 @@ register(
         " with t = tanh(√(2/π)·(x + 0.044715·x³))",
         R,
         "[≈ −0.17, ∞)",
+        derivative_fn=_gelu_derivative,
         params=(
             Param(
                 "approximate",
@@ -168,6 +207,7 @@ register(
         "silu'(x) = σ(x)·(1 + x·(1 − σ(x)))",
         R,
         "[≈ −0.278, ∞)",
+        derivative_fn=lambda T, x, p: T.sigmoid(x) * (1 + x * (1 - T.sigmoid(x))),
         aliases=("swish",),
         example="actgrad silu --x 1 --grad",
     ),
@@ -179,6 +219,7 @@ register(
         "mish'(x) = tanh(softplus(x)) + x·σ(x)·(1 − tanh²(softplus(x)))",
         R,
         "[≈ −0.309, ∞)",
+        derivative_fn=_mish_derivative,
         example="actgrad mish --x 1 --grad",
     ),
     FunctionSpec(
@@ -189,6 +230,7 @@ register(
         "σ'(x) = σ(x)·(1 − σ(x))",
         R,
         "(0, 1)",
+        derivative_fn=lambda T, x, p: T.sigmoid(x) * (1 - T.sigmoid(x)),
         example="actgrad sigmoid --x 0.5 --grad",
         dtype_notes=_saturation("σ'(x) = σ(x)·(1 − σ(x))", "1 − σ(x)"),
     ),
@@ -200,6 +242,7 @@ register(
         "logsigmoid'(x) = 1 − σ(x) = σ(−x)",
         R,
         "(−∞, 0)",
+        derivative_fn=lambda T, x, p: T.sigmoid(-x),
         example="actgrad logsigmoid --x -100,0,100 --grad",
     ),
     FunctionSpec(
@@ -210,6 +253,7 @@ register(
         "hardsigmoid'(x) = 1/6 if −3 < x < 3 else 0",
         R,
         "[0, 1]",
+        derivative_fn=lambda T, x, p: ((x > -3) & (x < 3)).to(x.dtype) / 6,
         kinks=lambda p: [Kink(-3.0, 0.0, 0.0, 1 / 6), Kink(3.0, 0.0, 1 / 6, 0.0)],
         max_order=1,
         example="actgrad hardsigmoid --x -3,0,3 --grad",
@@ -223,6 +267,7 @@ register(
         "tanh'(x) = 1 − tanh²(x)",
         R,
         "(−1, 1)",
+        derivative_fn=lambda T, x, p: 1 - T.tanh(x) ** 2,
         example="actgrad tanh --x -10:10:1000 --grad --json",
         dtype_notes=_saturation("tanh'(x) = 1 − tanh²(x)", "1 − tanh²(x)"),
     ),
@@ -234,13 +279,14 @@ register(
         "hardtanh'(x) = 1 if min_val < x < max_val else 0",
         R,
         "[min_val, max_val]",
+        derivative_fn=lambda T, x, p: ((x > p["min_val"]) & (x < p["max_val"])).to(x.dtype),
         params=(
             Param("min_val", "float", -1.0, "lower end of the linear region"),
             Param("max_val", "float", 1.0, "upper end of the linear region"),
         ),
         kinks=lambda p: [
-            Kink(p["min_val"], 0.0, 0.0, 1.0),
-            Kink(p["max_val"], 0.0, 1.0, 0.0),
+            Kink(p["min_val"], 0.0, 0.0, 1.0, alternatives=(("clamp(x, min_val, max_val)", 1.0),)),
+            Kink(p["max_val"], 0.0, 1.0, 0.0, alternatives=(("clamp(x, min_val, max_val)", 1.0),)),
         ],
         check=lambda p: (
             "max_val must not be lower than min_val" if p["max_val"] < p["min_val"] else None
@@ -255,6 +301,7 @@ register(
         "softsign'(x) = 1 / (1 + |x|)²",
         R,
         "(−1, 1)",
+        derivative_fn=lambda T, x, p: 1 / (1 + x.abs()) ** 2,
         example="actgrad softsign --x 1 --grad",
         dtype_notes={
             "float16": "in float16 softsign'(x) = 1/(1 + |x|)² keeps only about 3 significant "
@@ -269,6 +316,9 @@ register(
         "softplus'(x) = σ(beta·x); 1 where beta·x > threshold",
         R,
         "(0, ∞)",
+        derivative_fn=lambda T, x, p: T.where(
+            p["beta"] * x > p["threshold"], 1.0, T.sigmoid(p["beta"] * x)
+        ),
         params=(
             Param("beta", "float", 1.0, "sharpness"),
             Param("threshold", "float", 20.0, "above beta·x > threshold the function is x"),
@@ -286,6 +336,7 @@ register(
         "hardswish'(x) = 0 if x < −3, 1 if x > 3, else (2x + 3)/6",
         R,
         "[−0.375, ∞)",
+        derivative_fn=lambda T, x, p: T.where(x < -3, 0.0, T.where(x > 3, 1.0, (2 * x + 3) / 6)),
         kinks=lambda p: [Kink(-3.0, 0.0, 0.0, -0.5), Kink(3.0, 1.0, 1.5, 1.0)],
         example="actgrad hardswish --x -3,0,3 --grad",
     ),
@@ -297,6 +348,7 @@ register(
         "hardshrink'(x) = 1 if |x| > lambd else 0",
         R,
         "{0} ∪ (−∞, −lambd) ∪ (lambd, ∞)",
+        derivative_fn=lambda T, x, p: (x.abs() > p["lambd"]).to(x.dtype),
         params=(Param("lambd", "float", 0.5, "half-width of the zero region (≥ 0)"),),
         kinks=lambda p: [
             Kink(-p["lambd"], 0.0, 1.0, 0.0, jump=p["lambd"] != 0),
@@ -313,6 +365,7 @@ register(
         "softshrink'(x) = 1 if |x| > lambd else 0",
         R,
         R,
+        derivative_fn=lambda T, x, p: (x.abs() > p["lambd"]).to(x.dtype),
         params=(Param("lambd", "float", 0.5, "shrinkage amount (≥ 0)"),),
         kinks=lambda p: [Kink(-p["lambd"], 0.0, 1.0, 0.0), Kink(p["lambd"], 0.0, 0.0, 1.0)],
         check=_positive("lambd", strict=False),
@@ -326,6 +379,7 @@ register(
         "tanhshrink'(x) = tanh²(x)",
         R,
         R,
+        derivative_fn=lambda T, x, p: T.tanh(x) ** 2,
         example="actgrad tanhshrink --x 1 --grad",
         dtype_notes={
             dt: f"in {dt} x − tanh(x) cancels for small |x| (≲ 0.5): the value and derivative "
@@ -341,6 +395,7 @@ register(
         "threshold'(x) = 1 if x > threshold else 0",
         R,
         "{value} ∪ (threshold, ∞)",
+        derivative_fn=lambda T, x, p: (x > p["threshold"]).to(x.dtype),
         params=(
             Param(
                 "threshold", "float", None, "the threshold (torch has no default)", required=True

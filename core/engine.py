@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -153,6 +154,10 @@ def _kink_notes(spec: registry.FunctionSpec, x: torch.Tensor, params: dict) -> l
         )
         if kink.jump:
             text += "; the function itself jumps there"
+        if kink.alternatives:
+            text += "; other formulations differ: " + ", ".join(
+                f"{form} gives {_fmt(value)}" for form, value in kink.alternatives
+            )
         notes.append(text)
     return notes
 
@@ -170,6 +175,15 @@ def _overflow_note(x64: torch.Tensor, x: torch.Tensor, dtype_name: str) -> list[
 
 def evaluate(req: Request) -> Result:
     """Evaluate a validated request: value, derivatives and notes, as plain numpy arrays."""
+    result = _evaluate(replace(req, check=False))
+    if req.check:
+        from actgrad.core.check import check
+
+        result.check = check(replace(req, check=False), _evaluate, result)
+    return result
+
+
+def _evaluate(req: Request) -> Result:
     device = resolve_device(req.device)
     if req.expression is not None:
         return _evaluate_expr(req, device)
@@ -487,3 +501,9 @@ def _evaluate_expr(req: Request, device: torch.device) -> Result:
         kind="expr",
         symbolic=symbolic,
     )
+
+
+def closed_form_derivative(spec: registry.FunctionSpec, x: np.ndarray, params: dict) -> np.ndarray:
+    """The registry's closed-form derivative at ``x``, in float64."""
+    t = torch.from_numpy(np.asarray(x, dtype=np.float64))
+    return torch.broadcast_to(spec.derivative_fn(torch, t, params), t.shape).numpy()

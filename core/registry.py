@@ -73,6 +73,8 @@ class Kink:
     left: float
     right: float
     jump: bool = False
+    # how other common formulations of the same function differ here (checked by the tests)
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class FunctionSpec:
     # lint(tensors, params): raise BadInput for values outside the domain; return notes
     lint: Callable[[Mapping[str, Any], Params], list[str]] = field(default=lambda t, p: [])
     worked_example: str = ""
+    # derivative_fn(torch, x, params): the closed-form derivative, for --check (elementwise)
+    derivative_fn: Callable[..., Any] | None = None
     # inputs that must share the prediction's shape (a scalar broadcasts; else --broadcast)
     aligned: tuple[str, ...] = ()
     # dtypes torch has no CPU kernel for, given the params (refused with exit 2 on the CPU)

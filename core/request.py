@@ -43,6 +43,7 @@ class Request:
     expression: Any = None  # a compiled actgrad.core.expr.Program (function == "expr")
     calls: tuple = ()  # the expression's resolved calls
     symbolic: bool = False  # also give each derivative as a formula (sympy)
+    check: bool = False  # add the --check report (finite differences, dtype error, flags)
 
 
 def parse_int(raw: object, option: str, low: int | None = None, high: int | None = None) -> int:
@@ -287,6 +288,7 @@ def build_request(
     read_stdin: Callable[[], str] | None = None,
     wrt: Sequence[str] | None = None,
     broadcast: bool = False,
+    check: bool = False,
 ) -> Request:
     """Validate raw user data (strings from argv or values from JSON) into a Request."""
     spec = registry.get(function)
@@ -339,7 +341,8 @@ def build_request(
     req = Request(
         spec.name, values, resolved, n, idx, dev, dt, seed_value, cap, tuple(wrt or ()), broadcast
     )
-    return _check_activation(spec, req) if activation else _check_loss(spec, req, given)
+    req = _check_activation(spec, req) if activation else _check_loss(spec, req, given)
+    return replace(req, check=check)
 
 
 def build_expr_request(
@@ -355,6 +358,7 @@ def build_expr_request(
     max_elements: object = None,
     symbolic: bool = False,
     read_stdin: Callable[[], str] | None = None,
+    check: bool = False,
 ) -> Request:
     """Validate an expression and its variables (``NAME=VALUES``) into a Request."""
     from actgrad.core import expr
@@ -418,7 +422,7 @@ def build_expr_request(
             )
         _check_cap(count, what or "the derivative", cap)
     req = Request("expr", values, {"expression": text}, n, None, *_device_dtype(device, dtype),
-                  None, cap, chosen, False, program, tuple(calls), symbolic)  # fmt: skip
+                  None, cap, chosen, False, program, tuple(calls), symbolic, check)  # fmt: skip
     return req
 
 

@@ -29,6 +29,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     kind: str = "activation"  # or "loss", "norm", "expr": rendered by input
     symbolic: dict[str, str] = field(default_factory=dict)  # expr --symbolic: d/dv as text
+    check: dict[str, Any] | None = None  # --check: actgrad.core.check's report
 
     @property
     def order(self) -> int:
@@ -84,6 +85,8 @@ class Result:
             out["symbolic"] = self.symbolic
         out["nonfinite"] = paths
         out["notes"] = notes
+        if self.check is not None:
+            out["check"] = self.check
         return out
 
 

@@ -1,0 +1,161 @@
+"""`actgrad plot NAME|EXPR …`: functions (and derivatives) over a range, drawn in the terminal
+with plotille, written to an image file with matplotlib, or given as JSON points."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from typing import Any
+
+import numpy as np
+import orjson
+from actgrad.cli.output import steps, write
+from actgrad.core import evaluate, registry
+from actgrad.core.errors import BadParameter, EvaluationFailed
+from actgrad.core.request import build_expr_request, build_request
+
+DEFAULT_RANGE = "-10:10:1000"
+FILE_TYPES = (".png", ".svg", ".pdf")
+
+
+def series(
+    items: list[str],
+    x: str,
+    grad: bool,
+    params: dict[str, str],
+    dtype: str | None,
+    max_elements: int | None,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Sample each function or expression at the points of ``x``: (x, [{name, y, dy}])."""
+    xs: np.ndarray | None = None
+    out = []
+    for item in steps(items, "evaluating"):
+        name = registry.resolve(item)
+        spec = registry.get(name) if name else None
+        if spec is not None and spec.kind == "activation" and spec.pointwise:
+            own = {k: v for k, v in params.items() if k in spec.param_names}
+            seed = "0" if spec.stochastic else None
+            req = build_request(spec.name, {"x": [x]}, own, grad=grad, dtype=dtype, seed=seed,
+                                max_elements=max_elements)  # fmt: skip
+        elif spec is not None:
+            raise BadParameter(f"{item} is not elementwise: it has no curve over x",
+                               "plot elementwise functions or expressions in x")  # fmt: skip
+        else:
+            req = build_expr_request(item, x=[x], grad=grad, wrt=["x"] if grad else None,
+                                     dtype=dtype, max_elements=max_elements)  # fmt: skip
+            program = req.expression
+            if not program.elementwise or program.shape != req.inputs["x"].shape:
+                raise BadParameter(f"{item!r} is not elementwise in x", "plot f(x) per point")
+        result = evaluate(req)
+        xs = result.inputs["x"].reshape(-1)
+        entry: dict[str, Any] = {"name": item, "y": result.value.reshape(-1)}
+        if grad:
+            entry["dy"] = result.derivatives[1]["x"].reshape(-1)
+        out.append(entry)
+    assert xs is not None
+    return xs, out
+
+
+def points_json(xs: np.ndarray, curves: list[dict[str, Any]]) -> bytes:
+    data = {"x": xs, "series": curves}
+    return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+
+
+def terminal(xs: np.ndarray, curves: list[dict[str, Any]], width: int | None,
+             height: int | None, color: bool) -> str:  # fmt: skip
+    """A braille plot with axes and a legend, sized to the terminal unless told."""
+    import plotille
+
+    columns, lines = shutil.get_terminal_size((100, 30))
+    fig = plotille.Figure()
+    fig.width = width or max(20, columns - 20)
+    fig.height = height or max(8, min(lines - 8, 25))
+    fig.color_mode = "names"
+    fig.with_colors = color
+    xs = xs.astype(np.float64)
+    fig.set_x_limits(float(xs.min()), float(xs.max()))
+    finite = [c[k][np.isfinite(c[k])].astype(np.float64) for c in curves for k in ("y", "dy")
+              if k in c]  # fmt: skip
+    values = np.concatenate(finite) if finite else np.zeros(1)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    if low == high:
+        low, high = low - 1, high + 1
+    fig.set_y_limits(low, high)
+    palette = ["blue", "red", "green", "magenta", "cyan", "yellow", "white"]
+    for i, curve in enumerate(curves):
+        fig.plot(xs, np.nan_to_num(curve["y"]), label=curve["name"], lc=palette[i % 7])
+        if "dy" in curve:
+            fig.plot(xs, np.nan_to_num(curve["dy"]), label=f"d/dx {curve['name']}",
+                     lc=palette[(i + len(curves)) % 7])  # fmt: skip
+    return fig.show(legend=True) + "\n"
+
+
+def image(path: str, xs: np.ndarray, curves: list[dict[str, Any]], size: tuple[int, int]) -> None:
+    """The figure as PNG, SVG or PDF, with matplotlib (the optional extra actgrad[plot])."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise EvaluationFailed(
+            "writing an image needs matplotlib, which is not installed",
+            "pip install 'actgrad[plot]'",
+        ) from None
+    width, height = size
+    fig, ax = plt.subplots(figsize=(width / 100, height / 100), dpi=100)
+    for curve in curves:
+        ax.plot(xs, curve["y"], label=curve["name"])
+        if "dy" in curve:
+            ax.plot(xs, curve["dy"], linestyle="--", label=f"d/dx {curve['name']}")
+    ax.axhline(0, color="0.8", linewidth=0.8)
+    ax.axvline(0, color="0.8", linewidth=0.8)
+    ax.set_xlabel("x")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=100)
+    except OSError as exc:
+        raise BadParameter(f"cannot write {path}: {exc.strerror}", "check the path") from None
+    finally:
+        plt.close(fig)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    if not (sep and width.isdigit() and height.isdigit()):
+        raise BadParameter(f"bad --size {text!r}", "write WIDTHxHEIGHT in pixels, e.g. 800x500")
+    w, h = int(width), int(height)
+    if not (16 <= w <= 8000 and 16 <= h <= 8000):
+        raise BadParameter(f"--size {text} is out of range", "use 16 to 8000 pixels a side")
+    return w, h
+
+
+def run_plot(items: list[str], options: dict[str, Any]) -> None:
+    if not items:
+        raise BadParameter("nothing to plot", "e.g. actgrad plot sigmoid tanh")
+    output = options["output"]
+    if output and not output.lower().endswith(FILE_TYPES):
+        raise BadParameter(f"cannot tell the image type of {output!r}",
+                           "end the name with .png, .svg or .pdf")  # fmt: skip
+    size = parse_size(options["size"])
+    params = {}
+    for item in options["param"] or []:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise BadParameter(f"bad --param {item!r}", "write NAME=VALUE, e.g. alpha=2")
+        params[key.strip().replace("-", "_")] = value.strip()
+    xs, curves = series(items, options["x"] or DEFAULT_RANGE, options["grad"], params,
+                        options["dtype"], options["max_elements"])  # fmt: skip
+    if output:
+        image(output, xs, curves, size)
+        sys.stderr.write(f"actgrad: wrote {output}\n")
+        return
+    if options["as_json"] or (not sys.stdout.isatty() and not options["terminal"]):
+        write(points_json(xs, curves))
+        return
+    import os
+
+    color = "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    write(terminal(xs, curves, options["width"], options["height"], color))

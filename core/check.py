@@ -1,0 +1,196 @@
+"""--check: can the number be trusted? Autograd against finite differences in float64, the
+chosen dtype against a float64 reference (absolute, relative and ULP error), and flags for
+overflow, nan, flush-to-zero and saturation. Kinks are reported as kinks, not failures."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from actgrad.core.inputs import Values
+from actgrad.core.request import Request
+from actgrad.core.result import Result
+
+MAX_FD_ELEMENTS = 512  # finite differences one element at a time beyond elementwise functions
+FD_RTOL, FD_ATOL = 1e-5, 1e-7
+MAX_FLAGS = 20
+
+
+def _spacing(values: np.ndarray, dtype: str) -> np.ndarray:
+    """One ulp of ``dtype`` at each value (bfloat16: float32's, times 2^16)."""
+    if dtype == "bfloat16":
+        return np.abs(np.spacing(values.astype(np.float32))).astype(np.float64) * 65536
+    return np.abs(np.spacing(values.astype(getattr(np, dtype)))).astype(np.float64)
+
+
+def _errors(got: np.ndarray, ref: np.ndarray, dtype: str) -> dict[str, float | None]:
+    got, ref = got.astype(np.float64), ref.astype(np.float64)
+    both = np.isfinite(got) & np.isfinite(ref)
+    if not both.any():
+        return {"max_abs": None, "max_rel": None, "max_ulp": None}
+    diff = np.abs(got - ref)[both]
+    scale = np.abs(ref)[both]
+    rel = np.where(scale > 0, diff / np.where(scale > 0, scale, 1), diff)
+    ulp = diff / _spacing(ref[both], dtype)
+    return {"max_abs": float(diff.max()), "max_rel": float(rel.max()), "max_ulp": float(ulp.max())}
+
+
+def _flags(path: str, got: np.ndarray, ref: np.ndarray) -> list[dict[str, Any]]:
+    got, ref = got.astype(np.float64).reshape(-1), ref.astype(np.float64).reshape(-1)
+    found = []
+    kinds = {
+        "overflow": np.isfinite(ref) & np.isinf(got),
+        "nan": np.isnan(got) & ~np.isnan(ref),
+        "flush_to_zero": (got == 0) & (ref != 0) & np.isfinite(ref),
+        "saturation": (np.abs(got) == 1) & (got != ref) & np.isfinite(ref),
+    }
+    for flag, mask in kinds.items():
+        for i in np.flatnonzero(mask)[:MAX_FLAGS]:
+            where = path if got.size == 1 else f"{path}[{i}]"
+            found.append({"path": where, "flag": flag, "got": _num(got[i]), "true": _num(ref[i])})
+    return found
+
+
+def _num(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def _pairs(result: Result) -> list[tuple[str, np.ndarray]]:
+    return [(p, a) for p, a in result.arrays() if not p.startswith("inputs.")]
+
+
+def _perturbed(req: Request, name: str, flat: np.ndarray) -> Request:
+    shape = req.inputs[name].shape
+    inputs = {**req.inputs, name: Values.of(flat.tolist(), shape) if shape else Values.of(
+        float(flat[0]))}  # fmt: skip
+    return replace(req, inputs=inputs, order=0, dtype="float64")
+
+
+def finite_differences(req: Request, evaluate: Any, reference: Result) -> dict[str, Any]:
+    """Central differences in float64 against autograd, per differentiated input."""
+    from actgrad.core import registry
+
+    names = list(reference.derivatives.get(1, {})) or list(reference.jacobian)
+    spec = None if req.expression is not None else registry.get(req.function)
+    pointwise = spec is not None and spec.kind == "activation" and spec.pointwise
+    worst_abs = worst_rel = 0.0
+    kinks: list[str] = []
+    failures: list[str] = []
+    for name in names:
+        x = reference.inputs[name].astype(np.float64).reshape(-1)
+        h = 1e-6 * np.maximum(1.0, np.abs(x))
+        if pointwise:
+            columns = [
+                evaluate(_perturbed(req, name, x + s * h)).value.astype(np.float64).reshape(-1)
+                for s in (1, 0, -1)
+            ]
+            up, mid, down = columns
+            numeric = (up - down) / (2 * h)
+            left, right = (mid - down) / h, (up - mid) / h
+            autograd = reference.derivatives[1][name].astype(np.float64).reshape(-1)
+        else:
+            if x.size > MAX_FD_ELEMENTS:
+                return {"skipped": f"more than {MAX_FD_ELEMENTS} elements in {name}"}
+            base = evaluate(_perturbed(req, name, x)).value.astype(np.float64).reshape(-1)
+            cols, lefts, rights = [], [], []
+            for j in range(x.size):
+                step = np.zeros_like(x)
+                step[j] = h[j]
+                up = evaluate(_perturbed(req, name, x + step)).value.reshape(-1)
+                down = evaluate(_perturbed(req, name, x - step)).value.reshape(-1)
+                cols.append((up - down) / (2 * h[j]))
+                lefts.append((base - down) / h[j])
+                rights.append((up - base) / h[j])
+            jac = np.stack(cols, axis=-1)  # (outputs, inputs)
+            left, right = np.stack(lefts, -1), np.stack(rights, -1)
+            if name in reference.jacobian:
+                autograd = reference.jacobian[name].astype(np.float64).reshape(jac.shape)
+            elif reference.value.ndim == 0:
+                autograd = reference.derivatives[1][name].astype(np.float64).reshape(jac.shape)
+            elif req.index is not None and reference.inputs[name].ndim == 1:
+                autograd = reference.derivatives[1][name].astype(np.float64).reshape(1, -1)
+                jac, left, right = jac[[req.index]], left[[req.index]], right[[req.index]]
+            else:  # elementwise: the diagonal
+                autograd = reference.derivatives[1][name].astype(np.float64).reshape(-1)
+                jac, left, right = np.diagonal(jac), np.diagonal(left), np.diagonal(right)
+            numeric = jac
+        finite = np.isfinite(numeric) & np.isfinite(autograd)
+        kink = ~np.isclose(left, right, rtol=1e-3, atol=1e-5) & np.isfinite(left) & np.isfinite(
+            right)  # fmt: skip
+        diff = np.abs(numeric - autograd)
+        rel = diff / np.maximum(np.abs(numeric), 1e-300)
+        smooth = finite & ~kink
+        if smooth.any():
+            worst_abs = max(worst_abs, float(diff[smooth].max()))
+            worst_rel = max(
+                worst_rel, float(np.where(np.abs(numeric) > FD_ATOL, rel, 0)[smooth].max())
+            )
+        bad = smooth & ~np.isclose(autograd, numeric, rtol=FD_RTOL, atol=FD_ATOL)
+        for i in np.flatnonzero(kink.reshape(-1))[:MAX_FLAGS]:
+            kinks.append(f"{name}[{i}]" if kink.size > 1 else name)
+        for i in np.flatnonzero(bad.reshape(-1))[:MAX_FLAGS]:
+            failures.append(f"{name}[{i}]" if bad.size > 1 else name)
+    return {
+        "max_abs": worst_abs, "max_rel": worst_rel, "kinks": kinks, "failures": failures,
+        "ok": not failures,
+    }  # fmt: skip
+
+
+def check(req: Request, evaluate: Any, result: Result) -> dict[str, Any]:
+    """The check object: finite differences, closed form, dtype error and flags."""
+    order = max(req.order, 1)
+    reference = evaluate(replace(req, dtype="float64", order=order))
+    out: dict[str, Any] = {"finite_differences": finite_differences(req, evaluate, reference)}
+    out["closed_form"] = _closed_form(req, reference)
+    errors: dict[str, Any] = {}
+    flags: list[dict[str, Any]] = []
+    ours = dict(_pairs(result if result.order >= 1 else evaluate(replace(req, order=order))))
+    for path, ref in _pairs(reference):
+        if path in ours and ours[path].shape == ref.shape:
+            errors[path] = _errors(ours[path], ref, req.dtype)
+            flags += _flags(path, ours[path], ref)
+    out["dtype"] = req.dtype
+    out["dtype_error"] = errors
+    out["flags"] = flags[:MAX_FLAGS]
+    out["ok"] = out["finite_differences"].get("ok", True) and not flags and (
+        out["closed_form"] is None or out["closed_form"]["ok"])  # fmt: skip
+    return out
+
+
+def _closed_form(req: Request, reference: Result) -> dict[str, Any] | None:
+    """Autograd against the registry's closed-form derivative (elementwise functions)."""
+    from actgrad.core import registry
+    from actgrad.core.engine import closed_form_derivative
+
+    if req.expression is not None:
+        return None
+    spec = registry.get(req.function)
+    if spec.kind != "activation" or not spec.pointwise or spec.derivative_fn is None:
+        return None
+    closed = closed_form_derivative(spec, reference.inputs["x"], reference.params)
+    autograd = reference.derivatives[1]["x"].astype(np.float64)
+    kinks = np.zeros(closed.shape, dtype=bool)
+    for kink in spec.kinks(reference.params):
+        kinks |= reference.inputs["x"] == kink.at
+    both = np.isfinite(closed) & np.isfinite(autograd) & ~kinks
+    diff = np.abs(closed - autograd)[both]
+    worst = float(diff.max()) if diff.size else 0.0
+    ok = bool(np.allclose(autograd[both], closed[both], rtol=1e-10, atol=1e-12))
+    return {"max_abs": worst, "ok": ok}
+
+
+def compare_dtypes(results: dict[str, Result]) -> dict[str, Any]:
+    """Each dtype's value and derivatives against float64's: errors and flags."""
+    reference = dict(_pairs(results["float64"]))
+    out: dict[str, Any] = {}
+    for dtype, result in results.items():
+        if dtype == "float64":
+            continue
+        errors, flags = {}, []
+        for path, arr in _pairs(result):
+            if path in reference and reference[path].shape == arr.shape:
+                errors[path] = _errors(arr, reference[path], dtype)
+                flags += _flags(path, arr, reference[path])
+        out[dtype] = {"error": errors, "flags": flags[:MAX_FLAGS]}
+    return out
