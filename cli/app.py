@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from actgrad.cli import describe
-from actgrad.cli.commands import add_function_commands, make_expr_command
+from actgrad.cli.commands import add_function_commands, make_expr_command, with_function_params
 from actgrad.cli.output import FORMATS, print_rich, resolve_format, write
 from actgrad.cli.status import ExitStatus, status_for
 from actgrad.core import __version__, registry
@@ -224,13 +224,18 @@ def plot(
     max_elements: Annotated[
         str | None, typer.Option("--max-elements", metavar="N", envvar="ACTGRAD_MAX_ELEMENTS")
     ] = None,
+    **function_params: Any,
 ) -> None:
     """Plot functions and their derivatives: in the terminal, to an image, or as JSON points.
 
     Example: actgrad plot sigmoid tanh (the tutorial's figure); piped, the points as JSON."""
     from actgrad.cli.plot import run_plot
 
-    run_plot(items or [], locals())
+    options = {k: v for k, v in locals().items() if k != "function_params"}
+    options["function_params"] = {
+        k[2:]: v for k, v in function_params.items() if k.startswith("p_") and v is not None
+    }
+    run_plot(items or [], options)
 
 
 def make_app(specs: list[registry.FunctionSpec]) -> typer.Typer:
@@ -249,7 +254,7 @@ def make_app(specs: list[registry.FunctionSpec]) -> typer.Typer:
     app.command("explain")(explain)
     app.command("expr")(make_expr_command())
     app.command("batch")(batch)
-    app.command("plot")(plot)
+    app.command("plot")(with_function_params(plot))
     add_function_commands(app, specs)
     return app
 

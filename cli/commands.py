@@ -444,3 +444,28 @@ def make_expr_command() -> Callable[..., None]:
         'Example: actgrad expr "(1 - w*x)**2" --var w=3 --var x=1 --grad w'
     )
     return command
+
+
+def with_function_params(fn: Callable[..., None]) -> Callable[..., None]:
+    """``fn`` plus one option for each parameter of the elementwise activations
+    (``--negative-slope``, ``--alpha``, …), as on the function commands."""
+    seen: dict[str, registry.Param] = {}
+    for spec in registry.specs():
+        if spec.kind == "activation" and spec.pointwise:
+            for param in spec.params:
+                seen.setdefault(param.name, param)
+    own = [
+        p
+        for p in inspect.signature(fn, eval_str=True).parameters.values()
+        if p.kind is not p.VAR_KEYWORD
+    ]
+    extra = [_param_option(p) for p in seen.values()]
+
+    def command(*args: Any, **options: Any) -> None:
+        fn(*args, **options)
+
+    command.__signature__ = inspect.Signature([*own, *extra])  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in [*own, *extra]}
+    command.__name__ = fn.__name__
+    command.__doc__ = fn.__doc__
+    return command

@@ -3,6 +3,7 @@ its libraries load still ends with one line and exit code 130, never a traceback
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -14,3 +15,8 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("actgrad: interrupted\n")
         sys.exit(130)
+    except Exception as exc:  # a bug while building the app: still one line, no traceback
+        if os.environ.get("ACTGRAD_DEBUG"):
+            raise
+        sys.stderr.write(f"actgrad: error: internal error: {type(exc).__name__}: {exc}\n")
+        sys.exit(1)

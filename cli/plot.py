@@ -140,7 +140,8 @@ def run_plot(items: list[str], options: dict[str, Any]) -> None:
         raise BadParameter(f"cannot tell the image type of {output!r}",
                            "end the name with .png, .svg or .pdf")  # fmt: skip
     size = parse_size(options["size"])
-    params = {}
+    params = {k: v if isinstance(v, str) else str(v).lower()
+              for k, v in options["function_params"].items()}  # fmt: skip
     for item in options["param"] or []:
         key, eq, value = item.partition("=")
         if not eq:

@@ -206,3 +206,21 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
 def test_plot_usage_errors(args, needle):
     out = runner.invoke(app, args)
     assert out.exit_code == 2 and needle in out.stderr
+
+
+def test_terminal_plot_snapshot():
+    """The tutorial's figure at a fixed size (regenerate after a deliberate change with
+    NO_COLOR=1 actgrad plot sigmoid tanh --terminal --width 60 --height 15)."""
+    from pathlib import Path
+
+    expected = (Path(__file__).parent / "snapshots" / "plot_sigmoid_tanh_60x15.txt").read_text()
+    out = runner.invoke(app, ["plot", "sigmoid", "tanh", "--terminal", "--width", "60",
+                              "--height", "15"], env={"NO_COLOR": "1"})  # fmt: skip
+    assert out.stdout == expected
+
+
+def test_plot_takes_the_function_parameters():
+    args = ["plot", "leaky-relu", "elu", "--x", "-2:2:5", "--negative-slope", "0.2", "--alpha", "2"]
+    data = orjson.loads(runner.invoke(app, args).stdout)
+    assert data["series"][0]["y"][0] == pytest.approx(-0.4)
+    assert data["series"][1]["y"][0] == pytest.approx(2 * math.expm1(-2), rel=1e-6)
