@@ -99,7 +99,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """Activations and their derivatives, computed by torch autograd."""
+    """Activations, losses and their derivatives, computed by torch autograd."""
 
 
 FormatOption = Annotated[
