@@ -177,16 +177,14 @@ def batch(
     {"expr": "x*sigmoid(x)", "vars": {"x": [0, 1]}, "grad": true}) or a command line
     (sigmoid --x 0.5 --grad). Exit 0 when every line succeeded, 1 when any failed."""
     from actgrad.cli.batch import run_batch
-    from actgrad.core.request import DEFAULT_MAX_ELEMENTS, parse_int
+    from actgrad.core.request import parse_cap, parse_int
 
     code = run_batch(
         source,
         fail_fast,
         parse_int(window, "--window", 1, 1 << 20),
         parse_int(max_line_bytes, "--max-line-bytes", 64, 1 << 30),
-        DEFAULT_MAX_ELEMENTS
-        if max_elements is None
-        else parse_int(max_elements, "--max-elements", 1, 2**40),
+        parse_cap(max_elements),
     )
     raise typer.Exit(code)
 

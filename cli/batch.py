@@ -333,14 +333,14 @@ class Batch:
     def _resolve(self, fn: Any, params: dict) -> tuple | tuple[()]:
         """(name, resolved params, max order) for a coalescible function, else ()."""
         from actgrad.core.batch import coalescible
-        from actgrad.core.request import _resolve_params
+        from actgrad.core.request import resolve_params
 
         name = registry.resolve(fn) if isinstance(fn, str) else None
         spec = registry.get(name) if name else None
         if spec is None or not coalescible(spec):
             return ()
         try:
-            resolved = tuple(_resolve_params(spec, params).items())
+            resolved = tuple(resolve_params(spec, params).items())
         except ActgradError:
             return ()
         return spec.name, resolved, min(spec.max_order, 4)

@@ -16,10 +16,9 @@ from actgrad.core.errors import (
     BadParameter,
     DeviceUnavailable,
     EvaluationFailed,
-    TooLarge,
 )
 from actgrad.core.inputs import Linspace, Values
-from actgrad.core.request import Request
+from actgrad.core.request import Request, check_cap
 from actgrad.core.result import Result
 
 
@@ -199,7 +198,7 @@ def _evaluate(req: Request) -> Result:
 
 
 @contextmanager
-def _torch_calls(spec: registry.FunctionSpec, req: Request, device: torch.device, notes: list):
+def _torch_calls(command: str, req: Request, device: torch.device, notes: list):
     """Run torch: warnings become notes, a RuntimeError becomes EvaluationFailed."""
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -207,12 +206,12 @@ def _torch_calls(spec: registry.FunctionSpec, req: Request, device: torch.device
             yield
     except ValueError as exc:  # torch's own input validation
         raise BadInput(
-            f"torch rejected the input of {spec.command}: {exc}", "fix the input"
+            f"torch rejected the input of {command}: {exc}", "fix the input"
         ) from None
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EvaluationFailed(
-            f"torch could not evaluate {spec.command} in {req.dtype} on {device}: {first}",
+            f"torch could not evaluate {command} in {req.dtype} on {device}: {first}",
             "try --dtype float64 or --device cpu",
         ) from None
     notes.extend(f"torch warned: {w.message}" for w in caught)
@@ -234,7 +233,7 @@ def _evaluate_activation(spec: registry.FunctionSpec, req: Request, device: torc
         notes.append(spec.dtype_notes[req.dtype])
     derivatives: dict[int, dict[str, np.ndarray]] = {}
     jacobian: dict[str, np.ndarray] = {}
-    with _torch_calls(spec, req, device, notes):
+    with _torch_calls(spec.command, req, device, notes):
         if spec.stochastic:
             torch.manual_seed(req.seed)
         if spec.pointwise and not spec.stochastic:
@@ -333,7 +332,7 @@ def _reduction_note(spec: registry.FunctionSpec, t: dict, params: dict) -> str |
     if spec.name == "ctc_loss":
         return "reduction=mean divides each sample's loss by its target length, then averages"
     with torch.no_grad():
-        count = _call_loss(spec, t, {**params, "reduction": "none"}).numel()
+        count = spec.call(F, t, {**params, "reduction": "none"}).numel()
     target = t.get("target")
     ignored = (
         target is not None
@@ -353,22 +352,10 @@ def _reduction_note(spec: registry.FunctionSpec, t: dict, params: dict) -> str |
     return f"reduction=mean divides the sum, and every derivative, by {count} (the element count)"
 
 
-def _call_loss(spec: registry.FunctionSpec, t: dict, params: dict) -> torch.Tensor:
-    return spec.call(F, t, params)
-
-
 def _jacobian_rows(value: torch.Tensor, leaf: torch.Tensor, create_graph: bool = False):
     flat = value.reshape(-1)
     rows = [_grad(flat[i], leaf, create_graph) for i in range(flat.numel())]
     return torch.stack(rows).reshape((*value.shape, *leaf.shape))
-
-
-def _check_cap(count: int, what: str, req: Request) -> None:
-    if count > req.max_elements:
-        raise TooLarge(
-            f"{what} would have {count:,} elements, over the cap of {req.max_elements:,}",
-            "give fewer values, or raise the cap with --max-elements N",
-        )
 
 
 def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.device) -> Result:
@@ -394,8 +381,8 @@ def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.devi
     notes += spec.lint(call, params)
     derivatives: dict[int, dict[str, np.ndarray]] = {}
     jacobian: dict[str, np.ndarray] = {}
-    with _torch_calls(spec, req, device, notes):
-        value = _call_loss(spec, call, params)
+    with _torch_calls(spec.command, req, device, notes):
+        value = spec.call(F, call, params)
         if req.order and value.ndim == 0:
             grads = torch.autograd.grad(
                 value,
@@ -407,7 +394,7 @@ def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.devi
             derivatives[1] = {n: _numpy(g) for n, g in zip(leaves, grads, strict=True)}
             if req.order > 1:
                 for name, g in zip(leaves, grads, strict=True):
-                    _check_cap(g.numel() ** 2, f"the Hessian for {name}", req)
+                    check_cap(g.numel() ** 2, f"the Hessian for {name}", req.max_elements)
                 derivatives[2] = {
                     n: _numpy(_jacobian_rows(g, leaves[n]))
                     for n, g in zip(leaves, grads, strict=True)
@@ -418,7 +405,9 @@ def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.devi
                 if leaf.numel() >= value.numel():  # losses of independent elements or samples
                     derivatives[1][name] = _numpy(_grad(value, leaf, False))
                 else:  # a broadcast input (the model's w): every element's derivative
-                    _check_cap(value.numel() * leaf.numel(), f"the Jacobian for {name}", req)
+                    check_cap(
+                        value.numel() * leaf.numel(), f"the Jacobian for {name}", req.max_elements
+                    )
                     jacobian[name] = _numpy(_jacobian_rows(value, leaf))
             if not derivatives[1]:
                 del derivatives[1]
@@ -443,9 +432,6 @@ def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.devi
     )
 
 
-EXPR_SPEC = registry.FunctionSpec("expr", "expr", "expression", "", "", "", "")
-
-
 def _evaluate_expr(req: Request, device: torch.device) -> Result:
     from actgrad.core import expr
 
@@ -465,7 +451,7 @@ def _evaluate_expr(req: Request, device: torch.device) -> Result:
         notes.append(f"given but not used by the expression: {', '.join(unused)}{zero}")
     derivatives: dict[int, dict[str, np.ndarray]] = {}
     jacobian: dict[str, np.ndarray] = {}
-    with _torch_calls(EXPR_SPEC, req, device, notes):
+    with _torch_calls("expr", req, device, notes):
         value = expr.run(program, list(req.calls), tensors, dtype, device)
         if value.dtype != dtype:
             value = value.to(dtype)

@@ -13,6 +13,7 @@ Nothing here imports torch except :func:`run` and :func:`symbolic`, which are ca
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.
 NAMES_LIST = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:,[A-Za-z_][A-Za-z0-9_]*)*", re.ASCII)
 PRECEDENCE = {"+": (1, False), "-": (1, False), "*": (2, False), "/": (2, False),
               "**": (4, True)}  # fmt: skip
+# torch tensors and sympy expressions both implement these (tensor ** tensor is torch.pow)
+OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+             "**": operator.pow}  # fmt: skip
 UNARY_PRECEDENCE = 3  # -x**2 is -(x**2), 2**-1 is 2**(-1)
 
 
@@ -355,7 +359,7 @@ def _fold(op: str, a: float, b: float) -> float:
 
 
 def _spec_params(text: str, pos: int, spec: registry.FunctionSpec, kwargs: tuple) -> dict:
-    from actgrad.core.request import _resolve_params
+    from actgrad.core.request import resolve_params
 
     raw = {}
     for key, (value, kpos) in kwargs:
@@ -364,7 +368,7 @@ def _spec_params(text: str, pos: int, spec: registry.FunctionSpec, kwargs: tuple
                         f"its parameters: {', '.join(spec.param_names) or 'none'}")  # fmt: skip
         raw[key] = value
     try:
-        return _resolve_params(spec, raw)
+        return resolve_params(spec, raw)
     except BadInput as exc:
         raise _fail(text, pos, exc.message, exc.hint) from None
     except Exception as exc:  # BadParameter and friends carry message and hint
@@ -549,9 +553,7 @@ def run(program: Program, calls: list[tuple], variables: Mapping[str, Any], dtyp
             stack.append(-stack.pop())
         elif kind == "bin":
             b, a = stack.pop(), stack.pop()
-            op = item[1]
-            stack.append(a + b if op == "+" else a - b if op == "-" else a * b if op == "*"
-                         else a / b if op == "/" else torch.pow(a, b))  # fmt: skip
+            stack.append(OPERATORS[item[1]](a, b))
         else:
             nargs = item[2]
             args = stack[len(stack) - nargs :]
@@ -643,9 +645,7 @@ def symbolic(program: Program, calls: list[tuple], wrt: tuple[str, ...]) -> tupl
             stack.append(-stack.pop())
         elif kind == "bin":
             b, a = stack.pop(), stack.pop()
-            op = item[1]
-            stack.append(a + b if op == "+" else a - b if op == "-" else a * b if op == "*"
-                         else a / b if op == "/" else a**b)  # fmt: skip
+            stack.append(OPERATORS[item[1]](a, b))
         else:
             nargs = item[2]
             args = stack[len(stack) - nargs :]

@@ -60,6 +60,11 @@ def parse_int(raw: object, option: str, low: int | None = None, high: int | None
     return raw
 
 
+def parse_cap(raw: object) -> int:
+    """The element cap: --max-elements, ACTGRAD_MAX_ELEMENTS, or the default 2^27."""
+    return DEFAULT_MAX_ELEMENTS if raw is None else parse_int(raw, "--max-elements", 1, 2**40)
+
+
 def parse_bool(raw: object, option: str) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -68,7 +73,7 @@ def parse_bool(raw: object, option: str) -> bool:
     raise BadParameter(f"{option} must be true or false, not {raw!r}", f"write {option} true")
 
 
-def _resolve_params(spec: registry.FunctionSpec, raw: Mapping[str, Any]) -> dict[str, Any]:
+def resolve_params(spec: registry.FunctionSpec, raw: Mapping[str, Any]) -> dict[str, Any]:
     known = {p.name for p in spec.params}
     for name in raw:
         if name not in known:
@@ -111,7 +116,7 @@ def _resolve_params(spec: registry.FunctionSpec, raw: Mapping[str, Any]) -> dict
     return out
 
 
-def _check_cap(count: int, what: str, max_elements: int) -> None:
+def check_cap(count: int, what: str, max_elements: int) -> None:
     if count > max_elements:
         raise TooLarge(
             f"{what} would have {count:,} elements, over the cap of {max_elements:,}",
@@ -129,7 +134,7 @@ def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
                 f"--index applies to functions along a dim; {spec.command} is elementwise",
                 "drop --index: --grad already gives d f(xᵢ)/d xᵢ for every element",
             )
-        _check_cap(x.numel * max(req.order, 1), "the derivatives", req.max_elements)
+        check_cap(x.numel * max(req.order, 1), "the derivatives", req.max_elements)
         return req
     shape = x.shape or (1,)
     ndim = len(shape)
@@ -166,7 +171,7 @@ def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
         )
     if req.order:
         count = batch * (n * n if index is not None and req.order == 2 else m * n)
-        _check_cap(count, "the Jacobian" if index is None else "the Hessian", req.max_elements)
+        check_cap(count, "the Jacobian" if index is None else "the Hessian", req.max_elements)
     return replace(req, params={**req.params, "dim": dim - ndim}, index=index)
 
 
@@ -292,12 +297,8 @@ def build_request(
 ) -> Request:
     """Validate raw user data (strings from argv or values from JSON) into a Request."""
     spec = registry.get(function)
-    cap = (
-        DEFAULT_MAX_ELEMENTS
-        if max_elements is None
-        else parse_int(max_elements, "--max-elements", 1, 2**40)
-    )
-    resolved = _resolve_params(spec, {k: v for k, v in (params or {}).items() if v is not None})
+    cap = parse_cap(max_elements)
+    resolved = resolve_params(spec, {k: v for k, v in (params or {}).items() if v is not None})
     n = parse_int(order, "--order", 0, MAX_ORDER) if order is not None else 0
     if grad:
         n = max(n, 1)
@@ -363,11 +364,7 @@ def build_expr_request(
     """Validate an expression and its variables (``NAME=VALUES``) into a Request."""
     from actgrad.core import expr
 
-    cap = (
-        DEFAULT_MAX_ELEMENTS
-        if max_elements is None
-        else parse_int(max_elements, "--max-elements", 1, 2**40)
-    )
+    cap = parse_cap(max_elements)
     raw: dict[str, list[str]] = {}
     for item in variables:
         name, eq, values = item.partition("=")
@@ -420,7 +417,7 @@ def build_expr_request(
                 f"--order {n} with respect to {name} would be a tensor of order {n + 1}",
                 "ask for --order 2 of a scalar expression (a Hessian), or --grad",
             )
-        _check_cap(count, what or "the derivative", cap)
+        check_cap(count, what or "the derivative", cap)
     req = Request("expr", values, {"expression": text}, n, None, *_device_dtype(device, dtype),
                   None, cap, chosen, False, program, tuple(calls), symbolic, check)  # fmt: skip
     return req
