@@ -205,9 +205,7 @@ def _torch_calls(command: str, req: Request, device: torch.device, notes: list):
             warnings.simplefilter("always")
             yield
     except ValueError as exc:  # torch's own input validation
-        raise BadInput(
-            f"torch rejected the input of {command}: {exc}", "fix the input"
-        ) from None
+        raise BadInput(f"torch rejected the input of {command}: {exc}", "fix the input") from None
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EvaluationFailed(

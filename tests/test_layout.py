@@ -49,3 +49,65 @@ def test_help_lists_every_function():
     text = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).stdout
     for spec in registry.specs():
         assert spec.command in text
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    import re
+
+    return {
+        re.split(r"[<>=!~\[;\s]", r, maxsplit=1)[0].lower().replace("_", "-") for r in requirements
+    }
+
+
+def _guarded_by_import_error(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """Inside a ``try:`` whose handlers catch ImportError (or ModuleNotFoundError)."""
+    child, parent = node, parents.get(node)
+    while parent is not None:
+        if isinstance(parent, ast.Try) and child in parent.body:
+            for handler in parent.handlers:
+                names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+                if any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError")
+                       for n in names):  # fmt: skip
+                    return True
+        child, parent = parent, parents.get(parent)
+    return False
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+    """A new user's `pip install .` brings only [project] dependencies: every module that
+    core/ and cli/ import at run time (function-level imports included) must come from one of
+    them, or from an optional extra behind a try/except ImportError with a clear message."""
+    import sys
+    from importlib.metadata import packages_distributions
+
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = _requirement_names(project["dependencies"])
+    optional = _requirement_names(project["optional-dependencies"]["plot"])
+    dists = packages_distributions()
+    seen = set()
+    for path in sorted([*(ROOT / "core").rglob("*.py"), *(ROOT / "cli").rglob("*.py")]):
+        tree = ast.parse(path.read_text())
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("actgrad", "__future__"):
+                    continue
+                names = {d.lower().replace("_", "-") for d in dists.get(top, [top])}
+                seen |= names
+                where = f"{path.relative_to(ROOT)}:{node.lineno} imports {module}"
+                if names & declared:
+                    continue
+                assert names & optional, f"{where}, which no dependency provides"
+                assert _guarded_by_import_error(node, parents), (
+                    f"{where} (an optional extra) outside try/except ImportError"
+                )
+    assert {"torch", "numpy", "typer", "orjson"} <= seen  # the walk really found the imports
