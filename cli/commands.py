@@ -294,7 +294,9 @@ def _emit_dtypes(request: Any, dtypes: list[str], fmt: str, digits: int | None) 
     from actgrad.cli import render
     from actgrad.core import evaluate
     from actgrad.core.check import compare_dtypes
+    from actgrad.core.request import enforce_cost
 
+    enforce_cost(request, dtypes)
     results = {d: evaluate(replace(request, dtype=d, check=False)) for d in steps(dtypes, "dtypes")}
     comparison = compare_dtypes(results)
     if fmt == "json":
@@ -308,12 +310,15 @@ def _emit_dtypes(request: Any, dtypes: list[str], fmt: str, digits: int | None) 
 
 def run(spec: registry.FunctionSpec, options: dict[str, Any]) -> None:
     """Options → request → core.evaluate → renderer → stdout."""
-    resolve_format(options["output_format"], options["as_json"])  # usage errors first
-    _emit(request_from_options(spec, options), options)
+    fmt = resolve_format(options["output_format"], options["as_json"])  # usage errors first
+    _emit(request_from_options(spec, options, streamed=fmt != "json"), options)
 
 
 def request_from_options(
-    spec: registry.FunctionSpec, options: dict[str, Any], read_stdin: Any = None
+    spec: registry.FunctionSpec,
+    options: dict[str, Any],
+    read_stdin: Any = None,
+    streamed: bool = False,
 ) -> Any:
     """The parsed options of a function command as a Request (also used by batch)."""
     params = {p.name: options[f"p_{p.name}"] for p in spec.params}
@@ -333,6 +338,7 @@ def request_from_options(
         max_elements=options["max_elements"],
         read_stdin=read_stdin or _stdin,
         check=options["check"],
+        streamed=streamed,
     )
     return request
 
@@ -383,7 +389,9 @@ def add_function_commands(app: typer.Typer, specs: list[registry.FunctionSpec]) 
         app.command(spec.command, help=command.__doc__)(command)
 
 
-def expr_request_from_options(options: dict[str, Any], read_stdin: Any = None) -> Any:
+def expr_request_from_options(
+    options: dict[str, Any], read_stdin: Any = None, streamed: bool = False
+) -> Any:
     from actgrad.core.request import build_expr_request
 
     return build_expr_request(
@@ -399,6 +407,7 @@ def expr_request_from_options(options: dict[str, Any], read_stdin: Any = None) -
         symbolic=options["symbolic"],
         read_stdin=read_stdin or _stdin,
         check=options["check"],
+        streamed=streamed,
     )
 
 
@@ -430,8 +439,8 @@ def make_expr_command() -> Callable[..., None]:
     ]  # fmt: skip
 
     def command(**options: Any) -> None:
-        resolve_format(options["output_format"], options["as_json"])
-        _emit(expr_request_from_options(options), options)
+        fmt = resolve_format(options["output_format"], options["as_json"])
+        _emit(expr_request_from_options(options, streamed=fmt != "json"), options)
 
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import orjson
 from actgrad.cli.output import steps, write
-from actgrad.core import evaluate, registry
+from actgrad.core import cost, evaluate, registry
 from actgrad.core.errors import BadParameter, EvaluationFailed
 from actgrad.core.request import build_expr_request, build_request
 
@@ -29,6 +29,7 @@ def series(
     """Sample each function or expression at the points of ``x``: (x, [{name, y, dy}])."""
     xs: np.ndarray | None = None
     out = []
+    held = 0  # elements of the curves kept for drawing
     for item in steps(items, "evaluating"):
         name = registry.resolve(item)
         spec = registry.get(name) if name else None
@@ -46,6 +47,8 @@ def series(
             program = req.expression
             if not program.elementwise or program.shape != req.inputs["x"].shape:
                 raise BadParameter(f"{item!r} is not elementwise in x", "plot f(x) per point")
+        held += req.inputs["x"].numel * (2 + grad)
+        cost.enforce(cost.tensor(held, 8, "the plot's curves"), req.max_elements)
         result = evaluate(req)
         xs = result.inputs["x"].reshape(-1)
         entry: dict[str, Any] = {"name": item, "y": result.value.reshape(-1)}
@@ -132,9 +135,31 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+MAX_WIDTH, MAX_HEIGHT = 1000, 500  # terminal canvas, in characters
+
+
+def _canvas(option: str, value: int | None, low: int, high: int) -> None:
+    if value is not None and not low <= value <= high:
+        raise BadParameter(f"{option} {value} is out of range",
+                           f"use {low} to {high} characters (default: the terminal size)")  # fmt: skip
+
+
+def _check_params(items: list[str], params: dict[str, str]) -> None:
+    """Every parameter given must belong to some plotted function."""
+    known = {p for item in items if (name := registry.resolve(item))
+             for p in registry.get(name).param_names}  # fmt: skip
+    for key in params:
+        if key not in known:
+            options = ", ".join(sorted("--" + k.replace("_", "-") for k in known)) or "none"
+            raise BadParameter(f"no plotted function has a parameter {key!r}",
+                               f"parameters of these functions: {options}")  # fmt: skip
+
+
 def run_plot(items: list[str], options: dict[str, Any]) -> None:
     if not items:
         raise BadParameter("nothing to plot", "e.g. actgrad plot sigmoid tanh")
+    _canvas("--width", options["width"], 10, MAX_WIDTH)
+    _canvas("--height", options["height"], 4, MAX_HEIGHT)
     output = options["output"]
     if output and not output.lower().endswith(FILE_TYPES):
         raise BadParameter(f"cannot tell the image type of {output!r}",
@@ -147,6 +172,7 @@ def run_plot(items: list[str], options: dict[str, Any]) -> None:
         if not eq:
             raise BadParameter(f"bad --param {item!r}", "write NAME=VALUE, e.g. alpha=2")
         params[key.strip().replace("-", "_")] = value.strip()
+    _check_params(items, params)
     xs, curves = series(items, options["x"] or DEFAULT_RANGE, options["grad"], params,
                         options["dtype"], options["max_elements"])  # fmt: skip
     if output:

@@ -155,8 +155,12 @@ def render_plain(result: Result, precision: int | None = None) -> Iterator[str]:
         yield from _loss_plain(result, precision)
         return
     table = columns(result)
-    cols = table.columns[1:] if result.scalar else table.columns
-    for start in range(0, table.rows, PLAIN_CHUNK_ROWS):
+    yield from _plain_rows(table.columns[1:] if result.scalar else table.columns, precision)
+
+
+def _plain_rows(cols: list[np.ndarray], precision: int | None) -> Iterator[str]:
+    """Equal-length 1-D columns as tab-separated lines, formatted a chunk of rows at a time."""
+    for start in range(0, len(cols[0]), PLAIN_CHUNK_ROWS):
         formatted = [texts(c[start : start + PLAIN_CHUNK_ROWS], precision) for c in cols]
         yield "".join("\t".join(row) + "\n" for row in zip(*formatted, strict=True))
 
@@ -328,9 +332,7 @@ def render_dtypes_plain(results: dict[str, Result], precision: int | None) -> It
     columns = [a.reshape(-1) for a in first.inputs.values() if a.size == rows]
     for path, _ in _quantities(first):
         columns += [dict(_quantities(r))[path].reshape(-1) for r in results.values()]
-    columns = [c for c in columns if c.size == rows]
-    formatted = [texts(c, precision) for c in columns]
-    yield "".join("\t".join(row) + "\n" for row in zip(*formatted, strict=True))
+    yield from _plain_rows([c for c in columns if c.size == rows], precision)
 
 
 def render_dtypes_table(results: dict[str, Result], comparison: dict, precision: int | None):

@@ -4,6 +4,7 @@ overflow, nan, flush-to-zero and saturation. Kinks are reported as kinks, not fa
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import replace
 from typing import Any
 
@@ -61,9 +62,9 @@ def _pairs(result: Result) -> list[tuple[str, np.ndarray]]:
 
 
 def _perturbed(req: Request, name: str, flat: np.ndarray) -> Request:
-    shape = req.inputs[name].shape
-    inputs = {**req.inputs, name: Values.of(flat.tolist(), shape) if shape else Values.of(
-        float(flat[0]))}  # fmt: skip
+    buffer = array("d")
+    buffer.frombytes(np.ascontiguousarray(flat, dtype=np.float64).tobytes())
+    inputs = {**req.inputs, name: Values((buffer,), req.inputs[name].shape)}
     return replace(req, inputs=inputs, order=0, dtype="float64")
 
 

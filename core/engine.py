@@ -18,7 +18,7 @@ from actgrad.core.errors import (
     EvaluationFailed,
 )
 from actgrad.core.inputs import Linspace, Values
-from actgrad.core.request import Request, check_cap
+from actgrad.core.request import Request
 from actgrad.core.result import Result
 
 
@@ -123,8 +123,21 @@ def pointwise(
 def _rows(out: torch.Tensor, x: torch.Tensor, dim: int) -> torch.Tensor:
     """Per slice along ``dim``: the Jacobian d out[..., i] / d x[..., j], shape (..., m, n)."""
     moved = out.movedim(dim, -1)
-    rows = [_grad(moved[..., i], x, False).movedim(dim, -1) for i in range(moved.shape[-1])]
-    return torch.stack(rows, dim=-2)
+    rows = _stacked(moved.shape[-1], lambda i: _grad(moved[..., i], x, False).movedim(dim, -1))
+    return rows.movedim(0, -2)
+
+
+def _stacked(count: int, row: Any) -> torch.Tensor:
+    """torch.stack([row(0), …, row(count - 1)]) written into one preallocated tensor: each
+    row's pass frees its temporaries before the next, so the heap does not fragment (a list
+    of small rows between large temporaries held several times the result's memory)."""
+    first = row(0)
+    out = torch.empty((count, *first.shape), dtype=first.dtype, device=first.device)
+    out[0] = first
+    del first
+    for i in range(1, count):
+        out[i] = row(i)
+    return out
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -352,8 +365,45 @@ def _reduction_note(spec: registry.FunctionSpec, t: dict, params: dict) -> str |
 
 def _jacobian_rows(value: torch.Tensor, leaf: torch.Tensor, create_graph: bool = False):
     flat = value.reshape(-1)
-    rows = [_grad(flat[i], leaf, create_graph) for i in range(flat.numel())]
-    return torch.stack(rows).reshape((*value.shape, *leaf.shape))
+    rows = _stacked(flat.numel(), lambda i: _grad(flat[i], leaf, create_graph))
+    return rows.reshape((*value.shape, *leaf.shape))
+
+
+def _jacobian_columns(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+    """d value / d leaf one column at a time: a Jacobian-vector product per leaf element,
+    taken as the derivative of the vector-Jacobian product u ↦ uᵀJ with respect to u."""
+    u = torch.zeros_like(value, requires_grad=True)
+    (vjp,) = torch.autograd.grad(value, leaf, u, create_graph=True, retain_graph=True,
+                                 allow_unused=True, materialize_grads=True)  # fmt: skip
+    eye = torch.zeros(leaf.numel(), dtype=leaf.dtype, device=leaf.device)
+
+    def column(j: int) -> torch.Tensor:
+        eye.zero_()
+        eye[j] = 1
+        return _grad_along(vjp, u, eye.reshape(leaf.shape)).reshape(-1)
+
+    columns = _stacked(leaf.numel(), column)  # (leaf elements, value elements)
+    return columns.T.reshape((*value.shape, *leaf.shape))
+
+
+def _grad_along(out: torch.Tensor, x: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    if not out.requires_grad:
+        return torch.zeros_like(x)
+    (g,) = torch.autograd.grad(out, x, direction, retain_graph=True, allow_unused=True,
+                               materialize_grads=True)  # fmt: skip
+    return g
+
+
+def jacobian_of(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+    """The full Jacobian d value / d leaf, shape value.shape + leaf.shape, in as few autograd
+    passes as it takes: one reverse pass per output element, or one forward (Jacobian-vector)
+    pass per leaf element where the leaf is smaller (a broadcast scalar takes one pass)."""
+    if leaf.numel() < value.numel() and value.requires_grad:
+        try:
+            return _jacobian_columns(value, leaf)
+        except RuntimeError:  # no double backward through some op: one row per output
+            pass
+    return _jacobian_rows(value, leaf)
 
 
 def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.device) -> Result:
@@ -391,8 +441,6 @@ def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.devi
             )
             derivatives[1] = {n: _numpy(g) for n, g in zip(leaves, grads, strict=True)}
             if req.order > 1:
-                for name, g in zip(leaves, grads, strict=True):
-                    check_cap(g.numel() ** 2, f"the Hessian for {name}", req.max_elements)
                 derivatives[2] = {
                     n: _numpy(_jacobian_rows(g, leaves[n]))
                     for n, g in zip(leaves, grads, strict=True)
@@ -403,10 +451,7 @@ def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.devi
                 if leaf.numel() >= value.numel():  # losses of independent elements or samples
                     derivatives[1][name] = _numpy(_grad(value, leaf, False))
                 else:  # a broadcast input (the model's w): every element's derivative
-                    check_cap(
-                        value.numel() * leaf.numel(), f"the Jacobian for {name}", req.max_elements
-                    )
-                    jacobian[name] = _numpy(_jacobian_rows(value, leaf))
+                    jacobian[name] = _numpy(jacobian_of(value, leaf))
             if not derivatives[1]:
                 del derivatives[1]
     if req.order:
@@ -456,7 +501,7 @@ def _evaluate_expr(req: Request, device: torch.device) -> Result:
         for name, leaf in leaves.items():
             per_element = value.ndim == 0 or (program.elementwise and value.shape == leaf.shape)
             if not per_element:
-                jacobian[name] = _numpy(_jacobian_rows(value, leaf))
+                jacobian[name] = _numpy(jacobian_of(value, leaf))
                 continue
             out = value
             for k in range(1, req.order + 1):

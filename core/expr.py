@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actgrad.core import registry
+from actgrad.core.cost import broadcast_numel
 from actgrad.core.errors import BadInput, TooLarge
 from actgrad.core.inputs import parse_number
 
@@ -86,6 +87,8 @@ class Program:
     elementwise: bool
     shape: tuple[int, ...] = ()
     calls: tuple[str, ...] = field(default_factory=tuple)
+    graph: int = 0  # elements of every intermediate (and a loss's broadcast inside it)
+    largest: int = 0  # elements of the largest intermediate
 
 
 def _fail(text: str, pos: int, message: str, hint: str) -> ExprError:
@@ -389,6 +392,7 @@ def compile_expression(
     stack: list[_Info] = []
     resolved: list[tuple] = []
     order: list[str] = []
+    sizes: list[int] = []  # elements of every intermediate, for the cost model
     for item in items:
         kind = item[0]
         if kind == "num":
@@ -416,6 +420,7 @@ def compile_expression(
                             f"{MAX_EXPONENT}", "use a smaller power")  # fmt: skip
             shape = _broadcast(text, pos, a.shape, b.shape)
             _cap(text, pos, shape, max_elements)
+            sizes.append(math.prod(shape))
             const = None if a.const is None or b.const is None else _fold(op, a.const, b.const)
             stack.append(_Info(shape, const, a.elementwise and b.elementwise, a.uses | b.uses))
         else:
@@ -424,11 +429,18 @@ def compile_expression(
             del stack[len(stack) - nargs :]
             info, call = _call_info(text, pos, name, functions[name], args, kwargs)
             _cap(text, pos, info.shape, max_elements)
+            sizes.append(math.prod(info.shape))
+            if call[1] != "math" and registry.get(call[1]).kind != "activation":
+                # a loss broadcasts its inputs together inside, whatever it returns
+                inner = broadcast_numel([a.shape for a in args])
+                _cap(text, pos, (inner,), max_elements)
+                sizes.append(inner)
             stack.append(info)
             resolved.append(call)
     result = stack.pop()
     program = Program(text, tuple(items), tuple(order), result.elementwise, result.shape,
-                      tuple(c[0] for c in resolved))  # fmt: skip
+                      tuple(c[0] for c in resolved), sum(sizes) + math.prod(result.shape),
+                      max(sizes, default=math.prod(result.shape)))  # fmt: skip
     return program, resolved
 
 

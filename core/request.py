@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from actgrad.core import registry
-from actgrad.core.errors import BadInput, BadParameter, TooLarge
+from actgrad.core import cost, registry
+from actgrad.core.errors import BadInput, BadParameter
 from actgrad.core.inputs import Values, parse_number, parse_values
 
 DEFAULT_MAX_ELEMENTS = 2**27
@@ -44,6 +44,7 @@ class Request:
     calls: tuple = ()  # the expression's resolved calls
     symbolic: bool = False  # also give each derivative as a formula (sympy)
     check: bool = False  # add the --check report (finite differences, dtype error, flags)
+    streamed: bool = False  # the result is written a chunk at a time (not serialized whole)
 
 
 def parse_int(raw: object, option: str, low: int | None = None, high: int | None = None) -> int:
@@ -116,14 +117,6 @@ def resolve_params(spec: registry.FunctionSpec, raw: Mapping[str, Any]) -> dict[
     return out
 
 
-def check_cap(count: int, what: str, max_elements: int) -> None:
-    if count > max_elements:
-        raise TooLarge(
-            f"{what} would have {count:,} elements, over the cap of {max_elements:,}",
-            "give fewer points, or raise the cap with --max-elements N or ACTGRAD_MAX_ELEMENTS",
-        )
-
-
 def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
     """Shape-dependent checks for functions along a dim; returns the request with dim and
     index normalized to non-negative values."""
@@ -134,7 +127,6 @@ def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
                 f"--index applies to functions along a dim; {spec.command} is elementwise",
                 "drop --index: --grad already gives d f(xᵢ)/d xᵢ for every element",
             )
-        check_cap(x.numel * max(req.order, 1), "the derivatives", req.max_elements)
         return req
     shape = x.shape or (1,)
     ndim = len(shape)
@@ -154,7 +146,6 @@ def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
                 "give an even number of values along that dim, e.g. --x 1,2,0,-1",
             )
         m = n // 2
-    batch = math.prod(shape) // n
     index = req.index
     if index is not None:
         if not -m <= index < m:
@@ -169,9 +160,6 @@ def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
             f"--order {req.order} of {spec.command} would be a tensor of order {req.order + 1}",
             "use --grad for the Jacobian, or --index I --order 2 for the Hessian of output I",
         )
-    if req.order:
-        count = batch * (n * n if index is not None and req.order == 2 else m * n)
-        check_cap(count, "the Jacobian" if index is None else "the Hessian", req.max_elements)
     return replace(req, params={**req.params, "dim": dim - ndim}, index=index)
 
 
@@ -294,6 +282,7 @@ def build_request(
     wrt: Sequence[str] | None = None,
     broadcast: bool = False,
     check: bool = False,
+    streamed: bool = False,
 ) -> Request:
     """Validate raw user data (strings from argv or values from JSON) into a Request."""
     spec = registry.get(function)
@@ -343,7 +332,9 @@ def build_request(
         spec.name, values, resolved, n, idx, dev, dt, seed_value, cap, tuple(wrt or ()), broadcast
     )
     req = _check_activation(spec, req) if activation else _check_loss(spec, req, given)
-    return replace(req, check=check)
+    req = replace(req, check=check, streamed=streamed)
+    enforce_cost(req)
+    return req
 
 
 def build_expr_request(
@@ -360,6 +351,7 @@ def build_expr_request(
     symbolic: bool = False,
     read_stdin: Callable[[], str] | None = None,
     check: bool = False,
+    streamed: bool = False,
 ) -> Request:
     """Validate an expression and its variables (``NAME=VALUES``) into a Request."""
     from actgrad.core import expr
@@ -401,25 +393,24 @@ def build_expr_request(
                 f"torch's autograd has no derivative of order {n} for {spec.command}",
                 f"use --order {spec.max_order} or lower",
             )
-    out_count = math.prod(program.shape)
     for name in chosen:
         size = values[name].numel
         per_element = program.elementwise and program.shape == values[name].shape
         if program.shape == ():
-            limit, what = (2 if size > 1 else MAX_ORDER), "a Hessian"
-            count = size * size
+            limit = 2 if size > 1 else MAX_ORDER
         elif per_element:
-            limit, what, count = MAX_ORDER, "", size
+            limit = MAX_ORDER
         else:
-            limit, what, count = 1, "a Jacobian", out_count * size
+            limit = 1
         if n > limit:
             raise BadParameter(
                 f"--order {n} with respect to {name} would be a tensor of order {n + 1}",
                 "ask for --order 2 of a scalar expression (a Hessian), or --grad",
             )
-        check_cap(count, what or "the derivative", cap)
     req = Request("expr", values, {"expression": text}, n, None, *_device_dtype(device, dtype),
-                  None, cap, chosen, False, program, tuple(calls), symbolic, check)  # fmt: skip
+                  None, cap, chosen, False, program, tuple(calls), symbolic, check,
+                  streamed)  # fmt: skip
+    enforce_cost(req)
     return req
 
 
@@ -437,3 +428,68 @@ def _device_dtype(device: object, dtype: object) -> tuple[str, str]:
             f"use one of {', '.join(DTYPES)}",
         )
     return dev, dt
+
+
+def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
+    """The request's cost (largest tensor, peak bytes, repeated-pass work) from shapes alone."""
+    itemsize = cost.ITEMSIZE[dtype or req.dtype]
+    shapes = {name: v.shape for name, v in req.inputs.items()}
+    if req.expression is not None:
+        program = req.expression
+        per_element = {n: program.elementwise and program.shape == shapes[n] for n in req.wrt}
+        no_double = any(registry.get(c[1]).max_order < 2 for c in req.calls if c[1] != "math")
+        graph = cost.GRAPH_FACTOR * program.graph
+        return cost.total([
+            cost.inputs(shapes, itemsize),
+            cost.Cost(program.largest, graph * itemsize, 0, "an intermediate of the expression"),
+            cost.result(*program.shape),
+            cost.derivatives(program.shape, {n: shapes[n] for n in req.wrt}, req.order, graph,
+                             itemsize, per_element, columns=not no_double),
+        ])  # fmt: skip
+    spec = registry.get(req.function)
+    if spec.kind == "activation":
+        shape = shapes["x"]
+        if spec.pointwise:
+            return cost.activation(shape, itemsize, req.order, True, 1, 1, None)
+        shape = shape or (1,)
+        dim = req.params["dim"] % len(shape)
+        size = shape[dim]
+        out = size // 2 if spec.name == "glu" else size
+        return cost.activation(shape, itemsize, req.order, False, size, out, req.index)
+    floats = [s for n, s in shapes.items() if (t := spec.tensor_input(n)) is None
+              or t.kind != "index"]  # fmt: skip
+    if "w" in shapes:  # the model's pred = x·w
+        floats.append(broadcast_shape([shapes["x"], shapes["w"]]) or shapes["x"])
+    inner = cost.broadcast_numel(floats)
+    if spec.name == "ctc_loss":  # the alignment lattice: time × batch × (2·target length + 1)
+        steps, targets = shapes["log_probs"], shapes["targets"]
+        batch = steps[1] if len(steps) == 3 else 1
+        inner = max(inner, steps[0] * batch * (2 * (targets[-1] if targets else 1) + 1))
+    reduction = req.params.get("reduction")
+    value_shape = (inner,) if reduction == "none" else ()
+    per_element = {n: math.prod(shapes[n]) >= inner for n in req.wrt}
+    return cost.total([
+        cost.inputs(shapes, itemsize),
+        cost.tensor(inner, itemsize, "the loss's inputs broadcast together",
+                    copies=cost.GRAPH_FACTOR),
+        cost.result(*value_shape),
+        cost.derivatives(value_shape, {n: shapes[n] for n in req.wrt}, req.order,
+                         cost.GRAPH_FACTOR * inner, itemsize, per_element,
+                         columns=spec.max_order > 1),
+    ])  # fmt: skip
+
+
+def enforce_cost(req: Request, dtypes: Sequence[str] = ()) -> None:
+    """Refuse the request (TooLarge) before any allocation when its estimated cost, with
+    --check or --dtypes copies, is over the budgets of its element cap."""
+    single = estimate(req)
+    if req.check or dtypes:
+        reference = estimate(replace(req, order=max(req.order, 1)), "float64")
+        numbers = reference.elements * (max(req.order, 1) + 2)
+        spec = None if req.expression is not None else registry.get(req.function)
+        pointwise = spec is not None and spec.kind == "activation" and spec.pointwise
+        largest = max((v.numel for v in req.inputs.values()), default=1)
+        fd = 0 if pointwise or largest > cost.MAX_FD_ELEMENTS else 2 * largest + 1
+        copies = len(dtypes) if dtypes else 3  # --check: three finite-difference columns
+        single = cost.repeated(single, reference, numbers, copies, fd if req.check else 0)
+    cost.enforce(single, req.max_elements, whole_text=not req.streamed)
