@@ -140,8 +140,8 @@ MAX_WIDTH, MAX_HEIGHT = 1000, 500  # terminal canvas, in characters
 
 def _canvas(option: str, value: int | None, low: int, high: int) -> None:
     if value is not None and not low <= value <= high:
-        raise BadParameter(f"{option} {value} is out of range",
-                           f"use {low} to {high} characters (default: the terminal size)")  # fmt: skip
+        hint = f"use {low} to {high} characters (default: the terminal size)"
+        raise BadParameter(f"{option} {value} is out of range", hint)
 
 
 def _check_params(items: list[str], params: dict[str, str]) -> None:
