@@ -110,8 +110,45 @@ def _env(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
+# The JSON types each request key takes (inputs and function parameters are checked where
+# they are parsed); anything else is that line's error, named with an example.
+KEY_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "fn": ((str,), '"fn": "sigmoid"'),
+    "expr": ((str,), '"expr": "x*sigmoid(x)"'),
+    "vars": ((dict,), '"vars": {"x": [0, 1]}'),
+    "grad": ((bool, str, list), '"grad": true, or "grad": ["w", "x"]'),
+    "wrt": ((str, list), '"wrt": ["w", "x"]'),
+    "order": ((int, str), '"order": 2'),
+    "index": ((int, str), '"index": 1'),
+    "dim": ((int, str), '"dim": -1'),
+    "dtype": ((str,), '"dtype": "float64"'),
+    "device": ((str,), '"device": "cpu"'),
+    "params": ((dict,), '"params": {"negative_slope": 0.1}'),
+    "seed": ((int, str), '"seed": 0'),
+    "broadcast": ((bool,), '"broadcast": true'),
+    "symbolic": ((bool,), '"symbolic": true'),
+}
+
+
+def _check_types(data: dict) -> None:
+    for key, (types, example) in KEY_TYPES.items():
+        if key not in data:
+            continue
+        value = data[key]
+        wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        if wrong or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+            got = "null" if value is None else type(value).__name__
+            raise BadParameter(f"{key!r} cannot be {got} ({_short(value)})", f"e.g. {example}")
+
+
+def _short(value: Any) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def json_request(data: dict, max_elements: int) -> Any:
     """A JSON request object as a Request, validated exactly as the command line is."""
+    _check_types(data)
     grad = data.get("grad", False)
     wrt = data.get("wrt")
     if isinstance(grad, str | list):
@@ -139,7 +176,7 @@ def json_request(data: dict, max_elements: int) -> Any:
             data["expr"],
             [f"{k}={_values(v, k)}" for k, v in variables.items()],
             [_values(data["x"], "x")] if "x" in data else None,
-            grad=grad, wrt=wrt, symbolic=bool(data.get("symbolic", False)), **common,
+            grad=grad, wrt=wrt, symbolic=data.get("symbolic", False), **common,
         )  # fmt: skip
     fn = data.get("fn")
     if not isinstance(fn, str):
@@ -167,7 +204,7 @@ def json_request(data: dict, max_elements: int) -> Any:
             raise BadParameter(f"unknown key {key!r} for {spec.command}", hint)
     return build_request(
         spec.name, inputs, params, grad=grad, wrt=wrt, index=data.get("index"),
-        seed=data.get("seed"), broadcast=bool(data.get("broadcast", False)), **common,
+        seed=data.get("seed"), broadcast=data.get("broadcast", False), **common,
     )  # fmt: skip
 
 
@@ -256,7 +293,16 @@ class Batch:
         self.devices = {"cpu", "cuda", "mps", "auto", *(f"cuda:{i}" for i in range(16))}
 
     def parse(self, number: int, raw: bytes | LineTooLong, limit: int) -> tuple[Line, Any]:
-        """A Line, and a fast (group key, x) when the request can be coalesced."""
+        """A Line, and a fast (group key, x) when the request can be coalesced. Whatever goes
+        wrong with one line is that line's error."""
+        try:
+            return self._parse(number, raw, limit)
+        except Exception as exc:
+            line = Line(number)
+            _error(line, *_unexpected(exc))
+            return line, None
+
+    def _parse(self, number: int, raw: bytes | LineTooLong, limit: int) -> tuple[Line, Any]:
         line = Line(number)
         if isinstance(raw, LineTooLong):
             _error(line, "line_too_long", f"line is over {limit:,} bytes; split the request")
@@ -345,16 +391,18 @@ class Batch:
             return ()
         return spec.name, resolved, min(spec.max_order, 4)
 
-    def answer(self, lines: list[Line], groups: dict[Any, list[tuple[Line, float]]]) -> None:
+    def answer_groups(self, groups: dict[Any, list[tuple[Line, float]]]) -> None:
+        """Evaluate each coalesced group as one tensor; rows that must be evaluated alone (or a
+        group that failed as a whole) get their request, for :meth:`answer_alone`."""
         from actgrad.core.batch import GroupKey, evaluate_group
 
         for fields, members in groups.items():
             key = GroupKey(*fields)
             try:
                 result = evaluate_group(key, [x for _, x in members])
-            except ActgradError:  # e.g. no CPU kernel: each line says so alone
+            except Exception:
                 for line, _ in members:
-                    line.request = json_request(line.data, self.max_elements)
+                    self.prepare_alone(line)
                 continue
             prefix = orjson.dumps({"function": key.function, "params": dict(key.params),
                                    "dtype": key.dtype, "device": result.device,
@@ -363,7 +411,7 @@ class Batch:
             tail = b',"nonfinite":[],"notes":' + orjson.dumps(result.notes) + b"}"
             for row, (line, _) in enumerate(members):
                 if result.alone[row]:
-                    line.request = json_request(line.data, self.max_elements)
+                    self.prepare_alone(line)
                     continue
                 body = [prefix, b',"inputs":{"x":', columns[0][row], b'},"value":',
                         columns[1][row]]  # fmt: skip
@@ -371,20 +419,33 @@ class Batch:
                     body += [b',"grad":{"x":' if k == 1 else b',"grad%d":{"x":' % k, col[row], b"}"]
                 body.append(tail)
                 _ok(line, b"".join(body))
-        for line in lines:
-            if line.output is None and line.request is not None:
-                self._alone(line)
 
-    def _alone(self, line: Line) -> None:
+    def prepare_alone(self, line: Line) -> None:
+        try:
+            line.request = json_request(line.data, self.max_elements)
+        except Exception as exc:
+            _error(line, *_unexpected(exc))
+
+    def answer_alone(self, line: Line) -> None:
+        """Evaluate a line's request on its own: anything it raises is that line's error."""
         from actgrad.cli.render import render_json
         from actgrad.core import evaluate
 
         try:
             _ok(line, render_json(evaluate(line.request))[:-1])
-        except ActgradError as exc:
-            _error(line, exc.code, str(exc))
-        except Exception as exc:  # never let one line stop the stream
-            _error(line, "internal_error", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            _error(line, *_unexpected(exc))
+        finally:
+            line.request = None
+
+
+def _unexpected(exc: BaseException) -> tuple[str, str]:
+    """(code, message) of any exception raised while answering one line."""
+    if isinstance(exc, ActgradError):
+        return exc.code, str(exc)
+    if isinstance(exc, MemoryError):
+        return "out_of_memory", "ran out of memory; give fewer points or a lower --max-elements"
+    return "internal_error", f"{type(exc).__name__}: {exc}"
 
 
 def _texts(arr: Any) -> list[bytes]:
@@ -394,10 +455,71 @@ def _texts(arr: Any) -> list[bytes]:
     return orjson.dumps(src, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
 
 
+WINDOW_ELEMENTS = 1 << 20  # a window also closes once its parsed inputs hold this many numbers
+WRITE_BYTES = 1 << 16  # answers are written in chunks of about this size, and before any
+# line that is evaluated alone (so finished answers never wait behind a long evaluation)
+
+
+class Terminated(Exception):
+    """SIGTERM arrived while the stream waited for input."""
+
+
+class Stream:
+    """Answers a stream of lines in input order, writing each answer as soon as it and every
+    earlier one are ready, and keeping only the current window in memory."""
+
+    def __init__(self, batch: Batch, fail_fast: bool) -> None:
+        self.batch = batch
+        self.fail_fast = fail_fast
+        self.failed = 0
+        self.terminated = False
+        self.waiting = False  # blocked reading input: SIGTERM may interrupt at once
+        self.pending: list[bytes] = []
+        self.size = 0
+
+    def on_sigterm(self, signum: int, frame: Any) -> None:
+        self.terminated = True
+        if self.waiting:
+            raise Terminated
+
+    def drain(self) -> None:
+        if self.pending:
+            write(b"".join(self.pending))
+            self.pending, self.size = [], 0
+
+    def flush(self, lines: list[Line], groups: dict) -> bool:
+        """Answer and write a window, in input order; True when the stream must stop."""
+        self.batch.answer_groups(groups)
+        for line in lines:
+            if line.output is None and line.request is not None:
+                self.drain()
+                self.batch.answer_alone(line)
+            self.pending.append(line.output or b"")
+            self.size += len(line.output or b"")
+            line.output = None
+            self.batch.answered = line.number
+            if not line.ok:
+                self.failed += 1
+            if (self.fail_fast and not line.ok) or self.terminated:
+                self.drain()
+                return True
+            if self.size >= WRITE_BYTES:
+                self.drain()
+        self.drain()
+        return False
+
+
+def _held(line: Line) -> int:
+    """Numbers a parsed line holds until it is answered."""
+    request = line.request
+    return sum(v.numel for v in request.inputs.values()) if request is not None else 1
+
+
 def run_batch(
     source: str, fail_fast: bool, window: int, max_line_bytes: int, max_elements: int
 ) -> int:
-    """Answer every line of ``source`` ("-" for stdin); returns the exit status."""
+    """Answer every line of ``source`` ("-" for stdin); returns the exit status (143 when
+    SIGTERM ended the stream: after the line being answered, every written line complete)."""
     if source == "-":
         stream, size = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin, None
     else:
@@ -408,56 +530,67 @@ def run_batch(
         size = os.fstat(stream.fileno()).st_size
     reader = LineReader(stream, max_line_bytes)
     batch = Batch(max_elements)
+    out = Stream(batch, fail_fast)
     start = time.perf_counter()
-    total = failed = 0
+    total = 0
     progress = _progress(size)
+    previous = _sigterm(out.on_sigterm)
+    stop = False
     try:
         lines: list[Line] = []
         groups: dict[Any, list[tuple[Line, float]]] = {}
-        stop = False
-        for raw in reader:
+        held = 0
+        lines_in = iter(reader)
+        while not stop:
+            out.waiting = not reader.waiting()
+            try:
+                raw = next(lines_in, None)
+            except Terminated:
+                break
+            finally:
+                out.waiting = False
+            if raw is None:
+                break
             total += 1
             line, fast = batch.parse(total, raw, max_line_bytes)
             lines.append(line)
+            held += _held(line)
             if fast is not None:
                 groups.setdefault(fast[0], []).append((line, fast[1]))
-            if len(lines) >= window or not reader.waiting():
-                failed, stop = _flush(batch, lines, groups, failed, fail_fast)
+            if (len(lines) >= window or held >= WINDOW_ELEMENTS or out.terminated
+                    or not reader.waiting()):  # fmt: skip
+                stop = out.flush(lines, groups)
                 if progress:
                     progress(reader.consumed)
-                lines, groups = [], {}
-                if stop:
-                    break
+                lines, groups, held = [], {}, 0
         if lines and not stop:
-            failed, stop = _flush(batch, lines, groups, failed, fail_fast)
+            stop = out.flush(lines, groups)
     finally:
+        _sigterm(previous)
         if source != "-":
             stream.close()
         if progress:
             progress(None)
-    if stop:
-        total = batch.answered
+    answered, failed = batch.answered, out.failed
     elapsed = time.perf_counter() - start
-    sys.stderr.write(f"{total} requests, {total - failed} ok, {failed} failed, {elapsed:.2f} s\n")
+    counts = f"{answered} requests, {answered - failed} ok, {failed} failed, {elapsed:.2f} s"
+    if out.terminated:
+        sys.stderr.write(f"actgrad: terminated: {counts}; every answer written is complete\n")
+        return 143
+    sys.stderr.write(counts + "\n")
     return 1 if failed else 0
 
 
-def _flush(
-    batch: Batch, lines: list[Line], groups: dict, failed: int, fail_fast: bool
-) -> tuple[int, bool]:
-    """Answer a window and write it, in input order; (failures so far, stop now)."""
-    batch.answer(lines, groups)
-    out = []
-    for line in lines:
-        out.append(line.output)
-        batch.answered = line.number
-        if not line.ok:
-            failed += 1
-            if fail_fast:
-                write(b"".join(out))
-                return failed, True
-    write(b"".join(out))
-    return failed, False
+def _sigterm(handler: Any) -> Any:
+    """Install ``handler`` for SIGTERM (main thread only); returns the previous one."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if handler is None:
+        return None
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _progress(size: int | None):

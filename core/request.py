@@ -94,8 +94,9 @@ def resolve_params(spec: registry.FunctionSpec, raw: Mapping[str, Any]) -> dict[
             out[param.name] = param.default
             continue
         if param.kind == "float":
-            if isinstance(value, bool):
-                raise BadParameter(f"{param.option} must be a number, not {value!r}", "e.g. 0.5")
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise BadParameter(f"{param.option} must be a number, not {value!r}"[:120],
+                                   f"e.g. {param.option} 0.5")  # fmt: skip
             num = parse_number(value, param.option) if isinstance(value, str) else float(value)
             if not math.isfinite(num) and (param.finite or math.isnan(num)):
                 raise BadParameter(f"{param.option} must be finite, not {num}", "give a number")
@@ -105,7 +106,7 @@ def resolve_params(spec: registry.FunctionSpec, raw: Mapping[str, Any]) -> dict[
         elif param.kind == "bool":
             out[param.name] = parse_bool(value, param.option)
         else:  # choice
-            if value not in param.choices:
+            if not isinstance(value, str) or value not in param.choices:
                 raise BadParameter(
                     f"{param.option} must be one of {', '.join(param.choices)}, not {value!r}",
                     f"e.g. {param.option} {param.choices[-1]}",
