@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -634,8 +635,73 @@ def _sympy_activation(sp: Any, name: str, x: Any, p: Mapping[str, Any]) -> Any:
     return forms[name]() if name in forms else None
 
 
+SYMBOLIC_SECONDS = 2.0  # wall-clock budget of --symbolic; past it the numbers stand alone
+MAX_DIGITS = 1000  # an exact integer constant larger than this is kept as a float instead
+MAX_FORMULA = 20_000  # characters of one derivative's formula
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise _OutOfTime in the main thread after ``seconds`` (elsewhere: no timer)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def symbolic(program: Program, calls: list[tuple], wrt: tuple[str, ...]) -> tuple[dict, list]:
-    """Each derivative as a formula, from actgrad's own parse tree (never from user text)."""
+    """Each derivative as a formula, from actgrad's own parse tree (never from user text),
+    within SYMBOLIC_SECONDS; past any budget the numbers stand and a note says why."""
+    import sympy  # noqa: F401 - imported before the clock starts
+
+    why = ""
+    try:
+        with _deadline(SYMBOLIC_SECONDS):
+            formulas, notes = _symbolic(program, calls, wrt)
+        long = [n for n, f in formulas.items() if len(f) > MAX_FORMULA]
+        if not long:
+            return formulas, notes
+        why = f"the formula is over {MAX_FORMULA:,} characters"
+    except _OutOfTime:
+        why = f"sympy took over {SYMBOLIC_SECONDS:g} s"
+    except RecursionError:
+        why = "the expression is nested too deeply for sympy"
+    except Exception as exc:  # sympy's own limits (e.g. huge integers): never an internal error
+        why = f"sympy failed ({type(exc).__name__})"
+    return {}, [f"--symbolic: no formula: {why}; the numbers above stand"]
+
+
+def _number(sp: Any, value: float) -> Any:
+    return sp.Integer(int(value)) if value.is_integer() and abs(value) < 2**53 else sp.Float(value)
+
+
+def _power(sp: Any, a: Any, b: Any) -> Any:
+    """a ** b, with an exact integer result only while it stays under MAX_DIGITS digits."""
+    if a.is_Rational and b.is_Integer and a not in (0, 1, -1):
+        digits = abs(int(b)) * max(len(str(abs(a.p))), len(str(a.q)))
+        if digits > MAX_DIGITS:
+            return sp.Float(a) ** b
+    return a**b
+
+
+def _symbolic(program: Program, calls: list[tuple], wrt: tuple[str, ...]) -> tuple[dict, list]:
     import sympy as sp
 
     symbols = {name: sp.Symbol(name, real=True) for name in program.variables}
@@ -649,15 +715,14 @@ def symbolic(program: Program, calls: list[tuple], wrt: tuple[str, ...]) -> tupl
     for item in program.items:
         kind = item[0]
         if kind == "num":
-            value = item[1]
-            stack.append(sp.Integer(int(value)) if value.is_integer() else sp.Float(value))
+            stack.append(_number(sp, item[1]))
         elif kind == "name":
             stack.append(symbols.get(item[1]) or (sp.pi if item[1] == "pi" else sp.E))
         elif kind == "neg":
             stack.append(-stack.pop())
         elif kind == "bin":
             b, a = stack.pop(), stack.pop()
-            stack.append(OPERATORS[item[1]](a, b))
+            stack.append(_power(sp, a, b) if item[1] == "**" else OPERATORS[item[1]](a, b))
         else:
             nargs = item[2]
             args = stack[len(stack) - nargs :]
