@@ -8,6 +8,10 @@ import sys
 
 
 def main() -> None:
+    if sys.stdout is None:  # started with file descriptor 1 closed (>&-)
+        from actgrad.cli.output import ClosedStdout
+
+        sys.stdout = ClosedStdout()  # type: ignore[assignment]
     try:
         from actgrad.cli.app import main as run
 

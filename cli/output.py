@@ -26,14 +26,42 @@ def resolve_format(fmt: str, as_json: bool, formats: tuple[str, ...] = FORMATS) 
     return fmt
 
 
-def _closed_pipe() -> None:
-    """stdout's reader went away (``| head``): stop quietly, as Unix tools do."""
+def discard_stdout() -> None:
+    """Point stdout at /dev/null, so that nothing still buffered fails again at exit."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):
         pass
+
+
+def _closed_pipe() -> None:
+    """stdout's reader went away (``| head``): stop quietly, as Unix tools do."""
+    discard_stdout()
     raise typer.Exit(0)
+
+
+class ClosedStdout:
+    """Stands in for sys.stdout when file descriptor 1 is closed (``>&-``): a write fails
+    with EBADF like any other unwritable stdout, which the error boundary reports."""
+
+    encoding = "utf-8"
+
+    def write(self, data: str) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "standard output is closed")
 
 
 def write(data: str | bytes) -> None:
@@ -52,11 +80,17 @@ def write(data: str | bytes) -> None:
         _closed_pipe()
 
 
+MIN_WIDTH, FALLBACK_WIDTH = 20, 80  # COLUMNS=0 or a tiny terminal: lay tables out at 80
+
+
 def print_rich(renderable: Any) -> None:
     from rich.console import Console
 
+    console = Console(highlight=False)
+    if console.width < MIN_WIDTH:
+        console.width = FALLBACK_WIDTH
     try:
-        Console(highlight=False).print(renderable)
+        console.print(renderable)
         sys.stdout.flush()
     except BrokenPipeError:
         _closed_pipe()

@@ -31,9 +31,15 @@ def status_for(exc: BaseException, command: str | None = None) -> ExitStatus:
     if isinstance(exc, ActgradError):
         report(str(exc))
         caret = getattr(exc, "caret", lambda: "")()
-        if caret:  # an expression error: show where
+        if caret and sys.stderr.isatty():  # an expression error, on a terminal: show where
             sys.stderr.write(caret + "\n")
         return ExitStatus.USAGE if exc.usage else ExitStatus.ERROR
+    if isinstance(exc, OSError) and exc.filename is None:  # stdout: full disk, closed, ...
+        from actgrad.cli.output import discard_stdout
+
+        report(f"cannot write to standard output: {exc.strerror or exc}")
+        discard_stdout()
+        return ExitStatus.ERROR
     if isinstance(exc, NoArgsIsHelpError):
         if exc.ctx is not None:
             help_text = exc.ctx.get_help()  # rich help prints itself and returns ""

@@ -173,13 +173,15 @@ def activation(shape: tuple[int, ...], itemsize: int, order: int, pointwise: boo
     parts.append(result(*shape, copies=2))
     if order and index is None:
         jac = batch * out_size * dim_size
-        parts += [tensor(jac, itemsize, "the Jacobian", copies=2), result(jac, dim_size),
+        parts += [tensor(jac, itemsize, "the Jacobian", copies=2),
+                  result(batch * out_size, dim_size),
                   passes(out_size, GRAPH_FACTOR * n, "the Jacobian")]  # fmt: skip
     elif order:
         parts.append(result(*shape))
         if order > 1:
             hess = batch * dim_size * dim_size
-            parts += [tensor(hess, itemsize, "the Hessian", copies=2), result(hess, dim_size),
+            parts += [tensor(hess, itemsize, "the Hessian", copies=2),
+                      result(batch * dim_size, dim_size),
                       passes(dim_size, GRAPH_FACTOR * n, "the Hessian")]  # fmt: skip
     return total(parts)
 

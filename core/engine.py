@@ -419,17 +419,17 @@ def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.devi
         call["pred"] = tensors["x"] * tensors["w"]
         shown = f" = {call['pred'].item():g}" if call["pred"].numel() == 1 else ""
         notes.append(f"pred = x·w{shown} (the tutorial's model; target y)")
-    aligned = [n for n in spec.aligned if n in call]
-    if len({tuple(call[n].shape) for n in aligned}) > 1:
-        for name, t in zip(aligned, torch.broadcast_tensors(*(call[n] for n in aligned)),
-                           strict=True):  # fmt: skip
-            call[name] = t
-    if spec.name == "ctc_loss":
-        _ctc_lengths(call)
-    notes += spec.lint(call, params)
     derivatives: dict[int, dict[str, np.ndarray]] = {}
     jacobian: dict[str, np.ndarray] = {}
     with _torch_calls(spec.command, req, device, notes):
+        aligned = [n for n in spec.aligned if n in call]
+        if len({tuple(call[n].shape) for n in aligned}) > 1:
+            for name, t in zip(aligned, torch.broadcast_tensors(*(call[n] for n in aligned)),
+                               strict=True):  # fmt: skip
+                call[name] = t
+        if spec.name == "ctc_loss":
+            _ctc_lengths(call)
+        notes += spec.lint(call, params)
         value = spec.call(F, call, params)
         if req.order and value.ndim == 0:
             grads = torch.autograd.grad(

@@ -746,6 +746,7 @@ register(
             ),
         ),
         max_order=2,
+        aligned=("pred", "target"),
         shapes=_norm_shapes,
         lint=_norm_lint,
         call=_vector_norm,

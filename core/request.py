@@ -118,6 +118,26 @@ def resolve_params(spec: registry.FunctionSpec, raw: Mapping[str, Any]) -> dict[
     return out
 
 
+DTYPE_MAX = {
+    "float64": 1.7976931348623157e308,
+    "float32": 3.4028234663852886e38,
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+}  # torch.finfo(d).max
+
+
+def check_params_fit(spec: registry.FunctionSpec, params: Mapping[str, Any], dtype: str) -> None:
+    """torch converts float parameters to the evaluation dtype: one that overflows it is a
+    usage error here, not a failure inside torch."""
+    for param in spec.params:
+        value = params.get(param.name)
+        if param.kind == "float" and param.finite and abs(value) > DTYPE_MAX[dtype]:
+            raise BadParameter(
+                f"{param.option} {value:g} overflows {dtype} (largest {DTYPE_MAX[dtype]:.4g})",
+                "give a smaller value, or --dtype float64",
+            )
+
+
 def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
     """Shape-dependent checks for functions along a dim; returns the request with dim and
     index normalized to non-negative values."""
@@ -329,6 +349,7 @@ def build_request(
         )
         for name, raw in raw_inputs.items()
     }
+    check_params_fit(spec, resolved, dt)
     req = Request(
         spec.name, values, resolved, n, idx, dev, dt, seed_value, cap, tuple(wrt or ()), broadcast
     )
@@ -408,7 +429,11 @@ def build_expr_request(
                 f"--order {n} with respect to {name} would be a tensor of order {n + 1}",
                 "ask for --order 2 of a scalar expression (a Hessian), or --grad",
             )
-    req = Request("expr", values, {"expression": text}, n, None, *_device_dtype(device, dtype),
+    dev, dt = _device_dtype(device, dtype)
+    for _, target, call_params in calls:
+        if target != "math":
+            check_params_fit(registry.get(target), call_params, dt)
+    req = Request("expr", values, {"expression": text}, n, None, dev, dt,
                   None, cap, chosen, False, program, tuple(calls), symbolic, check,
                   streamed)  # fmt: skip
     enforce_cost(req)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +69,7 @@ class Result:
             notes.append(f"nonfinite lists the first {MAX_NONFINITE_PATHS:,} paths only")
         out: dict[str, Any] = {
             "function": self.function,
-            "params": self.params,
+            "params": {k: _param(v) for k, v in self.params.items()},
             "dtype": self.dtype,
             "device": self.device,
             "torch": self.torch,
@@ -92,3 +93,10 @@ class Result:
 
 def _plain(arr: np.ndarray) -> Any:
     return arr[()] if arr.ndim == 0 else np.ascontiguousarray(arr)
+
+
+def _param(value: Any) -> Any:
+    """A parameter as JSON reads it back: inf, -inf and nan as the strings the options take."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value

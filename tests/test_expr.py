@@ -214,9 +214,30 @@ def test_huge_linspace_is_refused_before_allocating(no_side_effects):
 
 
 def test_errors_point_at_the_column():
+    """Off a terminal one line with the column in it (exit 2 promises one line); on a
+    terminal the expression and a caret under the column follow."""
     out = cli("sigmoid(x) + tanh(q)", "--var", "x=1")
     lines = out.stderr.splitlines()
     assert out.exit_code == 2
+    assert len(lines) == 1 and "unknown name 'q' at column 19" in lines[0]
+
+
+def test_caret_on_a_terminal(monkeypatch, capsys):
+    import io
+
+    from actgrad.cli.status import status_for
+    from actgrad.core.request import build_expr_request
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    with pytest.raises(Exception) as caught:
+        build_expr_request("sigmoid(x) + tanh(q)", ["x=1"])
+    assert status_for(caught.value) == 2
+    lines = terminal.getvalue().splitlines()
     assert "unknown name 'q' at column 19" in lines[0]
     assert lines[1] == "  sigmoid(x) + tanh(q)"
     assert lines[2] == "  " + " " * 18 + "^"
