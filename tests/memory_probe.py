@@ -66,7 +66,7 @@ def main() -> None:
             {"reduction": "none"},
             grad=True,
             broadcast=True,
-        ),  # fmt: skip
+        ),
         build_request("l2", {"pred": ["1,2"], "target": ["0"]}, {}, order=2),
         build_expr_request("sum(sigmoid(a*b))", ["a=[[1],[2]]", "b=1,2"], grad=True, order=2),
         build_expr_request("huber_loss(a, b, reduction=none)", ["a=1,2", "b=1"], grad=True),
