@@ -508,6 +508,11 @@ def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
 def enforce_cost(req: Request, dtypes: Sequence[str] = ()) -> None:
     """Refuse the request (TooLarge) before any allocation when its estimated cost, with
     --check or --dtypes copies, is over the budgets of its element cap."""
+    cost.enforce(total_cost(req, dtypes), req.max_elements, whole_text=not req.streamed)
+
+
+def total_cost(req: Request, dtypes: Sequence[str] = ()) -> cost.Cost:
+    """The request's cost with its --check (or --dtypes) evaluations added."""
     single = estimate(req)
     if req.check or dtypes:
         reference = estimate(replace(req, order=max(req.order, 1)), "float64")
@@ -518,4 +523,4 @@ def enforce_cost(req: Request, dtypes: Sequence[str] = ()) -> None:
         fd = 0 if pointwise or largest > cost.MAX_FD_ELEMENTS else 2 * largest + 1
         copies = len(dtypes) if dtypes else 3  # --check: three finite-difference columns
         single = cost.repeated(single, reference, numbers, copies, fd if req.check else 0)
-    cost.enforce(single, req.max_elements, whole_text=not req.streamed)
+    return single
