@@ -7,7 +7,7 @@ bisection on the estimate, which imports no torch) is run as a real `actgrad` pr
 peak resident memory (the kernel's maxrss of the child) is printed beside the estimate, the
 memory budget (4 × 8 bytes × the cap) and the cap's bytes (8 bytes × the cap), and the ratio of
 peak to the cap's bytes. The goal: no accepted request goes far past 4× the cap's bytes.
-A plain `python -c "import torch"` process is measured too, as the floor every run pays.
+A scalar request (`actgrad sigmoid --x 0.5`) is measured too, as the floor every run pays.
 """
 
 from __future__ import annotations
@@ -189,8 +189,8 @@ def main() -> None:
     cap_bytes = 8 * args.cap
     print(f"cap {args.cap:,} elements = {cost.human_bytes(cap_bytes)} in float64; memory budget "
           f"{cost.human_bytes(cost.memory_budget(args.cap))}")  # fmt: skip
-    floor, _, _ = peak_rss([sys.executable, "-c", "import torch"], env)
-    print(f"floor: python -c 'import torch' peaks at {cost.human_bytes(floor)}")
+    floor, _, _ = peak_rss([sys.executable, "-m", "actgrad.cli", "sigmoid", "--x", "0.5"], env)
+    print(f"floor: actgrad sigmoid --x 0.5 peaks at {cost.human_bytes(floor)}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.kinds.split(","):
             argv_of, build, what = KINDS[name]

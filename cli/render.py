@@ -101,7 +101,7 @@ def columns(result: Result) -> Columns:
     return Columns(headers, cols, labels(m))
 
 
-PLAIN_CHUNK_ROWS = 65_536
+PLAIN_CHUNK_ROWS = 16_384
 
 
 SYMBOLS = {"loss": ("loss", "ℓ"), "norm": ("norm", "‖v‖"), "expr": ("f", "f")}

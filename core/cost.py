@@ -31,8 +31,8 @@ TEXT_BYTES = 26  # one number as text with its separator (float64's longest is 2
 GRAPH_FACTOR = 6  # tensors autograd keeps per element of the largest intermediate (fwd + bwd)
 ROW_BYTES = 128  # orjson's bookkeeping per innermost row of a numpy array
 ARRAY_BYTES = 8  # each result array is also copied to float64 on its way to text or a check
-STREAM_NUMBERS = 65_536 * 8  # plain lines are formatted 65,536 rows at a time
-STR_BYTES = 64  # one number as a Python str while a chunk of plain lines is formatted
+STREAM_NUMBERS = 16_384 * 16  # plain lines are formatted 16,384 rows (≤ 16 columns) at a time
+STR_BYTES = 128  # a number in a chunk of plain lines: its str, its share of the row and the chunk
 MAX_FD_ELEMENTS = 512  # --check: finite differences one element at a time up to this many
 
 
