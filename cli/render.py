@@ -136,15 +136,18 @@ def _loss_plain(result: Result, precision: int | None) -> Iterator[str]:
     points = [a.reshape(rows, 1) for a in result.inputs.values() if a.size == rows]
     cols = [*points, result.value.reshape(rows, 1), *(a.reshape(rows, -1) for _, a in derivatives)]
     for start in range(0, rows, PLAIN_CHUNK_ROWS):
-        formatted = [
-            [texts(c[r], precision) for r in range(start, min(rows, start + PLAIN_CHUNK_ROWS))]
-            for c in cols
-        ]
-        yield "".join(
-            "\t".join(cell for col in row for cell in col) + "\n"
-            for row in zip(*formatted, strict=True)
-        )
+        cells = [_cells(c[start : start + PLAIN_CHUNK_ROWS], precision) for c in cols]
+        yield "".join("\t".join(row) + "\n" for row in zip(*cells, strict=True))
     yield formulas
+
+
+def _cells(block: np.ndarray, precision: int | None) -> list[str]:
+    """One tab-joined cell per row of a (rows, k) block, formatted in one call."""
+    items = texts(block, precision)
+    width = block.shape[1]
+    if width == 1:
+        return items
+    return ["\t".join(items[i : i + width]) for i in range(0, len(items), width)]
 
 
 def render_plain(result: Result, precision: int | None = None) -> Iterator[str]:

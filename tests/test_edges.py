@@ -278,9 +278,11 @@ def test_random_shapes_are_refused_or_stay_under_the_measured_bound(probe, case)
          "options": {"order": 4}},
         {"kind": "fn", "name": "sigmoid", "inputs": {"x": ["0:1:500000"]}, "params": {},
          "options": {"grad": True, "check": True}},
+        {"kind": "expr", "text": "sigmoid(tanh(x)*gelu(x))*mish(x)", "vars": ["x=0:1:200000"],
+         "options": {"order": 4}},
     ],
     ids=["broadcast-mse", "model-jacobian", "expr-hessian", "softmax-jacobian", "tanh-order-4",
-         "check"],
+         "check", "expr-order-4"],
 )  # fmt: skip
 def test_worst_shapes_stay_under_their_estimate(probe, case):
     case["options"] = {"max_elements": CAP * 4, **case["options"]}
