@@ -471,3 +471,26 @@ def test_infinite_ord_echoes_as_given_and_reads_back(ord_text):
     again = answers(batch(orjson.dumps({"fn": "l2", "x": [3, -4], **data["params"]}).decode()
                           + "\n").stdout)[0]  # fmt: skip
     assert again["result"]["value"] == data["value"] == (4.0 if ord_text == "inf" else 3.0)
+
+
+def test_random_command_lines_each_get_one_answer():
+    """The argv fuzz of test_fuzz.py, as batch lines: one answer per line, never internal."""
+    import shlex
+
+    from test_fuzz import COMMANDS, OPTIONS, TOKENS
+
+    @settings(max_examples=120, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+    @given(st.lists(st.lists(st.sampled_from([*COMMANDS, *OPTIONS, *TOKENS]), min_size=1,
+                             max_size=6), min_size=1, max_size=4))  # fmt: skip
+    def check(argvs):
+        lines = [" ".join(shlex.quote(a) for a in argv).replace("\n", " ") for argv in argvs]
+        text = "".join(line + "\n" for line in lines)
+        out = batch(text)
+        assert out.exit_code in (0, 1), (text, out.stderr)
+        got = answers(out.stdout)
+        assert [a["line"] for a in got] == list(range(1, text.count("\n") + 1)), text
+        for answer in got:
+            assert answer["ok"] or answer["error"]["code"] != "internal_error", (text, answer)
+
+    check()
