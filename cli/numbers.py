@@ -8,9 +8,21 @@ import orjson
 NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
+ROUND_CHUNK = 1 << 16
+
+
 def round_to(arr: np.ndarray, precision: int) -> np.ndarray:
-    """Round to ``precision`` significant digits (as float64, so JSON prints them short)."""
-    return np.char.mod(f"%.{precision}g", np.asarray(arr, dtype=np.float64)).astype(np.float64)
+    """Round to ``precision`` significant digits (as float64, so JSON prints them short).
+
+    Through text, a chunk at a time: the text of a whole large array would take ~100 bytes
+    a number."""
+    src = np.asarray(arr, dtype=np.float64)
+    flat = src.reshape(-1)
+    out = np.empty(flat.shape, dtype=np.float64)
+    for start in range(0, flat.size, ROUND_CHUNK):
+        part = flat[start : start + ROUND_CHUNK]
+        out[start : start + ROUND_CHUNK] = np.char.mod(f"%.{precision}g", part).astype(np.float64)
+    return out.reshape(src.shape)
 
 
 def texts(arr: np.ndarray, precision: int | None = None) -> list[str]:

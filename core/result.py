@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 MAX_NONFINITE_PATHS = 10_000
+CHUNK = 1 << 20
 
 
 @dataclass
@@ -50,14 +51,18 @@ class Result:
         """JSON paths of NaN and ±inf entries (``grad.x[3]``), at most MAX_NONFINITE_PATHS."""
         paths: list[str] = []
         for prefix, arr in self.arrays():
-            bad = ~np.isfinite(arr)
-            if not bad.any():
-                continue
             if arr.ndim == 0:
-                paths.append(prefix)
+                if not np.isfinite(arr):
+                    paths.append(prefix)
                 continue
-            for idx in np.argwhere(bad)[: MAX_NONFINITE_PATHS - len(paths) + 1]:
-                paths.append(prefix + "".join(f"[{i}]" for i in idx))
+            flat = arr.reshape(-1)
+            for start in range(0, flat.size, CHUNK):  # a chunk at a time: bounded memory
+                if len(paths) > MAX_NONFINITE_PATHS:
+                    return paths
+                found = np.flatnonzero(~np.isfinite(flat[start : start + CHUNK])) + start
+                for i in found[: MAX_NONFINITE_PATHS - len(paths) + 1]:
+                    idx = np.unravel_index(i, arr.shape)
+                    paths.append(prefix + "".join(f"[{k}]" for k in idx))
         return paths
 
     def to_dict(self) -> dict[str, Any]:
