@@ -543,6 +543,8 @@ def run_batch(
         lines_in = iter(reader)
         while not stop:
             out.waiting = not reader.waiting()
+            if out.terminated:  # SIGTERM came before the flag was up: do not start to wait
+                break
             try:
                 raw = next(lines_in, None)
             except Terminated:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
@@ -246,8 +246,11 @@ def _shared_tail(stochastic: bool) -> list[inspect.Parameter]:
     return params
 
 
-def _stdin() -> str:
-    return sys.stdin.read()  # looked up at call time (tests replace sys.stdin)
+def _stdin() -> Iterator[str]:
+    """stdin in chunks, looked up at call time (tests replace sys.stdin): the parser streams
+    it, so an endless pipe meets the element cap, not the memory's end."""
+    while chunk := sys.stdin.read(1 << 20):
+        yield chunk
 
 
 def _names(text: str | None) -> list[str] | None:

@@ -194,12 +194,57 @@ def _parse_tokens(tokens: Iterable[str], where: str, max_elements: int) -> array
     return out
 
 
+MAX_STDIN_JSON = 256 << 20  # bytes of one JSON array read from stdin
+
+
+def _parse_stdin(source: str | Iterable[str], where: str, max_elements: int) -> Values:
+    """Numbers separated by whitespace, commas or newlines, parsed as the text streams in
+    (memory: 8 bytes a number, never the whole text), or one JSON array of bounded size."""
+    chunks = iter([source] if isinstance(source, str) else source)
+    head = ""
+    for chunk in chunks:
+        head += chunk
+        if head.strip():
+            break
+    if not head.strip():
+        raise BadInput(f"stdin for {where.removesuffix(' (stdin)')} is empty",
+                       "pipe numbers in, e.g. echo 1 2 3 |")  # fmt: skip
+    if head.lstrip().startswith("["):
+        parts, size = [head], len(head)
+        for chunk in chunks:
+            parts.append(chunk)
+            size += len(chunk)
+            if size > MAX_STDIN_JSON:
+                raise TooLarge(
+                    f"the JSON array on {where} is over {MAX_STDIN_JSON >> 20} MiB",
+                    "give the numbers separated by spaces or newlines instead",
+                )
+        return _parse_json("".join(parts).strip(), where, max_elements)
+
+    def tokens() -> Iterable[str]:
+        carry = ""
+        for chunk in _chain(head, chunks):
+            pieces = re.split(r"[\s,]+", carry + chunk)
+            carry = pieces.pop()
+            yield from (p for p in pieces if p)
+        if carry:
+            yield carry
+
+    flat = _parse_tokens(tokens(), where, max_elements)
+    return Values((flat,), (len(flat),) if len(flat) != 1 else ())
+
+
+def _chain(first: str, rest: Iterable[str]) -> Iterable[str]:
+    yield first
+    yield from rest
+
+
 def parse_values(
     specs: Sequence[str],
     where: str = "--x",
     *,
     max_elements: int,
-    read_stdin: Callable[[], str] | None = None,
+    read_stdin: Callable[[], str | Iterable[str]] | None = None,
 ) -> Values:
     """Parse the strings given for one tensor option (the option may be repeated).
 
@@ -219,16 +264,7 @@ def parse_values(
             stdin_used = True
             if read_stdin is None:
                 raise BadInput(f"{where} - needs stdin, which is not available here", "pass values")
-            text = read_stdin().strip()
-            if not text:
-                raise BadInput(f"stdin for {where} is empty", "pipe numbers in, e.g. echo 1 2 3 |")
-            if text.startswith("["):
-                parsed = _parse_json(text, f"{where} (stdin)", max_elements)
-            else:
-                flat = _parse_tokens(
-                    (t for t in re.split(r"[\s,]+", text) if t), f"{where} (stdin)", max_elements
-                )
-                parsed = Values((flat,), (len(flat),) if len(flat) != 1 else ())
+            parsed = _parse_stdin(read_stdin(), f"{where} (stdin)", max_elements)
         elif text.startswith("["):
             parsed = _parse_json(text, where, max_elements)
         elif ":" in text:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -299,7 +299,7 @@ def build_request(
     dtype: object = None,
     seed: object = None,
     max_elements: object = None,
-    read_stdin: Callable[[], str] | None = None,
+    read_stdin: Callable[[], str | Iterable[str]] | None = None,
     wrt: Sequence[str] | None = None,
     broadcast: bool = False,
     check: bool = False,
@@ -371,7 +371,7 @@ def build_expr_request(
     dtype: object = None,
     max_elements: object = None,
     symbolic: bool = False,
-    read_stdin: Callable[[], str] | None = None,
+    read_stdin: Callable[[], str | Iterable[str]] | None = None,
     check: bool = False,
     streamed: bool = False,
 ) -> Request:

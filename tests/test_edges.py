@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -376,8 +377,10 @@ def test_sigterm_ends_the_stream_after_the_current_line():
         proc.stdin.flush()
         first, second = proc.stdout.readline(), proc.stdout.readline()
         proc.send_signal(signal.SIGTERM)  # the stream is idle, waiting for more input
-        rest = proc.stdout.read()
-        stderr = proc.stderr.read().decode()
+        guard = threading.Timer(60, proc.kill)  # stdin stays open (no EOF): never hang here
+        guard.start()
+        rest, stderr = proc.stdout.read(), proc.stderr.read().decode()
+        guard.cancel()
         assert proc.wait(timeout=60) == 143
     assert orjson.loads(first)["ok"] and orjson.loads(second)["ok"] and rest == b""
     assert stderr.count("\n") == 1 and stderr.startswith("actgrad: terminated: 2 requests")
