@@ -542,10 +542,10 @@ def run_batch(
         held = 0
         lines_in = iter(reader)
         while not stop:
-            out.waiting = not reader.waiting()
-            if out.terminated:  # SIGTERM came before the flag was up: do not start to wait
-                break
             try:
+                out.waiting = not reader.waiting()
+                if out.terminated:  # SIGTERM came before the flag was up: do not wait
+                    break
                 raw = next(lines_in, None)
             except Terminated:
                 break
