@@ -30,6 +30,31 @@ def _grad_names(argv: list[str]) -> list[str]:
     return out
 
 
+def help_alias(argv: list[str]) -> list[str]:
+    """``actgrad help [COMMAND]`` is ``actgrad [COMMAND] --help``."""
+    if argv[:1] == ["help"]:
+        return [*argv[1:2], "--help"]
+    return argv
+
+
+def help_command(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None,
+        typer.Argument(metavar="COMMAND", help="A function or command.",
+                       autocompletion=lambda incomplete: _complete_function(incomplete)),
+    ] = None,
+) -> None:
+    """Help for a command: actgrad help sigmoid is actgrad sigmoid --help."""
+    # the command line rewrites `help NAME` first (help_alias); this serves other callers
+    group = ctx.parent.command if ctx.parent is not None else None
+    target = group.get_command(ctx.parent, name) if group is not None and name else group
+    if target is None:
+        raise UnknownFunction(f"unknown command {name!r}", "run 'actgrad list' for functions")
+    sub = target.context_class(target, info_name=name or "actgrad", parent=ctx.parent)
+    write(target.get_help(sub) + "\n")
+
+
 class ActgradGroup(TyperGroup):
     """Accepts torch spellings and aliases (leaky_relu, swish), suggests the nearest name,
     and is the one place exceptions become exit codes and one-line messages."""
@@ -61,7 +86,7 @@ class ActgradGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = help_alias(list(sys.argv[1:] if args is None else args))
         command = next((a for a in argv if not a.startswith("-")), None)
         if command == "expr":
             argv = _grad_names(argv)
@@ -253,6 +278,7 @@ def make_app(specs: list[registry.FunctionSpec]) -> typer.Typer:
     app.command("expr")(make_expr_command())
     app.command("batch")(batch)
     app.command("plot")(with_function_params(plot))
+    app.command("help")(help_command)
     add_function_commands(app, specs)
     return app
 
@@ -268,7 +294,7 @@ def __getattr__(name: str) -> Any:
 def main() -> None:
     """Console-script entry point. A function command builds only its own command (Typer
     converts every registered command's options on start-up)."""
-    argv = sys.argv[1:]
+    argv = sys.argv[1:] = help_alias(sys.argv[1:])
     first = next((a for a in argv if not a.startswith("-")), None)
     name = registry.resolve(first) if first else None
     if name is not None:

@@ -24,3 +24,7 @@ def main() -> None:
             raise
         sys.stderr.write(f"actgrad: error: internal error: {type(exc).__name__}: {exc}\n")
         sys.exit(1)
+
+
+if __name__ == "__main__":  # python -m actgrad.cli.entry
+    main()
