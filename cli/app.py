@@ -41,8 +41,11 @@ def help_command(
     ctx: typer.Context,
     name: Annotated[
         str | None,
-        typer.Argument(metavar="COMMAND", help="A function or command.",
-                       autocompletion=lambda incomplete: _complete_function(incomplete)),
+        typer.Argument(
+            metavar="COMMAND",
+            help="A function or command.",
+            autocompletion=lambda incomplete: _complete_function(incomplete),
+        ),
     ] = None,
 ) -> None:
     """Help for a command: actgrad help sigmoid is actgrad sigmoid --help."""
