@@ -8,7 +8,12 @@ from typing import Annotated, Any
 
 import typer
 from actgrad.cli import describe
-from actgrad.cli.commands import add_function_commands, make_expr_command, with_function_params
+from actgrad.cli.commands import (
+    add_function_commands,
+    make_expr_command,
+    options_first,
+    with_function_params,
+)
 from actgrad.cli.output import FORMATS, print_rich, resolve_format, write
 from actgrad.cli.status import ExitStatus, status_for
 from actgrad.core import __version__, registry
@@ -81,6 +86,15 @@ class ActgradGroup(TyperGroup):
             raise UnknownFunction(f"unknown command {name!r}", hint)
         return super().resolve_command(ctx, args)
 
+    def _options_first(self, argv: list[str], command: str | None) -> list[str]:
+        """Leading-dash values and expressions of a command go after ``--`` (root options
+        such as --version and --help are left alone)."""
+        found = self.get_command(None, command) if command else None
+        if found is None or "--help" in argv or "-h" in argv:
+            return argv
+        at = argv.index(command)
+        return [*argv[: at + 1], *options_first(found, argv[at + 1 :])]
+
     def main(
         self,
         args: Any = None,
@@ -93,6 +107,7 @@ class ActgradGroup(TyperGroup):
         command = next((a for a in argv if not a.startswith("-")), None)
         if command == "expr":
             argv = _grad_names(argv)
+        argv = self._options_first(argv, command)
         try:
             rv = super().main(argv, prog_name or "actgrad", complete_var, False, **extra)
             code = rv if isinstance(rv, int) else ExitStatus.OK

@@ -248,8 +248,11 @@ def cli_request(line: str) -> Any:
     canonical = "expr" if name == "expr" else registry.get(name).name
     if canonical == "expr":
         args = _grad_names(args)
+    from actgrad.cli.commands import options_first
+
     try:
-        ctx = _command(canonical).make_context(name, args[1:])
+        command = _command(canonical)
+        ctx = command.make_context(name, options_first(command, args[1:]))
     except ClickException as exc:
         raise BadParameter(exc.format_message(), f"see 'actgrad {name} --help'") from None
     if canonical == "expr":

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from actgrad.cli.output import FORMATS, print_rich, resolve_format, steps, write
 from actgrad.core import registry
+from actgrad.core.errors import BadParameter
 from actgrad.core.request import DTYPES, build_request, parse_int
 
 INPUTS = "Inputs"
@@ -324,6 +325,7 @@ def request_from_options(
     streamed: bool = False,
 ) -> Any:
     """The parsed options of a function command as a Request (also used by batch)."""
+    options = _positional_values(spec, options)
     params = {p.name: options[f"p_{p.name}"] for p in spec.params}
     inputs = {k[2:]: v for k, v in options.items() if k.startswith("t_") and v}
     request = build_request(
@@ -346,9 +348,77 @@ def request_from_options(
     return request
 
 
+def options_first(command: Any, args: list[str]) -> list[str]:
+    """``args`` for ``command`` with its options first and its positional arguments after
+    ``--``: Click would read a value such as ``-0.5`` or an expression such as ``-x^2`` as an
+    option. An unknown ``--long`` option stays an option, for Click to name it."""
+    takes_value: dict[str, bool] = {}
+    for param in command.params:
+        if getattr(param, "param_type_name", "") == "option":
+            for name in (*param.opts, *param.secondary_opts):
+                takes_value[name] = not param.is_flag and not param.count
+    options: list[str] = []
+    positional: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name = arg.split("=", 1)[0]
+        if arg == "--":
+            positional += args[i + 1 :]
+            break
+        has_value = i + 1 < len(args) and args[i + 1].split("=", 1)[0] not in takes_value
+        long = arg.startswith("--")
+        if name in takes_value and (not takes_value[name] or "=" in arg or has_value or long):
+            options.append(arg)
+            if takes_value[name] and "=" not in arg and has_value:
+                options.append(args[i + 1])
+                i += 1
+        elif arg.startswith("--") and name not in takes_value:
+            options.append(arg)
+        else:  # a value, an expression, or a short option left without its value: -x
+            positional.append(arg)
+        i += 1
+    return [*options, "--", *positional] if positional else options
+
+
+def _positional_values(spec: registry.FunctionSpec, options: dict[str, Any]) -> dict[str, Any]:
+    """``actgrad sigmoid 0.5`` is ``actgrad sigmoid --x 0.5`` (values are parsed as --x's)."""
+    values = list(options.get("values") or ())
+    if not values:
+        return options
+    shown = " ".join(values)
+    if spec.kind != "activation":
+        raise BadParameter(
+            f"{spec.command} takes its inputs by name, not as positional values ({shown})",
+            f"e.g. {spec.example}",
+        )
+    if options.get("t_x"):
+        together = ",".join([*options["t_x"], *values])
+        raise BadParameter(
+            f"values given both with --x and after it ({shown})",
+            f"give them once: --x {together} "
+            f"(or actgrad {spec.command} {' '.join([*options['t_x'], *values])})"
+            if all(":" not in v and "[" not in v for v in [*options["t_x"], *values])
+            else "give them once, with --x or positionally",
+        )
+    return {**options, "t_x": values}
+
+
 def make_command(spec: registry.FunctionSpec) -> Callable[..., None]:
     """A function whose signature Typer turns into the command for ``spec``."""
     parameters = [
+        _option(
+            "values",
+            list[str] | None,
+            None,
+            typer.Argument(
+                metavar="[VALUES]...",
+                show_default=False,
+                help="The input, as --x takes it: actgrad sigmoid 0.5 is --x 0.5."
+                if spec.kind == "activation"
+                else "Not taken: give the inputs by name (see below).",
+            ),
+        ),
         *_inputs(spec),
         *_derivatives(spec),
         *(_param_option(p) for p in spec.params if p.name != "dim"),

@@ -46,4 +46,53 @@ def test_help_command_without_the_rewrite():
     with group.make_context("actgrad", ["help", "tanh"]) as ctx, redirect_stdout(out):
         group.invoke(ctx)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "Usage: actgrad tanh [OPTIONS]" and "Hyperbolic tangent" in lines[2]
+    assert lines[0].startswith("Usage: actgrad tanh [OPTIONS]") and "Hyperbolic tangent" in lines[2]
+
+
+def invoke(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input)
+
+
+@pytest.mark.parametrize(
+    ("args", "same_as"),
+    [
+        (["sigmoid", "0.5"], ["sigmoid", "--x", "0.5"]),
+        (["sigmoid", "-0.5", "--grad"], ["sigmoid", "--x", "-0.5", "--grad"]),
+        (["softmax", "1", "2", "3", "--grad"], ["softmax", "--x", "1,2,3", "--grad"]),
+        (["tanh", "-10:10:7"], ["tanh", "--x", "-10:10:7"]),
+        (["softmax", "[[1,2],[3,4]]"], ["softmax", "--x", "[[1,2],[3,4]]"]),
+        (["leaky-relu", "-1", "--negative-slope", "-0.2"],
+         ["leaky-relu", "--x", "-1", "--negative-slope", "-0.2"]),
+        (["expr", "-x^2", "--x", "3", "--grad"], ["expr", "(-x^2)", "--x", "3", "--grad"]),
+        (["expr", "-sigmoid(x)", "--var", "x=-1"], ["expr", "(-sigmoid(x))", "--var", "x=-1"]),
+        (["plot", "-x", "--x", "0:1:3", "--json"], ["plot", "(-x)", "--x", "0:1:3", "--json"]),
+    ],
+)  # fmt: skip
+def test_positional_values_and_leading_minus(args, same_as):
+    got, want = invoke(*args), invoke(*same_as)
+    assert got.exit_code == want.exit_code == 0, (got.stderr, want.stderr)
+    if args[0] == "plot":  # the curve's name is the expression as typed
+        assert got.stdout.replace('"name":"-x"', '"name":"(-x)"') == want.stdout
+    else:
+        assert got.stdout == want.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fix"),
+    [
+        (["softmax", "--x", "1", "2", "3"], "give them once: --x 1,2,3"),
+        (["mse", "3"], "e.g. actgrad mse --w 3"),
+    ],
+)
+def test_positional_values_that_cannot_be_taken_say_what_to_type(args, fix):
+    out = invoke(*args)
+    assert out.exit_code == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and fix in out.stderr, out.stderr
+
+
+def test_batch_command_lines_take_the_same_forms():
+    import orjson
+
+    out = invoke("batch", input="sigmoid -0.5\nexpr -x^2 --x 3\n")
+    got = [orjson.loads(line) for line in out.stdout.splitlines()]
+    assert [g["result"]["value"] for g in got] == [0.37754068, -9.0]
