@@ -279,6 +279,8 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
             sys.stderr.write(line + "\n")
     else:
         print_rich(render.render_table(result, digits))
+    if result.check is not None and not result.check["ok"]:
+        raise typer.Exit(1)  # a failed check fails, as torch.autograd.gradcheck raises
 
 
 def _dtype_list(text: str) -> list[str]:

@@ -283,9 +283,16 @@ def check_lines(result: Result) -> list[str]:
         verdict = "ok" if fd["ok"] else f"MISMATCH at {', '.join(fd['failures'])}"
         kinks = f"; kinks (one-sided derivatives differ) at {', '.join(fd['kinks'])}" if fd[
             "kinks"] else ""  # fmt: skip
+        floor = f"the finite-difference floor (|derivative| ≤ {_g(fd['floor'])})"
+        if fd["max_rel"] is None:
+            rel = f"max rel: every derivative is below {floor}, where no relative error holds"
+        else:
+            rel = f"max rel {_g(fd['max_rel'])}"
+            if fd["below_floor"]:
+                rel += f" ({fd['below_floor']} below {floor} not counted)"
         lines.append(
             f"check: autograd vs central differences in float64: max abs {_g(fd['max_abs'])}, "
-            f"max rel {_g(fd['max_rel'])}: {verdict}{kinks}"
+            f"{rel}: {verdict}{kinks}"
         )
     closed = report["closed_form"]
     if closed is not None:

@@ -75,7 +75,9 @@ def finite_differences(req: Request, evaluate: Any, reference: Result) -> dict[s
     names = list(reference.derivatives.get(1, {})) or list(reference.jacobian)
     spec = None if req.expression is not None else registry.get(req.function)
     pointwise = spec is not None and spec.kind == "activation" and spec.pointwise
-    worst_abs = worst_rel = 0.0
+    worst_abs = 0.0
+    worst_rel: float | None = None
+    below_floor = 0  # derivatives too small for a central difference to say anything relative
     kinks: list[str] = []
     failures: list[str] = []
     for name in names:
@@ -124,17 +126,18 @@ def finite_differences(req: Request, evaluate: Any, reference: Result) -> dict[s
         smooth = finite & ~kink
         if smooth.any():
             worst_abs = max(worst_abs, float(diff[smooth].max()))
-            worst_rel = max(
-                worst_rel, float(np.where(np.abs(numeric) > FD_ATOL, rel, 0)[smooth].max())
-            )
+            measurable = smooth & (np.abs(numeric) > FD_ATOL)
+            below_floor += int((smooth & ~measurable).sum())
+            if measurable.any():
+                worst_rel = max(worst_rel or 0.0, float(rel[measurable].max()))
         bad = smooth & ~np.isclose(autograd, numeric, rtol=FD_RTOL, atol=FD_ATOL)
         for i in np.flatnonzero(kink.reshape(-1))[:MAX_FLAGS]:
             kinks.append(f"{name}[{i}]" if kink.size > 1 else name)
         for i in np.flatnonzero(bad.reshape(-1))[:MAX_FLAGS]:
             failures.append(f"{name}[{i}]" if bad.size > 1 else name)
     return {
-        "max_abs": worst_abs, "max_rel": worst_rel, "kinks": kinks, "failures": failures,
-        "ok": not failures,
+        "max_abs": worst_abs, "max_rel": worst_rel, "below_floor": below_floor,
+        "floor": FD_ATOL, "kinks": kinks, "failures": failures, "ok": not failures,
     }  # fmt: skip
 
 

@@ -18,9 +18,13 @@ runner = CliRunner()
 
 
 def as_json(*args: str) -> dict:
+    """The JSON result; with --check, exit 1 exactly when the check failed (as gradcheck
+    raises), 0 otherwise."""
     out = runner.invoke(app, [*args, "--json"])
-    assert out.exit_code == 0, out.stderr
-    return orjson.loads(out.stdout)
+    data = orjson.loads(out.stdout)
+    failed = "check" in data and not data["check"]["ok"]
+    assert out.exit_code == (1 if failed else 0), out.stderr
+    return data
 
 
 def flags(report: dict) -> set[tuple[str, str]]:
@@ -88,6 +92,22 @@ def test_check_in_table_and_plain():
     plain = runner.invoke(app, ["sigmoid", "--x", "20", "--grad", "--check"])
     assert plain.stdout == "1.0\t0.0\n"  # data on stdout, the report on stderr
     assert "flush-to-zero" in plain.stderr
+    assert table.exit_code == plain.exit_code == 1  # the check failed
+
+
+def test_check_relative_error_is_never_a_false_zero():
+    """σ'(20) (2.06e-9) and gelu'(−10) (−7.7e-22) are below what a central difference can
+    resolve: no relative error is claimed for them, neither 0 nor a number."""
+    for args in (["sigmoid", "--x", "20"], ["gelu", "--x", "-10"]):
+        fd = as_json(*args, "--grad", "--check", "--dtype", "float64")["check"][
+            "finite_differences"]  # fmt: skip
+        assert fd["max_rel"] is None and fd["below_floor"] == 1
+        plain = runner.invoke(app, [*args, "--grad", "--check", "--dtype", "float64"])
+        first = plain.stderr.splitlines()[0]  # the finite-difference line
+        assert "below the finite-difference floor" in first and "max rel 0" not in first
+    fd = as_json("gelu", "--x", "-10,1", "--grad", "--check", "--dtype", "float64")["check"][
+        "finite_differences"]  # fmt: skip
+    assert 0 < fd["max_rel"] < 1e-6 and fd["below_floor"] == 1
 
 
 def test_dtypes_side_by_side():
