@@ -52,6 +52,7 @@ def spec_dict(spec: registry.FunctionSpec) -> dict[str, Any]:
         ],
         "kinks": [kink_dict(k) for k in default_kinks(spec)],
         "notes": list(spec.notes),
+        "limits": list(spec.limits),
         "example": spec.example,
     }
 
@@ -69,21 +70,13 @@ def kink_dict(kink: registry.Kink) -> dict[str, Any]:
         "left": kink.left,
         "right": kink.right,
         "jump": kink.jump,
+        "order": kink.order,
         "alternatives": {form: value for form, value in kink.alternatives},
     }
 
 
 def kink_text(spec: registry.FunctionSpec, kink: registry.Kink) -> str:
-    at = kink.at if isinstance(kink.at, str) else f"{kink.at:g}"
-    text = (
-        f"x = {at}: torch's {spec.name}' is {kink.torch:g} "
-        f"(left {kink.left:g}, right {kink.right:g})"
-    )
-    if kink.jump:
-        text += "; the function jumps there"
-    if kink.alternatives:
-        text += "; " + ", ".join(f"{form} gives {value:g}" for form, value in kink.alternatives)
-    return text
+    return kink.text(spec.name)
 
 
 def list_rows() -> list[tuple[str, str, str, str, str]]:
@@ -161,6 +154,7 @@ def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
     if not kinks and spec.kind == "activation":
         fields.append(("kinks", "none (differentiable everywhere for the default parameters)"))
     fields.extend(("note", n) for n in spec.notes)
+    fields.extend(("limit", n) for n in spec.limits)
     fields.extend(("dtype note", f"{k}: {v}") for k, v in spec.dtype_notes.items())
     if spec.worked_example:
         fields.append(("worked example", spec.worked_example))

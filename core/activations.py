@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from actgrad.core.registry import FunctionSpec, Kink, Param, register
+from actgrad.core.registry import FunctionSpec, Kink, Param, Region, register
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -43,6 +43,14 @@ def _saturation(derivative: str, difference: str) -> dict[str, str]:
         "loses most or all significant digits; use float32 or float64 for the tails"
         for dt, limit in (("float16", 4), ("bfloat16", 3))
     }
+
+
+def _softplus_threshold(p) -> Kink:
+    """At beta·x = threshold torch switches from the formula (f′ = σ(threshold) on the left,
+    and at the point itself) to x (f′ = 1, f″ = 0 on the right)."""
+    z = math.exp(p["threshold"])  # torch's backward there: z / (z + 1), z = e^(beta·x)
+    gap = math.log1p(1 / z) / p["beta"]  # f jumps by this much: marked when it is visible
+    return Kink(p["threshold"] / p["beta"], z / (z + 1), 1 / (1 + 1 / z), 1.0, jump=gap > 1e-3)
 
 
 def _positive(name: str, strict: bool = True):
@@ -150,7 +158,7 @@ register(
         "(−alpha, ∞)",
         derivative_fn=lambda T, x, p: T.where(x > 0, 1.0, p["alpha"] * T.exp(x)),
         params=(Param("alpha", "float", 1.0, "saturation value for negative inputs"),),
-        kinks=lambda p: _slope_kink(p["alpha"]),
+        kinks=lambda p: [*_slope_kink(p["alpha"]), Kink(0.0, 0.0, p["alpha"], 0.0, order=2)],
         example="actgrad elu --x -1,0,1 --grad",
     ),
     FunctionSpec(
@@ -164,6 +172,7 @@ register(
         derivative_fn=lambda T, x, p: T.where(x > 0, 1.0, T.exp(x / p["alpha"])),
         params=(Param("alpha", "float", 1.0, "saturation value for negative inputs (≠ 0)"),),
         check=lambda p: "alpha must not be 0" if p["alpha"] == 0 else None,
+        kinks=lambda p: [Kink(0.0, 0.0, 1 / p["alpha"], 0.0, order=2)],
         example="actgrad celu --x -1,0,1 --alpha 2 --grad",
     ),
     FunctionSpec(
@@ -175,7 +184,10 @@ register(
         R,
         "(−scale·α, ∞)",
         derivative_fn=lambda T, x, p: SELU_SCALE * T.where(x > 0, 1.0, SELU_ALPHA * T.exp(x)),
-        kinks=lambda p: [Kink(0.0, SELU_SCALE * SELU_ALPHA, SELU_SCALE * SELU_ALPHA, SELU_SCALE)],
+        kinks=lambda p: [
+            Kink(0.0, SELU_SCALE * SELU_ALPHA, SELU_SCALE * SELU_ALPHA, SELU_SCALE),
+            Kink(0.0, 0.0, SELU_SCALE * SELU_ALPHA, 0.0, order=2),
+        ],
         example="actgrad selu --x -1,0,1 --grad",
     ),
     FunctionSpec(
@@ -257,7 +269,11 @@ register(
         kinks=lambda p: [Kink(-3.0, 0.0, 0.0, 1 / 6), Kink(3.0, 0.0, 1 / 6, 0.0)],
         max_order=1,
         example="actgrad hardsigmoid --x -3,0,3 --grad",
-        notes=("torch implements no derivative of hardsigmoid_backward: --order 2+ is refused",),
+        limits=("torch implements no derivative of hardsigmoid_backward: --order 2+ is refused",),
+        dtype_notes={
+            "float64": "in float64 torch's hardsigmoid' is 0.1666666716337204 (float32's 1/6, "
+            "widened), not 1/6 = 0.16666666666666666: 3e-8 relative error in every derivative",
+        },
     ),
     FunctionSpec(
         "tanh",
@@ -302,6 +318,7 @@ register(
         R,
         "(−1, 1)",
         derivative_fn=lambda T, x, p: 1 / (1 + x.abs()) ** 2,
+        kinks=lambda p: [Kink(0.0, -0.0, 2.0, -2.0, order=2)],
         example="actgrad softsign --x 1 --grad",
         dtype_notes={
             "float16": "in float16 softsign'(x) = 1/(1 + |x|)² keeps only about 3 significant "
@@ -321,19 +338,25 @@ register(
         ),
         params=(
             Param("beta", "float", 1.0, "sharpness"),
-            Param("threshold", "float", 20.0, "above beta·x > threshold the function is x"),
+            Param("threshold", "float", 20.0, "where beta·x > threshold the function is x"),
         ),
+        kinks=lambda p: [_softplus_threshold(p)],
+        regions=lambda p: [
+            Region(
+                lambda T, x: p["beta"] * x > p["threshold"],
+                f"{{count}} input(s) have beta·x > threshold ({p['threshold']:g}): there torch "
+                "returns x itself, with derivative 1 and second derivative 0, for numerical "
+                f"stability (the formula differs by at most log(1 + e^−{p['threshold']:g})/beta)",
+            )
+        ],
         example="actgrad softplus --x 1 --grad",
-        notes=(
-            "for beta·x > threshold torch returns x (and derivative 1) for numerical stability",
-        ),
     ),
     FunctionSpec(
         "hardswish",
         "activation",
         "piecewise-quadratic swish (MobileNetV3)",
         "hardswish(x) = 0 if x ≤ −3, x if x ≥ 3, else x·(x + 3)/6",
-        "hardswish'(x) = 0 if x < −3, 1 if x > 3, else (2x + 3)/6",
+        "hardswish'(x) = 0 if x < −3, 1 if x > 3, (2x + 3)/6 if −3 < x < 3; at ±3 see the kinks",
         R,
         "[−0.375, ∞)",
         derivative_fn=lambda T, x, p: T.where(x < -3, 0.0, T.where(x > 3, 1.0, (2 * x + 3) / 6)),
@@ -386,6 +409,7 @@ register(
             "lose most significant digits there; use float32 or float64"
             for dt in ("float16", "bfloat16")
         },
+        dtype_notes_need_grad=False,
     ),
     FunctionSpec(
         "threshold",

@@ -60,11 +60,11 @@ def evaluate_group(key: GroupKey, xs: list[float]) -> GroupResult:
         alone |= ~torch.isfinite(g.cpu())
     for kink in spec.kinks(params):
         alone |= (x == torch.tensor(kink.at, dtype=dtype, device=device)).cpu()
+    for region in spec.regions(params):
+        alone |= region.mask(torch, x).cpu()
     if caught:  # warnings become notes: let each row say them as it would alone
         alone[:] = True
-    notes = list(spec.notes)
-    if key.dtype in spec.dtype_notes:
-        notes.append(spec.dtype_notes[key.dtype])
+    notes = spec.notes_for(key.dtype, key.order)
     return GroupResult(
         x=_numpy(x),
         value=_numpy(value),

@@ -147,30 +147,26 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.numpy()
 
 
-def _fmt(v: float) -> str:
-    return f"{v:g}"
-
-
-def _kink_notes(spec: registry.FunctionSpec, x: torch.Tensor, params: dict) -> list[str]:
+def _kink_notes(
+    spec: registry.FunctionSpec, x: torch.Tensor, params: dict, order: int
+) -> list[str]:
+    """Notes for inputs on a kink (a second-derivative kink only when one was asked for) and
+    in a region where torch departs from the formula."""
     notes = []
     for kink in spec.kinks(params):
+        if kink.order > max(order, 1):
+            continue
         at = torch.tensor(kink.at, dtype=x.dtype, device=x.device)
         hits = int((x.detach() == at).sum())
-        if not hits:
-            continue
-        where = f"{hits} inputs are" if hits > 1 else "the input is"
-        text = (
-            f"{spec.name}'({_fmt(kink.at)}) uses torch's convention {_fmt(kink.torch)} "
-            f"(left derivative {_fmt(kink.left)}, right derivative {_fmt(kink.right)}); "
-            f"{where} on this kink"
-        )
-        if kink.jump:
-            text += "; the function itself jumps there"
-        if kink.alternatives:
-            text += "; other formulations differ: " + ", ".join(
-                f"{form} gives {_fmt(value)}" for form, value in kink.alternatives
-            )
-        notes.append(text)
+        if hits:
+            where = f"{hits} inputs are" if hits > 1 else "the input is"
+            rounded = torch.tensor(kink.torch, dtype=x.dtype).item()
+            here = "" if rounded == kink.torch else f" ({rounded:.10g} in {str(x.dtype)[6:]})"
+            notes.append(f"{kink.text(spec.name)}{here}; {where} on this kink")
+    for region in spec.regions(params):
+        count = int(region.mask(torch, x.detach()).sum())
+        if count:
+            notes.append(region.note.format(count=count))
     return notes
 
 
@@ -239,9 +235,7 @@ def _evaluate_activation(spec: registry.FunctionSpec, req: Request, device: torc
     if not spec.pointwise and x0.ndim == 0:
         x0 = x0.reshape(1)
     x = x0.detach().requires_grad_(req.order > 0)
-    notes = list(spec.notes)
-    if req.dtype in spec.dtype_notes:
-        notes.append(spec.dtype_notes[req.dtype])
+    notes = spec.notes_for(req.dtype, req.order)
     derivatives: dict[int, dict[str, np.ndarray]] = {}
     jacobian: dict[str, np.ndarray] = {}
     with _torch_calls(spec.command, req, device, notes):
@@ -264,7 +258,7 @@ def _evaluate_activation(spec: registry.FunctionSpec, req: Request, device: torc
                 derivatives[1] = {"x": _numpy(g)}
                 if req.order > 1:
                     derivatives[2] = {"x": _numpy(_rows(g, x, params["dim"]))}
-    notes.extend(_kink_notes(spec, x, params))
+    notes.extend(_kink_notes(spec, x, params, req.order))
     notes.extend(notes_cast)
     nans = int(torch.isnan(x0).sum())
     if nans and req.order:
@@ -272,6 +266,8 @@ def _evaluate_activation(spec: registry.FunctionSpec, req: Request, device: torc
             f"{nans} input(s) are nan: derivatives there are whatever torch's kernels return "
             "and carry no meaning"
         )
+    if spec.pointwise:
+        notes.extend(_nan_derivative_notes(spec.name, x0, derivatives))
     if spec.name == "gumbel_softmax" and params["hard"]:
         notes.append("hard=True: the value is one-hot; the derivative is the soft one")
     if spec.stochastic:
@@ -291,6 +287,26 @@ def _evaluate_activation(spec: registry.FunctionSpec, req: Request, device: torc
         index=req.index,
         notes=notes,
     )
+
+
+def _nan_derivative_notes(
+    name: str, x: torch.Tensor, derivatives: dict[int, dict[str, np.ndarray]]
+) -> list[str]:
+    """Every activation has finite derivatives at finite inputs: a nan there is torch's
+    formula overflowing (mish'' past x ≈ 100 in float32), which a note names."""
+    finite = np.isfinite(_numpy(x))
+    notes = []
+    for order, grads in sorted(derivatives.items()):
+        bad = np.isnan(grads["x"]) & finite
+        count = int(bad.sum())
+        if count:
+            first = float(np.asarray(_numpy(x))[bad].flat[0])
+            notes.append(
+                f"{count} value(s) of {name}{chr(39) * order if order < 3 else f'^({order})'} "
+                f"are nan at finite inputs (the first at x = {first:.10g}): torch's formula "
+                "overflows there in this dtype; the true derivative is finite"
+            )
+    return notes
 
 
 def whole(t64: torch.Tensor, option: str) -> torch.Tensor:

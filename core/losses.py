@@ -125,16 +125,38 @@ def _kl_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
     pred = t["pred"]
     if not p["log_target"] and _outside(t["target"], 0, math.inf):
         raise _bad("kl_div's --target must be probabilities (≥ 0)", "or pass --log-target")
+    rows = pred.reshape(-1, pred.shape[-1]) if pred.ndim else pred.reshape(1, 1)
     if bool((pred > 0).any()):
-        rows = pred.reshape(-1, pred.shape[-1]) if pred.ndim else pred.reshape(1, 1)
-        sums = rows.sum(dim=-1)
-        if not _outside(pred, 0, 1) and bool(((sums - 1).abs() < 1e-3).all()):
+        if not _outside(pred, 0, 1) and bool(((rows.sum(dim=-1) - 1).abs() < 1e-3).all()):
             raise _bad(
                 "kl_div's --pred looks like probabilities, but it takes log-probabilities",
                 "pass log(p), e.g. the output of log_softmax",
             )
         return ["kl_div's --pred has positive entries: log-probabilities are ≤ 0"]
-    return []
+    notes = []
+    mass = rows.double().exp().sum(dim=-1)
+    if bool(((mass - 1).abs() > 1e-3).any()):
+        notes.append(
+            f"exp(--pred) sums to {float(mass.max()):.6g} along the last dim, not 1: these "
+            "log-probabilities do not normalize, so the value is not a KL divergence (it can "
+            "be negative)"
+        )
+    if p["reduction"] == "batchmean":
+        size = pred.shape[0] if pred.ndim else 1
+        if pred.ndim <= 1:
+            notes.append(
+                f"reduction=batchmean divides the sum by the size of dim 0, here {size}: a 1-D "
+                "input is one distribution, whose KL divergence is reduction=sum"
+            )
+        else:
+            notes.append(f"reduction=batchmean divides the sum by the batch size {size}: the "
+                         "mean KL divergence per distribution (row)")  # fmt: skip
+    elif p["reduction"] == "mean":
+        notes.append(
+            "reduction=mean divides by the element count, not the batch size: use batchmean "
+            "(rows) or sum (one distribution) for a KL divergence"
+        )
+    return notes
 
 
 def _gaussian_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
@@ -144,10 +166,12 @@ def _gaussian_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
 
 
 def _poisson_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
-    if bool((t["target"] < 0).any()):
-        raise _bad("poisson_nll's --target is a count (≥ 0)", "give non-negative targets")
     if not p["log_input"] and bool((t["pred"] < 0).any()):
         raise _bad("with --no-log-input, --pred is a rate (≥ 0)", "or use --log-input")
+    negative = int((t["target"] < 0).sum())
+    if negative:  # torch accepts them; the loss is then no Poisson likelihood
+        return [f"{negative} target(s) are negative: a Poisson target is a count (≥ 0); torch "
+                "evaluates the formula anyway, but it is no longer a likelihood"]  # fmt: skip
     return []
 
 
@@ -451,8 +475,8 @@ register(
         max_order=2,
         lint=_kl_lint,
         call=lambda F, t, p: F.kl_div(t["pred"], t["target"], **p),
-        example="actgrad kl-div --pred -1.2,-0.9,-1.2 --target 0.3,0.4,0.3 --reduction batchmean",
-        notes=("reduction=batchmean gives the true KL divergence; mean also divides by the size",),
+        example="actgrad kl-div --pred -1.3862944,-0.6931472,-1.3862944 --target 0.3,0.4,0.3 "
+        "--reduction sum",
     ),
     FunctionSpec(
         "poisson_nll_loss",
@@ -725,8 +749,8 @@ register(
             "torch's ctc_loss gradient is taken with respect to the logits that log_softmax "
             "turned into --log-probs (y − γ), not the partial derivative in log_probs (−γ); "
             "the two agree once back-propagated through log_softmax",
-            "torch's ctc_loss has no second derivative: --order 2 is refused",
         ),
+        limits=("torch's ctc_loss has no second derivative: --order 2 is refused",),
     ),
     FunctionSpec(
         "vector_norm",

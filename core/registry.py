@@ -65,7 +65,9 @@ X = TensorInput("x", "input")
 class Kink:
     """A point where a derivative is a convention: torch's value and the one-sided ones.
 
-    ``jump`` marks a discontinuity of the function itself (threshold, hardshrink).
+    ``jump`` marks a discontinuity of the function itself (threshold, hardshrink); ``order``
+    is the derivative whose value is the convention (2: f′ is continuous, f″ jumps). ``torch``
+    is the value in float64; other dtypes give it rounded to their precision.
     """
 
     at: float
@@ -75,6 +77,35 @@ class Kink:
     jump: bool = False
     # how other common formulations of the same function differ here (checked by the tests)
     alternatives: tuple[tuple[str, float], ...] = ()
+    order: int = 1
+
+    @property
+    def prime(self) -> str:
+        return "'" * self.order
+
+    def text(self, name: str) -> str:
+        """``name'(at) uses torch's convention …``: the words every kink note shares."""
+        derivative = "derivative" if self.order == 1 else "second derivative"
+        out = (
+            f"{name}{self.prime}({self.at:.10g}) uses torch's convention {self.torch:.10g} "
+            f"(left {derivative} {self.left:.10g}, right {derivative} {self.right:.10g})"
+        )
+        if self.jump:
+            out += "; the function itself jumps there"
+        if self.alternatives:
+            out += "; other formulations differ: " + ", ".join(
+                f"{form} gives {value:.10g}" for form, value in self.alternatives
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Region:
+    """Inputs where torch computes the function differently from its formula (softplus past
+    its threshold): ``mask(T, x)`` marks them, ``note`` (with ``{count}``) says so."""
+
+    mask: Callable[[Any, Any], Any]
+    note: str
 
 
 @dataclass(frozen=True)
@@ -114,6 +145,16 @@ class FunctionSpec:
     example: str = ""
     notes: tuple[str, ...] = ()
     dtype_notes: Mapping[str, str] = field(default_factory=dict)
+    dtype_notes_need_grad: bool = True  # the dtype notes speak of derivatives only
+    limits: tuple[str, ...] = ()  # what torch cannot do here: explain says it, results do not
+    regions: Callable[[Params], list[Region]] = field(default=lambda p: [])
+
+    def notes_for(self, dtype: str, order: int) -> list[str]:
+        """The notes every result of this function carries in ``dtype`` at ``order``."""
+        notes = list(self.notes)
+        if dtype in self.dtype_notes and (order or not self.dtype_notes_need_grad):
+            notes.append(self.dtype_notes[dtype])
+        return notes
 
     @property
     def command(self) -> str:

@@ -96,3 +96,94 @@ def test_batch_command_lines_take_the_same_forms():
     out = invoke("batch", input="sigmoid -0.5\nexpr -x^2 --x 3\n")
     got = [orjson.loads(line) for line in out.stdout.splitlines()]
     assert [g["result"]["value"] for g in got] == [0.37754068, -9.0]
+
+
+# --- notes that tell the truth -----------------------------------------------------------
+
+
+def notes(*args: str) -> list[str]:
+    import orjson
+
+    out = invoke(*args, "--json")
+    assert out.exit_code == 0, out.stderr
+    return orjson.loads(out.stdout)["notes"]
+
+
+def test_softplus_threshold_is_noted_only_past_it_and_is_a_kink():
+    assert notes("softplus", "--x", "1", "--grad") == []
+    (past,) = notes("softplus", "--x", "25,30", "--grad")
+    assert past.startswith("2 input(s) have beta·x > threshold (20)")
+    (kink,) = notes("softplus", "--x", "20", "--grad", "--dtype", "float64")
+    assert (
+        "softplus'(20) uses torch's convention 0.9999999979" in kink
+        and "right derivative 1" in kink
+    )
+    explain = invoke("explain", "softplus", "--format", "plain").stdout
+    assert "softplus'(20)" in explain
+
+
+def test_derivative_dtype_notes_need_a_derivative():
+    assert notes("sigmoid", "--x", "10", "--dtype", "float16") == []
+    assert any("σ'(x)" in n for n in notes("sigmoid", "--x", "10", "--dtype", "float16", "--grad"))
+
+
+def test_hardsigmoid_float64_derivative_note_is_what_torch_returns():
+    import torch
+
+    x = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(torch.nn.functional.hardsigmoid(x), x)
+    assert g.item() != 1 / 6
+    assert any(repr(g.item()) in n for n in notes("hardsigmoid", "--x", "0", "--grad", "--dtype",
+                                                    "float64"))  # fmt: skip
+    assert notes("hardsigmoid", "--x", "0", "--grad") == []  # nothing unasked: no order-2 talk
+
+
+def test_hardswish_derivative_text_agrees_with_its_kinks():
+    explain = invoke("explain", "hardswish", "--format", "plain").stdout
+    assert "else (2x + 3)/6" not in explain and "−3 < x < 3" in explain
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "left", "right"),
+    [("softsign", [], "2", "-2"), ("elu", [], "1", "0"), ("celu", ["--alpha", "2"], "0.5", "0"),
+     ("selu", [], "1.758099341", "0")],
+)  # fmt: skip
+def test_second_derivative_kinks_are_noted_when_asked(name, params, left, right):
+    found = [n for n in notes(name, "--x", "0", "--order", "2", *params) if f"{name}''(0)" in n]
+    assert len(found) == 1
+    assert f"left second derivative {left}, right second derivative {right}" in found[0]
+    assert not any(f"{name}''" in n for n in notes(name, "--x", "0", "--grad", *params))
+
+
+def test_nan_second_derivative_at_a_finite_input_is_noted():
+    (note,) = notes("mish", "--x", "50,100,200", "--order", "2")
+    assert note.startswith("2 value(s) of mish'' are nan at finite inputs (the first at x = 100)")
+
+
+def test_ctc_says_nothing_of_order_2_unless_asked():
+    assert not any("order 2" in n for n in notes("ctc", "--log-probs", "[[-0.7,-0.7],[-0.7,-0.7]]",
+                                                 "--targets", "1", "--grad"))  # fmt: skip
+    assert "limit: torch's ctc_loss has no second derivative" in invoke(
+        "explain", "ctc", "--format", "plain").stdout  # fmt: skip
+
+
+def test_poisson_negative_target_is_a_note_not_a_refusal():
+    import math
+
+    import orjson
+
+    out = invoke("poisson-nll", "--pred", "1", "--target", "-2", "--json")
+    data = orjson.loads(out.stdout)
+    assert out.exit_code == 0 and math.isclose(data["value"], math.e + 2, rel_tol=1e-6)
+    assert any("negative" in n for n in data["notes"])
+
+
+def test_kl_div_notes_are_right_for_the_input_given():
+    raw = notes("kl-div", "--pred", "-1.2,-0.9,-1.2", "--target", "0.3,0.4,0.3", "--reduction",
+                "batchmean")  # fmt: skip
+    assert any("do not normalize" in n for n in raw)
+    assert any("divides the sum by the size of dim 0, here 3" in n for n in raw)
+    assert not any("true KL" in n for n in raw)
+    clean = notes("kl-div", "--pred", "-1.3862944,-0.6931472,-1.3862944", "--target",
+                  "0.3,0.4,0.3", "--reduction", "sum")  # fmt: skip
+    assert clean == []
