@@ -275,8 +275,7 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
     elif fmt == "plain":
         for chunk in render.render_plain(result, digits):
             write(chunk)
-        for line in render.check_lines(result):  # a report, not data: stderr
-            sys.stderr.write(line + "\n")
+        _to_stderr([*render.check_lines(result), *(f"note: {n}" for n in result.notes)])
     else:
         print_rich(render.render_table(result, digits))
     if result.check is not None and not result.check["ok"]:
@@ -310,8 +309,17 @@ def _emit_dtypes(request: Any, dtypes: list[str], fmt: str, digits: int | None) 
     elif fmt == "plain":
         for chunk in render.render_dtypes_plain(results, digits):
             write(chunk)
+        shared = results["float64"].notes  # then what only some dtype adds, named
+        extra = [f"note: {d}: {n}" for d, r in results.items() for n in r.notes if n not in shared]
+        _to_stderr([*(f"note: {n}" for n in shared), *extra])
     else:
         print_rich(render.render_dtypes_table(results, comparison, digits))
+
+
+def _to_stderr(lines: list[str]) -> None:
+    """A report beside plain data (--check, notes): on stderr, so stdout keeps only data."""
+    for line in lines:
+        sys.stderr.write(" ".join(line.split()) + "\n")
 
 
 def run(spec: registry.FunctionSpec, options: dict[str, Any]) -> None:

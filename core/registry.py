@@ -86,8 +86,9 @@ class Kink:
     def text(self, name: str) -> str:
         """``name'(at) uses torch's convention …``: the words every kink note shares."""
         derivative = "derivative" if self.order == 1 else "second derivative"
+        at = self.at if isinstance(self.at, str) else f"{self.at:.10g}"  # a parameter's name
         out = (
-            f"{name}{self.prime}({self.at:.10g}) uses torch's convention {self.torch:.10g} "
+            f"{name}{self.prime}({at}) uses torch's convention {self.torch:.10g} "
             f"(left {derivative} {self.left:.10g}, right {derivative} {self.right:.10g})"
         )
         if self.jump:

@@ -22,7 +22,7 @@ def invoke(*args: str, input: str | None = None, env: dict | None = None):
 def ok(*args: str, **kwargs) -> str:
     result = invoke(*args, **kwargs)
     assert result.exit_code == 0, (result.stdout, result.stderr)
-    assert result.stderr == ""
+    assert all(line.startswith("note: ") for line in result.stderr.splitlines()), result.stderr
     return result.stdout
 
 
@@ -144,13 +144,15 @@ def test_list_and_explain():
     specs = orjson.loads(ok("list", "--json"))
     assert {s["name"] for s in specs} == {s.name for s in registry.specs()}
     text = ok("explain", "softplus")
-    for field in ("formula:", "derivative:", "range:", "param: --beta", "example:", "kinks:"):
+    for field in ("formula:", "derivative:", "range:", "param: --beta", "example:", "kink:"):
         assert field in text
+    assert "kinks: none" in ok("explain", "sigmoid")
     relu = orjson.loads(ok("explain", "relu", "--json"))
     assert relu["kinks"][0] | {"alternatives": {}} == {
-        "at": 0.0, "torch": 0.0, "left": 0.0, "right": 1.0, "jump": False, "alternatives": {}
+        "at": 0.0, "torch": 0.0, "left": 0.0, "right": 1.0, "jump": False, "order": 1,
+        "alternatives": {},
     }  # fmt: skip
-    assert "x = threshold" in ok("explain", "threshold")
+    assert "threshold'(threshold) uses torch's convention" in ok("explain", "threshold")
 
 
 # --- inputs ---------------------------------------------------------------------------------

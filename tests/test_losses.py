@@ -303,7 +303,6 @@ def test_examples_of_the_issue():
         ("kl", {"pred": [-1, -2], "target": [-0.5, 1]}, {}, "probabilities (≥ 0)"),
         ("gaussian-nll", {"pred": [1], "target": [0], "var": [-1]}, {}, "non-negative"),
         ("soft-margin", {"pred": [1], "target": [0]}, {}, "1 or -1"),
-        ("poisson-nll", {"pred": [1], "target": [-1]}, {}, "count"),
         ("multi-margin", {"pred": [1, 2], "target": 0}, {"p": 3}, "p must be 1 or 2"),
         ("l2", {"x": [1], "pred": [1], "target": [2]}, {}, "--x, or --pred and --target"),
         ("mse", {"x": [1]}, {}, "needs --w"),

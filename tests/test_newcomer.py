@@ -187,3 +187,13 @@ def test_kl_div_notes_are_right_for_the_input_given():
     clean = notes("kl-div", "--pred", "-1.3862944,-0.6931472,-1.3862944", "--target",
                   "0.3,0.4,0.3", "--reduction", "sum")  # fmt: skip
     assert clean == []
+
+
+def test_plain_notes_go_to_stderr_and_json_keeps_them():
+    plain = invoke("relu", "--x", "-1,0,2", "--grad", "--format", "plain")
+    assert plain.stdout == "-1.0\t0.0\t0.0\n0.0\t0.0\t0.0\n2.0\t2.0\t1.0\n"
+    lines = plain.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("note: relu'(0) uses torch's convention 0")
+    assert notes("relu", "--x", "-1,0,2", "--grad")[0] == lines[0].removeprefix("note: ")
+    dtypes = invoke("sigmoid", "--x", "10", "--grad", "--dtypes", "float16", "--format", "plain")
+    assert dtypes.stderr.startswith("note: float16: in float16 σ'(x)")
