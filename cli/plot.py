@@ -3,6 +3,7 @@ with plotille, written to an image file with matplotlib, or given as JSON points
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 from typing import Any
@@ -64,9 +65,35 @@ def points_json(xs: np.ndarray, curves: list[dict[str, Any]]) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
 
 
+MARKS = ("•", "+", "x", "o", "*", "#", "@", "%")  # curves told apart without colour
+
+
+def axis_limits(values: np.ndarray) -> tuple[float, float]:
+    """The data's range padded by 5% on each side and rounded outward to a tenth of its order
+    of magnitude, so every extreme is drawn inside the canvas."""
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    span = high - low or max(abs(high), 1.0)
+    low, high = low - 0.05 * span, high + 0.05 * span
+    step = 10 ** math.floor(math.log10(span)) / 10
+    return math.floor(low / step) * step, math.ceil(high / step) * step
+
+
+def tick_format(low: float, high: float, ticks: int) -> Any:
+    """Tick labels with as many decimals as neighbouring ticks need, no more."""
+    delta = (high - low) / max(ticks, 1)
+    decimals = max(0, 1 - math.floor(math.log10(delta))) if delta > 0 else 2
+
+    def label(value: float, _next: float) -> str:
+        text = f"{value:.{decimals}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+    return label
+
+
 def terminal(xs: np.ndarray, curves: list[dict[str, Any]], width: int | None,
              height: int | None, color: bool) -> str:  # fmt: skip
-    """A braille plot with axes and a legend, sized to the terminal unless told."""
+    """A braille plot with axes and a legend, sized to the terminal unless told; without
+    colour each curve has its own mark."""
     import plotille
 
     columns, lines = shutil.get_terminal_size((100, 30))
@@ -79,17 +106,16 @@ def terminal(xs: np.ndarray, curves: list[dict[str, Any]], width: int | None,
     fig.set_x_limits(float(xs.min()), float(xs.max()))
     finite = [c[k][np.isfinite(c[k])].astype(np.float64) for c in curves for k in ("y", "dy")
               if k in c]  # fmt: skip
-    values = np.concatenate(finite) if finite else np.zeros(1)
-    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
-    if low == high:
-        low, high = low - 1, high + 1
+    low, high = axis_limits(np.concatenate(finite) if finite else np.zeros(0))
     fig.set_y_limits(low, high)
+    fig.y_ticks_fkt = tick_format(low, high, fig.height)
+    fig.x_ticks_fkt = tick_format(float(xs.min()), float(xs.max()), max(fig.width // 10, 1))
     palette = ["blue", "red", "green", "magenta", "cyan", "yellow", "white"]
-    for i, curve in enumerate(curves):
-        fig.plot(xs, np.nan_to_num(curve["y"]), label=curve["name"], lc=palette[i % 7])
-        if "dy" in curve:
-            fig.plot(xs, np.nan_to_num(curve["dy"]), label=f"d/dx {curve['name']}",
-                     lc=palette[(i + len(curves)) % 7])  # fmt: skip
+    series = [(c["name"], c["y"]) for c in curves]
+    series += [(f"d/dx {c['name']}", c["dy"]) for c in curves if "dy" in c]
+    for i, (name, ys) in enumerate(series):
+        fig.plot(xs, np.nan_to_num(ys), label=name, lc=palette[i % len(palette)],
+                 marker=None if color else MARKS[i % len(MARKS)])  # fmt: skip
     return fig.show(legend=True) + "\n"
 
 

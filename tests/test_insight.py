@@ -228,15 +228,42 @@ def test_plot_usage_errors(args, needle):
     assert out.exit_code == 2 and needle in out.stderr
 
 
-def test_terminal_plot_snapshot():
-    """The tutorial's figure at a fixed size (regenerate after a deliberate change with
-    NO_COLOR=1 actgrad plot sigmoid tanh --terminal --width 60 --height 15)."""
-    from pathlib import Path
+def _canvas(text: str) -> tuple[list[tuple[float, str]], float, float]:
+    """(rows from the top as (label value, content), lowest label, highest label)."""
+    lines = text.splitlines()
+    rows = [line.split(" | ", 1) for line in lines if " | " in line or line.rstrip().endswith("|")]
+    parsed = [(float(label.strip().rstrip("|").strip()), rest[0] if rest else "")
+              for label, *rest in rows if label.strip().rstrip("|").strip()]  # fmt: skip
+    return parsed, parsed[-1][0], parsed[0][0]
 
-    expected = (Path(__file__).parent / "snapshots" / "plot_sigmoid_tanh_60x15.txt").read_text()
-    out = runner.invoke(app, ["plot", "sigmoid", "tanh", "--terminal", "--width", "60",
-                              "--height", "15"], env={"NO_COLOR": "1"})  # fmt: skip
-    assert out.stdout == expected
+
+@pytest.mark.parametrize(
+    ("names", "checked"),
+    [(["sigmoid"], ["sigmoid"]), (["tanh"], ["tanh"]), (["sigmoid", "tanh"], ["tanh"]),
+     (["gelu"], ["gelu"]), (["softsign"], ["softsign"]), (["elu"], ["elu"]),
+     (["relu"], ["relu"])],
+)  # fmt: skip
+def test_terminal_plot_draws_every_extreme(names, checked):
+    """Each curve's maximum and minimum fall on the canvas rows that hold those values, with
+    the y-axis padded beyond them; without colour every curve has its own mark."""
+    from actgrad.cli.plot import MARKS
+
+    out = runner.invoke(app, ["plot", *names, "--terminal", "--width", "60", "--height", "15"],
+                        env={"NO_COLOR": "1"})  # fmt: skip
+    assert out.exit_code == 0, out.stderr
+    rows, low, high = _canvas(out.stdout)
+    contents = [content for _, content in rows[1:]]  # the first label is the axis' top end
+    delta = (high - low) / len(contents)
+    for name in checked:
+        mark = MARKS[names.index(name)]
+        assert f"{mark}⠤ {name}" in out.stdout  # the legend names the mark
+        ys = orjson.loads(runner.invoke(app, ["plot", name, "--json"]).stdout)["series"][0]["y"]
+        assert low < min(ys) and max(ys) < high  # padded: no extreme on the frame
+        for extreme in (max(ys), min(ys)):
+            row = len(contents) - 1 - int((extreme - low) // delta)
+            assert mark in contents[row], (name, extreme, row, out.stdout)
+    labels = [label for label, _ in rows]
+    assert all(len(f"{v}".split(".")[-1]) <= 3 for v in labels)  # rounded tick labels
 
 
 def test_plot_takes_the_function_parameters():
