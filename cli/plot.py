@@ -103,13 +103,16 @@ def terminal(xs: np.ndarray, curves: list[dict[str, Any]], width: int | None,
     fig.color_mode = "names"
     fig.with_colors = color
     xs = xs.astype(np.float64)
-    fig.set_x_limits(float(xs.min()), float(xs.max()))
+    left, right = float(xs.min()), float(xs.max())
+    if left == right:  # a single point: give the axis some width around it
+        left, right = left - max(abs(left), 1.0), right + max(abs(right), 1.0)
+    fig.set_x_limits(left, right)
     finite = [c[k][np.isfinite(c[k])].astype(np.float64) for c in curves for k in ("y", "dy")
               if k in c]  # fmt: skip
     low, high = axis_limits(np.concatenate(finite) if finite else np.zeros(0))
     fig.set_y_limits(low, high)
     fig.y_ticks_fkt = tick_format(low, high, fig.height)
-    fig.x_ticks_fkt = tick_format(float(xs.min()), float(xs.max()), max(fig.width // 10, 1))
+    fig.x_ticks_fkt = tick_format(left, right, max(fig.width // 10, 1))
     palette = ["blue", "red", "green", "magenta", "cyan", "yellow", "white"]
     series = [(c["name"], c["y"]) for c in curves]
     series += [(f"d/dx {c['name']}", c["dy"]) for c in curves if "dy" in c]

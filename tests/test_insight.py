@@ -271,3 +271,10 @@ def test_plot_takes_the_function_parameters():
     data = orjson.loads(runner.invoke(app, args).stdout)
     assert data["series"][0]["y"][0] == pytest.approx(-0.4)
     assert data["series"][1]["y"][0] == pytest.approx(2 * math.expm1(-2), rel=1e-6)
+
+
+@pytest.mark.parametrize("x", ["0:0:5", "5", "-1e-300,1e-300"])
+def test_terminal_plot_of_a_degenerate_range(x):
+    out = runner.invoke(app, ["plot", "sigmoid", "--x", x, "--terminal", "--width", "30",
+                              "--height", "6"])  # fmt: skip
+    assert out.exit_code == 0 and "sigmoid" in out.stdout, out.stderr
