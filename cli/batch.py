@@ -28,7 +28,8 @@ DEFAULT_MAX_LINE_BYTES = 1 << 20
 BOM = b"\xef\xbb\xbf"
 FAST_KEYS = frozenset({"fn", "x", "grad", "order", "dtype", "device", "params", "id"})
 REQUEST_KEYS = frozenset({"fn", "expr", "vars", "grad", "wrt", "order", "index", "dtype",
-                          "device", "params", "seed", "broadcast", "symbolic", "id"})  # fmt: skip
+                          "device", "params", "seed", "broadcast", "symbolic", "id",
+                          "cotangent"})  # fmt: skip
 
 
 class LineTooLong(Exception):
@@ -162,12 +163,13 @@ def json_request(data: dict, max_elements: int) -> Any:
     common = {
         "order": data.get("order"), "device": data.get("device") or _env("ACTGRAD_DEVICE"),
         "dtype": data.get("dtype") or _env("ACTGRAD_DTYPE"), "max_elements": max_elements,
+        "cotangent": [_values(data["cotangent"], "cotangent")] if "cotangent" in data else None,
     }  # fmt: skip
     if "expr" in data:
         unknown = set(data) - {"expr", "vars", "x", "grad", "wrt", "order", "dtype", "device",
-                               "symbolic", "id"}  # fmt: skip
+                               "symbolic", "id", "cotangent"}  # fmt: skip
         if unknown:
-            keys = "expr, vars, x, grad, wrt, order, dtype, device, symbolic"
+            keys = "expr, vars, x, grad, wrt, order, dtype, device, symbolic, cotangent"
             raise BadParameter(f"unknown key {sorted(unknown)[0]!r} for an expression", keys)
         variables = data.get("vars", {})
         if not isinstance(data["expr"], str) or not isinstance(variables, dict):

@@ -67,22 +67,29 @@ def _inputs(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
 
 def _derivatives(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
     loss = spec.kind != "activation"
+    what = {"loss": "loss", "norm": "norm"}.get(spec.kind, "output")
     if loss:
-        first, order = "First derivative w.r.t. each input given.", "2: the Hessian of the loss."
+        first = ("First derivative w.r.t. each input given (torch.autograd.grad; per element "
+                 "with --reduction none).")  # fmt: skip
+        order = f"0-2; 2: the Hessian of the {what}."
     elif spec.pointwise:
-        first, order = "First derivative.", "Derivatives up to order N (1-4)."
+        first, order = "First derivative (torch.autograd.grad).", "Derivatives up to order N (0-4)."
     else:
-        first, order = "The Jacobian along --dim.", "2 with --index: the Hessian of output I."
+        first = "The Jacobian along --dim (torch.autograd.grad of every output)."
+        order = "0-2; 2 with --index: the Hessian of output I."
     params = [
         _option("grad", bool, False, typer.Option(
             "--grad", "-g", rich_help_panel=DERIVATIVES, help=first)),
         _option("order", str | None, None, typer.Option(
             "--order", metavar="N", rich_help_panel=DERIVATIVES, help=order)),
+        _cotangent_option(),
     ]  # fmt: skip
     if loss:
+        names = [t.name for t in spec.inputs if t.grad != "never"]
+        example = "w,x" if spec.model else ",".join(names[:2])
         params.append(_option("wrt", str | None, None, typer.Option(
             "--wrt", metavar="NAMES", rich_help_panel=DERIVATIVES,
-            help="Differentiate only with respect to these inputs, e.g. w,x.",
+            help=f"Differentiate only with respect to these inputs, e.g. {example}.",
         )))  # fmt: skip
         if spec.aligned:
             params.append(_option("broadcast", bool, False, typer.Option(
@@ -95,6 +102,18 @@ def _derivatives(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
             help="Gradient of output I only (a Jacobian row): grad(y[I], x).",
         )))  # fmt: skip
     return params
+
+
+COTANGENT_HELP = (
+    "v for the vector-Jacobian product vᵀJ: what y.backward(v) leaves in x.grad (--grad is "
+    "torch.autograd.grad; --index I is v one-hot at I). VALUES shaped like the output."
+)
+
+
+def _cotangent_option() -> inspect.Parameter:
+    return _option("cotangent", list[str] | None, None, typer.Option(
+        "--cotangent", "--vjp", "--backward", metavar="VALUES", rich_help_panel=DERIVATIVES,
+        help=COTANGENT_HELP))  # fmt: skip
 
 
 def _param_option(param: registry.Param) -> inspect.Parameter:
@@ -354,6 +373,7 @@ def request_from_options(
         read_stdin=read_stdin or _stdin,
         check=options["check"],
         streamed=streamed,
+        cotangent=options.get("cotangent"),
     )
     return request
 
@@ -491,6 +511,7 @@ def expr_request_from_options(
         read_stdin=read_stdin or _stdin,
         check=options["check"],
         streamed=streamed,
+        cotangent=options.get("cotangent"),
     )
 
 
@@ -518,6 +539,7 @@ def make_expr_command() -> Callable[..., None]:
         _option("symbolic", bool, False, typer.Option(
             "--symbolic", rich_help_panel=DERIVATIVES,
             help="Also give each derivative as a formula (sympy).")),
+        _cotangent_option(),
         *_shared_tail(False),
     ]  # fmt: skip
 

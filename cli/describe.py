@@ -126,6 +126,22 @@ def list_table() -> Any:
     return table
 
 
+def _grad_text(spec: registry.FunctionSpec) -> str:
+    """How --grad (torch.autograd.grad) and --cotangent (y.backward(v)) differ here."""
+    backward = "--cotangent V gives vᵀJ, what y.backward(v) leaves in x.grad"
+    if spec.kind != "activation":
+        return (
+            "--grad gives ∂ℓ/∂input (torch.autograd.grad; per element with --reduction none); "
+            f"{backward} for a loss that is not a scalar (--reduction none)"
+        )
+    if spec.pointwise:
+        return (
+            f"--grad gives f'(xᵢ) per element (torch.autograd.grad of y.sum()); {backward} (v·f')"
+        )
+    return (f"--grad gives the full Jacobian ∂yᵢ/∂xⱼ (torch.autograd.grad of every output); "
+            f"--index I its row I; {backward}")  # fmt: skip
+
+
 def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
     fields = [
         ("name", spec.command + (f" (torch: {spec.name})" if spec.command != spec.name else "")),
@@ -135,6 +151,7 @@ def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
         ("domain", spec.domain),
         ("range", spec.range),
         ("kind", _kind_text(spec)),
+        ("grad vs backward", _grad_text(spec)),
     ]
     if spec.kind != "activation":
         for t in spec.inputs:

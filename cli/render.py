@@ -67,7 +67,8 @@ def columns(result: Result) -> Columns:
         headers = ["x", f"{name}(x)"]
         cols = [x.reshape(-1), result.value.reshape(-1)]
         for k, grads in sorted(result.derivatives.items()):
-            headers.append(f"{name}{PRIMES[k]}(x)")
+            weighted = "v·" if result.cotangent is not None else ""
+            headers.append(f"{weighted}{name}{PRIMES[k]}(x)")
             cols.append(grads["x"].reshape(-1))
         return Columns(headers, cols, _labels(x.shape))
     dim = result.params["dim"]
@@ -78,13 +79,13 @@ def columns(result: Result) -> Columns:
     def labels(size: int) -> Callable[[int], str]:
         return str if batch == 1 else lambda r: f"{r // size},{r % size}"
 
-    if result.index is not None:
+    if result.index is not None or result.cotangent is not None:
         idx = result.index
         headers, cols = ["x"], [xs.reshape(-1)]
         if m == n:
             headers.append("y")
             cols.append(ys.reshape(-1))
-        headers.append(f"∂y[{idx}]/∂x")
+        headers.append(f"∂y[{idx}]/∂x" if idx is not None else "vᵀJ")
         cols.append(_slices(result.derivatives[1]["x"], dim).reshape(-1))
         if 2 in result.derivatives:
             hess = result.derivatives[2]["x"].reshape(-1, n)
@@ -115,7 +116,8 @@ def loss_items(result: Result) -> list[tuple[str, np.ndarray]]:
     items.append((label, result.value))
     for k, grads in sorted(result.derivatives.items()):
         power = POWERS[k]
-        items += [(f"∂{power}{symbol}/∂{n}{power}", g) for n, g in grads.items()]
+        weighted = "vᵀ" if result.cotangent is not None else ""
+        items += [(f"{weighted}∂{power}{symbol}/∂{n}{power}", g) for n, g in grads.items()]
     items += [(f"∂{symbol}ᵢ/∂{n}", j) for n, j in result.jacobian.items()]
     return items
 

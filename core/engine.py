@@ -184,6 +184,9 @@ def _overflow_note(x64: torch.Tensor, x: torch.Tensor, dtype_name: str) -> list[
 def evaluate(req: Request) -> Result:
     """Evaluate a validated request: value, derivatives and notes, as plain numpy arrays."""
     result = _evaluate(replace(req, check=False))
+    if req.cotangent is not None:
+        cast = materialize(req.cotangent, getattr(torch, req.dtype), torch.device("cpu"))
+        result.cotangent = _numpy(cast)
     if req.check:
         from actgrad.core.check import check
 
@@ -242,14 +245,20 @@ def _evaluate_activation(spec: registry.FunctionSpec, req: Request, device: torc
         if spec.stochastic:
             torch.manual_seed(req.seed)
         if spec.pointwise and not spec.stochastic:
-            y, grads = pointwise(spec, x0, params, req.order)
+            y, grads = pointwise(spec, x0, params, 0 if req.cotangent is not None else req.order)
             derivatives = {k: {"x": _numpy(g)} for k, g in enumerate(grads, 1)}
-        elif spec.pointwise:  # rrelu: random slopes, drawn once for the tensor as given
+        elif spec.pointwise and req.cotangent is None:  # rrelu: slopes drawn once for x
             out = y = _call(spec, x, params)
             for k in range(1, req.order + 1):
                 out = _grad(out, x, create_graph=k < req.order)
                 derivatives[k] = {"x": _numpy(out)}
-        else:  # along a dim: the Jacobian, or one output's gradient (and Hessian)
+        if req.cotangent is not None:  # vᵀJ, exactly as y.backward(v) fills x.grad
+            full = _call(spec, x, params)
+            if not (spec.pointwise and not spec.stochastic):
+                y = full
+            v = _cotangent(req, full)
+            derivatives = {1: {"x": _numpy(_grad_along(full, x, v))}}
+        elif not spec.pointwise:  # along a dim: the Jacobian, or one output's gradient
             y = _call(spec, x, params)
             if req.order and req.index is None:
                 jacobian["x"] = _numpy(_rows(y, x, params["dim"]))
@@ -402,6 +411,18 @@ def _jacobian_columns(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
     return columns.T.reshape((*value.shape, *leaf.shape))
 
 
+def _cotangent(req: Request, out: torch.Tensor) -> torch.Tensor:
+    """--cotangent's v as a tensor shaped like the output ``out`` it multiplies."""
+    v = materialize(req.cotangent, torch.float64, torch.device("cpu"))
+    if tuple(v.shape) != tuple(out.shape):
+        raise BadInput(
+            f"--cotangent has shape {list(v.shape)}, but the output it weights has shape "
+            f"{list(out.shape)}",
+            "give one value per output element (y.backward(v) needs v shaped like y)",
+        )
+    return v.to(device=out.device, dtype=out.dtype)
+
+
 def _grad_along(out: torch.Tensor, x: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     if not out.requires_grad:
         return torch.zeros_like(x)
@@ -447,7 +468,10 @@ def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.devi
             _ctc_lengths(call)
         notes += spec.lint(call, params)
         value = spec.call(F, call, params)
-        if req.order and value.ndim == 0:
+        if req.cotangent is not None:  # vᵀJ for every input, as value.backward(v)
+            v = _cotangent(req, value)
+            derivatives[1] = {n: _numpy(_grad_along(value, leaf, v)) for n, leaf in leaves.items()}
+        elif req.order and value.ndim == 0:
             grads = torch.autograd.grad(
                 value,
                 list(leaves.values()),
@@ -514,8 +538,12 @@ def _evaluate_expr(req: Request, device: torch.device) -> Result:
         value = expr.run(program, list(req.calls), tensors, dtype, device)
         if value.dtype != dtype:
             value = value.to(dtype)
+        v = _cotangent(req, value) if req.cotangent is not None else None
         for name, leaf in leaves.items():
             per_element = value.ndim == 0 or (program.elementwise and value.shape == leaf.shape)
+            if v is not None:  # vᵀJ, as value.backward(v)
+                derivatives.setdefault(1, {})[name] = _numpy(_grad_along(value, leaf, v))
+                continue
             if not per_element:
                 jacobian[name] = _numpy(jacobian_of(value, leaf))
                 continue

@@ -45,6 +45,7 @@ class Request:
     symbolic: bool = False  # also give each derivative as a formula (sympy)
     check: bool = False  # add the --check report (finite differences, dtype error, flags)
     streamed: bool = False  # the result is written a chunk at a time (not serialized whole)
+    cotangent: Values | None = None  # v for vᵀJ (y.backward(v)) instead of the Jacobian
 
 
 def parse_int(raw: object, option: str, low: int | None = None, high: int | None = None) -> int:
@@ -304,6 +305,7 @@ def build_request(
     broadcast: bool = False,
     check: bool = False,
     streamed: bool = False,
+    cotangent: Sequence[str] | None = None,
 ) -> Request:
     """Validate raw user data (strings from argv or values from JSON) into a Request."""
     spec = registry.get(function)
@@ -355,8 +357,29 @@ def build_request(
     )
     req = _check_activation(spec, req) if activation else _check_loss(spec, req, given)
     req = replace(req, check=check, streamed=streamed)
+    req = _with_cotangent(req, cotangent, read_stdin)
     enforce_cost(req)
     return req
+
+
+def _with_cotangent(
+    req: Request, cotangent: Sequence[str] | None, read_stdin: Callable | None
+) -> Request:
+    """--cotangent V: the request gives vᵀJ (what y.backward(v) leaves in x.grad)."""
+    if not cotangent:
+        return req
+    if req.index is not None:
+        raise BadParameter("--index I is the cotangent one-hot at I: give --index or "
+                           "--cotangent, not both", "drop one of them")  # fmt: skip
+    if req.order > 1:
+        raise BadParameter("--cotangent gives a first derivative (vᵀJ)",
+                           "drop --order, or use --grad --cotangent V")  # fmt: skip
+    if req.check:
+        raise BadParameter("--check does not check a --cotangent product yet",
+                           "check the Jacobian: drop --cotangent")  # fmt: skip
+    values = parse_values(list(cotangent), "--cotangent", max_elements=req.max_elements,
+                          read_stdin=read_stdin)  # fmt: skip
+    return replace(req, cotangent=values, order=1)
 
 
 def build_expr_request(
@@ -374,6 +397,7 @@ def build_expr_request(
     read_stdin: Callable[[], str | Iterable[str]] | None = None,
     check: bool = False,
     streamed: bool = False,
+    cotangent: Sequence[str] | None = None,
 ) -> Request:
     """Validate an expression and its variables (``NAME=VALUES``) into a Request."""
     from actgrad.core import expr
@@ -400,7 +424,7 @@ def build_expr_request(
     }
     program, calls = expr.compile_expression(text, {n: v.shape for n, v in values.items()}, cap)
     n = parse_int(order, "--order", 0, MAX_ORDER) if order is not None else 0
-    if grad or wrt:
+    if grad or wrt or cotangent:
         n = max(n, 1)
     chosen = tuple(dict.fromkeys(wrt)) if wrt else tuple(values) if n else ()
     for name in chosen:
@@ -436,6 +460,7 @@ def build_expr_request(
     req = Request("expr", values, {"expression": text}, n, None, dev, dt,
                   None, cap, chosen, False, program, tuple(calls), symbolic, check,
                   streamed)  # fmt: skip
+    req = _with_cotangent(req, cotangent, read_stdin)
     enforce_cost(req)
     return req
 
@@ -458,6 +483,12 @@ def _device_dtype(device: object, dtype: object) -> tuple[str, str]:
 
 def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
     """The request's cost (largest tensor, peak bytes, repeated-pass work) from shapes alone."""
+    if req.cotangent is not None:  # vᵀJ: one backward pass, a gradient per input
+        shape = req.cotangent.shape
+        base = estimate(replace(req, cotangent=None, order=0, index=None), dtype)
+        itemsize = cost.ITEMSIZE[dtype or req.dtype]
+        grads = cost.total(cost.result(*v.shape) for v in req.inputs.values())
+        return base + base.times(1) + cost.inputs({"cotangent": shape}, itemsize) + grads
     itemsize = cost.ITEMSIZE[dtype or req.dtype]
     shapes = {name: v.shape for name, v in req.inputs.items()}
     if req.expression is not None:

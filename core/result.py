@@ -32,6 +32,7 @@ class Result:
     kind: str = "activation"  # or "loss", "norm", "expr": rendered by input
     symbolic: dict[str, str] = field(default_factory=dict)  # expr --symbolic: d/dv as text
     check: dict[str, Any] | None = None  # --check: actgrad.core.check's report
+    cotangent: np.ndarray | None = None  # --cotangent v: grad holds vᵀJ, as y.backward(v)
 
     @property
     def order(self) -> int:
@@ -40,6 +41,8 @@ class Result:
     def arrays(self) -> list[tuple[str, np.ndarray]]:
         """Every numeric field with its JSON path prefix, in output order."""
         out = [(f"inputs.{k}", v) for k, v in self.inputs.items()]
+        if self.cotangent is not None:
+            out.append(("cotangent", self.cotangent))
         out.append(("value", self.value))
         for k, grads in sorted(self.derivatives.items()):
             key = "grad" if k == 1 else f"grad{k}"
@@ -83,6 +86,8 @@ class Result:
         }
         if self.index is not None:
             out["index"] = self.index
+        if self.cotangent is not None:
+            out["cotangent"] = _plain(self.cotangent)
         for k, grads in sorted(self.derivatives.items()):
             out["grad" if k == 1 else f"grad{k}"] = {n: _plain(g) for n, g in grads.items()}
         if self.jacobian:

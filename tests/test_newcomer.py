@@ -197,3 +197,95 @@ def test_plain_notes_go_to_stderr_and_json_keeps_them():
     assert notes("relu", "--x", "-1,0,2", "--grad")[0] == lines[0].removeprefix("note: ")
     dtypes = invoke("sigmoid", "--x", "10", "--grad", "--dtypes", "float16", "--format", "plain")
     assert dtypes.stderr.startswith("note: float16: in float16 σ'(x)")
+
+
+# --- y.backward(v): --cotangent ----------------------------------------------------------
+
+
+def _json(*args: str) -> dict:
+    import orjson
+
+    out = invoke(*args, "--json", "--dtype", "float64")
+    assert out.exit_code == 0, out.stderr
+    return orjson.loads(out.stdout)
+
+
+def _text(arr) -> str:
+    import json
+
+    import numpy as np
+
+    return json.dumps(np.asarray(arr).tolist())
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin", "glu", "normalize",
+                                  "gumbel_softmax"])  # fmt: skip
+def test_cotangent_is_what_backward_leaves_in_x_grad_along_a_dim(name):
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 4))
+    out_shape = (2, 2) if name == "glu" else (2, 4)
+    v = rng.normal(size=out_shape)
+    seed = ["--seed", "7"] if name == "gumbel_softmax" else []
+    data = _json(name.replace("_", "-"), "--x", _text(x), "--cotangent", _text(v), *seed)
+    params = {k: val for k, val in data["params"].items() if k != "seed"}
+    leaf = torch.tensor(x, requires_grad=True)
+    if name == "gumbel_softmax":
+        torch.manual_seed(7)
+    y = getattr(F, name)(leaf, **params)
+    y.backward(torch.tensor(v))
+    np.testing.assert_allclose(data["grad"]["x"], leaf.grad.numpy(), rtol=1e-14, atol=1e-16)
+    np.testing.assert_array_equal(data["cotangent"], v)
+
+
+@pytest.mark.parametrize(
+    ("name", "inputs"),
+    [("mse_loss", {}), ("l1_loss", {}), ("huber_loss", {}), ("smooth_l1_loss", {}),
+     ("binary_cross_entropy_with_logits", {}), ("soft_margin_loss", {"target": [1, -1, 1]}),
+     ("poisson_nll_loss", {}), ("binary_cross_entropy", {"pred": [0.2, 0.5, 0.9]})],
+)  # fmt: skip
+def test_cotangent_of_losses_with_reduction_none(name, inputs):
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    pred = np.asarray(inputs.get("pred", [0.3, -1.2, 2.0]))
+    target = np.asarray(inputs.get("target", [0.1, 0.7, 0.4]))
+    v = np.asarray([0.5, -2.0, 3.0])
+    data = _json(name.replace("_", "-"), "--pred", _text(pred), "--target", _text(target),
+                 "--reduction", "none", "--cotangent", _text(v))  # fmt: skip
+    leaf = torch.tensor(pred, requires_grad=True)
+    getattr(F, name)(leaf, torch.tensor(target), reduction="none").backward(torch.tensor(v))
+    np.testing.assert_allclose(data["grad"]["pred"], leaf.grad.numpy(), rtol=1e-14, atol=1e-16)
+
+
+def test_index_is_the_one_hot_cotangent_and_expr_takes_it_too():
+    by_index = _json("softmax", "--x", "0.1,0.5,0.9", "--grad", "--index", "1")
+    by_cotangent = _json("softmax", "--x", "0.1,0.5,0.9", "--cotangent", "0,1,0")
+    assert by_index["grad"] == by_cotangent["grad"]
+    scaled = _json("expr", "sum(softmax(a) * b)", "--var", "a=0.1,0.5,0.9", "--var", "b=1,0,0",
+                   "--grad", "a", "--backward", "2")  # fmt: skip
+    plain = _json("expr", "sum(softmax(a) * b)", "--var", "a=0.1,0.5,0.9", "--var", "b=1,0,0",
+                  "--grad", "a")  # fmt: skip
+    assert scaled["grad"]["a"] == [2 * g for g in plain["grad"]["a"]]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["softmax", "--x", "1,2,3", "--cotangent", "1,2"], "--cotangent has shape [2]"),
+        (["softmax", "--x", "1,2,3", "--cotangent", "1,2,3", "--index", "0"], "not both"),
+        (["softmax", "--x", "1,2,3", "--cotangent", "1,2,3", "--check"], "--check"),
+    ],
+)
+def test_cotangent_errors(args, needle):
+    out = invoke(*args)
+    assert out.exit_code == 2 and out.stdout == "" and needle in out.stderr, out.stderr
+
+
+def test_backward_is_findable_in_help_and_explain():
+    assert "y.backward(v)" in invoke("softmax", "--help").stdout
+    assert "backward" in invoke("explain", "softmax", "--format", "plain").stdout
