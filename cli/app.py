@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Annotated, Any
 
@@ -33,6 +34,14 @@ def _grad_names(argv: list[str]) -> list[str]:
         if arg in ("--grad", "-g") and names_follow and expression_elsewhere:
             out.append("--wrt")
     return out
+
+
+def _plain_metavars(command: Any) -> None:
+    """Usage lines name a required argument as NAME, not Typer's {NAME}."""
+    for param in command.params:
+        if getattr(param, "param_type_name", "") == "argument" and param.required:
+            name = param.metavar or (param.name or "").upper()
+            param.make_metavar = lambda ctx=None, usage=False, _name=name: _name
 
 
 def help_alias(argv: list[str]) -> list[str]:
@@ -73,6 +82,8 @@ class ActgradGroup(TyperGroup):
             canonical = registry.resolve(cmd_name)
             if canonical is not None:
                 command = super().get_command(ctx, canonical.replace("_", "-"))
+        if command is not None:
+            _plain_metavars(command)
         return command
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
@@ -164,7 +175,7 @@ def list_functions(output_format: FormatOption = "auto", as_json: JsonOption = F
     elif fmt == "plain":
         write(describe.list_plain())
     else:
-        print_rich(describe.list_table())
+        print_rich(describe.list_table(shutil.get_terminal_size().columns))
 
 
 def _complete_function(incomplete: str) -> list[str]:
@@ -173,7 +184,10 @@ def _complete_function(incomplete: str) -> list[str]:
 
 def explain(
     name: Annotated[
-        str, typer.Argument(help="Function name or alias.", autocompletion=_complete_function)
+        str,
+        typer.Argument(
+            metavar="NAME", help="Function name or alias.", autocompletion=_complete_function
+        ),
     ],
     output_format: FormatOption = "auto",
     as_json: JsonOption = False,
@@ -235,7 +249,11 @@ def batch(
 def plot(
     items: Annotated[
         list[str] | None,
-        typer.Argument(metavar="NAME|EXPR...", help="Elementwise functions or expressions in x."),
+        typer.Argument(
+            metavar="NAME|EXPR...",
+            help="Elementwise functions or expressions in x.",
+            autocompletion=_complete_function,
+        ),
     ] = None,
     x: Annotated[
         str | None,
@@ -257,13 +275,31 @@ def plot(
     size: Annotated[
         str, typer.Option("--size", metavar="WxH", help="Image size in pixels.")
     ] = "800x500",
-    width: Annotated[int | None, typer.Option("--width", help="Terminal plot width.")] = None,
-    height: Annotated[int | None, typer.Option("--height", help="Terminal plot height.")] = None,
+    width: Annotated[
+        int | None, typer.Option("--width", metavar="N", help="Terminal plot width (10-1000).")
+    ] = None,
+    height: Annotated[
+        int | None, typer.Option("--height", metavar="N", help="Terminal plot height (4-500).")
+    ] = None,
     terminal: Annotated[bool, typer.Option("--terminal", help="Draw even when piped.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The sampled points as JSON.")] = False,
-    dtype: Annotated[str | None, typer.Option("--dtype", envvar="ACTGRAD_DTYPE")] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--dtype",
+            metavar="DTYPE",
+            envvar="ACTGRAD_DTYPE",
+            help="float32 | float64 | float16 | bfloat16 (default float32).",
+        ),
+    ] = None,
     max_elements: Annotated[
-        str | None, typer.Option("--max-elements", metavar="N", envvar="ACTGRAD_MAX_ELEMENTS")
+        str | None,
+        typer.Option(
+            "--max-elements",
+            metavar="N",
+            envvar="ACTGRAD_MAX_ELEMENTS",
+            help="Element cap for the curves together (default 2^27).",
+        ),
     ] = None,
     **function_params: Any,
 ) -> None:
@@ -279,25 +315,28 @@ def plot(
     run_plot(items or [], options)
 
 
-def make_app(specs: list[registry.FunctionSpec]) -> typer.Typer:
-    """The application with ``list``, ``explain`` and one command per spec."""
+def make_app(specs: list[registry.FunctionSpec], listing: bool = False) -> typer.Typer:
+    """The application with ``list``, ``explain`` and one command per spec (``listing``: the
+    function commands as names and help lines only, for the root --help)."""
     app = typer.Typer(
         cls=ActgradGroup,
         name="actgrad",
         no_args_is_help=True,
-        context_settings={"help_option_names": ["-h", "--help"]},
+        # help uses the terminal's width (Click stops at 80 columns by default)
+        context_settings={
+            "help_option_names": ["-h", "--help"],
+            "max_content_width": shutil.get_terminal_size().columns,
+        },
         pretty_exceptions_enable=False,
         # plain Click help: typer's rich help imports rich.markdown and pygments (~170 ms)
         rich_markup_mode=None,
     )
     app.callback(help=_root.__doc__ + "\n\nExample: actgrad sigmoid --x 0.5 --grad")(_root)
-    app.command("list")(list_functions)
-    app.command("explain")(explain)
-    app.command("expr")(make_expr_command())
-    app.command("batch")(batch)
-    app.command("plot")(with_function_params(plot))
-    app.command("help")(help_command)
-    add_function_commands(app, specs)
+    for name, fn in (("list", list_functions), ("explain", explain),
+                     ("expr", make_expr_command()), ("batch", batch),
+                     ("plot", with_function_params(plot)), ("help", help_command)):  # fmt: skip
+        app.command(name, short_help=(fn.__doc__ or "").strip().splitlines()[0])(fn)
+    add_function_commands(app, specs, listing)
     return app
 
 
@@ -317,11 +356,9 @@ def main() -> None:
     name = registry.resolve(first) if first else None
     if name is not None:
         make_app([registry.get(name)])()
-    elif (
-        not argv
-        or any(a in ("-h", "--help") for a in argv)
-        or any(k.endswith("_COMPLETE") for k in os.environ)
-    ):
-        make_app(registry.specs())()  # help and completion list every command
-    else:  # --version, list, explain, expr, or an unknown command (suggested from the registry)
+    elif any(k.endswith("_COMPLETE") for k in os.environ):
+        make_app(registry.specs())()  # completion knows every command's options
+    elif first is None and (not argv or any(a in ("-h", "--help") for a in argv)):
+        make_app(registry.specs(), listing=True)()  # the root help lists every command
+    else:  # --version, list, explain, expr, plot, batch, help, or an unknown command
         make_app([])()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
-from actgrad.cli.output import FORMATS, print_rich, resolve_format, steps, write
+from actgrad.cli.output import FORMATS, print_rich, resolve_format, steps, width, write
 from actgrad.core import registry
 from actgrad.core.errors import BadParameter
 from actgrad.core.request import DTYPES, build_request, parse_int
@@ -296,7 +296,7 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
             write(chunk)
         _to_stderr([*render.check_lines(result), *(f"note: {n}" for n in result.notes)])
     else:
-        print_rich(render.render_table(result, digits))
+        print_rich(render.render_table(result, digits, width()))
     if result.check is not None and not result.check["ok"]:
         raise typer.Exit(1)  # a failed check fails, as torch.autograd.gradcheck raises
 
@@ -332,7 +332,7 @@ def _emit_dtypes(request: Any, dtypes: list[str], fmt: str, digits: int | None) 
         extra = [f"note: {d}: {n}" for d, r in results.items() for n in r.notes if n not in shared]
         _to_stderr([*(f"note: {n}" for n in shared), *extra])
     else:
-        print_rich(render.render_dtypes_table(results, comparison, digits))
+        print_rich(render.render_dtypes_table(results, comparison, digits, width()))
 
 
 def _to_stderr(lines: list[str]) -> None:
@@ -486,10 +486,29 @@ def make_command(spec: registry.FunctionSpec) -> Callable[..., None]:
     return command
 
 
-def add_function_commands(app: typer.Typer, specs: list[registry.FunctionSpec]) -> None:
+def short_help(spec: registry.FunctionSpec) -> str:
+    """The root help's line for a function: its whole formula and the aliases people type."""
+    aliases = f"  [also: {', '.join(a.replace('_', '-') for a in spec.aliases)}]"
+    return spec.formula + (aliases if spec.aliases else "")
+
+
+def add_function_commands(
+    app: typer.Typer, specs: list[registry.FunctionSpec], listing: bool = False
+) -> None:
+    """One command per spec; ``listing``: names and help lines only (the root --help, which
+    then need not convert every command's options)."""
     for spec in specs:
-        command = make_command(spec)
-        app.command(spec.command, help=command.__doc__)(command)
+        command = make_command(spec) if not listing else _listed(spec)
+        app.command(spec.command, help=command.__doc__, short_help=short_help(spec))(command)
+
+
+def _listed(spec: registry.FunctionSpec) -> Callable[[], None]:
+    def command() -> None:
+        raise AssertionError("a listing-only command is never run")
+
+    command.__doc__ = spec.summary
+    command.__name__ = spec.name
+    return command
 
 
 def expr_request_from_options(

@@ -114,16 +114,42 @@ def list_plain() -> str:
     return "".join("\t".join(row) + "\n" for row in list_rows())
 
 
-def list_table() -> Any:
+WIDE_LIST = 100  # columns from which `list` is a table; narrower, a block per function
+LIST_TITLE = "actgrad functions (actgrad explain NAME for details)"
+
+
+def list_table(width: int) -> Any:
+    """`actgrad list` laid out for ``width``: a table of name, kind and formula (parameters on
+    a second line) when wide; a block per function when narrow. Nothing is cut: words wrap."""
+    from rich.console import Group
+    from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="actgrad functions", caption="actgrad explain NAME for details")
-    for header in LIST_HEADERS:
-        table.add_column(header, overflow="fold")
-    for row in list_rows():
-        table.add_row(*map(Text, row))  # literal text: formulas hold [ ] that rich would parse
-    return table
+    rows = list_rows()
+    if width >= WIDE_LIST:
+        table = Table()
+        table.add_column("function", no_wrap=True)
+        table.add_column("kind", no_wrap=True)
+        table.add_column("formula and parameters", ratio=1)
+        for name, aliases, kind, formula, params in rows:
+            label = Text(name)
+            if aliases:
+                label.append(f"\n{aliases}", style="dim")
+            body = Text(formula)  # literal text: formulas hold [ ] that rich would parse
+            if params:
+                body.append(f"\n{params}", style="dim")
+            table.add_row(label, Text(kind), body)
+        return Group(Text(LIST_TITLE), table)
+    blocks: list[Any] = [Text(LIST_TITLE + "\n")]
+    for name, aliases, kind, formula, params in rows:
+        head = Text(name, style="bold")
+        head.append(f"  {kind}" + (f"  (also {aliases})" if aliases else ""), style="dim")
+        blocks.append(head)
+        blocks.append(Padding(Text(formula), (0, 0, 0, 2)))  # wrapped lines keep the indent
+        if params:
+            blocks.append(Padding(Text(params, style="dim"), (0, 0, 0, 2)))
+    return Group(*blocks)
 
 
 def _grad_text(spec: registry.FunctionSpec) -> str:

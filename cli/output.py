@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Any
 
@@ -83,17 +84,20 @@ def write(data: str | bytes) -> None:
 MIN_WIDTH, FALLBACK_WIDTH = 20, 80  # COLUMNS=0 or a tiny terminal: lay tables out at 80
 
 
+def width() -> int:
+    """The columns a table is laid out for: the terminal's (or COLUMNS), 80 when tiny."""
+    columns = shutil.get_terminal_size((FALLBACK_WIDTH, 24)).columns
+    return columns if columns >= MIN_WIDTH else FALLBACK_WIDTH
+
+
 def print_rich(renderable: Any) -> None:
     from rich.console import Console
 
-    console = Console(highlight=False)
-    if console.width < MIN_WIDTH:
-        console.width = FALLBACK_WIDTH
-    try:
+    console = Console(highlight=False, width=width())
+    with console.capture() as captured:
         console.print(renderable)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _closed_pipe()
+    # rich leaves the space it wrapped a line at: no line ends in spaces
+    write("\n".join(line.rstrip(" ") for line in captured.get().split("\n")))
 
 
 def steps(items: list, label: str) -> Any:

@@ -12,7 +12,8 @@ import numpy as np
 import orjson
 from actgrad.cli.output import steps, write
 from actgrad.core import cost, evaluate, registry
-from actgrad.core.errors import BadParameter, EvaluationFailed
+from actgrad.core.errors import BadParameter, EvaluationFailed, UnknownFunction
+from actgrad.core.expr import CONSTANTS, NAME
 from actgrad.core.request import build_expr_request, build_request
 
 DEFAULT_RANGE = "-10:10:1000"
@@ -42,6 +43,12 @@ def series(
         elif spec is not None:
             raise BadParameter(f"{item} is not elementwise: it has no curve over x",
                                "plot elementwise functions or expressions in x")  # fmt: skip
+        elif NAME.fullmatch(item.strip()) and item.strip() not in ("x", *CONSTANTS):
+            guess = registry.suggest(item)
+            raise UnknownFunction(
+                f"unknown function {item!r}: plot draws elementwise functions and expressions in x",
+                f"did you mean '{guess}'?" if guess else "run 'actgrad list' to see them",
+            )
         else:
             req = build_expr_request(item, x=[x], grad=grad, wrt=["x"] if grad else None,
                                      dtype=dtype, max_elements=max_elements)  # fmt: skip

@@ -202,10 +202,58 @@ def _caption(result: Result) -> str:
     return " · ".join([*parts, f"torch {result.torch}"])
 
 
-def render_table(result: Result, precision: int | None = None) -> Any:
-    """A rich renderable: the formula, the values and derivatives, parameters and notes."""
-    from rich.console import Group
+def fitted_table(headers: list[str], cells: Callable[[int], list[str]], present: list[bool],
+                 width: int) -> tuple[Any, list[int]]:  # fmt: skip
+    """A table of as many columns as fit ``width`` whole: numbers are never cut. Columns
+    beyond the first MAX_TABLE_COLUMNS, or beyond the width, give way from the middle to one
+    "…" column (column 0, the row label, always stays). ``cells(c)`` gives column c's texts
+    for the rows that are ``present`` (the others are a "⋮" gap). Returns the table and the
+    columns shown (-1 for the gap)."""
     from rich.table import Table
+    from rich.text import Text
+
+    texts_of: dict[int, list[str]] = {}
+
+    def need(c: int) -> int:  # the column's width with its padding and border
+        if c < 0:
+            return 4
+        if c not in texts_of:
+            texts_of[c] = cells(c)
+        return max(len(headers[c]), *(len(t) for t in texts_of[c])) + 3
+
+    def pick(k: int) -> list[int]:
+        data = list(range(1, len(headers)))
+        if k >= len(data):
+            return [0, *data]
+        return [0, *data[: (k + 1) // 2], -1, *data[len(data) - k // 2 :]]
+
+    k = min(len(headers) - 1, MAX_TABLE_COLUMNS)
+    shown = pick(k)
+    while k > 1 and sum(need(c) for c in shown) + 1 > width:
+        k -= 1
+        shown = pick(k)
+    table = Table()
+    for c in shown:
+        header = Text("…" if c < 0 else headers[c])
+        table.add_column(header, justify="right", overflow="fold",
+                         style="dim" if c == 0 else None)  # fmt: skip
+    for c in shown:
+        if c >= 0:
+            need(c)
+    position = 0
+    for here in present:
+        if not here:
+            table.add_row(*("⋮" for _ in shown))
+            continue
+        table.add_row(*("…" if c < 0 else texts_of[c][position] for c in shown))
+        position += 1
+    return table, shown
+
+
+def render_table(result: Result, precision: int | None = None, width: int = 80) -> Any:
+    """A rich renderable: the formula, the values and derivatives, parameters and notes,
+    laid out for ``width`` columns."""
+    from rich.console import Group
     from rich.text import Text
 
     if result.kind == "expr":
@@ -225,30 +273,21 @@ def render_table(result: Result, precision: int | None = None) -> Any:
         parts += [Text(line, style="cyan") for line in check_lines(result)]
         parts.extend(Text(f"note: {note}", style="yellow") for note in result.notes)
         return Group(*parts)
-    show_cols = list(range(len(data.headers)))
-    if len(show_cols) > MAX_TABLE_COLUMNS:
-        half = (MAX_TABLE_COLUMNS - 2) // 2
-        show_cols = [*show_cols[: 2 + half], -1, *show_cols[-half:]]
     rows = list(range(data.rows))
     if len(rows) > 2 * HEAD_ROWS + 1:
         rows = [*rows[:HEAD_ROWS], -1, *rows[-HEAD_ROWS:]]
-    # Text, not str: rich would read "[a, b]" or "[i]" in formulas and headers as markup
-    table = Table(title=Text(title), title_justify="left")
-    table.add_column("i", justify="right", style="dim")
-    for c in show_cols:
-        table.add_column(Text("…" if c < 0 else data.headers[c]), justify="right")
     picked = np.array([r for r in rows if r >= 0])
-    cells = {c: texts(data.columns[c][picked], precision) for c in show_cols if c >= 0}
-    position = 0
-    for r in rows:
-        if r < 0:
-            table.add_row("⋮", *("⋮" for _ in show_cols))
-            continue
-        table.add_row(data.label(r), *("…" if c < 0 else cells[c][position] for c in show_cols))
-        position += 1
-    parts = [table, *(Text(line) for line in lines), Text(_caption(result), style="dim")]
+    table, show_cols = fitted_table(
+        ["i", *data.headers],
+        lambda c: [data.label(int(r)) for r in picked] if c == 0 else texts(
+            data.columns[c - 1][picked], precision),
+        [r >= 0 for r in rows],
+        width,
+    )  # fmt: skip
+    parts = [Text(title), table, *(Text(line) for line in lines),
+             Text(_caption(result), style="dim")]  # fmt: skip
     parts += [Text(line, style="cyan") for line in check_lines(result)]
-    if len(rows) < data.rows or len(show_cols) < len(data.headers):
+    if len(rows) < data.rows or sum(c > 0 for c in show_cols) < len(data.headers):
         parts.append(
             Text(
                 f"showing part of {data.rows} rows × {len(data.headers)} columns; "
@@ -347,29 +386,34 @@ def render_dtypes_plain(results: dict[str, Result], precision: int | None) -> It
     yield from _plain_rows([c for c in columns if c.size == rows], precision)
 
 
-def render_dtypes_table(results: dict[str, Result], comparison: dict, precision: int | None):
+def render_dtypes_table(results: dict[str, Result], comparison: dict, precision: int | None,
+                        width: int = 80) -> Any:  # fmt: skip
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
     first = results["float64"]
     rows = max(a.size for _, a in first.arrays())
-    table = Table(title=Text(f"{first.function} in {', '.join(results)}"), title_justify="left")
-    cells: list[list[str]] = []
+    headers, arrays = ["i"], [np.arange(rows)]
     for name, arr in first.inputs.items():
         if arr.size == rows:
-            table.add_column(Text(name), justify="right")
-            cells.append(texts(arr, precision))
+            headers.append(name)
+            arrays.append(arr.reshape(-1))
     for path, _ in _quantities(first):
         for dtype, result in results.items():
             arr = dict(_quantities(result))[path]
             if arr.size == rows:
-                table.add_column(Text(f"{path} {dtype}"), justify="right")
-                cells.append(texts(arr, precision))
+                headers.append(f"{path} {dtype}")
+                arrays.append(arr.reshape(-1))
     shown = range(rows) if rows <= 2 * HEAD_ROWS else [*range(HEAD_ROWS), -1,
                                                         *range(rows - HEAD_ROWS, rows)]  # fmt: skip
-    for r in shown:
-        table.add_row(*("⋮" if r < 0 else col[r] for col in cells))
+    picked = np.array([r for r in shown if r >= 0])
+    table, columns_shown = fitted_table(
+        headers,
+        lambda c: [str(r) for r in picked] if c == 0 else texts(arrays[c][picked], precision),
+        [r >= 0 for r in shown],
+        width,
+    )
+    title = Text(f"{first.function} in {', '.join(results)}")
     lines = []
     for dtype, report in comparison.items():
         for path, err in report["error"].items():
@@ -378,4 +422,6 @@ def render_dtypes_table(results: dict[str, Result], comparison: dict, precision:
         for flag in report["flags"]:
             lines.append(f"{dtype}: {flag['flag'].replace('_', '-')} at {flag['path']}: got "
                          f"{_g(flag['got'])}, true value {_g(flag['true'])}")  # fmt: skip
-    return Group(table, *(Text(line, style="cyan") for line in lines))
+    if sum(c > 0 for c in columns_shown) < len(headers) - 1:
+        lines.append("showing part of the columns; use --format plain or --json for all")
+    return Group(title, table, *(Text(line, style="cyan") for line in lines))

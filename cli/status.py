@@ -48,7 +48,7 @@ def status_for(exc: BaseException, command: str | None = None) -> ExitStatus:
         return ExitStatus.USAGE
     if isinstance(exc, UsageError):
         where = f"actgrad {command} --help" if command else "actgrad --help"
-        report(f"{exc.format_message()}; see '{where}'")
+        report(f"{exc.format_message().rstrip('.')}; see '{where}'")
         return ExitStatus.USAGE
     if isinstance(exc, ClickException):
         report(exc.format_message())

@@ -289,3 +289,108 @@ def test_cotangent_errors(args, needle):
 def test_backward_is_findable_in_help_and_explain():
     assert "y.backward(v)" in invoke("softmax", "--help").stdout
     assert "backward" in invoke("explain", "softmax", "--format", "plain").stdout
+
+
+# --- help and discovery -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("command", "usage"), [("explain", "NAME"), ("expr", "EXPRESSION")])
+def test_usage_lines_name_arguments_plainly(command, usage):
+    first = invoke(command, "--help").stdout.splitlines()[0]
+    assert first == f"Usage: actgrad {command} [OPTIONS] {usage}"
+
+
+def test_plot_help_describes_every_option():
+    text = invoke("plot", "--help").stdout
+    assert "<str>" not in text and "float32 | float64" in text and "Element cap" in text
+
+
+@pytest.mark.parametrize(("item", "hint"), [("nonexistent", "actgrad list"),
+                                             ("sigmod", "did you mean 'sigmoid'")])  # fmt: skip
+def test_plot_unknown_name_says_what_plot_takes(item, hint):
+    out = invoke("plot", item)
+    assert out.exit_code == 2 and "--var" not in out.stderr and hint in out.stderr
+
+
+def test_completion_after_plot_and_explain():
+    env = {**ENV, "_ACTGRAD_COMPLETE": "complete_bash", "COMP_CWORD": "2"}
+    for words in ("actgrad plot sig", "actgrad explain sig"):
+        proc = subprocess.run([sys.executable, "-m", "actgrad"], capture_output=True, text=True,
+                              env={**env, "COMP_WORDS": words}, timeout=60)  # fmt: skip
+        assert "sigmoid" in proc.stdout.split(), (words, proc.stdout, proc.stderr)
+
+
+@pytest.mark.parametrize("columns", ["120", "60"])
+def test_root_help_uses_the_width_and_cuts_no_formula(columns):
+    from actgrad.core import registry
+
+    proc = subprocess.run([sys.executable, "-m", "actgrad", "--help"], capture_output=True,
+                          text=True, env={**ENV, "COLUMNS": columns}, timeout=60)  # fmt: skip
+    text = proc.stdout
+    assert proc.returncode == 0 and "..." not in text.split("Commands:")[1]
+    assert max(len(line) for line in text.splitlines()) <= int(columns)
+    if columns == "120":
+        assert max(len(line) for line in text.splitlines()) > 80
+    flat = " ".join(text.split())
+    for spec in registry.specs():
+        assert " ".join(spec.formula.split()) in flat, spec.name
+    for alias in ("mse", "l2", "ce", "bce", "triplet", "ctc"):
+        assert alias in flat
+
+
+# --- numbers are never cut ---------------------------------------------------------------
+
+
+def _readme_commands() -> list[list[str]]:
+    """Every `actgrad …` line of the README's sh blocks that prints a result table."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    out = []
+    for block in re.findall(r"```sh\n(.*?)```", readme, re.S):
+        for line in block.splitlines():
+            args = shlex.split(line, comments=True)
+            if args[:1] != ["actgrad"] or any(c in " ".join(args) for c in "|<>$"):
+                continue
+            args = args[1:]
+            if args[0] in ("list", "explain", "help", "plot", "batch") or "--json" in args:
+                continue
+            out.append(args)
+    return out
+
+
+README_COMMANDS = _readme_commands()
+
+
+def test_readme_has_table_examples():
+    assert len(README_COMMANDS) >= 25
+
+
+@pytest.mark.parametrize("columns", ["40", "80", "200"])
+def test_no_number_is_cut_in_any_table(columns):
+    import re
+
+    cut = re.compile(r"[0-9.]…|…[0-9]")
+    for args in README_COMMANDS:
+        out = runner.invoke(app, [*args, "--format", "table"], env={"COLUMNS": columns})
+        assert out.exit_code in (0, 1), (args, out.stderr)
+        assert not cut.search(out.stdout), (args, columns, out.stdout)
+        assert all(line == line.rstrip(" ") for line in out.stdout.splitlines()), args
+    dtypes = runner.invoke(app, ["softplus", "--x", "0,10,100", "--grad", "--dtypes",
+                                 "float32,float16,bfloat16", "--format", "table"],
+                           env={"COLUMNS": columns})  # fmt: skip
+    assert dtypes.exit_code == 0 and not cut.search(dtypes.stdout), dtypes.stdout
+
+
+@pytest.mark.parametrize("columns", ["50", "120"])
+def test_list_fits_the_width_without_breaking_words(columns):
+    from actgrad.core import registry
+
+    out = runner.invoke(app, ["list", "--format", "table"], env={"COLUMNS": columns})
+    words = {w for line in out.stdout.splitlines() for w in line.replace("│", " ").split()}
+    for spec in registry.specs():
+        assert spec.command in words, spec.command  # names whole, never broken
+    if columns == "120":  # a table with the formula as the only wrapping column
+        assert len(out.stdout.splitlines()) < 150
