@@ -157,7 +157,13 @@ def _root(
 
 
 FormatOption = Annotated[
-    str, typer.Option("--format", "-f", help="auto | table | plain | json (list: also markdown).")
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        metavar="FORMAT",
+        help="auto | table | plain | json (list: also markdown).",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 

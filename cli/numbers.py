@@ -37,7 +37,8 @@ def texts(arr: np.ndarray, precision: int | None = None) -> list[str]:
     if precision is not None:
         items = np.char.mod(f"%.{precision}g", flat.astype(np.float64)).tolist()
     else:
-        src = flat if flat.dtype in (np.float32, np.float64) else flat.astype(np.float32)
+        exact = flat.dtype in (np.float32, np.float64) or np.issubdtype(flat.dtype, np.integer)
+        src = flat if exact else flat.astype(np.float32)  # indices print as whole numbers
         items = orjson.dumps(src, option=NUMPY)[1:-1].decode().split(",")
     bad = np.flatnonzero(~np.isfinite(flat))
     for i in bad:

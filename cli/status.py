@@ -7,7 +7,7 @@ import sys
 from enum import IntEnum
 
 from actgrad.core.errors import ActgradError
-from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption, UsageError
 
 
 class ExitStatus(IntEnum):
@@ -45,6 +45,12 @@ def status_for(exc: BaseException, command: str | None = None) -> ExitStatus:
             help_text = exc.ctx.get_help()  # rich help prints itself and returns ""
             if help_text:
                 sys.stdout.write(help_text + "\n")
+        return ExitStatus.USAGE
+    if isinstance(exc, NoSuchOption) and exc.option_name == "--index" and command:
+        report(
+            f"--index picks one output of a function along a dim; {command} has no such "
+            "option (elementwise functions and losses take --grad, or --cotangent V)"
+        )
         return ExitStatus.USAGE
     if isinstance(exc, UsageError):
         where = f"actgrad {command} --help" if command else "actgrad --help"

@@ -216,17 +216,23 @@ def _ctc_shapes(s: Mapping[str, tuple[int, ...]], p: Mapping[str, Any]) -> None:
 
 
 def _ctc_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
-    log_probs, targets = t["log_probs"], t["targets"]
+    log_probs, targets, lengths = t["log_probs"], t["targets"], t["target_lengths"]
     classes = log_probs.shape[-1]
-    if _outside(targets, 0, classes - 1) or bool((targets == p["blank"]).any()):
-        raise _bad(
-            f"--targets must be classes 0 to {classes - 1} other than the blank ({p['blank']})",
-            "fix --targets or --blank",
-        )
     if _outside(t["input_lengths"], 0, log_probs.shape[0]):
         raise _bad("--input-lengths exceed the number of time steps", "fix --input-lengths")
-    if _outside(t["target_lengths"], 0, targets.shape[-1]):
+    if _outside(lengths, 0, targets.shape[-1]):
         raise _bad("--target-lengths exceed the targets given", "fix --target-lengths")
+    if targets.ndim == 2:  # (N, S): torch reads row n up to its length; the rest is padding
+        positions = targets.new_tensor(list(range(targets.shape[-1])))
+        used = targets[positions < lengths.reshape(-1, 1)]
+    else:
+        used = targets[: int(lengths.sum())]
+    if _outside(used, 0, classes - 1) or bool((used == p["blank"]).any()):
+        raise _bad(
+            f"--targets must be classes 0 to {classes - 1} other than the blank ({p['blank']}) "
+            "within each target length (padding beyond it is ignored, as torch does)",
+            "fix --targets or --blank",
+        )
     return []
 
 

@@ -394,3 +394,31 @@ def test_list_fits_the_width_without_breaking_words(columns):
         assert spec.command in words, spec.command  # names whole, never broken
     if columns == "120":  # a table with the formula as the only wrapping column
         assert len(out.stdout.splitlines()) < 150
+
+
+def test_index_on_a_function_without_it_says_what_to_use():
+    out = invoke("sigmoid", "--x", "1", "--index", "1")
+    assert out.exit_code == 2 and "Possible options" not in out.stderr
+    assert "along a dim" in out.stderr and "--grad" in out.stderr
+
+
+def test_ctc_padding_beyond_target_lengths_is_ignored_as_torch_does():
+    import math
+
+    import torch
+
+    lp = torch.full((3, 1, 2), -0.7, dtype=torch.float64)
+    want = torch.nn.functional.ctc_loss(lp, torch.tensor([[1, 0]]), torch.tensor([3]),
+                                        torch.tensor([1])).item()  # fmt: skip
+    got = _json("ctc", "--log-probs", _text(lp.numpy()), "--targets", "[[1,0]]",
+                "--target-lengths", "[1]")  # fmt: skip
+    assert math.isclose(got["value"], want, rel_tol=1e-12)
+    bad = invoke("ctc", "--log-probs", _text(lp.numpy()), "--targets", "[[0,1]]",
+                 "--target-lengths", "[1]")  # fmt: skip
+    assert bad.exit_code == 2 and "within each target length" in bad.stderr
+
+
+def test_index_inputs_print_as_whole_numbers():
+    args = ["ctc", "--log-probs", "[[-0.7,-0.7],[-0.7,-0.7]]", "--targets", "1", "--grad"]
+    table = runner.invoke(app, [*args, "--format", "table"], env={"COLUMNS": "100"})
+    assert "targets = 1\n" in table.stdout and "1.0" not in table.stdout.split("targets")[1][:8]
