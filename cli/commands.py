@@ -239,6 +239,16 @@ def _shared_tail(stochastic: bool) -> list[inspect.Parameter]:
             ),
         ),
         _option(
+            "header",
+            bool,
+            False,
+            typer.Option(
+                "--header",
+                rich_help_panel=OUTPUT,
+                help="Plain output: the column names (tab-separated) as the first line.",
+            ),
+        ),
+        _option(
             "precision",
             str | None,
             None,
@@ -286,13 +296,13 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
     precision = options["precision"]
     digits = None if precision is None else parse_int(precision, "--precision", 1, 17)
     if options.get("dtypes"):
-        _emit_dtypes(request, _dtype_list(options["dtypes"]), fmt, digits)
+        _emit_dtypes(request, _dtype_list(options["dtypes"]), fmt, digits, options["header"])
         return
     result = evaluate(request)
     if fmt == "json":
         write(render.render_json(result, digits))
     elif fmt == "plain":
-        for chunk in render.render_plain(result, digits):
+        for chunk in render.render_plain(result, digits, options.get("header", False)):
             write(chunk)
         _to_stderr([*render.check_lines(result), *(f"note: {n}" for n in result.notes)])
     else:
@@ -311,7 +321,9 @@ def _dtype_list(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _emit_dtypes(request: Any, dtypes: list[str], fmt: str, digits: int | None) -> None:
+def _emit_dtypes(
+    request: Any, dtypes: list[str], fmt: str, digits: int | None, header: bool = False
+) -> None:
     """One request in several dtypes, side by side, with errors against float64."""
     from dataclasses import replace
 
@@ -326,7 +338,7 @@ def _emit_dtypes(request: Any, dtypes: list[str], fmt: str, digits: int | None) 
     if fmt == "json":
         write(render.render_dtypes_json(results, comparison, digits))
     elif fmt == "plain":
-        for chunk in render.render_dtypes_plain(results, digits):
+        for chunk in render.render_dtypes_plain(results, digits, header):
             write(chunk)
         shared = results["float64"].notes  # then what only some dtype adds, named
         extra = [f"note: {d}: {n}" for d, r in results.items() for n in r.notes if n not in shared]

@@ -122,23 +122,37 @@ def loss_items(result: Result) -> list[tuple[str, np.ndarray]]:
     return items
 
 
-def _loss_plain(result: Result, precision: int | None) -> Iterator[str]:
-    derivatives = loss_items(result)[len(result.inputs) + 1 :]
+def _lines(arr: np.ndarray, precision: int | None) -> str:
+    """An array as tab-separated lines that keep its shape: a line per row of its last
+    dimension (a scalar or a vector is one line)."""
+    rows = arr.reshape(-1, arr.shape[-1]) if arr.ndim >= 2 else arr.reshape(1, -1)
+    return "".join(line + "\n" for line in _cells(rows, precision))
+
+
+def _loss_plain(result: Result, precision: int | None, header: bool) -> Iterator[str]:
+    items = loss_items(result)
+    derivatives = items[len(result.inputs) + 1 :]
+    label = items[len(result.inputs)][0]
     formulas = "".join(f"d/d{n}\t{f}\n" for n, f in result.symbolic.items())
     if result.scalar:
-        arrays = [result.value, *(a for _, a in derivatives)]
-        if all(a.ndim == 0 for a in arrays):
-            yield "\t".join(texts(a, precision)[0] for a in arrays) + "\n" + formulas
+        blocks = [(label, result.value), *derivatives]
+        if all(a.ndim == 0 for _, a in blocks):
+            names = "\t".join(name for name, _ in blocks) + "\n" if header else ""
+            yield names + "\t".join(texts(a, precision)[0] for _, a in blocks) + "\n" + formulas
             return
-        for arr in arrays:
-            yield "\t".join(texts(arr, precision)) + "\n"
+        for name, arr in blocks:  # a block per quantity, a line per row of it
+            yield (f"{name}\n" if header else "") + _lines(arr, precision)
         yield formulas
         return
     rows = result.value.size
-    points = [a.reshape(rows, 1) for a in result.inputs.values() if a.size == rows]
-    cols = [*points, result.value.reshape(rows, 1), *(a.reshape(rows, -1) for _, a in derivatives)]
+    points = [(n, a.reshape(rows, 1)) for n, a in result.inputs.items() if a.size == rows]
+    cols = [*points, (label, result.value.reshape(rows, 1)),
+            *((n, a.reshape(rows, -1)) for n, a in derivatives)]  # fmt: skip
+    if header:
+        yield "\t".join(n if c.shape[1] == 1 else "\t".join(f"{n}[{j}]" for j in range(c.shape[1]))
+                        for n, c in cols) + "\n"  # fmt: skip
     for start in range(0, rows, PLAIN_CHUNK_ROWS):
-        cells = [_cells(c[start : start + PLAIN_CHUNK_ROWS], precision) for c in cols]
+        cells = [_cells(c[start : start + PLAIN_CHUNK_ROWS], precision) for _, c in cols]
         yield "".join("\t".join(row) + "\n" for row in zip(*cells, strict=True))
     yield formulas
 
@@ -152,15 +166,21 @@ def _cells(block: np.ndarray, precision: int | None) -> list[str]:
     return ["\t".join(items[i : i + width]) for i in range(0, len(items), width)]
 
 
-def render_plain(result: Result, precision: int | None = None) -> Iterator[str]:
-    """Tab-separated lines, no decoration: one per point (x, value, derivatives).
+def render_plain(
+    result: Result, precision: int | None = None, header: bool = False
+) -> Iterator[str]:
+    """Tab-separated lines, no decoration: one per point (x, value, derivatives); with
+    ``header``, the column names first.
 
     Yields chunks of lines, so a large result is never formatted all at once."""
     if result.kind != "activation":
-        yield from _loss_plain(result, precision)
+        yield from _loss_plain(result, precision, header)
         return
     table = columns(result)
-    yield from _plain_rows(table.columns[1:] if result.scalar else table.columns, precision)
+    skip = 1 if result.scalar else 0
+    if header:
+        yield "\t".join(table.headers[skip:]) + "\n"
+    yield from _plain_rows(table.columns[skip:], precision)
 
 
 def _plain_rows(cols: list[np.ndarray], precision: int | None) -> Iterator[str]:
@@ -376,14 +396,21 @@ def render_dtypes_json(
     return orjson.dumps(data, option=NUMPY | orjson.OPT_APPEND_NEWLINE)
 
 
-def render_dtypes_plain(results: dict[str, Result], precision: int | None) -> Iterator[str]:
-    """One line per point: the inputs, then each quantity in each dtype."""
+def render_dtypes_plain(
+    results: dict[str, Result], precision: int | None, header: bool = False
+) -> Iterator[str]:
+    """One line per point: the inputs, then each quantity in each dtype (with ``header``,
+    the column names first: ``value float16``, ``grad.x float32``, …)."""
     first = results["float64"]
     rows = max(a.size for _, a in first.arrays())
-    columns = [a.reshape(-1) for a in first.inputs.values() if a.size == rows]
+    named = [(n, a.reshape(-1)) for n, a in first.inputs.items() if a.size == rows]
     for path, _ in _quantities(first):
-        columns += [dict(_quantities(r))[path].reshape(-1) for r in results.values()]
-    yield from _plain_rows([c for c in columns if c.size == rows], precision)
+        named += [(f"{path} {d}", dict(_quantities(r))[path].reshape(-1))
+                  for d, r in results.items()]  # fmt: skip
+    named = [(n, c) for n, c in named if c.size == rows]
+    if header:
+        yield "\t".join(n for n, _ in named) + "\n"
+    yield from _plain_rows([c for _, c in named], precision)
 
 
 def render_dtypes_table(results: dict[str, Result], comparison: dict, precision: int | None,

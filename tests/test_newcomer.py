@@ -422,3 +422,44 @@ def test_index_inputs_print_as_whole_numbers():
     args = ["ctc", "--log-probs", "[[-0.7,-0.7],[-0.7,-0.7]]", "--targets", "1", "--grad"]
     table = runner.invoke(app, [*args, "--format", "table"], env={"COLUMNS": "100"})
     assert "targets = 1\n" in table.stdout and "1.0" not in table.stdout.split("targets")[1][:8]
+
+
+# --- plain output keeps its meaning -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "lines"),
+    [
+        (["sigmoid", "--x", "0.5", "--grad"],
+         ["sigmoid(x)\tsigmoid'(x)", "0.62245935\t0.23500371"]),
+        (["mse", "--w", "3", "--x", "1,2", "--grad"],
+         ["loss", "14.5", "∂ℓ/∂w", "12.0", "∂ℓ/∂x", "6.0\t15.0"]),
+        (["expr", "sum(x*x)", "--x", "1,2", "--order", "2"],
+         ["f", "5.0", "∂f/∂x", "2.0\t4.0", "∂²f/∂x²", "2.0\t0.0", "0.0\t2.0"]),
+        (["mse", "--pred", "1,2", "--target", "0,0", "--reduction", "none", "--grad"],
+         ["pred\ttarget\tloss\t∂ℓ/∂pred", "1.0\t0.0\t1.0\t2.0", "2.0\t0.0\t4.0\t4.0"]),
+    ],
+)  # fmt: skip
+def test_plain_header_and_shapes(args, lines):
+    out = invoke(*args, "--header", "--format", "plain")
+    assert out.exit_code == 0 and out.stdout.splitlines() == lines, out.stdout
+    without = invoke(*args, "--format", "plain").stdout.splitlines()
+    assert without == ([lines[1]] if args[0] == "sigmoid" else [
+        line for line in lines if line[0] in "-0123456789"])  # fmt: skip
+
+
+def test_plain_matrices_keep_their_rows():
+    out = invoke("cross-entropy", "--pred", "[[2,1,0.1],[0,1,2]]", "--target", "0,2", "--grad",
+                 "--format", "plain").stdout.splitlines()  # fmt: skip
+    assert len(out) == 3 and all(len(line.split("\t")) == 3 for line in out[1:])
+    ctc = invoke("ctc", "--log-probs", "[[[-0.7,-0.7]],[[-0.7,-0.7]],[[-0.7,-0.7]]]", "--targets",
+                 "[[1]]", "--grad", "--format", "plain").stdout.splitlines()  # fmt: skip
+    assert len(ctc) == 4 and all(len(line.split("\t")) == 2 for line in ctc[1:])
+
+
+def test_plain_dtypes_header_names_every_column():
+    out = invoke("softplus", "--x", "0,10", "--grad", "--dtypes", "float16", "--header",
+                 "--format", "plain").stdout.splitlines()  # fmt: skip
+    assert out[0].split("\t") == ["x", "value float64", "value float16", "grad.x float64",
+                                  "grad.x float16"]  # fmt: skip
+    assert len(out) == 3 and all(len(line.split("\t")) == 5 for line in out)
