@@ -463,3 +463,50 @@ def test_plain_dtypes_header_names_every_column():
     assert out[0].split("\t") == ["x", "value float64", "value float16", "grad.x float64",
                                   "grad.x float16"]  # fmt: skip
     assert len(out) == 3 and all(len(line.split("\t")) == 5 for line in out)
+
+
+@pytest.mark.parametrize(
+    ("name", "inputs", "wrt"),
+    [
+        ("kl_div", {"pred": [[-1.2, -0.4], [-0.9, -0.5]], "target": [[0.3, 0.7], [0.6, 0.4]]},
+         "pred"),
+        ("gaussian_nll_loss", {"pred": [0.3, 1.0], "target": [0.0, 2.0], "var": [0.5, 2.0]},
+         "pred"),
+        ("hinge_embedding_loss", {"pred": [0.3, 2.0, -1.0], "target": [1, -1, -1]}, "pred"),
+        ("margin_ranking_loss", {"x1": [0.3, 2.0], "x2": [1.0, -1.0], "target": [1, -1]}, "x1"),
+        ("cosine_embedding_loss", {"x1": [[1.0, 2.0], [0.5, -1.0]], "x2": [[2.0, 1.0],
+         [1.0, 1.0]], "target": [1, -1]}, "x1"),
+        ("cross_entropy", {"pred": [[2.0, 1.0, 0.1], [0.0, 1.0, 2.0]], "target": [0, 2]}, "pred"),
+        ("nll_loss", {"pred": [[-0.2, -1.8], [-1.1, -0.4]], "target": [1, 0]}, "pred"),
+        ("multi_margin_loss", {"pred": [[0.1, 0.9, 0.3], [0.5, 0.2, 0.8]], "target": [1, 2]},
+         "pred"),
+        ("multilabel_soft_margin_loss", {"pred": [[0.1, -0.9], [0.5, 0.2]],
+         "target": [[1, 0], [0, 1]]}, "pred"),
+        ("triplet_margin_loss", {"anchor": [[0.0, 0.0], [1.0, 1.0]], "positive": [[1.0, 0.0],
+         [1.0, 2.0]], "negative": [[0.0, 1.5], [3.0, 1.0]]}, "anchor"),
+    ],
+)  # fmt: skip
+def test_cotangent_of_every_kind_of_loss_with_reduction_none(name, inputs, wrt):
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from actgrad.core import registry
+
+    spec = registry.get(name)
+    tensors = {k: torch.tensor(v, dtype=torch.float64) for k, v in inputs.items()}
+    for t in spec.inputs:  # class indices (one per sample) are integers for torch
+        if t.name not in tensors:
+            continue
+        per_sample = t.kind == "target" and tensors[t.name].ndim < tensors["pred"].ndim
+        if t.kind == "index" or per_sample:
+            tensors[t.name] = tensors[t.name].long()
+    tensors[wrt].requires_grad_(True)
+    value = spec.call(F, tensors, {**spec.defaults(), "reduction": "none"})
+    v = torch.linspace(0.5, 2.0, value.numel(), dtype=torch.float64).reshape(value.shape)
+    value.backward(v)
+    args = [name.replace("_", "-")]
+    for k, val in inputs.items():
+        args += [f"--{k.replace('_', '-')}", _text(val)]
+    data = _json(*args, "--reduction", "none", "--wrt", wrt, "--cotangent", _text(v.numpy()))
+    np.testing.assert_allclose(data["grad"][wrt], tensors[wrt].grad.numpy(), rtol=1e-13,
+                               atol=1e-15)  # fmt: skip
