@@ -510,3 +510,14 @@ def test_cotangent_of_every_kind_of_loss_with_reduction_none(name, inputs, wrt):
     data = _json(*args, "--reduction", "none", "--wrt", wrt, "--cotangent", _text(v.numpy()))
     np.testing.assert_allclose(data["grad"][wrt], tensors[wrt].grad.numpy(), rtol=1e-13,
                                atol=1e-15)  # fmt: skip
+
+
+def test_index_json_has_no_jacobian_in_any_form():
+    import orjson
+
+    for extra in ([], ["--order", "2"], ["--dtypes", "float32"]):
+        out = invoke("softmax", "--x", "0.1,0.5,0.9", "--grad", "--index", "1", *extra, "--json")
+        assert out.exit_code == 0 and '"jacobian"' not in out.stdout, (extra, out.stdout)
+        orjson.loads(out.stdout)
+    line = invoke("batch", input='{"fn": "softmax", "x": [1, 2], "grad": true, "index": 0}\n')
+    assert '"jacobian"' not in line.stdout and '"index":0' in line.stdout
