@@ -253,7 +253,7 @@ def test_color_environment(env, colored):
         (["sigmoid", "--x", "1", "--order", "5"], "--order 5 is out of range"),
         (["sigmoid", "--x", "1", "--order", "two"], "whole number"),
         (["hardsigmoid", "--x", "1", "--order", "2"], "no derivative of order 2"),
-        (["sigmoid", "--x", "1", "--index", "0"], "--index picks one output of a function along a dim"),
+        (["sigmoid", "--x", "1", "--index", "0"], "--index picks one output"),
         (["softmax", "--x", "1,2", "--index", "2"], "out of range"),
         (["softmax", "--x", "1,2", "--order", "2"], "--index I --order 2"),
         (["softmax", "--x", "1,2", "--dim", "1"], "--dim 1 is out of range"),
