@@ -521,3 +521,23 @@ def test_index_json_has_no_jacobian_in_any_form():
         orjson.loads(out.stdout)
     line = invoke("batch", input='{"fn": "softmax", "x": [1, 2], "grad": true, "index": 0}\n')
     assert '"jacobian"' not in line.stdout and '"index":0' in line.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "present", "absent"),
+    [
+        (["vector-norm", "--help"], "Hessian of the norm", "Hessian of the loss"),
+        (["vector-norm", "--help"], "e.g. x,pred", "e.g. w,x"),
+        (["mse", "--help"], "e.g. w,x", "Hessian of the norm"),
+        (["sigmoid", "--help"], "(0-4)", "(1-4)"),
+        (["softplus", "--help"], "where beta·x > threshold", "above beta·x > threshold"),
+    ],
+)
+def test_help_texts_say_what_is_true(args, present, absent):
+    text = " ".join(runner.invoke(app, args, env={"COLUMNS": "200"}).stdout.split())
+    assert present in text and absent not in text
+
+
+def test_order_out_of_range_matches_the_help():
+    out = invoke("sigmoid", "--x", "1", "--order", "5")
+    assert out.exit_code == 2 and "from 0 to 4" in out.stderr
