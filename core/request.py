@@ -488,7 +488,8 @@ def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
         base = estimate(replace(req, cotangent=None, order=0, index=None), dtype)
         itemsize = cost.ITEMSIZE[dtype or req.dtype]
         grads = cost.total(cost.result(*v.shape) for v in req.inputs.values())
-        return base + base.times(1) + cost.inputs({"cotangent": shape}, itemsize) + grads
+        # the forward graph is kept once more for the backward pass
+        return base.times(2) + cost.inputs({"cotangent": shape}, itemsize) + grads
     itemsize = cost.ITEMSIZE[dtype or req.dtype]
     shapes = {name: v.shape for name, v in req.inputs.items()}
     if req.expression is not None:

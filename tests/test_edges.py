@@ -105,7 +105,8 @@ def test_jacobian_of_a_broadcast_row_is_block_diagonal():
 
 
 def test_jacobian_columns_agree_with_rows_where_there_is_no_double_backward():
-    """multi_margin has no double backward: the Jacobian falls back to one row per output."""
+    """Columns (a Jacobian-vector product per input element) agree with rows; hardsigmoid
+    has no double backward, so its Jacobian falls back to one row per output."""
     import torch
     from actgrad.core.engine import _jacobian_rows, jacobian_of
 
