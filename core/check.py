@@ -9,11 +9,11 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from actgrad.core.cost import MAX_FD_ELEMENTS
 from actgrad.core.inputs import Values
 from actgrad.core.request import Request
 from actgrad.core.result import Result
 
-MAX_FD_ELEMENTS = 512  # finite differences one element at a time beyond elementwise functions
 FD_RTOL, FD_ATOL = 1e-5, 1e-7
 MAX_FLAGS = 20
 

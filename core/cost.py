@@ -139,16 +139,24 @@ def enforce(cost: Cost, cap: int, whole_text: bool = True) -> None:
         )
 
 
+def broadcast_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...] | None:
+    """numpy's broadcasting rule, or None when the shapes do not broadcast."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(ndim):
+        sizes = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            return None
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
 def broadcast_numel(shapes: Sequence[tuple[int, ...]]) -> int:
     """Elements of the shapes broadcast together (the largest one where they do not)."""
-    ndim = max((len(s) for s in shapes), default=0)
-    sizes = []
-    for axis in range(ndim):
-        found = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0}
-        sizes.append(max(found))
-        if len(found - {1}) > 1:
-            return max((math.prod(s) for s in shapes), default=1)
-    return math.prod(sizes)
+    shape = broadcast_shape(shapes)
+    if shape is None:
+        return max((math.prod(s) for s in shapes), default=1)
+    return math.prod(shape)
 
 
 def inputs(shapes: Mapping[str, tuple[int, ...]], itemsize: int) -> Cost:

@@ -71,13 +71,20 @@ def _call(spec: registry.FunctionSpec, x: torch.Tensor, params: dict[str, Any]) 
     return getattr(F, spec.name)(x, **params)
 
 
-def _grad(out: torch.Tensor, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
-    """d out.sum() / dx; zeros where out does not depend on x (e.g. relu' differentiated)."""
+def _grad(
+    out: torch.Tensor,
+    x: torch.Tensor,
+    create_graph: bool = False,
+    direction: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """d out.sum() / dx, or vᵀ d out / dx with ``direction`` v (as out.backward(v) fills
+    x.grad); zeros where out does not depend on x (e.g. relu' differentiated)."""
     if not out.requires_grad:
         return torch.zeros_like(x)
     (g,) = torch.autograd.grad(
-        out.sum(),
+        out.sum() if direction is None else out,
         x,
+        direction,
         create_graph=create_graph,
         retain_graph=True,
         allow_unused=True,
@@ -257,7 +264,7 @@ def _evaluate_activation(spec: registry.FunctionSpec, req: Request, device: torc
             if not (spec.pointwise and not spec.stochastic):
                 y = full
             v = _cotangent(req, full)
-            derivatives = {1: {"x": _numpy(_grad_along(full, x, v))}}
+            derivatives = {1: {"x": _numpy(_grad(full, x, direction=v))}}
         elif not spec.pointwise:  # along a dim: the Jacobian, or one output's gradient
             y = _call(spec, x, params)
             if req.order and req.index is None:
@@ -310,8 +317,9 @@ def _nan_derivative_notes(
         count = int(bad.sum())
         if count:
             first = float(np.asarray(_numpy(x))[bad].flat[0])
+            primes = "'" * order if order < 3 else f"^({order})"
             notes.append(
-                f"{count} value(s) of {name}{chr(39) * order if order < 3 else f'^({order})'} "
+                f"{count} value(s) of {name}{primes} "
                 f"are nan at finite inputs (the first at x = {first:.10g}): torch's formula "
                 "overflows there in this dtype; the true derivative is finite"
             )
@@ -405,7 +413,7 @@ def _jacobian_columns(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
     def column(j: int) -> torch.Tensor:
         eye.zero_()
         eye[j] = 1
-        return _grad_along(vjp, u, eye.reshape(leaf.shape)).reshape(-1)
+        return _grad(vjp, u, direction=eye.reshape(leaf.shape)).reshape(-1)
 
     columns = _stacked(leaf.numel(), column)  # (leaf elements, value elements)
     return columns.T.reshape((*value.shape, *leaf.shape))
@@ -421,14 +429,6 @@ def _cotangent(req: Request, out: torch.Tensor) -> torch.Tensor:
             "give one value per output element (y.backward(v) needs v shaped like y)",
         )
     return v.to(device=out.device, dtype=out.dtype)
-
-
-def _grad_along(out: torch.Tensor, x: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-    if not out.requires_grad:
-        return torch.zeros_like(x)
-    (g,) = torch.autograd.grad(out, x, direction, retain_graph=True, allow_unused=True,
-                               materialize_grads=True)  # fmt: skip
-    return g
 
 
 def jacobian_of(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
@@ -470,7 +470,9 @@ def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.devi
         value = spec.call(F, call, params)
         if req.cotangent is not None:  # vᵀJ for every input, as value.backward(v)
             v = _cotangent(req, value)
-            derivatives[1] = {n: _numpy(_grad_along(value, leaf, v)) for n, leaf in leaves.items()}
+            derivatives[1] = {
+                n: _numpy(_grad(value, leaf, direction=v)) for n, leaf in leaves.items()
+            }
         elif req.order and value.ndim == 0:
             grads = torch.autograd.grad(
                 value,
@@ -542,7 +544,7 @@ def _evaluate_expr(req: Request, device: torch.device) -> Result:
         for name, leaf in leaves.items():
             per_element = value.ndim == 0 or (program.elementwise and value.shape == leaf.shape)
             if v is not None:  # vᵀJ, as value.backward(v)
-                derivatives.setdefault(1, {})[name] = _numpy(_grad_along(value, leaf, v))
+                derivatives.setdefault(1, {})[name] = _numpy(_grad(value, leaf, direction=v))
                 continue
             if not per_element:
                 jacobian[name] = _numpy(jacobian_of(value, leaf))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actgrad.core import registry
-from actgrad.core.cost import broadcast_numel
+from actgrad.core.cost import broadcast_numel, broadcast_shape
 from actgrad.core.errors import BadInput, TooLarge
 from actgrad.core.inputs import parse_number
 
@@ -338,8 +338,6 @@ class _Info:
 
 
 def _broadcast(text: str, pos: int, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    from actgrad.core.request import broadcast_shape
-
     shape = broadcast_shape([a, b])
     if shape is None:
         raise _fail(text, pos, f"shapes {list(a)} and {list(b)} do not broadcast",

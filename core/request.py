@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from actgrad.core import cost, registry
+from actgrad.core.cost import broadcast_shape
 from actgrad.core.errors import BadInput, BadParameter
 from actgrad.core.inputs import Values, parse_number, parse_values
 
@@ -186,18 +187,6 @@ def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
 
 
 MODEL_INPUTS = ("x", "w")  # the tutorial's model: pred = x·w, target y
-
-
-def broadcast_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...] | None:
-    """numpy's broadcasting rule, or None when the shapes do not broadcast."""
-    ndim = max((len(s) for s in shapes), default=0)
-    out = []
-    for axis in range(ndim):
-        sizes = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0} - {1}
-        if len(sizes) > 1:
-            return None
-        out.append(sizes.pop() if sizes else 1)
-    return tuple(out)
 
 
 def _check_loss(spec: registry.FunctionSpec, req: Request, given: set[str]) -> Request:
