@@ -156,10 +156,6 @@ def json_request(data: dict, max_elements: int) -> Any:
         wrt, grad = grad, True
     if isinstance(wrt, str):
         wrt = [w.strip() for w in wrt.split(",") if w.strip()]
-    if wrt is not None and not (isinstance(wrt, list) and all(isinstance(w, str) for w in wrt)):
-        raise BadParameter("wrt must be a list of names", 'e.g. "wrt": ["w", "x"]')
-    if not isinstance(grad, bool):
-        raise BadParameter("grad must be true, false, or names", 'e.g. "grad": true')
     common = {
         "order": data.get("order"), "device": data.get("device") or _env("ACTGRAD_DEVICE"),
         "dtype": data.get("dtype") or _env("ACTGRAD_DTYPE"), "max_elements": max_elements,
