@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -638,52 +638,83 @@ MAX_DIGITS = 1000  # an exact integer constant larger than this is kept as a flo
 MAX_FORMULA = 20_000  # characters of one derivative's formula
 
 
-class _OutOfTime(Exception):
-    pass
-
-
-@contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """Raise _OutOfTime in the main thread after ``seconds`` (elsewhere: no timer)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise _OutOfTime
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def symbolic(program: Program, calls: list[tuple], wrt: tuple[str, ...]) -> tuple[dict, list]:
     """Each derivative as a formula, from actgrad's own parse tree (never from user text),
-    within SYMBOLIC_SECONDS; past any budget the numbers stand and a note says why."""
-    import sympy  # noqa: F401 - imported before the clock starts
+    within SYMBOLIC_SECONDS; past any budget the numbers stand and a note says why.
 
-    why = ""
+    sympy runs in a forked child that is killed at the deadline: an exception injected into
+    sympy (a timer signal) can land in a finalizer, where Python ignores it and sympy runs on.
+    The child never touches torch. Where there is no fork, sympy runs here, unbounded in time."""
+    import sympy  # noqa: F401 - imported once, before the clock starts
+
+    if not hasattr(os, "fork"):
+        outcome = _formulas(program, calls, wrt)
+    else:
+        outcome = _in_child(lambda: _formulas(program, calls, wrt), SYMBOLIC_SECONDS)
+        if outcome is None:
+            outcome = {"why": f"sympy took over {SYMBOLIC_SECONDS:g} s"}
+    if "why" in outcome:
+        return {}, [f"--symbolic: no formula: {outcome['why']}; the numbers above stand"]
+    return outcome["formulas"], outcome["notes"]
+
+
+def _formulas(program: Program, calls: list[tuple], wrt: tuple[str, ...]) -> dict[str, Any]:
+    """{"formulas", "notes"}, or {"why"} when sympy cannot give them within its limits."""
     try:
-        with _deadline(SYMBOLIC_SECONDS):
-            formulas, notes = _symbolic(program, calls, wrt)
-        long = [n for n, f in formulas.items() if len(f) > MAX_FORMULA]
-        if not long:
-            return formulas, notes
-        why = f"the formula is over {MAX_FORMULA:,} characters"
-    except _OutOfTime:
-        why = f"sympy took over {SYMBOLIC_SECONDS:g} s"
+        formulas, notes = _symbolic(program, calls, wrt)
     except RecursionError:
-        why = "the expression is nested too deeply for sympy"
+        return {"why": "the expression is nested too deeply for sympy"}
     except Exception as exc:  # sympy's own limits (e.g. huge integers): never an internal error
-        why = f"sympy failed ({type(exc).__name__})"
-    return {}, [f"--symbolic: no formula: {why}; the numbers above stand"]
+        return {"why": f"sympy failed ({type(exc).__name__})"}
+    if any(len(f) > MAX_FORMULA for f in formulas.values()):
+        return {"why": f"the formula is over {MAX_FORMULA:,} characters"}
+    return {"formulas": formulas, "notes": notes}
+
+
+def _in_child(work: Any, seconds: float) -> Any:
+    """``work()``'s JSON-able result computed in a forked child, or None past ``seconds``."""
+    import json
+    import select
+    import signal
+    import time
+    import warnings
+
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns about fork in a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: compute, write, leave without running the parent's exit code
+        code = 0
+        try:
+            os.close(read)
+            data = json.dumps(work()).encode()
+            while data:
+                data = data[os.write(write, data) :]
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    deadline = time.monotonic() + seconds
+    chunks: list[bytes] = []
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([read], [], [], left)[0]:
+                continue
+            chunk = os.read(read, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            return None
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError:  # the child died before it answered
+        return {"why": "sympy's process failed"}
 
 
 def _number(sp: Any, value: float) -> Any:
