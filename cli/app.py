@@ -11,6 +11,7 @@ import typer
 from actgrad.cli import describe
 from actgrad.cli.commands import (
     add_function_commands,
+    grad_names,
     make_expr_command,
     options_first,
     with_function_params,
@@ -20,20 +21,6 @@ from actgrad.cli.status import ExitStatus, status_for
 from actgrad.core import __version__, registry
 from actgrad.core.errors import UnknownFunction
 from typer.core import TyperGroup
-
-
-def _grad_names(argv: list[str]) -> list[str]:
-    """``expr … --grad w,x`` means ``--grad --wrt w,x`` (Typer options take no optional value)."""
-    from actgrad.core.expr import NAMES_LIST
-
-    out: list[str] = []
-    for i, arg in enumerate(argv):
-        out.append(arg)
-        names_follow = i + 1 < len(argv) and NAMES_LIST.fullmatch(argv[i + 1])
-        expression_elsewhere = i + 2 < len(argv) or any(not a.startswith("-") for a in argv[1:i])
-        if arg in ("--grad", "-g") and names_follow and expression_elsewhere:
-            out.append("--wrt")
-    return out
 
 
 def _plain_metavars(command: Any) -> None:
@@ -117,7 +104,7 @@ class ActgradGroup(TyperGroup):
         argv = help_alias(list(sys.argv[1:] if args is None else args))
         command = next((a for a in argv if not a.startswith("-")), None)
         if command == "expr":
-            argv = _grad_names(argv)
+            argv = grad_names(argv)
         argv = self._options_first(argv, command)
         try:
             rv = super().main(argv, prog_name or "actgrad", complete_var, False, **extra)
@@ -240,7 +227,7 @@ def batch(
     {"expr": "x*sigmoid(x)", "vars": {"x": [0, 1]}, "grad": true}) or a command line
     (sigmoid --x 0.5 --grad). Exit 0 when every line succeeded, 1 when any failed."""
     from actgrad.cli.batch import run_batch
-    from actgrad.core.request import parse_cap, parse_int
+    from actgrad.core.options import parse_cap, parse_int
 
     code = run_batch(
         source,

@@ -18,10 +18,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import typer
+from actgrad import core
+from actgrad.cli.commands import (
+    add_function_commands,
+    expr_request_from_options,
+    grad_names,
+    make_expr_command,
+    options_first,
+    request_from_options,
+)
 from actgrad.cli.output import write
+from actgrad.cli.render import render_json, render_json_rows
 from actgrad.core import registry
+from actgrad.core.batch import GroupKey, coalescible, evaluate_group
 from actgrad.core.errors import ActgradError, BadInput, BadParameter
-from actgrad.core.request import DTYPES, build_expr_request, build_request
+from actgrad.core.options import DTYPES, resolve_params
+from actgrad.core.request import build_expr_request, build_request
+from typer._click.exceptions import ClickException
 
 DEFAULT_WINDOW = 4096
 DEFAULT_MAX_LINE_BYTES = 1 << 20
@@ -212,12 +226,14 @@ _COMMANDS: dict[str, Any] = {}
 def _command(name: str) -> Any:
     """The Typer (Click) command that the command line would run for ``name``."""
     if name not in _COMMANDS:
-        import typer
-        from actgrad.cli.app import make_app
-
-        specs = [] if name == "expr" else [registry.get(name)]
-        group = typer.main.get_command(make_app(specs))
-        key = "expr" if name == "expr" else specs[0].command
+        app = typer.Typer()
+        if name == "expr":
+            app.command("expr")(make_expr_command())
+        else:
+            add_function_commands(app, [registry.get(name)])
+        app.callback()(lambda: None)  # a group, even with one command
+        group = typer.main.get_command(app)
+        key = "expr" if name == "expr" else registry.get(name).command
         _COMMANDS[name] = group.commands[key]  # type: ignore[attr-defined]
     return _COMMANDS[name]
 
@@ -228,10 +244,6 @@ def _no_stdin() -> str:
 
 def cli_request(line: str) -> Any:
     """A command line (`sigmoid --x 0.5 --grad`) parsed by the command's own options."""
-    from actgrad.cli.app import _grad_names
-    from actgrad.cli.commands import expr_request_from_options, request_from_options
-    from typer._click.exceptions import ClickException
-
     try:
         args = shlex.split(line)
     except ValueError as exc:
@@ -245,9 +257,7 @@ def cli_request(line: str) -> Any:
     name = args[0]
     canonical = "expr" if name == "expr" else registry.get(name).name
     if canonical == "expr":
-        args = _grad_names(args)
-    from actgrad.cli.commands import options_first
-
+        args = grad_names(args)
     try:
         command = _command(canonical)
         ctx = command.make_context(name, options_first(command, args[1:]))
@@ -379,9 +389,6 @@ class Batch:
 
     def _resolve(self, fn: Any, params: dict) -> tuple | tuple[()]:
         """(name, resolved params, max order) for a coalescible function, else ()."""
-        from actgrad.core.batch import coalescible
-        from actgrad.core.request import resolve_params
-
         name = registry.resolve(fn) if isinstance(fn, str) else None
         spec = registry.get(name) if name else None
         if spec is None or not coalescible(spec):
@@ -393,33 +400,21 @@ class Batch:
         return spec.name, resolved, min(spec.max_order, 4)
 
     def answer_groups(self, groups: dict[Any, list[tuple[Line, float]]]) -> None:
-        """Evaluate each coalesced group as one tensor; rows that must be evaluated alone (or a
-        group that failed as a whole) get their request, for :meth:`answer_alone`."""
-        from actgrad.core.batch import GroupKey, evaluate_group
-
+        """Evaluate each coalesced group as one program; rows that must be evaluated alone (or
+        a group that failed as a whole) get their request, for :meth:`answer_alone`."""
         for fields, members in groups.items():
-            key = GroupKey(*fields)
             try:
-                result = evaluate_group(key, [x for _, x in members])
+                group = evaluate_group(GroupKey(*fields), [x for _, x in members])
+                texts = render_json_rows(group.result)
             except Exception:
                 for line, _ in members:
                     self.prepare_alone(line)
                 continue
-            prefix = orjson.dumps({"function": key.function, "params": dict(key.params),
-                                   "dtype": key.dtype, "device": result.device,
-                                   "torch": result.torch})[:-1]  # fmt: skip
-            columns = [_texts(result.x), _texts(result.value), *map(_texts, result.grads)]
-            tail = b',"nonfinite":[],"notes":' + orjson.dumps(result.notes) + b"}"
             for row, (line, _) in enumerate(members):
-                if result.alone[row]:
+                if group.alone[row]:
                     self.prepare_alone(line)
-                    continue
-                body = [prefix, b',"inputs":{"x":', columns[0][row], b'},"value":',
-                        columns[1][row]]  # fmt: skip
-                for k, col in enumerate(columns[2:], 1):
-                    body += [b',"grad":{"x":' if k == 1 else b',"grad%d":{"x":' % k, col[row], b"}"]
-                body.append(tail)
-                _ok(line, b"".join(body))
+                else:
+                    _ok(line, texts[row])
 
     def prepare_alone(self, line: Line) -> None:
         try:
@@ -429,11 +424,8 @@ class Batch:
 
     def answer_alone(self, line: Line) -> None:
         """Evaluate a line's request on its own: anything it raises is that line's error."""
-        from actgrad.cli.render import render_json
-        from actgrad.core import evaluate
-
         try:
-            _ok(line, render_json(evaluate(line.request))[:-1])
+            _ok(line, render_json(core.evaluate(line.request))[:-1])
         except Exception as exc:
             _error(line, *_unexpected(exc))
         finally:
@@ -447,13 +439,6 @@ def _unexpected(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, MemoryError):
         return "out_of_memory", "ran out of memory; give fewer points or a lower --max-elements"
     return "internal_error", f"{type(exc).__name__}: {exc}"
-
-
-def _texts(arr: Any) -> list[bytes]:
-    import numpy as np
-
-    src = arr if arr.dtype in (np.float32, np.float64, np.float16) else arr.astype(np.float32)
-    return orjson.dumps(src, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
 
 
 WINDOW_ELEMENTS = 1 << 20  # a window also closes once its parsed inputs hold this many numbers

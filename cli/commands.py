@@ -11,13 +11,16 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
 from actgrad.cli.output import FORMATS, print_rich, resolve_format, steps, width, write
-from actgrad.core import registry
+from actgrad.core import evaluate, registry
 from actgrad.core.errors import BadParameter
-from actgrad.core.request import DTYPES, build_request, parse_int
+from actgrad.core.expr import NAMES_LIST
+from actgrad.core.options import DTYPES, parse_int
+from actgrad.core.request import build_expr_request, build_request, enforce_cost
 
 INPUTS = "Inputs"
 DERIVATIVES = "Derivatives"
@@ -289,8 +292,7 @@ def _names(text: str | None) -> list[str] | None:
 
 def _emit(request: Any, options: dict[str, Any]) -> None:
     """core.evaluate → renderer → stdout, in the format asked for."""
-    from actgrad.cli import render
-    from actgrad.core import evaluate
+    from actgrad.cli import render  # numpy: not on the --help path
 
     fmt = resolve_format(options["output_format"], options["as_json"])
     precision = options["precision"]
@@ -312,8 +314,6 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
 
 
 def _dtype_list(text: str) -> list[str]:
-    from actgrad.core.errors import BadParameter
-
     names = ["float64", *(d.strip().lower() for d in text.split(",") if d.strip())]
     for name in names:
         if name not in DTYPES:
@@ -325,12 +325,8 @@ def _emit_dtypes(
     request: Any, dtypes: list[str], fmt: str, digits: int | None, header: bool = False
 ) -> None:
     """One request in several dtypes, side by side, with errors against float64."""
-    from dataclasses import replace
-
-    from actgrad.cli import render
-    from actgrad.core import evaluate
-    from actgrad.core.check import compare_dtypes
-    from actgrad.core.request import enforce_cost
+    from actgrad.cli import render  # numpy: not on the --help path
+    from actgrad.core.check import compare_dtypes  # torch
 
     enforce_cost(request, dtypes)
     results = {d: evaluate(replace(request, dtype=d, check=False)) for d in steps(dtypes, "dtypes")}
@@ -388,6 +384,18 @@ def request_from_options(
         cotangent=options.get("cotangent"),
     )
     return request
+
+
+def grad_names(argv: list[str]) -> list[str]:
+    """``expr … --grad w,x`` means ``--grad --wrt w,x`` (Typer options take no optional value)."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        names_follow = i + 1 < len(argv) and NAMES_LIST.fullmatch(argv[i + 1])
+        expression_elsewhere = i + 2 < len(argv) or any(not a.startswith("-") for a in argv[1:i])
+        if arg in ("--grad", "-g") and names_follow and expression_elsewhere:
+            out.append("--wrt")
+    return out
 
 
 def options_first(command: Any, args: list[str]) -> list[str]:
@@ -526,7 +534,6 @@ def _listed(spec: registry.FunctionSpec) -> Callable[[], None]:
 def expr_request_from_options(
     options: dict[str, Any], read_stdin: Any = None, streamed: bool = False
 ) -> Any:
-    from actgrad.core.request import build_expr_request
 
     return build_expr_request(
         options["expression"],

@@ -52,7 +52,7 @@ def series(
         else:
             req = build_expr_request(item, x=[x], grad=grad, wrt=["x"] if grad else None,
                                      dtype=dtype, max_elements=max_elements)  # fmt: skip
-            program = req.expression
+            program = req.program
             if not program.elementwise or program.shape != req.inputs["x"].shape:
                 raise BadParameter(f"{item!r} is not elementwise in x", "plot f(x) per point")
         held += req.inputs["x"].numel * (2 + grad)

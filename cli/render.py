@@ -18,10 +18,38 @@ PRIMES = {1: "'", 2: "''", 3: "⁽³⁾", 4: "⁽⁴⁾"}
 
 
 def render_json(result: Result, precision: int | None = None) -> bytes:
+    """The JSON result (DESIGN.md), one line."""
     data = result.to_dict()
     if precision is not None:
         data = _rounded(data, precision)
     return orjson.dumps(data, option=NUMPY | orjson.OPT_APPEND_NEWLINE)
+
+
+def render_json_rows(result: Result) -> list[bytes]:
+    """The JSON result of each row of a stacked result, without the newline: row i of every
+    array is request i's scalar, and the object is the one :func:`render_json` writes for
+    that request alone (rows with a non-finite number are the caller's to evaluate alone).
+    The object is written once, with a placeholder per number, and each row fills them in."""
+    arrays = dict(result.arrays())
+    slots = {path: orjson.Fragment(b"\0%d\0" % i) for i, path in enumerate(arrays)}
+    template = orjson.dumps(result.to_dict(lambda path, arr: slots[path], nonfinite=[]))
+    parts = template.split(b"\0")  # text, slot, text, slot, ..., text
+    columns = [_texts(arr) for arr in arrays.values()]
+    fills = [columns[int(slot)] for slot in parts[1::2]]
+    texts = parts[0::2]
+    rows = []
+    for row in range(len(result.value)):
+        pieces = [texts[0]]
+        for fill, text in zip(fills, texts[1:], strict=True):
+            pieces += (fill[row], text)
+        rows.append(b"".join(pieces))
+    return rows
+
+
+def _texts(arr: np.ndarray) -> list[bytes]:
+    """Each number of a 1-D array as orjson writes it (as a scalar alone it is the same)."""
+    src = arr if arr.dtype in (np.float32, np.float64, np.float16) else arr.astype(np.float32)
+    return orjson.dumps(src, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
 
 
 def _rounded(data: Any, precision: int) -> Any:

@@ -4,7 +4,8 @@ Importing this package does not import torch; only :func:`evaluate` does.
 """
 
 from actgrad.core.errors import ActgradError, BadInput, EvaluationFailed
-from actgrad.core.request import DEFAULT_MAX_ELEMENTS, Request
+from actgrad.core.options import DEFAULT_MAX_ELEMENTS
+from actgrad.core.request import Request
 
 __version__ = "0.1.0"
 
@@ -20,7 +21,13 @@ __all__ = [
 
 
 def evaluate(request: Request):
-    """Evaluate ``request`` (imports torch on first use) and return a Result."""
-    from actgrad.core.engine import evaluate as _evaluate
+    """Evaluate ``request`` (imports torch on first use) and return a Result, with its --check
+    report when asked for."""
+    from actgrad.core import engine
 
-    return _evaluate(request)
+    result = engine.evaluate(request)
+    if request.check:
+        from actgrad.core.check import check
+
+        result.check = check(request, result)
+    return result

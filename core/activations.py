@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from actgrad.core.registry import FunctionSpec, Kink, Param, Region, register
+from actgrad.core.spec import FunctionSpec, Kink, Param, Region
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -61,7 +61,7 @@ def _positive(name: str, strict: bool = True):
     return check
 
 
-register(
+SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "relu",
         "activation",

@@ -9,7 +9,9 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from actgrad.core import registry
 from actgrad.core.cost import MAX_FD_ELEMENTS
+from actgrad.core.engine import closed_form_derivative, evaluate
 from actgrad.core.inputs import Values
 from actgrad.core.request import Request
 from actgrad.core.result import Result
@@ -65,15 +67,13 @@ def _perturbed(req: Request, name: str, flat: np.ndarray) -> Request:
     buffer = array("d")
     buffer.frombytes(np.ascontiguousarray(flat, dtype=np.float64).tobytes())
     inputs = {**req.inputs, name: Values((buffer,), req.inputs[name].shape)}
-    return replace(req, inputs=inputs, order=0, dtype="float64")
+    return replace(req, inputs=inputs, order=0, dtype="float64", symbolic=False)
 
 
-def finite_differences(req: Request, evaluate: Any, reference: Result) -> dict[str, Any]:
+def finite_differences(req: Request, reference: Result) -> dict[str, Any]:
     """Central differences in float64 against autograd, per differentiated input."""
-    from actgrad.core import registry
-
     names = list(reference.derivatives.get(1, {})) or list(reference.jacobian)
-    spec = None if req.expression is not None else registry.get(req.function)
+    spec = None if req.function == "expr" else registry.get(req.function)
     pointwise = spec is not None and spec.kind == "activation" and spec.pointwise
     worst_abs = 0.0
     worst_rel: float | None = None
@@ -141,11 +141,11 @@ def finite_differences(req: Request, evaluate: Any, reference: Result) -> dict[s
     }  # fmt: skip
 
 
-def check(req: Request, evaluate: Any, result: Result) -> dict[str, Any]:
+def check(req: Request, result: Result) -> dict[str, Any]:
     """The check object: finite differences, closed form, dtype error and flags."""
     order = max(req.order, 1)
-    reference = evaluate(replace(req, dtype="float64", order=order))
-    out: dict[str, Any] = {"finite_differences": finite_differences(req, evaluate, reference)}
+    reference = evaluate(replace(req, dtype="float64", order=order, symbolic=False))
+    out: dict[str, Any] = {"finite_differences": finite_differences(req, reference)}
     out["closed_form"] = _closed_form(req, reference)
     errors: dict[str, Any] = {}
     flags: list[dict[str, Any]] = []
@@ -164,10 +164,7 @@ def check(req: Request, evaluate: Any, result: Result) -> dict[str, Any]:
 
 def _closed_form(req: Request, reference: Result) -> dict[str, Any] | None:
     """Autograd against the registry's closed-form derivative (elementwise functions)."""
-    from actgrad.core import registry
-    from actgrad.core.engine import closed_form_derivative
-
-    if req.expression is not None:
+    if req.function == "expr":
         return None
     spec = registry.get(req.function)
     if spec.kind != "activation" or not spec.pointwise or spec.derivative_fn is None:

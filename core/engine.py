@@ -1,25 +1,29 @@
-"""Evaluation with torch autograd: the only module that imports torch."""
+"""The evaluator: any program (a command, a loss, an expression, a batch group) evaluated with
+torch on a device and dtype, its derivatives taken by :mod:`derivatives`, as a Result."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from actgrad.core import registry
-from actgrad.core.errors import (
-    BadInput,
-    BadParameter,
-    DeviceUnavailable,
-    EvaluationFailed,
-)
+from actgrad.core import notes as notes_for
+from actgrad.core import registry, symbolic
+from actgrad.core.derivatives import Derivatives, differentiate
+from actgrad.core.errors import BadInput, BadParameter, DeviceUnavailable, EvaluationFailed
+from actgrad.core.expr import CONSTANTS, OPERATORS
 from actgrad.core.inputs import Linspace, Values
+from actgrad.core.program import Call, Program, elementwise_shape
 from actgrad.core.request import Request
 from actgrad.core.result import Result
+
+CHUNK = 16_384  # under torch's parallel grain size: one thread, never split mid-vector
+LANES = 64  # chunks are padded to a multiple of this: every element takes the SIMD kernels
 
 
 def resolve_device(name: str) -> torch.device:
@@ -65,289 +69,25 @@ def materialize(values: Values, dtype: torch.dtype, device: torch.device) -> tor
     return flat.reshape(values.shape).to(device=device, dtype=dtype)
 
 
-def _call(spec: registry.FunctionSpec, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-    if spec.call is not None:
-        return spec.call(F, x, params)
-    return getattr(F, spec.name)(x, **params)
-
-
-def _grad(
-    out: torch.Tensor,
-    x: torch.Tensor,
-    create_graph: bool = False,
-    direction: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """d out.sum() / dx, or vᵀ d out / dx with ``direction`` v (as out.backward(v) fills
-    x.grad); zeros where out does not depend on x (e.g. relu' differentiated)."""
-    if not out.requires_grad:
-        return torch.zeros_like(x)
-    (g,) = torch.autograd.grad(
-        out.sum() if direction is None else out,
-        x,
-        direction,
-        create_graph=create_graph,
-        retain_graph=True,
-        allow_unused=True,
-        materialize_grads=True,
-    )
-    return g
-
-
-CHUNK = 16_384  # under torch's parallel grain size: one thread, never split mid-vector
-LANES = 64  # chunks are padded to a multiple of this: every element takes the SIMD kernels
-
-
-def pointwise(
-    spec: registry.FunctionSpec, x0: torch.Tensor, params: dict, order: int
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Value and derivatives 1…order of an elementwise function.
-
-    torch's CPU kernels compute a tensor's tail (its last size mod 32 elements) with scalar
-    code that can differ from the vectorized code in the last ulp. Evaluating in chunks padded
-    to a multiple of LANES makes every element's result independent of what else is in the
-    tensor: a value is bit-identical asked alone, in a list, or coalesced in batch mode."""
-    flat = x0.detach().reshape(-1)
-    values: list[torch.Tensor] = []
-    grads: list[list[torch.Tensor]] = [[] for _ in range(order)]
-    for start in range(0, flat.numel(), CHUNK):
-        part = flat[start : start + CHUNK]
-        size = part.numel()
-        pad = -size % LANES
-        if pad:
-            part = torch.cat([part, part[-1:].expand(pad)])
-        leaf = part.detach().requires_grad_(order > 0)
-        out = _call(spec, leaf, params)
-        values.append(out.detach()[:size])
-        for k in range(order):
-            out = _grad(out, leaf, create_graph=k + 1 < order)
-            grads[k].append(out.detach()[:size])
-    return (
-        torch.cat(values).reshape(x0.shape),
-        [torch.cat(g).reshape(x0.shape) for g in grads],
-    )
-
-
-def _rows(out: torch.Tensor, x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Per slice along ``dim``: the Jacobian d out[..., i] / d x[..., j], shape (..., m, n)."""
-    moved = out.movedim(dim, -1)
-    rows = _stacked(moved.shape[-1], lambda i: _grad(moved[..., i], x, False).movedim(dim, -1))
-    return rows.movedim(0, -2)
-
-
-def _stacked(count: int, row: Any) -> torch.Tensor:
-    """torch.stack([row(0), …, row(count - 1)]) written into one preallocated tensor: each
-    row's pass frees its temporaries before the next, so the heap does not fragment (a list
-    of small rows between large temporaries held several times the result's memory)."""
-    first = row(0)
-    out = torch.empty((count, *first.shape), dtype=first.dtype, device=first.device)
-    out[0] = first
-    del first
-    for i in range(1, count):
-        out[i] = row(i)
-    return out
-
-
-def _numpy(t: torch.Tensor) -> np.ndarray:
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A tensor as a numpy array on the CPU (bfloat16 as float32, which holds it exactly)."""
     t = t.detach().to("cpu")
     if t.dtype == torch.bfloat16:
-        t = t.float()  # numpy has no bfloat16; float32 holds every bfloat16 exactly
+        t = t.float()
     return t.numpy()
 
 
-def _kink_notes(
-    spec: registry.FunctionSpec, x: torch.Tensor, params: dict, order: int
-) -> list[str]:
-    """Notes for inputs on a kink (a second-derivative kink only when one was asked for) and
-    in a region where torch departs from the formula."""
-    notes = []
-    for kink in spec.kinks(params):
-        if kink.order > max(order, 1):
-            continue
-        at = torch.tensor(kink.at, dtype=x.dtype, device=x.device)
-        hits = int((x.detach() == at).sum())
-        if hits:
-            where = f"{hits} inputs are" if hits > 1 else "the input is"
-            rounded = torch.tensor(kink.torch, dtype=x.dtype).item()
-            here = "" if rounded == kink.torch else f" ({rounded:.10g} in {str(x.dtype)[6:]})"
-            notes.append(f"{kink.text(spec.name)}{here}; {where} on this kink")
-    for region in spec.regions(params):
-        count = int(region.mask(torch, x.detach()).sum())
-        if count:
-            notes.append(region.note.format(count=count))
-    return notes
-
-
-def _overflow_note(x64: torch.Tensor, x: torch.Tensor, dtype_name: str) -> list[str]:
-    """Inputs that are finite in float64 but not after the cast to the evaluation dtype."""
-    if x.dtype == torch.float64:
-        return []
-    overflow = int((torch.isfinite(x64) & ~torch.isfinite(x.detach().cpu())).sum())
-    if not overflow:
-        return []
-    biggest = torch.finfo(x.dtype).max
-    return [f"{overflow} input(s) overflow {dtype_name} (|x| > {biggest:g}) and became ±inf"]
-
-
-def evaluate(req: Request) -> Result:
-    """Evaluate a validated request: value, derivatives and notes, as plain numpy arrays."""
-    result = _evaluate(replace(req, check=False))
-    if req.cotangent is not None:
-        cast = materialize(req.cotangent, getattr(torch, req.dtype), torch.device("cpu"))
-        result.cotangent = _numpy(cast)
-    if req.check:
-        from actgrad.core.check import check
-
-        result.check = check(replace(req, check=False), _evaluate, result)
-    return result
-
-
-def _evaluate(req: Request) -> Result:
-    device = resolve_device(req.device)
-    if req.expression is not None:
-        return _evaluate_expr(req, device)
-    spec = registry.get(req.function)
-    if device.type == "cpu" and req.dtype in spec.no_cpu_kernel(req.params):
-        raise BadParameter(
-            f"torch has no {req.dtype} kernel for {spec.command} on the CPU",
-            "use --dtype float32 or float64 (or a CUDA device)",
-        )
-    if spec.kind == "activation":
-        return _evaluate_activation(spec, req, device)
-    return _evaluate_loss(spec, req, device)
-
-
-@contextmanager
-def _torch_calls(command: str, req: Request, device: torch.device, notes: list):
-    """Run torch: warnings become notes, a RuntimeError becomes EvaluationFailed."""
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-    except ValueError as exc:  # torch's own input validation
-        raise BadInput(f"torch rejected the input of {command}: {exc}", "fix the input") from None
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EvaluationFailed(
-            f"torch could not evaluate {command} in {req.dtype} on {device}: {first}",
-            "try --dtype float64 or --device cpu",
-        ) from None
-    notes.extend(f"torch warned: {w.message}" for w in caught)
-
-
-def _evaluate_activation(spec: registry.FunctionSpec, req: Request, device: torch.device) -> Result:
-    dtype = getattr(torch, req.dtype)
-    values = req.inputs["x"]
-    params = dict(req.params)
-    x64 = materialize(values, torch.float64, torch.device("cpu"))
-    x0 = x64.to(device=device, dtype=dtype)
-    notes_cast = _overflow_note(x64, x0, req.dtype)
-    del x64
-    if not spec.pointwise and x0.ndim == 0:
-        x0 = x0.reshape(1)
-    x = x0.detach().requires_grad_(req.order > 0)
-    notes = spec.notes_for(req.dtype, req.order)
-    derivatives: dict[int, dict[str, np.ndarray]] = {}
-    jacobian: dict[str, np.ndarray] = {}
-    with _torch_calls(spec.command, req, device, notes):
-        if spec.stochastic:
-            torch.manual_seed(req.seed)
-        if spec.pointwise and not spec.stochastic:
-            y, grads = pointwise(spec, x0, params, 0 if req.cotangent is not None else req.order)
-            derivatives = {k: {"x": _numpy(g)} for k, g in enumerate(grads, 1)}
-        elif spec.pointwise and req.cotangent is None:  # rrelu: slopes drawn once for x
-            out = y = _call(spec, x, params)
-            for k in range(1, req.order + 1):
-                out = _grad(out, x, create_graph=k < req.order)
-                derivatives[k] = {"x": _numpy(out)}
-        if req.cotangent is not None:  # vᵀJ, exactly as y.backward(v) fills x.grad
-            full = _call(spec, x, params)
-            if not (spec.pointwise and not spec.stochastic):
-                y = full
-            v = _cotangent(req, full)
-            derivatives = {1: {"x": _numpy(_grad(full, x, direction=v))}}
-        elif not spec.pointwise:  # along a dim: the Jacobian, or one output's gradient
-            y = _call(spec, x, params)
-            if req.order and req.index is None:
-                jacobian["x"] = _numpy(_rows(y, x, params["dim"]))
-            elif req.order:
-                g = _grad(y.movedim(params["dim"], -1)[..., req.index], x, req.order > 1)
-                derivatives[1] = {"x": _numpy(g)}
-                if req.order > 1:
-                    derivatives[2] = {"x": _numpy(_rows(g, x, params["dim"]))}
-    notes.extend(_kink_notes(spec, x, params, req.order))
-    notes.extend(notes_cast)
-    nans = int(torch.isnan(x0).sum())
-    if nans and req.order:
-        notes.append(
-            f"{nans} input(s) are nan: derivatives there are whatever torch's kernels return "
-            "and carry no meaning"
-        )
-    if spec.pointwise:
-        notes.extend(_nan_derivative_notes(spec.name, x0, derivatives))
-    if spec.name == "gumbel_softmax" and params["hard"]:
-        notes.append("hard=True: the value is one-hot; the derivative is the soft one")
-    if spec.stochastic:
-        params["seed"] = req.seed
-    return Result(
-        function=spec.name,
-        params=params,
-        dtype=req.dtype,
-        device=str(device),
-        torch=torch.__version__,
-        inputs={"x": _numpy(x0)},
-        value=_numpy(y),
-        pointwise=spec.pointwise,
-        scalar=values.shape == () and spec.pointwise,
-        derivatives=derivatives,
-        jacobian=jacobian,
-        index=req.index,
-        notes=notes,
-    )
-
-
-def _nan_derivative_notes(
-    name: str, x: torch.Tensor, derivatives: dict[int, dict[str, np.ndarray]]
-) -> list[str]:
-    """Every activation has finite derivatives at finite inputs: a nan there is torch's
-    formula overflowing (mish'' past x ≈ 100 in float32), which a note names."""
-    finite = np.isfinite(_numpy(x))
-    notes = []
-    for order, grads in sorted(derivatives.items()):
-        bad = np.isnan(grads["x"]) & finite
-        count = int(bad.sum())
-        if count:
-            first = float(np.asarray(_numpy(x))[bad].flat[0])
-            primes = "'" * order if order < 3 else f"^({order})"
-            notes.append(
-                f"{count} value(s) of {name}{primes} "
-                f"are nan at finite inputs (the first at x = {first:.10g}): torch's formula "
-                "overflows there in this dtype; the true derivative is finite"
-            )
-    return notes
+def apply(spec: registry.FunctionSpec, x: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+    """An activation called as torch.nn.functional calls it (or as its spec says)."""
+    if spec.call is not None:
+        return spec.call(F, x, params)
+    return getattr(F, spec.name)(x, **params)
 
 
 def whole(t64: torch.Tensor, option: str) -> torch.Tensor:
     if not bool(torch.isfinite(t64).all()) or not torch.equal(t64, t64.round()):
         raise BadInput(f"{option} holds indices or counts: whole numbers only", "e.g. 0, 2, -1")
     return t64.to(torch.int64)
-
-
-def _loss_tensors(
-    spec: registry.FunctionSpec, req: Request, device: torch.device, dtype: torch.dtype
-) -> tuple[dict[str, torch.Tensor], list[str]]:
-    tensors: dict[str, torch.Tensor] = {}
-    notes: list[str] = []
-    pred_shape = req.inputs["pred"].shape if "pred" in req.inputs else None
-    for name, values in req.inputs.items():
-        meta = spec.tensor_input(name)
-        kind = meta.kind if meta is not None else "float"
-        x64 = materialize(values, torch.float64, torch.device("cpu"))
-        if kind == "index" or (kind == "target" and values.shape != pred_shape):
-            tensors[name] = whole(x64, "--" + name.replace("_", "-")).to(device)
-        else:
-            tensors[name] = x64.to(device=device, dtype=dtype)
-            notes += _overflow_note(x64, tensors[name], req.dtype)
-    return tensors, notes
 
 
 def _ctc_lengths(t: dict[str, torch.Tensor]) -> None:
@@ -362,61 +102,208 @@ def _ctc_lengths(t: dict[str, torch.Tensor]) -> None:
         t["target_lengths"] = torch.full(batch, targets.shape[-1], dtype=torch.int64)
 
 
-def _reduction_note(spec: registry.FunctionSpec, t: dict, params: dict) -> str | None:
-    reduction = params.get("reduction")
-    if reduction == "none":
-        return "reduction=none: one loss per element, each derivative that element's own"
-    if reduction == "sum":
-        return "reduction=sum: the derivatives of the summed loss, unscaled"
-    if reduction == "batchmean":
-        size = t["pred"].shape[0] if t["pred"].ndim else 1
-        return f"reduction=batchmean divides the sum, and every derivative, by {size} (dim 0)"
-    if reduction != "mean":
-        return None
-    if spec.name == "ctc_loss":
-        return "reduction=mean divides each sample's loss by its target length, then averages"
-    with torch.no_grad():
-        count = spec.call(F, t, {**params, "reduction": "none"}).numel()
-    target = t.get("target")
-    ignored = (
-        target is not None
-        and "ignore_index" in params
-        and not target.dtype.is_floating_point
-        and bool((target == params.get("ignore_index")).any())
-    )
-    if "weight" in t and spec.name in ("l1_loss", "mse_loss"):
-        return "reduction=mean divides the weighted sum, and every derivative, by the weights' sum"
-    if ("weight" in t and spec.name in ("cross_entropy", "nll_loss")) or ignored:
-        return (
-            "reduction=mean divides the sum, and every derivative, by the total weight of "
-            "the counted targets (ignore_index excluded)"
-        )
-    if count == 1:
-        return None
-    return f"reduction=mean divides the sum, and every derivative, by {count} (the element count)"
+MATH = {
+    "exp": torch.exp, "log": torch.log, "log1p": torch.log1p, "expm1": torch.expm1,
+    "sqrt": torch.sqrt, "abs": torch.abs, "sin": torch.sin, "cos": torch.cos, "tan": torch.tan,
+    "erf": torch.special.erf, "maximum": torch.maximum, "minimum": torch.minimum,
+    "sum": torch.sum, "mean": torch.mean,
+}  # fmt: skip
 
 
-def _jacobian_rows(value: torch.Tensor, leaf: torch.Tensor, create_graph: bool = False):
-    flat = value.reshape(-1)
-    rows = _stacked(flat.numel(), lambda i: _grad(flat[i], leaf, create_graph))
-    return rows.reshape((*value.shape, *leaf.shape))
+@dataclass
+class Forward:
+    """Runs a program's steps (a stack machine: no recursion). A loss call's arguments are
+    kept for the notes about it; its lint notes are collected."""
+
+    dtype: torch.dtype
+    device: torch.device
+    lint: list[str] = field(default_factory=list)
+    loss_args: dict[str, torch.Tensor] | None = None
+
+    def __call__(self, program: Program, variables: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        stack: list[torch.Tensor] = []
+        for step in program.steps:
+            kind = step[0]
+            if kind == "num":
+                stack.append(torch.tensor(step[1], dtype=self.dtype, device=self.device))
+            elif kind == "name":
+                value = variables.get(step[1])
+                if value is None:
+                    value = torch.tensor(CONSTANTS[step[1]], dtype=self.dtype, device=self.device)
+                stack.append(value)
+            elif kind == "neg":
+                stack.append(-stack.pop())
+            elif kind == "bin":
+                b, a = stack.pop(), stack.pop()
+                stack.append(OPERATORS[step[1]](a, b))
+            else:
+                call, nargs = step[1], step[2]
+                args = stack[len(stack) - nargs :]
+                del stack[len(stack) - nargs :]
+                stack.append(self.call(call, args))
+        return stack.pop()
+
+    def call(self, call: Call, args: list[torch.Tensor]) -> torch.Tensor:
+        if call.target == "math":
+            return _math(call, args)
+        spec = registry.get(call.target)
+        if spec.kind == "activation":
+            x = args[0]
+            return apply(spec, x.reshape(1) if not spec.pointwise and x.ndim == 0 else x,
+                         call.params)  # fmt: skip
+        tensors: dict[str, torch.Tensor] = {}
+        for name, arg in zip(call.args, args, strict=True):
+            meta = spec.tensor_input(name)
+            kind = meta.kind if meta is not None else "float"
+            index = kind == "index" or (kind == "target" and arg.shape != args[0].shape)
+            if index and arg.dtype.is_floating_point:
+                arg = whole(arg.detach(), meta.option)
+            tensors[name] = arg
+        if call.align:
+            aligned = [n for n in spec.aligned if n in tensors]
+            if len({tuple(tensors[n].shape) for n in aligned}) > 1:
+                broadcast = torch.broadcast_tensors(*(tensors[n] for n in aligned))
+                tensors.update(zip(aligned, broadcast, strict=True))
+        if spec.name == "ctc_loss":
+            _ctc_lengths(tensors)
+        self.lint += spec.lint(tensors, call.params)
+        self.loss_args = tensors
+        return spec.call(F, tensors, call.params)
 
 
-def _jacobian_columns(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
-    """d value / d leaf one column at a time: a Jacobian-vector product per leaf element,
-    taken as the derivative of the vector-Jacobian product u ↦ uᵀJ with respect to u."""
-    u = torch.zeros_like(value, requires_grad=True)
-    (vjp,) = torch.autograd.grad(value, leaf, u, create_graph=True, retain_graph=True,
-                                 allow_unused=True, materialize_grads=True)  # fmt: skip
-    eye = torch.zeros(leaf.numel(), dtype=leaf.dtype, device=leaf.device)
+def _math(call: Call, args: list[torch.Tensor]) -> torch.Tensor:
+    name = call.name
+    if name in ("min", "max"):
+        if len(args) == 1:
+            return (torch.amin if name == "min" else torch.amax)(args[0])
+        return (torch.minimum if name == "min" else torch.maximum)(*args)
+    if name == "norm":
+        return torch.linalg.vector_norm(args[0], call.params["ord"])
+    if name == "clamp":
+        return torch.clamp(*args, **call.params)
+    return MATH[name](*args)
 
-    def column(j: int) -> torch.Tensor:
-        eye.zero_()
-        eye[j] = 1
-        return _grad(vjp, u, direction=eye.reshape(leaf.shape)).reshape(-1)
 
-    columns = _stacked(leaf.numel(), column)  # (leaf elements, value elements)
-    return columns.T.reshape((*value.shape, *leaf.shape))
+@dataclass
+class Computed:
+    """A program's value and derivatives as tensors, with what was said along the way."""
+
+    inputs: dict[str, torch.Tensor]
+    value: torch.Tensor
+    derivatives: Derivatives
+    jacobian: dict[str, torch.Tensor]
+    input_notes: list[str]
+    lint: list[str]
+    warnings: list[str]
+    loss_args: dict[str, torch.Tensor] | None
+    device: torch.device
+
+
+def compute(req: Request) -> Computed:
+    """Evaluate the request's program and its derivatives: the one evaluation routine."""
+    program = req.program
+    device = resolve_device(req.device)
+    for call in program.calls():
+        if call.target != "math":
+            spec = registry.get(call.target)
+            if device.type == "cpu" and req.dtype in spec.no_cpu_kernel(call.params):
+                raise BadParameter(
+                    f"torch has no {req.dtype} kernel for {spec.command} on the CPU",
+                    "use --dtype float32 or float64 (or a CUDA device)",
+                )
+    dtype = getattr(torch, req.dtype)
+    inputs, input_notes = _bind(req, program, device, dtype)
+    forward = Forward(dtype, device)
+    names = [n for n in req.wrt if n in inputs]
+    command = program.function.replace("_", "-") if program.function else "expr"
+    with _torch_calls(command, req, device) as caught:
+        if program.stochastic:
+            torch.manual_seed(req.seed)
+        shape = elementwise_shape(program, {n: tuple(t.shape) for n, t in inputs.items()})
+        chunked = (device.type == "cpu" and shape is not None and all(
+            n in program.variables and tuple(inputs[n].shape) == shape for n in names))  # fmt: skip
+        run = _chunked if chunked else _whole
+        value, derivatives, jacobian = run(req, program, forward, inputs, names, shape)
+    return Computed(
+        inputs, value, derivatives, jacobian, input_notes, forward.lint,
+        [f"torch warned: {w.message}" for w in caught], forward.loss_args, device,
+    )  # fmt: skip
+
+
+def _bind(
+    req: Request, program: Program, device: torch.device, dtype: torch.dtype
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Each input as a tensor (whole numbers as int64), and notes on overflow in the cast."""
+    tensors: dict[str, torch.Tensor] = {}
+    notes: list[str] = []
+    for name, values in req.inputs.items():
+        x64 = materialize(values, torch.float64, torch.device("cpu"))
+        kind = program.kinds.get(name)
+        if kind == "index":
+            tensors[name] = whole(x64, "--" + name.replace("_", "-")).to(device)
+            continue
+        t = x64.to(device=device, dtype=dtype)
+        notes += notes_for.overflow_note(x64, t, req.dtype)
+        tensors[name] = t.reshape(1) if kind == "vector" and t.ndim == 0 else t
+    return tensors, notes
+
+
+def _whole(req: Request, program: Program, forward: Forward, inputs: dict, names: list, shape):
+    """The program on whole tensors, then its derivatives."""
+    variables = dict(inputs)
+    leaves = {n: inputs[n].detach().requires_grad_(req.order > 0) for n in names}
+    variables.update(leaves)
+    value = forward(program, variables)
+    if value.dtype != forward.dtype:
+        value = value.to(forward.dtype)
+    v = _cotangent(req, value) if req.cotangent is not None else None
+    derivatives, jacobian = differentiate(program, value, leaves, req.order, req.index, v)
+    inputs.update({n: leaf.detach() for n, leaf in leaves.items()})
+    return value, derivatives, jacobian
+
+
+def _chunked(req: Request, program: Program, forward: Forward, inputs: dict, names: list, shape):
+    """An elementwise program a chunk of elements at a time.
+
+    torch's CPU kernels compute a tensor's tail (its last size mod 32 elements) with scalar
+    code that can differ from the vectorized code in the last ulp. Evaluating in chunks padded
+    to a multiple of LANES makes every element's result independent of what else is in the
+    tensor: a value is bit-identical asked alone, in a list, or coalesced in batch mode. (On
+    CUDA and MPS the program runs as one call.)"""
+    full = {n for n in program.variables if tuple(inputs[n].shape) == shape}
+    flat = {n: t.reshape(-1) for n, t in inputs.items() if n in full}
+    count = int(np.prod(shape, dtype=np.int64))
+    v_flat = None
+    if req.cotangent is not None:
+        v_flat = _cotangent(req, torch.empty(shape, dtype=forward.dtype)).reshape(-1)
+    values: list[torch.Tensor] = []
+    parts: dict[tuple[int, str], list[torch.Tensor]] = {}
+    for start in range(0, count, CHUNK):
+        size = min(CHUNK, count - start)
+        pad = -size % LANES
+        variables = {n: t.reshape(()) if n in program.variables else t  # one number, or unused
+                     for n, t in inputs.items() if n not in full}  # fmt: skip
+        for n, t in flat.items():
+            part = t[start : start + size]
+            variables[n] = torch.cat([part, part[-1:].expand(pad)]) if pad else part
+        leaves = {n: variables[n].detach().requires_grad_(req.order > 0) for n in names}
+        variables.update(leaves)
+        out = forward(program, variables)
+        if out.dtype != forward.dtype:
+            out = out.to(forward.dtype)
+        v = None
+        if v_flat is not None:
+            v = v_flat[start : start + size]
+            v = torch.cat([v, v.new_zeros(pad)]) if pad else v
+        derivatives, _ = differentiate(program, out, leaves, req.order, None, v)
+        values.append(out.detach()[:size])
+        for k, grads in derivatives.items():
+            for n, g in grads.items():
+                parts.setdefault((k, n), []).append(g.detach()[:size])
+    derivatives: Derivatives = {}
+    for (k, n), pieces in parts.items():
+        derivatives.setdefault(k, {})[n] = torch.cat(pieces).reshape(shape)
+    return torch.cat(values).reshape(shape), derivatives, {}
 
 
 def _cotangent(req: Request, out: torch.Tensor) -> torch.Tensor:
@@ -431,151 +318,101 @@ def _cotangent(req: Request, out: torch.Tensor) -> torch.Tensor:
     return v.to(device=out.device, dtype=out.dtype)
 
 
-def jacobian_of(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
-    """The full Jacobian d value / d leaf, shape value.shape + leaf.shape, in as few autograd
-    passes as it takes: one reverse pass per output element, or one forward (Jacobian-vector)
-    pass per leaf element where the leaf is smaller (a broadcast scalar takes one pass)."""
-    if leaf.numel() < value.numel() and value.requires_grad:
-        try:
-            return _jacobian_columns(value, leaf)
-        except RuntimeError:  # no double backward through some op: one row per output
-            pass
-    return _jacobian_rows(value, leaf)
+@contextmanager
+def _torch_calls(command: str, req: Request, device: torch.device):
+    """Run torch: warnings are caught (they become notes), a RuntimeError becomes
+    EvaluationFailed and a ValueError (torch's own input validation) BadInput."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield caught
+    except ValueError as exc:
+        raise BadInput(f"torch rejected the input of {command}: {exc}", "fix the input") from None
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EvaluationFailed(
+            f"torch could not evaluate {command} in {req.dtype} on {device}: {first}",
+            "try --dtype float64 or --device cpu",
+        ) from None
 
 
-def _evaluate_loss(spec: registry.FunctionSpec, req: Request, device: torch.device) -> Result:
-    dtype = getattr(torch, req.dtype)
-    params = dict(req.params)
-    tensors, notes = _loss_tensors(spec, req, device, dtype)
-    notes = [*spec.notes, *notes]
-    leaves = {n: tensors[n].detach().requires_grad_(req.order > 0) for n in req.wrt}
-    tensors.update(leaves)
-    call = dict(tensors)
-    if "w" in tensors:
-        del call["x"], call["w"]
-        call["pred"] = tensors["x"] * tensors["w"]
-        shown = f" = {call['pred'].item():g}" if call["pred"].numel() == 1 else ""
-        notes.append(f"pred = x·w{shown} (the tutorial's model; target y)")
-    derivatives: dict[int, dict[str, np.ndarray]] = {}
-    jacobian: dict[str, np.ndarray] = {}
-    with _torch_calls(spec.command, req, device, notes):
-        aligned = [n for n in spec.aligned if n in call]
-        if len({tuple(call[n].shape) for n in aligned}) > 1:
-            for name, t in zip(aligned, torch.broadcast_tensors(*(call[n] for n in aligned)),
-                               strict=True):  # fmt: skip
-                call[name] = t
-        if spec.name == "ctc_loss":
-            _ctc_lengths(call)
-        notes += spec.lint(call, params)
-        value = spec.call(F, call, params)
-        if req.cotangent is not None:  # vᵀJ for every input, as value.backward(v)
-            v = _cotangent(req, value)
-            derivatives[1] = {
-                n: _numpy(_grad(value, leaf, direction=v)) for n, leaf in leaves.items()
-            }
-        elif req.order and value.ndim == 0:
-            grads = torch.autograd.grad(
-                value,
-                list(leaves.values()),
-                create_graph=req.order > 1,
-                allow_unused=True,
-                materialize_grads=True,
-            )
-            derivatives[1] = {n: _numpy(g) for n, g in zip(leaves, grads, strict=True)}
-            if req.order > 1:
-                derivatives[2] = {
-                    n: _numpy(_jacobian_rows(g, leaves[n]))
-                    for n, g in zip(leaves, grads, strict=True)
-                }
-        elif req.order:
-            derivatives[1] = {}
-            for name, leaf in leaves.items():
-                if leaf.numel() >= value.numel():  # losses of independent elements or samples
-                    derivatives[1][name] = _numpy(_grad(value, leaf, False))
-                else:  # a broadcast input (the model's w): every element's derivative
-                    jacobian[name] = _numpy(jacobian_of(value, leaf))
-            if not derivatives[1]:
-                del derivatives[1]
-    if req.order:
-        note = _reduction_note(spec, {n: v.detach() for n, v in call.items()}, params)
-        if note:
-            notes.append(note)
-    return Result(
-        function=spec.name,
-        params=params,
-        dtype=req.dtype,
-        device=str(device),
-        torch=torch.__version__,
-        inputs={n: _numpy(t) for n, t in tensors.items()},
-        value=_numpy(value),
-        pointwise=False,
-        scalar=value.ndim == 0,
-        derivatives=derivatives,
-        jacobian=jacobian,
-        notes=notes,
-        kind=spec.kind,
-    )
-
-
-def _evaluate_expr(req: Request, device: torch.device) -> Result:
-    from actgrad.core import expr
-
-    dtype = getattr(torch, req.dtype)
-    program = req.expression
-    tensors: dict[str, torch.Tensor] = {}
+def evaluate(req: Request) -> Result:
+    """Evaluate a validated request: value, derivatives and notes, as plain numpy arrays."""
+    done = compute(req)
+    program = req.program
+    spec = registry.get(program.function) if program.function else None
+    kind = "expr" if spec is None else spec.kind
+    x = {n: to_numpy(t) for n, t in done.inputs.items()}
+    value = to_numpy(done.value)
+    derivatives = {k: {n: to_numpy(g) for n, g in grads.items()}
+                   for k, grads in done.derivatives.items()}  # fmt: skip
     notes: list[str] = []
-    for name, values in req.inputs.items():
-        x64 = materialize(values, torch.float64, torch.device("cpu"))
-        tensors[name] = x64.to(device=device, dtype=dtype)
-        notes += _overflow_note(x64, tensors[name], req.dtype)
-    leaves = {n: tensors[n].detach().requires_grad_(True) for n in req.wrt}
-    tensors.update(leaves)
+    if spec is not None:
+        notes += spec.notes_for(req.dtype, req.order) if kind == "activation" else spec.notes
+    notes += done.input_notes
+    if spec is not None and "w" in done.inputs and done.loss_args is not None:  # the model
+        pred = done.loss_args["pred"]
+        shown = f" = {pred.item():g}" if pred.numel() == 1 else ""
+        notes.append(f"pred = x·w{shown} (the tutorial's model; target y)")
     unused = [n for n in req.inputs if n not in program.variables]
     if unused:
-        zero = " (its derivative is 0)" if set(unused) & set(leaves) else ""
+        zero = " (its derivative is 0)" if set(unused) & set(req.wrt) else ""
         notes.append(f"given but not used by the expression: {', '.join(unused)}{zero}")
-    derivatives: dict[int, dict[str, np.ndarray]] = {}
-    jacobian: dict[str, np.ndarray] = {}
-    with _torch_calls("expr", req, device, notes):
-        value = expr.run(program, list(req.calls), tensors, dtype, device)
-        if value.dtype != dtype:
-            value = value.to(dtype)
-        v = _cotangent(req, value) if req.cotangent is not None else None
-        for name, leaf in leaves.items():
-            per_element = value.ndim == 0 or (program.elementwise and value.shape == leaf.shape)
-            if v is not None:  # vᵀJ, as value.backward(v)
-                derivatives.setdefault(1, {})[name] = _numpy(_grad(value, leaf, direction=v))
-                continue
-            if not per_element:
-                jacobian[name] = _numpy(jacobian_of(value, leaf))
-                continue
-            out = value
-            for k in range(1, req.order + 1):
-                if value.ndim == 0 and leaf.ndim and k == 2:
-                    derivatives.setdefault(2, {})[name] = _numpy(_jacobian_rows(out, leaf))
-                    break
-                out = _grad(out, leaf, create_graph=k < req.order)
-                derivatives.setdefault(k, {})[name] = _numpy(out)
-    symbolic: dict[str, str] = {}
+    notes += done.lint + done.warnings
+    params = dict(req.params)
+    if kind == "activation":
+        notes += _activation_notes(spec, req, done.inputs["x"], x["x"], derivatives)
+        if spec.stochastic:
+            params["seed"] = req.seed
+    elif spec is not None and req.order and done.loss_args is not None:
+        args = {n: t.detach() for n, t in done.loss_args.items()}
+        note = notes_for.reduction_note(spec, args, req.params)
+        if note:
+            notes.append(note)
+    formulas: dict[str, str] = {}
     if req.symbolic:
-        symbolic, more = expr.symbolic(program, list(req.calls), req.wrt)
+        formulas, more = symbolic.symbolic(program, req.wrt)
         notes += more
-    return Result(
-        function="expr",
-        params={"expression": program.text},
+    result = Result(
+        function=program.function or "expr",
+        params=params,
         dtype=req.dtype,
-        device=str(device),
+        device=str(done.device),
         torch=torch.__version__,
-        inputs={n: _numpy(t) for n, t in tensors.items()},
-        value=_numpy(value),
-        pointwise=False,
+        inputs=x,
+        value=value,
+        pointwise=kind == "activation" and spec.pointwise,
         scalar=value.ndim == 0,
         derivatives=derivatives,
-        jacobian=jacobian,
+        jacobian={n: to_numpy(j) for n, j in done.jacobian.items()},
+        index=req.index,
         notes=notes,
-        kind="expr",
-        symbolic=symbolic,
+        kind=kind,
+        symbolic=formulas,
     )
+    if req.cotangent is not None:
+        cast = materialize(req.cotangent, getattr(torch, req.dtype), torch.device("cpu"))
+        result.cotangent = to_numpy(cast)
+    return result
+
+
+def _activation_notes(
+    spec: registry.FunctionSpec, req: Request, x: torch.Tensor, x_np: np.ndarray,
+    derivatives: dict[int, dict[str, np.ndarray]],
+) -> list[str]:  # fmt: skip
+    """Kinks and regions hit, nan inputs, nan derivatives, gumbel's hard one-hot."""
+    notes = notes_for.kink_notes(spec, x, req.params, req.order)
+    nans = int(np.isnan(x_np).sum())
+    if nans and req.order:
+        notes.append(
+            f"{nans} input(s) are nan: derivatives there are whatever torch's kernels return "
+            "and carry no meaning"
+        )
+    if spec.pointwise:
+        notes += notes_for.nan_derivative_notes(spec.name, x_np, derivatives)
+    if spec.name == "gumbel_softmax" and req.params["hard"]:
+        notes.append("hard=True: the value is one-hot; the derivative is the soft one")
+    return notes
 
 
 def closed_form_derivative(spec: registry.FunctionSpec, x: np.ndarray, params: dict) -> np.ndarray:

@@ -4,26 +4,25 @@ The grammar: numbers, variables, + - * / ** ^ (power), unary signs, parentheses,
 whitelisted functions (every registry function, math functions, reductions) with keyword
 arguments for their parameters, and the constants pi and e. There is no attribute access,
 subscript, string, lambda or comprehension: such text is refused by the tokenizer or parser.
-Every limit is checked before any work, and the program is a flat list in postfix order, so
-neither parsing nor evaluation recurses.
-
-Nothing here imports torch except :func:`run` and :func:`symbolic`, which are called to evaluate.
+Every limit is checked before any work, and the result is a :class:`Program` (a flat list in
+postfix order, evaluated by :mod:`engine`), so neither parsing nor evaluation recurses. No torch.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from actgrad.core import registry
 from actgrad.core.cost import broadcast_numel, broadcast_shape
 from actgrad.core.errors import BadInput, TooLarge
 from actgrad.core.inputs import parse_number
+from actgrad.core.options import resolve_params
+from actgrad.core.program import Call, Program
 
 MAX_LENGTH = 1000  # characters
 MAX_DEPTH = 64  # nested parentheses and calls
@@ -75,21 +74,6 @@ class Token:
     text: str
     pos: int
     value: float = 0.0
-
-
-@dataclass(frozen=True)
-class Program:
-    """A parsed expression: postfix items, the variables it uses, and whether it is
-    elementwise (every operation maps element i to element i)."""
-
-    text: str
-    items: tuple[tuple, ...]
-    variables: tuple[str, ...]
-    elementwise: bool
-    shape: tuple[int, ...] = ()
-    calls: tuple[str, ...] = field(default_factory=tuple)
-    graph: int = 0  # elements of every intermediate (and a loss's broadcast inside it)
-    largest: int = 0  # elements of the largest intermediate
 
 
 def _fail(text: str, pos: int, message: str, hint: str) -> ExprError:
@@ -167,7 +151,7 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def _functions() -> dict[str, str]:
+def callable_names() -> dict[str, str]:
     """Every callable name → what it is ("math" or a registry name)."""
     names = {name: "math" for name in MATH}
     for spec in registry.specs():
@@ -180,7 +164,7 @@ def _functions() -> dict[str, str]:
 def parse(text: str) -> list[tuple]:
     """Tokens → postfix items, iteratively (shunting-yard with call frames)."""
     tokens = tokenize(text)
-    functions = _functions()
+    functions = callable_names()
     out: list[tuple] = []
     ops: list[tuple] = []  # ("bin", op, pos) | ("neg", pos) | ("(", pos) | ("call", frame)
     expect_operand = True
@@ -361,8 +345,6 @@ def _fold(op: str, a: float, b: float) -> float:
 
 
 def _spec_params(text: str, pos: int, spec: registry.FunctionSpec, kwargs: tuple) -> dict:
-    from actgrad.core.request import resolve_params
-
     raw = {}
     for key, (value, kpos) in kwargs:
         if key not in spec.param_names:
@@ -381,21 +363,20 @@ def _spec_params(text: str, pos: int, spec: registry.FunctionSpec, kwargs: tuple
 
 def compile_expression(
     text: str, shapes: Mapping[str, tuple[int, ...]], max_elements: int
-) -> tuple[Program, list[tuple]]:
+) -> Program:
     """Parse and check ``text`` against the variables' shapes: names, arity, keywords,
-    constant exponents and every intermediate's element count, before any evaluation.
-
-    Returns the program and the resolved calls (name, spec name or "math", params)."""
+    constant exponents and every intermediate's element count, before any evaluation."""
     items = parse(text)
-    functions = _functions()
+    functions = callable_names()
     stack: list[_Info] = []
-    resolved: list[tuple] = []
+    steps: list[tuple] = []
     order: list[str] = []
     sizes: list[int] = []  # elements of every intermediate, for the cost model
     for item in items:
         kind = item[0]
         if kind == "num":
             stack.append(_Info((), item[1], True, frozenset()))
+            steps.append(("num", item[1]))
         elif kind == "name":
             name, pos = item[1], item[2]
             if name in shapes:
@@ -407,10 +388,12 @@ def compile_expression(
             else:
                 known = {**dict.fromkeys(shapes), **CONSTANTS, **functions}
                 raise _unknown(text, Token("name", name, pos), known, call=False)
+            steps.append(("name", name))
         elif kind == "neg":
             top = stack[-1]
             stack[-1] = _Info(top.shape, None if top.const is None else -top.const,
                               top.elementwise, top.uses)  # fmt: skip
+            steps.append(("neg",))
         elif kind == "bin":
             op, pos = item[1], item[2]
             b, a = stack.pop(), stack.pop()
@@ -422,6 +405,7 @@ def compile_expression(
             sizes.append(math.prod(shape))
             const = None if a.const is None or b.const is None else _fold(op, a.const, b.const)
             stack.append(_Info(shape, const, a.elementwise and b.elementwise, a.uses | b.uses))
+            steps.append(("bin", op))
         else:
             _, name, nargs, kwargs, pos = item
             args = stack[len(stack) - nargs :]
@@ -429,18 +413,17 @@ def compile_expression(
             info, call = _call_info(text, pos, name, functions[name], args, kwargs)
             _cap(text, pos, info.shape, max_elements)
             sizes.append(math.prod(info.shape))
-            if call[1] != "math" and registry.get(call[1]).kind != "activation":
-                # a loss broadcasts its inputs together inside, whatever it returns
+            if call.args:  # a loss broadcasts its inputs together inside, whatever it returns
                 inner = broadcast_numel([a.shape for a in args])
                 _cap(text, pos, (inner,), max_elements)
                 sizes.append(inner)
             stack.append(info)
-            resolved.append(call)
+            steps.append(("call", call, nargs))
     result = stack.pop()
-    program = Program(text, tuple(items), tuple(order), result.elementwise, result.shape,
-                      tuple(c[0] for c in resolved), sum(sizes) + math.prod(result.shape),
-                      max(sizes, default=math.prod(result.shape)))  # fmt: skip
-    return program, resolved
+    return Program(
+        tuple(steps), tuple(order), result.elementwise, result.shape, text,
+        sum(sizes) + math.prod(result.shape), max(sizes, default=math.prod(result.shape)),
+    )  # fmt: skip
 
 
 def _cap(text: str, pos: int, shape: tuple[int, ...], max_elements: int) -> None:
@@ -452,7 +435,7 @@ def _cap(text: str, pos: int, shape: tuple[int, ...], max_elements: int) -> None
         )  # fmt: skip
 
 
-def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tuple[_Info, tuple]:
+def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tuple[_Info, Call]:
     uses = frozenset().union(*(a.uses for a in args))
     elementwise = all(a.elementwise for a in args)
 
@@ -475,16 +458,16 @@ def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tup
         if name in UNARY:
             arity(1, 1)
             no_kwargs()
-            return _Info(args[0].shape, None, elementwise, uses), (name, "math", {})
+            return _Info(args[0].shape, None, elementwise, uses), Call(name, "math")
         if name in BINARY or (name in ("min", "max") and len(args) == 2):
             arity(2, 2)
             no_kwargs()
             shape = _broadcast(text, pos, args[0].shape, args[1].shape)
-            return _Info(shape, None, elementwise, uses), (name, "math", {})
+            return _Info(shape, None, elementwise, uses), Call(name, "math")
         if name in ("min", "max", "sum", "mean"):
             arity(1, 1)
             no_kwargs()
-            return _Info((), None, False, uses), (name, "math", {})
+            return _Info((), None, False, uses), Call(name, "math")
         if name == "norm":
             arity(1, 1)
             params = no_kwargs(("ord",))
@@ -493,7 +476,7 @@ def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tup
                 if ord_value != "inf":
                     raise _fail(text, pos, "ord= takes a number or inf", "e.g. norm(x, ord=1)")
                 ord_value = math.inf
-            return _Info((), None, False, uses), (name, "math", {"ord": ord_value})
+            return _Info((), None, False, uses), Call(name, "math", {"ord": ord_value})
         # clamp(x, min, max) with tensors, or clamp(x, min=a, max=b) with numbers
         arity(1, 3)
         params = no_kwargs(("min", "max"))
@@ -502,7 +485,7 @@ def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tup
         shape = args[0].shape
         for other in args[1:]:
             shape = _broadcast(text, pos, shape, other.shape)
-        return _Info(shape, None, elementwise, uses), (name, "math", params)
+        return _Info(shape, None, elementwise, uses), Call(name, "math", params)
     spec = registry.get(target)
     if spec.stochastic:
         raise _fail(text, pos, f"{name} draws random numbers, which expressions do not",
@@ -523,7 +506,7 @@ def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tup
                 shape = tuple(s // 2 if k == dim % len(shape) else s for k, s in enumerate(shape))
         return (
             _Info(shape, None, elementwise and spec.pointwise, uses),
-            (name, spec.name, params),
+            Call(name, spec.name, params),
         )
     required = [t for t in spec.inputs if t.required]
     arity(len(required), len(spec.inputs))
@@ -532,253 +515,5 @@ def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tup
     if params.get("reduction") == "none":
         for a in args:
             shape = _broadcast(text, pos, shape, a.shape)
-    return _Info(shape, None, False, uses), (name, spec.name, params)
-
-
-def run(program: Program, calls: list[tuple], variables: Mapping[str, Any], dtype: Any,
-        device: Any) -> Any:  # fmt: skip
-    """Evaluate the program with torch (a stack machine: no recursion)."""
-    import torch
-    import torch.nn.functional as F
-    from actgrad.core.engine import _call, whole
-
-    math_ops = {
-        "exp": torch.exp, "log": torch.log, "log1p": torch.log1p, "expm1": torch.expm1,
-        "sqrt": torch.sqrt, "abs": torch.abs, "sin": torch.sin, "cos": torch.cos,
-        "tan": torch.tan, "erf": torch.special.erf, "maximum": torch.maximum,
-        "minimum": torch.minimum, "sum": torch.sum, "mean": torch.mean,
-    }  # fmt: skip
-    stack: list[Any] = []
-    pending = iter(calls)
-    for item in program.items:
-        kind = item[0]
-        if kind == "num":
-            stack.append(torch.tensor(item[1], dtype=dtype, device=device))
-        elif kind == "name":
-            name = item[1]
-            value = variables.get(name)
-            if value is None:
-                value = torch.tensor(CONSTANTS[name], dtype=dtype, device=device)
-            stack.append(value)
-        elif kind == "neg":
-            stack.append(-stack.pop())
-        elif kind == "bin":
-            b, a = stack.pop(), stack.pop()
-            stack.append(OPERATORS[item[1]](a, b))
-        else:
-            nargs = item[2]
-            args = stack[len(stack) - nargs :]
-            del stack[len(stack) - nargs :]
-            name, target, params = next(pending)
-            if target == "math":
-                if name in ("min", "max"):
-                    fn = (
-                        (torch.amin if name == "min" else torch.amax)
-                        if nargs == 1
-                        else (torch.minimum if name == "min" else torch.maximum)
-                    )
-                    stack.append(fn(*args))
-                elif name == "norm":
-                    stack.append(torch.linalg.vector_norm(args[0], params["ord"]))
-                elif name == "clamp":
-                    stack.append(torch.clamp(*args, **params))
-                else:
-                    stack.append(math_ops[name](*args))
-                continue
-            spec = registry.get(target)
-            if spec.kind == "activation":
-                x = args[0]
-                if not spec.pointwise and x.ndim == 0:
-                    x = x.reshape(1)
-                stack.append(_call(spec, x, params))
-                continue
-            tensors = {}
-            for meta, arg in zip(spec.inputs, args, strict=False):
-                if meta.kind == "index" or (meta.kind == "target" and arg.shape != args[0].shape):
-                    arg = whole(arg.detach(), meta.option)
-                tensors[meta.name] = arg
-            if spec.name == "ctc_loss":
-                from actgrad.core.engine import _ctc_lengths
-
-                _ctc_lengths(tensors)
-            stack.append(spec.call(F, tensors, params))
-    return stack.pop()
-
-
-def _sympy_activation(sp: Any, name: str, x: Any, p: Mapping[str, Any]) -> Any:
-    """Closed forms of the smooth and piecewise activations (None: no symbolic form)."""
-    sig = 1 / (1 + sp.exp(-x))
-    soft = sp.log(1 + sp.exp(x))
-    pw = sp.Piecewise
-    forms = {
-        "sigmoid": lambda: sig,
-        "tanh": lambda: sp.tanh(x),
-        "relu": lambda: sp.Max(0, x),
-        "silu": lambda: x * sig,
-        "mish": lambda: x * sp.tanh(soft),
-        "softplus": lambda: sp.log(1 + sp.exp(p["beta"] * x)) / p["beta"],
-        "logsigmoid": lambda: -sp.log(1 + sp.exp(-x)),
-        "softsign": lambda: x / (1 + sp.Abs(x)),
-        "tanhshrink": lambda: x - sp.tanh(x),
-        "elu": lambda: pw((x, x > 0), (p["alpha"] * (sp.exp(x) - 1), True)),
-        "leaky_relu": lambda: pw((x, x > 0), (p["negative_slope"] * x, True)),
-        "gelu": lambda: (
-            x * (1 + sp.erf(x / sp.sqrt(2))) / 2
-            if p["approximate"] == "none"
-            else x * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (x + sp.Float(0.044715) * x**3))) / 2
-        ),
-        "hardtanh": lambda: sp.Min(sp.Max(x, p["min_val"]), p["max_val"]),
-        "relu6": lambda: sp.Min(sp.Max(x, 0), 6),
-    }
-    return forms[name]() if name in forms else None
-
-
-SYMBOLIC_SECONDS = 2.0  # wall-clock budget of --symbolic; past it the numbers stand alone
-MAX_DIGITS = 1000  # an exact integer constant larger than this is kept as a float instead
-MAX_FORMULA = 20_000  # characters of one derivative's formula
-
-
-def symbolic(program: Program, calls: list[tuple], wrt: tuple[str, ...]) -> tuple[dict, list]:
-    """Each derivative as a formula, from actgrad's own parse tree (never from user text),
-    within SYMBOLIC_SECONDS; past any budget the numbers stand and a note says why.
-
-    sympy runs in a forked child that is killed at the deadline: an exception injected into
-    sympy (a timer signal) can land in a finalizer, where Python ignores it and sympy runs on.
-    The child never touches torch. Where there is no fork, sympy runs here, unbounded in time."""
-    import sympy  # noqa: F401 - imported once, before the clock starts
-
-    if not hasattr(os, "fork"):
-        outcome = _formulas(program, calls, wrt)
-    else:
-        outcome = _in_child(lambda: _formulas(program, calls, wrt), SYMBOLIC_SECONDS)
-        if outcome is None:
-            outcome = {"why": f"sympy took over {SYMBOLIC_SECONDS:g} s"}
-    if "why" in outcome:
-        return {}, [f"--symbolic: no formula: {outcome['why']}; the numbers above stand"]
-    return outcome["formulas"], outcome["notes"]
-
-
-def _formulas(program: Program, calls: list[tuple], wrt: tuple[str, ...]) -> dict[str, Any]:
-    """{"formulas", "notes"}, or {"why"} when sympy cannot give them within its limits."""
-    try:
-        formulas, notes = _symbolic(program, calls, wrt)
-    except RecursionError:
-        return {"why": "the expression is nested too deeply for sympy"}
-    except Exception as exc:  # sympy's own limits (e.g. huge integers): never an internal error
-        return {"why": f"sympy failed ({type(exc).__name__})"}
-    if any(len(f) > MAX_FORMULA for f in formulas.values()):
-        return {"why": f"the formula is over {MAX_FORMULA:,} characters"}
-    return {"formulas": formulas, "notes": notes}
-
-
-def _in_child(work: Any, seconds: float) -> Any:
-    """``work()``'s JSON-able result computed in a forked child, or None past ``seconds``."""
-    import json
-    import select
-    import signal
-    import time
-    import warnings
-
-    read, write = os.pipe()
-    with warnings.catch_warnings():  # Python 3.12+ warns about fork in a threaded process
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # the child: compute, write, leave without running the parent's exit code
-        code = 0
-        try:
-            os.close(read)
-            data = json.dumps(work()).encode()
-            while data:
-                data = data[os.write(write, data) :]
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write)
-    deadline = time.monotonic() + seconds
-    chunks: list[bytes] = []
-    try:
-        while (left := deadline - time.monotonic()) > 0:
-            if not select.select([read], [], [], left)[0]:
-                continue
-            chunk = os.read(read, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        else:
-            os.kill(pid, signal.SIGKILL)
-            return None
-    finally:
-        os.close(read)
-        os.waitpid(pid, 0)
-    try:
-        return json.loads(b"".join(chunks))
-    except ValueError:  # the child died before it answered
-        return {"why": "sympy's process failed"}
-
-
-def _number(sp: Any, value: float) -> Any:
-    return sp.Integer(int(value)) if value.is_integer() and abs(value) < 2**53 else sp.Float(value)
-
-
-def _power(sp: Any, a: Any, b: Any) -> Any:
-    """a ** b, with an exact integer result only while it stays under MAX_DIGITS digits."""
-    if a.is_Rational and b.is_Integer and a not in (0, 1, -1):
-        digits = abs(int(b)) * max(len(str(abs(a.p))), len(str(a.q)))
-        if digits > MAX_DIGITS:
-            return sp.Float(a) ** b
-    return a**b
-
-
-def _symbolic(program: Program, calls: list[tuple], wrt: tuple[str, ...]) -> tuple[dict, list]:
-    import sympy as sp
-
-    symbols = {name: sp.Symbol(name, real=True) for name in program.variables}
-    math_ops = {
-        "exp": sp.exp, "log": sp.log, "log1p": lambda a: sp.log(1 + a),
-        "expm1": lambda a: sp.exp(a) - 1, "sqrt": sp.sqrt, "abs": sp.Abs, "sin": sp.sin,
-        "cos": sp.cos, "tan": sp.tan, "erf": sp.erf, "maximum": sp.Max, "minimum": sp.Min,
-    }  # fmt: skip
-    stack: list[Any] = []
-    pending = iter(calls)
-    for item in program.items:
-        kind = item[0]
-        if kind == "num":
-            stack.append(_number(sp, item[1]))
-        elif kind == "name":
-            stack.append(symbols.get(item[1]) or (sp.pi if item[1] == "pi" else sp.E))
-        elif kind == "neg":
-            stack.append(-stack.pop())
-        elif kind == "bin":
-            b, a = stack.pop(), stack.pop()
-            stack.append(_power(sp, a, b) if item[1] == "**" else OPERATORS[item[1]](a, b))
-        else:
-            nargs = item[2]
-            args = stack[len(stack) - nargs :]
-            del stack[len(stack) - nargs :]
-            name, target, params = next(pending)
-            if target == "math" and name in math_ops:
-                stack.append(math_ops[name](*args))
-            elif target == "math" and name in ("min", "max") and nargs == 2:
-                stack.append((sp.Min if name == "min" else sp.Max)(*args))
-            elif target == "math" and name == "clamp" and nargs == 1:
-                low, high = params.get("min"), params.get("max")
-                out = args[0] if low is None else sp.Max(args[0], low)
-                stack.append(out if high is None else sp.Min(out, high))
-            elif (
-                target != "math"
-                and registry.get(target).pointwise
-                and registry.get(target).kind == "activation"
-            ):
-                form = _sympy_activation(sp, target, args[0], params)
-                if form is None:
-                    return {}, [f"--symbolic: no closed form for {name} here"]
-                stack.append(form)
-            else:
-                return {}, [f"--symbolic: {name} works on whole vectors; no scalar formula"]
-    expression = stack.pop()
-    formulas = {}
-    for name in wrt:
-        symbol = symbols.get(name)
-        formulas[name] = "0" if symbol is None else str(sp.diff(expression, symbol))
-    return formulas, []
+    names = tuple(t.name for t in spec.inputs[: len(args)])
+    return _Info(shape, None, False, uses), Call(name, spec.name, params, names)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from actgrad.core.errors import BadInput
-from actgrad.core.registry import FunctionSpec, Param, TensorInput, register
+from actgrad.core.spec import FunctionSpec, Param, TensorInput
 
 REDUCTIONS = ("none", "mean", "sum")
 REDUCTION = Param(
@@ -269,7 +269,7 @@ def _l1_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
     return []
 
 
-register(
+SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "l1_loss",
         "loss",

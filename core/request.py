@@ -7,23 +7,24 @@ validated; it needs no torch, so every usage error is reported before torch is i
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from actgrad.core import cost, registry
+from actgrad.core import cost, expr, registry
 from actgrad.core.cost import broadcast_shape
 from actgrad.core.errors import BadInput, BadParameter
-from actgrad.core.inputs import Values, parse_number, parse_values
-
-DEFAULT_MAX_ELEMENTS = 2**27
-MAX_ORDER = 4
-DTYPES = ("float32", "float64", "float16", "bfloat16")
-DEVICE_PATTERN = re.compile(r"cpu|cuda|cuda:[0-9]{1,3}|mps|auto", re.ASCII)
-_INT = re.compile(r"[+-]?[0-9]{1,19}", re.ASCII)
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
+from actgrad.core.inputs import Values, parse_values
+from actgrad.core.options import (
+    DEFAULT_MAX_ELEMENTS,
+    MAX_ORDER,
+    check_params_fit,
+    device_dtype,
+    parse_cap,
+    parse_int,
+    resolve_params,
+)
+from actgrad.core.program import Program, of_function
 
 
 @dataclass(frozen=True)
@@ -41,103 +42,11 @@ class Request:
     max_elements: int = DEFAULT_MAX_ELEMENTS
     wrt: tuple[str, ...] = ()  # inputs to differentiate (losses, norms, expressions)
     broadcast: bool = False  # let aligned inputs of different shapes broadcast
-    expression: Any = None  # a compiled actgrad.core.expr.Program (function == "expr")
-    calls: tuple = ()  # the expression's resolved calls
+    program: Program | None = None  # what the evaluator runs (every builder sets it)
     symbolic: bool = False  # also give each derivative as a formula (sympy)
     check: bool = False  # add the --check report (finite differences, dtype error, flags)
     streamed: bool = False  # the result is written a chunk at a time (not serialized whole)
     cotangent: Values | None = None  # v for vᵀJ (y.backward(v)) instead of the Jacobian
-
-
-def parse_int(raw: object, option: str, low: int | None = None, high: int | None = None) -> int:
-    """Strictly parse a whole number given for ``option`` and check its bounds."""
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise BadParameter(f"{option} must be a whole number, not {raw!r}", f"e.g. {option} 2")
-    if isinstance(raw, str):
-        if not _INT.fullmatch(raw.strip()):
-            raise BadParameter(f"{option} must be a whole number, not {raw!r}", f"e.g. {option} 2")
-        raw = int(raw.strip())
-    if (low is not None and raw < low) or (high is not None and raw > high):
-        span = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise BadParameter(f"{option} {raw} is out of range", f"use a value {span}")
-    return raw
-
-
-def parse_cap(raw: object) -> int:
-    """The element cap: --max-elements, ACTGRAD_MAX_ELEMENTS, or the default 2^27."""
-    return DEFAULT_MAX_ELEMENTS if raw is None else parse_int(raw, "--max-elements", 1, 2**40)
-
-
-def parse_bool(raw: object, option: str) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
-        return raw.strip().lower() in _TRUE
-    raise BadParameter(f"{option} must be true or false, not {raw!r}", f"write {option} true")
-
-
-def resolve_params(spec: registry.FunctionSpec, raw: Mapping[str, Any]) -> dict[str, Any]:
-    known = {p.name for p in spec.params}
-    for name in raw:
-        if name not in known:
-            options = ", ".join(p.option for p in spec.params) or "none"
-            raise BadParameter(
-                f"{spec.command} has no parameter {name!r}", f"its parameters are: {options}"
-            )
-    out: dict[str, Any] = {}
-    for param in spec.params:
-        value = raw.get(param.name)
-        if value is None:
-            if param.required:
-                raise BadParameter(
-                    f"{spec.command} needs {param.option}",
-                    f"give it, e.g. {spec.example or param.option + ' 0'}",
-                )
-            out[param.name] = param.default
-            continue
-        if param.kind == "float":
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise BadParameter(f"{param.option} must be a number, not {value!r}"[:120],
-                                   f"e.g. {param.option} 0.5")  # fmt: skip
-            num = parse_number(value, param.option) if isinstance(value, str) else float(value)
-            if not math.isfinite(num) and (param.finite or math.isnan(num)):
-                raise BadParameter(f"{param.option} must be finite, not {num}", "give a number")
-            out[param.name] = num
-        elif param.kind == "int":
-            out[param.name] = parse_int(value, param.option, -64, 63)
-        elif param.kind == "bool":
-            out[param.name] = parse_bool(value, param.option)
-        else:  # choice
-            if not isinstance(value, str) or value not in param.choices:
-                raise BadParameter(
-                    f"{param.option} must be one of {', '.join(param.choices)}, not {value!r}",
-                    f"e.g. {param.option} {param.choices[-1]}",
-                )
-            out[param.name] = value
-    problem = spec.check(out)
-    if problem:
-        raise BadParameter(f"{spec.command}: {problem}", f"see 'actgrad explain {spec.command}'")
-    return out
-
-
-DTYPE_MAX = {
-    "float64": 1.7976931348623157e308,
-    "float32": 3.4028234663852886e38,
-    "float16": 65504.0,
-    "bfloat16": 3.3895313892515355e38,
-}  # torch.finfo(d).max
-
-
-def check_params_fit(spec: registry.FunctionSpec, params: Mapping[str, Any], dtype: str) -> None:
-    """torch converts float parameters to the evaluation dtype: one that overflows it is a
-    usage error here, not a failure inside torch."""
-    for param in spec.params:
-        value = params.get(param.name)
-        if param.kind == "float" and param.finite and abs(value) > DTYPE_MAX[dtype]:
-            raise BadParameter(
-                f"{param.option} {value:g} overflows {dtype} (largest {DTYPE_MAX[dtype]:.4g})",
-                "give a smaller value, or --dtype float64",
-            )
 
 
 def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
@@ -309,7 +218,7 @@ def build_request(
             f"use --order {spec.max_order} or lower (see 'actgrad explain {spec.command}')",
         )
     idx = parse_int(index, "--index", -(2**40), 2**40) if index is not None else None
-    dev, dt = _device_dtype(device, dtype)
+    dev, dt = device_dtype(device, dtype)
     if spec.stochastic:
         import secrets
 
@@ -342,10 +251,22 @@ def build_request(
     }
     check_params_fit(spec, resolved, dt)
     req = Request(
-        spec.name, values, resolved, n, idx, dev, dt, seed_value, cap, tuple(wrt or ()), broadcast
+        spec.name,
+        values,
+        resolved,
+        n,
+        idx,
+        dev,
+        dt,
+        seed_value,
+        cap,
+        ("x",) if activation else tuple(wrt or ()),
+        broadcast,
     )
     req = _check_activation(spec, req) if activation else _check_loss(spec, req, given)
-    req = replace(req, check=check, streamed=streamed)
+    shapes = {name: v.shape for name, v in req.inputs.items()}
+    req = replace(req, check=check, streamed=streamed,
+                  program=of_function(spec, shapes, req.params))  # fmt: skip
     req = _with_cotangent(req, cotangent, read_stdin)
     enforce_cost(req)
     return req
@@ -389,8 +310,6 @@ def build_expr_request(
     cotangent: Sequence[str] | None = None,
 ) -> Request:
     """Validate an expression and its variables (``NAME=VALUES``) into a Request."""
-    from actgrad.core import expr
-
     cap = parse_cap(max_elements)
     raw: dict[str, list[str]] = {}
     for item in variables:
@@ -398,7 +317,7 @@ def build_expr_request(
         name = name.strip()
         if not eq or not expr.NAME.fullmatch(name):
             raise BadInput(f"bad --var {item[:40]!r}", "write NAME=VALUES, e.g. --var x=0.5")
-        if name in expr.CONSTANTS or name in expr._functions():
+        if name in expr.CONSTANTS or name in expr.callable_names():
             raise BadInput(f"variable name {name!r} is a function or constant", "rename it")
         raw.setdefault(name, []).append(values)
     if x:
@@ -411,7 +330,7 @@ def build_expr_request(
         name: parse_values(specs, f"--var {name}", max_elements=cap, read_stdin=read_stdin)
         for name, specs in raw.items()
     }
-    program, calls = expr.compile_expression(text, {n: v.shape for n, v in values.items()}, cap)
+    program = expr.compile_expression(text, {n: v.shape for n, v in values.items()}, cap)
     n = parse_int(order, "--order", 0, MAX_ORDER) if order is not None else 0
     if grad or wrt or cotangent:
         n = max(n, 1)
@@ -422,7 +341,7 @@ def build_expr_request(
             raise BadParameter(f"--grad {name}: no variable {name!r}", f"variables: {known}")
     if n and not chosen:
         raise BadParameter("the expression has no variables to differentiate", "give --var")
-    for spec in (registry.get(c[1]) for c in calls if c[1] != "math"):
+    for spec in (registry.get(c.target) for c in program.calls() if c.target != "math"):
         if n > spec.max_order:
             raise BadParameter(
                 f"torch's autograd has no derivative of order {n} for {spec.command}",
@@ -442,32 +361,15 @@ def build_expr_request(
                 f"--order {n} with respect to {name} would be a tensor of order {n + 1}",
                 "ask for --order 2 of a scalar expression (a Hessian), or --grad",
             )
-    dev, dt = _device_dtype(device, dtype)
-    for _, target, call_params in calls:
-        if target != "math":
-            check_params_fit(registry.get(target), call_params, dt)
-    req = Request("expr", values, {"expression": text}, n, None, dev, dt,
-                  None, cap, chosen, False, program, tuple(calls), symbolic, check,
-                  streamed)  # fmt: skip
+    dev, dt = device_dtype(device, dtype)
+    for call in program.calls():
+        if call.target != "math":
+            check_params_fit(registry.get(call.target), call.params, dt)
+    req = Request("expr", values, {"expression": text}, n, None, dev, dt, None, cap, chosen,
+                  False, program, symbolic, check, streamed)  # fmt: skip
     req = _with_cotangent(req, cotangent, read_stdin)
     enforce_cost(req)
     return req
-
-
-def _device_dtype(device: object, dtype: object) -> tuple[str, str]:
-    dev = "cpu" if device is None else str(device).strip().lower()
-    if not DEVICE_PATTERN.fullmatch(dev):
-        raise BadParameter(
-            f"unknown device {device!r} (from --device or ACTGRAD_DEVICE)",
-            "use cpu, cuda, cuda:N, mps or auto",
-        )
-    dt = "float32" if dtype is None else str(dtype).strip().lower()
-    if dt not in DTYPES:
-        raise BadParameter(
-            f"unknown dtype {dtype!r} (from --dtype or ACTGRAD_DTYPE)",
-            f"use one of {', '.join(DTYPES)}",
-        )
-    return dev, dt
 
 
 def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
@@ -481,10 +383,11 @@ def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
         return base.times(2) + cost.inputs({"cotangent": shape}, itemsize) + grads
     itemsize = cost.ITEMSIZE[dtype or req.dtype]
     shapes = {name: v.shape for name, v in req.inputs.items()}
-    if req.expression is not None:
-        program = req.expression
+    if req.function == "expr":
+        program = req.program
         per_element = {n: program.elementwise and program.shape == shapes[n] for n in req.wrt}
-        no_double = any(registry.get(c[1]).max_order < 2 for c in req.calls if c[1] != "math")
+        no_double = any(registry.get(c.target).max_order < 2 for c in program.calls()
+                        if c.target != "math")  # fmt: skip
         # each derivative order differentiates the graph of the one before, which grows (by
         # ~2.2x an order, measured on sigmoid(tanh(x)*gelu(x))*mish(x)): count 2.5x
         grows = max(req.order - 1, 0)
@@ -541,7 +444,7 @@ def total_cost(req: Request, dtypes: Sequence[str] = ()) -> cost.Cost:
     if req.check or dtypes:
         reference = estimate(replace(req, order=max(req.order, 1)), "float64")
         numbers = reference.elements * (max(req.order, 1) + 2)
-        spec = None if req.expression is not None else registry.get(req.function)
+        spec = None if req.function == "expr" else registry.get(req.function)
         pointwise = spec is not None and spec.kind == "activation" and spec.pointwise
         largest = max((v.numel for v in req.inputs.values()), default=1)
         fd = 0 if pointwise or largest > cost.MAX_FD_ELEMENTS else 2 * largest + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,9 +69,16 @@ class Result:
                     paths.append(prefix + "".join(f"[{k}]" for k in idx))
         return paths
 
-    def to_dict(self) -> dict[str, Any]:
-        """DESIGN.md's JSON result, numbers as numpy arrays/scalars (NaN, inf kept)."""
-        paths = self.nonfinite()
+    def to_dict(
+        self,
+        number: Callable[[str, np.ndarray], Any] | None = None,
+        nonfinite: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """DESIGN.md's JSON result, numbers as numpy arrays/scalars (NaN, inf kept), or as
+        ``number(path, array)`` gives them (a writer's placeholders); ``nonfinite``, when the
+        caller knows it, spares the search."""
+        plain = number or (lambda path, arr: _plain(arr))
+        paths = self.nonfinite() if nonfinite is None else nonfinite
         notes = list(self.notes)
         if len(paths) > MAX_NONFINITE_PATHS:
             paths = paths[:MAX_NONFINITE_PATHS]
@@ -81,17 +89,18 @@ class Result:
             "dtype": self.dtype,
             "device": self.device,
             "torch": self.torch,
-            "inputs": {k: _plain(v) for k, v in self.inputs.items()},
-            "value": _plain(self.value),
+            "inputs": {k: plain(f"inputs.{k}", v) for k, v in self.inputs.items()},
+            "value": plain("value", self.value),
         }
         if self.index is not None:
             out["index"] = self.index
         if self.cotangent is not None:
-            out["cotangent"] = _plain(self.cotangent)
+            out["cotangent"] = plain("cotangent", self.cotangent)
         for k, grads in sorted(self.derivatives.items()):
-            out["grad" if k == 1 else f"grad{k}"] = {n: _plain(g) for n, g in grads.items()}
+            key = "grad" if k == 1 else f"grad{k}"
+            out[key] = {n: plain(f"{key}.{n}", g) for n, g in grads.items()}
         if self.jacobian:
-            out["jacobian"] = {n: _plain(j) for n, j in self.jacobian.items()}
+            out["jacobian"] = {n: plain(f"jacobian.{n}", j) for n, j in self.jacobian.items()}
         if self.symbolic:
             out["symbolic"] = self.symbolic
         out["nonfinite"] = paths

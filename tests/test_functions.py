@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from actgrad.core import registry
-from actgrad.core.engine import _call
+from actgrad.core.engine import apply
 from conftest import GRID, cases, run
 from reference import ALONG_DIM, POINTWISE, gumbel_softmax
 
@@ -94,7 +94,7 @@ def _smooth_points(spec, params, count=12, seed=0) -> torch.Tensor:
 def test_pointwise_gradcheck(spec, params):
     full = spec_params(spec, params)
     x = _smooth_points(spec, params)
-    fn = lambda t: _call(spec, t, full)  # noqa: E731
+    fn = lambda t: apply(spec, t, full)  # noqa: E731
     assert torch.autograd.gradcheck(fn, (x,))
     if spec.max_order >= 2:
         assert torch.autograd.gradgradcheck(fn, (x,))
@@ -190,7 +190,7 @@ def test_dim_gradcheck(spec, params):
     def fn(t):
         if spec.stochastic:
             torch.manual_seed(0)
-        return _call(spec, t, full)
+        return apply(spec, t, full)
 
     assert torch.autograd.gradcheck(fn, (x,))
     assert torch.autograd.gradgradcheck(fn, (x,))

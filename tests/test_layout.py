@@ -111,3 +111,121 @@ def test_every_third_party_import_is_a_declared_dependency():
                     f"{where} (an optional extra) outside try/except ImportError"
                 )
     assert {"torch", "numpy", "typer", "orjson"} <= seen  # the walk really found the imports
+
+
+# The architecture, bottom to top: a module imports only modules of lower layers (imports
+# inside functions included). Where a new activation, derivative form, output format or front
+# end goes is where its layer says.
+LAYERS: list[tuple[str, ...]] = [
+    ("core.errors",),  # error types and their exit codes
+    ("core.inputs", "core.cost"),  # values as text -> numbers; the cost model's arithmetic
+    ("core.spec",),  # what a function is, as data
+    ("core.activations", "core.losses"),  # the functions: data modules of specs
+    ("core.registry",),  # specs by name and alias
+    ("core.options",),  # scalar options and parameters, parsed strictly
+    ("core.program",),  # what every request becomes: steps over named variables
+    ("core.expr",),  # expression text -> program
+    ("core.request", "core.symbolic", "core.result"),  # validated requests; formulas; results
+    ("core.derivatives", "core.notes"),  # every derivative form; what results say
+    ("core.engine",),  # the evaluator (torch)
+    ("core.check", "core.batch"),  # --check; coalesced batch groups
+    ("core",),  # the package: evaluate(request), with --check
+    ("cli.numbers", "cli.output"),  # number text, stdout
+    ("cli.status",),  # exit codes and the one-line error
+    ("cli.describe", "cli.render"),  # list/explain texts; table, plain and JSON writers
+    ("cli.commands",),  # one Typer command per function, expr
+    ("cli.plot", "cli.batch"),  # front ends built on the commands
+    ("cli.app",),  # the Typer application
+    ("cli.entry",),  # the console script: errors before any import
+    ("cli", "cli.__main__", "__main__"),  # python -m actgrad, python -m actgrad.cli
+]
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = ["actgrad" if rel.parts[0] == "main" else rel.parts[0], *rel.parts[1:]]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts).removeprefix("actgrad.") if len(parts) > 1 else parts[0]
+
+
+def _internal_imports(path: Path) -> list[tuple[str, int, str | None]]:
+    """(module imported, line, private name taken from it or None) for every actgrad import
+    in ``path``, function-level ones included; ``from actgrad.core import registry`` imports
+    the module core.registry, ``from actgrad.core import evaluate`` the package core."""
+    modules = {_module(p) for p in _sources()}
+    found = []
+    tree = ast.parse(path.read_text())
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("actgrad"):
+                    name = alias.name.removeprefix("actgrad.") if "." in alias.name else "actgrad"
+                    found.append((name, node.lineno, None))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("actgrad"):
+            base = node.module.removeprefix("actgrad").removeprefix(".")
+            for alias in node.names:
+                sub = f"{base}.{alias.name}" if base else alias.name
+                if sub in modules:
+                    found.append((sub, node.lineno, None))
+                    aliases[alias.asname or alias.name] = sub
+                else:
+                    private = alias.name.startswith("_") and not alias.name.startswith("__")
+                    found.append((base or "actgrad", node.lineno, alias.name if private else None))
+    for node in ast.walk(tree):  # module._private
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in aliases and node.attr.startswith("_")
+                and not node.attr.startswith("__")):  # fmt: skip
+            found.append((aliases[node.value.id], node.lineno, node.attr))
+    return found
+
+
+def _sources() -> list[Path]:
+    return sorted(p for d in ("core", "cli", "main") for p in (ROOT / d).glob("*.py"))
+
+
+def test_layers_have_no_upward_imports_and_no_private_names():
+    rank = {m: i for i, layer in enumerate(LAYERS) for m in layer}
+    problems = []
+    for path in _sources():
+        here = _module(path)
+        assert here in rank, f"{here} has no layer: add it to LAYERS (and README's Layout)"
+        for target, line, private in _internal_imports(path):
+            where = f"{path.relative_to(ROOT)}:{line}"
+            if private:
+                problems.append(f"{where} takes the private name {private} from {target}")
+            if target != here and rank[target] >= rank[here]:
+                problems.append(f"{where}: {here} (layer {rank[here]}) imports {target} "
+                                f"(layer {rank[target]})")  # fmt: skip
+    assert not problems, "\n".join(problems)
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of ``graph`` (a depth-first search), or None."""
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path, node, nxt]
+            if nxt not in state and (cycle := visit(nxt, [*path, node])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start, [])):
+            return cycle
+    return None
+
+
+def test_no_import_cycles():
+    """Layers exclude cycles; this says so without them."""
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+    graph = {_module(p): {t for t, _, _ in _internal_imports(p)} - {_module(p)} for p in _sources()}
+    assert len(graph) > 20 and "core.registry" in graph["core.request"]
+    cycle = _cycle(graph)
+    assert cycle is None, " -> ".join(cycle)

@@ -1,0 +1,129 @@
+"""Scalar options and function parameters, parsed strictly from strings (argv) or JSON values:
+whole numbers, booleans, the element cap, device and dtype names, and each function's
+parameters against its spec. No torch."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from actgrad.core.errors import BadParameter
+from actgrad.core.inputs import parse_number
+from actgrad.core.spec import FunctionSpec
+
+DEFAULT_MAX_ELEMENTS = 2**27
+MAX_ORDER = 4
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+DEVICE_PATTERN = re.compile(r"cpu|cuda|cuda:[0-9]{1,3}|mps|auto", re.ASCII)
+_INT = re.compile(r"[+-]?[0-9]{1,19}", re.ASCII)
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def parse_int(raw: object, option: str, low: int | None = None, high: int | None = None) -> int:
+    """Strictly parse a whole number given for ``option`` and check its bounds."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise BadParameter(f"{option} must be a whole number, not {raw!r}", f"e.g. {option} 2")
+    if isinstance(raw, str):
+        if not _INT.fullmatch(raw.strip()):
+            raise BadParameter(f"{option} must be a whole number, not {raw!r}", f"e.g. {option} 2")
+        raw = int(raw.strip())
+    if (low is not None and raw < low) or (high is not None and raw > high):
+        span = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise BadParameter(f"{option} {raw} is out of range", f"use a value {span}")
+    return raw
+
+
+def parse_cap(raw: object) -> int:
+    """The element cap: --max-elements, ACTGRAD_MAX_ELEMENTS, or the default 2^27."""
+    return DEFAULT_MAX_ELEMENTS if raw is None else parse_int(raw, "--max-elements", 1, 2**40)
+
+
+def parse_bool(raw: object, option: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+        return raw.strip().lower() in _TRUE
+    raise BadParameter(f"{option} must be true or false, not {raw!r}", f"write {option} true")
+
+
+def resolve_params(spec: FunctionSpec, raw: Mapping[str, Any]) -> dict[str, Any]:
+    known = {p.name for p in spec.params}
+    for name in raw:
+        if name not in known:
+            options = ", ".join(p.option for p in spec.params) or "none"
+            raise BadParameter(
+                f"{spec.command} has no parameter {name!r}", f"its parameters are: {options}"
+            )
+    out: dict[str, Any] = {}
+    for param in spec.params:
+        value = raw.get(param.name)
+        if value is None:
+            if param.required:
+                raise BadParameter(
+                    f"{spec.command} needs {param.option}",
+                    f"give it, e.g. {spec.example or param.option + ' 0'}",
+                )
+            out[param.name] = param.default
+            continue
+        if param.kind == "float":
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise BadParameter(f"{param.option} must be a number, not {value!r}"[:120],
+                                   f"e.g. {param.option} 0.5")  # fmt: skip
+            num = parse_number(value, param.option) if isinstance(value, str) else float(value)
+            if not math.isfinite(num) and (param.finite or math.isnan(num)):
+                raise BadParameter(f"{param.option} must be finite, not {num}", "give a number")
+            out[param.name] = num
+        elif param.kind == "int":
+            out[param.name] = parse_int(value, param.option, -64, 63)
+        elif param.kind == "bool":
+            out[param.name] = parse_bool(value, param.option)
+        else:  # choice
+            if not isinstance(value, str) or value not in param.choices:
+                raise BadParameter(
+                    f"{param.option} must be one of {', '.join(param.choices)}, not {value!r}",
+                    f"e.g. {param.option} {param.choices[-1]}",
+                )
+            out[param.name] = value
+    problem = spec.check(out)
+    if problem:
+        raise BadParameter(f"{spec.command}: {problem}", f"see 'actgrad explain {spec.command}'")
+    return out
+
+
+DTYPE_MAX = {
+    "float64": 1.7976931348623157e308,
+    "float32": 3.4028234663852886e38,
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+}  # torch.finfo(d).max
+
+
+def check_params_fit(spec: FunctionSpec, params: Mapping[str, Any], dtype: str) -> None:
+    """torch converts float parameters to the evaluation dtype: one that overflows it is a
+    usage error here, not a failure inside torch."""
+    for param in spec.params:
+        value = params.get(param.name)
+        if param.kind == "float" and param.finite and abs(value) > DTYPE_MAX[dtype]:
+            raise BadParameter(
+                f"{param.option} {value:g} overflows {dtype} (largest {DTYPE_MAX[dtype]:.4g})",
+                "give a smaller value, or --dtype float64",
+            )
+
+
+def device_dtype(device: object, dtype: object) -> tuple[str, str]:
+    dev = "cpu" if device is None else str(device).strip().lower()
+    if not DEVICE_PATTERN.fullmatch(dev):
+        raise BadParameter(
+            f"unknown device {device!r} (from --device or ACTGRAD_DEVICE)",
+            "use cpu, cuda, cuda:N, mps or auto",
+        )
+    dt = "float32" if dtype is None else str(dtype).strip().lower()
+    if dt not in DTYPES:
+        raise BadParameter(
+            f"unknown dtype {dtype!r} (from --dtype or ACTGRAD_DTYPE)",
+            f"use one of {', '.join(DTYPES)}",
+        )
+    return dev, dt

@@ -1,0 +1,173 @@
+"""What a function is, as data: its parameters, tensor inputs, kinks, regions and notes.
+
+A :class:`FunctionSpec` holds everything the command line, ``explain``, the cost model and the
+evaluator need to know about one function; :mod:`activations` and :mod:`losses` are lists of
+them, and :mod:`registry` looks them up by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Params = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One keyword parameter of the torch function, exposed as ``--<name-with-hyphens>``."""
+
+    name: str
+    kind: str  # "float" | "int" | "bool" | "choice" | "tensor"
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    required: bool = False
+    finite: bool = True  # False: inf and -inf are allowed (vector_norm's ord)
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class TensorInput:
+    """A tensor argument, given as ``--<name>`` VALUES (number, list, range, JSON, stdin).
+
+    ``kind``: "float"; "index" (whole numbers, passed as int64); "target" (class indices, or
+    probabilities when shaped like the prediction: cross_entropy).
+    ``grad``: "default" (differentiated when given), "optional" (only with --wrt), "never".
+    """
+
+    name: str
+    help: str
+    aliases: tuple[str, ...] = ()
+    kind: str = "float"
+    grad: str = "default"
+    required: bool = True
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        return (self.option, *("--" + a.replace("_", "-") for a in self.aliases))
+
+
+X = TensorInput("x", "input")
+
+
+@dataclass(frozen=True)
+class Kink:
+    """A point where a derivative is a convention: torch's value and the one-sided ones.
+
+    ``jump`` marks a discontinuity of the function itself (threshold, hardshrink); ``order``
+    is the derivative whose value is the convention (2: f′ is continuous, f″ jumps). ``torch``
+    is the value in float64; other dtypes give it rounded to their precision.
+    """
+
+    at: float
+    torch: float
+    left: float
+    right: float
+    jump: bool = False
+    # how other common formulations of the same function differ here (checked by the tests)
+    alternatives: tuple[tuple[str, float], ...] = ()
+    order: int = 1
+
+    @property
+    def prime(self) -> str:
+        return "'" * self.order
+
+    def text(self, name: str) -> str:
+        """``name'(at) uses torch's convention …``: the words every kink note shares."""
+        derivative = "derivative" if self.order == 1 else "second derivative"
+        at = self.at if isinstance(self.at, str) else f"{self.at:.10g}"  # a parameter's name
+        out = (
+            f"{name}{self.prime}({at}) uses torch's convention {self.torch:.10g} "
+            f"(left {derivative} {self.left:.10g}, right {derivative} {self.right:.10g})"
+        )
+        if self.jump:
+            out += "; the function itself jumps there"
+        if self.alternatives:
+            out += "; other formulations differ: " + ", ".join(
+                f"{form} gives {value:.10g}" for form, value in self.alternatives
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Region:
+    """Inputs where torch computes the function differently from its formula (softplus past
+    its threshold): ``mask(T, x)`` marks them, ``note`` (with ``{count}``) says so."""
+
+    mask: Callable[[Any, Any], Any]
+    note: str
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # torch.nn.functional spelling, e.g. "leaky_relu"
+    kind: str  # "activation" (losses and norms come later)
+    summary: str
+    formula: str
+    derivative: str
+    domain: str
+    range: str
+    params: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
+    pointwise: bool = True  # False: along a dim, the derivative is a Jacobian
+    stochastic: bool = False
+    max_order: int = 4  # highest derivative torch's autograd provides (losses: 2, a Hessian)
+    inputs: tuple[TensorInput, ...] = (X,)
+    # losses: accept the tutorial's model, pred = x·w with x = 1 and target y = 1 by default
+    model: bool = False
+    # shapes(shapes, params): raise BadInput for inputs that cannot fit (checked before torch)
+    shapes: Callable[[Mapping[str, tuple[int, ...]], Params], None] = field(
+        default=lambda s, p: None
+    )
+    # lint(tensors, params): raise BadInput for values outside the domain; return notes
+    lint: Callable[[Mapping[str, Any], Params], list[str]] = field(default=lambda t, p: [])
+    worked_example: str = ""
+    # derivative_fn(torch, x, params): the closed-form derivative, for --check (elementwise)
+    derivative_fn: Callable[..., Any] | None = None
+    # inputs that must share the prediction's shape (a scalar broadcasts; else --broadcast)
+    aligned: tuple[str, ...] = ()
+    # dtypes torch has no CPU kernel for, given the params (refused with exit 2 on the CPU)
+    no_cpu_kernel: Callable[[Params], tuple[str, ...]] = field(default=lambda p: ())
+    # call(F, x, params) -> tensor; None means torch.nn.functional.<name>(x, **params)
+    call: Callable[..., Any] | None = None
+    kinks: Callable[[Params], list[Kink]] = field(default=lambda p: [])
+    check: Callable[[Params], str | None] = field(default=lambda p: None)
+    example: str = ""
+    notes: tuple[str, ...] = ()
+    dtype_notes: Mapping[str, str] = field(default_factory=dict)
+    dtype_notes_need_grad: bool = True  # the dtype notes speak of derivatives only
+    limits: tuple[str, ...] = ()  # what torch cannot do here: explain says it, results do not
+    regions: Callable[[Params], list[Region]] = field(default=lambda p: [])
+
+    def notes_for(self, dtype: str, order: int) -> list[str]:
+        """The notes every result of this function carries in ``dtype`` at ``order``."""
+        notes = list(self.notes)
+        if dtype in self.dtype_notes and (order or not self.dtype_notes_need_grad):
+            notes.append(self.dtype_notes[dtype])
+        return notes
+
+    @property
+    def command(self) -> str:
+        return self.name.replace("_", "-")
+
+    def param(self, name: str) -> Param:
+        return next(p for p in self.params if p.name == name)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def tensor_input(self, name: str) -> TensorInput | None:
+        return next((t for t in self.inputs if t.name == name), None)

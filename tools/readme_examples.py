@@ -1,0 +1,128 @@
+"""Run every example command of README.md and record what it prints, so a refactoring can be
+shown to change no output, byte for byte.
+
+python tools/readme_examples.py --save before.json      # record (stdout, stderr, exit code)
+python tools/readme_examples.py --diff before.json      # run again; exit 1 on any difference
+
+Every command line in a ```sh block (the install and test blocks excepted) runs in a scratch
+directory with a fixed terminal width and no colour, as written (so piped: plain lines); a line
+that starts with `actgrad ` also runs with `--format table` and with `--json`, so the table and
+JSON writers are compared too. Batch's elapsed time on stderr is the one thing normalized.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SKIP = ("Install and run", "Run the tests")
+REQUESTS = (
+    '{"fn": "sigmoid", "x": 0.5, "grad": true}\n'
+    '{"fn": "mse", "w": 3, "grad": true}\n'
+    '{"expr": "x*sigmoid(x)", "vars": {"x": [0, 1]}, "grad": true}\n'
+)
+ELAPSED = re.compile(rb"\d+\.\d+ s\b")
+
+
+def commands(readme: str) -> list[str]:
+    """The README's example commands, comments removed, continued lines joined."""
+    out: list[str] = []
+    sections = re.split(r"^## ", readme, flags=re.M)
+    for section in sections:
+        if section.startswith(SKIP):
+            continue
+        for block in re.findall(r"^```sh\n(.*?)^```", section, re.M | re.S):
+            pending = ""
+            for raw in block.splitlines():
+                line = re.sub(r"\s+#\s.*$", "", raw).rstrip()  # a comment: " # " to the end
+                if not line.strip():
+                    continue
+                pending += line.strip() + " "
+                if line.endswith(("|", "\\")):
+                    continue
+                out.append(pending.strip().rstrip("\\").strip())
+                pending = ""
+    return out
+
+
+def variants(command: str) -> list[str]:
+    if not command.startswith("actgrad ") or "--output" in command or "|" in command:
+        return [command]
+    return [command, command + " --format table", command + " --json"]
+
+
+def run(command: str, cwd: str) -> dict[str, object]:
+    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
+    for key in [k for k in env if k.startswith("ACTGRAD_") or k == "FORCE_COLOR"]:
+        del env[key]
+    done = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True,
+                          stdin=subprocess.DEVNULL, timeout=300)  # fmt: skip
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+             for p in sorted(Path(cwd).iterdir()) if p.name != "requests.jsonl"}  # fmt: skip
+    for name in files:
+        (Path(cwd) / name).unlink()
+    return {
+        "command": command,
+        "rc": done.returncode,
+        "stdout": done.stdout.decode(errors="replace"),
+        "stderr": ELAPSED.sub(b"T s", done.stderr).decode(errors="replace"),
+        "files": files,
+    }
+
+
+def run_all() -> list[dict[str, object]]:
+    every = [v for c in commands((ROOT / "README.md").read_text(encoding="utf-8"))
+             for v in variants(c)]  # fmt: skip
+
+    def one(command: str) -> dict[str, object]:
+        with tempfile.TemporaryDirectory() as cwd:
+            (Path(cwd) / "requests.jsonl").write_text(REQUESTS)
+            return run(command, cwd)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        return list(pool.map(one, every))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--save", metavar="FILE")
+    group.add_argument("--diff", metavar="FILE")
+    args = parser.parse_args()
+    results = run_all()
+    if args.save:
+        Path(args.save).write_text(json.dumps(results, indent=1, ensure_ascii=False))
+        print(f"{len(results)} runs recorded in {args.save}")
+        return
+    before = {r["command"]: r for r in json.loads(Path(args.diff).read_text())}
+    differ = 0
+    for now in results:
+        old = before.get(now["command"])
+        if old is None:
+            print(f"new: {now['command']}")
+            continue
+        for key in ("rc", "stdout", "stderr", "files"):
+            if old[key] != now[key]:
+                differ += 1
+                print(f"DIFFERS ({key}): {now['command']}")
+                if key in ("stdout", "stderr"):
+                    import difflib
+
+                    sys.stdout.writelines(difflib.unified_diff(
+                        str(old[key]).splitlines(True), str(now[key]).splitlines(True),
+                        "before", "after", n=1))  # fmt: skip
+    print(f"{len(results)} runs, {differ} differences")
+    sys.exit(1 if differ else 0)
+
+
+if __name__ == "__main__":
+    main()
