@@ -4,7 +4,8 @@ or by columns), one output's gradient (``--index``) and the vector-Jacobian prod
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from collections.abc import Callable
 
 import torch
 from actgrad.core.program import Program
@@ -41,12 +42,12 @@ def differentiate(
     if program.dim is not None:
         ((name, leaf),) = leaves.items()
         if index is None:
-            jacobian[name] = _rows(value, leaf, program.dim)
+            jacobian[name] = jacobian_per_slice(value, leaf, program.dim)
             return derivatives, jacobian
         g = _grad(value.movedim(program.dim, -1)[..., index], leaf, order > 1)
         derivatives[1] = {name: g}
         if order > 1:
-            derivatives[2] = {name: _rows(g, leaf, program.dim)}
+            derivatives[2] = {name: jacobian_per_slice(g, leaf, program.dim)}
         return derivatives, jacobian
     for name, leaf in leaves.items():
         if (program.elementwise and leaf.shape == value.shape) or value.ndim == 0:
@@ -86,47 +87,75 @@ def _grad(
     return g
 
 
-def _rows(out: torch.Tensor, x: torch.Tensor, dim: int) -> torch.Tensor:
+BLOCK = 1 << 20  # seed numbers per batched backward pass: bounds a block's extra memory
+
+
+def _rows_by_seeds(
+    out: torch.Tensor, x: torch.Tensor, count: int, seed: Callable[[torch.Tensor, int], None]
+) -> torch.Tensor:
+    """Rows ``d (sᵢ · out) / d x`` for i < count, shape (count, *x.shape), where ``seed(block,
+    start)`` writes the one-hot seeds sᵢ of rows start… into ``block`` (shape (rows, *out.shape)).
+
+    A block of rows is one batched backward pass (torch.autograd.grad with is_grads_batched:
+    vmap over the backward graph, as torch.autograd.functional.jacobian(vectorize=True) does);
+    it is bit-identical to one pass per row, which remains where torch has no batching rule.
+    Blocks are written into one preallocated tensor, so the heap does not fragment."""
+    rows = torch.zeros((count, *x.shape), dtype=x.dtype, device=x.device)
+    if not out.requires_grad:
+        return rows
+    size = max(1, min(count, BLOCK // max(1, out.numel() + x.numel())))
+    for start in range(0, count, size):
+        stop = min(count, start + size)
+        seeds = torch.zeros((stop - start, *out.shape), dtype=out.dtype, device=out.device)
+        seed(seeds, start)
+        rows[start:stop] = _batched(out, x, seeds)
+    return rows
+
+
+def _batched(out: torch.Tensor, x: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
+    try:
+        with warnings.catch_warnings():  # vmap's slow fallback for an op is still exact
+            warnings.filterwarnings("ignore", message=".*performance drop.*")
+            (g,) = torch.autograd.grad(out, x, seeds, retain_graph=True, is_grads_batched=True,
+                                       allow_unused=True, materialize_grads=True)  # fmt: skip
+        return g.expand(seeds.shape[0], *x.shape)  # an unused x: one zero row for all
+    except RuntimeError:  # no batching rule for some op: a pass per row
+        return torch.stack([_grad(out, x, direction=s) for s in seeds])
+
+
+def _one_hot(block: torch.Tensor, start: int) -> None:
+    """Seeds for rows start… of the Jacobian of out.reshape(-1)."""
+    flat = block.view(block.shape[0], -1)
+    rows = torch.arange(block.shape[0], device=block.device)
+    flat[rows, rows + start] = 1
+
+
+def jacobian_per_slice(out: torch.Tensor, x: torch.Tensor, dim: int) -> torch.Tensor:
     """Per slice along ``dim``: the Jacobian d out[..., i] / d x[..., j], shape (..., m, n)."""
-    moved = out.movedim(dim, -1)
-    rows = _stacked(moved.shape[-1], lambda i: _grad(moved[..., i], x, False).movedim(dim, -1))
-    return rows.movedim(0, -2)
+    at = dim % out.ndim
+
+    def seed(block: torch.Tensor, start: int) -> None:  # output i of every slice
+        rows = torch.arange(block.shape[0], device=block.device)
+        block.movedim(1 + at, -1)[rows, ..., rows + start] = 1
+
+    rows = _rows_by_seeds(out, x, out.shape[at], seed)  # (m, *x.shape)
+    return rows.movedim(1 + dim % x.ndim, -1).movedim(0, -2)
 
 
-def _stacked(count: int, row: Any) -> torch.Tensor:
-    """torch.stack([row(0), …, row(count - 1)]) written into one preallocated tensor: each
-    row's pass frees its temporaries before the next, so the heap does not fragment (a list
-    of small rows between large temporaries held several times the result's memory)."""
-    first = row(0)
-    out = torch.empty((count, *first.shape), dtype=first.dtype, device=first.device)
-    out[0] = first
-    del first
-    for i in range(1, count):
-        out[i] = row(i)
-    return out
-
-
-def jacobian_rows(value: torch.Tensor, leaf: torch.Tensor, create_graph: bool = False):
-    flat = value.reshape(-1)
-    rows = _stacked(flat.numel(), lambda i: _grad(flat[i], leaf, create_graph))
+def jacobian_rows(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+    """The full Jacobian d value / d leaf, a reverse pass per output element (in blocks)."""
+    rows = _rows_by_seeds(value, leaf, value.numel(), _one_hot)
     return rows.reshape((*value.shape, *leaf.shape))
 
 
 def _jacobian_columns(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
-    """d value / d leaf one column at a time: a Jacobian-vector product per leaf element,
-    taken as the derivative of the vector-Jacobian product u ↦ uᵀJ with respect to u."""
+    """d value / d leaf a column at a time: a Jacobian-vector product per leaf element, taken
+    as the derivative of the vector-Jacobian product u ↦ uᵀJ with respect to u."""
     u = torch.zeros_like(value, requires_grad=True)
     (vjp,) = torch.autograd.grad(value, leaf, u, create_graph=True, retain_graph=True,
                                  allow_unused=True, materialize_grads=True)  # fmt: skip
-    eye = torch.zeros(leaf.numel(), dtype=leaf.dtype, device=leaf.device)
-
-    def column(j: int) -> torch.Tensor:
-        eye.zero_()
-        eye[j] = 1
-        return _grad(vjp, u, direction=eye.reshape(leaf.shape)).reshape(-1)
-
-    columns = _stacked(leaf.numel(), column)  # (leaf elements, value elements)
-    return columns.T.reshape((*value.shape, *leaf.shape))
+    columns = _rows_by_seeds(vjp, u, leaf.numel(), _one_hot)  # (leaf elements, *value.shape)
+    return columns.reshape(leaf.numel(), -1).T.reshape((*value.shape, *leaf.shape))
 
 
 def jacobian_of(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:

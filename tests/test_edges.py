@@ -121,6 +121,52 @@ def test_jacobian_columns_agree_with_rows_where_there_is_no_double_backward():
                                        rtol=1e-14, atol=1e-16)  # fmt: skip
 
 
+def _row_by_row(value, leaf):
+    """The Jacobian the plain way: one torch.autograd.grad per output element."""
+    import torch
+
+    flat = value.reshape(-1)
+    rows = [torch.autograd.grad(flat[i], leaf, retain_graph=True)[0] for i in range(flat.numel())]
+    return torch.stack(rows).reshape((*value.shape, *leaf.shape))
+
+
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_jacobians_in_blocks_are_bit_identical_to_one_pass_per_row(monkeypatch, batched, dtype):
+    """Rows are taken a block at a time (a batched backward pass); with or without torch's
+    batching (the fallback: a pass per row), every Jacobian, per-slice Jacobian and Hessian is
+    bit for bit the one of a separate torch.autograd.grad per output element."""
+    import torch
+    import torch.nn.functional as F
+    from actgrad.core import derivatives
+
+    if not batched:
+        real = torch.autograd.grad
+
+        def no_batching(*args, **kwargs):
+            if kwargs.get("is_grads_batched"):
+                raise RuntimeError("no batching rule")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(torch.autograd, "grad", no_batching)
+    monkeypatch.setattr(derivatives, "BLOCK", 40)  # several blocks, a short last one
+    torch.manual_seed(1)
+    dt = getattr(torch, dtype)
+    x = (torch.randn(3, 8, dtype=dt) * 3).requires_grad_(True)
+    for fn in (F.softmax, F.log_softmax, F.softmin, F.glu, F.normalize):
+        y = fn(x, dim=-1)
+        got = derivatives.jacobian_per_slice(y, x, -1)  # (3, m, 8): one Jacobian per row of x
+        full = _row_by_row(y, x)  # (3, m, 3, 8)
+        want = torch.stack([full[r, :, r, :] for r in range(3)])
+        assert torch.equal(got, want), fn.__name__
+        assert torch.equal(derivatives.jacobian_rows(y, x), full), fn.__name__
+    g = torch.autograd.grad((torch.sigmoid(x) * torch.tanh(x)).sum(), x, create_graph=True)[0]
+    assert torch.equal(derivatives.jacobian_rows(g, x), _row_by_row(g, x))  # a Hessian
+    w = torch.tensor(0.7, dtype=dt, requires_grad=True)
+    value = torch.tanh(w * x)  # a broadcast scalar: by columns
+    assert torch.equal(derivatives.jacobian_of(value, w), _row_by_row(value, w))
+
+
 def test_hessian_with_quadratic_work_is_refused_naming_the_work():
     line = refused("expr", "sum(sigmoid(x*y))", "--var", "x=-", "--var", "y=0:1:2000",
                    "--grad", "x", "--order", "2", input=column(2000),
