@@ -19,7 +19,7 @@ from actgrad.cli.commands import (
 from actgrad.cli.output import FORMATS, print_rich, resolve_format, write
 from actgrad.cli.status import ExitStatus, status_for
 from actgrad.core import __version__, registry
-from actgrad.core.errors import UnknownFunction
+from actgrad.core.errors import BadParameter, UnknownFunction
 from typer.core import TyperGroup
 
 
@@ -308,6 +308,53 @@ def plot(
     run_plot(items or [], options)
 
 
+def server(
+    action: Annotated[
+        str, typer.Argument(metavar="start|stop|status", help="What to do with the server.")
+    ],
+    foreground: Annotated[
+        bool, typer.Option("--foreground", help="start: serve in this process, not detached.")
+    ] = False,
+    idle: Annotated[
+        str,
+        typer.Option(
+            "--idle",
+            metavar="SECONDS",
+            help="start: exit after this long without a request (0: never).",
+        ),
+    ] = "900",
+    as_json: JsonOption = False,
+) -> None:
+    """A warm server that answers every later command without importing torch again.
+
+    With a server running, each actgrad command is forwarded to it (set ACTGRAD_SERVER=off
+    to never use one); ACTGRAD_SERVER=auto starts one on first use."""
+    from actgrad.cli import server as warm
+    from actgrad.core.inputs import parse_number
+
+    if action == "start":
+        seconds = parse_number(idle, "--idle")
+        if not 0 <= seconds < 1e9:
+            raise BadParameter(f"--idle {idle} is out of range", "give seconds, 0 for never")
+        raise typer.Exit(warm.start(seconds, foreground, _serve_one, prepare))
+    if action == "stop":
+        raise typer.Exit(warm.stop())
+    if action == "status":
+        raise typer.Exit(warm.status(as_json))
+    raise BadParameter(f"unknown server action {action!r}", "use start, stop or status")
+
+
+def repl() -> None:
+    """An interactive session: command lines, named values, bare expressions, :settings.
+
+    actgrad> sigmoid 0.5 --grad      actgrad> x = -1:1:5      actgrad> relu x --grad
+    actgrad> x*sigmoid(x)            actgrad> :format json    actgrad> ans
+    :help lists the rest; Ctrl-D or :quit ends the session."""
+    from actgrad.cli.repl import session
+
+    raise typer.Exit(session(run, prepare))
+
+
 def make_app(specs: list[registry.FunctionSpec], listing: bool = False) -> typer.Typer:
     """The application with ``list``, ``explain`` and one command per spec (``listing``: the
     function commands as names and help lines only, for the root --help)."""
@@ -327,7 +374,8 @@ def make_app(specs: list[registry.FunctionSpec], listing: bool = False) -> typer
     app.callback(help=_root.__doc__ + "\n\nExample: actgrad sigmoid --x 0.5 --grad")(_root)
     for name, fn in (("list", list_functions), ("explain", explain),
                      ("expr", make_expr_command()), ("batch", batch),
-                     ("plot", with_function_params(plot)), ("help", help_command)):  # fmt: skip
+                     ("plot", with_function_params(plot)), ("server", server), ("repl", repl),
+                     ("help", help_command)):  # fmt: skip
         app.command(name, short_help=(fn.__doc__ or "").strip().splitlines()[0])(fn)
     add_function_commands(app, specs, listing)
     return app
@@ -341,17 +389,57 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def main() -> None:
-    """Console-script entry point. A function command builds only its own command (Typer
-    converts every registered command's options on start-up)."""
-    argv = sys.argv[1:] = help_alias(sys.argv[1:])
+_COMMANDS: dict[tuple[str, ...] | str, Any] = {}  # Click commands built by prepare()
+
+
+def prepare() -> None:
+    """Build the Click command of every application run() may pick, once, for a process
+    that answers many commands (the server, the REPL)."""
+    _COMMANDS["all"] = typer.main.get_command(make_app(registry.specs()))
+    _COMMANDS["listing"] = typer.main.get_command(make_app(registry.specs(), listing=True))
+    _COMMANDS["none"] = typer.main.get_command(make_app([]))
+    for spec in registry.specs():
+        _COMMANDS[spec.name] = typer.main.get_command(make_app([spec]))
+
+
+def _command(key: str, specs: list[registry.FunctionSpec], listing: bool = False) -> Any:
+    found = _COMMANDS.get(key)
+    return found if found is not None else typer.main.get_command(make_app(specs, listing))
+
+
+def run(argv: list[str]) -> int:
+    """Run one command line in this process; its exit status (the REPL and the server's
+    workers call this; a function command builds only its own command: Typer converts every
+    registered command's options on start-up)."""
+    argv = help_alias(list(argv))
     first = next((a for a in argv if not a.startswith("-")), None)
     name = registry.resolve(first) if first else None
     if name is not None:
-        make_app([registry.get(name)])()
+        command = _command(name, [registry.get(name)])
     elif any(k.endswith("_COMPLETE") for k in os.environ):
-        make_app(registry.specs())()  # completion knows every command's options
+        command = _command("all", registry.specs())  # completion knows every command's options
     elif first is None and (not argv or any(a in ("-h", "--help") for a in argv)):
-        make_app(registry.specs(), listing=True)()  # the root help lists every command
-    else:  # --version, list, explain, expr, plot, batch, help, or an unknown command
-        make_app([])()
+        command = _command("listing", registry.specs(), True)  # the root help lists them all
+    else:  # --version, list, explain, expr, plot, batch, server, repl, help, or unknown
+        command = _command("none", [])
+    return command.main(argv, standalone_mode=False)
+
+
+def _serve_one() -> None:
+    """One command line (sys.argv) in a server's worker: the application's own boundary
+    reports every error; an interrupt is exit 130, as in cli.entry."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.stderr.write("actgrad: interrupted\n")
+        sys.exit(130)
+
+
+def main() -> None:
+    """Console-script entry point (behind cli.entry, which forwards to a server first)."""
+    sys.argv[1:] = help_alias(sys.argv[1:])
+    if any(k.endswith("_COMPLETE") for k in os.environ):  # Click's completion exits itself
+        first = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+        name = registry.resolve(first) if first else None
+        make_app([registry.get(name)] if name else registry.specs())()
+    sys.exit(run(sys.argv[1:]))

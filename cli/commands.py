@@ -290,10 +290,11 @@ def _names(text: str | None) -> list[str] | None:
     return None if text is None else [w.strip() for w in text.split(",") if w.strip()]
 
 
+RESULT_HOOKS: list[Callable[[Any], None]] = []  # each is called with every result (REPL's ans)
+
+
 def _emit(request: Any, options: dict[str, Any]) -> None:
     """core.evaluate → renderer → stdout, in the format asked for."""
-    from actgrad.cli import render  # numpy: not on the --help path
-
     fmt = resolve_format(options["output_format"], options["as_json"])
     precision = options["precision"]
     digits = None if precision is None else parse_int(precision, "--precision", 1, 17)
@@ -301,10 +302,19 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
         _emit_dtypes(request, _dtype_list(options["dtypes"]), fmt, digits, options["header"])
         return
     result = evaluate(request)
+    for hook in RESULT_HOOKS:
+        hook(result)
+    show(result, fmt, digits, options.get("header", False))
+
+
+def show(result: Any, fmt: str, digits: int | None = None, header: bool = False) -> None:
+    """A result on stdout in ``fmt`` (table, plain or json), its notes beside plain data."""
+    from actgrad.cli import render  # numpy: not on the --help path
+
     if fmt == "json":
         write(render.render_json(result, digits))
     elif fmt == "plain":
-        for chunk in render.render_plain(result, digits, options.get("header", False)):
+        for chunk in render.render_plain(result, digits, header):
             write(chunk)
         _to_stderr([*render.check_lines(result), *(f"note: {n}" for n in result.notes)])
     else:

@@ -3,11 +3,10 @@
 Importing this package does not import torch; only :func:`evaluate` does.
 """
 
+from actgrad import __version__
 from actgrad.core.errors import ActgradError, BadInput, EvaluationFailed
 from actgrad.core.options import DEFAULT_MAX_ELEMENTS
 from actgrad.core.request import Request
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MAX_ELEMENTS",

@@ -117,6 +117,7 @@ def test_every_third_party_import_is_a_declared_dependency():
 # inside functions included). Where a new activation, derivative form, output format or front
 # end goes is where its layer says.
 LAYERS: list[tuple[str, ...]] = [
+    ("actgrad",),  # the version
     ("core.errors",),  # error types and their exit codes
     ("core.inputs", "core.cost"),  # values as text -> numbers; the cost model's arithmetic
     ("core.spec",),  # what a function is, as data
@@ -130,11 +131,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.engine",),  # the evaluator (torch)
     ("core.check", "core.batch"),  # --check; coalesced batch groups
     ("core",),  # the package: evaluate(request), with --check
-    ("cli.numbers", "cli.output"),  # number text, stdout
+    ("cli.numbers", "cli.output", "cli.client"),  # number text, stdout; the server's client
     ("cli.status",),  # exit codes and the one-line error
     ("cli.describe", "cli.render"),  # list/explain texts; table, plain and JSON writers
     ("cli.commands",),  # one Typer command per function, expr
-    ("cli.plot", "cli.batch"),  # front ends built on the commands
+    ("cli.plot", "cli.batch", "cli.server", "cli.repl"),  # front ends on the commands
     ("cli.app",),  # the Typer application
     ("cli.entry",),  # the console script: errors before any import
     ("cli", "cli.__main__", "__main__"),  # python -m actgrad, python -m actgrad.cli

@@ -1,0 +1,315 @@
+"""`actgrad repl`: the calculator as an interactive session (readline: history kept across
+sessions, tab completion of functions, options and their choices).
+
+A line is a command line (`sigmoid 0.5 --grad`, `actgrad` optional), an assignment of a named
+value (`x = -1:1:5`, usable as `--x x` or in expressions), a bare expression (`x*sigmoid(x)`,
+run as `expr` with the named values it uses), `ans` (the last result) or a :setting. Errors
+print their one line and the session goes on; Ctrl-C cancels an evaluation, not the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from actgrad.cli import commands
+from actgrad.cli.output import FORMATS, resolve_format
+from actgrad.core import registry
+from actgrad.core.errors import ActgradError, BadInput, BadParameter
+from actgrad.core.expr import CONSTANTS, callable_names
+from actgrad.core.inputs import parse_values
+from actgrad.core.options import DEFAULT_MAX_ELEMENTS, DTYPES, parse_int
+
+PROMPT = "actgrad> "
+ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*)$")
+TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+COMMANDS = ("expr", "plot", "list", "explain", "help", "batch")
+DEVICES = ("cpu", "cuda", "mps", "auto")
+SETTINGS = (":format", ":dtype", ":device", ":precision", ":vars", ":settings", ":help",
+            ":quit")  # fmt: skip
+SHARED_OPTIONS = ("--grad", "--order", "--dtype", "--device", "--format", "--json",
+                  "--precision", "--check", "--dtypes", "--cotangent", "--max-elements",
+                  "--header")  # fmt: skip
+HELP = """\
+  sigmoid 0.5 --grad           any command line (actgrad optional)
+  x = -1:1:5                   a named value: relu x --grad, relu --x x, x*sigmoid(x)
+  x*sigmoid(x)                 a bare expression is expr, with the named values it uses
+  ans                          the last result again; also a value: relu ans
+  :format table|plain|json     :dtype float64   :device cpu   :precision 6 (or off)
+  :vars  :settings  :help  :quit (or Ctrl-D)   Ctrl-C cancels an evaluation
+"""
+
+
+@dataclass
+class Session:
+    run: Callable[[list[str]], int]
+    values: dict[str, str] = field(default_factory=dict)
+    fmt: str | None = None
+    precision: int | None = None
+    last: Any = None
+
+    def keep(self, result: Any) -> None:
+        self.last = result
+
+    def line(self, text: str) -> bool:
+        """Answer one line; False ends the session."""
+        text = text.strip()
+        if not text:
+            return True
+        try:
+            if text.startswith(":"):
+                return self.setting(text)
+            assigned = ASSIGNMENT.match(text)
+            if assigned and assigned.group(1) not in callable_names():
+                self.assign(assigned.group(1), assigned.group(2))
+            elif text == "ans":
+                self.show_last()
+            else:
+                self.command(self.argv(text))
+        except ActgradError as exc:
+            sys.stderr.write(f"actgrad: error: {' '.join(str(exc).split())}\n")
+        return True
+
+    def setting(self, text: str) -> bool:
+        name, _, value = text.partition(" ")
+        value = value.strip()
+        if name in (":quit", ":q", ":exit"):
+            return False
+        if name == ":help":
+            sys.stdout.write(HELP)
+        elif name == ":vars":
+            for key, held in self.values.items():
+                sys.stdout.write(f"{key} = {held}\n")
+        elif name == ":settings":
+            sys.stdout.write(f"format {self.fmt or 'auto'}, dtype "
+                             f"{os.environ.get('ACTGRAD_DTYPE', 'float32')}, device "
+                             f"{os.environ.get('ACTGRAD_DEVICE', 'cpu')}, precision "
+                             f"{self.precision or 'full'}\n")  # fmt: skip
+        elif name == ":format":
+            self.fmt = resolve_format(value or "auto", False)
+            self.fmt = None if value in ("", "auto") else self.fmt
+        elif name == ":dtype":
+            if value not in DTYPES:
+                raise BadParameter(f"unknown dtype {value!r}", f"use one of {', '.join(DTYPES)}")
+            os.environ["ACTGRAD_DTYPE"] = value
+        elif name == ":device":
+            if not value:
+                raise BadParameter(":device needs a device", "e.g. :device cpu")
+            os.environ["ACTGRAD_DEVICE"] = value  # checked when a command uses it
+        elif name == ":precision":
+            off = value in ("", "off", "full")
+            self.precision = None if off else parse_int(value, ":precision", 1, 17)
+        else:
+            raise BadParameter(f"unknown setting {name}", "see :help")
+        return True
+
+    def assign(self, name: str, value: str) -> None:
+        if name in CONSTANTS:
+            raise BadInput(f"{name} is a constant", "choose another name")
+        if value.strip() == "ans":
+            value = self.last_values()
+        parse_values([value], name, max_elements=DEFAULT_MAX_ELEMENTS)  # refused here if bad
+        self.values[name] = value
+
+    def last_values(self) -> str:
+        if self.last is None:
+            raise BadInput("no result yet: ans is the last result", "evaluate something first")
+        import orjson
+
+        return orjson.dumps(self.last.value.tolist()).decode()
+
+    def show_last(self) -> None:
+        if self.last is None:
+            raise BadInput("no result yet: ans is the last result", "evaluate something first")
+        fmt = resolve_format(self.fmt or "auto", False)
+        commands.show(self.last, fmt, self.precision)
+
+    def argv(self, text: str) -> list[str]:
+        """The command line a session line stands for."""
+        if not _is_command(text):  # a bare expression
+            return ["expr", text, *self.variables(text, set())]
+        try:
+            args = shlex.split(text)
+        except ValueError as exc:
+            raise BadInput(f"cannot split the line: {exc}", "check its quotes") from None
+        if args[:1] == ["actgrad"]:
+            args = args[1:]
+        if not args:
+            return args
+        if args[0] in ("repl", "server"):
+            raise BadParameter(f"{args[0]} is not available inside the session", "use a shell")
+        if args[0] == "expr":
+            given = {b.split("=", 1)[0] for a, b in itertools.pairwise(args)
+                     if a == "--var"}  # fmt: skip
+            if {"--x", "-x"} & set(args):
+                given.add("x")
+            expression = next((a for a in args[1:] if not a.startswith("-")), "")
+            return [*args, *self.variables(expression, given)]
+        return [args[0], *self.substitute(args[1:])]
+
+    def variables(self, expression: str, given: set[str]) -> list[str]:
+        """--var NAME=VALUES for every named value the expression uses."""
+        out: list[str] = []
+        for word in dict.fromkeys(TOKEN.findall(expression)):
+            if word in given:
+                continue
+            if word == "ans" and self.last is not None:
+                out += ["--var", f"ans={self.last_values()}"]
+            elif word in self.values:
+                out += ["--var", f"{word}={self.values[word]}"]
+        return out
+
+    def substitute(self, args: list[str]) -> list[str]:
+        """A named value (or ans) where a command takes values: positionally or after an
+        input option."""
+        out = []
+        for i, arg in enumerate(args):
+            previous = args[i - 1] if i else ""
+            takes_values = not previous.startswith("--") or previous not in SHARED_OPTIONS
+            if arg == "ans" and takes_values:
+                out.append(self.last_values())
+            elif arg in self.values and takes_values:
+                out.append(self.values[arg])
+            else:
+                out.append(arg)
+        return out
+
+    def command(self, argv: list[str]) -> None:
+        name = argv[0] if argv else ""
+        spec_name = registry.resolve(name)
+        evaluates = spec_name is not None or name == "expr"
+        formats = evaluates or name in ("list", "explain")
+        if formats and self.fmt and not {"--format", "-f", "--json"} & set(argv):
+            argv = [*argv, "--format", self.fmt]
+        if evaluates and self.precision and "--precision" not in argv:
+            argv = [*argv, "--precision", str(self.precision)]
+        with contextlib.suppress(SystemExit):
+            self.run(argv)
+        sys.stdout.flush()
+
+
+def _is_command(text: str) -> bool:
+    """A command line (a command or function name, then its arguments), not an expression:
+    `relu x --grad`, `softmax -1 2`, `list`; but `x*2`, `sigmoid(x)`, `x + 1`, `x`."""
+    first = TOKEN.match(text)
+    if first is None:  # a number, '(' or '-' first
+        return False
+    word, rest = first.group(), text[first.end() :]
+    known = word in (*COMMANDS, "actgrad", "repl", "server") or registry.resolve(word) is not None
+    if not rest.strip():
+        return known
+    if not rest[0].isspace():
+        return False
+    after = rest.lstrip()
+    return after[0] not in "+-*/^),=" or after.startswith("--") or (after[0] == "-" and known)
+
+
+def history_file() -> str:
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                            "state")  # fmt: skip
+    return os.path.join(state, "actgrad", "history")
+
+
+class Completer:
+    """Tab completion: commands and functions first, then a command's options, then an
+    option's choices; named values and :settings."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.matches: list[str] = []
+
+    def candidates(self, line: str, word: str) -> list[str]:
+        before = line[: len(line) - len(word)].split()
+        if not before:
+            names = [*COMMANDS, *registry.names_and_aliases(), *self.session.values, "ans"]
+            return [*SETTINGS, *names] if word.startswith(":") or not word else names
+        if before[0] in (":format",):
+            return list(FORMATS)
+        if before[0] == ":dtype":
+            return list(DTYPES)
+        if before[0] == ":device":
+            return list(DEVICES)
+        spec = registry.get(before[0]) if registry.resolve(before[0]) else None
+        previous = before[-1]
+        choices = {"--dtype": DTYPES, "--device": DEVICES, "--format": FORMATS}
+        if spec is not None:
+            for param in spec.params:
+                if param.choices:
+                    choices[param.option] = param.choices
+                elif param.kind == "bool":
+                    choices[param.option] = ("true", "false")
+        if previous in choices:
+            return list(choices[previous])
+        if spec is None:
+            return [*self.session.values, "ans"]
+        options = [*SHARED_OPTIONS, *(p.option for p in spec.params)]
+        options += [o for t in spec.inputs for o in t.options]
+        if spec.kind == "activation":
+            options.append("--x")
+        return [*options, *self.session.values]
+
+    def __call__(self, word: str, state: int) -> str | None:
+        if state == 0:
+            import readline
+
+            line = readline.get_line_buffer()[: readline.get_endidx()]
+            found = self.candidates(line, word)
+            self.matches = sorted({c for c in found if c.startswith(word)})
+        return self.matches[state] if state < len(self.matches) else None
+
+
+def session(run: Callable[[list[str]], int], prepare: Callable[[], None]) -> int:
+    """Read, evaluate, print until :quit or Ctrl-D; exit status 0."""
+    try:
+        import readline
+    except ImportError:  # no line editing on this platform: a plain prompt still works
+        readline = None  # type: ignore[assignment]
+    current = Session(run)
+    history = history_file()
+    if readline is not None:
+        readline.set_completer(Completer(current))
+        readline.set_completer_delims(" \t\n=,()")
+        binding = (
+            "bind ^I rl_complete" if "libedit" in (readline.__doc__ or "") else "tab: complete"
+        )
+        readline.parse_and_bind(binding)
+        readline.set_history_length(1000)
+        with contextlib.suppress(OSError):
+            readline.read_history_file(history)
+    commands.RESULT_HOOKS.append(current.keep)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        sys.stdout.write("actgrad repl: :help for help, Ctrl-D to leave\n")
+    prepare()
+    try:
+        while True:
+            try:
+                text = input(PROMPT if interactive else "")
+            except KeyboardInterrupt:
+                sys.stdout.write("\n")
+                continue
+            except EOFError:
+                if interactive:
+                    sys.stdout.write("\n")
+                break
+            try:
+                if not current.line(text):
+                    break
+            except KeyboardInterrupt:  # between evaluations: the session goes on
+                sys.stderr.write("actgrad: interrupted\n")
+    finally:
+        commands.RESULT_HOOKS.remove(current.keep)
+        if readline is not None:
+            try:
+                os.makedirs(os.path.dirname(history), mode=0o700, exist_ok=True)
+                readline.write_history_file(history)
+            except OSError:
+                pass
+    return 0
