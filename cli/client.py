@@ -198,8 +198,9 @@ def forward(argv: list[str], auto: bool) -> int | None:
         except OSError:
             return None
         if answer is None or "mismatch" in answer:
-            if answer is not None and auto:
-                send(sock, {"op": "stop", "identity": message["identity"]})
+            if answer is not None and auto:  # replace the stale server
+                with contextlib.suppress(OSError):
+                    request("stop")
                 start_background(wait_gone=True)
             return None
         pid = answer["pid"]

@@ -84,6 +84,7 @@ def serve(idle: float, main: Runner, prepare: Callable[[], None]) -> int:
         handle.write(str(os.getpid()))
     state = State(client.identity(), idle, main)
     _warm_up(main, prepare)
+    state.last = time.monotonic()  # the idle time counts from when requests can be answered
     gc.freeze()  # what is warm now stays shared with every worker (no copy-on-write)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)

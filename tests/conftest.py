@@ -2,12 +2,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 from actgrad.core import evaluate
 from actgrad.core.request import build_request
+
+# Commands the tests run in subprocesses run in-process unless a test starts its own server
+# (a developer's running server must not answer for the code under test).
+os.environ["ACTGRAD_SERVER"] = "off"
 
 GRID = [0.0, 0.001, -0.001, 0.25, -0.25, 1.0, -1.0, math.pi / 2, -math.pi / 2, 501.0, -501.0,
         1e20, -1e20, math.inf, -math.inf, math.nan]  # fmt: skip

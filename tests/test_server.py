@@ -1,0 +1,316 @@
+"""The warm server: answers identical to in-process ones, isolation, security, failure modes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ACTGRAD = str(Path(sys.executable).with_name("actgrad"))
+DROP = ("COLUMNS", "LINES", "FORCE_COLOR")
+BASE = {k: v for k, v in os.environ.items() if not k.startswith("ACTGRAD_") and k not in DROP}
+
+
+def _env(runtime: Path, **extra: str) -> dict[str, str]:
+    return {**BASE, "XDG_RUNTIME_DIR": str(runtime), "NO_COLOR": "1", **extra}
+
+
+def _status(env: dict) -> dict | None:
+    proc = subprocess.run([ACTGRAD, "server", "status", "--json"], env=env, capture_output=True,
+                          text=True, timeout=30)  # fmt: skip
+    return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+
+def _wait(predicate, seconds: float = 60.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class Server:
+    def __init__(self, runtime: Path, idle: str = "120") -> None:
+        self.runtime = runtime
+        self.env = _env(runtime)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "actgrad.cli", "server", "start", "--foreground", "--idle",
+             idle], env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True,
+        )  # fmt: skip
+        assert _wait(lambda: _status(self.env) is not None or self.proc.poll() is not None)
+        assert self.proc.poll() is None, self.proc.stderr.read()
+
+    def served(self) -> int:
+        return _status(self.env)["served"]
+
+    def children(self) -> list[int]:
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(p) for p in path.read_text().split()]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc.stderr.close()
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    return folder
+
+
+@pytest.fixture
+def server(runtime):
+    warm = Server(runtime)
+    yield warm
+    warm.stop()
+
+
+def run(args, env, input=None, shell=False):
+    command = args if shell else [ACTGRAD, *args]
+    proc = subprocess.run(command, env=env, input=input, capture_output=True, timeout=120,
+                          shell=shell, executable="/bin/bash" if shell else None)  # fmt: skip
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+CORPUS = [
+    (["sigmoid", "--x", "0.5", "--grad"], None),
+    (["tanh", "--x", "-10:10:1000", "--grad", "--json"], None),
+    (["relu", "--x", "-1,0,2", "--grad", "--format", "table"], None),
+    (["softmax", "--x", "0.1,0.5,0.9", "--index", "1", "--order", "2"], None),
+    (["sigmoid", "--x", "10", "--grad", "--dtype", "float16"], None),
+    (["mse", "--w", "3", "--order", "2", "--json"], None),
+    (["expr", "x*sigmoid(x)", "--var", "x=1", "--grad", "--symbolic"], None),
+    (["sigmoid", "--x", "20", "--grad", "--check"], None),
+    (["softplus", "--x", "0,10,100", "--grad", "--dtypes", "float64,float16"], None),
+    (["plot", "sigmoid", "tanh", "--width", "60", "--height", "15"], None),
+    (["list"], None),
+    (["explain", "softplus"], None),
+    (["--help"], None),
+    (["--version"], None),
+    (["sigmoid", "--x", "abc"], None),
+    (["sigmod", "--x", "1"], None),
+    (["softmax", "--x", "0:1:20000", "--grad"], None),
+    (["expr", "x*", "--var", "x=1"], None),
+    (["tanh", "--x", "-"], b"0.1 0.2\n-3\n"),
+    (["batch"], b'{"fn": "sigmoid", "x": 0.5, "grad": true}\nnope\n{"fn": "mse", "w": 3}\n'),
+]
+SHELL = [
+    "ACTGRAD_DTYPE=float64 {a} sigmoid --x 1 --grad",
+    "{a} tanh --x -10:10:200000 | head -2",
+    "{a} sigmoid --x 0:1:1000 > /dev/full",
+    "cd / && {a} plot sigmoid --x -1:1:5 --json",
+]
+
+
+def test_corpus_is_identical_in_process_and_through_the_server(server):
+    """stdout, stderr and exit code of each command, in-process (ACTGRAD_SERVER=off) and
+    forwarded; the server's count shows each was really forwarded."""
+    before = server.served()
+    off = {**server.env, "ACTGRAD_SERVER": "off"}
+    for args, data in CORPUS:
+        here = run(args, off, data)
+        there = run(args, server.env, data)
+        assert here == there, args
+    for line in SHELL:
+        here = run(line.format(a=ACTGRAD), off, shell=True)
+        there = run(line.format(a=ACTGRAD), server.env, shell=True)
+        assert here == there, line
+    assert server.served() - before == len(CORPUS) + len(SHELL)
+
+
+def test_a_terminal_gets_a_table_through_the_server(server):
+    """isatty and the terminal's size come with the client's own descriptors."""
+    import pty
+
+    def on_terminal(env):
+        main, sub = pty.openpty()
+        os.set_blocking(main, True)
+        proc = subprocess.Popen([ACTGRAD, "relu", "--x", "-1,2"], env={**env, "COLUMNS": "70"},
+                                stdin=sub, stdout=sub, stderr=sub)  # fmt: skip
+        os.close(sub)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(main)
+        return proc.wait(timeout=60), out
+
+    here = on_terminal({**server.env, "ACTGRAD_SERVER": "off"})
+    there = on_terminal(server.env)
+    assert here == there and b"\xe2\x94\x83" in here[1]  # a rich table's border
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def test_twenty_clients_at_once_and_a_slow_one_blocks_nobody(server):
+    slow = subprocess.Popen(
+        [ACTGRAD, "expr", "sum(sigmoid(x*y))", "--var", "x=0:1:400", "--var", "y=0:1:400",
+         "--grad", "x", "--order", "2", "--json"],
+        env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    answers: dict[int, tuple] = {}
+
+    def one(i: int) -> None:
+        x = -5 + i / 2
+        answers[i] = (x, run(["sigmoid", "--x", repr(x), "--dtype", "float64"], server.env))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert slow.poll() is None, "the slow request is still running while the fast ones finished"
+    for x, (code, out, err) in answers.values():
+        assert code == 0, err
+        assert float(out) == pytest.approx(_sigmoid(x), rel=1e-15)
+    assert len(answers) == 20
+    assert slow.wait(timeout=300) == 0
+
+
+def test_environment_does_not_leak_between_requests(server):
+    assert run(["sigmoid", "--x", "1", "--json"], {**server.env, "ACTGRAD_DTYPE": "float64"}
+               )[1].count(b'"float64"') == 1  # fmt: skip
+    assert b'"float32"' in run(["sigmoid", "--x", "1", "--json"], server.env)[1]
+
+
+def test_a_parallel_op_in_a_worker_never_hangs_the_next_fork(server):
+    """The server forks only from a process that never entered torch's thread pool."""
+    code, out, _ = run(["expr", "sum(sigmoid(x))", "--var", "x=0:1:20000000"], server.env)
+    assert code == 0 and float(out) > 0
+    for _ in range(3):
+        assert run(["tanh", "--x", "0:1:100000", "--format", "json"], server.env)[0] == 0
+
+
+def _worker_reading(server: Server, pipe_ino: int) -> int:
+    for pid in server.children():
+        try:
+            if os.stat(f"/proc/{pid}/fd/0").st_ino == pipe_ino:
+                return pid
+        except OSError:
+            continue
+    return 0
+
+
+def test_a_killed_worker_is_one_line_and_the_server_survives(server):
+    read, write = os.pipe()
+    client = subprocess.Popen([ACTGRAD, "sigmoid", "--x", "-"], env=server.env, stdin=read,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    os.close(read)
+    ino = os.fstat(write).st_ino
+    assert _wait(lambda: _worker_reading(server, ino) != 0)
+    os.kill(_worker_reading(server, ino), signal.SIGKILL)
+    out, err = client.communicate(timeout=60)
+    os.close(write)
+    assert client.returncode != 0 and out == b""
+    assert err.decode().count("\n") == 1 and "killed" in err.decode()
+    assert run(["sigmoid", "--x", "0.5"], server.env)[:2] == (0, b"0.62245935\n")
+
+
+@pytest.mark.parametrize("forwarded", [False, True])
+def test_ctrl_c_exits_130_in_process_and_through_the_server(server, forwarded):
+    env = server.env if forwarded else {**server.env, "ACTGRAD_SERVER": "off"}
+    read, write = os.pipe()
+    client = subprocess.Popen([ACTGRAD, "sigmoid", "--x", "-"], env=env, stdin=read,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    os.close(read)
+    if forwarded:
+        assert _wait(lambda: _worker_reading(server, os.fstat(write).st_ino) != 0)
+    else:
+        time.sleep(4)  # torch imported, the command waiting on stdin
+    client.send_signal(signal.SIGINT)
+    out, err = client.communicate(timeout=60)
+    os.close(write)
+    assert (client.returncode, out, err) == (130, b"", b"actgrad: interrupted\n")
+
+
+def test_server_exits_after_its_idle_timeout(runtime):
+    warm = Server(runtime, idle="1")
+    try:
+        assert warm.proc.wait(timeout=60) == 0, warm.proc.stderr.read()
+        assert not (runtime / "actgrad" / "server.sock").exists()
+    finally:
+        warm.stop()
+
+
+def test_auto_starts_a_server_that_later_commands_use(runtime):
+    env = _env(runtime, ACTGRAD_SERVER="auto")
+    assert run(["sigmoid", "--x", "0.5"], env)[:2] == (0, b"0.62245935\n")  # in-process
+    assert _wait(lambda: _status(env) is not None)
+    try:
+        before = _status(env)["served"]
+        assert run(["sigmoid", "--x", "0.5"], env)[:2] == (0, b"0.62245935\n")
+        assert _status(env)["served"] == before + 1
+    finally:
+        run(["server", "stop"], env)
+        assert _wait(lambda: _status(env) is None)
+
+
+def test_a_dead_servers_socket_is_removed(runtime):
+    import socket
+
+    folder = runtime / "actgrad"
+    folder.mkdir(mode=0o700)
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(str(folder / "server.sock"))
+    dead.close()  # bound, never listening: what a killed server leaves
+    env = _env(runtime)
+    assert run(["sigmoid", "--x", "0.5"], env)[:2] == (0, b"0.62245935\n")
+    assert not (folder / "server.sock").exists()
+
+
+def test_an_unsafe_socket_directory_is_refused(runtime):
+    folder = runtime / "actgrad"
+    folder.mkdir(mode=0o755)
+    env = _env(runtime)
+    code, _, err = run(["server", "start", "--foreground"], env)
+    assert code == 2 and b"mode 755" in err and err.count(b"\n") == 1
+    code, out, err = run(["sigmoid", "--x", "0.5"], {**env, "ACTGRAD_SERVER": "auto"})
+    assert (code, out) == (0, b"0.62245935\n") and b"not using a server" in err
+
+
+def test_a_socket_directory_of_another_owner_is_refused(tmp_path, monkeypatch):
+    from actgrad.cli import client
+
+    folder = tmp_path / "d"
+    folder.mkdir(mode=0o700)
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(folder).st_uid + 1)
+    with pytest.raises(client.Unsafe, match="belongs to uid"):
+        client.check_directory(str(folder))
+
+
+def test_a_server_of_another_version_is_not_used_and_auto_replaces_it(server, monkeypatch):
+    from actgrad.cli import client
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(server.runtime))
+    real = client.identity()
+    monkeypatch.setattr(client, "identity", lambda: {**real, "actgrad": "0.0.0-other"})
+    assert client.forward(["sigmoid", "--x", "1"], auto=False) is None  # runs in-process
+    assert server.proc.poll() is None
+    started = []
+    monkeypatch.setattr(client, "start_background", lambda **kw: started.append(kw))
+    assert client.forward(["sigmoid", "--x", "1"], auto=True) is None
+    assert server.proc.wait(timeout=60) == 0 and started  # asked to stop, a new one started
