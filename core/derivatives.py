@@ -20,6 +20,7 @@ def differentiate(
     order: int,
     index: int | None = None,
     direction: torch.Tensor | None = None,
+    graph: int = 0,
 ) -> tuple[Derivatives, dict[str, torch.Tensor]]:
     """(derivatives[k][leaf], jacobian[leaf]) of ``value`` up to ``order``, in the form the
     program and the shapes call for:
@@ -32,7 +33,10 @@ def differentiate(
       vector is its Hessian);
     - a separable program (a loss with reduction none) and a leaf at least as large as the
       value: the gradient of the sum, each element's own derivative;
-    - otherwise the whole Jacobian."""
+    - otherwise the whole Jacobian.
+
+    ``graph``: elements of the largest tensor in value's graph (a broadcast inside), which
+    each row of a batched backward pass holds once more."""
     derivatives: Derivatives = {}
     jacobian: dict[str, torch.Tensor] = {}
     if not order or not leaves:
@@ -42,26 +46,26 @@ def differentiate(
     if program.dim is not None:
         ((name, leaf),) = leaves.items()
         if index is None:
-            jacobian[name] = jacobian_per_slice(value, leaf, program.dim)
+            jacobian[name] = jacobian_per_slice(value, leaf, program.dim, graph)
             return derivatives, jacobian
         g = _grad(value.movedim(program.dim, -1)[..., index], leaf, order > 1)
         derivatives[1] = {name: g}
         if order > 1:
-            derivatives[2] = {name: jacobian_per_slice(g, leaf, program.dim)}
+            derivatives[2] = {name: jacobian_per_slice(g, leaf, program.dim, graph)}
         return derivatives, jacobian
     for name, leaf in leaves.items():
         if (program.elementwise and leaf.shape == value.shape) or value.ndim == 0:
             out = value
             for k in range(1, order + 1):
                 if k == 2 and value.ndim == 0 and leaf.ndim:  # a scalar's Hessian
-                    derivatives.setdefault(2, {})[name] = jacobian_rows(out, leaf)
+                    derivatives.setdefault(2, {})[name] = jacobian_rows(out, leaf, graph)
                     break
                 out = _grad(out, leaf, create_graph=k < order)
                 derivatives.setdefault(k, {})[name] = out
         elif program.separable and leaf.numel() >= value.numel():
             derivatives.setdefault(1, {})[name] = _grad(value, leaf)
         else:  # a broadcast input (the model's w, x in x*z): every element's derivative
-            jacobian[name] = jacobian_of(value, leaf)
+            jacobian[name] = jacobian_of(value, leaf, graph)
     return derivatives, jacobian
 
 
@@ -87,11 +91,15 @@ def _grad(
     return g
 
 
-BLOCK = 1 << 20  # seed numbers per batched backward pass: bounds a block's extra memory
+BLOCK = 1 << 17  # seed numbers per batched backward pass: bounds a block's extra memory
 
 
 def _rows_by_seeds(
-    out: torch.Tensor, x: torch.Tensor, count: int, seed: Callable[[torch.Tensor, int], None]
+    out: torch.Tensor,
+    x: torch.Tensor,
+    count: int,
+    seed: Callable[[torch.Tensor, int], None],
+    graph: int = 0,
 ) -> torch.Tensor:
     """Rows ``d (sᵢ · out) / d x`` for i < count, shape (count, *x.shape), where ``seed(block,
     start)`` writes the one-hot seeds sᵢ of rows start… into ``block`` (shape (rows, *out.shape)).
@@ -103,7 +111,7 @@ def _rows_by_seeds(
     rows = torch.zeros((count, *x.shape), dtype=x.dtype, device=x.device)
     if not out.requires_grad:
         return rows
-    size = max(1, min(count, BLOCK // max(1, out.numel() + x.numel())))
+    size = max(1, min(count, BLOCK // max(1, out.numel() + x.numel(), graph)))
     for start in range(0, count, size):
         stop = min(count, start + size)
         seeds = torch.zeros((stop - start, *out.shape), dtype=out.dtype, device=out.device)
@@ -130,7 +138,9 @@ def _one_hot(block: torch.Tensor, start: int) -> None:
     flat[rows, rows + start] = 1
 
 
-def jacobian_per_slice(out: torch.Tensor, x: torch.Tensor, dim: int) -> torch.Tensor:
+def jacobian_per_slice(
+    out: torch.Tensor, x: torch.Tensor, dim: int, graph: int = 0
+) -> torch.Tensor:
     """Per slice along ``dim``: the Jacobian d out[..., i] / d x[..., j], shape (..., m, n)."""
     at = dim % out.ndim
 
@@ -138,33 +148,33 @@ def jacobian_per_slice(out: torch.Tensor, x: torch.Tensor, dim: int) -> torch.Te
         rows = torch.arange(block.shape[0], device=block.device)
         block.movedim(1 + at, -1)[rows, ..., rows + start] = 1
 
-    rows = _rows_by_seeds(out, x, out.shape[at], seed)  # (m, *x.shape)
+    rows = _rows_by_seeds(out, x, out.shape[at], seed, graph)  # (m, *x.shape)
     return rows.movedim(1 + dim % x.ndim, -1).movedim(0, -2)
 
 
-def jacobian_rows(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+def jacobian_rows(value: torch.Tensor, leaf: torch.Tensor, graph: int = 0) -> torch.Tensor:
     """The full Jacobian d value / d leaf, a reverse pass per output element (in blocks)."""
-    rows = _rows_by_seeds(value, leaf, value.numel(), _one_hot)
+    rows = _rows_by_seeds(value, leaf, value.numel(), _one_hot, graph)
     return rows.reshape((*value.shape, *leaf.shape))
 
 
-def _jacobian_columns(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+def _jacobian_columns(value: torch.Tensor, leaf: torch.Tensor, graph: int = 0) -> torch.Tensor:
     """d value / d leaf a column at a time: a Jacobian-vector product per leaf element, taken
     as the derivative of the vector-Jacobian product u ↦ uᵀJ with respect to u."""
     u = torch.zeros_like(value, requires_grad=True)
     (vjp,) = torch.autograd.grad(value, leaf, u, create_graph=True, retain_graph=True,
                                  allow_unused=True, materialize_grads=True)  # fmt: skip
-    columns = _rows_by_seeds(vjp, u, leaf.numel(), _one_hot)  # (leaf elements, *value.shape)
+    columns = _rows_by_seeds(vjp, u, leaf.numel(), _one_hot, graph)  # (leaf, *value.shape)
     return columns.reshape(leaf.numel(), -1).T.reshape((*value.shape, *leaf.shape))
 
 
-def jacobian_of(value: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+def jacobian_of(value: torch.Tensor, leaf: torch.Tensor, graph: int = 0) -> torch.Tensor:
     """The full Jacobian d value / d leaf, shape value.shape + leaf.shape, in as few autograd
     passes as it takes: one reverse pass per output element, or one forward (Jacobian-vector)
     pass per leaf element where the leaf is smaller (a broadcast scalar takes one pass)."""
     if leaf.numel() < value.numel() and value.requires_grad:
         try:
-            return _jacobian_columns(value, leaf)
+            return _jacobian_columns(value, leaf, graph)
         except RuntimeError:  # no double backward through some op: one row per output
             pass
-    return jacobian_rows(value, leaf)
+    return jacobian_rows(value, leaf, graph)

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from actgrad.core import notes as notes_for
 from actgrad.core import registry, symbolic
+from actgrad.core.cost import broadcast_numel
 from actgrad.core.derivatives import Derivatives, differentiate
 from actgrad.core.errors import BadInput, BadParameter, DeviceUnavailable, EvaluationFailed
 from actgrad.core.expr import CONSTANTS, OPERATORS
@@ -257,7 +258,9 @@ def _whole(req: Request, program: Program, forward: Forward, inputs: dict, names
     if value.dtype != forward.dtype:
         value = value.to(forward.dtype)
     v = _cotangent(req, value) if req.cotangent is not None else None
-    derivatives, jacobian = differentiate(program, value, leaves, req.order, req.index, v)
+    shapes = [tuple(t.shape) for t in inputs.values() if t.dtype.is_floating_point]
+    graph = max(program.largest, broadcast_numel(shapes) if shapes else 1)
+    derivatives, jacobian = differentiate(program, value, leaves, req.order, req.index, v, graph)
     inputs.update({n: leaf.detach() for n, leaf in leaves.items()})
     return value, derivatives, jacobian
 
