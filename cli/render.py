@@ -35,15 +35,9 @@ def render_json_rows(result: Result) -> list[bytes]:
     template = orjson.dumps(result.to_dict(lambda path, arr: slots[path], nonfinite=[]))
     parts = template.split(b"\0")  # text, slot, text, slot, ..., text
     columns = [_texts(arr) for arr in arrays.values()]
-    fills = [columns[int(slot)] for slot in parts[1::2]]
-    texts = parts[0::2]
-    rows = []
-    for row in range(len(result.value)):
-        pieces = [texts[0]]
-        for fill, text in zip(fills, texts[1:], strict=True):
-            pieces += (fill[row], text)
-        rows.append(b"".join(pieces))
-    return rows
+    row = b"%s".join(text.replace(b"%", b"%%") for text in parts[0::2])
+    filled = [columns[int(slot)] for slot in parts[1::2]]
+    return [row % numbers for numbers in zip(*filled, strict=True)]
 
 
 def _texts(arr: np.ndarray) -> list[bytes]:
