@@ -7,18 +7,20 @@ working directory, the environment variables that matter, its stdio encodings an
 (actgrad's and torch's versions, the install's location, the interpreter), with its file
 descriptors 0, 1 and 2 (SCM_RIGHTS). The server forks a worker that runs the very same
 application on those descriptors, and answers the worker's pid, then its exit status.
+
+Looking for a server costs one stat of its socket: the modules that talk to one (socket, json,
+struct, signal) are imported only once there is one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import signal
-import socket
-import struct
 import sys
-import time
+
+TYPE_CHECKING = False  # typing costs 5 ms to import; its TYPE_CHECKING is False at run time too
+if TYPE_CHECKING:
+    import socket
 
 PROTOCOL = 1
 ENV_PREFIXES = ("ACTGRAD_",)
@@ -90,6 +92,10 @@ def identity() -> dict[str, str]:
 
 
 def send(sock: socket.socket, message: dict, fds: list[int] = ()) -> None:
+    import json
+    import socket
+    import struct
+
     data = json.dumps(message).encode()
     frame = struct.pack("!I", len(data)) + data
     if fds:
@@ -101,6 +107,10 @@ def send(sock: socket.socket, message: dict, fds: list[int] = ()) -> None:
 
 def receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict | None, list[int]]:
     """One framed JSON message (None at end of stream) and any descriptors sent with it."""
+    import json
+    import socket
+    import struct
+
     fds: list[int] = []
     if max_fds:
         data, fds, _, _ = socket.recv_fds(sock, 65536, max_fds)
@@ -129,6 +139,10 @@ def connect(path: str | None = None) -> socket.socket | None:
     if not check_directory(folder):
         return None
     path = path or os.path.join(folder, SOCKET)
+    if not os.path.exists(path):
+        return None
+    import socket
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(CONNECT_TIMEOUT)
     try:
@@ -203,6 +217,8 @@ def forward(argv: list[str], auto: bool) -> int | None:
                     request("stop")
                 start_background(wait_gone=True)
             return None
+        import signal
+
         pid = answer["pid"]
         forwarded: list[int] = []
 
@@ -236,6 +252,7 @@ def forward(argv: list[str], auto: bool) -> int | None:
 def start_background(idle: float | None = None, wait_gone: bool = False) -> None:
     """Start a server in its own session, not waiting for it (ACTGRAD_SERVER=auto)."""
     import subprocess
+    import time
 
     if wait_gone:  # the stale server was asked to stop: let its socket go first
         folder = directory()
