@@ -355,7 +355,9 @@ def _readme_commands() -> list[list[str]]:
             if args[:1] != ["actgrad"] or any(c in " ".join(args) for c in "|<>$"):
                 continue
             args = args[1:]
-            if args[0] in ("list", "explain", "help", "plot", "batch") or "--json" in args:
+            if args[0] in ("list", "explain", "help", "plot", "batch", "server", "repl") or (
+                "--json" in args
+            ):
                 continue
             out.append(args)
     return out

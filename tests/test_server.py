@@ -169,11 +169,12 @@ def _sigmoid(x: float) -> float:
 
 
 def test_twenty_clients_at_once_and_a_slow_one_blocks_nobody(server):
-    slow = subprocess.Popen(
-        [ACTGRAD, "expr", "sum(sigmoid(x*y))", "--var", "x=0:1:400", "--var", "y=0:1:400",
-         "--grad", "x", "--order", "2", "--json"],
-        env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    """A request that waits (on its stdin, held open) does not hold up twenty others, each of
+    which gets its own right answer."""
+    read, write = os.pipe()
+    slow = subprocess.Popen([ACTGRAD, "tanh", "--x", "-"], env=server.env, stdin=read,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    os.close(read)
     answers: dict[int, tuple] = {}
 
     def one(i: int) -> None:
@@ -184,13 +185,16 @@ def test_twenty_clients_at_once_and_a_slow_one_blocks_nobody(server):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=120)
-    assert slow.poll() is None, "the slow request is still running while the fast ones finished"
+        t.join(timeout=300)
+    assert len(answers) == 20
     for x, (code, out, err) in answers.values():
         assert code == 0, err
         assert float(out) == pytest.approx(_sigmoid(x), rel=1e-15)
-    assert len(answers) == 20
-    assert slow.wait(timeout=300) == 0
+    assert slow.poll() is None  # still waiting for its input
+    os.write(write, b"0.5\n")
+    os.close(write)
+    out, _ = slow.communicate(timeout=120)
+    assert slow.returncode == 0 and out == b"0.46211717\n"  # tanh(0.5)
 
 
 def test_environment_does_not_leak_between_requests(server):
