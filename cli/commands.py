@@ -9,6 +9,7 @@ batch mode accept exactly the same things.
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -18,7 +19,6 @@ import typer
 from actgrad.cli.output import FORMATS, print_rich, resolve_format, steps, width, write
 from actgrad.core import evaluate, registry
 from actgrad.core.errors import BadParameter
-from actgrad.core.expr import NAMES_LIST
 from actgrad.core.options import DTYPES, parse_int
 from actgrad.core.request import build_expr_request, build_request, enforce_cost
 
@@ -394,6 +394,10 @@ def request_from_options(
         cotangent=options.get("cotangent"),
     )
     return request
+
+
+# --grad w,x: variable names, comma-separated
+NAMES_LIST = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:,[A-Za-z_][A-Za-z0-9_]*)*", re.ASCII)
 
 
 def grad_names(argv: list[str]) -> list[str]:

@@ -42,7 +42,6 @@ REDUCTIONS = ("sum", "mean", "norm")
 MATH = (*UNARY, *BINARY, *REDUCTIONS, "min", "max", "clamp")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-NAMES_LIST = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:,[A-Za-z_][A-Za-z0-9_]*)*", re.ASCII)
 PRECEDENCE = {"+": (1, False), "-": (1, False), "*": (2, False), "/": (2, False),
               "**": (4, True)}  # fmt: skip
 # torch tensors and sympy expressions both implement these (tensor ** tensor is torch.pow)

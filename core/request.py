@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from actgrad.core import cost, expr, registry
+from actgrad.core import cost, registry
 from actgrad.core.cost import broadcast_shape
 from actgrad.core.errors import BadInput, BadParameter
 from actgrad.core.inputs import Values, parse_values
@@ -310,6 +310,8 @@ def build_expr_request(
     cotangent: Sequence[str] | None = None,
 ) -> Request:
     """Validate an expression and its variables (``NAME=VALUES``) into a Request."""
+    from actgrad.core import expr  # the parser: not on the path of --help and function commands
+
     cap = parse_cap(max_elements)
     raw: dict[str, list[str]] = {}
     for item in variables:
