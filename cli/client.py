@@ -28,7 +28,6 @@ ENV_NAMES = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "LINES", "LANG", "LC_
              "LC_CTYPE", "HOME", "MPLBACKEND", "TMPDIR")  # fmt: skip
 SOCKET = "server.sock"
 PIDFILE = "server.pid"
-CONNECT_TIMEOUT = 2.0  # seconds for the server to take a request (it forks at once)
 IN_SERVER = False  # set in a server (and so in its workers): never forward to oneself
 
 
@@ -100,37 +99,40 @@ def send(sock: socket.socket, message: dict, fds: list[int] = ()) -> None:
     frame = struct.pack("!I", len(data)) + data
     if fds:
         sent = socket.send_fds(sock, [frame[:65536]], fds)
-        sock.sendall(frame[sent:])
+        if sent < len(frame):  # a send of nothing fails once the peer has answered and gone
+            sock.sendall(frame[sent:])
     else:
         sock.sendall(frame)
 
 
 def receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict | None, list[int]]:
-    """One framed JSON message (None at end of stream) and any descriptors sent with it."""
+    """One framed JSON message (None at end of stream) and any descriptors sent with it. It
+    reads exactly one frame, never into the next one."""
     import json
     import socket
     import struct
 
     fds: list[int] = []
-    if max_fds:
-        data, fds, _, _ = socket.recv_fds(sock, 65536, max_fds)
+    if max_fds:  # the descriptors come with the frame's first bytes
+        head, fds, _, _ = socket.recv_fds(sock, 4, max_fds)
     else:
-        data = sock.recv(65536)
-    if not data:
+        head = sock.recv(4)
+    head = _exactly(sock, 4, head)
+    if head is None:
         return None, fds
-    while len(data) < 4:
-        more = sock.recv(65536)
-        if not more:
-            return None, fds
-        data += more
-    (size,) = struct.unpack("!I", data[:4])
-    data = data[4:]
+    (size,) = struct.unpack("!I", head)
+    body = _exactly(sock, size, b"")
+    return (None if body is None else json.loads(body)), fds
+
+
+def _exactly(sock: socket.socket, size: int, data: bytes) -> bytes | None:
+    """``data`` read on to ``size`` bytes; None if the stream ends first."""
     while len(data) < size:
         more = sock.recv(min(1 << 20, size - len(data)))
         if not more:
-            return None, fds
+            return None
         data += more
-    return json.loads(data[:size]), fds
+    return data
 
 
 def connect(path: str | None = None) -> socket.socket | None:
@@ -144,17 +146,15 @@ def connect(path: str | None = None) -> socket.socket | None:
     import socket
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(CONNECT_TIMEOUT)
     try:
-        sock.connect(path)
-    except FileNotFoundError:
-        sock.close()
-        return None
-    except (TimeoutError, ConnectionRefusedError, OSError):  # nobody listens: stale
+        sock.connect(path)  # blocks while the server's backlog is full
+    except ConnectionRefusedError:  # nobody listens: a dead server's socket
         sock.close()
         remove_stale(folder)
         return None
-    sock.settimeout(None)
+    except OSError:
+        sock.close()
+        return None
     return sock
 
 
@@ -209,7 +209,7 @@ def forward(argv: list[str], auto: bool) -> int | None:
         try:
             send(sock, message, fds)
             answer, _ = receive(sock)
-        except OSError:
+        except OSError:  # the server never acknowledged the request: nothing ran
             return None
         if answer is None or "mismatch" in answer:
             if answer is not None and auto:  # replace the stale server
@@ -229,12 +229,9 @@ def forward(argv: list[str], auto: bool) -> int | None:
 
         previous = {s: signal.signal(s, relay) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            while True:
-                try:
-                    answer, _ = receive(sock)
-                    break
-                except InterruptedError:
-                    continue
+            answer, _ = receive(sock)
+        except OSError:
+            answer = None
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)

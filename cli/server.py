@@ -229,15 +229,19 @@ def _spare(state: State) -> tuple[int, socket.socket]:
 
 def _hand_off(message: dict, fds: list[int], conn: socket.socket, state: State) -> None:
     """Give the request to the spare worker (forking one if there is none)."""
-    pid, channel = state.spare if state.spare is not None else _spare(state)
+    if state.spare is None:
+        state.spare = _spare(state)
+    try:
+        client.send(conn, {"pid": state.spare[0]})  # before the worker can answer
+    except OSError:  # the client is gone: the spare stays for the next request
+        conn.close()
+        return
+    pid, channel = state.spare
     state.spare = None
     state.served += 1
     state.workers[pid] = conn
-    try:
-        client.send(conn, {"pid": pid})  # before the worker can answer its exit status
+    with contextlib.suppress(OSError):
         client.send(channel, message, [conn.fileno(), *fds])
-    except OSError:
-        pass
     channel.close()
 
 
