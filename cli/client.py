@@ -27,7 +27,6 @@ ENV_PREFIXES = ("ACTGRAD_",)
 ENV_NAMES = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "LINES", "LANG", "LC_ALL",
              "LC_CTYPE", "HOME", "MPLBACKEND", "TMPDIR")  # fmt: skip
 SOCKET = "server.sock"
-PIDFILE = "server.pid"
 IN_SERVER = False  # set in a server (and so in its workers): never forward to oneself
 
 
@@ -159,9 +158,8 @@ def connect(path: str | None = None) -> socket.socket | None:
 
 
 def remove_stale(folder: str) -> None:
-    for name in (SOCKET, PIDFILE):
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(folder, name))
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(folder, SOCKET))
 
 
 def request(op: str) -> dict | None:

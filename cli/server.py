@@ -80,8 +80,6 @@ def serve(idle: float, main: Runner, prepare: Callable[[], None]) -> int:
     finally:
         os.umask(mask)
     listener.listen(128)
-    with open(os.path.join(folder, client.PIDFILE), "w") as handle:
-        handle.write(str(os.getpid()))
     state = State(client.identity(), idle, main)
     _warm_up(main, prepare)
     state.last = time.monotonic()  # the idle time counts from when requests can be answered
@@ -116,9 +114,8 @@ def serve(idle: float, main: Runner, prepare: Callable[[], None]) -> int:
         if state.spare is not None:
             state.spare[1].close()  # the spare reads the end of its channel and exits
         listener.close()
-        for name in (client.SOCKET, client.PIDFILE):
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(folder, name))
+        with contextlib.suppress(OSError):
+            os.unlink(path)
     return 0
 
 
