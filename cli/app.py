@@ -239,6 +239,96 @@ def batch(
     raise typer.Exit(code)
 
 
+def accuracy(
+    items: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="NAME...",
+            help="Functions to sweep (or --all).",
+            autocompletion=_complete_function,
+        ),
+    ] = None,
+    all_functions: Annotated[
+        bool, typer.Option("--all", help="Every function with a sweep (the standard grid).")
+    ] = False,
+    x: Annotated[
+        str | None,
+        typer.Option("--x", "-x", metavar="VALUES", help="Points (default -40:40:2001)."),
+    ] = None,
+    dtypes: Annotated[
+        str | None,
+        typer.Option(
+            "--dtypes",
+            metavar="LIST",
+            help="Dtypes to measure (default float64,float32,float16,bfloat16).",
+        ),
+    ] = None,
+    order: Annotated[
+        str | None,
+        typer.Option("--order", metavar="N", help="Derivatives up to N (default 2; 0: values)."),
+    ] = None,
+    ulps: Annotated[
+        str | None,
+        typer.Option("--ulps", metavar="N", help="Report the regions more than N ulps off (64)."),
+    ] = None,
+    plot_curves: Annotated[
+        bool, typer.Option("--plot", help="Draw the error curves in the terminal.")
+    ] = False,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write the error curves to .png, .svg or .pdf (needs actgrad[plot]).",
+        ),
+    ] = None,
+    size: Annotated[
+        str, typer.Option("--size", metavar="WxH", help="Image size in pixels.")
+    ] = "800x500",
+    width: Annotated[
+        int | None, typer.Option("--width", metavar="N", help="Terminal plot width (10-1000).")
+    ] = None,
+    height: Annotated[
+        int | None, typer.Option("--height", metavar="N", help="Terminal plot height (4-500).")
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="auto | table | plain | json.")
+    ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    header: Annotated[bool, typer.Option("--header", help="Plain output: column names.")] = False,
+    max_points: Annotated[
+        str | None,
+        typer.Option(
+            "--max-points", metavar="N", help="Reference-evaluation budget (default 250000 points)."
+        ),
+    ] = None,
+    max_elements: Annotated[
+        str | None,
+        typer.Option(
+            "--max-elements",
+            metavar="N",
+            envvar="ACTGRAD_MAX_ELEMENTS",
+            help="Element cap of each evaluation (default 2^27).",
+        ),
+    ] = None,
+    **function_params: Any,
+) -> None:
+    """Torch's error against the true value (arbitrary precision) over a range, per dtype.
+
+    Example: actgrad accuracy sigmoid --x -40:40:2001 (max and median ulps, worst point, the
+    regions where digits are lost, for the value and derivatives in each dtype)."""
+    from actgrad.cli.accuracy import run_accuracy  # mpmath, torch
+
+    options = {k: v for k, v in locals().items() if k != "function_params"}
+    options["all"] = options.pop("all_functions")
+    options["plot"] = options.pop("plot_curves")
+    options["function_params"] = {
+        k[2:]: v for k, v in function_params.items() if k.startswith("p_") and v is not None
+    }
+    run_accuracy(items or [], options)
+
+
 def plot(
     items: Annotated[
         list[str] | None,
@@ -374,7 +464,9 @@ def make_app(specs: list[registry.FunctionSpec], listing: bool = False) -> typer
     app.callback(help=_root.__doc__ + "\n\nExample: actgrad sigmoid --x 0.5 --grad")(_root)
     for name, fn in (("list", list_functions), ("explain", explain),
                      ("expr", make_expr_command()), ("batch", batch),
-                     ("plot", with_function_params(plot)), ("server", server), ("repl", repl),
+                     ("plot", with_function_params(plot)),
+                     ("accuracy", with_function_params(accuracy)), ("server", server),
+                     ("repl", repl),
                      ("help", help_command)):  # fmt: skip
         app.command(name, short_help=(fn.__doc__ or "").strip().splitlines()[0])(fn)
     add_function_commands(app, specs, listing)

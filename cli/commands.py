@@ -187,7 +187,30 @@ def _shared_tail(stochastic: bool) -> list[inspect.Parameter]:
             typer.Option(
                 "--check",
                 rich_help_panel=OUTPUT,
-                help="Can the numbers be trusted? Finite differences, float64 reference, flags.",
+                help="Can the numbers be trusted? Error against the true value (arbitrary "
+                "precision) in ulps, flags, finite differences; exit 1 when a number fails.",
+            ),
+        ),
+        _option(
+            "exact",
+            bool,
+            False,
+            typer.Option(
+                "--exact",
+                rich_help_panel=OUTPUT,
+                help="Also the true value of every number (arbitrary precision, decimal digits).",
+            ),
+        ),
+        _option(
+            "ulps",
+            str | None,
+            None,
+            typer.Option(
+                "--ulps",
+                metavar="N",
+                rich_help_panel=OUTPUT,
+                show_default="64",
+                help="--check: flag a number more than N ulps of its dtype from the true value.",
             ),
         ),
         _option(
@@ -393,7 +416,17 @@ def request_from_options(
         streamed=streamed,
         cotangent=options.get("cotangent"),
     )
-    return request
+    return with_trust(request, options)
+
+
+def with_trust(request: Any, options: dict[str, Any]) -> Any:
+    """The request with --exact and --ulps N (which only --check reads) applied."""
+    ulps = options.get("ulps")
+    if ulps is not None:
+        ulps = parse_int(ulps, "--ulps", 0, 1 << 62)
+    if not options.get("exact") and ulps is None:
+        return request
+    return replace(request, exact=bool(options.get("exact")), ulps=ulps)
 
 
 # --grad w,x: variable names, comma-separated
@@ -549,7 +582,7 @@ def expr_request_from_options(
     options: dict[str, Any], read_stdin: Any = None, streamed: bool = False
 ) -> Any:
 
-    return build_expr_request(
+    request = build_expr_request(
         options["expression"],
         options["var"] or [],
         options["t_x"],
@@ -565,6 +598,7 @@ def expr_request_from_options(
         streamed=streamed,
         cotangent=options.get("cotangent"),
     )
+    return with_trust(request, options)
 
 
 def make_expr_command() -> Callable[..., None]:

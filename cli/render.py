@@ -350,7 +350,11 @@ def render_table(result: Result, precision: int | None = None, width: int = 80) 
 
 
 def _g(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.10g}" if abs(value) < 10 else f"{value:.4g}"
+    if value is None:
+        return "n/a"
+    if value != 0 and (abs(value) < 1e-4 or abs(value) >= 1e10):
+        return repr(float(value)) if abs(value) < 1e-4 else f"{value:.4g}"
+    return f"{value:.10g}" if abs(value) < 10 else f"{value:.4g}"
 
 
 def check_lines(result: Result) -> list[str]:
@@ -382,14 +386,35 @@ def check_lines(result: Result) -> list[str]:
         verdict = "ok" if closed["ok"] else "MISMATCH"
         lines.append(f"check: autograd vs the closed-form derivative: max abs "
                      f"{_g(closed['max_abs'])}: {verdict}")  # fmt: skip
+    dtype = report["dtype"]
+    for reason in report.get("reference_missing", []):
+        lines.append(f"check: no arbitrary-precision reference: {reason}; compared with float64")
     for path, err in report["dtype_error"].items():
-        lines.append(
-            f"check: {report['dtype']} vs float64, {path}: max abs {_g(err['max_abs'])}, "
-            f"max rel {_g(err['max_rel'])}, max {_g(err['max_ulp'])} ulp"
-        )
+        if err.get("against") == "float64" or "median_ulp" not in err:
+            lines.append(
+                f"check: {dtype} vs float64, {path}: max abs {_g(err['max_abs'])}, "
+                f"max rel {_g(err['max_rel'])}, max {_g(err['max_ulp'])} ulp"
+            )
+            continue
+        line = (f"check: {dtype} {path} vs the true value: max {_g(err['max_ulp'])} ulp, "
+                f"median {_g(err['median_ulp'])}, max rel {_g(err['max_rel'])}")  # fmt: skip
+        worst = err.get("worst")
+        if worst and worst["index"]:
+            at = (
+                f"x = {_g(worst['x'])}"
+                if "x" in worst
+                else f"[{','.join(map(str, worst['index']))}]"
+            )
+            line += f"; worst at {at}: got {_g(worst['got'])}, true {_g(worst['true'])}"
+        lines.append(line)
     for flag in report["flags"]:
-        lines.append(f"check: {flag['flag'].replace('_', '-')} at {flag['path']}: "
-                     f"got {_g(flag['got'])}, true value {_g(flag['true'])}")  # fmt: skip
+        kind = flag["flag"].replace("_", "-")
+        line = (
+            f"check: {kind} at {flag['path']}: got {_g(flag['got'])}, true value {_g(flag['true'])}"
+        )
+        if kind == "inaccurate":
+            line += f" ({_g(flag['ulps'])} ulps > {report['ulps']})"
+        lines.append(line)
     lines.append("check: " + ("ok" if report["ok"] else "see above: not every number holds"))
     return lines
 

@@ -30,13 +30,13 @@ from actgrad.core.options import DEFAULT_MAX_ELEMENTS, DTYPES, parse_int
 PROMPT = "actgrad> "
 ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*)$")
 TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-COMMANDS = ("expr", "plot", "list", "explain", "help", "batch")
+COMMANDS = ("expr", "plot", "accuracy", "list", "explain", "help", "batch")
 DEVICES = ("cpu", "cuda", "mps", "auto")
 SETTINGS = (":format", ":dtype", ":device", ":precision", ":vars", ":settings", ":help",
             ":quit")  # fmt: skip
 SHARED_OPTIONS = ("--grad", "--order", "--dtype", "--device", "--format", "--json",
                   "--precision", "--check", "--dtypes", "--cotangent", "--max-elements",
-                  "--header")  # fmt: skip
+                  "--header", "--exact", "--ulps")  # fmt: skip
 HELP = """\
   sigmoid 0.5 --grad           any command line (actgrad optional)
   x = -1:1:5                   a named value: relu x --grad, relu --x x, x*sigmoid(x)

@@ -20,13 +20,18 @@ __all__ = [
 
 
 def evaluate(request: Request):
-    """Evaluate ``request`` (imports torch on first use) and return a Result, with its --check
-    report when asked for."""
+    """Evaluate ``request`` (imports torch on first use) and return a Result, with the true
+    values (--exact) and the --check report when asked for."""
     from actgrad.core import engine
 
     result = engine.evaluate(request)
-    if request.check:
-        from actgrad.core.check import check
+    if request.exact:
+        from actgrad.core.check import exact  # mpmath
 
-        result.check = check(request, result)
+        result.exact = exact(result)
+    if request.check:
+        from actgrad.core.check import DEFAULT_ULPS, check
+
+        ulps = DEFAULT_ULPS if request.ulps is None else request.ulps
+        result.check = check(request, result, ulps)
     return result

@@ -1,6 +1,9 @@
-"""--check: can the number be trusted? Autograd against finite differences in float64, the
-chosen dtype against a float64 reference (absolute, relative and ULP error), and flags for
-overflow, nan, flush-to-zero and saturation. Kinks are reported as kinks, not failures."""
+"""--check: can the number be trusted? Every value and derivative against the arbitrary-precision
+reference (:mod:`truth`: error in ulps of the dtype and relative, the worst point, flags for a
+number wrong by more than N ulps, NaN or inf where the truth is finite, zero where it is not, a
+wrong sign), in every dtype including float64; autograd against finite differences in float64
+as a second opinion. Where there is no reference (expressions), the chosen dtype is compared
+with torch's float64 result instead. Kinks are reported as kinks, not failures."""
 
 from __future__ import annotations
 
@@ -9,15 +12,17 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from actgrad.core import registry
+from actgrad.core import registry, truth
 from actgrad.core.cost import MAX_FD_ELEMENTS
 from actgrad.core.engine import closed_form_derivative, evaluate
 from actgrad.core.inputs import Values
+from actgrad.core.reference import NoReference, Truth
 from actgrad.core.request import Request
 from actgrad.core.result import Result
 
 FD_RTOL, FD_ATOL = 1e-5, 1e-7
 MAX_FLAGS = 20
+DEFAULT_ULPS = 64  # --check flags a number wrong by more than this many ulps of its dtype
 
 
 def _spacing(values: np.ndarray, dtype: str) -> np.ndarray:
@@ -39,9 +44,13 @@ def _errors(got: np.ndarray, ref: np.ndarray, dtype: str) -> dict[str, float | N
     return {"max_abs": float(diff.max()), "max_rel": float(rel.max()), "max_ulp": float(ulp.max())}
 
 
-def _flags(path: str, got: np.ndarray, ref: np.ndarray) -> list[dict[str, Any]]:
+def _flags(path: str, got: np.ndarray, ref: np.ndarray,
+           only: np.ndarray | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Flags against torch's float64 result (at the elements ``only`` marks, if given)."""
     got, ref = got.astype(np.float64).reshape(-1), ref.astype(np.float64).reshape(-1)
     found = []
+    if only is not None:
+        ref = np.where(only.reshape(-1), ref, np.nan)
     kinds = {
         "overflow": np.isfinite(ref) & np.isinf(got),
         "nan": np.isnan(got) & ~np.isnan(ref),
@@ -141,20 +150,128 @@ def finite_differences(req: Request, reference: Result) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def check(req: Request, result: Result) -> dict[str, Any]:
-    """The check object: finite differences, closed form, dtype error and flags."""
+def in_dtype(values: np.ndarray, dtype: str) -> np.ndarray:
+    """float64 values rounded to ``dtype`` (to nearest, ties to even), back as float64."""
+    if dtype == "float64":
+        return values.astype(np.float64)
+    if dtype != "bfloat16":
+        return values.astype(getattr(np, dtype)).astype(np.float64)
+    bits = values.astype(np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
+    out = rounded.view(np.float32).astype(np.float64)
+    return np.where(np.isnan(values), np.nan, out)
+
+
+def ulp_errors(got: np.ndarray, true: Truth, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(error in ulps of ``dtype`` at the true value, the true value rounded to ``dtype``):
+    NaN where the truth is NaN, inf where the truth is finite and ``got`` is not."""
+    got = got.astype(np.float64)
+    td = in_dtype(true.hi, dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(td)
+        ulp = _spacing(np.where(finite, td, 0.0), dtype)
+        err = np.abs((got - true.hi) - true.lo) / ulp
+        err = np.where(np.isfinite(got), err, np.inf)
+        err = np.where(~finite & (got == td), 0.0, err)  # both the same infinity
+        err = np.where(~finite & np.isfinite(got), np.inf, err)
+    return np.where(np.isnan(true.hi), np.nan, err), td
+
+
+def measure(got: np.ndarray, true: Truth, dtype: str) -> dict[str, Any]:
+    """Max, median and worst of ``got``'s error against the truth, in ulps and relative."""
+    err, _ = ulp_errors(got, true, dtype)
+    flat = err.reshape(-1)
+    known = ~np.isnan(flat)
+    if not known.any():
+        return {"max_ulp": None, "median_ulp": None, "max_rel": None, "max_abs": None}
+    worst = int(np.flatnonzero(known)[np.argmax(flat[known])])
+    g, h = got.astype(np.float64).reshape(-1), true.hi.reshape(-1)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        diff = np.abs((g - h) - true.lo.reshape(-1))
+        rel = np.where(h != 0, diff / np.abs(h), np.where(diff == 0, 0.0, np.inf))
+    ok = known & np.isfinite(diff)
+    return {
+        "max_ulp": _num(flat[worst]),
+        "median_ulp": _num(float(np.median(flat[known]))),
+        "max_rel": _num(float(rel[ok].max())) if ok.any() else None,
+        "max_abs": _num(float(diff[ok].max())) if ok.any() else None,
+        "worst": {"index": [int(i) for i in np.unravel_index(worst, got.shape)],
+                  "got": _num(g[worst]), "true": _num(h[worst])},
+    }  # fmt: skip
+
+
+def reference_flags(path: str, got: np.ndarray, true: Truth, dtype: str,
+                    ulps: float) -> list[dict[str, Any]]:  # fmt: skip
+    """Numbers that do not hold: NaN or inf where the truth is finite, zero where it is not,
+    the wrong sign, or more than ``ulps`` ulps off."""
+    err, td = ulp_errors(got, true, dtype)
+    g = got.astype(np.float64).reshape(-1)
+    err, td = err.reshape(-1), td.reshape(-1)
+    finite = np.isfinite(td)
+    kinds = {
+        "nan": np.isnan(g) & ~np.isnan(td),
+        "overflow": np.isinf(g) & finite,
+        "flush_to_zero": (g == 0) & (td != 0) & finite,
+        "sign": (g * td < 0),
+    }
+    kinds["inaccurate"] = (err > ulps) & ~np.logical_or.reduce(list(kinds.values()))
+    found = []
+    for flag, mask in kinds.items():
+        for i in np.flatnonzero(mask)[:MAX_FLAGS]:
+            where = path if got.size == 1 else f"{path}[{i}]"
+            found.append({"path": where, "flag": flag, "got": _num(g[i]),
+                          "true": _num(true.hi.reshape(-1)[i]), "ulps": _num(err[i])})  # fmt: skip
+    return found
+
+
+def exact(result: Result) -> dict[str, Any]:
+    """--exact: each field's true value as decimal strings (``missing``: why some have none)."""
+    try:
+        truths, missing = truth.truths(result, digits=True)
+    except NoReference as e:
+        return {"missing": [str(e)]}
+    out: dict[str, Any] = {path: t.text for path, t in truths.items()}
+    if missing:
+        out["missing"] = missing
+    return out
+
+
+def check(req: Request, result: Result, ulps: float = DEFAULT_ULPS) -> dict[str, Any]:
+    """The check object: the error of every number against the arbitrary-precision reference
+    (or, without one, against torch's float64), flags, finite differences, closed form."""
     order = max(req.order, 1)
     reference = evaluate(replace(req, dtype="float64", order=order, symbolic=False))
     out: dict[str, Any] = {"finite_differences": finite_differences(req, reference)}
     out["closed_form"] = _closed_form(req, reference)
     errors: dict[str, Any] = {}
     flags: list[dict[str, Any]] = []
-    ours = dict(_pairs(result if result.order >= 1 else evaluate(replace(req, order=order))))
-    for path, ref in _pairs(reference):
-        if path in ours and ours[path].shape == ref.shape:
-            errors[path] = _errors(ours[path], ref, req.dtype)
-            flags += _flags(path, ours[path], ref)
+    ours_result = result if result.order >= 1 else evaluate(replace(req, order=order))
+    ours = dict(_pairs(ours_result))
+    try:
+        truths, missing = truth.truths(ours_result)
+        against = "mpmath"
+    except NoReference as e:
+        truths, missing, against = {}, [str(e)], "float64"
+    for path, true in truths.items():
+        if path in ours and ours[path].shape == true.hi.shape:
+            errors[path] = measure(ours[path], true, req.dtype)
+            unknown = np.isnan(true.hi)  # an input that overflowed the dtype: no claim there,
+            if unknown.any() and reference.value.shape == true.hi.shape:  # torch's float64 says
+                flags += _flags(path, ours[path], dict(_pairs(reference))[path], unknown)
+            x = ours_result.inputs.get("x")
+            worst = errors[path].get("worst")
+            if worst and ours_result.pointwise and x is not None and x.shape == true.hi.shape:
+                worst["x"] = _num(float(x[tuple(worst["index"])]))
+            flags += reference_flags(path, ours[path], true, req.dtype, ulps)
+    if against == "float64" or missing:  # what the reference does not cover: torch's float64
+        for path, ref in _pairs(reference):
+            if path not in truths and path in ours and ours[path].shape == ref.shape:
+                errors[path] = {**_errors(ours[path], ref, req.dtype), "against": "float64"}
+                flags += _flags(path, ours[path], ref)
+    out["reference"] = against
+    out["reference_missing"] = missing
     out["dtype"] = req.dtype
+    out["ulps"] = ulps
     out["dtype_error"] = errors
     out["flags"] = flags[:MAX_FLAGS]
     out["ok"] = out["finite_differences"].get("ok", True) and not flags and (

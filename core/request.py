@@ -47,6 +47,8 @@ class Request:
     check: bool = False  # add the --check report (finite differences, dtype error, flags)
     streamed: bool = False  # the result is written a chunk at a time (not serialized whole)
     cotangent: Values | None = None  # v for vᵀJ (y.backward(v)) instead of the Jacobian
+    exact: bool = False  # add the arbitrary-precision reference's digits (--exact)
+    ulps: int | None = None  # --check flags numbers more than this many ulps off (None: 64)
 
 
 def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:

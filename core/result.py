@@ -34,6 +34,9 @@ class Result:
     symbolic: dict[str, str] = field(default_factory=dict)  # expr --symbolic: d/dv as text
     check: dict[str, Any] | None = None  # --check: actgrad.core.check's report
     cotangent: np.ndarray | None = None  # --cotangent v: grad holds vᵀJ, as y.backward(v)
+    # --exact: the arbitrary-precision truth of each field ("value", "grad.x", …) as decimal
+    # strings shaped like it; "missing": why a field (or all) has none
+    exact: dict[str, Any] | None = None
 
     @property
     def order(self) -> int:
@@ -105,9 +108,24 @@ class Result:
             out["symbolic"] = self.symbolic
         out["nonfinite"] = paths
         out["notes"] = notes
+        if self.exact is not None:
+            out["exact"] = _nested(self.exact)
         if self.check is not None:
             out["check"] = self.check
         return out
+
+
+def _nested(exact: dict[str, Any]) -> dict[str, Any]:
+    """{"value": …, "grad.x": …} as the result nests them: {"value": …, "grad": {"x": …}}."""
+    out: dict[str, Any] = {}
+    for path, texts in exact.items():
+        data = texts.tolist() if isinstance(texts, np.ndarray) else texts
+        if "." in path:
+            key, name = path.split(".", 1)
+            out.setdefault(key, {})[name] = data
+        else:
+            out[path] = data
+    return out
 
 
 def _plain(arr: np.ndarray) -> Any:

@@ -119,17 +119,20 @@ def test_every_third_party_import_is_a_declared_dependency():
 LAYERS: list[tuple[str, ...]] = [
     ("actgrad",),  # the version
     ("core.errors",),  # error types and their exit codes
-    ("core.inputs", "core.cost"),  # values as text -> numbers; the cost model's arithmetic
+    ("core.inputs", "core.cost", "core.jet"),  # text -> numbers; cost arithmetic; Taylor series
     ("core.spec",),  # what a function is, as data
     ("core.activations", "core.losses"),  # the functions: data modules of specs
     ("core.registry",),  # specs by name and alias
+    ("core.reference",),  # the arbitrary-precision truth of the activations (mpmath)
+    ("core.reference_losses",),  # … of the losses and the norm
     ("core.options",),  # scalar options and parameters, parsed strictly
     ("core.program",),  # what every request becomes: steps over named variables
     ("core.expr",),  # expression text -> program
     ("core.request", "core.symbolic", "core.result"),  # validated requests; formulas; results
-    ("core.derivatives", "core.notes"),  # every derivative form; what results say
+    ("core.derivatives", "core.notes", "core.truth"),  # derivative forms; notes; a result's truth
     ("core.engine",),  # the evaluator (torch)
     ("core.check", "core.batch"),  # --check; coalesced batch groups
+    ("core.accuracy",),  # torch's error over a range, per dtype and order
     ("core",),  # the package: evaluate(request), with --check
     ("cli.numbers", "cli.output", "cli.client"),  # number text, stdout; the server's client
     ("cli.status",),  # exit codes and the one-line error

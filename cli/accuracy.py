@@ -1,0 +1,243 @@
+"""``actgrad accuracy NAME… | --all``: torch's error against the true value over a range, per
+dtype and derivative order, as a table, plain lines, JSON or an error-curve plot."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+from actgrad.cli.output import print_rich, resolve_format, write
+from actgrad.core import accuracy, registry
+from actgrad.core.errors import BadParameter
+from actgrad.core.options import DTYPES, parse_cap, parse_int
+
+MAX_SHOWN_REGIONS = 3
+CALIBRATION_POINTS = 24
+QUIET_SECONDS = 3.0  # a sweep estimated to take longer says so first
+
+
+def _dtypes(text: str | None) -> list[str]:
+    if text is None:
+        return list(accuracy.DTYPES)
+    names = [d.strip().lower() for d in text.split(",") if d.strip()]
+    for name in names:
+        if name not in DTYPES:
+            raise BadParameter(f"unknown dtype {name!r} in --dtypes", f"use {', '.join(DTYPES)}")
+    if not names:
+        raise BadParameter("--dtypes is empty", "e.g. --dtypes float32,float16")
+    return list(dict.fromkeys(names))
+
+
+def quantity_name(function: str, quantity: str) -> str:
+    """``value`` → ``f``, ``grad`` → ``f′``, ``grad2`` → ``f″``, ``jacobian`` → ``J``."""
+    if quantity == "value":
+        return "value"
+    if quantity == "jacobian":
+        return "Jacobian"
+    k = 1 if quantity == "grad" else int(quantity[4:])
+    return {1: "f′", 2: "f″", 3: "f‴", 4: "f⁗"}[k]
+
+
+def _g(v: float | None, digits: int = 3) -> str:
+    if v is None:
+        return "inf"
+    if v == 0:
+        return "0"
+    return f"{v:.{digits}g}"
+
+
+def span(run: dict[str, Any]) -> str:
+    """A run of grid points in words: x ≥ a, x ≤ b, x = a, a ≤ x ≤ b, or everywhere."""
+    a, b = _g(run["from"], 4), _g(run["to"], 4)
+    if run["low_end"] and run["high_end"]:
+        return "everywhere"
+    if run["points"] == 1:
+        return f"x = {a}"
+    if run["high_end"]:
+        return f"x ≥ {a}"
+    if run["low_end"]:
+        return f"x ≤ {b}"
+    return f"{a} ≤ x ≤ {b}"
+
+
+def lost_text(row: accuracy.Row) -> str:
+    """Where every digit is lost."""
+    if not row.lost:
+        return "—"
+    parts = [span(r) for r in row.lost[:MAX_SHOWN_REGIONS]]
+    more = len(row.lost) - MAX_SHOWN_REGIONS
+    return ", ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def over_text(row: accuracy.Row) -> str:
+    """How many points exceed the threshold, and between which x."""
+    if not row.regions:
+        return "—"
+    points = sum(r["points"] for r in row.regions)
+    low, high = row.regions[0], row.regions[-1]
+    if points == 1:
+        return f"1/{row.points} at {span(low)}"
+    return f"{points}/{row.points} in [{_g(low['from'], 4)}, {_g(high['to'], 4)}]"
+
+
+def _flags(row: accuracy.Row) -> str:
+    names = {"nan": "NaN", "inf": "inf", "zero": "zero", "sign": "sign"}
+    found = [f"{row.counts[k]} {label}" for k, label in names.items() if row.counts[k]]
+    return ", ".join(found) or "—"
+
+
+def _table(rows: list[accuracy.Row], limit: float, grid: str) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    for header in ("function", "dtype", "quantity", "max ulp", "median", "worst x",
+                   f"> {limit:g} ulp", "all digits lost", "wrong"):  # fmt: skip
+        table.add_column(header, justify="left" if header in ("function", "dtype") else "right",
+                         overflow="fold")  # fmt: skip
+    for row in rows:
+        worst = "—" if row.worst is None else _g(row.worst["x"], 6)
+        table.add_row(registry.get(row.function).command, row.dtype,
+                      quantity_name(row.function, row.quantity), _g(row.max_ulp),
+                      _g(row.median_ulp, 2), worst, over_text(row), lost_text(row),
+                      _flags(row))  # fmt: skip
+    caption = (f"torch {_torch_version()} against the true value (arbitrary precision), in "
+               f"ulps of each dtype, over x = {grid}. > {limit:g} ulp: points (and where); "
+               "all digits lost: relative error ≥ 1; wrong: NaN or inf where the truth is "
+               "finite, zero where it is not, the wrong sign")  # fmt: skip
+    return Group(table, Text(caption, style="dim"))
+
+
+def _plain(rows: list[accuracy.Row], limit: float, header: bool) -> str:
+    lines = []
+    if header:
+        lines.append(
+            "function\tdtype\tquantity\tmax_ulp\tmedian_ulp\tworst_x\tover\tall_digits_lost\twrong"
+        )
+    for row in rows:
+        worst = "nan" if row.worst is None else repr(row.worst["x"])
+        lines.append("\t".join([
+            row.function, row.dtype, row.quantity, _g(row.max_ulp, 6), _g(row.median_ulp, 6),
+            worst, over_text(row), lost_text(row), _flags(row)]))  # fmt: skip
+    return "".join(line + "\n" for line in lines)
+
+
+def _curves(rows: list[accuracy.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """log10(1 + ulps) per row, on the rows' common x (sorted)."""
+    xs = rows[0].x
+    order = np.argsort(xs, kind="stable")
+    curves = []
+    for row in rows:
+        if row.x.shape != xs.shape:
+            continue
+        ys = np.log10(1 + np.nan_to_num(row.ulps[order], nan=0.0, posinf=1e300))
+        label = f"{registry.get(row.function).command} {quantity_name(row.function, row.quantity)}"
+        curves.append({"name": f"{label} {row.dtype}", "y": np.minimum(ys, 300)})
+    return xs[order], curves
+
+
+def _calibrate(spec: Any, params: dict[str, Any], order: int, dtypes: list[str]) -> float:
+    """Seconds per reference point, measured on a few points (which the cache then keeps)."""
+    from actgrad.core import reference
+
+    if not (spec.kind == "activation" and spec.pointwise):
+        return 2e-3
+    xs = np.linspace(-7.3, 7.9, CALIBRATION_POINTS)
+    start = time.perf_counter()
+    try:
+        reference.elementwise(spec.name, {**spec.defaults(), **params}, xs, order)
+    except Exception:  # only an estimate: a refusal shows up in the sweep itself
+        return 2e-3
+    return (time.perf_counter() - start) / CALIBRATION_POINTS
+
+
+def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
+    from actgrad.cli.plot import FILE_TYPES, image, parse_size, terminal
+
+    specs = accuracy.functions(items, options["all"])
+    dtypes = _dtypes(options["dtypes"])
+    order = parse_int(options["order"], "--order", 0, 4) if options["order"] is not None else 2
+    limit = parse_int(options["ulps"], "--ulps", 0, 1 << 62) if options["ulps"] else 64
+    budget = parse_int(options["max_points"], "--max-points", 1, 1 << 40) if options[
+        "max_points"] else accuracy.MAX_REFERENCE_POINTS  # fmt: skip
+    cap = parse_cap(options["max_elements"])
+    grid = options["x"] or accuracy.DEFAULT_GRID
+    output = options["output"]
+    if output and not output.lower().endswith(FILE_TYPES):
+        raise BadParameter(f"cannot tell the image type of {output!r}",
+                           "end the name with .png, .svg or .pdf")  # fmt: skip
+    size = parse_size(options["size"])
+    params = {k: v for k, v in options["function_params"].items() if v is not None}
+    fmt = resolve_format(options["output_format"], options["as_json"])
+
+    from actgrad.core.inputs import parse_values
+
+    xs = np.asarray(parse_values([grid], "--x", max_elements=cap).flat(), dtype=np.float64)
+    points = accuracy.reference_points(specs, xs, dtypes)
+    if points > budget:
+        raise BadParameter(
+            f"the sweep needs {points:,} reference evaluations, over the budget of {budget:,}",
+            "use fewer points (--x), dtypes (--dtypes) or functions, or raise --max-points",
+        )
+    per_point = _calibrate(specs[0], params, order, dtypes)
+    seconds = per_point * points * 1.2
+    if seconds > QUIET_SECONDS:
+        sys.stderr.write(f"actgrad: accuracy: {points:,} reference evaluations, about "
+                         f"{seconds:.0f} s (Ctrl-C stops)\n")  # fmt: skip
+    started = time.perf_counter()
+    rows = list(_run(specs, grid, dtypes, order, params, limit, cap, points))
+    took = time.perf_counter() - started
+    if output or options["plot"]:
+        if not rows:
+            raise BadParameter("nothing to plot", "no function in the sweep has a reference")
+        xs_sorted, curves = _curves(rows)
+        if output:
+            image(output, xs_sorted, curves, size)
+            sys.stderr.write(f"actgrad: wrote {output}\n")
+            return
+        import os
+
+        color = "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+        write(terminal(xs_sorted, curves, options["width"], options["height"], color))
+        write(
+            "y: log10(1 + error in ulps) of each dtype: 0 is exact, ~16 is float64's every "
+            "digit, ~7 float32's, ~3 float16's and bfloat16's\n"
+        )
+        return
+    if fmt == "json":
+        data = {"torch": _torch_version(), "grid": grid, "points": int(xs.size),
+                "dtypes": dtypes, "order": order, "ulps": limit,
+                "rows": [r.to_dict() for r in rows], "seconds": round(took, 3)}  # fmt: skip
+        write(orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY))
+    elif fmt == "plain":
+        write(_plain(rows, limit, options["header"]))
+    else:
+        print_rich(_table(rows, limit, grid))
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+def _run(specs: list[Any], grid: str, dtypes: list[str], order: int, params: dict[str, Any],
+         limit: float, cap: int, points: int) -> Any:  # fmt: skip
+    """The sweep's rows, with a progress bar on stderr when it is a terminal."""
+    if not sys.stderr.isatty():
+        for spec in specs:
+            yield from accuracy.sweep(spec, grid, dtypes, order, params, limit, cap)
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("reference", total=points)
+        for spec in specs:
+            bar.update(task, description=spec.command)
+            yield from accuracy.sweep(spec, grid, dtypes, order, params, limit, cap,
+                                      progress=lambda n: bar.advance(task, n))  # fmt: skip

@@ -1,0 +1,234 @@
+"""``actgrad accuracy``: torch's error over a range, against the arbitrary-precision reference.
+
+For each function, dtype and derivative order, torch evaluates the whole grid once (the very
+request ``actgrad NAME --x GRID --order N --dtype D`` makes) and the reference evaluates each
+distinct point of the grid as rounded to that dtype (cached, so a point shared by two dtypes or
+two runs is computed once). Reported: max and median error in ulps of the dtype, the worst
+point, NaN/inf/zero/sign counts, and the regions of x where the error exceeds a threshold.
+
+Functions along a dim are swept over the slice [0, x] ([1, x] for glu, whose output is then
+σ(x)); the elementwise losses over pred = x with a fixed target, reduction none.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from actgrad.core import registry, truth
+from actgrad.core.check import DEFAULT_ULPS, in_dtype, ulp_errors
+from actgrad.core.errors import BadParameter
+from actgrad.core.reference import NoReference, Truth
+from actgrad.core.request import build_request
+
+DTYPES = ("float64", "float32", "float16", "bfloat16")
+DEFAULT_GRID = "-40:40:2001"
+MAX_REFERENCE_POINTS = 250_000  # the reference-evaluation budget of one sweep
+# the elementwise losses a sweep covers: pred = x against this target (and these inputs)
+LOSS_SWEEPS: dict[str, dict[str, str]] = {
+    "mse_loss": {"target": "0"},
+    "l1_loss": {"target": "0"},
+    "huber_loss": {"target": "0"},
+    "smooth_l1_loss": {"target": "0"},
+    "binary_cross_entropy_with_logits": {"target": "1"},
+    "soft_margin_loss": {"target": "1"},
+    "poisson_nll_loss": {"target": "2"},
+    "gaussian_nll_loss": {"target": "0", "var": "1"},
+    "hinge_embedding_loss": {"target": "-1"},
+}
+ROWS = {"glu": "1"}  # the slice [first, x] of a function along a dim
+
+
+@dataclass
+class Row:
+    """One function × dtype × quantity over the grid."""
+
+    function: str
+    params: dict[str, Any]
+    dtype: str
+    quantity: str  # "value", "grad", "grad2", … or "jacobian"
+    points: int
+    max_ulp: float | None
+    median_ulp: float | None
+    worst: dict[str, Any] | None
+    counts: dict[str, int]
+    regions: list[dict[str, Any]]  # where the error exceeds the threshold
+    lost: list[dict[str, Any]]  # where every digit is lost (relative error ≥ 1, or wrong)
+    x: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    ulps: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "function": self.function, "params": self.params, "dtype": self.dtype,
+            "quantity": self.quantity, "points": self.points, "max_ulp": self.max_ulp,
+            "median_ulp": self.median_ulp, "worst": self.worst, "counts": self.counts,
+            "regions": self.regions, "all_digits_lost": self.lost,
+        }  # fmt: skip
+
+
+def sweepable(spec: registry.FunctionSpec) -> bool:
+    if spec.stochastic:
+        return False
+    return spec.kind == "activation" or spec.name in LOSS_SWEEPS
+
+
+def functions(names: list[str], everything: bool) -> list[registry.FunctionSpec]:
+    """The specs to sweep: the names given, or every function with a sweep."""
+    if everything:
+        return [s for s in registry.specs() if sweepable(s)]
+    if not names:
+        raise BadParameter("name a function, or --all", "e.g. actgrad accuracy sigmoid")
+    out: list[registry.FunctionSpec] = []
+    for name in names:
+        spec = registry.get(name)
+        if spec in out:
+            continue
+        if not sweepable(spec):
+            why = "it draws random numbers" if spec.stochastic else "it has no one-input sweep"
+            raise BadParameter(f"accuracy cannot sweep {spec.command}: {why}",
+                               "use --check on a request of it instead")  # fmt: skip
+        out.append(spec)
+    return out
+
+
+def orders(spec: registry.FunctionSpec, order: int) -> int:
+    """The derivative order a sweep of ``spec`` goes to (its own maximum at most)."""
+    if spec.kind != "activation" or not spec.pointwise:
+        return min(order, 1)
+    return min(order, spec.max_order)
+
+
+def _inputs(spec: registry.FunctionSpec, grid: str) -> dict[str, list[str]]:
+    if spec.kind != "activation":
+        return {"pred": [grid], **{k: [v] for k, v in LOSS_SWEEPS[spec.name].items()}}
+    if spec.pointwise:
+        return {"x": [grid]}
+    return {"x": [grid]}  # the slice is built by _slices
+
+
+def reference_points(specs: list[registry.FunctionSpec], xs: np.ndarray,
+                     dtypes: list[str]) -> int:  # fmt: skip
+    """How many distinct points the reference evaluates (the budget's unit)."""
+    distinct = sum(np.unique(in_dtype(xs, d)).size for d in dtypes)
+    return distinct * len(specs)
+
+
+GAP = 2  # runs of points this close are one region
+
+
+def _runs(x: np.ndarray, mask: np.ndarray, err: np.ndarray) -> list[dict[str, Any]]:
+    """Runs of consecutive grid points (x sorted) where ``mask`` holds, runs fewer than GAP
+    points apart merged: from, to, points, max ulp, and whether they reach the grid's ends."""
+    out: list[dict[str, Any]] = []
+    where = np.flatnonzero(mask)
+    if not where.size:
+        return out
+    breaks = np.flatnonzero(np.diff(where) > GAP)
+    for first, last in zip(np.r_[0, breaks + 1], np.r_[breaks, where.size - 1], strict=True):
+        i, j = int(where[first]), int(where[last])
+        run = err[i : j + 1][mask[i : j + 1]]
+        out.append({
+            "from": float(x[i]), "to": float(x[j]), "points": int(last - first + 1),
+            "max_ulp": _finite(float(run.max())), "low_end": i == 0, "high_end": j == x.size - 1,
+        })  # fmt: skip
+    return out
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quantity: str,
+         x: np.ndarray, got: np.ndarray, true: Truth, limit: float) -> Row:  # fmt: skip
+    err, td = ulp_errors(got, true, dtype)
+    err, td, got = err.reshape(-1), td.reshape(-1), got.astype(np.float64).reshape(-1)
+    x = np.broadcast_to(x.reshape(-1, 1), (x.size, err.size // max(x.size, 1))).reshape(-1)
+    known = ~np.isnan(err)
+    finite_truth = np.isfinite(td)
+    counts = {
+        "nan": int((np.isnan(got) & ~np.isnan(td)).sum()),
+        "inf": int((np.isinf(got) & finite_truth).sum()),
+        "zero": int(((got == 0) & (td != 0) & finite_truth).sum()),
+        "sign": int((got * td < 0).sum()),
+        "over": int((err > limit).sum()),
+    }
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.abs(got - true.hi.reshape(-1)) / np.abs(true.hi.reshape(-1))
+    lost = ~np.isfinite(got) | (rel >= 1) | (got * td < 0)
+    if not known.any():
+        return Row(spec.name, params, dtype, quantity, int(err.size), None, None, None, counts,
+                   [], [])  # fmt: skip
+    worst = int(np.flatnonzero(known)[np.argmax(err[known])])
+    order = np.argsort(x[known], kind="stable")
+    xs, errs, losts = x[known][order], err[known][order], lost[known][order]
+    return Row(
+        spec.name, params, dtype, quantity, int(err.size), _finite(float(err[worst])),
+        float(np.median(err[known])),
+        {"x": float(x[worst]), "got": _finite(float(got[worst])),
+         "true": _finite(float(true.hi.reshape(-1)[worst]))},
+        counts, _runs(xs, errs > limit, errs), _runs(xs, losts & (errs > limit), errs), x, err,
+    )  # fmt: skip
+
+
+def sweep(
+    spec: registry.FunctionSpec,
+    grid: str,
+    dtypes: list[str],
+    order: int,
+    params: dict[str, Any] | None = None,
+    limit: float = DEFAULT_ULPS,
+    max_elements: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Row]:
+    """One Row per dtype and quantity of ``spec`` over ``grid`` (any --x form)."""
+    from actgrad.core import evaluate
+
+    own = {k: v for k, v in (params or {}).items() if k in spec.param_names}
+    n = orders(spec, order)
+    for dtype in dtypes:
+        inputs = _inputs(spec, grid)
+        dim_function = spec.kind == "activation" and not spec.pointwise
+        if dim_function:
+            first = ROWS.get(spec.name, "0")
+            inputs = {"x": [_pairs(grid, first)]}
+        if dtype in spec.no_cpu_kernel({**spec.defaults(), **own}):
+            continue
+        if spec.kind != "activation":
+            own = {**own, "reduction": "none"}
+        req = build_request(spec.name, inputs, own, order=n, dtype=dtype,
+                            max_elements=max_elements)  # fmt: skip
+        result = evaluate(req)
+        try:
+            truths, _ = truth.truths(result, progress=progress)
+        except NoReference:
+            continue
+        x = result.inputs["x" if "x" in result.inputs else "pred"].astype(np.float64)
+        if dim_function:
+            x = x[:, 1]
+        for path, got in result.arrays():
+            if path in truths and not path.startswith("inputs."):
+                quantity = path.split(".")[0]
+                yield _row(spec, dict(result.params), dtype, quantity, x, got, truths[path], limit)
+
+
+def _pairs(grid: str, first: str) -> str:
+    """The rows [first, x] for every x of ``grid`` as a JSON array (x as the range gives it)."""
+    from actgrad.core.inputs import parse_values
+    from actgrad.core.options import DEFAULT_MAX_ELEMENTS
+
+    values = parse_values([grid], "--x", max_elements=DEFAULT_MAX_ELEMENTS).flat()
+    return "[" + ",".join(f"[{first},{v!r}]" for v in values) + "]"
+
+
+def estimate(seconds_per_point: float, points: int) -> float:
+    return seconds_per_point * points
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start

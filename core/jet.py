@@ -1,0 +1,195 @@
+"""Truncated Taylor series in arbitrary precision: the arithmetic of the references.
+
+A :class:`Jet` holds ``c[k] = f⁽ᵏ⁾(x)/k!`` for k = 0…n of one function of one variable, each
+coefficient an mpmath number at the working precision. Arithmetic and the elementary functions
+act on whole series (products are Cauchy products; a function F of a series u uses
+``g′ = F′(u)·u′``), so a formula written once gives its value and exact derivatives to any
+order, independent of torch. Branches (relu's ``x > 0``) compare the value ``c[0]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mpmath import mp, mpf
+
+
+class Jet:
+    """A Taylor series c[0] + c[1]·h + … + c[n]·hⁿ (c[k] = f⁽ᵏ⁾/k!)."""
+
+    __slots__ = ("c",)
+
+    def __init__(self, c: list[Any]) -> None:
+        self.c = c
+
+    @classmethod
+    def variable(cls, x: Any, order: int) -> Jet:
+        """The identity at x: x + h."""
+        return cls([mpf(x), mpf(1), *[mpf(0)] * (order - 1)][: order + 1])
+
+    @property
+    def v(self) -> Any:
+        return self.c[0]
+
+    def derivatives(self) -> list[Any]:
+        """f, f′, f″, … (the coefficients times k!)."""
+        out, fact = [], 1
+        for k, c in enumerate(self.c):
+            fact *= k or 1
+            out.append(c * fact)
+        return out
+
+    def const(self, value: Any) -> Jet:
+        return Jet([mpf(value), *[mpf(0)] * (len(self.c) - 1)])
+
+    def trunc(self, n: int) -> Jet:
+        return Jet(self.c[:n])
+
+    def _lift(self, other: Any) -> Jet:
+        return other if isinstance(other, Jet) else self.const(other)
+
+    def __add__(self, other: Any) -> Jet:
+        if not isinstance(other, Jet):
+            return Jet([self.c[0] + other, *self.c[1:]])
+        return Jet([a + b for a, b in zip(self.c, other.c, strict=False)])
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Jet:
+        return Jet([-a for a in self.c])
+
+    def __sub__(self, other: Any) -> Jet:
+        return self + (-other)
+
+    def __rsub__(self, other: Any) -> Jet:
+        return (-self) + other
+
+    def __mul__(self, other: Any) -> Jet:
+        if not isinstance(other, Jet):
+            return Jet([a * other for a in self.c])
+        a, b = self.c, other.c
+        n = min(len(a), len(b))
+        return Jet([mp.fsum(a[i] * b[k - i] for i in range(k + 1)) for k in range(n)])
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> Jet:
+        if not isinstance(other, Jet):
+            return Jet([a / other for a in self.c])
+        a, d = self.c, other.c
+        out: list[Any] = []
+        for k in range(min(len(a), len(d))):
+            out.append((a[k] - mp.fsum(d[j] * out[k - j] for j in range(1, k + 1))) / d[0])
+        return Jet(out)
+
+    def __rtruediv__(self, other: Any) -> Jet:
+        return self._lift(other) / self
+
+    def __pow__(self, k: int) -> Jet:
+        if not isinstance(k, int) or k < 0:
+            raise TypeError("Jet powers are whole numbers; use power() for others")
+        out = self.const(1)
+        for _ in range(k):
+            out = out * self
+        return out
+
+
+def _chain(u: Jet, value: Any, derivative: Jet | None) -> Jet:
+    """g = F(u) from g(x) = value and F′(u) as a series one order shorter:
+    g_k = (1/k)·Σ_{j=1..k} j·u_j·h_{k−j}."""
+    c = [value]
+    for k in range(1, len(u.c)):
+        c.append(mp.fsum(j * u.c[j] * derivative.c[k - j] for j in range(1, k + 1)) / k)
+    return Jet(c)
+
+
+def _shorter(u: Jet) -> Jet | None:
+    return u.trunc(len(u.c) - 1) if len(u.c) > 1 else None
+
+
+def exp(u: Jet) -> Jet:
+    c = [mp.exp(u.c[0])]
+    for k in range(1, len(u.c)):
+        c.append(mp.fsum(j * u.c[j] * c[k - j] for j in range(1, k + 1)) / k)
+    return Jet(c)
+
+
+def expm1(u: Jet) -> Jet:
+    s = _shorter(u)
+    return _chain(u, mp.expm1(u.v), s and exp(s))
+
+
+def log(u: Jet) -> Jet:
+    s = _shorter(u)
+    return _chain(u, mp.log(u.v), s and 1 / s)
+
+
+def log1p(u: Jet) -> Jet:
+    s = _shorter(u)
+    return _chain(u, mp.log1p(u.v), s and 1 / (1 + s))
+
+
+def sigmoid(u: Jet) -> Jet:
+    """1/(1 + e⁻ᵘ), written so that neither tail cancels."""
+    if u.v >= 0:
+        return 1 / (1 + exp(-u))
+    e = exp(u)
+    return e / (1 + e)
+
+
+def softplus(u: Jet) -> Jet:
+    """log(1 + eᵘ), with derivative σ(u)."""
+    s = _shorter(u)
+    value = u.v + mp.log1p(mp.exp(-u.v)) if u.v > 0 else mp.log1p(mp.exp(u.v))
+    return _chain(u, value, s and sigmoid(s))
+
+
+def sech2(u: Jet) -> Jet:
+    """1/cosh²(u) = 4/(eᵘ + e⁻ᵘ)²: no cancellation in either tail."""
+    c = exp(u) + exp(-u)
+    return 4 / (c * c)
+
+
+def tanh(u: Jet) -> Jet:
+    s = _shorter(u)
+    return _chain(u, mp.tanh(u.v), s and sech2(s))
+
+
+def tanhshrink(u: Jet) -> Jet:
+    """u − tanh(u), whose derivative is tanh²(u) (no 1 − sech² cancellation)."""
+    s = _shorter(u)
+    t = s and tanh(s)
+    return _chain(u, u.v - mp.tanh(u.v), t and t * t)
+
+
+def _gauss(u: Jet, scale: Any) -> Jet:
+    return exp(-(u * u)) * (scale * 2 / mp.sqrt(mp.pi))
+
+
+def erf(u: Jet) -> Jet:
+    s = _shorter(u)
+    return _chain(u, mp.erf(u.v), s and _gauss(s, 1))
+
+
+def erfc(u: Jet) -> Jet:
+    s = _shorter(u)
+    return _chain(u, mp.erfc(u.v), s and _gauss(s, -1))
+
+
+def power(u: Jet, a: Any) -> Jet:
+    """uᵃ for u > 0 and any real a (derivative a·uᵃ⁻¹)."""
+    s = _shorter(u)
+    return _chain(u, mp.power(u.v, a), s and power(s, a - 1) * a)
+
+
+def sqrt(u: Jet) -> Jet:
+    return power(u, mpf(1) / 2)
+
+
+def absolute(u: Jet) -> Jet:
+    """|u|, with derivative sign(u) and 0 at 0 (torch's sgn)."""
+    if u.v > 0:
+        return u
+    if u.v < 0:
+        return -u
+    return u * 0

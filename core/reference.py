@@ -1,0 +1,360 @@
+"""Ground truth: every function's value and derivatives in arbitrary precision (mpmath).
+
+The formulas are written from the mathematics, not from torch's kernels (where torch defines a
+function by a formula, as gelu's tanh form or hardswish, that formula in exact arithmetic), and
+take torch's conventions at kinks from the registry (whose values the tests check against
+torch). Each point is evaluated at the input's exact binary value, at a working precision that
+is doubled until two evaluations round to the same float64, so the reference is correct to the
+last bit of float64 (and kept as hi + lo, so an error is measured to a fraction of an ulp).
+
+Elementwise functions get every derivative order through :mod:`jet`'s Taylor arithmetic;
+functions along a dim their Jacobian, losses and norms their gradient (:mod:`reference_losses`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from actgrad.core import jet, registry
+from actgrad.core.errors import ActgradError
+from actgrad.core.jet import Jet
+from mpmath import mp, mpf
+
+START_BITS = 80  # first working precision; the second is twice that
+MAX_BITS = 1 << 15  # give up doubling here (the point is marked unconverged)
+DIGITS = 20  # significant digits of --exact
+MAX_ORDER = 4
+CACHE_POINTS = 1 << 18
+
+SELU_ALPHA = "1.6732632423543772848170429916717"  # the self-normalizing constants, to 32 digits
+SELU_SCALE = "1.0507009873554804934193349852946"
+GELU_KAPPA = "0.044715"
+
+
+class NoReference(ActgradError):
+    """There is no arbitrary-precision reference for this request (said, not an error)."""
+
+
+@dataclass
+class Truth:
+    """The reference for one result field: float64 nearest (hi), the remainder (lo), and the
+    decimal digits when asked for; ``converged`` is False where doubling stopped at MAX_BITS."""
+
+    hi: np.ndarray
+    lo: np.ndarray
+    text: np.ndarray | None = None
+    converged: bool = True
+
+
+def _m(x: float) -> Any:
+    return mpf(x)
+
+
+# ----------------------------------------------------------------------------------------------
+# elementwise activations: f(x: Jet, params) -> Jet
+
+
+def _ramp(x: Jet, slope: Any) -> Jet:
+    return x if x.v > 0 else x * slope
+
+
+def _elu(x: Jet, alpha: Any, scale: Any = 1) -> Jet:
+    return x * scale if x.v > 0 else jet.expm1(x) * (alpha * scale)
+
+
+def _clip(x: Jet, low: Any, high: Any) -> Jet:
+    """x strictly inside (low, high), the constant at and beyond the ends."""
+    if x.v <= low:
+        return x.const(low)
+    if x.v >= high:
+        return x.const(high)
+    return x
+
+
+def _gelu(x: Jet, p: Mapping[str, Any]) -> Jet:
+    if p["approximate"] == "tanh":  # 0.5·x·(1 + tanh(z)) = x·σ(2z)
+        k = mp.sqrt(2 / mp.pi)
+        z = (x + x * x * x * mpf(GELU_KAPPA)) * k
+        return x * jet.sigmoid(z * 2)
+    return x * jet.erfc(-x / mp.sqrt(2)) / 2  # x·Φ(x), erfc so the left tail does not cancel
+
+
+def _softsign(x: Jet, p: Mapping[str, Any]) -> Jet:
+    return x / (1 + x) if x.v >= 0 else x / (1 - x)
+
+
+def _softplus(x: Jet, p: Mapping[str, Any]) -> Jet:
+    beta = _m(p["beta"])
+    if x.v * beta > p["threshold"]:
+        return x
+    return jet.softplus(x * beta) / beta
+
+
+def _hardswish(x: Jet, p: Mapping[str, Any]) -> Jet:
+    if x.v <= -3:
+        return x.const(0)
+    if x.v >= 3:
+        return x
+    return x * (x + 3) / 6
+
+
+def _hardsigmoid(x: Jet, p: Mapping[str, Any]) -> Jet:
+    if x.v <= -3:
+        return x.const(0)
+    if x.v >= 3:
+        return x.const(1)
+    return x / 6 + mpf(1) / 2
+
+
+def _hardshrink(x: Jet, p: Mapping[str, Any]) -> Jet:
+    return x if abs(x.v) > p["lambd"] else x * 0
+
+
+def _softshrink(x: Jet, p: Mapping[str, Any]) -> Jet:
+    lambd = _m(p["lambd"])
+    if x.v > lambd:
+        return x - lambd
+    if x.v < -lambd:
+        return x + lambd
+    return x * 0
+
+
+def _threshold(x: Jet, p: Mapping[str, Any]) -> Jet:
+    return x if x.v > p["threshold"] else x.const(p["value"])
+
+
+def _rrelu(x: Jet, p: Mapping[str, Any]) -> Jet:
+    if p.get("training"):
+        raise NoReference("rrelu with --training draws a random slope per element")
+    return _ramp(x, (_m(p["lower"]) + _m(p["upper"])) / 2)
+
+
+ELEMENTWISE: dict[str, Callable[[Jet, Mapping[str, Any]], Jet]] = {
+    "relu": lambda x, p: _ramp(x, 0),
+    "relu6": lambda x, p: _clip(x, 0, 6),
+    "leaky_relu": lambda x, p: _ramp(x, _m(p["negative_slope"])),
+    "prelu": lambda x, p: _ramp(x, _m(p["weight"])),
+    "rrelu": _rrelu,
+    "elu": lambda x, p: _elu(x, _m(p["alpha"])),
+    "celu": lambda x, p: x if x.v > 0 else jet.expm1(x / _m(p["alpha"])) * _m(p["alpha"]),
+    "selu": lambda x, p: _elu(x, mpf(SELU_ALPHA), mpf(SELU_SCALE)),
+    "gelu": _gelu,
+    "silu": lambda x, p: x * jet.sigmoid(x),
+    "mish": lambda x, p: x * jet.tanh(jet.softplus(x)),
+    "sigmoid": lambda x, p: jet.sigmoid(x),
+    "logsigmoid": lambda x, p: -jet.softplus(-x),
+    "hardsigmoid": _hardsigmoid,
+    "tanh": lambda x, p: jet.tanh(x),
+    "hardtanh": lambda x, p: _clip(x, _m(p["min_val"]), _m(p["max_val"])),
+    "softsign": _softsign,
+    "softplus": _softplus,
+    "hardswish": _hardswish,
+    "hardshrink": _hardshrink,
+    "softshrink": _softshrink,
+    "tanhshrink": lambda x, p: jet.tanhshrink(x),
+    "threshold": _threshold,
+}
+
+
+def _start_bits(xs: Iterable[float]) -> int:
+    """Enough bits that small inputs do not cancel away (x − tanh x ~ x³/3 near 0)."""
+    tiny = max((-math.frexp(x)[1] for x in xs if x and math.isfinite(x)), default=0)
+    return START_BITS + 3 * max(0, tiny)
+
+
+def _same(a: list[float], b: list[float] | None) -> bool:
+    return b is not None and all(u == v or (u != u and v != v) for u, v in zip(a, b, strict=True))
+
+
+def converge(evaluate: Callable[[], list[Any]], start: int = START_BITS) -> tuple[list[Any], bool]:
+    """``evaluate()`` at doubling precision until two evaluations round to the same float64s:
+    (the values, converged)."""
+    bits, last = start, None
+    while True:
+        with mp.workprec(bits):
+            values = evaluate()
+        rounded = [float(v) for v in values]
+        if _same(rounded, last):
+            return values, True
+        if bits >= MAX_BITS:
+            return values, False
+        last, bits = rounded, bits * 2
+
+
+def _kink_fix(spec: registry.FunctionSpec, params: Mapping[str, Any], x: float,
+              values: list[Any]) -> list[Any]:  # fmt: skip
+    """Torch's convention where a derivative is one (registry kinks, checked against torch)."""
+    for kink in spec.kinks(params):
+        if isinstance(kink.at, str) or x != kink.at or kink.order >= len(values):
+            continue
+        mine = values[kink.order]
+        if abs(mine - kink.torch) > 1e-12 * max(1.0, abs(kink.torch)):
+            values[kink.order] = mpf(kink.torch)
+    return values
+
+
+_CACHE: dict[tuple[Any, ...], tuple[list[Any], bool]] = {}
+
+
+def point(name: str, params: Mapping[str, Any], x: float, order: int) -> tuple[list[Any], bool]:
+    """f(x), f′(x), …, f⁽ᵒʳᵈᵉʳ⁾(x) as mpf at the precision that converged, and whether it did."""
+    fn = ELEMENTWISE.get(name)
+    if fn is None:
+        raise NoReference(f"no elementwise reference for {name}")
+    key = (name, tuple(sorted(params.items())), float(x), order)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    if not math.isfinite(x):
+        out: tuple[list[Any], bool] = ([mpf(math.nan)] * (order + 1), True)
+    else:
+        out = converge(lambda: fn(Jet.variable(x, order), params).derivatives(),
+                       _start_bits([x]))  # fmt: skip
+        spec = registry.get(name)
+        out = (_kink_fix(spec, params, x, list(out[0])), out[1])
+    if len(_CACHE) >= CACHE_POINTS:
+        _CACHE.clear()
+    _CACHE[key] = out
+    return out
+
+
+def split(value: Any) -> tuple[float, float]:
+    """An mpf as float64 nearest and the float64 nearest the remainder."""
+    hi = float(value)
+    if not math.isfinite(hi):
+        return hi, 0.0
+    return hi, float(value - mpf(hi))
+
+
+def decimal(value: Any, digits: int = DIGITS) -> str:
+    """``value`` to ``digits`` significant digits (mpmath's shortest exact-enough text)."""
+    if value != value:
+        return "nan"
+    return mp.nstr(value, digits, min_fixed=-5, max_fixed=digits, strip_zeros=True)
+
+
+def elementwise(
+    name: str, params: Mapping[str, Any], x: np.ndarray, order: int, digits: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> list[Truth]:  # fmt: skip
+    """The truth for f, f′, …, f⁽ᵒʳᵈᵉʳ⁾ at every element of ``x`` (exact float64 values)."""
+    if order > MAX_ORDER:
+        raise NoReference(f"the reference stops at order {MAX_ORDER}")
+    flat = np.asarray(x, dtype=np.float64).reshape(-1)
+    hi = np.empty((order + 1, flat.size))
+    lo = np.empty((order + 1, flat.size))
+    text = np.empty((order + 1, flat.size), dtype=object) if digits else None
+    converged = True
+    for i, xi in enumerate(flat.tolist()):
+        values, ok = point(name, params, xi, order)
+        converged &= ok
+        for k, v in enumerate(values):
+            hi[k, i], lo[k, i] = split(v)
+            if text is not None:
+                text[k, i] = decimal(v)
+        if progress is not None and i % 256 == 255:
+            progress(256)
+    shape = np.shape(x)
+    return [
+        Truth(
+            hi[k].reshape(shape),
+            lo[k].reshape(shape),
+            None if text is None else text[k].reshape(shape),
+            converged,
+        )
+        for k in range(order + 1)
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+# functions along a dim: value and Jacobian of one slice, in closed forms that do not cancel
+
+
+def _softmax_parts(x: list[Any]) -> tuple[list[Any], list[Any], Any]:
+    """e_j = exp(x_j − max), their sum S, and for each i the sum of the others (1 − p_i = that
+    over S without cancelling)."""
+    top = max(x)
+    e = [mp.exp(v - top) for v in x]
+    total = mp.fsum(e)
+    others = [mp.fsum(e[:i] + e[i + 1 :]) for i in range(len(e))]
+    return e, others, total
+
+
+def _softmax(x: list[Any], sign: int) -> tuple[list[Any], list[list[Any]]]:
+    e, others, total = _softmax_parts([sign * v for v in x])
+    p = [v / total for v in e]
+    jac = [[sign * (p[i] * others[i] / total if i == j else -p[i] * p[j]) for j in range(len(p))]
+           for i in range(len(p))]  # fmt: skip
+    return p, jac
+
+
+def _log_softmax(x: list[Any]) -> tuple[list[Any], list[list[Any]]]:
+    e, others, total = _softmax_parts(x)
+    top, log_total = max(x), mp.log(total)
+    y = [v - top - log_total for v in x]
+    p = [v / total for v in e]
+    jac = [[others[i] / total if i == j else -p[j] for j in range(len(x))] for i in range(len(x))]
+    return y, jac
+
+
+def _glu(x: list[Any]) -> tuple[list[Any], list[list[Any]]]:
+    half = len(x) // 2
+    y, jac = [], []
+    for i in range(half):
+        s = jet.sigmoid(Jet.variable(x[half + i], 1))  # σ(b) and σ′(b)
+        y.append(x[i] * s.c[0])
+        row = [mpf(0)] * len(x)
+        row[i], row[half + i] = s.c[0], x[i] * s.c[1]
+        jac.append(row)
+    return y, jac
+
+
+def _normalize(x: list[Any], p: float, eps: float) -> tuple[list[Any], list[list[Any]]]:
+    if not (math.isfinite(p) and p >= 1):
+        raise NoReference("the normalize reference covers finite p ≥ 1")
+    powers = [abs(v) ** p for v in x]
+    norm = mp.fsum(powers) ** (1 / mpf(p))
+    n = len(x)
+    if norm <= eps:  # x / eps: the identity over eps
+        return [v / eps for v in x], [[mpf(1) / eps if i == j else mpf(0) for j in range(n)]
+                                      for i in range(n)]  # fmt: skip
+    scale = norm ** (p + 1)
+    jac = []
+    for i in range(n):
+        row = []
+        for j in range(n):
+            if i == j:  # (‖x‖ᵖ − |x_i|ᵖ)/‖x‖ᵖ⁺¹, the other elements' share: no cancellation
+                row.append(mp.fsum(powers[:i] + powers[i + 1 :]) / scale)
+            else:
+                row.append(-x[i] * mp.sign(x[j]) * abs(x[j]) ** (p - 1) / scale)
+        jac.append(row)
+    return [v / norm for v in x], jac
+
+
+def along_dim(name: str, params: Mapping[str, Any], row: list[float]) -> tuple[
+        list[Any], list[list[Any]], bool]:  # fmt: skip
+    """(y, J, converged) of one slice (a list of exact floats) of a function along a dim."""
+    if not all(math.isfinite(v) for v in row):
+        raise NoReference("the reference of a slice needs finite inputs")
+
+    def evaluate() -> list[Any]:
+        x = [mpf(v) for v in row]
+        if name in ("softmax", "softmin"):
+            y, jac = _softmax(x, 1 if name == "softmax" else -1)
+        elif name == "log_softmax":
+            y, jac = _log_softmax(x)
+        elif name == "glu":
+            y, jac = _glu(x)
+        elif name == "normalize":
+            y, jac = _normalize(x, float(params["p"]), float(params["eps"]))
+        else:
+            raise NoReference(f"no reference for {name}")
+        return [*y, *(v for r in jac for v in r)]
+
+    values, ok = converge(evaluate, _start_bits(row))
+    m = len(row) // 2 if name == "glu" else len(row)
+    return values[:m], [values[m + i * len(row) : m + (i + 1) * len(row)] for i in range(m)], ok

@@ -1,0 +1,412 @@
+"""Ground truth for the losses and the vector norm: value and gradient in arbitrary precision.
+
+Each loss is written from its definition in torch's documentation (reductions, weights,
+ignore_index, label smoothing, torch's clamps: BCE's log ≥ −100, the eps of distances) over
+numpy arrays of :class:`jet.Jet`; a gradient is one forward pass per input element, seeded with
+derivative 1 there. Where a hinge or clamp meets its edge exactly, the gradient is torch's:
+``clamp_min`` passes it at equality, ``|d|′(0) = 0``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from actgrad.core import jet
+from actgrad.core.jet import Jet
+from actgrad.core.reference import NoReference, converge
+from mpmath import mp, mpf
+
+MAX_WORK = 200_000  # seeded passes × elements: beyond this, no reference (it would take long)
+LOG_FLOOR = -100  # binary_cross_entropy clamps each log at −100
+BCE_EPS = 1e-12  # … and its backward divides by max(p·(1 − p), 1e-12)
+COSINE_EPS = 1e-12
+
+
+def _map(fn: Callable[..., Any], *arrays: Any) -> np.ndarray:
+    """``fn`` elementwise over broadcast arrays of Jets (an object array, even for 0-d)."""
+    out = np.frompyfunc(fn, len(arrays), 1)(*arrays)
+    return np.asarray(out, dtype=object)
+
+
+def _total(arr: np.ndarray) -> Jet:
+    items = list(np.asarray(arr, dtype=object).reshape(-1))
+    out = items[0]
+    for item in items[1:]:
+        out = out + item
+    return out
+
+
+def _reduce(loss: np.ndarray, reduction: str, divisor: Any = None) -> Any:
+    if reduction == "none":
+        return loss
+    total = _total(loss)
+    if reduction == "sum":
+        return total
+    return total / (loss.size if divisor is None else divisor)
+
+
+def _clamp_min0(z: Jet) -> Jet:
+    """max(z, 0) with torch's clamp_min gradient: passed at z = 0."""
+    return z if z.v >= 0 else z * 0
+
+
+def _weighted(loss: np.ndarray, a: Mapping[str, np.ndarray], p: Mapping[str, Any],
+              by_weight: bool) -> Any:  # fmt: skip
+    """Optional elementwise weight; a weighted mean divides by the weights' sum (l1, mse) or
+    by the element count (huber)."""
+    if "weight" not in a:
+        return _reduce(loss, p["reduction"])
+    w = a["weight"]
+    loss = loss * w
+    divisor = _total(np.broadcast_to(w, loss.shape)) if by_weight else None
+    return _reduce(loss, p["reduction"], divisor)
+
+
+def _diff(a: Mapping[str, np.ndarray]) -> np.ndarray:
+    return a["pred"] - a["target"]
+
+
+def _huber(z: Jet, delta: Any) -> Jet:
+    d = jet.absolute(z)
+    return d * d / 2 if d.v < delta else (d - delta / 2) * delta
+
+
+def _smooth_l1(z: Jet, beta: Any) -> Jet:
+    d = jet.absolute(z)
+    if beta == 0:
+        return d
+    return d * d / (2 * beta) if d.v < beta else d - beta / 2
+
+
+def _bce(p: Jet, t: Jet) -> Jet:
+    """−(t·log p + (1 − t)·log(1 − p)), each log clamped at −100; torch's gradient in p is
+    (p − t)/max(p(1 − p), 1e-12), in t the difference of the clamped logs."""
+    lp = max(mp.log(p.v), LOG_FLOOR) if p.v > 0 else mpf(LOG_FLOOR)
+    lq = max(mp.log1p(-p.v), LOG_FLOOR) if p.v < 1 else mpf(LOG_FLOOR)
+    value = -(t.v * lp + (1 - t.v) * lq)
+    dp = (p.v - t.v) / max(p.v * (1 - p.v), mpf(BCE_EPS))
+    return Jet([value, dp * p.c[1] - (lp - lq) * t.c[1]])
+
+
+def _bce_logits(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    pw = a.get("pos_weight", np.asarray(Jet([mpf(1), mpf(0)]), dtype=object))
+
+    def one(x: Jet, t: Jet, w: Jet) -> Jet:  # w·t·softplus(−x) + (1 − t)·softplus(x)
+        return w * t * jet.softplus(-x) + (1 - t) * jet.softplus(x)
+
+    return _weighted(_map(one, a["pred"], a["target"], pw), a, p, False)
+
+
+def _rows(x: np.ndarray) -> list[np.ndarray]:
+    """(N, C) as N rows; (C,) as one."""
+    if x.ndim == 1:
+        return [x]
+    if x.ndim == 2:
+        return list(x)
+    raise NoReference("the loss reference covers (C) and (N, C) inputs")
+
+
+def _log_softmax(row: np.ndarray) -> list[Jet]:
+    top = max(j.v for j in row)
+    lse = jet.log(_total(np.asarray([jet.exp(j - top) for j in row], dtype=object))) + top
+    return [j - lse for j in row]
+
+
+def _class_loss(a: Mapping[str, np.ndarray], p: Mapping[str, Any], log_probs: bool) -> Any:
+    """cross_entropy (log_softmax first) and nll_loss over (C) or (N, C)."""
+    x, target = a["pred"], a["target"]
+    rows = _rows(x)
+    classes = len(rows[0])
+    weight = a.get("weight")
+    w = [weight.reshape(-1)[c] if weight is not None else mpf(1) for c in range(classes)]
+    eps = mpf(p.get("label_smoothing", 0.0))
+    lsm = [_log_softmax(r) if not log_probs else list(r) for r in rows]
+    target_values = np.asarray(target, dtype=object).reshape(-1)
+    probabilities = not log_probs and target.shape == x.shape
+    losses, divisor = [], mpf(0)
+    for n, row in enumerate(lsm):
+        if probabilities:
+            t = [target_values[n * classes + c] for c in range(classes)]
+            t = [tc * (1 - eps) + eps / classes for tc in t]
+            losses.append(-_total(np.asarray([w[c] * t[c] * row[c] for c in range(classes)],
+                                             dtype=object)))  # fmt: skip
+            continue
+        y = int(_value(target_values[n]))
+        if y == p["ignore_index"]:
+            losses.append(row[0] * 0)
+            continue
+        nll = -(row[y] * w[y])
+        if eps:
+            smooth = -_total(np.asarray([w[c] * row[c] for c in range(classes)], dtype=object))
+            nll = nll * (1 - eps) + smooth * (eps / classes)
+        losses.append(nll)
+        divisor = divisor + _value(w[y])
+    loss = np.empty(len(losses), dtype=object)
+    loss[:] = losses
+    if x.ndim == 1:
+        loss = loss.reshape(())
+    if p["reduction"] == "mean" and not probabilities:
+        return _reduce(loss, "mean", divisor)
+    return _reduce(loss, p["reduction"])
+
+
+def _value(item: Any) -> Any:
+    return item.v if isinstance(item, Jet) else item
+
+
+def _kl_div(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    def one(x: Jet, t: Jet) -> Jet:
+        if p["log_target"]:
+            return jet.exp(t) * (t - x)
+        if t.v == 0:  # t·log t is 0 at t = 0 (torch's xlogy)
+            return x * 0
+        return t * (jet.log(t) - x)
+
+    loss = _map(one, a["pred"], a["target"])
+    if p["reduction"] == "batchmean":
+        return _total(loss) / (loss.shape[0] if loss.ndim else 1)
+    return _reduce(loss, p["reduction"])
+
+
+def _poisson(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    def one(x: Jet, t: Jet) -> Jet:
+        out = jet.exp(x) - t * x if p["log_input"] else x - t * jet.log(x + p["eps"])
+        if p["full"] and t.v > 1:  # Stirling's term t·log t − t + ½·log(2πt)
+            out = out + t * jet.log(t) - t + jet.log(t * (2 * mp.pi)) / 2
+        return out
+
+    return _reduce(_map(one, a["pred"], a["target"]), p["reduction"])
+
+
+def _gaussian(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    var = a["var"]
+    if var.shape != a["pred"].shape and var.size != 1:
+        raise NoReference("the gaussian_nll reference covers var shaped like pred, or a scalar")
+
+    def one(x: Jet, t: Jet, v: Jet) -> Jet:
+        if v.v < p["eps"]:  # clamped without changing the gradient, as torch does
+            v = Jet([mpf(p["eps"]), *v.c[1:]])
+        out = (jet.log(v) + (x - t) * (x - t) / v) / 2
+        return out + mp.log(2 * mp.pi) / 2 if p["full"] else out
+
+    return _reduce(_map(one, a["pred"], a["target"], var), p["reduction"])
+
+
+def _hinge_embedding(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    def one(x: Jet, t: Jet) -> Jet:
+        out = x * 0
+        if t.v != 1:
+            out = out + _clamp_min0(p["margin"] - x)
+        if t.v != -1:
+            out = out + x
+        return out
+
+    return _reduce(_map(one, a["pred"], a["target"]), p["reduction"])
+
+
+def _multilabel_soft_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    rows, targets = _rows(a["pred"]), _rows(a["target"])
+    weight = a.get("weight")
+    losses = []
+    for row, t in zip(rows, targets, strict=True):
+        terms = [t[c] * jet.softplus(-row[c]) + (1 - t[c]) * jet.softplus(row[c])
+                 for c in range(len(row))]  # fmt: skip
+        if weight is not None:
+            terms = [term * weight.reshape(-1)[c] for c, term in enumerate(terms)]
+        losses.append(_total(np.asarray(terms, dtype=object)) / len(row))
+    loss = np.empty(len(losses), dtype=object)
+    loss[:] = losses
+    return _reduce(loss if a["pred"].ndim == 2 else loss.reshape(()), p["reduction"])
+
+
+def _multi_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    rows = _rows(a["pred"])
+    targets = np.asarray(a["target"], dtype=object).reshape(-1)
+    weight = a.get("weight")
+    losses = []
+    for row, y in zip(rows, targets, strict=True):
+        y = int(_value(y))
+        terms = []
+        for i in range(len(row)):
+            z = row[i] - row[y] + p["margin"]
+            if i == y or z.v <= 0:
+                continue
+            term = z if p["p"] == 1 else z * z
+            terms.append(term * weight.reshape(-1)[y] if weight is not None else term)
+        total = _total(np.asarray(terms, dtype=object)) if terms else row[0] * 0
+        losses.append(total / len(row))
+    loss = np.empty(len(losses), dtype=object)
+    loss[:] = losses
+    return _reduce(loss if a["pred"].ndim == 2 else loss.reshape(()), p["reduction"])
+
+
+def _margin_ranking(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    def one(x1: Jet, x2: Jet, t: Jet) -> Jet:
+        return _clamp_min0(-t * (x1 - x2) + p["margin"])
+
+    return _reduce(_map(one, a["x1"], a["x2"], a["target"]), p["reduction"])
+
+
+def _dot(u: np.ndarray, v: np.ndarray) -> Jet:
+    return _total(u * v)
+
+
+def _cosine_embedding(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    x1, x2 = _rows(a["x1"]), _rows(a["x2"])
+    targets = np.asarray(a["target"], dtype=object).reshape(-1)
+    if len(targets) == 1 and len(x1) > 1:
+        targets = np.repeat(targets, len(x1))
+    losses = []
+    for u, v, t in zip(x1, x2, targets, strict=True):
+        cos = _dot(u, v) / jet.sqrt((_dot(u, u) + COSINE_EPS) * (_dot(v, v) + COSINE_EPS))
+        losses.append(1 - cos if _value(t) == 1 else _clamp_min0(cos - p["margin"]))
+    loss = np.empty(len(losses), dtype=object)
+    loss[:] = losses
+    return _reduce(loss if a["x1"].ndim == 2 else loss.reshape(()), p["reduction"])
+
+
+def _pnorm(v: np.ndarray, order: float) -> Jet:
+    """‖v‖_p for finite p ≥ 1 (0 at the origin, with gradient 0 there, torch's subgradient)."""
+    items = list(v.reshape(-1))
+    if all(i.v == 0 for i in items):
+        return items[0] * 0
+    if order == 1:
+        return _total(np.asarray([jet.absolute(i) for i in items], dtype=object))
+    total = _total(np.asarray([jet.power(jet.absolute(i), mpf(order)) if i.v else i * 0
+                               for i in items], dtype=object))  # fmt: skip
+    return jet.power(total, 1 / mpf(order))
+
+
+def _triplet(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    order = float(p["p"])
+    if not (math.isfinite(order) and order >= 1):
+        raise NoReference("the triplet reference covers finite p ≥ 1")
+    anchors, positives, negatives = (_rows(a[k]) for k in ("anchor", "positive", "negative"))
+    losses = []
+    for u, v, w in zip(anchors, positives, negatives, strict=True):
+        d_pos = _pnorm(u - v + p["eps"], order)  # pairwise_distance adds eps to the difference
+        d_neg = _pnorm(u - w + p["eps"], order)
+        if p["swap"]:
+            d_swap = _pnorm(v - w + p["eps"], order)
+            d_neg = d_swap if d_swap.v < d_neg.v else d_neg
+        losses.append(_clamp_min0(d_pos - d_neg + p["margin"]))
+    loss = np.empty(len(losses), dtype=object)
+    loss[:] = losses
+    return _reduce(loss if a["anchor"].ndim == 2 else loss.reshape(()), p["reduction"])
+
+
+def _vector_norm(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    v = a["x"] if "x" in a else a["target"] - a["pred"]
+    order = float(p["ord"])
+    items = list(v.reshape(-1))
+    if math.isinf(order):
+        mags = [abs(i.v) for i in items]
+        best = max(mags) if order > 0 else min(mags)
+        ties = [k for k, m in enumerate(mags) if m == best]
+        if len(ties) > 1:  # torch splits the gradient between ties: no single formula
+            raise NoReference("the ±inf-norm reference needs one largest (smallest) element")
+        return jet.absolute(items[ties[0]])
+    if order == 0:
+        return items[0] * 0 + sum(1 for i in items if i.v != 0)
+    if order < 1:
+        raise NoReference("the vector_norm reference covers ord ≥ 1, 0 and ±inf")
+    return _pnorm(v, order)
+
+
+LOSSES: dict[str, Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], Any]] = {
+    "l1_loss": lambda a, p: _weighted(_map(jet.absolute, _diff(a)), a, p, True),
+    "mse_loss": lambda a, p: _weighted(_map(lambda z: z * z, _diff(a)), a, p, True),
+    "huber_loss": lambda a, p: _weighted(
+        _map(lambda z: _huber(z, mpf(p["delta"])), _diff(a)), a, p, False
+    ),
+    "smooth_l1_loss": lambda a, p: _reduce(
+        _map(lambda z: _smooth_l1(z, mpf(p["beta"])), _diff(a)), p["reduction"]
+    ),
+    "binary_cross_entropy": lambda a, p: _weighted(_map(_bce, a["pred"], a["target"]), a, p, False),
+    "binary_cross_entropy_with_logits": _bce_logits,
+    "cross_entropy": lambda a, p: _class_loss(a, p, False),
+    "nll_loss": lambda a, p: _class_loss(a, p, True),
+    "kl_div": _kl_div,
+    "poisson_nll_loss": _poisson,
+    "gaussian_nll_loss": _gaussian,
+    "hinge_embedding_loss": _hinge_embedding,
+    "soft_margin_loss": lambda a, p: _reduce(
+        _map(lambda x, t: jet.softplus(-(x * t)), a["pred"], a["target"]), p["reduction"]
+    ),
+    "multilabel_soft_margin_loss": _multilabel_soft_margin,
+    "multi_margin_loss": _multi_margin,
+    "margin_ranking_loss": _margin_ranking,
+    "cosine_embedding_loss": _cosine_embedding,
+    "triplet_margin_loss": _triplet,
+    "vector_norm": _vector_norm,
+}
+
+INDEX_INPUTS = ("target",)  # class indices stay numbers: never seeded
+
+
+def _jets(values: np.ndarray, seed: int | None) -> np.ndarray:
+    flat = values.reshape(-1).tolist()
+    out = np.empty(len(flat), dtype=object)
+    for k, v in enumerate(flat):
+        out[k] = Jet([mpf(v), mpf(1 if k == seed else 0)])
+    return out.reshape(values.shape)
+
+
+def _start_bits(inputs: Mapping[str, np.ndarray]) -> int:
+    """Enough bits for the spread of the inputs (a softmax's 1 − p cancels within e^−spread)."""
+    values = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in inputs.values()])
+    finite = values[np.isfinite(values)]
+    spread = float(finite.max() - finite.min()) if finite.size else 0.0
+    tiny = min((abs(v) for v in finite.tolist() if v), default=1.0)
+    return 80 + int(min(spread, 3000) * 1.5) + 3 * max(0, -math.frexp(tiny)[1])
+
+
+def loss(
+    name: str, params: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
+    wrt: list[str], model: bool = False,
+) -> tuple[Any, dict[str, Any], bool]:  # fmt: skip
+    """(value, {input: per-element list of ∂(value)/∂input_k as a (value, k) grid}, converged):
+    the value as a list of mpf (flattened), and for each input in ``wrt`` the derivatives of
+    every value element with respect to each of its elements, flat, value-major."""
+    fn = LOSSES.get(name)
+    if fn is None:
+        raise NoReference(f"no reference for {name} yet")
+    for v in inputs.values():
+        if not np.all(np.isfinite(np.asarray(v, dtype=np.float64))):
+            raise NoReference("the loss reference needs finite inputs")
+    size = sum(np.size(v) for v in inputs.values())
+    passes = 1 + sum(np.size(inputs[n]) for n in wrt)
+    if passes * size > MAX_WORK:
+        raise NoReference(
+            f"too large for the arbitrary-precision reference ({passes} passes "
+            f"over {size} elements; at most {MAX_WORK:,} element evaluations)"
+        )
+
+    def run(seed_name: str | None, seed: int | None) -> list[Any]:
+        a = {k: _jets(np.asarray(v, dtype=np.float64), seed if k == seed_name else None)
+             for k, v in inputs.items()}  # fmt: skip
+        if model:
+            a = {"pred": a.pop("x", np.asarray(Jet([mpf(1), mpf(0)]))) * a.pop("w"), **a}
+        out = fn(a, params)
+        return list(np.asarray(out, dtype=object).reshape(-1))
+
+    def evaluate() -> list[Any]:
+        values = [j.c[0] for j in run(None, None)]
+        grads = []
+        for n in wrt:
+            for k in range(np.size(inputs[n])):
+                grads.extend(j.c[1] for j in run(n, k))
+        return values + grads
+
+    flat, ok = converge(evaluate, _start_bits(inputs))
+    m = len(flat) // passes
+    value, rest = flat[:m], flat[m:]
+    grads: dict[str, Any] = {}
+    for n in wrt:
+        k = np.size(inputs[n])
+        grads[n] = (rest[: m * k], k)  # pass-major: [pass k][value i]
+        rest = rest[m * k :]
+    return value, grads, ok
