@@ -105,7 +105,7 @@ def _table(rows: list[accuracy.Row], limit: float, grid: str) -> Any:
                       quantity_name(row.function, row.quantity), _g(row.max_ulp),
                       _g(row.median_ulp, 2), worst, over_text(row), lost_text(row),
                       _flags(row))  # fmt: skip
-    caption = (f"torch {_torch_version()} against the true value (arbitrary precision), in "
+    caption = (f"torch {accuracy.torch_version()} against the true value (arbitrary precision), in "
                f"ulps of each dtype, over x = {grid}. > {limit:g} ulp: points (and where); "
                "all digits lost: relative error ≥ 1; wrong: NaN or inf where the truth is "
                "finite, zero where it is not, the wrong sign")  # fmt: skip
@@ -209,7 +209,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
         )
         return
     if fmt == "json":
-        data = {"torch": _torch_version(), "grid": grid, "points": int(xs.size),
+        data = {"torch": accuracy.torch_version(), "grid": grid, "points": int(xs.size),
                 "dtypes": dtypes, "order": order, "ulps": limit,
                 "rows": [r.to_dict() for r in rows], "seconds": round(took, 3)}  # fmt: skip
         write(orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY))
@@ -217,12 +217,6 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
         write(_plain(rows, limit, options["header"]))
     else:
         print_rich(_table(rows, limit, grid))
-
-
-def _torch_version() -> str:
-    import torch
-
-    return torch.__version__
 
 
 def _run(specs: list[Any], grid: str, dtypes: list[str], order: int, params: dict[str, Any],

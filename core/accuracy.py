@@ -13,7 +13,6 @@ Functions along a dim are swept over the slice [0, x] ([1, x] for glu, whose out
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,7 +184,7 @@ def sweep(
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[Row]:
     """One Row per dtype and quantity of ``spec`` over ``grid`` (any --x form)."""
-    from actgrad.core import evaluate
+    from actgrad.core.engine import evaluate  # torch
 
     own = {k: v for k, v in (params or {}).items() if k in spec.param_names}
     n = orders(spec, order)
@@ -224,11 +223,7 @@ def _pairs(grid: str, first: str) -> str:
     return "[" + ",".join(f"[{first},{v!r}]" for v in values) + "]"
 
 
-def estimate(seconds_per_point: float, points: int) -> float:
-    return seconds_per_point * points
+def torch_version() -> str:
+    import torch
 
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
+    return torch.__version__

@@ -139,6 +139,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli.describe", "cli.render"),  # list/explain texts; table, plain and JSON writers
     ("cli.commands",),  # one Typer command per function, expr
     ("cli.plot", "cli.batch", "cli.server", "cli.repl"),  # front ends on the commands
+    ("cli.accuracy",),  # torch's error over a range: tables, JSON, error curves (plot's)
     ("cli.app",),  # the Typer application
     ("cli.entry",),  # the console script: errors before any import
     ("cli", "cli.__main__", "__main__"),  # python -m actgrad, python -m actgrad.cli
