@@ -145,13 +145,13 @@ def _calibrate(spec: Any, params: dict[str, Any], order: int, dtypes: list[str])
     from actgrad.core import reference
 
     if not (spec.kind == "activation" and spec.pointwise):
-        return 2e-3
+        return 3e-4
     xs = np.linspace(-7.3, 7.9, CALIBRATION_POINTS)
     start = time.perf_counter()
     try:
         reference.elementwise(spec.name, {**spec.defaults(), **params}, xs, order)
     except Exception:  # only an estimate: a refusal shows up in the sweep itself
-        return 2e-3
+        return 3e-4
     return (time.perf_counter() - start) / CALIBRATION_POINTS
 
 

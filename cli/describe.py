@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actgrad.core import registry
+from actgrad.core import known_accuracy, registry
 
 
 def _param_text(param: registry.Param) -> str:
@@ -53,6 +53,7 @@ def spec_dict(spec: registry.FunctionSpec) -> dict[str, Any]:
         "kinks": [kink_dict(k) for k in default_kinks(spec)],
         "notes": list(spec.notes),
         "limits": list(spec.limits),
+        "accuracy": known_accuracy.REGIONS.get(spec.name, {}),
         "example": spec.example,
     }
 
@@ -199,10 +200,33 @@ def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
     fields.extend(("note", n) for n in spec.notes)
     fields.extend(("limit", n) for n in spec.limits)
     fields.extend(("dtype note", f"{k}: {v}") for k, v in spec.dtype_notes.items())
+    fields.extend(("accuracy", line) for line in accuracy_lines(spec))
     if spec.worked_example:
         fields.append(("worked example", spec.worked_example))
     fields.append(("example", spec.example))
     return fields
+
+
+QUANTITIES = {"value": "value", "grad": "f′", "grad2": "f″"}
+
+
+def accuracy_lines(spec: registry.FunctionSpec) -> list[str]:
+    """Where docs/accuracy.md measured torch losing every digit (or over its threshold)."""
+    measured = known_accuracy.REGIONS.get(spec.name, {})
+    out = []
+    for dtype in ("float64", "float32", "float16", "bfloat16"):
+        for quantity, runs in measured.get(dtype, {}).items():
+            lost = [words for _, _, every, words in runs if every]
+            over = [words for _, _, every, words in runs if not every]
+            what = (f"every digit lost for {', '.join(lost[:3])}" if lost else
+                    f"over {known_accuracy.LIMIT} ulps off for {', '.join(over[:3])}")  # fmt: skip
+            out.append(f"{dtype} {QUANTITIES.get(quantity, quantity)}: {what}")
+    if spec.name in known_accuracy.PARAMS:
+        params = known_accuracy.PARAMS[spec.name]
+        at = f" (with {', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""
+        out.append(f"measured against the true value on x = -40:40:2001{at}: docs/accuracy.md; "
+                   f"actgrad accuracy {spec.command} for your own range")  # fmt: skip
+    return out
 
 
 def _kind_text(spec: registry.FunctionSpec) -> str:

@@ -34,6 +34,8 @@ def texts(arr: np.ndarray, precision: int | None = None) -> list[str]:
     flat = np.ascontiguousarray(arr).reshape(-1)
     if not flat.size:
         return []
+    if flat.dtype == object:  # already text (--exact's decimal digits)
+        return [str(v) for v in flat.tolist()]
     if precision is not None:
         items = np.char.mod(f"%.{precision}g", flat.astype(np.float64)).tolist()
     else:

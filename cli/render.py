@@ -92,6 +92,13 @@ def columns(result: Result) -> Columns:
             weighted = "v·" if result.cotangent is not None else ""
             headers.append(f"{weighted}{name}{PRIMES[k]}(x)")
             cols.append(grads["x"].reshape(-1))
+        exact = result.exact or {}
+        for path, header in (("value", f"{name}(x)"), *(
+                (f"{'grad' if k == 1 else f'grad{k}'}.x", f"{name}{PRIMES[k]}(x)")
+                for k in sorted(result.derivatives))):  # fmt: skip
+            if path in exact:
+                headers.append(f"exact {header}")
+                cols.append(np.asarray(exact[path], dtype=object).reshape(-1))
         return Columns(headers, cols, _labels(x.shape))
     dim = result.params["dim"]
     xs, ys = _slices(x, dim), _slices(result.value, dim)
@@ -142,6 +149,19 @@ def loss_items(result: Result) -> list[tuple[str, np.ndarray]]:
         items += [(f"{weighted}∂{power}{symbol}/∂{n}{power}", g) for n, g in grads.items()]
     items += [(f"∂{symbol}ᵢ/∂{n}", j) for n, j in result.jacobian.items()]
     return items
+
+
+def exact_lines(result: Result) -> list[str]:
+    """--exact for results that are not one row per point: ``exact PATH: digits …``."""
+    if result.exact is None or (result.kind == "activation" and result.pointwise):
+        return []
+    out = []
+    for path, digits in result.exact.items():
+        if path == "missing":  # said in the notes
+            continue
+        flat = np.asarray(digits, dtype=object).reshape(-1).tolist()
+        out.append(f"exact {path}: {' '.join(str(d) for d in flat)}")
+    return out
 
 
 def _lines(arr: np.ndarray, precision: int | None) -> str:
@@ -197,12 +217,13 @@ def render_plain(
     Yields chunks of lines, so a large result is never formatted all at once."""
     if result.kind != "activation":
         yield from _loss_plain(result, precision, header)
-        return
-    table = columns(result)
-    skip = 1 if result.scalar else 0
-    if header:
-        yield "\t".join(table.headers[skip:]) + "\n"
-    yield from _plain_rows(table.columns[skip:], precision)
+    else:
+        table = columns(result)
+        skip = 1 if result.scalar else 0
+        if header:
+            yield "\t".join(table.headers[skip:]) + "\n"
+        yield from _plain_rows(table.columns[skip:], precision)
+    yield "".join(line + "\n" for line in exact_lines(result))
 
 
 def _plain_rows(cols: list[np.ndarray], precision: int | None) -> Iterator[str]:
@@ -310,7 +331,7 @@ def render_table(result: Result, precision: int | None = None, width: int = 80) 
         data, lines = _loss_columns(result)
     if data is None:
         parts: list[Any] = [Text(title, style="bold")]
-        parts += [Text(line) for line in lines]
+        parts += [Text(line) for line in [*lines, *exact_lines(result)]]
         parts.append(Text(_caption(result), style="dim"))
         parts += [Text(line, style="cyan") for line in check_lines(result)]
         parts.extend(Text(f"note: {note}", style="yellow") for note in result.notes)
@@ -326,7 +347,7 @@ def render_table(result: Result, precision: int | None = None, width: int = 80) 
         [r >= 0 for r in rows],
         width,
     )  # fmt: skip
-    parts = [Text(title), table, *(Text(line) for line in lines),
+    parts = [Text(title), table, *(Text(line) for line in [*lines, *exact_lines(result)]),
              Text(_caption(result), style="dim")]  # fmt: skip
     parts += [Text(line, style="cyan") for line in check_lines(result)]
     if len(rows) < data.rows or sum(c > 0 for c in show_cols) < len(data.headers):

@@ -29,6 +29,8 @@ def evaluate(request: Request):
         from actgrad.core.check import exact  # mpmath
 
         result.exact = exact(result)
+        result.notes += [f"--exact: no true value here: {why}" for why in
+                         result.exact.get("missing", [])]  # fmt: skip
     if request.check:
         from actgrad.core.check import DEFAULT_ULPS, check
 

@@ -40,6 +40,8 @@ LOSS_SWEEPS: dict[str, dict[str, str]] = {
     "hinge_embedding_loss": {"target": "-1"},
 }
 ROWS = {"glu": "1"}  # the slice [first, x] of a function along a dim
+# parameters torch has no default for, as a sweep of every function takes them
+REQUIRED = {"threshold": {"threshold": "1", "value": "-1"}}
 
 
 @dataclass
@@ -145,7 +147,6 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
          x: np.ndarray, got: np.ndarray, true: Truth, limit: float) -> Row:  # fmt: skip
     err, td = ulp_errors(got, true, dtype)
     err, td, got = err.reshape(-1), td.reshape(-1), got.astype(np.float64).reshape(-1)
-    x = np.broadcast_to(x.reshape(-1, 1), (x.size, err.size // max(x.size, 1))).reshape(-1)
     known = ~np.isnan(err)
     finite_truth = np.isfinite(td)
     counts = {
@@ -158,17 +159,30 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = np.abs(got - true.hi.reshape(-1)) / np.abs(true.hi.reshape(-1))
     lost = ~np.isfinite(got) | (rel >= 1) | (got * td < 0)
+    hi = true.hi.reshape(-1)
+    per = err.size // max(x.size, 1)  # a slice's Jacobian: several numbers per point, the worst
+    if per > 1:
+        rows = np.arange(x.size)
+        each = np.where(np.isnan(err), -np.inf, err).reshape(x.size, per)
+        pick = np.argmax(each, axis=1)
+        err = np.where(each[rows, pick] == -np.inf, np.nan, each[rows, pick])
+        lost = lost.reshape(x.size, per).any(axis=1)
+        got, hi = got.reshape(x.size, per)[rows, pick], hi.reshape(x.size, per)[rows, pick]
+    known = ~np.isnan(err)
     if not known.any():
         return Row(spec.name, params, dtype, quantity, int(err.size), None, None, None, counts,
                    [], [])  # fmt: skip
     worst = int(np.flatnonzero(known)[np.argmax(err[known])])
     order = np.argsort(x[known], kind="stable")
     xs, errs, losts = x[known][order], err[known][order], lost[known][order]
+    at = {
+        "x": float(x[worst]),
+        "got": _finite(float(got[worst])),
+        "true": _finite(float(hi[worst])),
+    }
     return Row(
         spec.name, params, dtype, quantity, int(err.size), _finite(float(err[worst])),
-        float(np.median(err[known])),
-        {"x": float(x[worst]), "got": _finite(float(got[worst])),
-         "true": _finite(float(true.hi.reshape(-1)[worst]))},
+        float(np.median(err[known])), at,
         counts, _runs(xs, errs > limit, errs), _runs(xs, losts & (errs > limit), errs), x, err,
     )  # fmt: skip
 
@@ -186,7 +200,8 @@ def sweep(
     """One Row per dtype and quantity of ``spec`` over ``grid`` (any --x form)."""
     from actgrad.core.engine import evaluate  # torch
 
-    own = {k: v for k, v in (params or {}).items() if k in spec.param_names}
+    own = {**REQUIRED.get(spec.name, {}),
+           **{k: v for k, v in (params or {}).items() if k in spec.param_names}}  # fmt: skip
     n = orders(spec, order)
     for dtype in dtypes:
         inputs = _inputs(spec, grid)

@@ -35,16 +35,6 @@ def _slope_kink(slope: float) -> list[Kink]:
     return [] if slope == 1 else [Kink(0.0, slope, slope, 1.0)]
 
 
-def _saturation(derivative: str, difference: str) -> dict[str, str]:
-    """Notes for derivatives computed from a saturated output in half precision."""
-    return {
-        dt: f"in {dt} {derivative} is computed from the rounded output: once |x| is large "
-        f"enough (≳ {limit}) {difference} rounds to 0 or to a few ulps, so the derivative "
-        "loses most or all significant digits; use float32 or float64 for the tails"
-        for dt, limit in (("float16", 4), ("bfloat16", 3))
-    }
-
-
 def _softplus_threshold(p) -> Kink:
     """At beta·x = threshold torch switches from the formula (f′ = σ(threshold) on the left,
     and at the point itself) to x (f′ = 1, f″ = 0 on the right)."""
@@ -244,7 +234,6 @@ SPECS: tuple[FunctionSpec, ...] = (
         "(0, 1)",
         derivative_fn=lambda T, x, p: T.sigmoid(x) * (1 - T.sigmoid(x)),
         example="actgrad sigmoid --x 0.5 --grad",
-        dtype_notes=_saturation("σ'(x) = σ(x)·(1 − σ(x))", "1 − σ(x)"),
     ),
     FunctionSpec(
         "logsigmoid",
@@ -285,7 +274,6 @@ SPECS: tuple[FunctionSpec, ...] = (
         "(−1, 1)",
         derivative_fn=lambda T, x, p: 1 - T.tanh(x) ** 2,
         example="actgrad tanh --x -10:10:1000 --grad --json",
-        dtype_notes=_saturation("tanh'(x) = 1 − tanh²(x)", "1 − tanh²(x)"),
     ),
     FunctionSpec(
         "hardtanh",
@@ -320,10 +308,6 @@ SPECS: tuple[FunctionSpec, ...] = (
         derivative_fn=lambda T, x, p: 1 / (1 + x.abs()) ** 2,
         kinks=lambda p: [Kink(0.0, -0.0, 2.0, -2.0, order=2)],
         example="actgrad softsign --x 1 --grad",
-        dtype_notes={
-            "float16": "in float16 softsign'(x) = 1/(1 + |x|)² keeps only about 3 significant "
-            "digits for |x| ≥ 10; use float32 or float64 there",
-        },
     ),
     FunctionSpec(
         "softplus",
@@ -404,12 +388,6 @@ SPECS: tuple[FunctionSpec, ...] = (
         R,
         derivative_fn=lambda T, x, p: T.tanh(x) ** 2,
         example="actgrad tanhshrink --x 1 --grad",
-        dtype_notes={
-            dt: f"in {dt} x − tanh(x) cancels for small |x| (≲ 0.5): the value and derivative "
-            "lose most significant digits there; use float32 or float64"
-            for dt in ("float16", "bfloat16")
-        },
-        dtype_notes_need_grad=False,
     ),
     FunctionSpec(
         "threshold",

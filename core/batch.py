@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from actgrad.core import registry
+from actgrad.core import notes, registry
 from actgrad.core.engine import compute, to_numpy
 from actgrad.core.inputs import Values
 from actgrad.core.program import of_function
@@ -66,11 +66,14 @@ def evaluate_group(key: GroupKey, xs: list[float]) -> Group:
         alone |= x == torch.tensor(kink.at, dtype=x.dtype, device=x.device)
     for region in spec.regions(params):
         alone |= region.mask(torch, x)
+    x_np = to_numpy(x)
+    measured = notes.accuracy_mask(spec, params, key.dtype, key.order, x_np)
+    alone |= torch.from_numpy(measured).to(alone.device)
     if done.warnings:  # warnings become notes: let each row say them as it would alone
         alone[:] = True
     result = Result(
         function=spec.name, params=params, dtype=key.dtype, device=str(done.device),
-        torch=torch.__version__, inputs={"x": to_numpy(x)}, value=to_numpy(done.value),
+        torch=torch.__version__, inputs={"x": x_np}, value=to_numpy(done.value),
         pointwise=True, scalar=True,
         derivatives={k: {"x": to_numpy(g)} for k, g in enumerate(grads, 1)},
         notes=spec.notes_for(key.dtype, key.order),

@@ -155,8 +155,10 @@ def in_dtype(values: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "float64":
         return values.astype(np.float64)
     if dtype != "bfloat16":
-        return values.astype(getattr(np, dtype)).astype(np.float64)
-    bits = values.astype(np.float32).view(np.uint32).astype(np.uint64)
+        with np.errstate(over="ignore"):
+            return values.astype(getattr(np, dtype)).astype(np.float64)
+    with np.errstate(over="ignore"):
+        bits = values.astype(np.float32).view(np.uint32).astype(np.uint64)
     rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
     out = rounded.view(np.float32).astype(np.float64)
     return np.where(np.isnan(values), np.nan, out)

@@ -413,6 +413,7 @@ def _activation_notes(
         )
     if spec.pointwise:
         notes += notes_for.nan_derivative_notes(spec.name, x_np, derivatives)
+        notes += notes_for.accuracy_notes(spec, dict(req.params), req.dtype, req.order, x_np)
     if spec.name == "gumbel_softmax" and req.params["hard"]:
         notes.append("hard=True: the value is one-hot; the derivative is the soft one")
     return notes

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from actgrad.core import registry
+from actgrad.core import known_accuracy, registry
 
 
 def kink_notes(spec: registry.FunctionSpec, x: torch.Tensor, params: dict, order: int) -> list[str]:
@@ -94,3 +94,45 @@ def reduction_note(spec: registry.FunctionSpec, t: dict, params: dict) -> str | 
     if count == 1:
         return None
     return f"reduction=mean divides the sum, and every derivative, by {count} (the element count)"
+
+
+PRIMES = ("", "′", "″", "‴", "⁗")
+
+
+def _measured(spec: registry.FunctionSpec, params: dict, dtype: str,
+              order: int) -> list[tuple[int, list]]:  # fmt: skip
+    """(order k, regions of the k-th derivative) measured for these parameters and dtype."""
+    measured = known_accuracy.REGIONS.get(spec.name, {}).get(dtype)
+    if not measured or known_accuracy.PARAMS.get(spec.name) != params:
+        return []
+    names = ["value", "grad", *(f"grad{k}" for k in range(2, order + 1))]
+    return [(k, measured.get(names[k], [])) for k in range(order + 1)]
+
+
+def accuracy_notes(spec: registry.FunctionSpec, params: dict, dtype: str, order: int,
+                   x: np.ndarray) -> list[str]:  # fmt: skip
+    """Where docs/accuracy.md measured torch to be more than LIMIT ulps off, or to lose every
+    digit, and an input lies there: one note per quantity (the worst region hit)."""
+    out = []
+    for k, runs in _measured(spec, params, dtype, order):
+        for low, high, lost, words in runs:  # every-digit-lost regions come first
+            inside = int(((x >= low) & (x <= high)).sum())
+            if inside:
+                what = "loses every digit" if lost else f"is over {known_accuracy.LIMIT} ulps off"
+                out.append(
+                    f"in {dtype} torch's {spec.name}{PRIMES[k]} {what} for {words} "
+                    f"({inside} input(s) there; measured against the true value in "
+                    "docs/accuracy.md, see --check or actgrad accuracy)"
+                )
+                break
+    return out
+
+
+def accuracy_mask(spec: registry.FunctionSpec, params: dict, dtype: str, order: int,
+                  x: np.ndarray) -> np.ndarray:  # fmt: skip
+    """The inputs :func:`accuracy_notes` speaks of (batch rows to evaluate alone)."""
+    mask = np.zeros(x.shape, dtype=bool)
+    for _, runs in _measured(spec, params, dtype, order):
+        for low, high, _, _ in runs:
+            mask |= (x >= low) & (x <= high)
+    return mask

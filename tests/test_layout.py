@@ -121,7 +121,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.errors",),  # error types and their exit codes
     ("core.inputs", "core.cost", "core.jet"),  # text -> numbers; cost arithmetic; Taylor series
     ("core.spec",),  # what a function is, as data
-    ("core.activations", "core.losses"),  # the functions: data modules of specs
+    ("core.activations", "core.losses", "core.known_accuracy"),  # data: specs; measured regions
     ("core.registry",),  # specs by name and alias
     ("core.reference",),  # the arbitrary-precision truth of the activations (mpmath)
     ("core.reference_losses",),  # … of the losses and the norm
