@@ -200,12 +200,14 @@ def _kink_fix(spec: registry.FunctionSpec, params: Mapping[str, Any], x: float,
 _CACHE: dict[tuple[Any, ...], tuple[list[Any], bool]] = {}
 
 
-def point(name: str, params: Mapping[str, Any], x: float, order: int) -> tuple[list[Any], bool]:
-    """f(x), f′(x), …, f⁽ᵒʳᵈᵉʳ⁾(x) as mpf at the precision that converged, and whether it did."""
+def point(name: str, params: Mapping[str, Any], x: float, order: int,
+          bits: int | None = None) -> tuple[list[Any], bool]:  # fmt: skip
+    """f(x), f′(x), …, f⁽ᵒʳᵈᵉʳ⁾(x) as mpf at the precision that converged, and whether it did;
+    ``bits``: start at that working precision instead (uncached; the tests use it)."""
     fn = ELEMENTWISE.get(name)
     if fn is None:
         raise NoReference(f"no elementwise reference for {name}")
-    key = (name, tuple(sorted(params.items())), float(x), order)
+    key = (name, tuple(sorted(params.items())), float(x), order, bits)
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
@@ -213,7 +215,7 @@ def point(name: str, params: Mapping[str, Any], x: float, order: int) -> tuple[l
         out: tuple[list[Any], bool] = ([mpf(math.nan)] * (order + 1), True)
     else:
         out = converge(lambda: fn(Jet.variable(x, order), params).derivatives(),
-                       _start_bits([x]))  # fmt: skip
+                       bits or _start_bits([x]))  # fmt: skip
         spec = registry.get(name)
         out = (_kink_fix(spec, params, x, list(out[0])), out[1])
     if len(_CACHE) >= CACHE_POINTS:
