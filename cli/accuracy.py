@@ -84,7 +84,7 @@ def over_text(row: accuracy.Row) -> str:
 
 
 def _flags(row: accuracy.Row) -> str:
-    names = {"nan": "NaN", "inf": "inf", "zero": "zero", "sign": "sign"}
+    names = {"nan": "NaN", "inf": "inf", "zero": "zero", "sign": "sign", "not_zero": "not 0"}
     found = [f"{row.counts[k]} {label}" for k, label in names.items() if row.counts[k]]
     return ", ".join(found) or "—"
 

@@ -435,6 +435,9 @@ def check_lines(result: Result) -> list[str]:
         )
         if kind == "inaccurate":
             line += f" ({_g(flag['ulps'])} ulps > {report['ulps']})"
+        if kind == "not-zero":
+            line = (f"check: not zero at {flag['path']}: got {_g(flag['got'])}; the true value "
+                    f"is 0 in {report['dtype']}")  # fmt: skip
         lines.append(line)
     lines.append("check: " + ("ok" if report["ok"] else "see above: not every number holds"))
     return lines

@@ -28,7 +28,7 @@ def evaluate(request: Request):
     if request.exact:
         from actgrad.core.check import exact  # mpmath
 
-        result.exact = exact(result)
+        result.exact = exact(request, result)
         result.notes += [f"--exact: no true value here: {why}" for why in
                          result.exact.get("missing", [])]  # fmt: skip
     if request.check:

@@ -149,16 +149,18 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
     err, td, got = err.reshape(-1), td.reshape(-1), got.astype(np.float64).reshape(-1)
     known = ~np.isnan(err)
     finite_truth = np.isfinite(td)
+    zero = td == 0
     counts = {
+        "not_zero": int((zero & (got != 0) & np.isfinite(got)).sum()),
         "nan": int((np.isnan(got) & ~np.isnan(td)).sum()),
-        "inf": int((np.isinf(got) & finite_truth).sum()),
+        "inf": int((np.isinf(got) & np.isfinite(true.hi.reshape(-1))).sum()),
         "zero": int(((got == 0) & (td != 0) & finite_truth).sum()),
         "sign": int((got * td < 0).sum()),
         "over": int((err > limit).sum()),
     }
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = np.abs(got - true.hi.reshape(-1)) / np.abs(true.hi.reshape(-1))
-    lost = ~np.isfinite(got) | (rel >= 1) | (got * td < 0)
+    lost = ~np.isfinite(got) | (rel >= 1) | (got * td < 0) | (zero & (got != 0))
     hi = true.hi.reshape(-1)
     per = err.size // max(x.size, 1)  # a slice's Jacobian: several numbers per point, the worst
     if per > 1:
@@ -217,7 +219,7 @@ def sweep(
                             max_elements=max_elements)  # fmt: skip
         result = evaluate(req)
         try:
-            truths, _ = truth.truths(result, progress=progress)
+            truths, _ = truth.truths(result, req.program, progress=progress)
         except NoReference:
             continue
         x = result.inputs["x" if "x" in result.inputs else "pred"].astype(np.float64)

@@ -176,6 +176,9 @@ def ulp_errors(got: np.ndarray, true: Truth, dtype: str) -> tuple[np.ndarray, np
         err = np.where(np.isfinite(got), err, np.inf)
         err = np.where(~finite & (got == td), 0.0, err)  # both the same infinity
         err = np.where(~finite & np.isfinite(got), np.inf, err)
+    # 0 in this dtype (exactly, or below its smallest number): no ulps to speak of there; a
+    # result that is not 0 is flagged instead
+    err = np.where(td == 0, np.where(got == 0, 0.0, np.nan), err)
     return np.where(np.isnan(true.hi), np.nan, err), td
 
 
@@ -211,8 +214,9 @@ def reference_flags(path: str, got: np.ndarray, true: Truth, dtype: str,
     err, td = err.reshape(-1), td.reshape(-1)
     finite = np.isfinite(td)
     kinds = {
+        "not_zero": (td == 0) & (g != 0) & np.isfinite(g),
         "nan": np.isnan(g) & ~np.isnan(td),
-        "overflow": np.isinf(g) & finite,
+        "overflow": np.isinf(g) & np.isfinite(true.hi.reshape(-1)),  # the dtype's too, or not
         "flush_to_zero": (g == 0) & (td != 0) & finite,
         "sign": (g * td < 0),
     }
@@ -226,10 +230,10 @@ def reference_flags(path: str, got: np.ndarray, true: Truth, dtype: str,
     return found
 
 
-def exact(result: Result) -> dict[str, Any]:
+def exact(req: Request, result: Result) -> dict[str, Any]:
     """--exact: each field's true value as decimal strings (``missing``: why some have none)."""
     try:
-        truths, missing = truth.truths(result, digits=True)
+        truths, missing = truth.truths(result, req.program, digits=True)
     except NoReference as e:
         return {"missing": [str(e)]}
     out: dict[str, Any] = {path: t.text for path, t in truths.items()}
@@ -250,7 +254,7 @@ def check(req: Request, result: Result, ulps: float = DEFAULT_ULPS) -> dict[str,
     ours_result = result if result.order >= 1 else evaluate(replace(req, order=order))
     ours = dict(_pairs(ours_result))
     try:
-        truths, missing = truth.truths(ours_result)
+        truths, missing = truth.truths(ours_result, req.program)
         against = "mpmath"
     except NoReference as e:
         truths, missing, against = {}, [str(e)], "float64"

@@ -193,3 +193,59 @@ def absolute(u: Jet) -> Jet:
     if u.v < 0:
         return -u
     return u * 0
+
+
+def nan_like(u: Jet) -> Jet:
+    """NaN in every coefficient: outside a function's real domain (log of a negative)."""
+    return Jet([mpf("nan")] * len(u.c))
+
+
+def sin(u: Jet) -> Jet:
+    s = _shorter(u)
+    return _chain(u, mp.sin(u.v), s and cos(s))
+
+
+def cos(u: Jet) -> Jet:
+    s = _shorter(u)
+    return _chain(u, mp.cos(u.v), s and -sin(s))
+
+
+def tan(u: Jet) -> Jet:
+    return sin(u) / cos(u)
+
+
+def real_log(u: Jet) -> Jet:
+    """log(u) for u > 0; −inf at 0 (no derivative); NaN below."""
+    if u.v > 0:
+        return log(u)
+    if u.v == 0:
+        return Jet([mpf("-inf"), *[mpf("nan")] * (len(u.c) - 1)])
+    return nan_like(u)
+
+
+def real_sqrt(u: Jet) -> Jet:
+    if u.v > 0:
+        return sqrt(u)
+    if u.v == 0:
+        return Jet([mpf(0), *[mpf("inf")] * (len(u.c) - 1)])
+    return nan_like(u)
+
+
+def real_power(u: Jet, a: Jet) -> Jet:
+    """uᵃ as torch.pow defines it over the reals: a whole constant exponent for any u, else
+    u > 0 (exp(a·log u)); 0 to a positive constant is 0; NaN otherwise."""
+    constant = all(c == 0 for c in a.c[1:])
+    if constant and a.v == int(a.v) and abs(a.v) <= 1 << 16:
+        k = int(a.v)
+        out = u ** abs(k) if k else u.const(1)
+        return out if k >= 0 else 1 / out
+    if u.v > 0:
+        return power(u, a.v) if constant else exp(a * log(u))
+    if u.v == 0 and constant and a.v > 0:
+        return _zero_power(u, a.v)
+    return nan_like(u)
+
+
+def _zero_power(u: Jet, a: Any) -> Jet:
+    """0ᵃ for a positive non-integer a: the value 0; derivatives 0 below order a, inf above."""
+    return Jet([mpf(0)] + [mpf(0) if k < a else mpf("inf") for k in range(1, len(u.c))])

@@ -31,7 +31,8 @@ def _map(fn: Callable[..., Any], *arrays: Any) -> np.ndarray:
     return np.asarray(out, dtype=object)
 
 
-def _total(arr: np.ndarray) -> Jet:
+def total(arr: np.ndarray) -> Jet:
+    """The sum of an array of Jets."""
     items = list(np.asarray(arr, dtype=object).reshape(-1))
     out = items[0]
     for item in items[1:]:
@@ -42,10 +43,10 @@ def _total(arr: np.ndarray) -> Jet:
 def _reduce(loss: np.ndarray, reduction: str, divisor: Any = None) -> Any:
     if reduction == "none":
         return loss
-    total = _total(loss)
+    summed = total(loss)
     if reduction == "sum":
-        return total
-    return total / (loss.size if divisor is None else divisor)
+        return summed
+    return summed / (loss.size if divisor is None else divisor)
 
 
 def _clamp_min0(z: Jet) -> Jet:
@@ -61,7 +62,7 @@ def _weighted(loss: np.ndarray, a: Mapping[str, np.ndarray], p: Mapping[str, Any
         return _reduce(loss, p["reduction"])
     w = a["weight"]
     loss = loss * w
-    divisor = _total(np.broadcast_to(w, loss.shape)) if by_weight else None
+    divisor = total(np.broadcast_to(w, loss.shape)) if by_weight else None
     return _reduce(loss, p["reduction"], divisor)
 
 
@@ -111,7 +112,7 @@ def _rows(x: np.ndarray) -> list[np.ndarray]:
 
 def _log_softmax(row: np.ndarray) -> list[Jet]:
     top = max(j.v for j in row)
-    lse = jet.log(_total(np.asarray([jet.exp(j - top) for j in row], dtype=object))) + top
+    lse = jet.log(total(np.asarray([jet.exp(j - top) for j in row], dtype=object))) + top
     return [j - lse for j in row]
 
 
@@ -131,7 +132,7 @@ def _class_loss(a: Mapping[str, np.ndarray], p: Mapping[str, Any], log_probs: bo
         if probabilities:
             t = [target_values[n * classes + c] for c in range(classes)]
             t = [tc * (1 - eps) + eps / classes for tc in t]
-            losses.append(-_total(np.asarray([w[c] * t[c] * row[c] for c in range(classes)],
+            losses.append(-total(np.asarray([w[c] * t[c] * row[c] for c in range(classes)],
                                              dtype=object)))  # fmt: skip
             continue
         y = int(_value(target_values[n]))
@@ -140,7 +141,7 @@ def _class_loss(a: Mapping[str, np.ndarray], p: Mapping[str, Any], log_probs: bo
             continue
         nll = -(row[y] * w[y])
         if eps:
-            smooth = -_total(np.asarray([w[c] * row[c] for c in range(classes)], dtype=object))
+            smooth = -total(np.asarray([w[c] * row[c] for c in range(classes)], dtype=object))
             nll = nll * (1 - eps) + smooth * (eps / classes)
         losses.append(nll)
         divisor = divisor + _value(w[y])
@@ -167,7 +168,7 @@ def _kl_div(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
 
     loss = _map(one, a["pred"], a["target"])
     if p["reduction"] == "batchmean":
-        return _total(loss) / (loss.shape[0] if loss.ndim else 1)
+        return total(loss) / (loss.shape[0] if loss.ndim else 1)
     return _reduce(loss, p["reduction"])
 
 
@@ -216,7 +217,7 @@ def _multilabel_soft_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -
                  for c in range(len(row))]  # fmt: skip
         if weight is not None:
             terms = [term * weight.reshape(-1)[c] for c, term in enumerate(terms)]
-        losses.append(_total(np.asarray(terms, dtype=object)) / len(row))
+        losses.append(total(np.asarray(terms, dtype=object)) / len(row))
     loss = np.empty(len(losses), dtype=object)
     loss[:] = losses
     return _reduce(loss if a["pred"].ndim == 2 else loss.reshape(()), p["reduction"])
@@ -236,8 +237,8 @@ def _multi_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
                 continue
             term = z if p["p"] == 1 else z * z
             terms.append(term * weight.reshape(-1)[y] if weight is not None else term)
-        total = _total(np.asarray(terms, dtype=object)) if terms else row[0] * 0
-        losses.append(total / len(row))
+        summed = total(np.asarray(terms, dtype=object)) if terms else row[0] * 0
+        losses.append(summed / len(row))
     loss = np.empty(len(losses), dtype=object)
     loss[:] = losses
     return _reduce(loss if a["pred"].ndim == 2 else loss.reshape(()), p["reduction"])
@@ -251,7 +252,7 @@ def _margin_ranking(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
 
 
 def _dot(u: np.ndarray, v: np.ndarray) -> Jet:
-    return _total(u * v)
+    return total(u * v)
 
 
 def _cosine_embedding(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
@@ -268,16 +269,16 @@ def _cosine_embedding(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     return _reduce(loss if a["x1"].ndim == 2 else loss.reshape(()), p["reduction"])
 
 
-def _pnorm(v: np.ndarray, order: float) -> Jet:
+def pnorm(v: np.ndarray, order: float) -> Jet:
     """‖v‖_p for finite p ≥ 1 (0 at the origin, with gradient 0 there, torch's subgradient)."""
     items = list(v.reshape(-1))
     if all(i.v == 0 for i in items):
         return items[0] * 0
     if order == 1:
-        return _total(np.asarray([jet.absolute(i) for i in items], dtype=object))
-    total = _total(np.asarray([jet.power(jet.absolute(i), mpf(order)) if i.v else i * 0
+        return total(np.asarray([jet.absolute(i) for i in items], dtype=object))
+    summed = total(np.asarray([jet.power(jet.absolute(i), mpf(order)) if i.v else i * 0
                                for i in items], dtype=object))  # fmt: skip
-    return jet.power(total, 1 / mpf(order))
+    return jet.power(summed, 1 / mpf(order))
 
 
 def _triplet(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
@@ -287,10 +288,10 @@ def _triplet(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     anchors, positives, negatives = (_rows(a[k]) for k in ("anchor", "positive", "negative"))
     losses = []
     for u, v, w in zip(anchors, positives, negatives, strict=True):
-        d_pos = _pnorm(u - v + p["eps"], order)  # pairwise_distance adds eps to the difference
-        d_neg = _pnorm(u - w + p["eps"], order)
+        d_pos = pnorm(u - v + p["eps"], order)  # pairwise_distance adds eps to the difference
+        d_neg = pnorm(u - w + p["eps"], order)
         if p["swap"]:
-            d_swap = _pnorm(v - w + p["eps"], order)
+            d_swap = pnorm(v - w + p["eps"], order)
             d_neg = d_swap if d_swap.v < d_neg.v else d_neg
         losses.append(_clamp_min0(d_pos - d_neg + p["margin"]))
     loss = np.empty(len(losses), dtype=object)
@@ -313,7 +314,7 @@ def _vector_norm(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
         return items[0] * 0 + sum(1 for i in items if i.v != 0)
     if order < 1:
         raise NoReference("the vector_norm reference covers ord ≥ 1, 0 and ±inf")
-    return _pnorm(v, order)
+    return pnorm(v, order)
 
 
 LOSSES: dict[str, Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], Any]] = {
@@ -355,9 +356,9 @@ def _jets(values: np.ndarray, seed: int | None) -> np.ndarray:
     return out.reshape(values.shape)
 
 
-def _start_bits(inputs: Mapping[str, np.ndarray]) -> int:
-    """Enough bits for the spread of the inputs (a softmax's 1 − p cancels within e^−spread)."""
-    values = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in inputs.values()])
+def start_bits(values: np.ndarray) -> int:
+    """Enough bits for the spread of the inputs (a softmax's 1 − p cancels within e^−spread)
+    and for the smallest of them."""
     finite = values[np.isfinite(values)]
     spread = float(finite.max() - finite.min()) if finite.size else 0.0
     tiny = min((abs(v) for v in finite.tolist() if v), default=1.0)
@@ -401,7 +402,8 @@ def loss(
                 grads.extend(j.c[1] for j in run(n, k))
         return values + grads
 
-    flat, ok = converge(evaluate, _start_bits(inputs))
+    values = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in inputs.values()])
+    flat, ok = converge(evaluate, start_bits(values))
     m = len(flat) // passes
     value, rest = flat[:m], flat[m:]
     grads: dict[str, Any] = {}

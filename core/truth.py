@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from actgrad.core import reference, reference_losses, registry
+from actgrad.core import reference, reference_losses, reference_program, registry
+from actgrad.core.program import Program
 from actgrad.core.reference import NoReference, Truth, decimal, split
 from actgrad.core.result import Result
 from mpmath import mp
@@ -27,13 +28,17 @@ def _truth(values: list[Any], shape: tuple[int, ...], digits: bool, converged: b
 
 
 def truths(
-    result: Result, digits: bool = False, progress: Callable[[int], None] | None = None
-) -> tuple[dict[str, Truth], list[str]]:
-    """({path: Truth}, what has no reference and why). Raises NoReference when nothing has."""
-    if result.kind == "expr":
-        raise NoReference("expressions have no arbitrary-precision reference yet")
+    result: Result, program: Program | None = None, digits: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, Truth], list[str]]:  # fmt: skip
+    """({path: Truth}, what has no reference and why). Raises NoReference when nothing has.
+    An expression's result needs its ``program``."""
     if result.cotangent is not None:
         raise NoReference("a --cotangent product has no reference yet")
+    if result.kind == "expr":
+        if program is None:
+            raise NoReference("an expression's reference needs its program")
+        return _expression(program, result, digits)
     spec = registry.get(result.function)
     if spec.kind == "activation" and spec.pointwise:
         order = max(result.derivatives, default=0)
@@ -108,4 +113,41 @@ def _loss(spec: registry.FunctionSpec, result: Result, digits: bool) -> tuple[
             out[f"grad.{name}"] = _truth(summed, in_shape, digits, ok)
     missing = [f"grad2.{n}: second derivatives of losses have no reference yet"
                for n in result.derivatives.get(2, {})]  # fmt: skip
+    return out, missing
+
+
+def _expression(program: Program, result: Result, digits: bool) -> tuple[
+        dict[str, Truth], list[str]]:  # fmt: skip
+    forms: dict[str, tuple[str, int]] = {name: ("columns", 1) for name in result.jacobian}
+    missing = []
+    for k, grads in sorted(result.derivatives.items()):
+        for name in grads:
+            if name in forms and forms[name][0] == "columns":
+                if k > 1:
+                    missing.append(f"grad{k}.{name}: a Hessian has no reference yet")
+                continue
+            leaf = result.inputs[name]
+            same = program.elementwise and leaf.shape == result.value.shape
+            if same or (leaf.ndim == 0 and result.value.ndim == 0):
+                forms[name] = ("elementwise", k)
+            elif k == 1:
+                forms[name] = ("columns", 1)  # a scalar's gradient
+    value, grads, ok = reference_program.expression(program, result.inputs, forms)
+    shape = result.value.shape
+    out = {"value": _truth(value, shape, digits, ok)}
+    m = len(value)
+    for name, (form, order) in forms.items():
+        flat = grads[name]
+        if form == "elementwise":
+            for k in range(1, order + 1):
+                key = f"{'grad' if k == 1 else f'grad{k}'}.{name}"
+                out[key] = _truth(flat[k - 1 :: order], shape, digits, ok)
+            continue
+        size = result.inputs[name].size
+        in_shape = result.inputs[name].shape
+        if name in result.jacobian:
+            jac = [flat[j * m + i] for i in range(m) for j in range(size)]
+            out[f"jacobian.{name}"] = _truth(jac, (*shape, *in_shape), digits, ok)
+        else:
+            out[f"grad.{name}"] = _truth(flat, in_shape, digits, ok)
     return out, missing

@@ -1,0 +1,216 @@
+"""Ground truth for expressions: a program's steps run over numpy arrays of :class:`jet.Jet`
+in arbitrary precision, the same stack machine as the evaluator's with mpmath for torch.
+
+Derivatives are forward mode: for an elementwise program, one pass per variable with every
+element seeded (each output element depends on its own input element only), to any order;
+otherwise one order-1 pass per element of the variable (a gradient or a Jacobian column).
+Registry activations are :mod:`reference`'s formulas, losses :mod:`reference_losses`'s;
+functions along a dim inside an expression have no reference yet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from actgrad.core import jet, reference, reference_losses, registry
+from actgrad.core.jet import Jet
+from actgrad.core.program import Call, Program
+from actgrad.core.reference import NoReference, converge
+from mpmath import mp, mpf
+
+CONSTANTS = {"pi": lambda: +mp.pi, "e": lambda: +mp.e}
+
+
+def _each(fn: Callable[..., Jet], *arrays: Any) -> np.ndarray:
+    out = np.frompyfunc(fn, len(arrays), 1)(*arrays)
+    return np.asarray(out, dtype=object)
+
+
+def _pair(fn: Callable[[Jet, Jet], Jet]) -> Callable[[Any, Any], np.ndarray]:
+    return lambda a, b: _each(fn, a, b)
+
+
+def _extreme(a: Jet, b: Jet, bigger: bool) -> Jet:
+    """maximum/minimum: torch splits the gradient evenly between ties."""
+    if a.v == b.v:
+        return (a + b) / 2
+    return a if (a.v > b.v) == bigger else b
+
+
+UNARY: dict[str, Callable[[Jet], Jet]] = {
+    "exp": jet.exp, "log": jet.real_log, "log1p": lambda u: (
+        jet.log1p(u) if u.v > -1 else jet.real_log(u + 1)),
+    "expm1": jet.expm1, "sqrt": jet.real_sqrt, "abs": jet.absolute, "sin": jet.sin,
+    "cos": jet.cos, "tan": jet.tan, "erf": jet.erf,
+}  # fmt: skip
+
+
+def _reduce_extreme(arr: np.ndarray, bigger: bool) -> Jet:
+    items = list(np.asarray(arr, dtype=object).reshape(-1))
+    best = max(i.v for i in items) if bigger else min(i.v for i in items)
+    ties = [i for i in items if i.v == best]
+    total = ties[0]
+    for item in ties[1:]:
+        total = total + item
+    return total / len(ties)  # torch's amax/amin: the gradient split evenly between ties
+
+
+def _math(call: Call, args: list[np.ndarray]) -> Any:
+    name = call.name
+    if name in UNARY:
+        return _each(UNARY[name], args[0])
+    if name in ("maximum", "minimum") or (name in ("max", "min") and len(args) == 2):
+        bigger = name in ("maximum", "max")
+        return _each(lambda a, b: _extreme(a, b, bigger), args[0], args[1])
+    if name in ("max", "min"):
+        return np.asarray(_reduce_extreme(args[0], name == "max"), dtype=object)
+    if name in ("sum", "mean"):
+        total = reference_losses.total(args[0])
+        return np.asarray(total / (args[0].size if name == "mean" else 1), dtype=object)
+    if name == "norm":
+        order = float(call.params["ord"])
+        items = np.asarray(args[0], dtype=object)
+        if not (math.isfinite(order) and order >= 1):
+            raise NoReference("norm in an expression: the reference covers finite ord ≥ 1")
+        return np.asarray(reference_losses.pnorm(items, order), dtype=object)
+    if name == "clamp":  # torch passes the gradient at the bounds
+        low = call.params.get("min")
+        high = call.params.get("max")
+        if len(args) > 1:
+            raise NoReference("clamp with tensor bounds has no reference yet")
+
+        def one(u: Jet) -> Jet:
+            if low is not None and u.v < low:
+                return u.const(low)
+            if high is not None and u.v > high:
+                return u.const(high)
+            return u
+
+        return _each(one, args[0])
+    raise NoReference(f"{name} in an expression has no reference yet")
+
+
+def _call(call: Call, args: list[np.ndarray]) -> Any:
+    if call.target == "math":
+        return _math(call, args)
+    spec = registry.get(call.target)
+    if spec.kind == "activation":
+        fn = reference.ELEMENTWISE.get(spec.name)
+        if fn is None or not spec.pointwise:
+            raise NoReference(f"{spec.name} inside an expression has no reference yet")
+        return _each(lambda u: fn(u, call.params), args[0])
+    inputs = dict(zip(call.args, args, strict=True))
+    if call.align:
+        aligned = [n for n in spec.aligned if n in inputs]
+        shapes = {np.shape(inputs[n]) for n in aligned}
+        if len(shapes) > 1:
+            broadcast = np.broadcast_arrays(*(inputs[n] for n in aligned))
+            inputs.update({n: np.asarray(b, dtype=object) for n, b in
+                           zip(aligned, broadcast, strict=True)})  # fmt: skip
+    fn = reference_losses.LOSSES.get(spec.name)
+    if fn is None:
+        raise NoReference(f"no reference for {spec.name} yet")
+    return fn(inputs, call.params)
+
+
+BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "/": _pair(lambda a, b: a / b if b.v != 0 else _divide_by_zero(a, b)),
+    "**": _pair(jet.real_power), "^": _pair(jet.real_power),
+}  # fmt: skip
+
+
+def _divide_by_zero(a: Jet, b: Jet) -> Jet:
+    sign = mp.sign(a.v)
+    return Jet([mpf("inf") * sign if sign else mpf("nan"), *[mpf("nan")] * (len(a.c) - 1)])
+
+
+def run(program: Program, variables: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The program's value as an array of Jets (variables: arrays of Jets)."""
+    stack: list[Any] = []
+    order = 1
+    for v in variables.values():
+        order = len(np.asarray(v, dtype=object).reshape(-1)[0].c) - 1 if np.size(v) else order
+    for step in program.steps:
+        kind = step[0]
+        if kind == "num":
+            stack.append(np.asarray(Jet([mpf(step[1]), *[mpf(0)] * order]), dtype=object))
+        elif kind == "name":
+            value = variables.get(step[1])
+            if value is None:
+                constant = CONSTANTS[step[1]]()
+                value = np.asarray(Jet([constant, *[mpf(0)] * order]), dtype=object)
+            stack.append(value)
+        elif kind == "neg":
+            stack.append(-stack.pop())
+        elif kind == "bin":
+            b, a = stack.pop(), stack.pop()
+            stack.append(np.asarray(BINARY[step[1]](a, b), dtype=object))
+        else:
+            call, nargs = step[1], step[2]
+            args = stack[len(stack) - nargs :]
+            del stack[len(stack) - nargs :]
+            stack.append(np.asarray(_call(call, args), dtype=object))
+    return np.asarray(stack.pop(), dtype=object)
+
+
+def _jets(values: np.ndarray, order: int, seed: int | None, everywhere: bool) -> np.ndarray:
+    flat = np.asarray(values, dtype=np.float64).reshape(-1).tolist()
+    out = np.empty(len(flat), dtype=object)
+    for k, v in enumerate(flat):
+        seeded = everywhere or k == seed
+        out[k] = Jet([mpf(v), mpf(1 if seeded else 0), *[mpf(0)] * (order - 1)][: order + 1])
+    return out.reshape(np.shape(values))
+
+
+def expression(
+    program: Program, inputs: Mapping[str, np.ndarray], forms: Mapping[str, tuple[str, int]]
+) -> tuple[list[Any], dict[str, Any], bool]:
+    """(the value, flat; {variable: derivatives}, converged). ``forms[name]`` is ("elementwise",
+    order): f′ … f⁽ᵒʳᵈᵉʳ⁾ per element, one pass; or ("columns", 1): ∂value/∂name_k, one pass per
+    element k, value-major."""
+    size = sum(np.size(v) for v in inputs.values()) or 1
+    passes = 1 + sum(np.size(inputs[n]) for n, (form, _) in forms.items() if form == "columns")
+    if passes * size > reference_losses.MAX_WORK:
+        raise NoReference(f"too large for the arbitrary-precision reference ({passes} passes "
+                          f"over {size} elements)")  # fmt: skip
+    top = max((k for _, k in forms.values()), default=0)
+
+    def evaluate() -> list[Any]:
+        base = {n: _jets(v, max(top, 1), None, False) for n, v in inputs.items()}
+        value = run(program, base).reshape(-1)
+        out = [j.c[0] for j in value]
+        for name, (form, order) in forms.items():
+            if form == "elementwise":
+                seeded = {**base, name: _jets(inputs[name], order, None, True)}
+                ys = run(program, seeded).reshape(-1)
+                out += [d for j in ys for d in j.derivatives()[1 : order + 1]]
+                continue
+            for k in range(np.size(inputs[name])):
+                seeded = {**base, name: _jets(inputs[name], 1, k, False)}
+                out += [j.c[1] for j in run(program, seeded).reshape(-1)]
+        return out
+
+    values = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1)
+                             for v in inputs.values()] or [np.zeros(0)])  # fmt: skip
+    start = reference_losses.start_bits(values)
+    flat, ok = converge(evaluate, start)
+    m = _value_size(len(flat), inputs, forms)
+    value, rest = flat[:m], flat[m:]
+    derivatives: dict[str, Any] = {}
+    for name, (form, order) in forms.items():
+        count = m * order if form == "elementwise" else m * np.size(inputs[name])
+        derivatives[name] = rest[:count]
+        rest = rest[count:]
+    return value, derivatives, ok
+
+
+def _value_size(total: int, inputs: Mapping[str, np.ndarray],
+                forms: Mapping[str, tuple[str, int]]) -> int:  # fmt: skip
+    """m from total = m·(1 + Σ orders of elementwise forms + Σ sizes of column forms)."""
+    per = 1 + sum(order if form == "elementwise" else np.size(inputs[name])
+                  for name, (form, order) in forms.items())  # fmt: skip
+    return total // per
