@@ -89,14 +89,15 @@ def _flags(row: accuracy.Row) -> str:
     return ", ".join(found) or "—"
 
 
-def _table(rows: list[accuracy.Row], limit: float, grid: str) -> Any:
+def _table(rows: list[accuracy.Row], limit: float | None, grid: str) -> Any:
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     table = Table()
     for header in ("function", "dtype", "quantity", "max ulp", "median", "worst x",
-                   f"> {limit:g} ulp", "all digits lost", "wrong"):  # fmt: skip
+                   "> N ulp" if limit is None else f"> {limit:g} ulp", "all digits lost",
+                   "wrong"):  # fmt: skip
         table.add_column(header, justify="left" if header in ("function", "dtype") else "right",
                          overflow="fold")  # fmt: skip
     for row in rows:
@@ -106,13 +107,20 @@ def _table(rows: list[accuracy.Row], limit: float, grid: str) -> Any:
                       _g(row.median_ulp, 2), worst, over_text(row), lost_text(row),
                       _flags(row))  # fmt: skip
     caption = (f"torch {accuracy.torch_version()} against the true value (arbitrary precision), in "
-               f"ulps of each dtype, over x = {grid}. > {limit:g} ulp: points (and where); "
+               f"ulps of each dtype, over x = {grid}. > N ulp: points (and where) more than "
+               f"{_limits(limit)} off; "
                "all digits lost: relative error ≥ 1; wrong: NaN or inf where the truth is "
                "finite, zero where it is not, the wrong sign")  # fmt: skip
     return Group(table, Text(caption, style="dim"))
 
 
-def _plain(rows: list[accuracy.Row], limit: float, header: bool) -> str:
+def _limits(limit: float | None) -> str:
+    if limit is not None:
+        return f"{limit:g} ulps"
+    return "64 ulps (float64, float32) or 4 (float16, bfloat16)"
+
+
+def _plain(rows: list[accuracy.Row], limit: float | None, header: bool) -> str:
     lines = []
     if header:
         lines.append(
@@ -161,7 +169,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     specs = accuracy.functions(items, options["all"])
     dtypes = _dtypes(options["dtypes"])
     order = parse_int(options["order"], "--order", 0, 4) if options["order"] is not None else 2
-    limit = parse_int(options["ulps"], "--ulps", 0, 1 << 62) if options["ulps"] else 64
+    limit = parse_int(options["ulps"], "--ulps", 0, 1 << 62) if options["ulps"] else None
     budget = parse_int(options["max_points"], "--max-points", 1, 1 << 40) if options[
         "max_points"] else accuracy.MAX_REFERENCE_POINTS  # fmt: skip
     cap = parse_cap(options["max_elements"])
@@ -220,7 +228,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
 
 
 def _run(specs: list[Any], grid: str, dtypes: list[str], order: int, params: dict[str, Any],
-         limit: float, cap: int, points: int) -> Any:  # fmt: skip
+         limit: float | None, cap: int, points: int) -> Any:  # fmt: skip
     """The sweep's rows, with a progress bar on stderr when it is a terminal."""
     if not sys.stderr.isatty():
         for spec in specs:

@@ -269,7 +269,11 @@ def accuracy(
     ] = None,
     ulps: Annotated[
         str | None,
-        typer.Option("--ulps", metavar="N", help="Report the regions more than N ulps off (64)."),
+        typer.Option(
+            "--ulps",
+            metavar="N",
+            help="Report the regions more than N ulps off (64; 4 in half precision).",
+        ),
     ] = None,
     plot_curves: Annotated[
         bool, typer.Option("--plot", help="Draw the error curves in the terminal.")

@@ -209,7 +209,7 @@ def _shared_tail(stochastic: bool) -> list[inspect.Parameter]:
                 "--ulps",
                 metavar="N",
                 rich_help_panel=OUTPUT,
-                show_default="64",
+                show_default="64; 4 in float16, bfloat16",
                 help="--check: flag a number more than N ulps of its dtype from the true value.",
             ),
         ),

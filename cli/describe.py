@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from actgrad.core import known_accuracy, registry
+from actgrad.core.options import default_ulps
 
 
 def _param_text(param: registry.Param) -> str:
@@ -219,7 +220,8 @@ def accuracy_lines(spec: registry.FunctionSpec) -> list[str]:
             lost = [words for _, _, every, words in runs if every]
             over = [words for _, _, every, words in runs if not every]
             what = (f"every digit lost for {', '.join(lost[:3])}" if lost else
-                    f"over {known_accuracy.LIMIT} ulps off for {', '.join(over[:3])}")  # fmt: skip
+                    f"over {default_ulps(dtype)} ulps off for "
+                    f"{', '.join(over[:3])}")  # fmt: skip
             out.append(f"{dtype} {QUANTITIES.get(quantity, quantity)}: {what}")
     if spec.name in known_accuracy.PARAMS:
         params = known_accuracy.PARAMS[spec.name]

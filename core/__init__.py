@@ -32,8 +32,7 @@ def evaluate(request: Request):
         result.notes += [f"--exact: no true value here: {why}" for why in
                          result.exact.get("missing", [])]  # fmt: skip
     if request.check:
-        from actgrad.core.check import DEFAULT_ULPS, check
+        from actgrad.core.check import check
 
-        ulps = DEFAULT_ULPS if request.ulps is None else request.ulps
-        result.check = check(request, result, ulps)
+        result.check = check(request, result, request.ulps)
     return result

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 from actgrad.core import registry, truth
-from actgrad.core.check import DEFAULT_ULPS, in_dtype, ulp_errors
+from actgrad.core.check import in_dtype, ulp_errors
 from actgrad.core.errors import BadParameter
+from actgrad.core.options import default_ulps
 from actgrad.core.reference import NoReference, Truth
 from actgrad.core.request import build_request
 
@@ -52,6 +53,7 @@ class Row:
     params: dict[str, Any]
     dtype: str
     quantity: str  # "value", "grad", "grad2", … or "jacobian"
+    limit: float  # the regions are where the error exceeds this many ulps
     points: int
     max_ulp: float | None
     median_ulp: float | None
@@ -65,7 +67,8 @@ class Row:
     def to_dict(self) -> dict[str, Any]:
         return {
             "function": self.function, "params": self.params, "dtype": self.dtype,
-            "quantity": self.quantity, "points": self.points, "max_ulp": self.max_ulp,
+            "quantity": self.quantity, "ulps": self.limit, "points": self.points,
+            "max_ulp": self.max_ulp,
             "median_ulp": self.median_ulp, "worst": self.worst, "counts": self.counts,
             "regions": self.regions, "all_digits_lost": self.lost,
         }  # fmt: skip
@@ -172,8 +175,8 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
         got, hi = got.reshape(x.size, per)[rows, pick], hi.reshape(x.size, per)[rows, pick]
     known = ~np.isnan(err)
     if not known.any():
-        return Row(spec.name, params, dtype, quantity, int(err.size), None, None, None, counts,
-                   [], [])  # fmt: skip
+        return Row(spec.name, params, dtype, quantity, limit, int(err.size), None, None, None,
+                   counts, [], [])  # fmt: skip
     worst = int(np.flatnonzero(known)[np.argmax(err[known])])
     order = np.argsort(x[known], kind="stable")
     xs, errs, losts = x[known][order], err[known][order], lost[known][order]
@@ -183,7 +186,7 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
         "true": _finite(float(hi[worst])),
     }
     return Row(
-        spec.name, params, dtype, quantity, int(err.size), _finite(float(err[worst])),
+        spec.name, params, dtype, quantity, limit, int(err.size), _finite(float(err[worst])),
         float(np.median(err[known])), at,
         counts, _runs(xs, errs > limit, errs), _runs(xs, losts & (errs > limit), errs), x, err,
     )  # fmt: skip
@@ -195,11 +198,12 @@ def sweep(
     dtypes: list[str],
     order: int,
     params: dict[str, Any] | None = None,
-    limit: float = DEFAULT_ULPS,
+    limit: float | None = None,
     max_elements: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[Row]:
-    """One Row per dtype and quantity of ``spec`` over ``grid`` (any --x form)."""
+    """One Row per dtype and quantity of ``spec`` over ``grid`` (any --x form); ``limit``:
+    the regions more ulps off than this (None: the dtype's --check default)."""
     from actgrad.core.engine import evaluate  # torch
 
     own = {**REQUIRED.get(spec.name, {}),
@@ -219,7 +223,7 @@ def sweep(
                             max_elements=max_elements)  # fmt: skip
         result = evaluate(req)
         try:
-            truths, _ = truth.truths(result, req.program, progress=progress)
+            truths, _ = truth.truths(result, req.program, progress=progress, limit=None)
         except NoReference:
             continue
         x = result.inputs["x" if "x" in result.inputs else "pred"].astype(np.float64)
@@ -228,7 +232,8 @@ def sweep(
         for path, got in result.arrays():
             if path in truths and not path.startswith("inputs."):
                 quantity = path.split(".")[0]
-                yield _row(spec, dict(result.params), dtype, quantity, x, got, truths[path], limit)
+                over = default_ulps(dtype) if limit is None else limit
+                yield _row(spec, dict(result.params), dtype, quantity, x, got, truths[path], over)
 
 
 def _pairs(grid: str, first: str) -> str:

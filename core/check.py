@@ -16,13 +16,13 @@ from actgrad.core import registry, truth
 from actgrad.core.cost import MAX_FD_ELEMENTS
 from actgrad.core.engine import closed_form_derivative, evaluate
 from actgrad.core.inputs import Values
+from actgrad.core.options import default_ulps
 from actgrad.core.reference import NoReference, Truth
 from actgrad.core.request import Request
 from actgrad.core.result import Result
 
 FD_RTOL, FD_ATOL = 1e-5, 1e-7
 MAX_FLAGS = 20
-DEFAULT_ULPS = 64  # --check flags a number wrong by more than this many ulps of its dtype
 
 
 def _spacing(values: np.ndarray, dtype: str) -> np.ndarray:
@@ -242,9 +242,10 @@ def exact(req: Request, result: Result) -> dict[str, Any]:
     return out
 
 
-def check(req: Request, result: Result, ulps: float = DEFAULT_ULPS) -> dict[str, Any]:
+def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, Any]:
     """The check object: the error of every number against the arbitrary-precision reference
     (or, without one, against torch's float64), flags, finite differences, closed form."""
+    ulps = default_ulps(req.dtype) if ulps is None else ulps
     order = max(req.order, 1)
     reference = evaluate(replace(req, dtype="float64", order=order, symbolic=False))
     out: dict[str, Any] = {"finite_differences": finite_differences(req, reference)}

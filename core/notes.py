@@ -7,6 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from actgrad.core import known_accuracy, registry
+from actgrad.core.options import default_ulps
 
 
 def kink_notes(spec: registry.FunctionSpec, x: torch.Tensor, params: dict, order: int) -> list[str]:
@@ -111,14 +112,14 @@ def _measured(spec: registry.FunctionSpec, params: dict, dtype: str,
 
 def accuracy_notes(spec: registry.FunctionSpec, params: dict, dtype: str, order: int,
                    x: np.ndarray) -> list[str]:  # fmt: skip
-    """Where docs/accuracy.md measured torch to be more than LIMIT ulps off, or to lose every
-    digit, and an input lies there: one note per quantity (the worst region hit)."""
+    """Where docs/accuracy.md measured torch to be more ulps off than --check allows, or to
+    lose every digit, and an input lies there: one note per quantity (the worst region hit)."""
     out = []
     for k, runs in _measured(spec, params, dtype, order):
         for low, high, lost, words in runs:  # every-digit-lost regions come first
             inside = int(((x >= low) & (x <= high)).sum())
             if inside:
-                what = "loses every digit" if lost else f"is over {known_accuracy.LIMIT} ulps off"
+                what = "loses every digit" if lost else f"is over {default_ulps(dtype)} ulps off"
                 out.append(
                     f"in {dtype} torch's {spec.name}{PRIMES[k]} {what} for {words} "
                     f"({inside} input(s) there; measured against the true value in "

@@ -127,3 +127,13 @@ def device_dtype(device: object, dtype: object) -> tuple[str, str]:
             f"use one of {', '.join(DTYPES)}",
         )
     return dev, dt
+
+
+# --check flags a number more than this many ulps of its dtype off: 6 of float64's 53 bits or
+# float32's 24 lost; 2 of half precision's 11 (float16) or 8 (bfloat16)
+DEFAULT_ULPS = {"float64": 64, "float32": 64, "float16": 4, "bfloat16": 4}
+
+
+def default_ulps(dtype: str) -> int:
+    """--check's default threshold for ``dtype`` (--ulps N overrides it)."""
+    return DEFAULT_ULPS.get(dtype, 64)

@@ -27,12 +27,21 @@ def _truth(values: list[Any], shape: tuple[int, ...], digits: bool, converged: b
     return Truth(hi.reshape(shape), lo.reshape(shape), text, converged)
 
 
+CHECK_POINTS = 20_000  # --check and --exact: the reference's points at most (accuracy: its own)
+
+
 def truths(
     result: Result, program: Program | None = None, digits: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, limit: int | None = CHECK_POINTS,
 ) -> tuple[dict[str, Truth], list[str]]:  # fmt: skip
-    """({path: Truth}, what has no reference and why). Raises NoReference when nothing has.
+    """({path: Truth}, what has no reference and why). Raises NoReference when nothing has,
+    or when the inputs hold more than ``limit`` numbers (mpmath takes ~0.1 ms a point).
     An expression's result needs its ``program``."""
+    size = sum(v.size for v in result.inputs.values())
+    if limit is not None and size > limit:
+        raise NoReference(f"{size:,} input numbers are more than the {limit:,} the "
+                          "arbitrary-precision reference checks at once; actgrad accuracy "
+                          "sweeps a range")  # fmt: skip
     if result.cotangent is not None:
         raise NoReference("a --cotangent product has no reference yet")
     if result.kind == "expr":

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from actgrad.core import registry
+from actgrad.core import known_accuracy, registry
 from actgrad.core.engine import apply
 from conftest import GRID, cases, run
 from reference import ALONG_DIM, POINTWISE, gumbel_softmax
@@ -287,8 +287,18 @@ def test_low_precision_agrees_with_float64_or_is_documented(spec, dtype):
         assert spec.dtype_notes[dtype] in result.notes
         plain = run(spec.name, x, cases(spec)[0], dtype=dtype)  # no derivative asked
         assert (spec.dtype_notes[dtype] in plain.notes) == (not spec.dtype_notes_need_grad)
-    else:
-        assert not bad, f"{spec.name} in {dtype}: {bad} differ from float64 beyond tolerance"
+        return
+    measured = known_accuracy.REGIONS.get(spec.name, {}).get(dtype, {})
+    if not bad:
+        return
+    # the measured report (docs/accuracy.md) documents it, and a result inside one of its
+    # regions says so
+    assert measured, f"{spec.name} in {dtype}: {bad} differ from float64, and no region is known"
+    low, high, _, _ = next(iter(measured.get("grad") or measured["value"]))
+    inside = [x for x in DTYPE_GRID if low <= x <= high]
+    if spec.pointwise and inside:
+        result = run(spec.name, inside[0], cases(spec)[0], dtype=dtype, grad=True)
+        assert any("docs/accuracy.md" in n for n in result.notes), result.notes
 
 
 def test_fourth_order_matches_closed_form():
