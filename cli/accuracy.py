@@ -94,23 +94,45 @@ def _table(rows: list[accuracy.Row], limit: float | None, grid: str) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table()
-    for header in ("function", "dtype", "quantity", "max ulp", "median", "worst x",
-                   "> N ulp" if limit is None else f"> {limit:g} ulp", "all digits lost",
-                   "wrong"):  # fmt: skip
+    names = list(dict.fromkeys(r.function for r in rows))
+    one = len(names) == 1
+    table = Table(title=registry.get(names[0]).command if one and rows else None)
+    headers = [
+        "dtype",
+        "quantity",
+        "max ulp",
+        "median",
+        "worst x",
+        "> N ulp" if limit is None else f"> {limit:g} ulp",
+        "all digits lost",
+        "wrong",
+    ]
+    if not one:
+        headers.insert(0, "function")
+    for header in headers:  # numbers are never wrapped; the regions are
+        text = header in ("> N ulp", "all digits lost") or header.startswith("> ")
         table.add_column(header, justify="left" if header in ("function", "dtype") else "right",
-                         overflow="fold")  # fmt: skip
+                         no_wrap=not text, overflow="fold")  # fmt: skip
     for row in rows:
         worst = "—" if row.worst is None else _g(row.worst["x"], 6)
-        table.add_row(registry.get(row.function).command, row.dtype,
-                      quantity_name(row.function, row.quantity), _g(row.max_ulp),
-                      _g(row.median_ulp, 2), worst, over_text(row), lost_text(row),
-                      _flags(row))  # fmt: skip
-    caption = (f"torch {accuracy.torch_version()} against the true value (arbitrary precision), in "
-               f"ulps of each dtype, over x = {grid}. > N ulp: points (and where) more than "
-               f"{_limits(limit)} off; "
-               "all digits lost: relative error ≥ 1; wrong: NaN or inf where the truth is "
-               "finite, zero where it is not, the wrong sign")  # fmt: skip
+        cells = [
+            row.dtype,
+            quantity_name(row.function, row.quantity),
+            _g(row.max_ulp),
+            _g(row.median_ulp, 2),
+            worst,
+            over_text(row),
+            lost_text(row),
+            _flags(row),
+        ]
+        if not one:
+            cells.insert(0, registry.get(row.function).command)
+        table.add_row(*cells)
+    caption = (f"torch {accuracy.torch_version()} against the true value (arbitrary precision), "
+               f"in ulps of each dtype, over x = {grid}. > N ulp: points (and where) more than "
+               f"{_limits(limit)} off; all digits lost: relative error ≥ 1; wrong: NaN or inf "
+               "where the truth is finite, zero where it is not, the wrong sign, not 0 where "
+               "it is")  # fmt: skip
     return Group(table, Text(caption, style="dim"))
 
 

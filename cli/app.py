@@ -304,7 +304,7 @@ def accuracy(
     max_points: Annotated[
         str | None,
         typer.Option(
-            "--max-points", metavar="N", help="Reference-evaluation budget (default 250000 points)."
+            "--max-points", metavar="N", help="Reference-evaluation budget (default 10^6 points)."
         ),
     ] = None,
     max_elements: Annotated[

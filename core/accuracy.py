@@ -27,7 +27,7 @@ from actgrad.core.request import build_request
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 DEFAULT_GRID = "-40:40:2001"
-MAX_REFERENCE_POINTS = 250_000  # the reference-evaluation budget of one sweep
+MAX_REFERENCE_POINTS = 1_000_000  # the reference-evaluation budget of one sweep (a few minutes)
 # the elementwise losses a sweep covers: pred = x against this target (and these inputs)
 LOSS_SWEEPS: dict[str, dict[str, str]] = {
     "mse_loss": {"target": "0"},

@@ -244,6 +244,31 @@ def _multi_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     return _reduce(loss if a["pred"].ndim == 2 else loss.reshape(()), p["reduction"])
 
 
+def _multilabel_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    """Σ over the sample's targets j (indices up to the first −1) and the other classes i of
+    max(0, 1 − (x[j] − x[i])), over C (torch's kernel: no gradient where the hinge is 0)."""
+    rows = _rows(a["pred"])
+    targets = _rows(np.asarray(a["target"], dtype=object))
+    losses = []
+    for row, t in zip(rows, targets, strict=True):
+        chosen = []
+        for y in (int(_value(v)) for v in t):
+            if y < 0:
+                break
+            chosen.append(y)
+        terms = []
+        for j in chosen:
+            for i in range(len(row)):
+                z = 1 - (row[j] - row[i])
+                if i not in chosen and z.v > 0:
+                    terms.append(z)
+        summed = total(np.asarray(terms, dtype=object)) if terms else row[0] * 0
+        losses.append(summed / len(row))
+    loss = np.empty(len(losses), dtype=object)
+    loss[:] = losses
+    return _reduce(loss if a["pred"].ndim == 2 else loss.reshape(()), p["reduction"])
+
+
 def _margin_ranking(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     def one(x1: Jet, x2: Jet, t: Jet) -> Jet:
         return _clamp_min0(-t * (x1 - x2) + p["margin"])
@@ -339,6 +364,7 @@ LOSSES: dict[str, Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], Any]] 
     ),
     "multilabel_soft_margin_loss": _multilabel_soft_margin,
     "multi_margin_loss": _multi_margin,
+    "multilabel_margin_loss": _multilabel_margin,
     "margin_ranking_loss": _margin_ranking,
     "cosine_embedding_loss": _cosine_embedding,
     "triplet_margin_loss": _triplet,

@@ -198,6 +198,11 @@ LOSS_CASES = [
     ("soft_margin_loss", {"pred": "0.3,-2", "target": "1,-1"}, {}),
     ("multilabel_soft_margin_loss", {"pred": "[[0.3,-2,1]]", "target": "[[1,0,1]]"}, {}),
     ("multi_margin_loss", {"pred": "[[0.3,-2,1],[1,2,0.5]]", "target": "0,2"}, {}),
+    (
+        "multilabel_margin_loss",
+        {"pred": "[[0.1,0.2,0.4,0.8],[1,-1,0.5,0]]", "target": "[[3,0,-1,1],[1,2,-1,-1]]"},
+        {},
+    ),
     ("margin_ranking_loss", {"x1": "1,2", "x2": "2,1", "target": "1,-1"}, {"margin": "0.5"}),
     ("cosine_embedding_loss", {"x1": "1,2,3", "x2": "2,1,0.5", "target": "1"}, {}),
     (
