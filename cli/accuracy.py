@@ -41,7 +41,8 @@ def quantity_name(function: str, quantity: str) -> str:
     return {1: "f′", 2: "f″", 3: "f‴", 4: "f⁗"}[k]
 
 
-def _g(v: float | None, digits: int = 3) -> str:
+def short(v: float | None, digits: int = 3) -> str:
+    """A number in a few digits (None, a non-finite error, as inf)."""
     if v is None:
         return "inf"
     if v == 0:
@@ -51,7 +52,7 @@ def _g(v: float | None, digits: int = 3) -> str:
 
 def span(run: dict[str, Any]) -> str:
     """A run of grid points in words: x ≥ a, x ≤ b, x = a, a ≤ x ≤ b, or everywhere."""
-    a, b = _g(run["from"], 4), _g(run["to"], 4)
+    a, b = short(run["from"], 4), short(run["to"], 4)
     if run["low_end"] and run["high_end"]:
         return "everywhere"
     if run["points"] == 1:
@@ -80,7 +81,7 @@ def over_text(row: accuracy.Row) -> str:
     low, high = row.regions[0], row.regions[-1]
     if points == 1:
         return f"1/{row.points} at {span(low)}"
-    return f"{points}/{row.points} in [{_g(low['from'], 4)}, {_g(high['to'], 4)}]"
+    return f"{points}/{row.points} in [{short(low['from'], 4)}, {short(high['to'], 4)}]"
 
 
 def _flags(row: accuracy.Row) -> str:
@@ -114,12 +115,12 @@ def _table(rows: list[accuracy.Row], limit: float | None, grid: str) -> Any:
         table.add_column(header, justify="left" if header in ("function", "dtype") else "right",
                          no_wrap=not text, overflow="fold")  # fmt: skip
     for row in rows:
-        worst = "—" if row.worst is None else _g(row.worst["x"], 6)
+        worst = "—" if row.worst is None else short(row.worst["x"], 6)
         cells = [
             row.dtype,
             quantity_name(row.function, row.quantity),
-            _g(row.max_ulp),
-            _g(row.median_ulp, 2),
+            short(row.max_ulp),
+            short(row.median_ulp, 2),
             worst,
             over_text(row),
             lost_text(row),
@@ -151,7 +152,7 @@ def _plain(rows: list[accuracy.Row], limit: float | None, header: bool) -> str:
     for row in rows:
         worst = "nan" if row.worst is None else repr(row.worst["x"])
         lines.append("\t".join([
-            row.function, row.dtype, row.quantity, _g(row.max_ulp, 6), _g(row.median_ulp, 6),
+            row.function, row.dtype, row.quantity, short(row.max_ulp, 6), short(row.median_ulp, 6),
             worst, over_text(row), lost_text(row), _flags(row)]))  # fmt: skip
     return "".join(line + "\n" for line in lines)
 

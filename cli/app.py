@@ -239,6 +239,21 @@ def batch(
     raise typer.Exit(code)
 
 
+# options plot and accuracy share
+Size = Annotated[str, typer.Option("--size", metavar="WxH", help="Image size in pixels.")]
+Width = Annotated[
+    int | None, typer.Option("--width", metavar="N", help="Terminal plot width (10-1000).")
+]
+Height = Annotated[
+    int | None, typer.Option("--height", metavar="N", help="Terminal plot height (4-500).")
+]
+
+
+def given_params(function_params: dict[str, Any]) -> dict[str, Any]:
+    """The function parameters given on the command line (``p_NAME`` options), by name."""
+    return {k[2:]: v for k, v in function_params.items() if k.startswith("p_") and v is not None}
+
+
 def accuracy(
     items: Annotated[
         list[str] | None,
@@ -287,15 +302,9 @@ def accuracy(
             help="Write the error curves to .png, .svg or .pdf (needs actgrad[plot]).",
         ),
     ] = None,
-    size: Annotated[
-        str, typer.Option("--size", metavar="WxH", help="Image size in pixels.")
-    ] = "800x500",
-    width: Annotated[
-        int | None, typer.Option("--width", metavar="N", help="Terminal plot width (10-1000).")
-    ] = None,
-    height: Annotated[
-        int | None, typer.Option("--height", metavar="N", help="Terminal plot height (4-500).")
-    ] = None,
+    size: Size = "800x500",
+    width: Width = None,
+    height: Height = None,
     output_format: Annotated[
         str, typer.Option("--format", "-f", metavar="FORMAT", help="auto | table | plain | json.")
     ] = "auto",
@@ -327,9 +336,7 @@ def accuracy(
     options = {k: v for k, v in locals().items() if k != "function_params"}
     options["all"] = options.pop("all_functions")
     options["plot"] = options.pop("plot_curves")
-    options["function_params"] = {
-        k[2:]: v for k, v in function_params.items() if k.startswith("p_") and v is not None
-    }
+    options["function_params"] = given_params(function_params)
     run_accuracy(items or [], options)
 
 
@@ -359,15 +366,9 @@ def plot(
             "--output", "-o", metavar="FILE", help="Write .png, .svg or .pdf (needs actgrad[plot])."
         ),
     ] = None,
-    size: Annotated[
-        str, typer.Option("--size", metavar="WxH", help="Image size in pixels.")
-    ] = "800x500",
-    width: Annotated[
-        int | None, typer.Option("--width", metavar="N", help="Terminal plot width (10-1000).")
-    ] = None,
-    height: Annotated[
-        int | None, typer.Option("--height", metavar="N", help="Terminal plot height (4-500).")
-    ] = None,
+    size: Size = "800x500",
+    width: Width = None,
+    height: Height = None,
     terminal: Annotated[bool, typer.Option("--terminal", help="Draw even when piped.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The sampled points as JSON.")] = False,
     dtype: Annotated[
@@ -396,9 +397,7 @@ def plot(
     from actgrad.cli.plot import run_plot
 
     options = {k: v for k, v in locals().items() if k != "function_params"}
-    options["function_params"] = {
-        k[2:]: v for k, v in function_params.items() if k.startswith("p_") and v is not None
-    }
+    options["function_params"] = given_params(function_params)
     run_plot(items or [], options)
 
 

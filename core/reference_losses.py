@@ -145,13 +145,17 @@ def _class_loss(a: Mapping[str, np.ndarray], p: Mapping[str, Any], log_probs: bo
             nll = nll * (1 - eps) + smooth * (eps / classes)
         losses.append(nll)
         divisor = divisor + _value(w[y])
-    loss = np.empty(len(losses), dtype=object)
-    loss[:] = losses
-    if x.ndim == 1:
-        loss = loss.reshape(())
+    loss = _per_sample(losses, x.ndim == 2)
     if p["reduction"] == "mean" and not probabilities:
         return _reduce(loss, "mean", divisor)
     return _reduce(loss, p["reduction"])
+
+
+def _per_sample(losses: list[Jet], batched: bool) -> np.ndarray:
+    """One loss per sample as an array: (N,) for a batch, 0-d for a single sample."""
+    loss = np.empty(len(losses), dtype=object)
+    loss[:] = losses
+    return loss if batched else loss.reshape(())
 
 
 def _value(item: Any) -> Any:
@@ -218,9 +222,7 @@ def _multilabel_soft_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -
         if weight is not None:
             terms = [term * weight.reshape(-1)[c] for c, term in enumerate(terms)]
         losses.append(total(np.asarray(terms, dtype=object)) / len(row))
-    loss = np.empty(len(losses), dtype=object)
-    loss[:] = losses
-    return _reduce(loss if a["pred"].ndim == 2 else loss.reshape(()), p["reduction"])
+    return _reduce(_per_sample(losses, a["pred"].ndim == 2), p["reduction"])
 
 
 def _multi_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
@@ -239,9 +241,7 @@ def _multi_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
             terms.append(term * weight.reshape(-1)[y] if weight is not None else term)
         summed = total(np.asarray(terms, dtype=object)) if terms else row[0] * 0
         losses.append(summed / len(row))
-    loss = np.empty(len(losses), dtype=object)
-    loss[:] = losses
-    return _reduce(loss if a["pred"].ndim == 2 else loss.reshape(()), p["reduction"])
+    return _reduce(_per_sample(losses, a["pred"].ndim == 2), p["reduction"])
 
 
 def _multilabel_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
@@ -264,9 +264,7 @@ def _multilabel_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any
                     terms.append(z)
         summed = total(np.asarray(terms, dtype=object)) if terms else row[0] * 0
         losses.append(summed / len(row))
-    loss = np.empty(len(losses), dtype=object)
-    loss[:] = losses
-    return _reduce(loss if a["pred"].ndim == 2 else loss.reshape(()), p["reduction"])
+    return _reduce(_per_sample(losses, a["pred"].ndim == 2), p["reduction"])
 
 
 def _margin_ranking(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
@@ -289,9 +287,7 @@ def _cosine_embedding(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     for u, v, t in zip(x1, x2, targets, strict=True):
         cos = _dot(u, v) / jet.sqrt((_dot(u, u) + COSINE_EPS) * (_dot(v, v) + COSINE_EPS))
         losses.append(1 - cos if _value(t) == 1 else _clamp_min0(cos - p["margin"]))
-    loss = np.empty(len(losses), dtype=object)
-    loss[:] = losses
-    return _reduce(loss if a["x1"].ndim == 2 else loss.reshape(()), p["reduction"])
+    return _reduce(_per_sample(losses, a["x1"].ndim == 2), p["reduction"])
 
 
 def pnorm(v: np.ndarray, order: float) -> Jet:
@@ -319,9 +315,7 @@ def _triplet(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
             d_swap = pnorm(v - w + p["eps"], order)
             d_neg = d_swap if d_swap.v < d_neg.v else d_neg
         losses.append(_clamp_min0(d_pos - d_neg + p["margin"]))
-    loss = np.empty(len(losses), dtype=object)
-    loss[:] = losses
-    return _reduce(loss if a["anchor"].ndim == 2 else loss.reshape(()), p["reduction"])
+    return _reduce(_per_sample(losses, a["anchor"].ndim == 2), p["reduction"])
 
 
 def _vector_norm(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:

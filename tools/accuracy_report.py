@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 import mpmath
+from actgrad.cli.accuracy import short as g
+from actgrad.cli.accuracy import span
 from actgrad.core import accuracy, registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,25 +30,6 @@ GRID = accuracy.DEFAULT_GRID
 ORDER = 2
 LIMIT = None  # each dtype's --check default: 64 ulps in float64 and float32, 4 in half precision
 QUANTITY = {"value": "value", "grad": "f′", "grad2": "f″", "jacobian": "Jacobian"}
-
-
-def g(v: float | None, digits: int = 3) -> str:
-    if v is None:
-        return "inf"
-    return "0" if v == 0 else f"{v:.{digits}g}"
-
-
-def span(run: dict) -> str:
-    a, b = g(run["from"], 4), g(run["to"], 4)
-    if run["low_end"] and run["high_end"]:
-        return "everywhere"
-    if run["points"] == 1:
-        return f"x = {a}"
-    if run["high_end"]:
-        return f"x ≥ {a}"
-    if run["low_end"]:
-        return f"x ≤ {b}"
-    return f"{a} ≤ x ≤ {b}"
 
 
 def measure(spec: registry.FunctionSpec) -> list[accuracy.Row]:
