@@ -45,6 +45,37 @@ def check_overhead(runs: int) -> None:
         print(f"  with {name}: {m:.3f} s, {m - base:+.3f} s ({m / base:.2f}x)")
 
 
+IN_PROCESS = """
+import time
+from actgrad.core import evaluate
+from actgrad.core.request import build_request
+plain = build_request("sigmoid", {"x": ["0.5"]}, {}, grad=True)
+checked = build_request("sigmoid", {"x": ["0.5"]}, {}, grad=True, check=True)
+evaluate(plain)  # torch imported and warm
+t0 = time.perf_counter(); evaluate(plain); t1 = time.perf_counter()
+evaluate(checked); t2 = time.perf_counter()
+evaluate(checked); t3 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2)
+"""
+
+
+def check_in_process(runs: int) -> None:
+    """What --check adds after start-up, in a fresh process each time (the first --check
+    imports mpmath): median of ``runs``."""
+    first, again, base = [], [], []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", IN_PROCESS], env=ENV, capture_output=True,
+                             text=True, check=True).stdout.split()  # fmt: skip
+        b, c1, c2 = map(float, out)
+        base.append(b)
+        first.append(c1)
+        again.append(c2)
+    b, f, a = (statistics.median(v) * 1e3 for v in (base, first, again))
+    print(f"in process, after start-up (median of {runs}): sigmoid --x 0.5 --grad {b:.1f} ms; "
+          f"with --check {f:.0f} ms the first time (mpmath's import included), {a:.0f} ms "
+          "after")  # fmt: skip
+
+
 def sweep() -> None:
     from actgrad.core import accuracy, reference, registry
 
@@ -99,6 +130,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
     check_overhead(args.runs)
+    check_in_process(args.runs)
     sweep()
     against_mp_diff(300)
     if args.report:
