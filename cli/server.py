@@ -30,7 +30,7 @@ from actgrad.core.errors import BadParameter
 
 DEFAULT_IDLE = 15 * 60  # seconds without a request before the server exits (0: never)
 MAX_WORKERS = 32  # requests answered at once; later ones wait in the listen backlog
-WARM_UP = ["sigmoid", "--x", "0.5", "--grad", "--format", "plain"]
+WARM_UP = ["sigmoid", "--x", "0.5", "--grad", "--exact", "--format", "plain"]  # --exact: mpmath too
 
 
 @dataclass
