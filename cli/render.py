@@ -408,6 +408,9 @@ def check_lines(result: Result) -> list[str]:
         lines.append(f"check: autograd vs the closed-form derivative: max abs "
                      f"{_g(closed['max_abs'])}: {verdict}")  # fmt: skip
     dtype = report["dtype"]
+    for path in report.get("reference_unsettled", []):
+        lines.append(f"check: the true value of {path} did not settle at the highest working "
+                     "precision at some points (the last evaluation is used)")  # fmt: skip
     for reason in report.get("reference_missing", []):
         lines.append(f"check: no arbitrary-precision reference: {reason}; compared with float64")
     for path, err in report["dtype_error"].items():

@@ -277,6 +277,8 @@ def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, 
                 flags += _flags(path, ours[path], ref)
     out["reference"] = against
     out["reference_missing"] = missing
+    # where doubling the precision stopped at MAX_BITS before two evaluations agreed
+    out["reference_unsettled"] = [p for p, t in truths.items() if not t.converged]
     out["dtype"] = req.dtype
     out["ulps"] = ulps
     out["dtype_error"] = errors
