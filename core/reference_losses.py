@@ -267,6 +267,95 @@ def _multilabel_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any
     return _reduce(_per_sample(losses, a["pred"].ndim == 2), p["reduction"])
 
 
+def _ctc_layout(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> list[tuple[
+        int, int, list[int]]]:  # fmt: skip
+    """Per sample: (time steps used, its index in the batch, its target classes)."""
+    lp = a["log_probs"]
+    batched = np.ndim(lp) == 3
+    count = np.shape(lp)[1] if batched else 1
+    steps = np.shape(lp)[0]
+    targets = np.asarray(a["targets"], dtype=object).reshape(count, -1)
+    out = []
+    for n in range(count):
+        row = [int(_value(v)) for v in targets[n]]
+        t_in = a.get("input_lengths")
+        t_len = a.get("target_lengths")
+        used = int(_value(np.asarray(t_in, dtype=object).reshape(-1)[n])) if t_in is not None \
+            else steps  # fmt: skip
+        length = int(_value(np.asarray(t_len, dtype=object).reshape(-1)[n])) if t_len is not None \
+            else len(row)  # fmt: skip
+        out.append((used, n, row[:length]))
+    return out
+
+
+def _ctc_sample(y: Callable[[int, int], Jet], steps: int, target: list[int], blank: int,
+                zero: Jet) -> Jet:  # fmt: skip
+    """−log Σ over alignments of Π_t y_t(π_t), by the forward recursion in linear space (mpmath
+    numbers do not underflow)."""
+    labels = [blank]
+    for c in target:
+        labels += [c, blank]
+    alpha = [zero] * len(labels)
+    alpha[0] = y(0, labels[0])
+    if len(labels) > 1:
+        alpha[1] = y(0, labels[1])
+    for t in range(1, steps):
+        new = []
+        for s_, label in enumerate(labels):
+            acc = alpha[s_]
+            if s_ >= 1:
+                acc = acc + alpha[s_ - 1]
+            if s_ >= 2 and label != blank and label != labels[s_ - 2]:
+                acc = acc + alpha[s_ - 2]
+            new.append(acc * y(t, label))
+        alpha = new
+    total_ = alpha[-1] + (alpha[-2] if len(labels) > 1 else zero)
+    if total_.v == 0:
+        return Jet([mpf("inf"), *[mpf("nan")] * (len(zero.c) - 1)])
+    return -jet.log(total_)
+
+
+def _ctc(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    lp = a["log_probs"]
+    batched = np.ndim(lp) == 3
+    zero = np.asarray(lp, dtype=object).reshape(-1)[0] * 0
+    losses = []
+    for used, n, target in _ctc_layout(a, p):
+
+        def y(t: int, c: int, n: int = n) -> Jet:
+            return jet.exp(lp[t, n, c] if batched else lp[t, c])
+
+        loss = _ctc_sample(y, used, target, p["blank"], zero)
+        if p["zero_infinity"] and loss.v == mpf("inf"):
+            loss = zero
+        losses.append(loss / max(len(target), 1) if p["reduction"] == "mean" else loss)
+    per = _per_sample(losses, batched)
+    if p["reduction"] == "mean":
+        return total(per) / len(losses)
+    return _reduce(per, p["reduction"])
+
+
+def ctc_posterior(inputs: Mapping[str, np.ndarray], p: Mapping[str, Any], k: int,
+                  value_size: int) -> tuple[int, Any] | None:  # fmt: skip
+    """torch's ctc gradient is with respect to the logits behind log_softmax: y − γ, where the
+    partial derivative in log_probs is −γ. For element k of log_probs: (the value element it
+    belongs to, the scale of its y = exp(log_prob) term), or None where torch gives 0."""
+    lp = np.asarray(inputs["log_probs"], dtype=np.float64)
+    batched = lp.ndim == 3
+    classes = lp.shape[-1]
+    t, rest = divmod(k, lp.shape[1] * classes if batched else classes)
+    n = rest // classes if batched else 0
+    a = {name: np.asarray(v, dtype=object) for name, v in inputs.items()}
+    used, _, target = _ctc_layout({**a, "log_probs": lp}, p)[n]
+    repeats = sum(1 for i in range(1, len(target)) if target[i] == target[i - 1])
+    if t >= used or (p["zero_infinity"] and used < len(target) + repeats):
+        return None  # beyond the sample's length, or a zeroed impossible alignment
+    scale = mpf(1)
+    if p["reduction"] == "mean":
+        scale = mpf(1) / (max(len(target), 1) * (lp.shape[1] if batched else 1))
+    return (n if value_size > 1 else 0), scale
+
+
 def _margin_ranking(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     def one(x1: Jet, x2: Jet, t: Jet) -> Jet:
         return _clamp_min0(-t * (x1 - x2) + p["margin"])
@@ -363,9 +452,22 @@ LOSSES: dict[str, Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], Any]] 
     "cosine_embedding_loss": _cosine_embedding,
     "triplet_margin_loss": _triplet,
     "vector_norm": _vector_norm,
+    "ctc_loss": _ctc,
 }
 
 INDEX_INPUTS = ("target",)  # class indices stay numbers: never seeded
+
+
+def _with_posterior(column: list[Any], inputs: Mapping[str, np.ndarray], params: Mapping[str, Any],
+                    k: int, values: list[Any]) -> None:  # fmt: skip
+    """Add ctc's y = exp(log_prob) term to the derivatives of element k (torch's convention),
+    except where a loss zero_infinity zeroed has no gradient at all."""
+    found = ctc_posterior(inputs, params, k, len(values))
+    if found is None:
+        return
+    i, scale = found
+    lp = float(np.asarray(inputs["log_probs"], dtype=np.float64).reshape(-1)[k])
+    column[i] += scale * mp.exp(mpf(lp))
 
 
 def _jets(values: np.ndarray, seed: int | None) -> np.ndarray:
@@ -419,7 +521,10 @@ def loss(
         grads = []
         for n in wrt:
             for k in range(np.size(inputs[n])):
-                grads.extend(j.c[1] for j in run(n, k))
+                column = [j.c[1] for j in run(n, k)]
+                if name == "ctc_loss" and n == "log_probs":
+                    _with_posterior(column, inputs, params, k, values)
+                grads.extend(column)
         return values + grads
 
     values = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in inputs.values()])

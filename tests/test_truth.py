@@ -210,6 +210,27 @@ LOSS_CASES = [
         {},
     ),
     ("triplet_margin_loss", {"anchor": "0,0", "positive": "1,0", "negative": "0,1.5"}, {}),
+    (
+        "ctc_loss",
+        {"log_probs": "[[-1.2,-0.4,-2.0],[-0.9,-0.8,-1.7],[-0.3,-1.6,-2.5]]", "targets": "1,2"},
+        {},
+    ),
+    (
+        "ctc_loss",
+        {
+            "log_probs": "[[[-1.2,-0.4,-2],[-0.5,-1,-2]],[[-0.9,-0.8,-1.7],[-1.1,-0.6,-1.9]],"
+            "[[-0.3,-1.6,-2.5],[-0.7,-0.9,-1.8]]]",
+            "targets": "[[1,2],[2,2]]",
+            "input_lengths": "3,2",
+            "target_lengths": "2,1",
+        },
+        {"reduction": "none"},
+    ),
+    (
+        "ctc_loss",
+        {"log_probs": "[[-0.7,-0.7],[-0.7,-0.7]]", "targets": "1,1"},
+        {"zero_infinity": "true", "reduction": "sum"},
+    ),
     ("vector_norm", {"x": "3,4,-12"}, {"ord": "3"}),
     ("vector_norm", {"x": "3,-4"}, {"ord": "inf"}),
 ]
