@@ -55,7 +55,7 @@ def span(run: dict[str, Any]) -> str:
     a, b = short(run["from"], 4), short(run["to"], 4)
     if run["low_end"] and run["high_end"]:
         return "everywhere"
-    if run["points"] == 1:
+    if run["points"] == 1 or run["from"] == run["to"]:
         return f"x = {a}"
     if run["high_end"]:
         return f"x ≥ {a}"
@@ -130,7 +130,8 @@ def _table(rows: list[accuracy.Row], limit: float | None, grid: str) -> Any:
             cells.insert(0, registry.get(row.function).command)
         table.add_row(*cells)
     caption = (f"torch {accuracy.torch_version()} against the true value (arbitrary precision), "
-               f"in ulps of each dtype, over x = {grid}. > N ulp: points (and where) more than "
+               f"in ulps of each dtype, over {accuracy.grid_words(grid)}. > N ulp: points (and "
+               "where) more than "
                f"{_limits(limit)} off; all digits lost: relative error ≥ 1; wrong: NaN or inf "
                "where the truth is finite, zero where it is not, the wrong sign, not 0 where "
                "it is")  # fmt: skip
@@ -196,7 +197,8 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     budget = parse_int(options["max_points"], "--max-points", 1, 1 << 40) if options[
         "max_points"] else accuracy.MAX_REFERENCE_POINTS  # fmt: skip
     cap = parse_cap(options["max_elements"])
-    grid = options["x"] or accuracy.DEFAULT_GRID
+    plotting = bool(options["output"] or options["plot"])  # curves: the linear part by default
+    grid = options["x"] or (accuracy.LINEAR_GRID if plotting else accuracy.DEFAULT_GRID)
     output = options["output"]
     if output and not output.lower().endswith(FILE_TYPES):
         raise BadParameter(f"cannot tell the image type of {output!r}",
@@ -205,9 +207,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     params = {k: v for k, v in options["function_params"].items() if v is not None}
     fmt = resolve_format(options["output_format"], options["as_json"])
 
-    from actgrad.core.inputs import parse_values
-
-    xs = np.asarray(parse_values([grid], "--x", max_elements=cap).flat(), dtype=np.float64)
+    xs = accuracy.grid_values(grid, cap)
     points = accuracy.reference_points(specs, xs, dtypes)
     if points > budget:
         raise BadParameter(

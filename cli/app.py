@@ -268,7 +268,12 @@ def accuracy(
     ] = False,
     x: Annotated[
         str | None,
-        typer.Option("--x", "-x", metavar="VALUES", help="Points (default -40:40:2001)."),
+        typer.Option(
+            "--x",
+            "-x",
+            metavar="VALUES",
+            help="Points (default: the standard grid; plots: -40:40:2001).",
+        ),
     ] = None,
     dtypes: Annotated[
         str | None,

@@ -226,7 +226,7 @@ def accuracy_lines(spec: registry.FunctionSpec) -> list[str]:
     if spec.name in known_accuracy.PARAMS:
         params = known_accuracy.PARAMS[spec.name]
         at = f" (with {', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""
-        out.append(f"measured against the true value on x = -40:40:2001{at}: docs/accuracy.md; "
+        out.append(f"measured against the true value on the standard grid{at}: docs/accuracy.md; "
                    f"actgrad accuracy {spec.command} for your own range")  # fmt: skip
     return out
 

@@ -26,7 +26,11 @@ from actgrad.core.reference import NoReference, Truth
 from actgrad.core.request import build_request
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
-DEFAULT_GRID = "-40:40:2001"
+LINEAR_GRID = "-40:40:2001"
+# the standard grid: the linear one, and ±10^k for k from −12 to 3.5 in steps of 1/4 (the tails
+# and the small inputs where formulas cancel: σ″(1e−8), mish″(710), x − tanh x near 0)
+STANDARD = "standard"
+DEFAULT_GRID = STANDARD
 MAX_REFERENCE_POINTS = 1_000_000  # the reference-evaluation budget of one sweep (a few minutes)
 # the elementwise losses a sweep covers: pred = x against this target (and these inputs)
 LOSS_SWEEPS: dict[str, dict[str, str]] = {
@@ -106,6 +110,33 @@ def orders(spec: registry.FunctionSpec, order: int) -> int:
     return min(order, spec.max_order)
 
 
+def grid_values(grid: str, max_elements: int | None = None) -> np.ndarray:
+    """The points of ``grid``: "standard", or any --x form, in float64."""
+    from actgrad.core.inputs import parse_values
+    from actgrad.core.options import DEFAULT_MAX_ELEMENTS
+
+    cap = DEFAULT_MAX_ELEMENTS if max_elements is None else max_elements
+    if grid == STANDARD:
+        linear = np.asarray(parse_values([LINEAR_GRID], "--x", max_elements=cap).flat())
+        tails = 10.0 ** np.arange(-12, 3.5 + 1e-9, 0.25)
+        return np.unique(np.concatenate([linear, tails, -tails]))
+    return np.asarray(parse_values([grid], "--x", max_elements=cap).flat(), dtype=np.float64)
+
+
+def grid_words(grid: str) -> str:
+    """The grid in words, for captions and reports."""
+    if grid == STANDARD:
+        return f"the standard grid (x = {LINEAR_GRID} and ±10^k for k = −12, −11.75, …, 3.5)"
+    return f"x = {grid}"
+
+
+def grid_text(grid: str) -> str:
+    """``grid`` as --x takes it (the standard grid as a JSON array)."""
+    if grid != STANDARD:
+        return grid
+    return "[" + ",".join(repr(float(v)) for v in grid_values(grid)) + "]"
+
+
 def _inputs(spec: registry.FunctionSpec, grid: str) -> dict[str, list[str]]:
     if spec.kind != "activation":
         return {"pred": [grid], **{k: [v] for k, v in LOSS_SWEEPS[spec.name].items()}}
@@ -163,7 +194,10 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
     }
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = np.abs(got - true.hi.reshape(-1)) / np.abs(true.hi.reshape(-1))
-    lost = ~np.isfinite(got) | (rel >= 1) | (got * td < 0) | (zero & (got != 0))
+    # every digit lost: NaN or inf where the truth is finite, a relative error of 1 or more
+    # where the dtype can hold the truth, the wrong sign, or not 0 where the truth is 0
+    lost = (~np.isfinite(got) & np.isfinite(true.hi.reshape(-1))) | ((rel >= 1) & ~zero) | (
+        got * td < 0) | (zero & (got != 0))  # fmt: skip
     hi = true.hi.reshape(-1)
     per = err.size // max(x.size, 1)  # a slice's Jacobian: several numbers per point, the worst
     if per > 1:
@@ -178,8 +212,10 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
         return Row(spec.name, params, dtype, quantity, limit, int(err.size), None, None, None,
                    counts, [], [])  # fmt: skip
     worst = int(np.flatnonzero(known)[np.argmax(err[known])])
-    order = np.argsort(x[known], kind="stable")
-    xs, errs, losts = x[known][order], err[known][order], lost[known][order]
+    marked = np.where(np.isnan(err) & lost, np.inf, err)  # not 0 where the truth is: lost
+    kept = ~np.isnan(marked)
+    order = np.argsort(x[kept], kind="stable")
+    xs, errs, losts = x[kept][order], marked[kept][order], lost[kept][order]
     at = {
         "x": float(x[worst]),
         "got": _finite(float(got[worst])),
@@ -188,7 +224,7 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
     return Row(
         spec.name, params, dtype, quantity, limit, int(err.size), _finite(float(err[worst])),
         float(np.median(err[known])), at,
-        counts, _runs(xs, errs > limit, errs), _runs(xs, losts & (errs > limit), errs), x, err,
+        counts, _runs(xs, (errs > limit) | losts, errs), _runs(xs, losts, errs), x, err,
     )  # fmt: skip
 
 
@@ -210,7 +246,7 @@ def sweep(
            **{k: v for k, v in (params or {}).items() if k in spec.param_names}}  # fmt: skip
     n = orders(spec, order)
     for dtype in dtypes:
-        inputs = _inputs(spec, grid)
+        inputs = _inputs(spec, grid_text(grid))
         dim_function = spec.kind == "activation" and not spec.pointwise
         if dim_function:
             first = ROWS.get(spec.name, "0")
@@ -238,11 +274,7 @@ def sweep(
 
 def _pairs(grid: str, first: str) -> str:
     """The rows [first, x] for every x of ``grid`` as a JSON array (x as the range gives it)."""
-    from actgrad.core.inputs import parse_values
-    from actgrad.core.options import DEFAULT_MAX_ELEMENTS
-
-    values = parse_values([grid], "--x", max_elements=DEFAULT_MAX_ELEMENTS).flat()
-    return "[" + ",".join(f"[{first},{v!r}]" for v in values) + "]"
+    return "[" + ",".join(f"[{first},{float(v)!r}]" for v in grid_values(grid)) + "]"
 
 
 def torch_version() -> str:

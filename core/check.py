@@ -183,8 +183,9 @@ def ulp_errors(got: np.ndarray, true: Truth, dtype: str) -> tuple[np.ndarray, np
         err = np.where(~finite & (got == td), 0.0, err)  # both the same infinity
         err = np.where(~finite & np.isfinite(got), np.inf, err)
     # 0 in this dtype (exactly, or below its smallest number): no ulps to speak of there; a
-    # result that is not 0 is flagged instead
-    err = np.where(td == 0, np.where(got == 0, 0.0, np.nan), err)
+    # finite result that is not 0 is flagged instead, NaN or inf is infinitely far
+    at_zero = np.where(got == 0, 0.0, np.where(np.isfinite(got), np.nan, np.inf))
+    err = np.where(td == 0, at_zero, err)
     return np.where(np.isnan(true.hi), np.nan, err), td
 
 

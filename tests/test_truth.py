@@ -361,7 +361,7 @@ def test_a_result_in_a_measured_region_says_so_and_explain_cites_the_report():
     _, data = as_json("sigmoid", "--x", "0.5", "--grad")
     assert not any("docs/accuracy.md" in n for n in data["notes"])
     _, out, _ = cli("explain", "sigmoid")
-    assert "accuracy: float32 f′: every digit lost for x ≥ 16.64" in out
+    assert "accuracy: float32 f′: every digit lost for x = -100, 16.64 ≤ x ≤ 100" in out
 
 
 @pytest.mark.skipif(not ON_PINNED, reason=NOT_PINNED)
