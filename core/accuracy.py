@@ -138,11 +138,12 @@ def grid_text(grid: str) -> str:
 
 
 def _inputs(spec: registry.FunctionSpec, grid: str) -> dict[str, list[str]]:
+    """The sweep's inputs as --x and the other options take them."""
     if spec.kind != "activation":
-        return {"pred": [grid], **{k: [v] for k, v in LOSS_SWEEPS[spec.name].items()}}
+        return {"pred": [grid_text(grid)], **{k: [v] for k, v in LOSS_SWEEPS[spec.name].items()}}
     if spec.pointwise:
-        return {"x": [grid]}
-    return {"x": [grid]}  # the slice is built by _slices
+        return {"x": [grid_text(grid)]}
+    return {"x": [_pairs(grid, ROWS.get(spec.name, "0"))]}  # the slices [first, x]
 
 
 def reference_points(specs: list[registry.FunctionSpec], xs: np.ndarray,
@@ -244,17 +245,14 @@ def sweep(
 
     own = {**REQUIRED.get(spec.name, {}),
            **{k: v for k, v in (params or {}).items() if k in spec.param_names}}  # fmt: skip
+    if spec.kind != "activation":
+        own["reduction"] = "none"
     n = orders(spec, order)
+    inputs = _inputs(spec, grid)
+    dim_function = spec.kind == "activation" and not spec.pointwise
     for dtype in dtypes:
-        inputs = _inputs(spec, grid_text(grid))
-        dim_function = spec.kind == "activation" and not spec.pointwise
-        if dim_function:
-            first = ROWS.get(spec.name, "0")
-            inputs = {"x": [_pairs(grid, first)]}
         if dtype in spec.no_cpu_kernel({**spec.defaults(), **own}):
             continue
-        if spec.kind != "activation":
-            own = {**own, "reduction": "none"}
         req = build_request(spec.name, inputs, own, order=n, dtype=dtype,
                             max_elements=max_elements)  # fmt: skip
         result = evaluate(req)
