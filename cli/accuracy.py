@@ -31,8 +31,8 @@ def _dtypes(text: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def quantity_name(function: str, quantity: str) -> str:
-    """``value`` → ``f``, ``grad`` → ``f′``, ``grad2`` → ``f″``, ``jacobian`` → ``J``."""
+def quantity_name(quantity: str) -> str:
+    """``value``, ``grad`` → ``f′``, ``grad2`` → ``f″``, …, ``jacobian`` → ``Jacobian``."""
     if quantity == "value":
         return "value"
     if quantity == "jacobian":
@@ -118,7 +118,7 @@ def _table(rows: list[accuracy.Row], limit: float | None, grid: str) -> Any:
         worst = "—" if row.worst is None else short(row.worst["x"], 6)
         cells = [
             row.dtype,
-            quantity_name(row.function, row.quantity),
+            quantity_name(row.quantity),
             short(row.max_ulp),
             short(row.median_ulp, 2),
             worst,
@@ -167,7 +167,7 @@ def _curves(rows: list[accuracy.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]
         if row.x.shape != xs.shape:
             continue
         ys = np.log10(1 + np.nan_to_num(row.ulps[order], nan=0.0, posinf=1e300))
-        label = f"{registry.get(row.function).command} {quantity_name(row.function, row.quantity)}"
+        label = f"{registry.get(row.function).command} {quantity_name(row.quantity)}"
         curves.append({"name": f"{label} {row.dtype}", "y": np.minimum(ys, 300)})
     return xs[order], curves
 

@@ -455,8 +455,6 @@ LOSSES: dict[str, Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], Any]] 
     "ctc_loss": _ctc,
 }
 
-INDEX_INPUTS = ("target",)  # class indices stay numbers: never seeded
-
 
 def _with_posterior(column: list[Any], inputs: Mapping[str, np.ndarray], params: Mapping[str, Any],
                     k: int, values: list[Any]) -> None:  # fmt: skip

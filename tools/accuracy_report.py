@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import mpmath
+from actgrad.cli.accuracy import quantity_name, span
 from actgrad.cli.accuracy import short as g
-from actgrad.cli.accuracy import span
 from actgrad.core import accuracy, registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,6 @@ DATA = ROOT / "core" / "known_accuracy.py"
 GRID = accuracy.STANDARD
 ORDER = 2
 LIMIT = None  # each dtype's --check default: 64 ulps in float64 and float32, 4 in half precision
-QUANTITY = {"value": "value", "grad": "f′", "grad2": "f″", "jacobian": "Jacobian"}
 
 
 def measure(spec: registry.FunctionSpec) -> list[accuracy.Row]:
@@ -57,7 +56,7 @@ def table_lines(spec: registry.FunctionSpec, rows: list[accuracy.Row]) -> list[s
             if r is not None and r.lost:
                 lost.append(f"{d}: " + ", ".join(span(x) for x in r.lost[:3])
                             + (" …" if len(r.lost) > 3 else ""))  # fmt: skip
-        out.append(f"| {spec.command} | {QUANTITY.get(q, q)} | " + " | ".join(cells)
+        out.append(f"| {spec.command} | {quantity_name(q)} | " + " | ".join(cells)
                    + f" | {'; '.join(lost) or '—'} |")  # fmt: skip
     return out
 
