@@ -266,19 +266,21 @@ def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, 
         against = "mpmath"
     except NoReference as e:
         truths, missing, against = {}, [str(e)], "float64"
+    float64 = dict(_pairs(reference))
+    x = ours_result.inputs.get("x") if ours_result.pointwise else None
     for path, true in truths.items():
-        if path in ours and ours[path].shape == true.hi.shape:
-            errors[path] = measure(ours[path], true, req.dtype)
-            unknown = np.isnan(true.hi)  # an input that overflowed the dtype: no claim there,
-            if unknown.any() and reference.value.shape == true.hi.shape:  # torch's float64 says
-                flags += _flags(path, ours[path], dict(_pairs(reference))[path], unknown)
-            x = ours_result.inputs.get("x")
-            worst = errors[path].get("worst")
-            if worst and ours_result.pointwise and x is not None and x.shape == true.hi.shape:
-                worst["x"] = _num(float(x[tuple(worst["index"])]))
-            flags += reference_flags(path, ours[path], true, req.dtype, ulps)
+        if path not in ours or ours[path].shape != true.hi.shape:
+            continue
+        errors[path] = measure(ours[path], true, req.dtype)
+        worst = errors[path].get("worst")
+        if worst and x is not None and x.shape == true.hi.shape:
+            worst["x"] = _num(float(x[tuple(worst["index"])]))
+        flags += reference_flags(path, ours[path], true, req.dtype, ulps)
+        unknown = np.isnan(true.hi)  # inputs that overflowed the dtype: torch's float64 says
+        if unknown.any() and path in float64 and float64[path].shape == true.hi.shape:
+            flags += _flags(path, ours[path], float64[path], unknown)
     if against == "float64" or missing:  # what the reference does not cover: torch's float64
-        for path, ref in _pairs(reference):
+        for path, ref in float64.items():
             if path not in truths and path in ours and ours[path].shape == ref.shape:
                 errors[path] = {**_errors(ours[path], ref, req.dtype), "against": "float64"}
                 flags += _flags(path, ours[path], ref)
