@@ -254,6 +254,10 @@ def _wait_and_work(channel: socket.socket, main: Runner) -> int:
     code = 1
     try:
         code = _work(message, fds[1:], main)
+    except KeyboardInterrupt:  # Ctrl-C before the application's own handler was in place
+        code = 130
+        with contextlib.suppress(OSError):
+            os.write(2, b"actgrad: interrupted\n")
     finally:
         with contextlib.suppress(OSError):
             client.send(conn, {"exit": code})
