@@ -50,10 +50,6 @@ class Truth:
     converged: bool = True
 
 
-def _m(x: float) -> Any:
-    return mpf(x)
-
-
 # ----------------------------------------------------------------------------------------------
 # elementwise activations: f(x: Jet, params) -> Jet
 
@@ -88,7 +84,7 @@ def _softsign(x: Jet, p: Mapping[str, Any]) -> Jet:
 
 
 def _softplus(x: Jet, p: Mapping[str, Any]) -> Jet:
-    beta = _m(p["beta"])
+    beta = mpf(p["beta"])
     if x.v * beta > p["threshold"]:
         return x
     return jet.softplus(x * beta) / beta
@@ -115,7 +111,7 @@ def _hardshrink(x: Jet, p: Mapping[str, Any]) -> Jet:
 
 
 def _softshrink(x: Jet, p: Mapping[str, Any]) -> Jet:
-    lambd = _m(p["lambd"])
+    lambd = mpf(p["lambd"])
     if x.v > lambd:
         return x - lambd
     if x.v < -lambd:
@@ -130,17 +126,17 @@ def _threshold(x: Jet, p: Mapping[str, Any]) -> Jet:
 def _rrelu(x: Jet, p: Mapping[str, Any]) -> Jet:
     if p.get("training"):
         raise NoReference("rrelu with --training draws a random slope per element")
-    return _ramp(x, (_m(p["lower"]) + _m(p["upper"])) / 2)
+    return _ramp(x, (mpf(p["lower"]) + mpf(p["upper"])) / 2)
 
 
 ELEMENTWISE: dict[str, Callable[[Jet, Mapping[str, Any]], Jet]] = {
     "relu": lambda x, p: _ramp(x, 0),
     "relu6": lambda x, p: _clip(x, 0, 6),
-    "leaky_relu": lambda x, p: _ramp(x, _m(p["negative_slope"])),
-    "prelu": lambda x, p: _ramp(x, _m(p["weight"])),
+    "leaky_relu": lambda x, p: _ramp(x, mpf(p["negative_slope"])),
+    "prelu": lambda x, p: _ramp(x, mpf(p["weight"])),
     "rrelu": _rrelu,
-    "elu": lambda x, p: _elu(x, _m(p["alpha"])),
-    "celu": lambda x, p: x if x.v > 0 else jet.expm1(x / _m(p["alpha"])) * _m(p["alpha"]),
+    "elu": lambda x, p: _elu(x, mpf(p["alpha"])),
+    "celu": lambda x, p: x if x.v > 0 else jet.expm1(x / mpf(p["alpha"])) * mpf(p["alpha"]),
     "selu": lambda x, p: _elu(x, mpf(SELU_ALPHA), mpf(SELU_SCALE)),
     "gelu": _gelu,
     "silu": lambda x, p: x * jet.sigmoid(x),
@@ -149,7 +145,7 @@ ELEMENTWISE: dict[str, Callable[[Jet, Mapping[str, Any]], Jet]] = {
     "logsigmoid": lambda x, p: -jet.softplus(-x),
     "hardsigmoid": _hardsigmoid,
     "tanh": lambda x, p: jet.tanh(x),
-    "hardtanh": lambda x, p: _clip(x, _m(p["min_val"]), _m(p["max_val"])),
+    "hardtanh": lambda x, p: _clip(x, mpf(p["min_val"]), mpf(p["max_val"])),
     "softsign": _softsign,
     "softplus": _softplus,
     "hardswish": _hardswish,

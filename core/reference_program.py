@@ -131,9 +131,14 @@ def _divide_by_zero(a: Jet, b: Jet) -> Jet:
 def run(program: Program, variables: Mapping[str, np.ndarray]) -> np.ndarray:
     """The program's value as an array of Jets (variables: arrays of Jets)."""
     stack: list[Any] = []
-    order = 1
-    for v in variables.values():
-        order = len(np.asarray(v, dtype=object).reshape(-1)[0].c) - 1 if np.size(v) else order
+    order = max(
+        (
+            len(np.asarray(v, dtype=object).reshape(-1)[0].c) - 1
+            for v in variables.values()
+            if np.size(v)
+        ),
+        default=1,
+    )  # constants' length
     for step in program.steps:
         kind = step[0]
         if kind == "num":
