@@ -421,12 +421,21 @@ def server(
             help="start: exit after this long without a request (0: never).",
         ),
     ] = "900",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            help="start: requests answered at once; more run in their own process.",
+        ),
+    ] = 32,
     as_json: JsonOption = False,
 ) -> None:
     """A warm server that answers every later command without importing torch again.
 
     With a server running, each actgrad command is forwarded to it (set ACTGRAD_SERVER=off
-    to never use one); ACTGRAD_SERVER=auto starts one on first use."""
+    to never use one); ACTGRAD_SERVER=auto starts one on first use. A command runs in its
+    own process whenever the server could not run it exactly as that process would."""
     from actgrad.cli import server as warm
     from actgrad.core.inputs import parse_number
 
@@ -434,7 +443,9 @@ def server(
         seconds = parse_number(idle, "--idle")
         if not 0 <= seconds < 1e9:
             raise BadParameter(f"--idle {idle} is out of range", "give seconds, 0 for never")
-        raise typer.Exit(warm.start(seconds, foreground, _serve_one, prepare))
+        if not 1 <= workers <= 1024:
+            raise BadParameter(f"--workers {workers} is out of range", "give 1 to 1024")
+        raise typer.Exit(warm.start(seconds, foreground, workers, main, prepare))
     if action == "stop":
         raise typer.Exit(warm.stop())
     if action == "status":
@@ -523,16 +534,6 @@ def run(argv: list[str]) -> int:
     else:  # --version, list, explain, expr, plot, batch, server, repl, help, or unknown
         command = _command("none", [])
     return command.main(argv, standalone_mode=False)
-
-
-def _serve_one() -> None:
-    """One command line (sys.argv) in a server's worker: the application's own boundary
-    reports every error; an interrupt is exit 130, as in cli.entry."""
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.stderr.write("actgrad: interrupted\n")
-        sys.exit(130)
 
 
 def main() -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import sys
 
+from actgrad.cli.boundary import guarded, run_here
+
 LOCAL = ("server", "repl")  # commands that run here even with a server
 
 
@@ -15,36 +17,22 @@ def main() -> None:
     argv = sys.argv[1:]
     if (mode not in ("off", "0", "no", "false", "never") and argv[:1] and argv[0] not in LOCAL
             and not any(k.endswith("_COMPLETE") for k in os.environ)):  # fmt: skip
-        try:
-            from actgrad.cli.client import forward
-
-            code = forward(argv, auto=mode == "auto")
-        except KeyboardInterrupt:
-            sys.stderr.write("actgrad: interrupted\n")
-            sys.exit(130)
+        code = guarded(lambda: _forward(argv, auto=mode == "auto"))
         if code is not None:
             sys.exit(code)
-    run_here()
+    run_here(_app)
 
 
-def run_here() -> None:
-    """The command in this process."""
-    if sys.stdout is None:  # started with file descriptor 1 closed (>&-)
-        from actgrad.cli.output import ClosedStdout
+def _forward(argv: list[str], auto: bool) -> int | None:
+    from actgrad.cli.client import forward
 
-        sys.stdout = ClosedStdout()  # type: ignore[assignment]
-    try:
-        from actgrad.cli.app import main as run
+    return forward(argv, auto)
 
-        run()
-    except KeyboardInterrupt:
-        sys.stderr.write("actgrad: interrupted\n")
-        sys.exit(130)
-    except Exception as exc:  # a bug while building the app: still one line, no traceback
-        if os.environ.get("ACTGRAD_DEBUG"):
-            raise
-        sys.stderr.write(f"actgrad: error: internal error: {type(exc).__name__}: {exc}\n")
-        sys.exit(1)
+
+def _app() -> None:
+    from actgrad.cli.app import main as run
+
+    run()
 
 
 if __name__ == "__main__":  # python -m actgrad.cli.entry

@@ -3,19 +3,30 @@ answers each forwarded command in a worker forked for it.
 
 The server itself never evaluates anything large: it warms up on one scalar request (which
 never enters torch's thread pool; a fork after a parallel region can deadlock the child) and
-then only accepts, checks, forks and reports. Each worker runs the same application as an
-in-process command, on the client's own file descriptors, and exits: no state (seeds, warning
-filters, torch threads, a crash) carries over to the next request.
+then only accepts, checks, forks and reports, in one event loop that never blocks on a client:
+a handshake is read as it arrives, bounded in size and time; a full server answers "busy" at
+once; ``status`` always answers.
+
+A request is answered only when the worker can be the caller's own process (cli.client says
+what travels and what must be equal); otherwise the client runs it in-process. Each worker
+runs the same application as an in-process command, on the client's own descriptors, and
+exits: no state (seeds, warning filters, torch threads, a crash) carries over. A worker whose
+client goes away is killed.
+
+The server imports only from its install: it starts in / and drops the entry Python puts
+first on the import path (the working directory for -m and -c) and every relative entry.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import fcntl
 import gc
 import io
 import json
 import os
-import selectors
+import select
 import signal
 import socket
 import struct
@@ -26,101 +37,222 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actgrad.cli import client
+from actgrad.cli.boundary import run_here
 from actgrad.core.errors import BadParameter
 
 DEFAULT_IDLE = 15 * 60  # seconds without a request before the server exits (0: never)
-MAX_WORKERS = 32  # requests answered at once; later ones wait in the listen backlog
-WARM_UP = ["sigmoid", "--x", "0.5", "--grad", "--exact", "--format", "plain"]  # --exact: mpmath too
+DEFAULT_WORKERS = 32  # requests answered at once; past it a client is answered "busy"
+MAX_PENDING = 64  # connections still sending their request; past it, closed at once
+HANDSHAKE = 2.0  # seconds a connection has to send its whole request
+GO_TIMEOUT = 30.0  # seconds a worker waits for its client's go-ahead
+WARM_UP = (  # scalar requests (no thread pool) that import what a worker would import again
+    ["sigmoid", "--x", "0.5", "--grad", "--exact", "--format", "plain"],  # mpmath too
+    ["softmax", "--x", "0.5,1", "--grad", "--format", "plain"],  # torch.func: 0.45 s
+)
+OPS = ("run", "status", "stop")
+LIMIT_SIGNALS = (signal.SIGXCPU, signal.SIGXFSZ)  # sent by the kernel at a soft limit
+HINT = "remove it, or set XDG_RUNTIME_DIR to a private one"
+Runner = Callable[[], None]  # runs sys.argv in this process (the application's main)
+
+
+@dataclass
+class Pending:
+    """A connection whose request is still arriving."""
+
+    conn: socket.socket
+    pid: int  # the peer's, from SO_PEERCRED
+    deadline: float
+    data: bytearray = field(default_factory=bytearray)
+    fds: list[int] = field(default_factory=list)
+
+    def close(self) -> None:
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds = []
+        self.conn.close()
 
 
 @dataclass
 class State:
     identity: dict[str, str]
+    context: dict
     idle: float
+    max_workers: int
     main: Runner
+    folder: int  # the socket directory's descriptor
+    name: str  # the socket's name in it
     started: float = field(default_factory=time.time)
     served: int = 0
     last: float = field(default_factory=time.monotonic)
-    workers: dict[int, socket.socket] = field(default_factory=dict)
+    workers: dict[int, socket.socket] = field(default_factory=dict)  # pid: the client's conn
+    cpu_limits: dict[int, float] = field(default_factory=dict)  # pid: its caller's hard limit
+    watched: dict[int, int] = field(default_factory=dict)  # a worker's conn fd: its pid
+    pending: dict[int, Pending] = field(default_factory=dict)
+    listener: socket.socket | None = None
+    lock: int | None = None
     stopping: bool = False
     spare: tuple[int, socket.socket] | None = None  # a worker forked ahead, waiting
     closing: list[int] = field(default_factory=list)  # descriptors a worker must not keep
 
 
-def prepare_directory() -> str:
-    """The socket directory, created 0700 when missing; BadParameter when it is unsafe."""
+def prepare_directory() -> tuple[int, str]:
+    """The socket directory, created 0700 when missing, and its descriptor: never through a
+    link, and only ever changed when it is a directory of this user's. BadParameter when it
+    is unsafe."""
     folder = client.directory()
     try:
-        if not client.check_directory(folder):
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            os.chmod(folder, 0o700)
-            client.check_directory(folder)
+        try:
+            os.mkdir(folder, 0o700)
+            created = True
+        except FileExistsError:
+            created = False
+        except OSError as exc:
+            hint = "set XDG_RUNTIME_DIR or TMPDIR to a directory of yours"
+            raise BadParameter(f"cannot create {folder}: {exc.strerror}", hint) from None
+        fd = client.open_directory(folder)
+        if fd is None:  # removed under us
+            raise client.Unsafe(f"{folder} disappeared while it was created")
+        if created:
+            import stat
+
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
+                os.fchmod(fd, 0o700)
+        try:
+            client.check_directory(fd, folder)
+        except BaseException:
+            os.close(fd)
+            raise
     except client.Unsafe as exc:
-        hint = "remove it, or set XDG_RUNTIME_DIR to a private one"
-        raise BadParameter(f"unsafe server directory: {exc}", hint) from None
-    return folder
+        raise BadParameter(f"unsafe server directory: {exc}", HINT) from None
+    return fd, folder
 
 
-Runner = Callable[[], None]  # runs sys.argv in this process (the application's main)
+def safe_import_path(path: list[str]) -> list[str]:
+    """The import path a server keeps: not the entry Python put first (the directory it was
+    started in, for -m and -c) and no relative entry (a worker works in its client's
+    directory)."""
+    return [p for p in client.import_path(path) if p and os.path.isabs(p)]
 
 
-def serve(idle: float, main: Runner, prepare: Callable[[], None]) -> int:
+def serve(idle: float, max_workers: int, main: Runner, prepare: Callable[[], None]) -> int:
     """Listen until stopped or idle; the exit status. ``prepare`` builds every command once;
     ``main`` runs one command line, in each worker."""
-    client.IN_SERVER = True  # this process and its workers never forward a command
-    folder = prepare_directory()
-    path = os.path.join(folder, client.SOCKET)
-    if client.connect(path) is not None:
+    if not sys.platform.startswith("linux"):
+        raise BadParameter("the server needs Linux", "run commands without one")
+    sys.path[:] = safe_import_path(sys.path)
+    os.chdir("/")
+    folder, _ = prepare_directory()
+    name = client.socket_name()
+    lock = _lock(folder, name)
+    if lock is None:
+        os.close(folder)
         sys.stderr.write("actgrad: a server is already running (actgrad server status)\n")
         return 1
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with contextlib.suppress(FileNotFoundError):  # a dead server's (the lock says so)
+        os.unlink(name, dir_fd=folder)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     mask = os.umask(0o177)  # the socket is 0600 from the start
     try:
-        listener.bind(path)
+        listener.bind(client.at(folder, name))
     finally:
         os.umask(mask)
     listener.listen(128)
-    state = State(client.identity(), idle, main)
+    listener.setblocking(False)
+    context = client.context(path=list(sys.path))
+    state = State(client.identity(), context, idle, max_workers, main, folder, name,
+                  listener=listener, lock=lock)  # fmt: skip
     _warm_up(main, prepare)
     state.last = time.monotonic()  # the idle time counts from when requests can be answered
     gc.freeze()  # what is warm now stays shared with every worker (no copy-on-write)
-    wake_read, wake_write = os.pipe()
-    os.set_blocking(wake_write, False)
+    wake_read, wake_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     signal.set_wakeup_fd(wake_write)
-    state.closing = [listener.fileno(), wake_read, wake_write]
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGTERM, lambda *_: setattr(state, "stopping", True))
     signal.signal(signal.SIGINT, lambda *_: setattr(state, "stopping", True))
-    selector = selectors.DefaultSelector()
-    selector.register(listener, selectors.EVENT_READ, "accept")
-    selector.register(wake_read, selectors.EVENT_READ, "wake")
-    state.closing.append(selector.fileno())
+    poller = select.epoll(flags=select.EPOLL_CLOEXEC)
+    poller.register(listener.fileno(), select.EPOLLIN)
+    poller.register(wake_read, select.EPOLLIN)
+    state.closing = [listener.fileno(), wake_read, wake_write, poller.fileno(), folder, lock]
     try:
-        while not (state.stopping and not state.workers):
-            timeout = None
-            if state.idle > 0 and not state.workers:
-                timeout = max(0.0, state.idle - (time.monotonic() - state.last))
-                if timeout == 0:
-                    break
-            for key, _ in selector.select(timeout):
-                if key.data == "wake":
-                    os.read(wake_read, 4096)
-                elif not state.stopping and len(state.workers) < MAX_WORKERS:
-                    _accept(listener, state)
-            _reap(state)
-            if state.spare is None and not state.stopping:
-                state.spare = _spare(state)
+        _loop(state, poller, wake_read)
     finally:
+        _close_listener(state, poller)
+        for pending in state.pending.values():
+            pending.close()
         if state.spare is not None:
             state.spare[1].close()  # the spare reads the end of its channel and exits
-        listener.close()
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        poller.close()
+        os.close(folder)
     return 0
 
 
+def _lock(folder: int, name: str) -> int | None:
+    """This install's server lock, held for the server's life; None when another holds it."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(name.replace(".sock", ".lock"), flags, 0o600, dir_fd=folder)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _close_listener(state: State, poller: select.epoll) -> None:
+    """No new connections: the socket goes at once (a new client runs in-process, or `auto`
+    starts another server), and so does the lock; requests in flight finish."""
+    if state.listener is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        poller.unregister(state.listener.fileno())
+    state.listener.close()
+    state.listener = None
+    with contextlib.suppress(OSError):
+        os.unlink(state.name, dir_fd=state.folder)
+    if state.lock is not None:
+        os.close(state.lock)
+        state.lock = None
+
+
+def _loop(state: State, poller: select.epoll, wake_read: int) -> None:
+    while True:
+        if state.stopping:
+            _close_listener(state, poller)
+            if not state.workers and not state.pending:
+                return
+        now = time.monotonic()
+        timeout = -1.0
+        if state.pending:
+            timeout = max(0.0, min(p.deadline for p in state.pending.values()) - now)
+        elif state.idle > 0 and not state.workers and not state.stopping:
+            timeout = state.idle - (now - state.last)
+            if timeout <= 0:
+                return
+        for fd, _ in poller.poll(timeout):
+            try:
+                if fd == wake_read:
+                    with contextlib.suppress(OSError):
+                        os.read(wake_read, 4096)
+                elif state.listener is not None and fd == state.listener.fileno():
+                    _accept(state, poller)
+                elif fd in state.pending:
+                    _read(state, poller, fd)
+                elif fd in state.watched:  # a client went away: so does its worker
+                    _unwatch(state, poller, fd, kill=True)
+            except Exception:  # one connection's fault never stops the server
+                _drop(state, poller, fd)
+        now = time.monotonic()
+        for fd in [fd for fd, p in state.pending.items() if p.deadline <= now]:
+            _drop(state, poller, fd)
+        _reap(state, poller)
+        if state.spare is None and not state.stopping:
+            state.spare = _spare(state)
+
+
 def _warm_up(main: Runner, prepare: Callable[[], None]) -> None:
-    """Answer one scalar request with output discarded: torch, typer and rich initialize
+    """Answer scalar requests with output discarded: torch, typer and rich initialize
     lazily on the first request, which every worker then finds done; and build every
     command once (Typer converts a command's options when it is built)."""
     prepare()
@@ -129,11 +261,11 @@ def _warm_up(main: Runner, prepare: Callable[[], None]) -> None:
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     argv = sys.argv
-    sys.argv = ["actgrad", *WARM_UP]
     try:
-        main()
-    except SystemExit:
-        pass
+        for command in WARM_UP:
+            sys.argv = ["actgrad", *command]
+            with contextlib.suppress(SystemExit):
+                main()
     finally:
         sys.argv = argv
         sys.stdout.flush()
@@ -143,48 +275,173 @@ def _warm_up(main: Runner, prepare: Callable[[], None]) -> None:
             os.close(fd)
 
 
-def _peer_uid(sock: socket.socket) -> int:
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[1]
-
-
-def _accept(listener: socket.socket, state: State) -> None:
-    conn, _ = listener.accept()
-    fds: list[int] = []
-    try:
-        if _peer_uid(conn) != os.getuid():  # only this user's processes are answered
-            conn.close()
+def _accept(state: State, poller: select.epoll) -> None:
+    """Every waiting connection: this user's are read as their requests arrive."""
+    assert state.listener is not None
+    while True:
+        try:
+            conn, _ = state.listener.accept()
+        except (BlockingIOError, InterruptedError):
             return
-        conn.settimeout(5)
-        message, fds = client.receive(conn, max_fds=3)
-        conn.settimeout(None)
+        except OSError:  # out of descriptors: the rest wait in the backlog
+            return
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _ = struct.unpack("3i", creds)
+        if uid != os.geteuid() or len(state.pending) >= MAX_PENDING:
+            conn.close()
+            continue
+        conn.setblocking(False)
+        state.pending[conn.fileno()] = Pending(conn, pid, time.monotonic() + HANDSHAKE)
+        poller.register(conn.fileno(), select.EPOLLIN)
         state.last = time.monotonic()
-        if message is None:
-            conn.close()
-            return
-        if message.get("identity") != state.identity:
-            if message.get("op") == "stop":
-                state.stopping = True
-            client.send(conn, {"mismatch": state.identity})
-            conn.close()
-            return
-        op = message.get("op")
-        if op == "status":
-            client.send(conn, {"status": _status(state)})
-            conn.close()
-        elif op == "stop":
-            state.stopping = True
-            client.send(conn, {"stopping": os.getpid()})
-            conn.close()
-        elif op == "run":
-            _hand_off(message, fds, conn, state)
-        else:
-            conn.close()
-    except (OSError, ValueError, KeyError):
+
+
+def _drop(state: State, poller: select.epoll, fd: int) -> None:
+    pending = state.pending.pop(fd, None)
+    if pending is not None:
+        with contextlib.suppress(OSError, ValueError):
+            poller.unregister(fd)
+        pending.close()
+
+
+def _read(state: State, poller: select.epoll, fd: int) -> None:
+    """What has arrived of a request; once it is whole, the answer."""
+    pending = state.pending[fd]
+    try:
+        data, fds, flags, _ = socket.recv_fds(pending.conn, 1 << 16, client.MAX_FDS)
+    except (BlockingIOError, InterruptedError):
+        return
+    pending.fds += fds
+    if not data or flags & socket.MSG_CTRUNC or len(pending.fds) > client.MAX_FDS:
+        _drop(state, poller, fd)
+        return
+    pending.data += data
+    if len(pending.data) < 4:
+        return
+    (size,) = struct.unpack("!I", pending.data[:4])
+    if size > client.MAX_FRAME or len(pending.data) > 4 + size:
+        _drop(state, poller, fd)  # oversized, or more than one frame before an answer
+        return
+    if len(pending.data) < 4 + size:
+        return
+    del state.pending[fd]
+    poller.unregister(fd)
+    conn, fds = pending.conn, pending.fds
+    pending.fds = []
+    try:
+        conn.setblocking(True)
+        conn.settimeout(1.0)  # an answer to a client that does not read is given up
+        _answer(state, poller, client.decode(bytes(pending.data[4:])), fds, pending.pid, conn)
+    except Exception:
+        for descriptor in fds:
+            with contextlib.suppress(OSError):
+                os.close(descriptor)
         conn.close()
-    finally:
-        for fd in fds:
-            os.close(fd)
+
+
+def _answer(state: State, poller: select.epoll, message: dict, fds: list[int], pid: int,
+            conn: socket.socket) -> None:  # fmt: skip
+    op = message.get("op")
+    if op not in OPS or not isinstance(message.get("identity"), dict):
+        raise client.ProtocolError("not a request")
+    if op != "run" and fds:
+        raise client.ProtocolError("descriptors with a request that takes none")
+    if message["identity"] != state.identity:  # the same install, another version
+        if op == "stop":
+            state.stopping = True
+        client.send(conn, {"stale": state.identity})
+    elif op == "status":
+        client.send(conn, {"status": _status(state)})
+    elif op == "stop":
+        state.stopping = True
+        client.send(conn, {"stopping": os.getpid()})
+    else:
+        _validate(message, fds)
+        reason = _differs(state, message, pid)
+        if reason:
+            client.send(conn, {"local": reason})
+        elif state.stopping or len(state.workers) >= state.max_workers:
+            client.send(conn, {"busy": True})
+        else:
+            _hand_off(state, poller, message, fds, conn)
+            return
+    for fd in fds:
+        os.close(fd)
+    conn.close()
+
+
+def _validate(message: dict, fds: list[int]) -> None:
+    """ProtocolError unless a run request has the fields and types a worker relies on."""
+
+    def strings(value: Any) -> bool:
+        return isinstance(value, str) and "\0" not in value
+
+    argv, env, stdio, given = (message.get(k) for k in ("argv", "env", "stdio", "fds"))
+    caller = message.get("caller")
+    ok = (
+        isinstance(argv, list) and all(strings(a) for a in argv)
+        and isinstance(env, dict)
+        and all(strings(k) and k and "=" not in k and strings(v) for k, v in env.items())
+        and isinstance(given, list) and given == sorted(set(given))
+        and all(type(fd) is int and fd in (0, 1, 2) for fd in given)
+        and len(fds) == 1 + len(given)
+        and isinstance(stdio, dict) and set(stdio) == {"0", "1", "2"}
+        and all((spec is None) == (int(fd) not in given) for fd, spec in stdio.items())
+        and isinstance(message.get("context"), dict)
+        and isinstance(caller, dict) and type(caller.get("umask")) is int
+        and isinstance(caller.get("rlimits"), dict)
+    )  # fmt: skip
+    if not ok:
+        raise client.ProtocolError("a run request with missing or wrong fields")
+    for spec in stdio.values():
+        if spec is not None:
+            if not (isinstance(spec, dict) and strings(spec.get("encoding"))
+                    and strings(spec.get("errors"))):  # fmt: skip
+                raise client.ProtocolError("a stream without its encoding")
+            codecs.lookup(spec["encoding"])  # LookupError: dropped
+            codecs.lookup_error(spec["errors"])
+
+
+STATUS_KEYS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+               "NoNewPrivs", "Seccomp", "Seccomp_filters")  # fmt: skip
+
+
+def process(pid: int | str) -> dict[str, Any]:
+    """What decides what a process may do, read from /proc: credentials, capabilities,
+    no_new_privs and seccomp, namespaces, root, cgroup and security label."""
+    base = f"/proc/{pid}"
+    found: dict[str, Any] = {}
+    with open(f"{base}/status", encoding="utf-8") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            if key in STATUS_KEYS:
+                found[key] = value.split()
+    for name in sorted(os.listdir(f"{base}/ns")):
+        found[f"ns/{name}"] = os.readlink(f"{base}/ns/{name}")
+    root = os.stat(f"{base}/root")
+    found["root"] = [root.st_dev, root.st_ino]
+    with open(f"{base}/cgroup", encoding="utf-8") as handle:
+        found["cgroup"] = handle.read()
+    try:
+        with open(f"{base}/attr/current", encoding="utf-8") as handle:
+            found["label"] = handle.read().strip("\0\n")
+    except OSError:
+        found["label"] = None
+    return found
+
+
+def _differs(state: State, message: dict, pid: int) -> str:
+    """Why this server cannot answer as the caller's own process would ('' when it can)."""
+    if message["context"] != state.context:
+        ours, theirs = state.context, message["context"]
+        keys = [k for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)]
+        return "start-up settings differ: " + ", ".join(keys)
+    try:
+        ours, theirs = process("self"), process(pid)
+    except (OSError, ValueError):
+        return "the caller's process cannot be read"
+    keys = [k for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)]
+    return ("credentials, namespaces or confinement differ: " + ", ".join(keys)) if keys else ""
 
 
 def _status(state: State) -> dict[str, Any]:
@@ -195,27 +452,32 @@ def _status(state: State) -> dict[str, Any]:
         "uptime": round(time.time() - state.started, 1),
         "served": state.served,
         "workers": len(state.workers),
+        "max_workers": state.max_workers,
+        "pending": len(state.pending),
         "idle_timeout": state.idle,
-        "socket": os.path.join(client.directory(), client.SOCKET),
+        "socket": os.path.join(client.directory(), state.name),
         "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         **state.identity,
     }
 
 
-def _spare(state: State) -> tuple[int, socket.socket]:
+def _spare(state: State, also: tuple[int, ...] = ()) -> tuple[int, socket.socket]:
     """Fork a worker ahead of the next request (the fork is then off its critical path); it
-    waits on a channel for the request, the client's descriptors and its connection."""
+    waits on a channel for the request, the client's descriptors and its connection. It keeps
+    no descriptor of the server's or of any client's (``also``: those of a request in hand)."""
     parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:  # the worker: never returns
         code = 1
         try:
             signal.set_wakeup_fd(-1)
-            for fd in state.closing:
+            for fd in (*state.closing, *also):
                 with contextlib.suppress(OSError):
                     os.close(fd)
             for conn in state.workers.values():
                 conn.close()
+            for pending in state.pending.values():  # never hold another client's stdout
+                pending.close()
             parent_end.close()
             code = _wait_and_work(child_end, state.main)
         finally:
@@ -224,44 +486,116 @@ def _spare(state: State) -> tuple[int, socket.socket]:
     return pid, parent_end
 
 
-def _hand_off(message: dict, fds: list[int], conn: socket.socket, state: State) -> None:
+def _hand_off(state: State, poller: select.epoll, message: dict, fds: list[int],
+              conn: socket.socket) -> None:  # fmt: skip
     """Give the request to the spare worker (forking one if there is none)."""
     if state.spare is None:
-        state.spare = _spare(state)
-    try:
-        client.send(conn, {"pid": state.spare[0]})  # before the worker can answer
-    except OSError:  # the client is gone: the spare stays for the next request
-        conn.close()
-        return
+        state.spare = _spare(state, (conn.fileno(), *fds))
     pid, channel = state.spare
     state.spare = None
+    try:
+        client.send(channel, message, [conn.fileno(), *fds])
+    except OSError:  # the spare died: this client runs in-process
+        with contextlib.suppress(OSError):
+            client.send(conn, {"busy": True})
+        conn.close()
+        return
+    finally:
+        channel.close()
+        for fd in fds:
+            os.close(fd)
     state.served += 1
     state.workers[pid] = conn
-    with contextlib.suppress(OSError):
-        client.send(channel, message, [conn.fileno(), *fds])
-    channel.close()
+    hard = message["caller"]["rlimits"].get("RLIMIT_CPU", [-1, -1])[1]
+    if isinstance(hard, int) and hard >= 0:
+        state.cpu_limits[pid] = hard
+    state.watched[conn.fileno()] = pid
+    poller.register(conn.fileno(), select.EPOLLRDHUP)
+
+
+def _unwatch(state: State, poller: select.epoll, fd: int, kill: bool) -> None:
+    pid = state.watched.pop(fd, None)
+    with contextlib.suppress(OSError, ValueError):
+        poller.unregister(fd)
+    if kill and pid in state.workers:  # not reaped yet: the pid is still the worker's
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _wait_and_work(channel: socket.socket, main: Runner) -> int:
-    for sig in (signal.SIGCHLD, signal.SIGTERM):
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    message, fds = client.receive(channel, max_fds=4)
+    message, fds = client.receive(channel, max_fds=client.MAX_FDS + 1)
     channel.close()
     if message is None:  # the server stopped
         return 0
     conn = socket.socket(fileno=fds[0])
-    code = 1
+    code = 0
     try:
-        code = _work(message, fds[1:], main)
+        reason = _take_on(message, fds[1])
+        if reason:
+            client.send(conn, {"local": reason})
+            return 0
+        client.send(conn, {"pid": os.getpid()})
+        conn.settimeout(GO_TIMEOUT)
+        go, _ = client.receive(conn)
+        if not (go and go.get("go") is True):  # the client gave up: nothing runs
+            return 0
+        conn.settimeout(None)
+        code = _work(message, fds[2:], main)
     except KeyboardInterrupt:  # Ctrl-C before the application's own handler was in place
         code = 130
         with contextlib.suppress(OSError):
             os.write(2, b"actgrad: interrupted\n")
-    finally:
-        with contextlib.suppress(OSError):
-            client.send(conn, {"exit": code})
+    except (OSError, client.ProtocolError):
+        return 0
+    with contextlib.suppress(OSError):
+        client.send(conn, {"exit": code})
     return code
+
+
+def _take_on(message: dict, cwd: int) -> str:
+    """Become the caller's process: its resource limits, scheduling, umask, environment and
+    working directory. The reason it cannot ('' when it can)."""
+    import resource
+
+    caller = message["caller"]
+    try:
+        for name, (soft, hard) in caller["rlimits"].items():
+            if name.startswith("RLIMIT_") and hasattr(resource, name):
+                which = getattr(resource, name)
+                if resource.getrlimit(which) != (soft, hard):
+                    resource.setrlimit(which, (soft, hard))
+    except (OSError, ValueError, TypeError):
+        return f"resource limit {name} cannot be set"
+    try:
+        if "nice" in caller and caller["nice"] != os.getpriority(os.PRIO_PROCESS, 0):
+            os.setpriority(os.PRIO_PROCESS, 0, caller["nice"])
+        if "policy" in caller:
+            policy, priority = caller["policy"]
+            now = [os.sched_getscheduler(0), os.sched_getparam(0).sched_priority]
+            if now != [policy, priority]:
+                os.sched_setscheduler(0, policy, os.sched_param(priority))
+        if "affinity" in caller and sorted(os.sched_getaffinity(0)) != caller["affinity"]:
+            os.sched_setaffinity(0, caller["affinity"])
+        if "oom_score_adj" in caller:
+            with open("/proc/self/oom_score_adj", "r+") as handle:
+                if int(handle.read()) != caller["oom_score_adj"]:
+                    handle.seek(0)
+                    handle.write(str(caller["oom_score_adj"]))
+    except (OSError, ValueError, TypeError):
+        return "scheduling (nice, policy, CPU affinity or OOM score) cannot be set"
+    try:
+        os.fchdir(cwd)
+    except OSError:
+        return "the working directory cannot be entered"
+    finally:
+        os.close(cwd)
+    os.umask(caller["umask"] & 0o777)
+    os.environ.clear()
+    os.environ.update(message["env"])
+    return ""
 
 
 def _work(message: dict, fds: list[int], main: Runner) -> int:
@@ -278,14 +612,9 @@ def _work(message: dict, fds: list[int], main: Runner) -> int:
     sys.stdin = _stream(0, "r", stdio.get("0"))
     sys.stdout = _stream(1, "w", stdio.get("1"))
     sys.stderr = _stream(2, "w", stdio.get("2"), stderr=True)
-    for name in list(os.environ):
-        if name.startswith(client.ENV_PREFIXES) or name in client.ENV_NAMES:
-            del os.environ[name]
-    os.environ.update(message["env"])
-    os.chdir(message["cwd"])
     sys.argv = ["actgrad", *message["argv"]]
     try:
-        main()
+        run_here(main)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -309,28 +638,31 @@ def _stream(fd: int, mode: str, spec: dict | None, stderr: bool = False) -> Any:
                             line_buffering=tty or stderr, write_through=stderr)  # fmt: skip
 
 
-def _reap(state: State) -> None:
+def _reap(state: State, poller: select.epoll) -> None:
     """Report each finished worker's exit status (or the signal that killed it)."""
-    while state.workers:
+    while True:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
-        conn = state.workers.pop(pid, None)
         state.last = time.monotonic()
         if state.spare is not None and state.spare[0] == pid:  # the spare died: fork another
             state.spare[1].close()
             state.spare = None
+        conn = state.workers.pop(pid, None)
+        cpu_limit = state.cpu_limits.pop(pid, None)
         if conn is None:
             continue
+        _unwatch(state, poller, conn.fileno(), kill=False)
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             answer = {"exit": 128 + sig, "signal": sig}
-            if sig != signal.SIGTERM:
-                name = signal.Signals(sig).name
-                answer["error"] = f"actgrad: error: the server's worker was killed ({name})"
+            used = usage.ru_utime + usage.ru_stime
+            if sig in LIMIT_SIGNALS or (sig == signal.SIGKILL and cpu_limit is not None
+                                        and used >= cpu_limit):  # fmt: skip
+                answer["limit"] = True  # the caller's own limit: in-process, a silent end too
         else:
             answer = {"exit": os.WEXITSTATUS(status)}
         with contextlib.suppress(OSError):
@@ -338,19 +670,27 @@ def _reap(state: State) -> None:
         conn.close()
 
 
-def start(idle: float, foreground: bool, main: Runner, prepare: Callable[[], None]) -> int:
+def _unsafe(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except client.Unsafe as exc:
+        raise BadParameter(f"unsafe server directory: {exc}", HINT) from None
+
+
+def start(idle: float, foreground: bool, max_workers: int, main: Runner,
+          prepare: Callable[[], None]) -> int:  # fmt: skip
     """`actgrad server start`: serve here (--foreground), or in a new session, waiting until
     it answers."""
-    prepare_directory()
+    os.close(prepare_directory()[0])
     if foreground:
-        return serve(idle, main, prepare)
-    if client.request("status") is not None:
+        return serve(idle, max_workers, main, prepare)
+    if _unsafe(lambda: client.request("status")) is not None:
         sys.stderr.write("actgrad: a server is already running (actgrad server status)\n")
         return 1
-    client.start_background(idle)
+    client.start_background(idle, max_workers)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        answer = client.request("status")
+        answer = _unsafe(lambda: client.request("status"))
         if answer is not None and "status" in answer:
             print(f"actgrad server started: pid {answer['status']['pid']}, "
                   f"socket {answer['status']['socket']}")  # fmt: skip
@@ -361,25 +701,25 @@ def start(idle: float, foreground: bool, main: Runner, prepare: Callable[[], Non
 
 
 def stop() -> int:
-    answer = client.request("stop")
+    answer = _unsafe(lambda: client.request("stop"))
     if answer is None:
-        sys.stderr.write("actgrad: no server is running\n")
+        sys.stderr.write("actgrad: no server is running for this install\n")
         return 1
-    pid = answer.get("stopping") or (answer.get("mismatch") or {}).get("pid")
+    pid = answer.get("stopping")
     print(f"actgrad server stopping (pid {pid})" if pid else "actgrad server stopping")
     return 0
 
 
 def status(as_json: bool) -> int:
-    answer = client.request("status")
+    answer = _unsafe(lambda: client.request("status"))
     if answer is None:
-        sys.stderr.write("actgrad: no server is running\n")
+        sys.stderr.write("actgrad: no server is running for this install\n")
         return 1
-    if "mismatch" in answer:
-        info = answer["mismatch"]
+    if "stale" in answer:
+        info = answer["stale"]
         sys.stderr.write(
-            f"actgrad: a server of another install runs ({info.get('actgrad')}, "
-            f"torch {info.get('torch')}, {info.get('install')}); not used\n"
+            f"actgrad: this install's server runs another version ({info.get('actgrad')}, "
+            f"torch {info.get('torch')}); not used (actgrad server stop)\n"
         )
         return 1
     info = answer["status"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from actgrad.core import evaluate
 from actgrad.core.request import build_request
+from warm_server import Server
 
 # Commands the tests run in subprocesses run in-process unless a test starts its own server
 # (a developer's running server must not answer for the code under test).
@@ -66,3 +67,29 @@ def _quiet_numpy():
     """References evaluate exp(501) and inf - inf on purpose: inf and nan are expected values."""
     with np.errstate(all="ignore"):
         yield
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    """A private XDG_RUNTIME_DIR: a server started there is the test's own."""
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real `actgrad server` process, shared by a module's tests (none of which stops it)."""
+    folder = tmp_path_factory.mktemp("run")
+    folder.chmod(0o700)
+    warm = Server(folder)
+    yield warm
+    warm.stop()
+
+
+@pytest.fixture
+def own_server(runtime):
+    """A real `actgrad server` process for one test, stopped after it."""
+    warm = Server(runtime)
+    yield warm
+    warm.stop()

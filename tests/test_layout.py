@@ -136,6 +136,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.accuracy",),  # torch's error over a range, per dtype and order
     ("core",),  # the package: evaluate(request), with --check
     ("cli.numbers", "cli.output", "cli.client"),  # number text, stdout; the server's client
+    ("cli.boundary",),  # the process boundary: one line for an interrupt or a bug
     ("cli.status",),  # exit codes and the one-line error
     ("cli.describe", "cli.render"),  # list/explain texts; table, plain and JSON writers
     ("cli.commands",),  # one Typer command per function, expr

@@ -1,95 +1,26 @@
-"""The warm server: answers identical to in-process ones, isolation, security, failure modes."""
+"""The warm server: answers identical to in-process ones, isolation, failure modes (its
+security: test_server_security.py)."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
 import signal
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
-
-ACTGRAD = str(Path(sys.executable).with_name("actgrad"))
-DROP = ("COLUMNS", "LINES", "FORCE_COLOR")
-BASE = {k: v for k, v in os.environ.items() if not k.startswith("ACTGRAD_") and k not in DROP}
-
-
-def _env(runtime: Path, **extra: str) -> dict[str, str]:
-    return {**BASE, "XDG_RUNTIME_DIR": str(runtime), "NO_COLOR": "1", **extra}
-
-
-def _status(env: dict) -> dict | None:
-    proc = subprocess.run([ACTGRAD, "server", "status", "--json"], env=env, capture_output=True,
-                          text=True, timeout=30)  # fmt: skip
-    return json.loads(proc.stdout) if proc.returncode == 0 else None
-
-
-def _wait(predicate, seconds: float = 60.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-class Server:
-    def __init__(self, runtime: Path, idle: str = "120") -> None:
-        self.runtime = runtime
-        self.env = _env(runtime)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "actgrad.cli", "server", "start", "--foreground", "--idle",
-             idle], env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True,
-        )  # fmt: skip
-        assert _wait(lambda: _status(self.env) is not None or self.proc.poll() is not None)
-        assert self.proc.poll() is None, self.proc.stderr.read()
-
-    def served(self) -> int:
-        return _status(self.env)["served"]
-
-    def children(self) -> list[int]:
-        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return [int(p) for p in path.read_text().split()]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc.stderr.close()
-
-
-@pytest.fixture
-def runtime(tmp_path):
-    folder = tmp_path / "run"
-    folder.mkdir(mode=0o700)
-    return folder
-
-
-@pytest.fixture
-def server(runtime):
-    warm = Server(runtime)
-    yield warm
-    warm.stop()
-
-
-def run(args, env, input=None, shell=False):
-    """(exit code, stdout, stderr), batch's elapsed time on stderr normalized."""
-    command = args if shell else [ACTGRAD, *args]
-    proc = subprocess.run(command, env=env, input=input, capture_output=True, timeout=120,
-                          shell=shell, executable="/bin/bash" if shell else None)  # fmt: skip
-    return proc.returncode, proc.stdout, re.sub(rb"\d+\.\d+ s\n", b"T s\n", proc.stderr)
-
+from warm_server import (
+    ACTGRAD,
+    Server,
+    environment,
+    run,
+    socket_path,
+    status,
+    wait,
+    worker_reading,
+)
 
 CORPUS = [
     (["sigmoid", "--x", "0.5", "--grad"], None),
@@ -211,24 +142,14 @@ def test_a_parallel_op_in_a_worker_never_hangs_the_next_fork(server):
         assert run(["tanh", "--x", "0:1:100000", "--format", "json"], server.env)[0] == 0
 
 
-def _worker_reading(server: Server, pipe_ino: int) -> int:
-    for pid in server.children():
-        try:
-            if os.stat(f"/proc/{pid}/fd/0").st_ino == pipe_ino:
-                return pid
-        except OSError:
-            continue
-    return 0
-
-
 def test_a_killed_worker_is_one_line_and_the_server_survives(server):
     read, write = os.pipe()
     client = subprocess.Popen([ACTGRAD, "sigmoid", "--x", "-"], env=server.env, stdin=read,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     os.close(read)
     ino = os.fstat(write).st_ino
-    assert _wait(lambda: _worker_reading(server, ino) != 0)
-    os.kill(_worker_reading(server, ino), signal.SIGKILL)
+    assert wait(lambda: worker_reading(server, ino) != 0)
+    os.kill(worker_reading(server, ino), signal.SIGKILL)
     out, err = client.communicate(timeout=60)
     os.close(write)
     assert client.returncode != 0 and out == b""
@@ -244,7 +165,7 @@ def test_ctrl_c_exits_130_in_process_and_through_the_server(server, forwarded):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     os.close(read)
     if forwarded:
-        assert _wait(lambda: _worker_reading(server, os.fstat(write).st_ino) != 0)
+        assert wait(lambda: worker_reading(server, os.fstat(write).st_ino) != 0)
     else:
         time.sleep(4)  # torch imported, the command waiting on stdin
     client.send_signal(signal.SIGINT)
@@ -254,44 +175,44 @@ def test_ctrl_c_exits_130_in_process_and_through_the_server(server, forwarded):
 
 
 def test_server_exits_after_its_idle_timeout(runtime):
-    warm = Server(runtime, idle="1")
+    warm = Server(runtime, "--idle", "1")
     try:
         assert warm.proc.wait(timeout=60) == 0, warm.proc.stderr.read()
-        assert not (runtime / "actgrad" / "server.sock").exists()
+        assert not socket_path(runtime).exists()
     finally:
         warm.stop()
 
 
 def test_auto_starts_a_server_that_later_commands_use(runtime):
-    env = _env(runtime, ACTGRAD_SERVER="auto")
+    env = environment(runtime, ACTGRAD_SERVER="auto")
     assert run(["sigmoid", "--x", "0.5"], env)[:2] == (0, b"0.62245935\n")  # in-process
-    assert _wait(lambda: _status(env) is not None)
+    assert wait(lambda: status(env) is not None)
     try:
-        before = _status(env)["served"]
+        before = status(env)["served"]
         assert run(["sigmoid", "--x", "0.5"], env)[:2] == (0, b"0.62245935\n")
-        assert _status(env)["served"] == before + 1
+        assert status(env)["served"] == before + 1
     finally:
         run(["server", "stop"], env)
-        assert _wait(lambda: _status(env) is None)
+        assert wait(lambda: status(env) is None)
 
 
 def test_a_dead_servers_socket_is_removed(runtime):
     import socket
 
-    folder = runtime / "actgrad"
-    folder.mkdir(mode=0o700)
+    path = socket_path(runtime)
+    path.parent.mkdir(mode=0o700)
     dead = socket.socket(socket.AF_UNIX)
-    dead.bind(str(folder / "server.sock"))
+    dead.bind(str(path))
     dead.close()  # bound, never listening: what a killed server leaves
-    env = _env(runtime)
+    env = environment(runtime)
     assert run(["sigmoid", "--x", "0.5"], env)[:2] == (0, b"0.62245935\n")
-    assert not (folder / "server.sock").exists()
+    assert not path.exists()
 
 
 def test_an_unsafe_socket_directory_is_refused(runtime):
     folder = runtime / "actgrad"
     folder.mkdir(mode=0o755)
-    env = _env(runtime)
+    env = environment(runtime)
     code, _, err = run(["server", "start", "--foreground"], env)
     assert code == 2 and b"mode 755" in err and err.count(b"\n") == 1
     code, out, err = run(["sigmoid", "--x", "0.5"], {**env, "ACTGRAD_SERVER": "auto"})
@@ -303,20 +224,20 @@ def test_a_socket_directory_of_another_owner_is_refused(tmp_path, monkeypatch):
 
     folder = tmp_path / "d"
     folder.mkdir(mode=0o700)
-    monkeypatch.setattr(os, "getuid", lambda: os.stat(folder).st_uid + 1)
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(folder).st_uid + 1)
     with pytest.raises(client.Unsafe, match="belongs to uid"):
-        client.check_directory(str(folder))
+        client.open_directory(str(folder))
 
 
-def test_a_server_of_another_version_is_not_used_and_auto_replaces_it(server, monkeypatch):
+def test_a_server_of_another_version_is_not_used_and_auto_replaces_it(own_server, monkeypatch):
     from actgrad.cli import client
 
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(server.runtime))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(own_server.runtime))
     real = client.identity()
     monkeypatch.setattr(client, "identity", lambda: {**real, "actgrad": "0.0.0-other"})
     assert client.forward(["sigmoid", "--x", "1"], auto=False) is None  # runs in-process
-    assert server.proc.poll() is None
+    assert own_server.proc.poll() is None
     started = []
     monkeypatch.setattr(client, "start_background", lambda **kw: started.append(kw))
     assert client.forward(["sigmoid", "--x", "1"], auto=True) is None
-    assert server.proc.wait(timeout=60) == 0 and started  # asked to stop, a new one started
+    assert own_server.proc.wait(timeout=60) == 0 and started  # asked to stop, a new one started

@@ -1,0 +1,80 @@
+"""The process boundary: what stands between a command and the process that runs it, in the
+console script and in each of the server's workers alike. An interrupt while the application
+and its libraries load is one line and exit code 130, a bug is one line and exit code 1, never
+a traceback; a closed stdout and a deleted working directory behave as for any Unix tool."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def guarded(call: Callable[[], T]) -> T:
+    """``call()``; an interrupt or a bug in it ends the process with one line."""
+    try:
+        return call()
+    except KeyboardInterrupt:
+        sys.stderr.write("actgrad: interrupted\n")
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("ACTGRAD_DEBUG"):
+            raise
+        sys.stderr.write(f"actgrad: error: internal error: {type(exc).__name__}: {exc}\n")
+        sys.exit(1)
+
+
+def run_here(main: Callable[[], None]) -> None:
+    """Run the application's ``main`` (which reads sys.argv) in this process."""
+    if sys.stdout is None:  # started with file descriptor 1 closed (>&-)
+        from actgrad.cli.output import ClosedStdout
+
+        sys.stdout = ClosedStdout()  # type: ignore[assignment]
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # a deleted working directory
+        sys.meta_path.insert(0, LoadFromRoot("torch"))
+    guarded(main)
+
+
+class LoadFromRoot:
+    """Runs a package's top-level module in / and returns to the working directory: torch's
+    MKL cannot load its libraries from a deleted working directory ("Intel oneMKL FATAL
+    ERROR: Cannot load libtorch_cpu.so"), yet a command that reads no path there can run."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, name: str, path: object, target: object = None) -> object:
+        if name != self.name:
+            return None
+        sys.meta_path.remove(self)
+        from importlib.util import find_spec
+
+        spec = find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _InRoot(spec.loader)
+        return spec
+
+
+class _InRoot:
+    def __init__(self, loader: object) -> None:
+        self.loader = loader
+
+    def __getattr__(self, name: str) -> object:  # the rest of the loader's interface
+        return getattr(self.loader, name)
+
+    def create_module(self, spec: object) -> object:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: object) -> None:
+        here = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.chdir("/")
+            self.loader.exec_module(module)
+        finally:
+            os.fchdir(here)
+            os.close(here)

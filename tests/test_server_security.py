@@ -1,0 +1,477 @@
+"""The warm server is as safe as running in-process: nothing imported from the directories
+it was started or asked from, its socket directory made without following links, each
+request run with the caller's own credentials, limits and environment (or in-process), and
+no connection can crash, stall or outlive it. Each case runs the real command against a real
+server process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from warm_server import (
+    ACTGRAD,
+    Server,
+    alive,
+    both,
+    environment,
+    run,
+    socket_path,
+    status,
+    wait,
+    worker_reading,
+)
+
+ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not ROOT, reason="drops capabilities and mounts: needs root")
+needs = {tool: pytest.mark.skipif(shutil.which(tool) is None, reason=f"needs {tool}")
+         for tool in ("setpriv", "unshare")}  # fmt: skip
+
+
+# 1. Nothing is imported from the start directory or the client's directory.
+
+PLANTED = ("plotille", "difflib", "typer", "rich", "numpy", "torch", "mpmath", "orjson",
+           "json", "socket", "resource", "zlib", "actgrad")  # fmt: skip
+
+
+def _plant(folder: Path, marks: Path) -> None:
+    """A module (or package) for each name that records its import in ``marks``."""
+    folder.mkdir(exist_ok=True)
+    for name in PLANTED:
+        code = f"open({str(marks)!r}, 'a').write({name!r} + ' from {folder.name}\\n')\n"
+        if name == "actgrad":
+            (folder / name).mkdir(exist_ok=True)
+            (folder / name / "__init__.py").write_text(code)
+        else:
+            (folder / f"{name}.py").write_text(code)
+
+
+@pytest.mark.parametrize("how", ["server start", "auto"])
+def test_no_module_is_imported_from_the_start_or_the_client_directory(runtime, tmp_path, how):
+    marks = tmp_path / "imported"
+    start, here = tmp_path / "start", tmp_path / "here"
+    _plant(start, marks)
+    _plant(here, marks)
+    env = environment(runtime)
+    if how == "auto":
+        code, out, _ = run(["sigmoid", "--x", "0.5"], {**env, "ACTGRAD_SERVER": "auto"},
+                           cwd=start)  # fmt: skip
+        assert (code, out) == (0, b"0.62245935\n")  # in-process, a server on its way
+    else:
+        assert run(["server", "start"], env, cwd=start)[0] == 0
+    try:
+        assert wait(lambda: status(env) is not None)
+        before = status(env)["served"]
+        commands = [["plot", "sigmoid", "--terminal", "--width", "40", "--height", "10"],
+                    ["sigmod", "--x", "1"], ["sigmoid", "--x", "0.5", "--json"],
+                    ["explain", "gelu"], ["--help"],
+                    ["sigmoid", "--x", "1", "--exact"]]  # fmt: skip
+        for args in commands:
+            assert run(args, env, cwd=here)[0] in (0, 2), args
+        assert status(env)["served"] == before + len(commands)  # all answered by the server
+    finally:
+        run(["server", "stop"], env)
+        wait(lambda: status(env) is None)
+    assert not marks.exists(), marks.read_text()
+
+
+# 2. The socket directory is created and checked by descriptor, never through a link.
+
+
+def test_creating_the_socket_directory_never_follows_a_swapped_link(tmp_path, monkeypatch):
+    from actgrad.cli import server as warm
+    from actgrad.core.errors import BadParameter
+
+    target = tmp_path / "victim"
+    target.mkdir(mode=0o755)
+    target.chmod(0o755)
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(shared))
+    folder = shared / f"actgrad-{os.getuid()}"
+    stop = threading.Event()
+
+    def swap() -> None:  # another user's loop: a link to the victim, then nothing, again
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                folder.symlink_to(target)
+            try:
+                if folder.is_symlink():
+                    folder.unlink()
+            except OSError:
+                pass
+
+    racer = threading.Thread(target=swap)
+    racer.start()
+    outcomes = {"made": 0, "refused": 0}
+    try:
+        for _ in range(400):
+            try:
+                fd, _ = warm.prepare_directory()
+            except BadParameter as exc:
+                assert "unsafe server directory" in str(exc) or "cannot create" in str(exc)
+                outcomes["refused"] += 1
+                continue
+            st = os.fstat(fd)
+            os.close(fd)
+            assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700
+            assert (st.st_dev, st.st_ino) != (target.stat().st_dev, target.stat().st_ino)
+            outcomes["made"] += 1
+            if folder.is_dir() and not folder.is_symlink():
+                folder.rmdir()
+    finally:
+        stop.set()
+        racer.join()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755  # never chmod-ed through the link
+    assert outcomes["made"] and outcomes["refused"], outcomes  # the race was really run
+
+
+# 3. A request runs with the caller's own credentials, limits and environment.
+
+DROP_CAPS = "setpriv --inh-caps=-all --bounding-set=-all"
+
+
+@needs_root
+@needs["setpriv"]
+def test_a_client_without_capabilities_cannot_use_the_servers(server, tmp_path):
+    """Another user's 0600 file and 0700 directory stay closed to a root client that dropped
+    its capabilities: the server (with them) leaves the command to the client."""
+    nobody = 65534
+    secret = tmp_path / "requests.txt"
+    secret.write_text('{"fn": "sigmoid", "x": 1}\n')
+    os.chown(secret, nobody, nobody)
+    secret.chmod(0o600)
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    os.chown(closed, nobody, nobody)
+    for line in (f"{DROP_CAPS} {{a}} batch {secret}",
+                 f"{DROP_CAPS} {{a}} plot sigmoid --x -1:1:5 --output {closed}/u.svg"):  # fmt: skip
+        here, there, forwarded = both(server, line, shell=True)
+        assert here == there and here[0] == 2 and b"Permission denied" in here[2], line
+        assert not forwarded, line
+    assert not list(closed.iterdir())
+
+
+def test_the_callers_umask_makes_the_files_mode(server, tmp_path):
+    here, there, forwarded = both(
+        server, "umask 077 && {a} plot sigmoid --x -1:1:5 --output u.svg && stat -c %a u.svg",
+        shell=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert forwarded
+    assert here == there and here[1] == b"600\n"
+
+
+@pytest.mark.parametrize(("limit", "sig"), [("-t 1", signal.SIGKILL), ("-S -t 1", signal.SIGXCPU)])
+def test_the_callers_cpu_limit_ends_the_command(server, limit, sig):
+    """`ulimit -t 1` (hard: SIGKILL; soft: SIGXCPU) ends a long command in-process; through
+    the server the same way, with nothing more said."""
+    line = f"ulimit {limit} && exec {ACTGRAD} accuracy --all"
+    before = server.served()
+    proc = subprocess.run(["bash", "-c", line], env=server.env, capture_output=True,
+                          timeout=300)  # fmt: skip
+    assert server.served() == before + 1
+    assert (proc.returncode, proc.stdout) == (-sig, b""), proc.stderr
+    assert b"error" not in proc.stderr
+    off = {**server.env, "ACTGRAD_SERVER": "off"}
+    proc = subprocess.run(["bash", "-c", line], env=off, capture_output=True, timeout=300)
+    assert (proc.returncode, proc.stdout) == (-sig, b"")
+
+
+def test_the_callers_open_files_limit_is_its_own(server):
+    here, there, forwarded = both(server, "ulimit -n 64 && {a} sigmoid --x 0.5 --grad",
+                                  shell=True)  # fmt: skip
+    assert forwarded and here == there
+    line = 'ulimit -S -n 40 && {a} batch <<< \'{{"fn": "sigmoid", "x": 1}}\''
+    here, there, forwarded = both(server, line, shell=True)
+    assert forwarded and here == there
+
+
+@needs_root
+@needs["unshare"]
+def test_a_client_in_another_mount_namespace_reads_its_own_files(server, tmp_path):
+    """A tmpfs over the working directory, seen only inside `unshare -m`: the command reads
+    and writes the namespace's files, not the host's."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "req.txt").write_text('{"fn": "sigmoid", "x": 0}\n')  # the host's file
+    script = tmp_path / "inside.sh"
+    script.write_text(f"mount -t tmpfs none {work} && cd {work} &&\n"
+                      """echo '{"fn": "tanh", "x": 0.5}' > req.txt &&\n"""
+                      f"{ACTGRAD} batch req.txt && {ACTGRAD} plot sigmoid --x -1:1:3 "
+                      "--output out.svg && ls\n")  # fmt: skip
+    here, there, forwarded = both(server, f"unshare -m bash {script}", shell=True)
+    assert not forwarded
+    assert here == there and here[0] == 0 and b"0.46211" in here[1], here
+    assert sorted(p.name for p in work.iterdir()) == ["req.txt"]  # nothing reached the host
+
+
+def test_every_variable_a_command_reads_is_the_callers(runtime):
+    """Variables the server started with never reach a client's command: rich's
+    TTY_COMPATIBLE would put colour codes into every client's table."""
+    warm = Server(runtime, env={"TTY_COMPATIBLE": "1", "ACTGRAD_DTYPE": "float64"})
+    try:
+        for args in (["relu", "--x", "-1,2", "--format", "table"],
+                     ["sigmoid", "--x", "1", "--json"]):  # fmt: skip
+            here, there, forwarded = both(warm, args)
+            assert forwarded and here == there and b"\x1b[" not in there[1], args
+        assert b'"float32"' in there[1]
+    finally:
+        warm.stop()
+
+
+def test_a_client_started_with_other_startup_variables_runs_in_process(server):
+    """OMP_NUM_THREADS and PYTHON* take effect when a process starts: the server cannot
+    take them on, so the command runs in the client."""
+    for extra in ({"OMP_NUM_THREADS": "1"}, {"PYTHONHASHSEED": "7"}, {"PYTHONPATH": "."}):
+        here, there, forwarded = both(server, ["sigmoid", "--x", "0.5"], env=extra)
+        assert not forwarded and here == there == (0, b"0.62245935\n", b""), extra
+
+
+# 4. No frame crashes the server; 5. no connection stalls it.
+
+
+def _connect(runtime: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10)
+    sock.connect(str(socket_path(runtime)))
+    return sock
+
+
+def _frame(body: bytes) -> bytes:
+    return struct.pack("!I", len(body)) + body
+
+
+def _status_in_process(runtime: Path, monkeypatch) -> dict | None:
+    from actgrad.cli import client
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    answer = client.request("status")
+    return answer and answer.get("status")
+
+
+def test_protocol_fuzz_never_stops_the_server(server, monkeypatch):
+    import json
+
+    rng = random.Random(18)
+    identity = status(server.env)
+    identity = {k: identity[k] for k in ("actgrad", "install", "prefix", "python", "torch",
+                                         "protocol")}  # fmt: skip
+    run_request = {"op": "run", "identity": identity, "argv": ["sigmoid"], "env": {},
+                   "stdio": {"0": None, "1": None, "2": None}, "fds": [], "context": {},
+                   "caller": {"umask": 18, "rlimits": {}}}  # fmt: skip
+    bodies = [b"[1]", b"1", b'"x"', b"null", b"{}", b"[" * 100_000, b"{\"op\": 1}",
+              json.dumps({"op": "status", "identity": [1]}).encode(),
+              json.dumps({"op": "run", "identity": identity}).encode(),
+              json.dumps({**run_request, "argv": "sigmoid"}).encode(),
+              json.dumps({**run_request, "env": {"A=B": "x"}}).encode(),
+              json.dumps({**run_request, "fds": [7]}).encode(),
+              json.dumps(run_request).encode(),  # no working directory sent
+              json.dumps({**run_request, "stdio": {"0": {"encoding": "nope", "errors": "x"}}}
+                         ).encode(), b"\xff\xfe"]  # fmt: skip
+    frames = [_frame(b) for b in bodies]
+    frames += [b"\xff\xff\xff\xff" + b"x" * 1000, b"\x00\x00\x00\x10{", b"\x00", b"",
+               _frame(b"{}") + _frame(b"{}")]  # fmt: skip
+    frames += [rng.randbytes(rng.randrange(1, 300)) for _ in range(150)]
+    for i, data in enumerate(frames):
+        sock = _connect(server.runtime)
+        with sock:
+            if i % 3 == 0 and data:  # some with descriptors attached
+                socket.send_fds(sock, [data], [0, 1])
+            else:
+                sock.sendall(data)
+            if i % 2:
+                sock.shutdown(socket.SHUT_WR)
+                with contextlib.suppress(OSError):  # an answer, end of stream or a reset
+                    sock.recv(1 << 16)
+        assert server.proc.poll() is None, (i, data[:60])
+        if i % 25 == 0:
+            assert _status_in_process(server.runtime, monkeypatch) is not None, i
+    assert _status_in_process(server.runtime, monkeypatch)["pid"] == server.proc.pid
+    assert run(["sigmoid", "--x", "0.5"], server.env)[:2] == (0, b"0.62245935\n")
+
+
+def test_held_connections_never_stall_another_client(runtime, monkeypatch):
+    """Idle connections, a connection that sends a byte at a time forever (reconnecting
+    whenever it is dropped), a frame announcing 4 GiB: a command and `status` still answer,
+    through the server."""
+    warm = Server(runtime)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def dribble() -> None:
+        while not stop.is_set():
+            try:
+                with _connect(runtime) as sock:
+                    sock.sendall(b"\x00\x00\x01")
+                    while not stop.is_set():
+                        sock.sendall(b" ")
+                        time.sleep(0.2)
+            except OSError:
+                continue
+
+    threads = [threading.Thread(target=dribble) for _ in range(2)]
+    try:
+        held = [_connect(runtime) for _ in range(8)]
+        huge = _connect(runtime)
+        huge.sendall(b"\xff\xff\xff\xff" + b"x" * 65536)
+        held.append(huge)
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        before = warm.served()
+        for x in ("0.5", "1", "-2"):
+            code, out, _ = run(["sigmoid", "--x", x, "--dtype", "float64"], warm.env)
+            assert code == 0 and out
+        assert warm.served() == before + 3
+        assert _status_in_process(runtime, monkeypatch)["pid"] == warm.proc.pid
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        for sock in held:
+            sock.close()
+        warm.stop()
+
+
+def test_a_full_server_answers_busy_and_the_client_runs_in_process(runtime):
+    warm = Server(runtime, "--workers", "2")
+    waiting = []
+    try:
+        for _ in range(2):  # two requests waiting on their stdin fill it
+            read, write = os.pipe()
+            proc = subprocess.Popen([ACTGRAD, "tanh", "--x", "-"], env=warm.env, stdin=read,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+            os.close(read)
+            waiting.append((proc, write))
+            assert wait(lambda w=write: worker_reading(warm, os.fstat(w).st_ino) != 0)
+        info = status(warm.env)
+        assert info["workers"] == 2
+        code, out, err = run(["sigmoid", "--x", "0.5"], warm.env)
+        assert (code, out, err) == (0, b"0.62245935\n", b"")
+        assert status(warm.env)["served"] == info["served"]  # answered in-process
+        for proc, write in waiting:
+            os.write(write, b"0.5\n")
+            os.close(write)
+            assert proc.communicate(timeout=120)[0] == b"0.46211717\n"
+    finally:
+        warm.stop()
+
+
+def test_stop_with_a_request_in_flight_lets_new_clients_run_at_once(own_server):
+    read, write = os.pipe()
+    slow = subprocess.Popen([ACTGRAD, "tanh", "--x", "-"], env=own_server.env, stdin=read,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    os.close(read)
+    assert wait(lambda: worker_reading(own_server, os.fstat(write).st_ino) != 0)
+    assert run(["server", "stop"], own_server.env)[0] == 0
+    assert wait(lambda: not socket_path(own_server.runtime).exists(), 30)  # at once, not at exit
+    assert own_server.proc.poll() is None  # still answering the request in flight
+    assert run(["sigmoid", "--x", "0.5"], own_server.env)[:2] == (0, b"0.62245935\n")
+    os.write(write, b"0.5\n")
+    os.close(write)
+    assert slow.communicate(timeout=120)[0] == b"0.46211717\n"
+    assert own_server.proc.wait(timeout=60) == 0
+
+
+# 6. A worker ends with its client.
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])
+def test_a_worker_stops_when_its_client_goes_away(server, sig):
+    read, write = os.pipe()
+    client = subprocess.Popen([ACTGRAD, "tanh", "--x", "-"], env=server.env, stdin=read,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    os.close(read)
+    ino = os.fstat(write).st_ino
+    assert wait(lambda: worker_reading(server, ino) != 0)
+    worker = worker_reading(server, ino)
+    client.send_signal(sig)
+    client.communicate(timeout=60)
+    assert client.returncode == -sig  # as the command in-process would end
+    assert wait(lambda: not alive(worker), 30), "the worker outlived its client"
+    os.close(write)
+    assert run(["sigmoid", "--x", "0.5"], server.env)[:2] == (0, b"0.62245935\n")
+
+
+# 7. The same faults as in-process.
+
+PARITY = [
+    "{a} sigmoid --x 0.5 >&-",
+    "{a} --help >&-",
+    "{a} list >&-",
+    "d=$(mktemp -d) && cd $d && rmdir $d && {a} sigmoid --x 0.5 --grad",
+    "d=$(mktemp -d) && cd $d && rmdir $d && {a} plot sigmoid --x 0:1:3 --output u.svg",
+    "{a} sigmoid --x 0.5 2>&-",
+]
+
+
+@pytest.mark.parametrize("line", PARITY)
+def test_closed_descriptors_and_a_deleted_directory_as_in_process(server, line):
+    here, there, forwarded = both(server, line, shell=True)
+    assert forwarded and here == there
+    assert b"Traceback" not in there[2] and b"internal error" not in there[2]
+
+
+def test_status_and_stop_refuse_an_unsafe_directory_in_one_line(runtime):
+    (runtime / "actgrad").mkdir(mode=0o755)
+    env = environment(runtime)
+    for action in ("start", "status", "stop"):
+        code, out, err = run(["server", action], env)
+        assert (code, out) == (2, b""), action
+        assert err.count(b"\n") == 1 and b"mode 755" in err and b"internal" not in err
+
+
+# 8. One server per install.
+
+
+def _second_install(tmp_path: Path) -> str:
+    """Another environment (its own prefix) that imports this actgrad: its own install."""
+    venv = tmp_path / "venv2"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)  # fmt: skip
+    here = sysconfig.get_paths()["purelib"]
+    query = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    there = subprocess.run([str(venv / "bin" / "python"), "-c", query], capture_output=True,
+                           text=True, check=True).stdout.strip()  # fmt: skip
+    there = Path(there)
+    (there / "first.pth").write_text(f"import site; site.addsitedir({here!r})\n")
+    script = venv / "bin" / "actgrad"
+    script.write_text(f"#!{venv / 'bin' / 'python'}\n"
+                      "from actgrad.cli.entry import main\nmain()\n")  # fmt: skip
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_auto_in_another_install_never_stops_this_installs_server(server, tmp_path):
+    other = _second_install(tmp_path)
+    env = {**server.env, "ACTGRAD_SERVER": "auto"}
+    try:
+        for _ in range(2):
+            proc = subprocess.run([other, "sigmoid", "--x", "0.5"], env=env,
+                                  capture_output=True, timeout=120)  # fmt: skip
+            assert (proc.returncode, proc.stdout) == (0, b"0.62245935\n"), proc.stderr
+        assert wait(lambda: status(env, other) is not None)
+        assert server.proc.poll() is None  # the first install's server goes on
+        assert status(env, other)["pid"] != server.proc.pid
+        assert status(env, other)["prefix"] != status(server.env)["prefix"]
+        before = server.served()
+        assert run(["sigmoid", "--x", "0.5"], server.env)[:2] == (0, b"0.62245935\n")
+        assert server.served() == before + 1
+    finally:
+        subprocess.run([other, "server", "stop"], env=env, capture_output=True, timeout=60)
+        wait(lambda: status(env, other) is None)
