@@ -14,12 +14,12 @@ import pytest
 from warm_server import (
     ACTGRAD,
     Server,
+    Waiting,
     environment,
     run,
     socket_path,
     status,
     wait,
-    worker_reading,
 )
 
 CORPUS = [
@@ -102,10 +102,7 @@ def _sigmoid(x: float) -> float:
 def test_twenty_clients_at_once_and_a_slow_one_blocks_nobody(server):
     """A request that waits (on its stdin, held open) does not hold up twenty others, each of
     which gets its own right answer."""
-    read, write = os.pipe()
-    slow = subprocess.Popen([ACTGRAD, "tanh", "--x", "-"], env=server.env, stdin=read,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    os.close(read)
+    slow = Waiting(server)
     answers: dict[int, tuple] = {}
 
     def one(i: int) -> None:
@@ -121,11 +118,9 @@ def test_twenty_clients_at_once_and_a_slow_one_blocks_nobody(server):
     for x, (code, out, err) in answers.values():
         assert code == 0, err
         assert float(out) == pytest.approx(_sigmoid(x), rel=1e-15)
-    assert slow.poll() is None  # still waiting for its input
-    os.write(write, b"0.5\n")
-    os.close(write)
-    out, _ = slow.communicate(timeout=120)
-    assert slow.returncode == 0 and out == b"0.46211717\n"  # tanh(0.5)
+    assert slow.proc.poll() is None  # still waiting for its input
+    out, _ = slow.finish(b"0.5\n")
+    assert slow.proc.returncode == 0 and out == b"0.46211717\n"  # tanh(0.5)
 
 
 def test_environment_does_not_leak_between_requests(server):
@@ -143,16 +138,10 @@ def test_a_parallel_op_in_a_worker_never_hangs_the_next_fork(server):
 
 
 def test_a_killed_worker_is_one_line_and_the_server_survives(server):
-    read, write = os.pipe()
-    client = subprocess.Popen([ACTGRAD, "sigmoid", "--x", "-"], env=server.env, stdin=read,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    os.close(read)
-    ino = os.fstat(write).st_ino
-    assert wait(lambda: worker_reading(server, ino) != 0)
-    os.kill(worker_reading(server, ino), signal.SIGKILL)
-    out, err = client.communicate(timeout=60)
-    os.close(write)
-    assert client.returncode != 0 and out == b""
+    client = Waiting(server)
+    os.kill(client.worker(), signal.SIGKILL)
+    out, err = client.finish()
+    assert client.proc.returncode != 0 and out == b""
     assert err.decode().count("\n") == 1 and "killed" in err.decode()
     assert run(["sigmoid", "--x", "0.5"], server.env)[:2] == (0, b"0.62245935\n")
 
@@ -160,18 +149,14 @@ def test_a_killed_worker_is_one_line_and_the_server_survives(server):
 @pytest.mark.parametrize("forwarded", [False, True])
 def test_ctrl_c_exits_130_in_process_and_through_the_server(server, forwarded):
     env = server.env if forwarded else {**server.env, "ACTGRAD_SERVER": "off"}
-    read, write = os.pipe()
-    client = subprocess.Popen([ACTGRAD, "sigmoid", "--x", "-"], env=env, stdin=read,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    os.close(read)
+    client = Waiting(server, env=env)
     if forwarded:
-        assert wait(lambda: worker_reading(server, os.fstat(write).st_ino) != 0)
+        client.worker()
     else:
         time.sleep(4)  # torch imported, the command waiting on stdin
-    client.send_signal(signal.SIGINT)
-    out, err = client.communicate(timeout=60)
-    os.close(write)
-    assert (client.returncode, out, err) == (130, b"", b"actgrad: interrupted\n")
+    client.proc.send_signal(signal.SIGINT)
+    out, err = client.finish()
+    assert (client.proc.returncode, out, err) == (130, b"", b"actgrad: interrupted\n")
 
 
 def test_server_exits_after_its_idle_timeout(runtime):

@@ -25,6 +25,7 @@ import pytest
 from warm_server import (
     ACTGRAD,
     Server,
+    Waiting,
     alive,
     both,
     environment,
@@ -32,7 +33,6 @@ from warm_server import (
     socket_path,
     status,
     wait,
-    worker_reading,
 )
 
 ROOT = os.geteuid() == 0
@@ -237,7 +237,7 @@ def test_every_variable_a_command_reads_is_the_callers(runtime):
 def test_a_client_started_with_other_startup_variables_runs_in_process(server):
     """OMP_NUM_THREADS and PYTHON* take effect when a process starts: the server cannot
     take them on, so the command runs in the client."""
-    for extra in ({"OMP_NUM_THREADS": "1"}, {"PYTHONHASHSEED": "7"}, {"PYTHONPATH": "."}):
+    for extra in ({"OMP_NUM_THREADS": "1"}, {"PYTHONPATH": "."}):
         here, there, forwarded = both(server, ["sigmoid", "--x", "0.5"], env=extra)
         assert not forwarded and here == there == (0, b"0.62245935\n", b""), extra
 
@@ -350,41 +350,29 @@ def test_held_connections_never_stall_another_client(runtime, monkeypatch):
 
 def test_a_full_server_answers_busy_and_the_client_runs_in_process(runtime):
     warm = Server(runtime, "--workers", "2")
-    waiting = []
     try:
-        for _ in range(2):  # two requests waiting on their stdin fill it
-            read, write = os.pipe()
-            proc = subprocess.Popen([ACTGRAD, "tanh", "--x", "-"], env=warm.env, stdin=read,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-            os.close(read)
-            waiting.append((proc, write))
-            assert wait(lambda w=write: worker_reading(warm, os.fstat(w).st_ino) != 0)
+        waiting = [Waiting(warm) for _ in range(2)]  # two requests waiting on stdin fill it
+        for client in waiting:
+            client.worker()
         info = status(warm.env)
         assert info["workers"] == 2
         code, out, err = run(["sigmoid", "--x", "0.5"], warm.env)
         assert (code, out, err) == (0, b"0.62245935\n", b"")
         assert status(warm.env)["served"] == info["served"]  # answered in-process
-        for proc, write in waiting:
-            os.write(write, b"0.5\n")
-            os.close(write)
-            assert proc.communicate(timeout=120)[0] == b"0.46211717\n"
+        for client in waiting:
+            assert client.finish(b"0.5\n")[0] == b"0.46211717\n"
     finally:
         warm.stop()
 
 
 def test_stop_with_a_request_in_flight_lets_new_clients_run_at_once(own_server):
-    read, write = os.pipe()
-    slow = subprocess.Popen([ACTGRAD, "tanh", "--x", "-"], env=own_server.env, stdin=read,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    os.close(read)
-    assert wait(lambda: worker_reading(own_server, os.fstat(write).st_ino) != 0)
+    slow = Waiting(own_server)
+    slow.worker()
     assert run(["server", "stop"], own_server.env)[0] == 0
     assert wait(lambda: not socket_path(own_server.runtime).exists(), 30)  # at once, not at exit
     assert own_server.proc.poll() is None  # still answering the request in flight
     assert run(["sigmoid", "--x", "0.5"], own_server.env)[:2] == (0, b"0.62245935\n")
-    os.write(write, b"0.5\n")
-    os.close(write)
-    assert slow.communicate(timeout=120)[0] == b"0.46211717\n"
+    assert slow.finish(b"0.5\n")[0] == b"0.46211717\n"
     assert own_server.proc.wait(timeout=60) == 0
 
 
@@ -393,18 +381,12 @@ def test_stop_with_a_request_in_flight_lets_new_clients_run_at_once(own_server):
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])
 def test_a_worker_stops_when_its_client_goes_away(server, sig):
-    read, write = os.pipe()
-    client = subprocess.Popen([ACTGRAD, "tanh", "--x", "-"], env=server.env, stdin=read,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    os.close(read)
-    ino = os.fstat(write).st_ino
-    assert wait(lambda: worker_reading(server, ino) != 0)
-    worker = worker_reading(server, ino)
-    client.send_signal(sig)
-    client.communicate(timeout=60)
-    assert client.returncode == -sig  # as the command in-process would end
+    client = Waiting(server)
+    worker = client.worker()
+    client.proc.send_signal(sig)
+    client.finish()
+    assert client.proc.returncode == -sig  # as the command in-process would end
     assert wait(lambda: not alive(worker), 30), "the worker outlived its client"
-    os.close(write)
     assert run(["sigmoid", "--x", "0.5"], server.env)[:2] == (0, b"0.62245935\n")
 
 

@@ -113,3 +113,28 @@ def alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+class Waiting:
+    """A command reading stdin from a pipe the test holds: with a server, its worker waits."""
+
+    def __init__(self, server: Server, args: tuple[str, ...] = ("tanh", "--x", "-"),
+                 env: dict | None = None) -> None:  # fmt: skip
+        read, self.stdin = os.pipe()
+        self.proc = subprocess.Popen([ACTGRAD, *args], env=env or server.env, stdin=read,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        os.close(read)
+        self.server = server
+
+    def worker(self) -> int:
+        """The server's worker running it, once there is one (asserted)."""
+        ino = os.fstat(self.stdin).st_ino
+        assert wait(lambda: worker_reading(self.server, ino) != 0)
+        return worker_reading(self.server, ino)
+
+    def finish(self, data: bytes | None = None) -> tuple[bytes, bytes]:
+        """Its stdout and stderr, after ``data`` (if any) and the end of its input."""
+        if data is not None:
+            os.write(self.stdin, data)
+        os.close(self.stdin)
+        return self.proc.communicate(timeout=120)
