@@ -110,17 +110,30 @@ def orders(spec: registry.FunctionSpec, order: int) -> int:
     return min(order, spec.max_order)
 
 
-def grid_values(grid: str, max_elements: int | None = None) -> np.ndarray:
-    """The points of ``grid``: "standard", or any --x form, in float64."""
+def _tails() -> np.ndarray:
+    tails = 10.0 ** np.arange(-12, 3.5 + 1e-9, 0.25)
+    return np.concatenate([-tails[::-1], tails])
+
+
+def _pieces(grid: str) -> list[str]:
+    """``grid`` as --x takes it: the standard grid is its range and its tails."""
+    if grid != STANDARD:
+        return [grid]
+    return [LINEAR_GRID, "[" + ",".join(repr(float(v)) for v in _tails()) + "]"]
+
+
+def grid_values(grid: str, max_elements: int | None = None, dtype: str = "float64") -> np.ndarray:
+    """The points of ``grid`` ("standard", or any --x form) in ``dtype``, as float64: a range
+    is torch.linspace in that dtype, bit for bit."""
+    import torch
+    from actgrad.core.engine import materialize
     from actgrad.core.inputs import parse_values
     from actgrad.core.options import DEFAULT_MAX_ELEMENTS
 
     cap = DEFAULT_MAX_ELEMENTS if max_elements is None else max_elements
-    if grid == STANDARD:
-        linear = np.asarray(parse_values([LINEAR_GRID], "--x", max_elements=cap).flat())
-        tails = 10.0 ** np.arange(-12, 3.5 + 1e-9, 0.25)
-        return np.unique(np.concatenate([linear, tails, -tails]))
-    return np.asarray(parse_values([grid], "--x", max_elements=cap).flat(), dtype=np.float64)
+    values = parse_values(_pieces(grid), "--x", max_elements=cap)
+    exact = materialize(values, getattr(torch, dtype), torch.device("cpu"), "--x")
+    return exact.to(torch.float64).reshape(-1).numpy()
 
 
 def grid_words(grid: str) -> str:
@@ -130,20 +143,13 @@ def grid_words(grid: str) -> str:
     return f"x = {grid}"
 
 
-def grid_text(grid: str) -> str:
-    """``grid`` as --x takes it (the standard grid as a JSON array)."""
-    if grid != STANDARD:
-        return grid
-    return "[" + ",".join(repr(float(v)) for v in grid_values(grid)) + "]"
-
-
-def _inputs(spec: registry.FunctionSpec, grid: str) -> dict[str, list[str]]:
+def _inputs(spec: registry.FunctionSpec, grid: str, dtype: str) -> dict[str, list[str]]:
     """The sweep's inputs as --x and the other options take them."""
     if spec.kind != "activation":
-        return {"pred": [grid_text(grid)], **{k: [v] for k, v in LOSS_SWEEPS[spec.name].items()}}
+        return {"pred": _pieces(grid), **{k: [v] for k, v in LOSS_SWEEPS[spec.name].items()}}
     if spec.pointwise:
-        return {"x": [grid_text(grid)]}
-    return {"x": [_pairs(grid, ROWS.get(spec.name, "0"))]}  # the slices [first, x]
+        return {"x": _pieces(grid)}
+    return {"x": [_pairs(grid, ROWS.get(spec.name, "0"), dtype)]}  # the slices [first, x]
 
 
 def reference_points(specs: list[registry.FunctionSpec], xs: np.ndarray,
@@ -248,11 +254,11 @@ def sweep(
     if spec.kind != "activation":
         own["reduction"] = "none"
     n = orders(spec, order)
-    inputs = _inputs(spec, grid)
     dim_function = spec.kind == "activation" and not spec.pointwise
     for dtype in dtypes:
         if dtype in spec.no_cpu_kernel({**spec.defaults(), **own}):
             continue
+        inputs = _inputs(spec, grid, dtype)
         req = build_request(spec.name, inputs, own, order=n, dtype=dtype,
                             max_elements=max_elements)  # fmt: skip
         result = evaluate(req)
@@ -270,9 +276,10 @@ def sweep(
                 yield _row(spec, dict(result.params), dtype, quantity, x, got, truths[path], over)
 
 
-def _pairs(grid: str, first: str) -> str:
-    """The rows [first, x] for every x of ``grid`` as a JSON array (x as the range gives it)."""
-    return "[" + ",".join(f"[{first},{float(v)!r}]" for v in grid_values(grid)) + "]"
+def _pairs(grid: str, first: str, dtype: str) -> str:
+    """The rows [first, x] for every x of ``grid`` in ``dtype`` as a JSON array."""
+    xs = grid_values(grid, dtype=dtype)
+    return "[" + ",".join(f"[{first},{float(v)!r}]" for v in xs) + "]"
 
 
 def torch_version() -> str:

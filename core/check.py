@@ -25,11 +25,21 @@ FD_RTOL, FD_ATOL = 1e-5, 1e-7
 MAX_FLAGS = 20
 
 
-def _spacing(values: np.ndarray, dtype: str) -> np.ndarray:
-    """One ulp of ``dtype`` at each value (bfloat16: float32's, times 2^16)."""
-    if dtype == "bfloat16":
-        return np.abs(np.spacing(values.astype(np.float32))).astype(np.float64) * 65536
-    return np.abs(np.spacing(values.astype(getattr(np, dtype)))).astype(np.float64)
+# (explicit significand bits, smallest normal exponent) of each dtype
+FORMATS = {"float64": (52, -1022), "float32": (23, -126), "float16": (10, -14),
+           "bfloat16": (7, -126)}  # fmt: skip
+
+
+def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
+    """One ulp of ``dtype`` at each value: the spacing of the dtype's numbers in the value's
+    binade, [2^e, 2^(e+1)) for |value| in it (a power of two: the spacing above it), the same
+    for both signs; the subnormal spacing below the smallest normal number (and at 0)."""
+    bits, lowest = FORMATS[dtype]
+    magnitude = np.abs(np.asarray(values, dtype=np.float64))
+    with np.errstate(invalid="ignore"):
+        _, exponent = np.frexp(np.where(np.isfinite(magnitude), magnitude, 0.0))
+    exponent = np.where(magnitude == 0, lowest + 1, exponent)  # frexp(0) is (0, 0)
+    return np.ldexp(1.0, np.maximum(exponent - 1, lowest) - bits)
 
 
 def _errors(got: np.ndarray, ref: np.ndarray, dtype: str) -> dict[str, float | None]:
@@ -40,8 +50,8 @@ def _errors(got: np.ndarray, ref: np.ndarray, dtype: str) -> dict[str, float | N
     diff = np.abs(got - ref)[both]
     scale = np.abs(ref)[both]
     rel = np.where(scale > 0, diff / np.where(scale > 0, scale, 1), diff)
-    ulp = diff / _spacing(ref[both], dtype)
-    return {"max_abs": float(diff.max()), "max_rel": float(rel.max()), "max_ulp": float(ulp.max())}
+    ulps = diff / ulp(ref[both], dtype)
+    return {"max_abs": float(diff.max()), "max_rel": float(rel.max()), "max_ulp": float(ulps.max())}
 
 
 def _flags(path: str, got: np.ndarray, ref: np.ndarray,
@@ -177,8 +187,8 @@ def ulp_errors(got: np.ndarray, true: Truth, dtype: str) -> tuple[np.ndarray, np
     td = in_dtype(true.hi, dtype)
     with np.errstate(invalid="ignore", over="ignore"):
         finite = np.isfinite(td)
-        ulp = _spacing(np.where(finite, td, 0.0), dtype)
-        err = np.abs((got - true.hi) - true.lo) / ulp
+        spacing = ulp(np.where(finite, true.hi, 0.0), dtype)  # in the true value's binade
+        err = np.abs((got - true.hi) - true.lo) / spacing
         err = np.where(np.isfinite(got), err, np.inf)
         err = np.where(~finite & (got == td), 0.0, err)  # both the same infinity
         err = np.where(~finite & np.isfinite(got), np.inf, err)

@@ -58,16 +58,36 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def materialize(values: Values, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Build the tensor for parsed values (in float64, then one cast to ``dtype``)."""
+def materialize(values: Values, dtype: torch.dtype, device: torch.device,
+                where: str = "the input") -> torch.Tensor:  # fmt: skip
+    """The tensor of parsed values in ``dtype``: numbers as float64, then one cast; a range
+    ``a:b:n`` as torch.linspace(a, b, n, dtype=dtype) itself, bit for bit (BadInput when its
+    ends, width or step overflow the dtype)."""
     parts = []
     for piece in values.pieces:
         if isinstance(piece, Linspace):
-            parts.append(torch.linspace(piece.start, piece.stop, piece.count, dtype=torch.float64))
+            parts.append(_linspace(piece, dtype if dtype.is_floating_point else torch.float64,
+                                   where))  # fmt: skip
         else:
             parts.append(torch.frombuffer(piece, dtype=torch.float64) if len(piece) else None)
+    parts = [p.to(dtype) for p in parts if p is not None] or [torch.zeros(0, dtype=dtype)]
     flat = parts[0] if len(parts) == 1 else torch.cat(parts)
-    return flat.reshape(values.shape).to(device=device, dtype=dtype)
+    return flat.reshape(values.shape).to(device=device)
+
+
+def _linspace(piece: Linspace, dtype: torch.dtype, where: str) -> torch.Tensor:
+    name = str(dtype).removeprefix("torch.")
+    text = f"{piece.start:g}:{piece.stop:g}:{piece.count}"
+    try:
+        t = torch.linspace(piece.start, piece.stop, piece.count, dtype=dtype)
+    except RuntimeError:  # an end beyond the dtype's largest number
+        raise BadInput(f"the range {text} in {where} has an end that {name} cannot hold",
+                       f"give ends within ±{torch.finfo(dtype).max:g}") from None  # fmt: skip
+    if not bool(torch.isfinite(t).all()):
+        raise BadInput(f"the range {text} in {where} overflows {name}: its width "
+                       f"{piece.stop - piece.start:g} is more than {name} holds",
+                       "narrow the range (or split it in two)")  # fmt: skip
+    return t
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -238,12 +258,16 @@ def _bind(
     tensors: dict[str, torch.Tensor] = {}
     notes: list[str] = []
     for name, values in req.inputs.items():
-        x64 = materialize(values, torch.float64, torch.device("cpu"))
+        option = "--" + name.replace("_", "-")
+        x64 = materialize(values, torch.float64, torch.device("cpu"), option)
         kind = program.kinds.get(name)
         if kind == "index":
-            tensors[name] = whole(x64, "--" + name.replace("_", "-")).to(device)
+            tensors[name] = whole(x64, option).to(device)
             continue
-        t = x64.to(device=device, dtype=dtype)
+        if dtype == torch.float64 or not any(isinstance(p, Linspace) for p in values.pieces):
+            t = x64.to(device=device, dtype=dtype)
+        else:  # a range is torch.linspace in the dtype itself, not float64's values rounded
+            t = materialize(values, dtype, device, option)
         notes += notes_for.overflow_note(x64, t, req.dtype)
         tensors[name] = t.reshape(1) if kind == "vector" and t.ndim == 0 else t
     return tensors, notes

@@ -75,7 +75,8 @@ class Values:
         return math.prod(self.shape)
 
     def flat(self) -> list[float]:
-        """All values as a Python list (fine for small inputs; tests and reporting)."""
+        """All values as float64 in a Python list, for tests (a range here is start + i·step;
+        the numbers torch is given are torch.linspace's own: engine.materialize)."""
         out: list[float] = []
         for piece in self.pieces:
             if isinstance(piece, Linspace):
