@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from actgrad.core import known_accuracy, registry
+from actgrad.core.machine import words
 from actgrad.core.options import default_ulps
 
 
@@ -212,7 +213,7 @@ QUANTITIES = {"value": "value", "grad": "f′", "grad2": "f″"}
 
 
 def accuracy_lines(spec: registry.FunctionSpec) -> list[str]:
-    """Where docs/accuracy.md measured torch losing every digit (or over its threshold)."""
+    """Where the accuracy report measured torch losing every digit (or over its threshold)."""
     measured = known_accuracy.REGIONS.get(spec.name, {})
     out = []
     for dtype in ("float64", "float32", "float16", "bfloat16"):
@@ -226,8 +227,9 @@ def accuracy_lines(spec: registry.FunctionSpec) -> list[str]:
     if spec.name in known_accuracy.PARAMS:
         params = known_accuracy.PARAMS[spec.name]
         at = f" (with {', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""
-        out.append(f"measured against the true value on the standard grid{at}: docs/accuracy.md; "
-                   f"actgrad accuracy {spec.command} for your own range")  # fmt: skip
+        out.append(f"measured against the true value on the standard grid{at} with "
+                   f"{words(known_accuracy.MACHINE)}; actgrad accuracy {spec.command} "
+                   "measures it on this machine, over any range")  # fmt: skip
     return out
 
 

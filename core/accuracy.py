@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 from actgrad.core import registry, truth
-from actgrad.core.check import in_dtype, ulp_errors
 from actgrad.core.errors import BadParameter
 from actgrad.core.options import default_ulps
 from actgrad.core.reference import NoReference, Truth
 from actgrad.core.request import build_request
+from actgrad.core.ulps import in_dtype, lost, ulp_errors
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 LINEAR_GRID = "-40:40:2001"
@@ -199,12 +199,7 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
         "sign": int((got * td < 0).sum()),
         "over": int((err > limit).sum()),
     }
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rel = np.abs(got - true.hi.reshape(-1)) / np.abs(true.hi.reshape(-1))
-    # every digit lost: NaN or inf where the truth is finite, a relative error of 1 or more
-    # where the dtype can hold the truth, the wrong sign, or not 0 where the truth is 0
-    lost = (~np.isfinite(got) & np.isfinite(true.hi.reshape(-1))) | ((rel >= 1) & ~zero) | (
-        got * td < 0) | (zero & (got != 0))  # fmt: skip
+    lost_here = lost(got, Truth(true.hi.reshape(-1), true.lo.reshape(-1)), dtype)
     hi = true.hi.reshape(-1)
     per = err.size // max(x.size, 1)  # a slice's Jacobian: several numbers per point, the worst
     if per > 1:
@@ -212,17 +207,17 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
         each = np.where(np.isnan(err), -np.inf, err).reshape(x.size, per)
         pick = np.argmax(each, axis=1)
         err = np.where(each[rows, pick] == -np.inf, np.nan, each[rows, pick])
-        lost = lost.reshape(x.size, per).any(axis=1)
+        lost_here = lost_here.reshape(x.size, per).any(axis=1)
         got, hi = got.reshape(x.size, per)[rows, pick], hi.reshape(x.size, per)[rows, pick]
     known = ~np.isnan(err)
     if not known.any():
         return Row(spec.name, params, dtype, quantity, limit, int(err.size), None, None, None,
                    counts, [], [])  # fmt: skip
     worst = int(np.flatnonzero(known)[np.argmax(err[known])])
-    marked = np.where(np.isnan(err) & lost, np.inf, err)  # not 0 where the truth is: lost
+    marked = np.where(np.isnan(err) & lost_here, np.inf, err)  # not 0 where the truth is: lost
     kept = ~np.isnan(marked)
     order = np.argsort(x[kept], kind="stable")
-    xs, errs, losts = x[kept][order], marked[kept][order], lost[kept][order]
+    xs, errs, losts = x[kept][order], marked[kept][order], lost_here[kept][order]
     at = {
         "x": float(x[worst]),
         "got": _finite(float(got[worst])),

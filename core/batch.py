@@ -67,7 +67,10 @@ def evaluate_group(key: GroupKey, xs: list[float]) -> Group:
     for region in spec.regions(params):
         alone |= region.mask(torch, x)
     x_np = to_numpy(x)
-    measured = notes.accuracy_mask(spec, params, key.dtype, key.order, x_np)
+    got = [to_numpy(done.value), *(to_numpy(g) for g in grads)]
+    measured = notes.live_accuracy_mask(spec, params, key.dtype, x_np, got)
+    if measured is None:
+        measured = notes.accuracy_mask(spec, params, key.dtype, key.order, x_np)
     alone |= torch.from_numpy(measured).to(alone.device)
     if done.warnings:  # warnings become notes: let each row say them as it would alone
         alone[:] = True

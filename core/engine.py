@@ -388,7 +388,7 @@ def evaluate(req: Request) -> Result:
     notes += done.lint + done.warnings
     params = dict(req.params)
     if kind == "activation":
-        notes += _activation_notes(spec, req, done.inputs["x"], x["x"], derivatives)
+        notes += _activation_notes(spec, req, done.inputs["x"], x["x"], value, derivatives)
         if spec.stochastic:
             params["seed"] = req.seed
     elif spec is not None and req.order and done.loss_args is not None:
@@ -425,7 +425,7 @@ def evaluate(req: Request) -> Result:
 
 def _activation_notes(
     spec: registry.FunctionSpec, req: Request, x: torch.Tensor, x_np: np.ndarray,
-    derivatives: dict[int, dict[str, np.ndarray]],
+    value: np.ndarray, derivatives: dict[int, dict[str, np.ndarray]],
 ) -> list[str]:  # fmt: skip
     """Kinks and regions hit, nan inputs, nan derivatives, gumbel's hard one-hot."""
     notes = notes_for.kink_notes(spec, x, req.params, req.order)
@@ -437,7 +437,10 @@ def _activation_notes(
         )
     if spec.pointwise:
         notes += notes_for.nan_derivative_notes(spec.name, x_np, derivatives)
-        notes += notes_for.accuracy_notes(spec, dict(req.params), req.dtype, req.order, x_np)
+        got = [value, *(derivatives[k]["x"] for k in range(1, req.order + 1))]
+        live = notes_for.live_accuracy_notes(spec, dict(req.params), req.dtype, x_np, got)
+        notes += live if live is not None else notes_for.accuracy_notes(
+            spec, dict(req.params), req.dtype, req.order, x_np)  # fmt: skip
     if spec.name == "gumbel_softmax" and req.params["hard"]:
         notes.append("hard=True: the value is one-hot; the derivative is the soft one")
     return notes

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from actgrad.core import known_accuracy, registry
+from actgrad.core import known_accuracy, machine, registry
 from actgrad.core.options import default_ulps
 
 
@@ -110,10 +110,20 @@ def _measured(spec: registry.FunctionSpec, params: dict, dtype: str,
     return [(k, measured.get(names[k], [])) for k in range(order + 1)]
 
 
+def where_measured(spec: registry.FunctionSpec) -> str:
+    """Where the regions were measured, and how to measure them here."""
+    if machine.same(known_accuracy.MACHINE):
+        return f"measured against the true value on this machine; actgrad accuracy {spec.command}"
+    return (
+        f"measured against the true value with {machine.words(known_accuracy.MACHINE)}, "
+        f"not this machine: actgrad accuracy {spec.command} measures it here"
+    )
+
+
 def accuracy_notes(spec: registry.FunctionSpec, params: dict, dtype: str, order: int,
                    x: np.ndarray) -> list[str]:  # fmt: skip
-    """Where docs/accuracy.md measured torch to be more ulps off than --check allows, or to
-    lose every digit, and an input lies there: one note per quantity (the worst region hit)."""
+    """Where the accuracy report measured torch to be more ulps off than --check allows, or
+    to lose every digit, and an input lies there: one note per quantity (the worst region)."""
     out = []
     for k, runs in _measured(spec, params, dtype, order):
         for low, high, lost, words in runs:  # every-digit-lost regions come first
@@ -122,11 +132,76 @@ def accuracy_notes(spec: registry.FunctionSpec, params: dict, dtype: str, order:
                 what = "loses every digit" if lost else f"is over {default_ulps(dtype)} ulps off"
                 out.append(
                     f"in {dtype} torch's {spec.name}{PRIMES[k]} {what} for {words} "
-                    f"({inside} input(s) there; measured against the true value in "
-                    "docs/accuracy.md, see --check or actgrad accuracy)"
+                    f"({inside} input(s) there; {where_measured(spec)}; --check judges each "
+                    "number)"
                 )
                 break
     return out
+
+
+LIVE_POINTS = 256  # a result with this many inputs at most is judged by the live reference
+
+
+Judged = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _live(spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray,
+          got: list[np.ndarray]) -> Judged | None:  # fmt: skip
+    """Per quantity: (every digit lost, over --check's ulps, the true values), element by
+    element, from the live reference; None where the report speaks instead (on the machine
+    it was measured on, or for more than LIVE_POINTS inputs) or there is no reference."""
+    if machine.same(known_accuracy.MACHINE) or x.size > LIVE_POINTS:
+        return None
+    from actgrad.core import reference  # mpmath
+    from actgrad.core.ulps import lost, ulp_errors
+
+    try:
+        truths = reference.elementwise(spec.name, params, x, len(got) - 1)
+    except reference.NoReference:
+        return None
+    out = []
+    for mine, true in zip(got, truths, strict=True):
+        err, _ = ulp_errors(mine, true, dtype)
+        err = np.where(np.isnan(err), -np.inf, err).reshape(-1)
+        gone = lost(mine, true, dtype).reshape(-1)
+        out.append((gone, np.where(gone, np.inf, err), true.hi.reshape(-1)))
+    return out
+
+
+def live_accuracy_notes(spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray,
+                        got: list[np.ndarray]) -> list[str] | None:  # fmt: skip
+    """On a machine the accuracy report was not measured on (its numbers may differ there),
+    a small result is judged by the live reference instead: a note per quantity that loses
+    every digit or is more ulps off than --check allows. None where the report speaks."""
+    judged = _live(spec, params, dtype, x, got)
+    if judged is None:
+        return None
+    limit = default_ulps(dtype)
+    out = []
+    for k, ((gone, err, true), mine) in enumerate(zip(judged, got, strict=True)):
+        bad = err > limit
+        if not bad.any():
+            continue
+        at = int(np.argmax(err))
+        what = "loses every digit" if gone.any() else f"is {err[at]:.3g} ulps off"
+        out.append(
+            f"in {dtype} torch's {spec.name}{PRIMES[k]} {what} at x = "
+            f"{float(x.reshape(-1)[at]):.10g} (torch {float(mine.reshape(-1)[at]):.6g}, true "
+            f"{float(true[at]):.6g}; {int(bad.sum())} input(s); judged against the true value "
+            "on this machine, as --check does)"
+        )
+    return out
+
+
+def live_accuracy_mask(spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray,
+                       got: list[np.ndarray]) -> np.ndarray | None:  # fmt: skip
+    """The inputs :func:`live_accuracy_notes` speaks of, one by one (batch rows to evaluate
+    alone); None where the report speaks."""
+    judged = _live(spec, params, dtype, x, got)
+    if judged is None:
+        return None
+    limit = default_ulps(dtype)
+    return np.logical_or.reduce([err > limit for _, err, _ in judged]).reshape(x.shape)
 
 
 def accuracy_mask(spec: registry.FunctionSpec, params: dict, dtype: str, order: int,

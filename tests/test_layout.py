@@ -119,12 +119,14 @@ def test_every_third_party_import_is_a_declared_dependency():
 LAYERS: list[tuple[str, ...]] = [
     ("actgrad",),  # the version
     ("core.errors",),  # error types and their exit codes
-    ("core.inputs", "core.cost", "core.jet"),  # text -> numbers; cost arithmetic; Taylor series
+    ("core.inputs", "core.cost", "core.jet", "core.machine"),  # text -> numbers; cost
+    # arithmetic; Taylor series; the machine torch computes on
     ("core.spec",),  # what a function is, as data
     ("core.activations", "core.losses", "core.known_accuracy"),  # data: specs; measured regions
     ("core.registry",),  # specs by name and alias
     ("core.reference",),  # the arbitrary-precision truth of the activations (mpmath)
     ("core.reference_losses",),  # … of the losses and the norm
+    ("core.ulps",),  # errors in ulps of a dtype against the truth
     ("core.options",),  # scalar options and parameters, parsed strictly
     ("core.program",),  # what every request becomes: steps over named variables
     ("core.expr",),  # expression text -> program

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from actgrad.core import accuracy
-from actgrad.core.check import ulp, ulp_errors
+from actgrad.core.ulps import ulp, ulp_errors
 from actgrad.core.reference import Truth
 
 ACTGRAD = str(Path(sys.executable).with_name("actgrad"))
