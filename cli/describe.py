@@ -74,6 +74,11 @@ def kink_dict(kink: registry.Kink) -> dict[str, Any]:
         "right": kink.right,
         "jump": kink.jump,
         "order": kink.order,
+        "sides": {
+            str(order): {"L": "left", "R": "right", "0": "0"}[c]
+            for order, c in enumerate(kink.sides)
+            if c != "="
+        },
         "alternatives": {form: value for form, value in kink.alternatives},
     }
 
@@ -197,6 +202,11 @@ def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
         fields.append(("param", "--seed N: random seed for reproducible draws"))
     kinks = default_kinks(spec)
     fields.extend(("kink", kink_text(spec, k)) for k in kinks)
+    shown = set()
+    for k in kinks:  # each kink point once: the branch torch takes at every order
+        if k.sides.strip("=") and (k.at, k.sides) not in shown:
+            shown.add((k.at, k.sides))
+            fields.append(("by order", k.convention(spec.name)))
     if not kinks and spec.kind == "activation":
         fields.append(("kinks", "none (differentiable everywhere for the default parameters)"))
     fields.extend(("note", n) for n in spec.notes)

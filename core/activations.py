@@ -32,7 +32,16 @@ def _mish_derivative(T, x, p):
 
 def _slope_kink(slope: float) -> list[Kink]:
     """A kink at 0 between slope ``slope`` (left, torch's choice at 0) and 1 (right)."""
-    return [] if slope == 1 else [Kink(0.0, slope, slope, 1.0)]
+    return [] if slope == 1 else [Kink(0.0, slope, slope, 1.0, sides="=L")]
+
+
+def _elu_kinks(slope: float, scale: float = 1.0) -> list[Kink]:
+    """elu's and selu's kinks at 0: f′ takes the left branch (alpha·scale, or scale
+    where they agree), f″ and up the right one (0), as torch's backward and double backward
+    do."""
+    sides = ("=L" if slope != scale else "==") + "RRR"
+    first = [] if slope == scale else [Kink(0.0, slope, slope, scale, sides=sides)]
+    return [*first, Kink(0.0, 0.0, slope, 0.0, order=2, sides=sides)]
 
 
 def _softplus_threshold(p) -> Kink:
@@ -40,7 +49,14 @@ def _softplus_threshold(p) -> Kink:
     and at the point itself) to x (f′ = 1, f″ = 0 on the right)."""
     z = math.exp(p["threshold"])  # torch's backward there: z / (z + 1), z = e^(beta·x)
     gap = math.log1p(1 / z) / p["beta"]  # f jumps by this much: marked when it is visible
-    return Kink(p["threshold"] / p["beta"], z / (z + 1), 1 / (1 + 1 / z), 1.0, jump=gap > 1e-3)
+    return Kink(
+        p["threshold"] / p["beta"],
+        z / (z + 1),
+        1 / (1 + 1 / z),
+        1.0,
+        jump=gap > 1e-3,
+        sides="LLRRR",
+    )  # f″ and up: the double backward masks with a strict <
 
 
 def _positive(name: str, strict: bool = True):
@@ -73,6 +89,7 @@ SPECS: tuple[FunctionSpec, ...] = (
                     ("clamp(x, min=0)", 1.0),
                     ("x*(x > 0)", 0.0),
                 ),
+                sides="=L",
             )
         ],
         example="actgrad relu --x -1,0,2 --grad",
@@ -87,8 +104,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         "[0, 6]",
         derivative_fn=lambda T, x, p: ((x > 0) & (x < 6)).to(x.dtype),
         kinks=lambda p: [
-            Kink(0.0, 0.0, 0.0, 1.0, alternatives=(("clamp(x, 0, 6)", 1.0),)),
-            Kink(6.0, 0.0, 1.0, 0.0, alternatives=(("clamp(x, 0, 6)", 1.0),)),
+            Kink(0.0, 0.0, 0.0, 1.0, alternatives=(("clamp(x, 0, 6)", 1.0),), sides="=L"),
+            Kink(6.0, 0.0, 1.0, 0.0, alternatives=(("clamp(x, 0, 6)", 1.0),), sides="=R"),
         ],
         example="actgrad relu6 --x 0,3,6,7 --grad",
     ),
@@ -148,7 +165,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         "(−alpha, ∞)",
         derivative_fn=lambda T, x, p: T.where(x > 0, 1.0, p["alpha"] * T.exp(x)),
         params=(Param("alpha", "float", 1.0, "saturation value for negative inputs"),),
-        kinks=lambda p: [*_slope_kink(p["alpha"]), Kink(0.0, 0.0, p["alpha"], 0.0, order=2)],
+        kinks=lambda p: _elu_kinks(p["alpha"]),
         example="actgrad elu --x -1,0,1 --grad",
     ),
     FunctionSpec(
@@ -162,7 +179,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         derivative_fn=lambda T, x, p: T.where(x > 0, 1.0, T.exp(x / p["alpha"])),
         params=(Param("alpha", "float", 1.0, "saturation value for negative inputs (≠ 0)"),),
         check=lambda p: "alpha must not be 0" if p["alpha"] == 0 else None,
-        kinks=lambda p: [Kink(0.0, 0.0, 1 / p["alpha"], 0.0, order=2)],
+        kinks=lambda p: [Kink(0.0, 0.0, 1 / p["alpha"], 0.0, order=2, sides="==RRR")],
         example="actgrad celu --x -1,0,1 --alpha 2 --grad",
     ),
     FunctionSpec(
@@ -174,10 +191,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         R,
         "(−scale·α, ∞)",
         derivative_fn=lambda T, x, p: SELU_SCALE * T.where(x > 0, 1.0, SELU_ALPHA * T.exp(x)),
-        kinks=lambda p: [
-            Kink(0.0, SELU_SCALE * SELU_ALPHA, SELU_SCALE * SELU_ALPHA, SELU_SCALE),
-            Kink(0.0, 0.0, SELU_SCALE * SELU_ALPHA, 0.0, order=2),
-        ],
+        kinks=lambda p: _elu_kinks(SELU_SCALE * SELU_ALPHA, SELU_SCALE),
         example="actgrad selu --x -1,0,1 --grad",
     ),
     FunctionSpec(
@@ -255,7 +269,10 @@ SPECS: tuple[FunctionSpec, ...] = (
         R,
         "[0, 1]",
         derivative_fn=lambda T, x, p: ((x > -3) & (x < 3)).to(x.dtype) / 6,
-        kinks=lambda p: [Kink(-3.0, 0.0, 0.0, 1 / 6), Kink(3.0, 0.0, 1 / 6, 0.0)],
+        kinks=lambda p: [
+            Kink(-3.0, 0.0, 0.0, 1 / 6, sides="=L"),
+            Kink(3.0, 0.0, 1 / 6, 0.0, sides="=R"),
+        ],
         max_order=1,
         example="actgrad hardsigmoid --x -3,0,3 --grad",
         limits=("torch implements no derivative of hardsigmoid_backward: --order 2+ is refused",),
@@ -289,8 +306,22 @@ SPECS: tuple[FunctionSpec, ...] = (
             Param("max_val", "float", 1.0, "upper end of the linear region"),
         ),
         kinks=lambda p: [
-            Kink(p["min_val"], 0.0, 0.0, 1.0, alternatives=(("clamp(x, min_val, max_val)", 1.0),)),
-            Kink(p["max_val"], 0.0, 1.0, 0.0, alternatives=(("clamp(x, min_val, max_val)", 1.0),)),
+            Kink(
+                p["min_val"],
+                0.0,
+                0.0,
+                1.0,
+                sides="=L",
+                alternatives=(("clamp(x, min_val, max_val)", 1.0),),
+            ),
+            Kink(
+                p["max_val"],
+                0.0,
+                1.0,
+                0.0,
+                sides="=R",
+                alternatives=(("clamp(x, min_val, max_val)", 1.0),),
+            ),
         ],
         check=lambda p: (
             "max_val must not be lower than min_val" if p["max_val"] < p["min_val"] else None
@@ -306,7 +337,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         R,
         "(−1, 1)",
         derivative_fn=lambda T, x, p: 1 / (1 + x.abs()) ** 2,
-        kinks=lambda p: [Kink(0.0, -0.0, 2.0, -2.0, order=2)],
+        kinks=lambda p: [Kink(0.0, -0.0, 2.0, -2.0, order=2, sides="==000")],  # |x|″ = 0
         example="actgrad softsign --x 1 --grad",
     ),
     FunctionSpec(
@@ -344,7 +375,10 @@ SPECS: tuple[FunctionSpec, ...] = (
         R,
         "[−0.375, ∞)",
         derivative_fn=lambda T, x, p: T.where(x < -3, 0.0, T.where(x > 3, 1.0, (2 * x + 3) / 6)),
-        kinks=lambda p: [Kink(-3.0, 0.0, 0.0, -0.5), Kink(3.0, 1.0, 1.5, 1.0)],
+        kinks=lambda p: [
+            Kink(-3.0, 0.0, 0.0, -0.5, sides="=LL"),
+            Kink(3.0, 1.0, 1.5, 1.0, sides="=RR"),
+        ],
         example="actgrad hardswish --x -3,0,3 --grad",
     ),
     FunctionSpec(
@@ -358,8 +392,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         derivative_fn=lambda T, x, p: (x.abs() > p["lambd"]).to(x.dtype),
         params=(Param("lambd", "float", 0.5, "half-width of the zero region (≥ 0)"),),
         kinks=lambda p: [
-            Kink(-p["lambd"], 0.0, 1.0, 0.0, jump=p["lambd"] != 0),
-            Kink(p["lambd"], 0.0, 0.0, 1.0, jump=p["lambd"] != 0),
+            Kink(-p["lambd"], 0.0, 1.0, 0.0, jump=p["lambd"] != 0, sides="RR"),
+            Kink(p["lambd"], 0.0, 0.0, 1.0, jump=p["lambd"] != 0, sides="LL"),
         ],
         check=_positive("lambd", strict=False),
         example="actgrad hardshrink --x -1,-0.5,0,0.5,1 --grad",
@@ -374,7 +408,10 @@ SPECS: tuple[FunctionSpec, ...] = (
         R,
         derivative_fn=lambda T, x, p: (x.abs() > p["lambd"]).to(x.dtype),
         params=(Param("lambd", "float", 0.5, "shrinkage amount (≥ 0)"),),
-        kinks=lambda p: [Kink(-p["lambd"], 0.0, 1.0, 0.0), Kink(p["lambd"], 0.0, 0.0, 1.0)],
+        kinks=lambda p: [
+            Kink(-p["lambd"], 0.0, 1.0, 0.0, sides="=R"),
+            Kink(p["lambd"], 0.0, 0.0, 1.0, sides="=L"),
+        ],
         check=_positive("lambd", strict=False),
         example="actgrad softshrink --x -1,-0.5,0,0.5,1 --grad",
     ),
@@ -410,7 +447,9 @@ SPECS: tuple[FunctionSpec, ...] = (
                 required=True,
             ),
         ),
-        kinks=lambda p: [Kink(p["threshold"], 0.0, 0.0, 1.0, jump=p["threshold"] != p["value"])],
+        kinks=lambda p: [
+            Kink(p["threshold"], 0.0, 0.0, 1.0, jump=p["threshold"] != p["value"], sides="LL")
+        ],
         example="actgrad threshold --x 0,1,2 --threshold 1 --value -1 --grad",
     ),
     FunctionSpec(

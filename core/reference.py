@@ -54,19 +54,34 @@ class Truth:
 # elementwise activations: f(x: Jet, params) -> Jet
 
 
+_TIE = [0]  # at a kink point: -1 the left branch, +1 the right one, 0 the function's own rule
+
+
+def _side(x: Jet, c: Any) -> int:
+    """Where x is against the branch point ``c``: -1, +1, or at a tie the side being taken
+    (0: none forced)."""
+    if x.v != c:
+        return 1 if x.v > c else -1
+    return _TIE[0]
+
+
 def _ramp(x: Jet, slope: Any) -> Jet:
-    return x if x.v > 0 else x * slope
+    return x if _side(x, 0) > 0 else x * slope
 
 
 def _elu(x: Jet, alpha: Any, scale: Any = 1) -> Jet:
-    return x * scale if x.v > 0 else jet.expm1(x) * (alpha * scale)
+    return x * scale if _side(x, 0) > 0 else jet.expm1(x) * (alpha * scale)
+
+
+def _celu(x: Jet, alpha: Any) -> Jet:
+    return x if _side(x, 0) > 0 else jet.expm1(x / alpha) * alpha
 
 
 def _clip(x: Jet, low: Any, high: Any) -> Jet:
     """x strictly inside (low, high), the constant at and beyond the ends."""
-    if x.v <= low:
+    if _side(x, low) <= 0:
         return x.const(low)
-    if x.v >= high:
+    if _side(x, high) >= 0:
         return x.const(high)
     return x
 
@@ -80,47 +95,48 @@ def _gelu(x: Jet, p: Mapping[str, Any]) -> Jet:
 
 
 def _softsign(x: Jet, p: Mapping[str, Any]) -> Jet:
-    return x / (1 + x) if x.v >= 0 else x / (1 - x)
+    return x / (1 + x) if _side(x, 0) >= 0 else x / (1 - x)
 
 
 def _softplus(x: Jet, p: Mapping[str, Any]) -> Jet:
     beta = mpf(p["beta"])
-    if x.v * beta > p["threshold"]:
+    if _side(x * beta, p["threshold"]) > 0:
         return x
     return jet.softplus(x * beta) / beta
 
 
 def _hardswish(x: Jet, p: Mapping[str, Any]) -> Jet:
-    if x.v <= -3:
+    if _side(x, -3) <= 0:
         return x.const(0)
-    if x.v >= 3:
+    if _side(x, 3) >= 0:
         return x
     return x * (x + 3) / 6
 
 
 def _hardsigmoid(x: Jet, p: Mapping[str, Any]) -> Jet:
-    if x.v <= -3:
+    if _side(x, -3) <= 0:
         return x.const(0)
-    if x.v >= 3:
+    if _side(x, 3) >= 0:
         return x.const(1)
     return x / 6 + mpf(1) / 2
 
 
 def _hardshrink(x: Jet, p: Mapping[str, Any]) -> Jet:
-    return x if abs(x.v) > p["lambd"] else x * 0
+    outside = _side(x, p["lambd"]) > 0 or _side(x, -p["lambd"]) < 0
+    return x if outside else x * 0
 
 
 def _softshrink(x: Jet, p: Mapping[str, Any]) -> Jet:
     lambd = mpf(p["lambd"])
-    if x.v > lambd:
+    if _side(x, lambd) > 0:
         return x - lambd
-    if x.v < -lambd:
+    if _side(x, -lambd) < 0:
         return x + lambd
     return x * 0
 
 
 def _threshold(x: Jet, p: Mapping[str, Any]) -> Jet:
-    return x if x.v > p["threshold"] else x.const(p["value"])
+    return x if _side(x, p["threshold"]) > 0 else x.const(p["value"])
 
 
 def _rrelu(x: Jet, p: Mapping[str, Any]) -> Jet:
@@ -136,7 +152,7 @@ ELEMENTWISE: dict[str, Callable[[Jet, Mapping[str, Any]], Jet]] = {
     "prelu": lambda x, p: _ramp(x, mpf(p["weight"])),
     "rrelu": _rrelu,
     "elu": lambda x, p: _elu(x, mpf(p["alpha"])),
-    "celu": lambda x, p: x if x.v > 0 else jet.expm1(x / mpf(p["alpha"])) * mpf(p["alpha"]),
+    "celu": lambda x, p: _celu(x, mpf(p["alpha"])),
     "selu": lambda x, p: _elu(x, mpf(SELU_ALPHA), mpf(SELU_SCALE)),
     "gelu": _gelu,
     "silu": lambda x, p: x * jet.sigmoid(x),
@@ -181,16 +197,28 @@ def converge(evaluate: Callable[[], list[Any]], start: int = START_BITS) -> tupl
         last, bits = rounded, bits * 2
 
 
-def _kink_fix(spec: registry.FunctionSpec, params: Mapping[str, Any], x: float,
-              values: list[Any]) -> list[Any]:  # fmt: skip
-    """Torch's convention where a derivative is one (registry kinks, checked against torch)."""
+def at_kink(spec: registry.FunctionSpec, params: Mapping[str, Any], x: float) -> str:
+    """torch's side at each order where ``x`` is one of the function's kinks ("" if none)."""
     for kink in spec.kinks(params):
-        if isinstance(kink.at, str) or x != kink.at or kink.order >= len(values):
-            continue
-        mine = values[kink.order]
-        if abs(mine - kink.torch) > 1e-12 * max(1.0, abs(kink.torch)):
-            values[kink.order] = mpf(kink.torch)
-    return values
+        if not isinstance(kink.at, str) and x == kink.at and kink.sides:
+            return kink.sides
+    return ""
+
+
+def _by_side(fn: Callable[[], list[Any]], sides: str) -> list[Any]:
+    """f, f′, … at a kink: each order from the branch torch takes there (0 where neither)."""
+    values = {}
+    for side, tie in (("L", -1), ("R", 1), ("=", 0)):
+        _TIE[0] = tie
+        try:
+            values[side] = fn()
+        finally:
+            _TIE[0] = 0
+    out = []
+    for k, own in enumerate(values["="]):
+        c = sides[k] if k < len(sides) else "="
+        out.append(mpf(0) if c == "0" else values[c][k] if c in "LR" else own)
+    return out
 
 
 _CACHE: dict[tuple[Any, ...], tuple[list[Any], bool]] = {}
@@ -210,10 +238,13 @@ def point(name: str, params: Mapping[str, Any], x: float, order: int,
     if not math.isfinite(x):
         out: tuple[list[Any], bool] = ([mpf(math.nan)] * (order + 1), True)
     else:
-        out = converge(lambda: fn(Jet.variable(x, order), params).derivatives(),
+        sides = at_kink(registry.get(name), params, x)
+
+        def evaluate() -> list[Any]:
+            return fn(Jet.variable(x, order), params).derivatives()
+
+        out = converge((lambda: _by_side(evaluate, sides)) if sides else evaluate,
                        bits or _start_bits([x]))  # fmt: skip
-        spec = registry.get(name)
-        out = (_kink_fix(spec, params, x, list(out[0])), out[1])
     if len(_CACHE) >= CACHE_POINTS:
         _CACHE.clear()
     _CACHE[key] = out

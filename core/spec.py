@@ -59,6 +59,9 @@ class TensorInput:
 X = TensorInput("x", "input")
 
 
+PRIMES = ("", "′", "″", "‴", "⁗")
+
+
 @dataclass(frozen=True)
 class Kink:
     """A point where a derivative is a convention: torch's value and the one-sided ones.
@@ -76,10 +79,28 @@ class Kink:
     # how other common formulations of the same function differ here (checked by the tests)
     alternatives: tuple[tuple[str, float], ...] = ()
     order: int = 1
+    # torch's value here at each order from 0 on: "L" the left branch's, "R" the right
+    # branch's, "0" zero (neither), "=" the two agree; the reference takes it at every order
+    sides: str = ""
+
+    def side(self, order: int) -> str:
+        """torch's choice at ``order`` ("=" past the orders written)."""
+        return self.sides[order] if order < len(self.sides) else "="
 
     @property
     def prime(self) -> str:
         return "'" * self.order
+
+    def convention(self, name: str) -> str:
+        """Where the one-sided values differ, the branch torch takes at each order: ``elu at
+        0: f′ from the left, f″ f‴ f⁗ from the right``."""
+        words = {"L": "from the left", "R": "from the right", "0": "0"}
+        by: dict[str, list[str]] = {}
+        for k, c in enumerate(self.sides):
+            if c in words:
+                by.setdefault(words[c], []).append("f" + PRIMES[k])
+        at = self.at if isinstance(self.at, str) else f"{self.at:.10g}"
+        return f"{name} at {at}: " + ", ".join(f"{' '.join(fs)} {w}" for w, fs in by.items())
 
     def text(self, name: str) -> str:
         """``name'(at) uses torch's convention …``: the words every kink note shares."""

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 from actgrad.core import accuracy
-from actgrad.core.ulps import ulp, ulp_errors
 from actgrad.core.reference import Truth
+from actgrad.core.ulps import ulp, ulp_errors
 
 ACTGRAD = str(Path(sys.executable).with_name("actgrad"))
 DTYPES = ("float64", "float32", "float16", "bfloat16")

@@ -18,9 +18,12 @@ import sympy as sp
 import torch
 from actgrad.cli.app import app
 from actgrad.core import evaluate, known_accuracy, machine, reference, registry
+from actgrad.core.options import default_ulps
 from actgrad.core.request import build_request
+from conftest import cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mpmath import mp
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,36 +145,75 @@ def test_property_twice_the_precision_gives_the_same_float64(x, name):
     assert [float(v) for v in once] == [float(v) for v in twice]
 
 
-def _torch_derivatives(spec, x: float, params: dict, order: int) -> list[float]:
-    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+def _torch_derivatives(spec, x: float, params: dict, order: int,
+                       dtype: torch.dtype = torch.float64) -> list[float]:  # fmt: skip
+    t = torch.tensor(x, dtype=dtype, requires_grad=True)
     from actgrad.core.engine import apply
 
     out, values = apply(spec, t, params), []
     values.append(out.item())
     for _ in range(order):
-        (out,) = torch.autograd.grad(out, t, create_graph=True)
+        if out.requires_grad:
+            (out,) = torch.autograd.grad(out, t, create_graph=True)
+        else:  # a constant derivative: the next ones are 0
+            out = torch.zeros_like(out)
         values.append(out.item())
     return values
 
 
-def test_kink_conventions_are_torchs():
-    """At every kink of every elementwise function, each derivative the reference gives is
-    torch's (float64, to a few ulps): the conventions come from torch, not from one side."""
+def _kinks():
+    """(spec, its parameters, a kink) for every kink of every elementwise function with a
+    reference, at every parameter set the tests use."""
     for spec in registry.specs():
         if spec.kind != "activation" or not spec.pointwise or spec.stochastic:
             continue
-        params = spec.defaults()
-        if spec.name == "threshold":
-            params = {"threshold": 1.0, "value": -1.0}
-        order = min(2, spec.max_order)
-        for kink in spec.kinks(params):
-            ours, _ = reference.point(spec.name, params, float(kink.at), order)
-            theirs = _torch_derivatives(spec, float(kink.at), params, order)
-            for k in range(order + 1):
-                if (spec.name, k) in (("hardsigmoid", 1), ("softplus", 2)):
-                    continue  # torch errors, not conventions: float32's 1/6; f″(20) = 0
-                assert float(ours[k]) == pytest.approx(theirs[k], rel=1e-14, abs=1e-300), (
-                    spec.name, kink.at, k)  # fmt: skip
+        for case in cases(spec):
+            params = {**spec.defaults(), **case}
+            for kink in spec.kinks(params):
+                if not isinstance(kink.at, str):
+                    yield spec, params, kink
+
+
+def _one_sided(spec, params: dict, x: float, order: int, tie: int) -> list[float]:
+    """The derivatives of the branch on one side of x (tie -1: left, +1: right)."""
+    from actgrad.core.jet import Jet
+
+    reference._TIE[0] = tie
+    try:
+        with mp.workprec(300):
+            jet = reference.ELEMENTWISE[spec.name](Jet.variable(x, order), params)
+            return [float(v) for v in jet.derivatives()]
+    finally:
+        reference._TIE[0] = 0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
+def test_at_every_kink_and_order_the_reference_takes_torchs_convention(dtype):
+    """Every kink and threshold the registry knows × orders 0–4 × dtypes: the reference is
+    torch's number (rounded to the dtype, within --check's ulps); and the registry's sides are
+    true: "=" where the two branches agree, "L"/"R" where torch takes that branch's value."""
+    from actgrad.core.ulps import ulp_errors
+
+    checked = 0
+    for spec, params, kink in _kinks():
+        if dtype in spec.no_cpu_kernel(params):
+            continue
+        order = min(4, spec.max_order)
+        x = float(kink.at)
+        ours, _ = reference.point(spec.name, params, x, order)
+        theirs = _torch_derivatives(spec, x, params, order, getattr(torch, dtype))
+        left, right = (_one_sided(spec, params, x, order, tie) for tie in (-1, 1))
+        for k in range(order + 1):
+            side = kink.side(k)
+            if side == "=":
+                assert left[k] == pytest.approx(right[k], rel=1e-12), (spec.name, params, x, k)
+            elif side in "LR":
+                assert (left, right)[side == "R"][k] == float(ours[k])
+            true = reference.Truth(np.array(float(ours[k])), np.array(0.0))
+            err, _ = ulp_errors(np.array(theirs[k]), true, dtype)
+            assert err <= default_ulps(dtype), (spec.name, params, x, k, theirs[k], float(ours[k]))
+            checked += 1
+    assert checked > 100
 
 
 LOSS_CASES = [
