@@ -388,7 +388,8 @@ def check_lines(result: Result) -> list[str]:
     if "skipped" in fd:
         lines.append(f"check: finite differences skipped ({fd['skipped']})")
     else:
-        verdict = "ok" if fd["ok"] else f"MISMATCH at {', '.join(fd['failures'])}"
+        second = " (a second opinion: the true value decides)" if report.get("decided") else ""
+        verdict = "ok" if fd["ok"] else f"differ at {', '.join(fd['failures'])}{second}"
         kinks = f"; kinks (one-sided derivatives differ) at {', '.join(fd['kinks'])}" if fd[
             "kinks"] else ""  # fmt: skip
         floor = f"the finite-difference floor (|derivative| ≤ {_g(fd['floor'])})"
@@ -404,7 +405,8 @@ def check_lines(result: Result) -> list[str]:
         )
     closed = report["closed_form"]
     if closed is not None:
-        verdict = "ok" if closed["ok"] else "MISMATCH"
+        second = " (a second opinion: the true value decides)" if report.get("decided") else ""
+        verdict = "ok" if closed["ok"] else f"differ{second}"
         lines.append(f"check: autograd vs the closed-form derivative: max abs "
                      f"{_g(closed['max_abs'])}: {verdict}")  # fmt: skip
     dtype = report["dtype"]

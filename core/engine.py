@@ -447,6 +447,13 @@ def _activation_notes(
 
 
 def closed_form_derivative(spec: registry.FunctionSpec, x: np.ndarray, params: dict) -> np.ndarray:
-    """The registry's closed-form derivative at ``x``, in float64."""
+    """The registry's closed-form derivative at ``x``, in float64 throughout (a constant
+    such as leaky_relu's slope in torch.where is float64 too, not the default float32)."""
     t = torch.from_numpy(np.asarray(x, dtype=np.float64))
-    return torch.broadcast_to(spec.derivative_fn(torch, t, params), t.shape).numpy()
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        out = spec.derivative_fn(torch, t, params)
+    finally:
+        torch.set_default_dtype(default)
+    return torch.broadcast_to(out, t.shape).to(torch.float64).numpy()

@@ -188,7 +188,7 @@ def live_accuracy_notes(spec: registry.FunctionSpec, params: dict, dtype: str, x
             f"in {dtype} torch's {spec.name}{PRIMES[k]} {what} at x = "
             f"{float(x.reshape(-1)[at]):.10g} (torch {float(mine.reshape(-1)[at]):.6g}, true "
             f"{float(true[at]):.6g}; {int(bad.sum())} input(s); judged against the true value "
-            "on this machine, as --check does)"
+            f"on this machine, as --check does; actgrad accuracy {spec.command} measures a range)"
         )
     return out
 

@@ -150,7 +150,7 @@ def test_list_and_explain():
     relu = orjson.loads(ok("explain", "relu", "--json"))
     assert relu["kinks"][0] | {"alternatives": {}} == {
         "at": 0.0, "torch": 0.0, "left": 0.0, "right": 1.0, "jump": False, "order": 1,
-        "alternatives": {},
+        "alternatives": {}, "sides": {"1": "left"},
     }  # fmt: skip
     assert "threshold'(threshold) uses torch's convention" in ok("explain", "threshold")
 

@@ -311,7 +311,8 @@ TABLE = [
     (["gelu", "--x", "-10", "--grad"], "grad.x", -7.6946e-22, -7.6184e-22, "inaccurate"),
     (["hardsigmoid", "--x", "0.5", "--grad"], "grad.x", 0.1666666716337204, 1 / 6, "inaccurate"),
     (["mish", "--x", "710", "--order", "2"], "grad2.x", math.nan, 0.0, "nan"),
-    (["softplus", "--x", "20", "--order", "2"], "grad2.x", 0.0, 2.06e-9, "flush_to_zero"),
+    (["softplus", "--x", "19.52", "--order", "2"], "grad2.x", 3.330977704780903e-09,
+     3.330977586019287e-09, "inaccurate"),  # at 20 itself f″ = 0 is torch's convention
     (["softmin", "--x", "-30,0,30,88", "--grad"], "jacobian.x[0]", -9.348e-14, -9.358e-14,
      "inaccurate"),
 ]  # fmt: skip
