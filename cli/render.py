@@ -411,8 +411,9 @@ def check_lines(result: Result) -> list[str]:
                      f"{_g(closed['max_abs'])}: {verdict}")  # fmt: skip
     dtype = report["dtype"]
     for path in report.get("reference_unsettled", []):
-        lines.append(f"check: the true value of {path} did not settle at the highest working "
-                     "precision at some points (the last evaluation is used)")  # fmt: skip
+        count = report.get("unsettled_points", {}).get(path, 0)
+        lines.append(f"check: the true value of {path} did not settle within the reference's "
+                     f"precision and time budget at {count} point(s): not judged")  # fmt: skip
     for reason in report.get("reference_missing", []):
         lines.append(f"check: no arbitrary-precision reference: {reason}; compared with float64")
     for path, err in report["dtype_error"].items():

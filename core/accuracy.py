@@ -196,7 +196,7 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
         "nan": int((np.isnan(got) & ~np.isnan(td)).sum()),
         "inf": int((np.isinf(got) & np.isfinite(true.hi.reshape(-1))).sum()),
         "zero": int(((got == 0) & (td != 0) & finite_truth).sum()),
-        "sign": int((got * td < 0).sum()),
+        "sign": int((np.sign(got) * np.sign(td) < 0).sum()),
         "over": int((err > limit).sum()),
     }
     lost_here = lost(got, Truth(true.hi.reshape(-1), true.lo.reshape(-1)), dtype)
@@ -258,7 +258,9 @@ def sweep(
                             max_elements=max_elements)  # fmt: skip
         result = evaluate(req)
         try:
-            truths, _ = truth.truths(result, req.program, progress=progress, limit=None)
+            truths, _ = truth.truths(
+                result, req.program, progress=progress, limit=None, seconds=None
+            )
         except NoReference:
             continue
         x = result.inputs["x" if "x" in result.inputs else "pred"].astype(np.float64)
@@ -274,7 +276,11 @@ def sweep(
 def _pairs(grid: str, first: str, dtype: str) -> str:
     """The rows [first, x] for every x of ``grid`` in ``dtype`` as a JSON array."""
     xs = grid_values(grid, dtype=dtype)
-    return "[" + ",".join(f"[{first},{float(v)!r}]" for v in xs) + "]"
+    return "[" + ",".join(f"[{first},{_json_number(float(v))}]" for v in xs) + "]"
+
+
+def _json_number(v: float) -> str:
+    return repr(v) if math.isfinite(v) else f'"{v}"'  # "inf", "-inf", "nan": --x reads them
 
 
 def torch_version() -> str:

@@ -121,7 +121,13 @@ def _steps_inside(req: Request, name: str, x: np.ndarray, j: int, h: float,
 
 
 def finite_differences(req: Request, reference: Result) -> dict[str, Any]:
-    """Central differences in float64 against autograd, per differentiated input."""
+    """Central differences in float64 against autograd, per differentiated input (inf and
+    NaN inputs give inf and NaN differences: values, not warnings)."""
+    with np.errstate(all="ignore"):
+        return _finite_differences(req, reference)
+
+
+def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
     if req.function == "ctc_loss":
         why = "torch's ctc gradient is y − γ, not the partial derivative that they measure"
         return {"skipped": why}
@@ -234,7 +240,7 @@ def reference_flags(path: str, got: np.ndarray, true: Truth, dtype: str,
         "nan": np.isnan(g) & ~np.isnan(td),
         "overflow": np.isinf(g) & np.isfinite(true.hi.reshape(-1)),  # the dtype's too, or not
         "flush_to_zero": (g == 0) & (td != 0) & finite,
-        "sign": (g * td < 0),
+        "sign": np.sign(g) * np.sign(td) < 0,
     }
     kinds["inaccurate"] = (err > ulps) & ~np.logical_or.reduce(list(kinds.values()))
     found = []
@@ -295,8 +301,10 @@ def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, 
                 flags += _flags(path, ours[path], ref)
     out["reference"] = against
     out["reference_missing"] = missing
-    # where doubling the precision stopped at MAX_BITS before two evaluations agreed
+    # where the precision or time budget ran out before the bounds decided a float64: those
+    # numbers are not judged (their truth is NaN, never a guess)
     out["reference_unsettled"] = [p for p, t in truths.items() if not t.converged]
+    out["unsettled_points"] = {p: t.unsettled for p, t in truths.items() if not t.converged}
     out["dtype"] = req.dtype
     out["ulps"] = ulps
     out["dtype_error"] = errors

@@ -1,8 +1,8 @@
 """Truncated Taylor series in arbitrary precision: the arithmetic of the references.
 
 A :class:`Jet` holds ``c[k] = f⁽ᵏ⁾(x)/k!`` for k = 0…n of one function of one variable, each
-coefficient an mpmath number at the working precision. Arithmetic and the elementary functions
-act on whole series (products are Cauchy products; a function F of a series u uses
+coefficient an :mod:`interval` (bounds at the working precision). Arithmetic and the elementary
+functions act on whole series (products are Cauchy products; a function F of a series u uses
 ``g′ = F′(u)·u′``), so a formula written once gives its value and exact derivatives to any
 order, independent of torch. Branches (relu's ``x > 0``) compare the value ``c[0]``.
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpmath import mp, mpf
+from actgrad.core import interval as mp
+from actgrad.core.interval import mpf
 
 
 class Jet:
@@ -67,6 +68,7 @@ class Jet:
     def __mul__(self, other: Any) -> Jet:
         if not isinstance(other, Jet):
             return Jet([a * other for a in self.c])
+        mp.on_time()
         a, b = self.c, other.c
         n = min(len(a), len(b))
         return Jet([mp.fsum(a[i] * b[k - i] for i in range(k + 1)) for k in range(n)])
@@ -97,6 +99,7 @@ class Jet:
 def _chain(u: Jet, value: Any, derivative: Jet | None) -> Jet:
     """g = F(u) from g(x) = value and F′(u) as a series one order shorter:
     g_k = (1/k)·Σ_{j=1..k} j·u_j·h_{k−j}."""
+    mp.on_time()
     c = [value]
     for k in range(1, len(u.c)):
         c.append(mp.fsum(j * u.c[j] * derivative.c[k - j] for j in range(1, k + 1)) / k)
@@ -108,6 +111,7 @@ def _shorter(u: Jet) -> Jet | None:
 
 
 def exp(u: Jet) -> Jet:
+    mp.on_time()
     c = [mp.exp(u.c[0])]
     for k in range(1, len(u.c)):
         c.append(mp.fsum(j * u.c[j] * c[k - j] for j in range(1, k + 1)) / k)
@@ -131,7 +135,7 @@ def log1p(u: Jet) -> Jet:
 
 def sigmoid(u: Jet) -> Jet:
     """1/(1 + e⁻ᵘ), written so that neither tail cancels."""
-    if u.v >= 0:
+    if mp.leaning_positive(u.v):
         return 1 / (1 + exp(-u))
     e = exp(u)
     return e / (1 + e)
@@ -140,7 +144,7 @@ def sigmoid(u: Jet) -> Jet:
 def softplus(u: Jet) -> Jet:
     """log(1 + eᵘ), with derivative σ(u)."""
     s = _shorter(u)
-    value = u.v + mp.log1p(mp.exp(-u.v)) if u.v > 0 else mp.log1p(mp.exp(u.v))
+    value = u.v + mp.log1p(mp.exp(-u.v)) if mp.leaning_positive(u.v) else mp.log1p(mp.exp(u.v))
     return _chain(u, value, s and sigmoid(s))
 
 
@@ -235,7 +239,7 @@ def real_power(u: Jet, a: Jet) -> Jet:
     """uᵃ as torch.pow defines it over the reals: a whole constant exponent for any u, else
     u > 0 (exp(a·log u)); 0 to a positive constant is 0; NaN otherwise."""
     constant = all(c == 0 for c in a.c[1:])
-    if constant and a.v == int(a.v) and abs(a.v) <= 1 << 16:
+    if constant and mp.whole(a.v) and abs(a.v) <= 1 << 16:
         k = int(a.v)
         out = u ** abs(k) if k else u.const(1)
         return out if k >= 0 else 1 / out

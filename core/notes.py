@@ -140,6 +140,7 @@ def accuracy_notes(spec: registry.FunctionSpec, params: dict, dtype: str, order:
 
 
 LIVE_POINTS = 256  # a result with this many inputs at most is judged by the live reference
+LIVE_SECONDS = 2.0  # … within this long
 
 
 Judged = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -153,10 +154,12 @@ def _live(spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray,
     if machine.same(known_accuracy.MACHINE) or x.size > LIVE_POINTS:
         return None
     from actgrad.core import reference  # mpmath
+    from actgrad.core.interval import budget
     from actgrad.core.ulps import lost, ulp_errors
 
     try:
-        truths = reference.elementwise(spec.name, params, x, len(got) - 1)
+        with budget(LIVE_SECONDS):  # what does not settle in time is not judged
+            truths = reference.elementwise(spec.name, params, x, len(got) - 1)
     except reference.NoReference:
         return None
     out = []

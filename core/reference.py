@@ -1,11 +1,14 @@
-"""Ground truth: every function's value and derivatives in arbitrary precision (mpmath).
+"""Ground truth: every function's value and derivatives in arbitrary precision.
 
 The formulas are written from the mathematics, not from torch's kernels (where torch defines a
 function by a formula, as gelu's tanh form or hardswish, that formula in exact arithmetic), and
-take torch's conventions at kinks from the registry (whose values the tests check against
-torch). Each point is evaluated at the input's exact binary value, at a working precision that
-is doubled until two evaluations round to the same float64, so the reference is correct to the
-last bit of float64 (and kept as hi + lo, so an error is measured to a fraction of an ulp).
+take torch's conventions at kinks, at every order, from the registry (whose sides the tests
+check against torch). Each point is evaluated at the input's exact binary value in
+:mod:`interval` arithmetic: every number carries bounds that hold through any cancellation,
+and the working precision is doubled, point by point, until the bounds round to one float64
+and pin it past its last bit. That float64 is then the correctly rounded truth (kept as
+hi + lo, so an error is measured to a fraction of an ulp); a point the precision or time
+budget stops first is *unsettled*, never a value.
 
 Elementwise functions get every derivative order through :mod:`jet`'s Taylor arithmetic;
 functions along a dim their Jacobian, losses and norms their gradient (:mod:`reference_losses`).
@@ -14,18 +17,20 @@ functions along a dim their Jacobian, losses and norms their gradient (:mod:`ref
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from actgrad.core import interval as mp
 from actgrad.core import jet, registry
 from actgrad.core.errors import ActgradError
+from actgrad.core.interval import Undecided, mpf
 from actgrad.core.jet import Jet
-from mpmath import mp, mpf
 
-START_BITS = 80  # first working precision; the second is twice that
-MAX_BITS = 1 << 15  # give up doubling here (the point is marked unconverged)
+START_BITS = 96  # the first working precision; each next one is twice the last
+MAX_BITS = 1 << 15  # the highest working precision (a value still unknown there is unsettled)
 DIGITS = 20  # significant digits of --exact
 MAX_ORDER = 4
 CACHE_POINTS = 1 << 18
@@ -41,13 +46,38 @@ class NoReference(ActgradError):
 
 @dataclass
 class Truth:
-    """The reference for one result field: float64 nearest (hi), the remainder (lo), and the
-    decimal digits when asked for; ``converged`` is False where doubling stopped at MAX_BITS."""
+    """The reference for one result field: the float64 the truth rounds to (hi), the float64
+    nearest the remainder (lo), and the decimal digits when asked for. ``settled`` marks the
+    elements whose bounds decided their float64 within the budget; elsewhere hi and lo are NaN
+    and the text says "unsettled" (never a guess)."""
 
     hi: np.ndarray
     lo: np.ndarray
     text: np.ndarray | None = None
-    converged: bool = True
+    settled: np.ndarray | None = None  # None: every element
+
+    @property
+    def converged(self) -> bool:
+        return self.settled is None or bool(np.all(self.settled))
+
+    @property
+    def unsettled(self) -> int:
+        return 0 if self.settled is None else int(np.size(self.settled) - np.sum(self.settled))
+
+
+def truth_of(values: list[Any], settled: list[bool], shape: tuple[int, ...],
+             digits: bool) -> Truth:  # fmt: skip
+    """A Truth of ``shape`` from intervals and whether each settled."""
+    hi = np.empty(len(values))
+    lo = np.empty(len(values))
+    for i, v in enumerate(values):
+        hi[i], lo[i] = mp.split(v) if settled[i] else (math.nan, math.nan)
+    text = None
+    if digits:
+        text = np.array([mp.text(v, DIGITS) if ok else "unsettled"
+                         for v, ok in zip(values, settled, strict=True)],
+                        dtype=object).reshape(shape)  # fmt: skip
+    return Truth(hi.reshape(shape), lo.reshape(shape), text, np.asarray(settled).reshape(shape))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -178,23 +208,37 @@ def _start_bits(xs: Iterable[float]) -> int:
     return START_BITS + 3 * max(0, tiny)
 
 
-def _same(a: list[float], b: list[float] | None) -> bool:
-    return b is not None and all(u == v or (u != u and v != v) for u, v in zip(a, b, strict=True))
-
-
-def converge(evaluate: Callable[[], list[Any]], start: int = START_BITS) -> tuple[list[Any], bool]:
-    """``evaluate()`` at doubling precision until two evaluations round to the same float64s:
-    (the values, converged)."""
-    bits, last = start, None
+def converge(evaluate: Callable[[], list[Any]],
+             start: int = START_BITS) -> tuple[list[Any], list[bool]]:  # fmt: skip
+    """``evaluate()`` (intervals) at doubling precision until every value is known: its
+    bounds round to one float64 and pin it past its last bit. (The values, each one's first
+    known evaluation or its last; whether each is known.) Stops at MAX_BITS or the budget's
+    deadline; NoReference if no evaluation could decide its comparisons."""
+    bits, fixed, known = start, None, None
     while True:
-        with mp.workprec(bits):
-            values = evaluate()
-        rounded = [float(v) for v in values]
-        if _same(rounded, last):
-            return values, True
-        if bits >= MAX_BITS:
-            return values, False
-        last, bits = rounded, bits * 2
+        try:
+            with mp.workprec(bits):
+                values = evaluate()
+        except Undecided:  # a branch these bounds cannot decide: more bits
+            values = None
+        except mp.OutOfTime:
+            if fixed is None:
+                raise
+            return fixed, known
+        if values is not None:
+            if fixed is None:
+                fixed, known = list(values), [False] * len(values)
+            for i, v in enumerate(values):
+                if not known[i]:
+                    fixed[i] = v
+                    known[i] = mp.known(v) is not None
+            if all(known):
+                return fixed, known
+        if bits >= MAX_BITS or time.monotonic() > mp.DEADLINE[0]:
+            if fixed is None:
+                raise NoReference(f"the reference could not decide a branch at {bits} bits")
+            return fixed, known
+        bits *= 2
 
 
 def at_kink(spec: registry.FunctionSpec, params: Mapping[str, Any], x: float) -> str:
@@ -221,13 +265,13 @@ def _by_side(fn: Callable[[], list[Any]], sides: str) -> list[Any]:
     return out
 
 
-_CACHE: dict[tuple[Any, ...], tuple[list[Any], bool]] = {}
+_CACHE: dict[tuple[Any, ...], tuple[list[Any], list[bool]]] = {}
 
 
 def point(name: str, params: Mapping[str, Any], x: float, order: int,
-          bits: int | None = None) -> tuple[list[Any], bool]:  # fmt: skip
-    """f(x), f′(x), …, f⁽ᵒʳᵈᵉʳ⁾(x) as mpf at the precision that converged, and whether it did;
-    ``bits``: start at that working precision instead (uncached; the tests use it)."""
+          bits: int | None = None) -> tuple[list[Any], list[bool]]:  # fmt: skip
+    """f(x), f′(x), …, f⁽ᵒʳᵈᵉʳ⁾(x) as intervals, and whether each settled; ``bits``: start
+    at that working precision instead (uncached; the tests use it)."""
     fn = ELEMENTWISE.get(name)
     if fn is None:
         raise NoReference(f"no elementwise reference for {name}")
@@ -236,34 +280,23 @@ def point(name: str, params: Mapping[str, Any], x: float, order: int,
     if hit is not None:
         return hit
     if not math.isfinite(x):
-        out: tuple[list[Any], bool] = ([mpf(math.nan)] * (order + 1), True)
+        out: tuple[list[Any], list[bool]] = ([mpf(math.nan)] * (order + 1), [True] * (order + 1))
     else:
         sides = at_kink(registry.get(name), params, x)
 
         def evaluate() -> list[Any]:
             return fn(Jet.variable(x, order), params).derivatives()
 
-        out = converge((lambda: _by_side(evaluate, sides)) if sides else evaluate,
-                       bits or _start_bits([x]))  # fmt: skip
-    if len(_CACHE) >= CACHE_POINTS:
-        _CACHE.clear()
-    _CACHE[key] = out
+        try:
+            out = converge((lambda: _by_side(evaluate, sides)) if sides else evaluate,
+                           bits or _start_bits([x]))  # fmt: skip
+        except mp.OutOfTime:  # the budget ran out before this point: unsettled
+            return [mpf(math.nan)] * (order + 1), [False] * (order + 1)
+    if all(out[1]) or mp.DEADLINE[0] == math.inf:  # what a budget cut short is not kept
+        if len(_CACHE) >= CACHE_POINTS:
+            _CACHE.clear()
+        _CACHE[key] = out
     return out
-
-
-def split(value: Any) -> tuple[float, float]:
-    """An mpf as float64 nearest and the float64 nearest the remainder."""
-    hi = float(value)
-    if not math.isfinite(hi):
-        return hi, 0.0
-    return hi, float(value - mpf(hi))
-
-
-def decimal(value: Any, digits: int = DIGITS) -> str:
-    """``value`` to ``digits`` significant digits (mpmath's shortest exact-enough text)."""
-    if value != value:
-        return "nan"
-    return mp.nstr(value, digits, min_fixed=-5, max_fixed=digits, strip_zeros=True)
 
 
 def elementwise(
@@ -274,29 +307,17 @@ def elementwise(
     if order > MAX_ORDER:
         raise NoReference(f"the reference stops at order {MAX_ORDER}")
     flat = np.asarray(x, dtype=np.float64).reshape(-1)
-    hi = np.empty((order + 1, flat.size))
-    lo = np.empty((order + 1, flat.size))
-    text = np.empty((order + 1, flat.size), dtype=object) if digits else None
-    converged = True
+    values: list[list[Any]] = [[] for _ in range(order + 1)]
+    known: list[list[bool]] = [[] for _ in range(order + 1)]
     for i, xi in enumerate(flat.tolist()):
-        values, ok = point(name, params, xi, order)
-        converged &= ok
-        for k, v in enumerate(values):
-            hi[k, i], lo[k, i] = split(v)
-            if text is not None:
-                text[k, i] = decimal(v)
+        found, ok = point(name, params, xi, order)
+        for k in range(order + 1):
+            values[k].append(found[k])
+            known[k].append(ok[k])
         if progress is not None and i % 256 == 255:
             progress(256)
     shape = np.shape(x)
-    return [
-        Truth(
-            hi[k].reshape(shape),
-            lo[k].reshape(shape),
-            None if text is None else text[k].reshape(shape),
-            converged,
-        )
-        for k in range(order + 1)
-    ]
+    return [truth_of(values[k], known[k], shape, digits) for k in range(order + 1)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -365,8 +386,9 @@ def _normalize(x: list[Any], p: float, eps: float) -> tuple[list[Any], list[list
 
 
 def along_dim(name: str, params: Mapping[str, Any], row: list[float]) -> tuple[
-        list[Any], list[list[Any]], bool]:  # fmt: skip
-    """(y, J, converged) of one slice (a list of exact floats) of a function along a dim."""
+        list[Any], list[list[Any]], list[bool], list[list[bool]]]:  # fmt: skip
+    """(y, J, whether each y settled, whether each entry of J did) of one slice (a list of
+    exact floats) of a function along a dim."""
     if not all(math.isfinite(v) for v in row):
         raise NoReference("the reference of a slice needs finite inputs")
 
@@ -385,5 +407,9 @@ def along_dim(name: str, params: Mapping[str, Any], row: list[float]) -> tuple[
         return [*y, *(v for r in jac for v in r)]
 
     values, ok = converge(evaluate, _start_bits(row))
-    m = len(row) // 2 if name == "glu" else len(row)
-    return values[:m], [values[m + i * len(row) : m + (i + 1) * len(row)] for i in range(m)], ok
+    m, n = (len(row) // 2 if name == "glu" else len(row)), len(row)
+
+    def rows(a: list[Any]) -> list[list[Any]]:
+        return [a[m + i * n : m + (i + 1) * n] for i in range(m)]
+
+    return values[:m], rows(values), ok[:m], rows(ok)

@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from actgrad.core import interval as mp
 from actgrad.core import jet
+from actgrad.core.interval import mpf
 from actgrad.core.jet import Jet
 from actgrad.core.reference import NoReference, converge
-from mpmath import mp, mpf
 
 MAX_WORK = 200_000  # seeded passes × elements: beyond this, no reference (it would take long)
 LOG_FLOOR = -100  # binary_cross_entropy clamps each log at −100
@@ -480,18 +481,19 @@ def start_bits(values: np.ndarray) -> int:
     """Enough bits for the spread of the inputs (a softmax's 1 − p cancels within e^−spread)
     and for the smallest of them."""
     finite = values[np.isfinite(values)]
-    spread = float(finite.max() - finite.min()) if finite.size else 0.0
+    spread = float(finite.max()) - float(finite.min()) if finite.size else 0.0  # may be inf
     tiny = min((abs(v) for v in finite.tolist() if v), default=1.0)
-    return 80 + int(min(spread, 3000) * 1.5) + 3 * max(0, -math.frexp(tiny)[1])
+    return 96 + int(min(spread, 3000) * 1.5) + 3 * max(0, -math.frexp(tiny)[1])
 
 
 def loss(
     name: str, params: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
     wrt: list[str], model: bool = False,
-) -> tuple[Any, dict[str, Any], bool]:  # fmt: skip
-    """(value, {input: per-element list of ∂(value)/∂input_k as a (value, k) grid}, converged):
-    the value as a list of mpf (flattened), and for each input in ``wrt`` the derivatives of
-    every value element with respect to each of its elements, flat, value-major."""
+) -> tuple[list[Any], dict[str, Any], list[bool], dict[str, list[bool]]]:  # fmt: skip
+    """(value, {input: (∂(value)/∂input_k as a flat (k, value) grid, k)}, whether each value
+    settled, {input: whether each derivative did}): the value as intervals (flattened), and
+    for each input in ``wrt`` the derivatives of every value element with respect to each of
+    its elements, flat, pass-major."""
     fn = LOSSES.get(name)
     if fn is None:
         raise NoReference(f"no reference for {name} yet")
@@ -528,10 +530,12 @@ def loss(
     values = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in inputs.values()])
     flat, ok = converge(evaluate, start_bits(values))
     m = len(flat) // passes
-    value, rest = flat[:m], flat[m:]
+    value, rest, rest_ok = flat[:m], flat[m:], ok[m:]
     grads: dict[str, Any] = {}
+    grads_ok: dict[str, list[bool]] = {}
     for n in wrt:
         k = np.size(inputs[n])
         grads[n] = (rest[: m * k], k)  # pass-major: [pass k][value i]
-        rest = rest[m * k :]
-    return value, grads, ok
+        grads_ok[n] = rest_ok[: m * k]
+        rest, rest_ok = rest[m * k :], rest_ok[m * k :]
+    return value, grads, ok[:m], grads_ok

@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from actgrad.core import interval as mp
 from actgrad.core import jet, reference, reference_losses, registry
+from actgrad.core.interval import mpf
 from actgrad.core.jet import Jet
 from actgrad.core.program import Call, Program
 from actgrad.core.reference import NoReference, converge
-from mpmath import mp, mpf
 
 CONSTANTS = {"pi": lambda: +mp.pi, "e": lambda: +mp.e}
 
@@ -173,10 +174,11 @@ def _jets(values: np.ndarray, order: int, seed: int | None, everywhere: bool) ->
 
 def expression(
     program: Program, inputs: Mapping[str, np.ndarray], forms: Mapping[str, tuple[str, int]]
-) -> tuple[list[Any], dict[str, Any], bool]:
-    """(the value, flat; {variable: derivatives}, converged). ``forms[name]`` is ("elementwise",
-    order): f′ … f⁽ᵒʳᵈᵉʳ⁾ per element, one pass; or ("columns", 1): ∂value/∂name_k, one pass per
-    element k, value-major."""
+) -> tuple[list[Any], dict[str, Any], list[bool], dict[str, list[bool]]]:
+    """(the value, flat; {variable: derivatives}; whether each value settled; {variable:
+    whether each derivative did}). ``forms[name]`` is ("elementwise", order): f′ … f⁽ᵒʳᵈᵉʳ⁾
+    per element, one pass; or ("columns", 1): ∂value/∂name_k, one pass per element k,
+    value-major."""
     size = sum(np.size(v) for v in inputs.values()) or 1
     passes = 1 + sum(np.size(inputs[n]) for n, (form, _) in forms.items() if form == "columns")
     if passes * size > reference_losses.MAX_WORK:
@@ -204,13 +206,14 @@ def expression(
     start = reference_losses.start_bits(values)
     flat, ok = converge(evaluate, start)
     m = _value_size(len(flat), inputs, forms)
-    value, rest = flat[:m], flat[m:]
+    value, rest, rest_ok = flat[:m], flat[m:], ok[m:]
     derivatives: dict[str, Any] = {}
+    settled: dict[str, list[bool]] = {}
     for name, (form, order) in forms.items():
         count = m * order if form == "elementwise" else m * np.size(inputs[name])
-        derivatives[name] = rest[:count]
-        rest = rest[count:]
-    return value, derivatives, ok
+        derivatives[name], settled[name] = rest[:count], rest_ok[:count]
+        rest, rest_ok = rest[count:], rest_ok[count:]
+    return value, derivatives, ok[:m], settled
 
 
 def _value_size(total: int, inputs: Mapping[str, np.ndarray],

@@ -62,7 +62,8 @@ def lost(got: np.ndarray, true: Truth, dtype: str) -> np.ndarray:
     got, hi = got.astype(np.float64), true.hi
     td = in_dtype(hi, dtype)
     zero = td == 0
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(all="ignore"):  # inf and nan are values here
         rel = np.abs(got - hi) / np.abs(hi)
-    return (~np.isfinite(got) & np.isfinite(hi)) | ((rel >= 1) & ~zero) | (got * td < 0) | (
+        wrong_sign = np.sign(got) * np.sign(td) < 0
+    return (~np.isfinite(got) & np.isfinite(hi)) | ((rel >= 1) & ~zero) | wrong_sign | (
         zero & (got != 0))  # fmt: skip

@@ -347,7 +347,9 @@ def batch(text: str | bytes, *args: str):
 
 
 def answers(stdout: str) -> list[dict]:
-    return [orjson.loads(line) for line in stdout.splitlines()]
+    """One JSON object a line: lines end at "\n" only (a string may hold U+0085 or U+2028,
+    which str.splitlines would break at)."""
+    return [orjson.loads(line) for line in stdout.split("\n") if line]
 
 
 def test_a_parameter_of_the_wrong_json_type_is_that_lines_error():

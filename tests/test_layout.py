@@ -119,8 +119,9 @@ def test_every_third_party_import_is_a_declared_dependency():
 LAYERS: list[tuple[str, ...]] = [
     ("actgrad",),  # the version
     ("core.errors",),  # error types and their exit codes
-    ("core.inputs", "core.cost", "core.jet", "core.machine"),  # text -> numbers; cost
-    # arithmetic; Taylor series; the machine torch computes on
+    ("core.inputs", "core.cost", "core.interval", "core.machine"),  # text -> numbers; cost
+    # arithmetic; intervals in arbitrary precision; the machine torch computes on
+    ("core.jet",),  # Taylor series over intervals
     ("core.spec",),  # what a function is, as data
     ("core.activations", "core.losses", "core.known_accuracy"),  # data: specs; measured regions
     ("core.registry",),  # specs by name and alias
