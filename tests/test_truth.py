@@ -408,6 +408,23 @@ def test_a_result_in_a_measured_region_says_so_and_explain_cites_the_report():
     assert "accuracy: float32 f′: every digit lost for x = -100, 16.64 ≤ x ≤ 100" in out
 
 
+def test_on_another_machine_a_small_result_is_judged_by_the_live_reference(monkeypatch):
+    """The report's regions were measured elsewhere: a note comes from the true value computed
+    here, so it never under-reports (σ′(20) in float32 is 0 on every machine)."""
+    elsewhere = {"torch": "2.13.0+cpu (git elsewhere)", "cpu": "Other CPU", "capability": "AVX2"}
+    monkeypatch.setattr(known_accuracy, "MACHINE", elsewhere)
+    _, data = as_json("sigmoid", "--x", "20", "--grad")
+    assert any("loses every digit at x = 20" in n and "judged against the true value on this "
+               "machine" in n for n in data["notes"]), data["notes"]  # fmt: skip
+    _, data = as_json("sigmoid", "--x", "0.5", "--grad")
+    assert data["notes"] == []
+    _, data = as_json("sigmoid", "--x", "0:30:300", "--grad")  # more than it judges live
+    assert any("Other CPU" in n and "not this machine" in n for n in data["notes"])
+    monkeypatch.setattr(known_accuracy, "MACHINE", machine.identity())
+    _, data = as_json("sigmoid", "--x", "20", "--grad")
+    assert any("on this machine; actgrad accuracy sigmoid" in n for n in data["notes"])
+
+
 MEASURED_HERE = machine.same(known_accuracy.MACHINE)
 ELSEWHERE = (f"torch's numbers depend on the machine: the report was measured with "
              f"{machine.words(known_accuracy.MACHINE)}, this is "
