@@ -59,7 +59,10 @@ print(t1 - t0, t2 - t1, t3 - t2)
 """
 
 
-def check_in_process(runs: int) -> None:
+SWEEP_BEFORE = 3.53  # s: accuracy sigmoid on 2001 points before the bounded reference (issue 19)
+
+
+def check_in_process(runs: int) -> float:
     """What --check adds after start-up, in a fresh process each time (the first --check
     imports mpmath): median of ``runs``."""
     first, again, base = [], [], []
@@ -73,10 +76,11 @@ def check_in_process(runs: int) -> None:
     b, f, a = (statistics.median(v) * 1e3 for v in (base, first, again))
     print(f"in process, after start-up (median of {runs}): sigmoid --x 0.5 --grad {b:.1f} ms; "
           f"with --check {f:.0f} ms the first time (mpmath's import included), {a:.0f} ms "
-          "after")  # fmt: skip
+          "after (budget: 10 ms)")  # fmt: skip
+    return a
 
 
-def sweep() -> None:
+def sweep() -> float:
     from actgrad.core import accuracy, reference, registry
 
     spec = registry.get("sigmoid")
@@ -89,6 +93,7 @@ def sweep() -> None:
     list(accuracy.sweep(spec, "-40:40:2001", list(accuracy.DTYPES), 2))
     print(f"  the same again (the reference cached): {time.perf_counter() - start:.2f} s")
     reference._CACHE.clear()
+    return took
 
 
 def against_mp_diff(points: int) -> None:
@@ -124,11 +129,23 @@ def against_mp_diff(points: int) -> None:
     )
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="the short form (benchmarks/run.py)")
     args = parser.parse_args()
+    if args.quick:
+        after = check_in_process(3)
+        misses = (
+            [f"--check on a scalar after start-up: {after:.1f} ms > 10 ms"] if after > 10 else []
+        )
+        took = sweep()
+        if took > 2 * SWEEP_BEFORE:
+            misses.append(f"accuracy sigmoid: {took:.2f} s > 2x {SWEEP_BEFORE} s")
+        for miss in misses:
+            print(f"MISS {miss}")
+        return 1 if misses else 0
     check_overhead(args.runs)
     check_in_process(args.runs)
     sweep()
@@ -136,7 +153,8 @@ def main() -> None:
     if args.report:
         took = timed([sys.executable, str(ROOT / "tools" / "accuracy_report.py"), "--check"])
         print(f"the whole report (tools/accuracy_report.py --check): {took:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -207,7 +207,7 @@ def batch(
     ] = False,
     window: Annotated[
         str, typer.Option("--window", metavar="N", help="Lines coalesced at a time.")
-    ] = "4096",
+    ] = "16384",
     max_line_bytes: Annotated[
         str, typer.Option("--max-line-bytes", metavar="N", help="Longer lines are errors.")
     ] = str(1 << 20),

@@ -8,6 +8,8 @@ window is answered, in input order, as soon as it is full or no more input is wa
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import select
 import shlex
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 import typer
 from actgrad import core
@@ -37,7 +40,7 @@ from actgrad.core.options import DTYPES, resolve_params
 from actgrad.core.request import build_expr_request, build_request
 from typer._click.exceptions import ClickException
 
-DEFAULT_WINDOW = 4096
+DEFAULT_WINDOW = 16384
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 BOM = b"\xef\xbb\xbf"
 FAST_KEYS = frozenset({"fn", "x", "grad", "order", "dtype", "device", "params", "id"})
@@ -285,10 +288,11 @@ def _error(line: Line, code: str, message: str) -> None:
     ) + b"\n"  # fmt: skip
 
 
+OK = b'{"line":%d,"id":%s,"ok":true,"result":%s}\n'
+
+
 def _ok(line: Line, result_json: bytes) -> None:
-    line.output = b'{"line":%d,"id":%s,"ok":true,"result":%s}\n' % (
-        line.number, line.id, result_json,
-    )  # fmt: skip
+    line.output = OK % (line.number, line.id, result_json)
     line.ok = True
 
 
@@ -298,6 +302,7 @@ class Batch:
     def __init__(self, max_elements: int) -> None:
         self.max_elements = max_elements
         self.answered = 0
+        self.alone = 0  # rows of coalesced groups evaluated on their own (a warning, a failure)
         self.fast_cache: dict[tuple, Any] = {}
         self.dtype = _env("ACTGRAD_DTYPE") or "float32"
         self.device = _env("ACTGRAD_DEVICE") or "cpu"
@@ -306,6 +311,16 @@ class Batch:
     def parse(self, number: int, raw: bytes | LineTooLong, limit: int) -> tuple[Line, Any]:
         """A Line, and a fast (group key, x) when the request can be coalesced. Whatever goes
         wrong with one line is that line's error."""
+        try:
+            if type(raw) is bytes and raw[-1:] == b"}" and raw[:1] == b"{" and number > 1:
+                data = orjson.loads(raw)  # the common line: one JSON object, nothing around it
+                line = Line(number, orjson.dumps(data["id"]) if "id" in data else b"null")
+                fast = self._fast(data)
+                if fast is not None:
+                    line.data = data
+                    return line, fast
+        except Exception:  # (bad JSON, an unhashable value, …): the general path says what
+            pass
         try:
             return self._parse(number, raw, limit)
         except Exception as exc:
@@ -356,36 +371,45 @@ class Batch:
 
     def _fast(self, data: dict) -> Any:
         """((function, params, dtype, device, order), x) for a scalar request of a
-        coalescible function, else None (then the line takes the general path)."""
+        coalescible function, else None (then the line takes the general path). What a
+        line's keys resolve to is remembered: one lookup a line."""
         if not data.keys() <= FAST_KEYS:
             return None
         x = data.get("x")
-        if type(x) is not float and (type(x) is not int or abs(x) > 2**53):
+        kind = type(x)
+        if kind is not float and (kind is not int or abs(x) > 2**53):
             return None
         params = data.get("params")
-        params_key = () if not params else tuple(sorted(params.items())) if type(
-            params) is dict else None  # fmt: skip
-        grad, order = data.get("grad", False), data.get("order", 0)
-        if params_key is None or type(grad) is not bool or type(order) is not int:
-            return None
+        if params:
+            if type(params) is not dict:
+                return None
+            params = tuple(sorted(params.items()))
+        signature = (data.get("fn"), params or (), data.get("grad", False),
+                     data.get("order", 0), data.get("dtype"), data.get("device"))  # fmt: skip
         try:
-            known = self.fast_cache.get((data.get("fn"), params_key))
+            key = self.fast_cache[signature]
+        except KeyError:
+            key = self.fast_cache[signature] = self._key(signature)
         except TypeError:  # unhashable values: let the general path explain
             return None
-        if known is None:
-            known = self.fast_cache[(data.get("fn"), params_key)] = self._resolve(
-                data.get("fn"), params or {}
-            )
+        return None if key is None else (key, float(x))
+
+    def _key(self, signature: tuple) -> tuple | None:
+        """The group key of a fast line's signature, or None when it takes the general path."""
+        fn, params, grad, order, dtype, device = signature
+        if type(grad) is not bool or type(order) is not int:
+            return None
+        known = self._resolve(fn, dict(params))
         if not known:
             return None
         name, resolved, max_order = known
         if grad and order < 1:
             order = 1
-        dtype = data.get("dtype") or self.dtype
-        device = data.get("device") or self.device
+        dtype = dtype or self.dtype
+        device = device or self.device
         if not 0 <= order <= max_order or dtype not in DTYPES or device not in self.devices:
             return None
-        return (name, resolved, dtype, device, order), float(x)
+        return name, resolved, dtype, device, order
 
     def _resolve(self, fn: Any, params: dict) -> tuple | tuple[()]:
         """(name, resolved params, max order) for a coalescible function, else ()."""
@@ -406,17 +430,21 @@ class Batch:
             try:
                 group = evaluate_group(GroupKey(*fields), [x for _, x in members])
                 texts = render_json_rows(group.result)
+                own = _own_texts(group)
             except Exception:
                 for line, _ in members:
                     self.prepare_alone(line)
                 continue
+            alone = set(np.flatnonzero(group.alone).tolist())
             for row, (line, _) in enumerate(members):
-                if group.alone[row]:
+                if alone and row in alone:
                     self.prepare_alone(line)
                 else:
-                    _ok(line, texts[row])
+                    line.output = OK % (line.number, line.id, own.get(row) or texts[row])
+                    line.ok = True
 
     def prepare_alone(self, line: Line) -> None:
+        self.alone += 1
         try:
             line.request = json_request(line.data, self.max_elements)
         except Exception as exc:
@@ -432,6 +460,23 @@ class Batch:
             line.request = None
 
 
+def _own_texts(group: Any) -> dict[int, bytes]:
+    """The answers of the rows with something of their own: finite rows that share their notes
+    are written by one template (as the group's are), a non-finite row by itself."""
+    shared: dict[int, tuple[list[str], list[int]]] = {}
+    out: dict[int, bytes] = {}
+    for row, notes in group.notes.items():
+        if group.finite[row]:
+            shared.setdefault(id(notes), (notes, []))[1].append(row)
+        else:
+            out[row] = render_json(group.rows([row], notes))[:-1]
+    for notes, rows in shared.values():
+        texts = render_json_rows(group.rows(rows, notes)) if len(rows) > 1 else [
+            render_json(group.rows(rows, notes))[:-1]]  # fmt: skip
+        out.update(zip(rows, texts, strict=True))
+    return out
+
+
 def _unexpected(exc: BaseException) -> tuple[str, str]:
     """(code, message) of any exception raised while answering one line."""
     if isinstance(exc, ActgradError):
@@ -442,6 +487,8 @@ def _unexpected(exc: BaseException) -> tuple[str, str]:
 
 
 WINDOW_ELEMENTS = 1 << 20  # a window also closes once its parsed inputs hold this many numbers
+WINDOW_BYTES = 1 << 25  # … or its lines this many bytes (each is held about three times:
+# the line parsed, its id, its answer)
 WRITE_BYTES = 1 << 16  # answers are written in chunks of about this size, and before any
 # line that is evaluated alone (so finished answers never wait behind a long evaluation)
 
@@ -476,21 +523,34 @@ class Stream:
     def flush(self, lines: list[Line], groups: dict) -> bool:
         """Answer and write a window, in input order; True when the stream must stop."""
         self.batch.answer_groups(groups)
+        pending, fail_fast = self.pending, self.fail_fast
         for line in lines:
-            if line.output is None and line.request is not None:
+            output = line.output
+            if output is None and line.request is not None:
                 self.drain()
+                pending = self.pending
                 self.batch.answer_alone(line)
-            self.pending.append(line.output or b"")
-            self.size += len(line.output or b"")
+                output = line.output
+            output = output or b""
+            pending.append(output)
+            self.size += len(output)
             line.output = None
-            self.batch.answered = line.number
             if not line.ok:
                 self.failed += 1
-            if (self.fail_fast and not line.ok) or self.terminated:
+                if fail_fast:
+                    self.batch.answered = line.number
+                    self.drain()
+                    return True
+            if self.terminated:
+                self.batch.answered = line.number
                 self.drain()
                 return True
             if self.size >= WRITE_BYTES:
+                self.batch.answered = line.number
                 self.drain()
+                pending = self.pending
+        if lines:
+            self.batch.answered = lines[-1].number
         self.drain()
         return False
 
@@ -516,6 +576,26 @@ def run_batch(
         size = os.fstat(stream.fileno()).st_size
     reader = LineReader(stream, max_line_bytes)
     batch = Batch(max_elements)
+    with _few_collections():
+        return _run(source, stream, size, reader, batch, fail_fast, window, max_line_bytes)
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """The objects of start-up (torch's, the app's) left out of the cyclic collector, and its
+    young generation collected less often: a window's lines, dicts and answers are freed by
+    reference counting, and each collection otherwise walks all of torch's objects again."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _run(source: str, stream: Any, size: int | None, reader: LineReader, batch: Batch,
+         fail_fast: bool, window: int, max_line_bytes: int) -> int:  # fmt: skip
     out = Stream(batch, fail_fast)
     start = time.perf_counter()
     total = 0
@@ -525,7 +605,7 @@ def run_batch(
     try:
         lines: list[Line] = []
         groups: dict[Any, list[tuple[Line, float]]] = {}
-        held = 0
+        held = held_bytes = 0
         lines_in = iter(reader)
         while not stop:
             try:
@@ -542,15 +622,16 @@ def run_batch(
             total += 1
             line, fast = batch.parse(total, raw, max_line_bytes)
             lines.append(line)
-            held += _held(line)
+            held += 1 if line.request is None else _held(line)
+            held_bytes += len(raw) if isinstance(raw, bytes) else 0
             if fast is not None:
                 groups.setdefault(fast[0], []).append((line, fast[1]))
-            if (len(lines) >= window or held >= WINDOW_ELEMENTS or out.terminated
-                    or not reader.waiting()):  # fmt: skip
+            if (len(lines) >= window or held >= WINDOW_ELEMENTS or held_bytes >= WINDOW_BYTES
+                    or out.terminated or not reader.waiting()):  # fmt: skip
                 stop = out.flush(lines, groups)
                 if progress:
                     progress(reader.consumed)
-                lines, groups, held = [], {}, 0
+                lines, groups, held, held_bytes = [], {}, 0, 0
         if lines and not stop:
             stop = out.flush(lines, groups)
     finally:

@@ -3,9 +3,11 @@
 Scalar requests for one elementwise function with the same parameters, dtype, device and
 derivative order are one program, the function's, evaluated by :func:`engine.compute` with x
 bound to all their points; its padded chunks make every element's value bit-identical to
-evaluating that request alone. Rows that would carry element-specific notes or non-finite
-paths (a kink, a region, nan, ±inf, an overflow on the cast, a torch warning) are marked for
-evaluation alone, so their results are the single-request ones too.
+evaluating that request alone. A row's notes (a kink, a region, nan, ±inf, an overflow on the
+cast, a measured accuracy region) come from the group's inputs and outputs by the very code a
+one-off runs (:func:`engine.activation_notes`): rows that hit the same rules share one call,
+rows whose notes name their own numbers get their own. No row is evaluated again for a note;
+only a group whose evaluation warned (torch's warnings become notes) is answered row by row.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from actgrad.core import notes, registry
-from actgrad.core.engine import compute, to_numpy
+from actgrad.core.engine import activation_notes, compute, to_numpy
 from actgrad.core.inputs import Values
 from actgrad.core.program import of_function
 from actgrad.core.request import Request
@@ -35,11 +37,27 @@ class GroupKey:
 
 @dataclass
 class Group:
-    """A stacked result (row i of every array is request i's scalar) and the rows that must
-    be evaluated alone."""
+    """A stacked result (row i of every array is request i's scalar): rows with nothing of
+    their own share its notes; ``notes`` holds each other row's own notes (rows that hit the
+    same rules share one list); ``finite`` marks rows whose numbers are all finite; ``alone``
+    rows to evaluate on their own (a warning)."""
 
     result: Result
+    notes: dict[int, list[str]]
+    finite: np.ndarray
     alone: np.ndarray
+
+    def rows(self, rows: list[int], notes: list[str] | None = None) -> Result:
+        """The result of just ``rows`` (a scalar result for one row), with ``notes``."""
+        r = self.result
+        pick = rows[0] if len(rows) == 1 else rows
+        return Result(
+            function=r.function, params=r.params, dtype=r.dtype, device=r.device,
+            torch=r.torch, inputs={"x": r.inputs["x"][pick]}, value=r.value[pick],
+            pointwise=True, scalar=True,
+            derivatives={k: {"x": g["x"][pick]} for k, g in r.derivatives.items()},
+            notes=r.notes if notes is None else notes,
+        )  # fmt: skip
 
 
 def coalescible(spec: registry.FunctionSpec) -> bool:
@@ -58,27 +76,82 @@ def evaluate_group(key: GroupKey, xs: list[float]) -> Group:
     )  # fmt: skip
     done = compute(req)
     x = done.inputs["x"]
-    alone = ~torch.isfinite(x) | ~torch.isfinite(done.value)  # nan, ±inf, overflow on the cast
-    grads = [done.derivatives[k]["x"] for k in sorted(done.derivatives)]
-    for g in grads:
-        alone |= ~torch.isfinite(g)
-    for kink in spec.kinks(params):
-        alone |= x == torch.tensor(kink.at, dtype=x.dtype, device=x.device)
-    for region in spec.regions(params):
-        alone |= region.mask(torch, x)
     x_np = to_numpy(x)
-    got = [to_numpy(done.value), *(to_numpy(g) for g in grads)]
-    measured = notes.live_accuracy_mask(spec, params, key.dtype, x_np, got)
-    if measured is None:
-        measured = notes.accuracy_mask(spec, params, key.dtype, key.order, x_np)
-    alone |= torch.from_numpy(measured).to(alone.device)
-    if done.warnings:  # warnings become notes: let each row say them as it would alone
-        alone[:] = True
+    value = to_numpy(done.value)
+    grads = [to_numpy(done.derivatives[k]["x"]) for k in sorted(done.derivatives)]
     result = Result(
         function=spec.name, params=params, dtype=key.dtype, device=str(done.device),
-        torch=torch.__version__, inputs={"x": x_np}, value=to_numpy(done.value),
+        torch=torch.__version__, inputs={"x": x_np}, value=value,
         pointwise=True, scalar=True,
-        derivatives={k: {"x": to_numpy(g)} for k, g in enumerate(grads, 1)},
+        derivatives={k: {"x": g} for k, g in enumerate(grads, 1)},
         notes=spec.notes_for(key.dtype, key.order),
     )  # fmt: skip
-    return Group(result, to_numpy(alone))
+    finite = np.isfinite(x_np) & np.isfinite(value)
+    for g in grads:
+        finite &= np.isfinite(g)
+    if done.warnings:  # warnings become notes: let each row say them as it would alone
+        return Group(result, {}, finite, np.ones(len(xs), dtype=bool))
+    notes_of = _own_rows(spec, params, key, xs, x, x_np, value, grads, finite)
+    return Group(result, notes_of, finite, np.zeros(len(xs), dtype=bool))
+
+
+def _own_rows(spec: registry.FunctionSpec, params: dict, key: GroupKey, xs: list[float],
+              x: torch.Tensor, x_np: np.ndarray, value: np.ndarray, grads: list[np.ndarray],
+              finite: np.ndarray) -> dict[int, list[str]]:  # fmt: skip
+    """{row: its notes} for every row with something of its own to say or a non-finite
+    number: the rows that hit the same rules share one call of the one-off's note code."""
+    x64 = np.asarray(xs, dtype=np.float64)
+    got = [value, *grads]
+    rules = [np.isfinite(x64) & ~np.isfinite(x_np)]  # overflow on the cast
+    if key.order:
+        rules.append(np.isnan(x_np))
+    for kink in spec.kinks(params):
+        if kink.order <= max(key.order, 1):
+            rules.append(x_np == torch.tensor(kink.at, dtype=x.dtype).item())
+    rules += [region.mask(torch, x).cpu().numpy() for region in spec.regions(params)]
+    own = np.zeros(len(xs), dtype=bool)  # notes that name the row's own numbers
+    for g in grads:
+        own |= np.isnan(g) & np.isfinite(x_np)
+    live = notes.live_accuracy_mask(spec, params, key.dtype, x_np, got)
+    if live is not None:
+        own |= live
+    else:
+        rules += [r + 1 for r in notes.accuracy_regions(spec, params, key.dtype, key.order,
+                                                        x_np)]  # fmt: skip
+    pattern = np.stack([np.asarray(r, dtype=np.int64) for r in rules], axis=1)
+    special = pattern.any(axis=1) | own | ~finite
+    rows = np.flatnonzero(special)
+    if not rows.size:
+        return {}
+    out: dict[int, list[str]] = {}
+
+    def notes_of(i: int) -> list[str]:  # the one-off's notes, for row i alone
+        return spec.notes_for(key.dtype, key.order) + notes.overflow_note(
+            torch.tensor(x64[i]), x[i], key.dtype) + activation_notes(
+            spec, params, key.dtype, key.order, x[i], x_np[i], value[i],
+            {k: {"x": g[i]} for k, g in enumerate(grads, 1)})  # fmt: skip
+
+    hit = pattern[rows]
+    if hit.shape[1] <= 7 and int(hit.max(initial=0)) < 256:  # each row's rules as one number
+        packed = hit @ (256 ** np.arange(hit.shape[1], dtype=np.int64))
+        _, first, codes = np.unique(packed, return_index=True, return_inverse=True)
+    else:
+        _, first, codes = np.unique(hit, axis=0, return_index=True, return_inverse=True)
+    shared = []
+    for at in first.tolist():
+        cache_key = (key, hit[at].tobytes())
+        found = _SHARED.get(cache_key)
+        if found is None:
+            found = _SHARED[cache_key] = notes_of(int(rows[at]))
+            if len(_SHARED) > 4096:
+                _SHARED.clear()
+        shared.append(found)
+    own_rows = own[rows]
+    for i, code, alone in zip(rows.tolist(), codes.reshape(-1).tolist(), own_rows.tolist(),
+                              strict=True):  # fmt: skip
+        out[i] = notes_of(i) if alone else shared[code]
+    return out
+
+
+# (group key, the rules a row hits): its notes, which name nothing of the row's own
+_SHARED: dict[tuple, list[str]] = {}

@@ -205,6 +205,26 @@ def _math(call: Call, args: list[torch.Tensor]) -> torch.Tensor:
     return MATH[name](*args)
 
 
+PARALLEL_ELEMENTS = 1 << 17  # tensors from this many elements on use torch's thread pool
+_THREADS: list[int] = []  # torch's own intra-op thread count, read once
+
+
+def torch_threads() -> int:
+    """torch's own intra-op thread count (OMP_NUM_THREADS, else the cores), as it started."""
+    if not _THREADS:
+        _THREADS.append(torch.get_num_threads())
+    return _THREADS[0]
+
+
+def threads_for(elements: int) -> None:
+    """One intra-op thread for a request whose tensors are small (most requests: their work
+    is below torch's grain size anyway, and a pool's idle threads spin against whatever else
+    runs on the machine); torch's own count for a large one, which keeps its speed-up."""
+    want = 1 if elements < PARALLEL_ELEMENTS else torch_threads()
+    if torch.get_num_threads() != want:
+        torch.set_num_threads(want)
+
+
 @dataclass
 class Computed:
     """A program's value and derivatives as tensors, with what was said along the way."""
@@ -234,6 +254,7 @@ def compute(req: Request) -> Computed:
                 )
     dtype = getattr(torch, req.dtype)
     inputs, input_notes = _bind(req, program, device, dtype)
+    threads_for(max([program.largest, *(t.numel() for t in inputs.values())]))
     forward = Forward(dtype, device)
     names = [n for n in req.wrt if n in inputs]
     command = program.function.replace("_", "-") if program.function else "expr"
@@ -388,7 +409,8 @@ def evaluate(req: Request) -> Result:
     notes += done.lint + done.warnings
     params = dict(req.params)
     if kind == "activation":
-        notes += _activation_notes(spec, req, done.inputs["x"], x["x"], value, derivatives)
+        notes += activation_notes(spec, dict(req.params), req.dtype, req.order, done.inputs["x"],
+                                  x["x"], value, derivatives)  # fmt: skip
         if spec.stochastic:
             params["seed"] = req.seed
     elif spec is not None and req.order and done.loss_args is not None:
@@ -423,25 +445,27 @@ def evaluate(req: Request) -> Result:
     return result
 
 
-def _activation_notes(
-    spec: registry.FunctionSpec, req: Request, x: torch.Tensor, x_np: np.ndarray,
-    value: np.ndarray, derivatives: dict[int, dict[str, np.ndarray]],
+def activation_notes(
+    spec: registry.FunctionSpec, params: dict, dtype: str, order: int, x: torch.Tensor,
+    x_np: np.ndarray, value: np.ndarray, derivatives: dict[int, dict[str, np.ndarray]],
 ) -> list[str]:  # fmt: skip
-    """Kinks and regions hit, nan inputs, nan derivatives, gumbel's hard one-hot."""
-    notes = notes_for.kink_notes(spec, x, req.params, req.order)
+    """Kinks and regions hit, nan inputs, nan derivatives, measured accuracy, gumbel's hard
+    one-hot: what an activation's result says besides its numbers (a one-off's, and each
+    row of a batch group's, by this same code)."""
+    notes = notes_for.kink_notes(spec, x, params, order)
     nans = int(np.isnan(x_np).sum())
-    if nans and req.order:
+    if nans and order:
         notes.append(
             f"{nans} input(s) are nan: derivatives there are whatever torch's kernels return "
             "and carry no meaning"
         )
     if spec.pointwise:
         notes += notes_for.nan_derivative_notes(spec.name, x_np, derivatives)
-        got = [value, *(derivatives[k]["x"] for k in range(1, req.order + 1))]
-        live = notes_for.live_accuracy_notes(spec, dict(req.params), req.dtype, x_np, got)
+        got = [value, *(derivatives[k]["x"] for k in range(1, order + 1))]
+        live = notes_for.live_accuracy_notes(spec, params, dtype, x_np, got)
         notes += live if live is not None else notes_for.accuracy_notes(
-            spec, dict(req.params), req.dtype, req.order, x_np)  # fmt: skip
-    if spec.name == "gumbel_softmax" and req.params["hard"]:
+            spec, params, dtype, order, x_np)  # fmt: skip
+    if spec.name == "gumbel_softmax" and params["hard"]:
         notes.append("hard=True: the value is one-hot; the derivative is the soft one")
     return notes
 

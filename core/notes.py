@@ -146,12 +146,19 @@ LIVE_SECONDS = 2.0  # … within this long
 Judged = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
+def judged_live(size: int) -> bool:
+    """Whether a result of ``size`` inputs is judged by the live reference (on a machine the
+    report was not measured on) rather than by the report."""
+    return size <= LIVE_POINTS and not machine.same(known_accuracy.MACHINE)
+
+
 def _live(spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray,
-          got: list[np.ndarray]) -> Judged | None:  # fmt: skip
+          got: list[np.ndarray], rows: bool = False) -> Judged | None:  # fmt: skip
     """Per quantity: (every digit lost, over --check's ulps, the true values), element by
     element, from the live reference; None where the report speaks instead (on the machine
-    it was measured on, or for more than LIVE_POINTS inputs) or there is no reference."""
-    if machine.same(known_accuracy.MACHINE) or x.size > LIVE_POINTS:
+    it was measured on, or for more than LIVE_POINTS inputs, unless each element is a result
+    of its own: ``rows``) or there is no reference."""
+    if not judged_live(1 if rows else x.size):
         return None
     from actgrad.core import reference  # mpmath
     from actgrad.core.interval import budget
@@ -198,20 +205,23 @@ def live_accuracy_notes(spec: registry.FunctionSpec, params: dict, dtype: str, x
 
 def live_accuracy_mask(spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray,
                        got: list[np.ndarray]) -> np.ndarray | None:  # fmt: skip
-    """The inputs :func:`live_accuracy_notes` speaks of, one by one (batch rows to evaluate
-    alone); None where the report speaks."""
-    judged = _live(spec, params, dtype, x, got)
+    """The elements :func:`live_accuracy_notes` would speak of, each judged as a result of
+    its own (batch rows); None where the report speaks."""
+    judged = _live(spec, params, dtype, x, got, rows=True)
     if judged is None:
         return None
     limit = default_ulps(dtype)
     return np.logical_or.reduce([err > limit for _, err, _ in judged]).reshape(x.shape)
 
 
-def accuracy_mask(spec: registry.FunctionSpec, params: dict, dtype: str, order: int,
-                  x: np.ndarray) -> np.ndarray:  # fmt: skip
-    """The inputs :func:`accuracy_notes` speaks of (batch rows to evaluate alone)."""
-    mask = np.zeros(x.shape, dtype=bool)
+def accuracy_regions(spec: registry.FunctionSpec, params: dict, dtype: str, order: int,
+                     x: np.ndarray) -> list[np.ndarray]:  # fmt: skip
+    """Per quantity, for each element taken as a result of its own, the index of the region
+    :func:`accuracy_notes` would name (the first one holding it), or -1."""
+    out = []
     for _, runs in _measured(spec, params, dtype, order):
-        for low, high, _, _ in runs:
-            mask |= (x >= low) & (x <= high)
-    return mask
+        found = np.full(x.shape, -1)
+        for i, (low, high, _, _) in enumerate(runs):
+            found = np.where((found < 0) & (x >= low) & (x <= high), i, found)
+        out.append(found)
+    return out

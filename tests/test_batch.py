@@ -228,3 +228,81 @@ def test_answers_each_line_while_the_writer_waits():
         proc.stdin.close()
         proc.stderr.read()
         assert proc.wait(timeout=60) == 0
+
+
+MIX = ["sigmoid", "tanh", "relu", "gelu", "silu", "softplus", "elu", "leaky-relu", "mish",
+       "softsign", "logsigmoid", "hardswish", "selu", "celu", "relu6", "hardtanh"]  # fmt: skip
+
+
+def test_rows_with_notes_are_byte_identical_to_one_offs_and_none_is_evaluated_again(monkeypatch):
+    """Kinks, tails in measured regions, nan, ±inf, an overflow on the cast, float16: each
+    row's answer is the one-off's, byte for byte, and no row of a group is evaluated again."""
+    from actgrad.cli import batch as batch_module
+
+    alone = []
+    original = batch_module.Batch.prepare_alone
+
+    def counted(self, line):
+        alone.append(line.number)
+        return original(self, line)
+
+    monkeypatch.setattr(batch_module.Batch, "prepare_alone", counted)
+    rng = random.Random(20)
+    requests = []
+    for i in range(600):
+        fn = rng.choice(MIX)
+        x = rng.choice([0.0, 3.0, -3.0, 6.0, 20.0, -20.0, 1e-8, 88.0, 1e5, rng.uniform(-30, 30),
+                        rng.uniform(-30, 30), rng.uniform(-1, 1)])  # fmt: skip
+        request = {"fn": fn, "x": x, "grad": True, "id": i}
+        request["dtype"] = rng.choice(["float32", "float64", "float16", "bfloat16"])
+        if rng.random() < 0.2:
+            request["order"] = 2
+        requests.append(request)
+    requests += [{"fn": "sigmoid", "x": "nan", "grad": True}, {"fn": "tanh", "x": 1e39},
+                 {"fn": "relu", "x": "inf", "grad": True}]  # fmt: skip
+    out = batch("".join(orjson.dumps(r).decode() + "\n" for r in requests))
+    lines = out.stdout_bytes.split(b"\n")[:-1]
+    assert len(lines) == len(requests)
+    for request, line in zip(requests, lines, strict=True):
+        try:
+            expected = render_json(evaluate(json_request(request, 2**27)))[:-1]
+        except Exception as exc:  # refused alone (no CPU kernel, 1e39 in --x): refused here
+            assert b'"ok":false' in line and exc.code.encode() in line, (request, line)
+            continue
+        body = line[line.index(b'"result":') + len(b'"result":') : -1]
+        assert body == expected, request
+    fast = [i + 1 for i, r in enumerate(requests) if isinstance(r["x"], float)]
+    assert not set(alone) & set(fast), "rows of coalesced groups were evaluated again"
+
+
+def test_a_small_request_runs_on_one_thread_a_large_one_on_torchs():
+    import torch
+    from actgrad.core import engine
+    from actgrad.core.engine import PARALLEL_ELEMENTS, threads_for
+
+    threads_for(1)
+    evaluate(json_request({"fn": "sigmoid", "x": 0.5, "grad": True}, 2**27))
+    assert torch.get_num_threads() == 1
+    evaluate(json_request({"fn": "sigmoid", "x": f"0:1:{PARALLEL_ELEMENTS * 2}"}, 2**27))
+    assert torch.get_num_threads() == engine.torch_threads()
+
+
+def test_a_window_closes_on_the_bytes_it_holds(monkeypatch):
+    """1 MB ids: a window holds about WINDOW_BYTES of lines, not 4096 of them."""
+    from actgrad.cli import batch as batch_module
+
+    monkeypatch.setattr(batch_module, "WINDOW_BYTES", 1 << 21)
+    sizes = []
+    original = batch_module.Stream.flush
+
+    def flush(self, lines, groups):
+        sizes.append(len(lines))
+        return original(self, lines, groups)
+
+    monkeypatch.setattr(batch_module.Stream, "flush", flush)
+    pad = "a" * 500_000
+    text = "".join(orjson.dumps({"fn": "sigmoid", "x": 0.5, "id": pad}).decode() + "\n"
+                   for _ in range(20))  # fmt: skip
+    out = batch(text)
+    assert out.exit_code == 0 and len(out.stdout_bytes.split(b"\n")) == 21
+    assert max(sizes) <= 5, sizes  # 2 MiB of 0.5 MB lines
