@@ -607,6 +607,7 @@ def _run(source: str, stream: Any, size: int | None, reader: LineReader, batch: 
         groups: dict[Any, list[tuple[Line, float]]] = {}
         held = held_bytes = 0
         lines_in = iter(reader)
+        parse = batch.parse
         while not stop:
             try:
                 out.waiting = not reader.waiting()
@@ -619,15 +620,23 @@ def _run(source: str, stream: Any, size: int | None, reader: LineReader, batch: 
                 out.waiting = False
             if raw is None:
                 break
-            total += 1
-            line, fast = batch.parse(total, raw, max_line_bytes)
-            lines.append(line)
-            held += 1 if line.request is None else _held(line)
-            held_bytes += len(raw) if isinstance(raw, bytes) else 0
-            if fast is not None:
-                groups.setdefault(fast[0], []).append((line, fast[1]))
-            if (len(lines) >= window or held >= WINDOW_ELEMENTS or held_bytes >= WINDOW_BYTES
-                    or out.terminated or not reader.waiting()):  # fmt: skip
+            while True:  # this line, and every line already read after it, with no wait
+                total += 1
+                line, fast = parse(total, raw, max_line_bytes)
+                lines.append(line)
+                held += 1 if line.request is None else _held(line)
+                held_bytes += len(raw) if type(raw) is bytes else 0
+                if fast is not None:
+                    group = groups.get(fast[0])
+                    if group is None:
+                        group = groups[fast[0]] = []
+                    group.append((line, fast[1]))
+                full = (len(lines) >= window or held >= WINDOW_ELEMENTS
+                        or held_bytes >= WINDOW_BYTES or out.terminated)  # fmt: skip
+                if full or not reader.ready:
+                    break
+                raw = next(lines_in)
+            if full or not reader.waiting():
                 stop = out.flush(lines, groups)
                 if progress:
                     progress(reader.consumed)
