@@ -44,6 +44,8 @@ DEFAULT_WINDOW = 16384
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 BOM = b"\xef\xbb\xbf"
 FAST_KEYS = frozenset({"fn", "x", "grad", "order", "dtype", "device", "params", "id"})
+SIGNATURE = ("fn", "params", "grad", "order", "dtype", "device")  # a fast line's group, but x
+UNGIVEN = (None, (), False, 0, None, None)  # … and what each is when the line leaves it out
 REQUEST_KEYS = frozenset({"fn", "expr", "vars", "grad", "wrt", "order", "index", "dtype",
                           "device", "params", "seed", "broadcast", "symbolic", "id",
                           "cotangent"})  # fmt: skip
@@ -379,26 +381,29 @@ class Batch:
         kind = type(x)
         if kind is not float and (kind is not int or abs(x) > 2**53):
             return None
-        params = data.get("params")
-        if params:
-            if type(params) is not dict:
-                return None
-            params = tuple(sorted(params.items()))
-        signature = (data.get("fn"), params or (), data.get("grad", False),
-                     data.get("order", 0), data.get("dtype"), data.get("device"))  # fmt: skip
+        signature = tuple(map(data.get, SIGNATURE, UNGIVEN))
         try:
             key = self.fast_cache[signature]
         except KeyError:
             key = self.fast_cache[signature] = self._key(signature)
-        except TypeError:  # unhashable values: let the general path explain
-            return None
+        except TypeError:  # params, a dict: as sorted pairs (other unhashable values: slow)
+            params = signature[1]
+            if type(params) is not dict:
+                return None
+            signature = (signature[0], tuple(sorted(params.items())), *signature[2:])
+            try:
+                key = self.fast_cache[signature]
+            except KeyError:
+                key = self.fast_cache[signature] = self._key(signature)
+            except TypeError:
+                return None
         return None if key is None else (key, float(x))
 
     def _key(self, signature: tuple) -> tuple | None:
         """The group key of a fast line's signature, or None when it takes the general path."""
         fn, params, grad, order, dtype, device = signature
-        if type(grad) is not bool or type(order) is not int:
-            return None
+        if type(grad) is not bool or type(order) is not int or type(params) is not tuple:
+            return None  # null or a wrong type: the general path says what is wrong
         known = self._resolve(fn, dict(params))
         if not known:
             return None
