@@ -242,21 +242,17 @@ class mpf:
         return mpf.of(*libmpi.mpi_abs((self.a, self.b)))
 
     def __add__(self, other: Any) -> mpf:
-        if not isinstance(other, mpf):
-            if not isinstance(other, NUMBERS):
-                return NotImplemented
-            other = mpf(other)
-        o, p = other, PREC[0]
+        o, p = _operand(other), PREC[0]
+        if o is None:
+            return NotImplemented
         return mpf.of(mpf_add(self.a, o.a, p, round_floor), mpf_add(self.b, o.b, p, round_ceiling))
 
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> mpf:
-        if not isinstance(other, mpf):
-            if not isinstance(other, NUMBERS):
-                return NotImplemented
-            other = mpf(other)
-        o, p = other, PREC[0]
+        o, p = _operand(other), PREC[0]
+        if o is None:
+            return NotImplemented
         return mpf.of(mpf_sub(self.a, o.b, p, round_floor), mpf_sub(self.b, o.a, p, round_ceiling))
 
     def __rsub__(self, other: Any) -> mpf:
@@ -265,11 +261,9 @@ class mpf:
         return mpf(other) - self
 
     def __mul__(self, other: Any) -> mpf:
-        if not isinstance(other, mpf):
-            if not isinstance(other, NUMBERS):
-                return NotImplemented
-            other = mpf(other)
-        o = other
+        o = _operand(other)
+        if o is None:
+            return NotImplemented
         if self.a == fnan or o.a == fnan:
             return NAN()
         if (self.a == self.b == fzero and o.a != o.b) or (o.a == o.b == fzero and self.a != self.b):
@@ -283,11 +277,9 @@ class mpf:
     __rmul__ = __mul__
 
     def __truediv__(self, other: Any) -> mpf:
-        if not isinstance(other, mpf):
-            if not isinstance(other, NUMBERS):
-                return NotImplemented
-            other = mpf(other)
-        o = other
+        o = _operand(other)
+        if o is None:
+            return NotImplemented
         if self.a == fnan or o.a == fnan:
             return NAN()
         if o.a == o.b == fzero:  # x/0 for a known sign of x: ±inf; otherwise nan
@@ -312,6 +304,14 @@ class mpf:
 
     def __rpow__(self, base: Any) -> mpf:
         return power(mpf(base), self)
+
+
+def _operand(other: Any) -> mpf | None:
+    """``other`` as an interval; None for a type this arithmetic leaves to the other side (a
+    Jet, an array)."""
+    if isinstance(other, mpf):
+        return other
+    return mpf(other) if isinstance(other, NUMBERS) else None
 
 
 def NAN() -> mpf:
