@@ -146,12 +146,6 @@ class mpf:
         return out
 
     # -- what the bounds say ---------------------------------------------------------------
-    def isnan(self) -> bool:
-        return self.a == fnan
-
-    def point(self) -> bool:
-        return self.a == self.b
-
     def mid(self) -> mpmath.mpf:
         """The midpoint, as an mpmath number (for text and for choosing between formulas)."""
         if self.a == fnan:
@@ -463,12 +457,6 @@ def workprec(bits: int) -> Iterator[None]:
         PREC[0] = saved
 
 
-@contextlib.contextmanager
-def workdps(digits: int) -> Iterator[None]:
-    with workprec(int(digits * 3.33) + 8):
-        yield
-
-
 def __getattr__(name: str) -> Any:  # pi and e at the working precision
     if name == "pi":
         p = PREC[0]
@@ -648,8 +636,3 @@ def fsum(items: Iterable[Any]) -> mpf:
     for item in items:
         total = total + item
     return total
-
-
-def nstr(x: mpf, digits: int, **options: Any) -> str:
-    """``x`` in decimal to ``digits`` significant digits, from its midpoint."""
-    return mpmath.mp.nstr(x.mid(), digits, **options)
