@@ -207,7 +207,7 @@ def batch(
     ] = False,
     window: Annotated[
         str, typer.Option("--window", metavar="N", help="Lines coalesced at a time.")
-    ] = "16384",
+    ] = "65536",
     max_line_bytes: Annotated[
         str, typer.Option("--max-line-bytes", metavar="N", help="Longer lines are errors.")
     ] = str(1 << 20),

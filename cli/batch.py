@@ -40,8 +40,9 @@ from actgrad.core.options import DTYPES, resolve_params
 from actgrad.core.request import build_expr_request, build_request
 from typer._click.exceptions import ClickException
 
-DEFAULT_WINDOW = 16384
+DEFAULT_WINDOW = 65536
 DEFAULT_MAX_LINE_BYTES = 1 << 20
+READ_BYTES = 1 << 16
 BOM = b"\xef\xbb\xbf"
 FAST_KEYS = frozenset({"fn", "x", "grad", "order", "dtype", "device", "params", "id"})
 SIGNATURE = ("fn", "params", "grad", "order", "dtype", "device")  # a fast line's group, but x
@@ -56,15 +57,14 @@ class LineTooLong(Exception):
 
 
 class LineReader:
-    """Lines (without their newline) from a binary stream, each at most ``limit`` bytes:
-    longer ones are skipped and reported as LineTooLong. ``waiting()`` says, without
-    blocking, whether another line can be had at once."""
+    """Lines (without their newline) from a binary stream, each at most ``limit`` bytes, a read
+    at a time: longer ones are skipped and reported as LineTooLong. ``waiting()`` says,
+    without blocking, whether more input can be had at once."""
 
     def __init__(self, stream: Any, limit: int) -> None:
         self.stream = stream
         self.limit = limit
         self.eof = False
-        self.ready = 0  # complete lines already read and not yet yielded
         try:
             self.fd: int | None = stream.fileno()
         except (AttributeError, OSError, ValueError):
@@ -72,41 +72,43 @@ class LineReader:
         self.consumed = 0
 
     def _read(self) -> bytes:
-        return os.read(self.fd, 1 << 16) if self.fd is not None else self.stream.read(1 << 16)
+        return os.read(self.fd, READ_BYTES) if self.fd is not None else self.stream.read(
+            READ_BYTES)  # fmt: skip
 
     def waiting(self) -> bool:
-        if self.ready or self.eof or self.fd is None:
+        if self.eof or self.fd is None:
             return True
         return bool(select.select([self.fd], [], [], 0)[0])
 
-    def __iter__(self) -> Iterator[bytes | LineTooLong]:
+    def chunks(self) -> Iterator[list[bytes | LineTooLong]]:
+        """The complete lines of each read (a list, possibly empty), in order."""
         pending = b""
         skipping = False
+        limit = self.limit
         while True:
             chunk = self._read()
             if not chunk:
                 self.eof = True
+                self.consumed += len(pending)
                 if skipping:
-                    yield LineTooLong()
+                    yield [LineTooLong()]
                 elif pending:
-                    self.consumed += len(pending)
-                    yield pending
+                    yield [pending]
                 return
-            parts = (pending + chunk).split(b"\n")
+            buffer = pending + chunk
+            parts = buffer.split(b"\n")
             pending = parts.pop()
-            self.ready = len(parts)
-            for part in parts:
-                self.ready -= 1
-                self.consumed += len(part) + 1
-                if skipping or len(part) >= self.limit:
+            self.consumed += len(buffer) - len(pending)
+            if skipping or len(buffer) >= limit:  # a line may be too long: look at each
+                parts = [LineTooLong() if (skipping and not n) or len(part) >= limit else part
+                         for n, part in enumerate(parts)]  # fmt: skip
+                if parts:
                     skipping = False
-                    yield LineTooLong()
-                else:
-                    yield part
-            if len(pending) >= self.limit:  # drop it, and report the line when it ends
+            if len(pending) >= limit:  # drop it, and report the line when it ends
                 self.consumed += len(pending)
                 pending = b""
                 skipping = True
+            yield parts
 
 
 def _values(value: Any, name: str) -> str:
@@ -273,6 +275,14 @@ def cli_request(line: str) -> Any:
     return request_from_options(registry.get(canonical), ctx.params, read_stdin=_no_stdin)
 
 
+def _id(value: Any) -> bytes:
+    """A line's "id" as JSON text (an int by %d: orjson.dumps allocates a large buffer per
+    call, which costs microseconds a line once thousands of answers are held)."""
+    if value is None:
+        return b"null"
+    return b"%d" % value if type(value) is int else orjson.dumps(value)
+
+
 @dataclass(slots=True)
 class Line:
     number: int
@@ -298,6 +308,30 @@ def _ok(line: Line, result_json: bytes) -> None:
     line.ok = True
 
 
+class Window:
+    """The lines read and not yet written, from line number ``first`` on. A slot holds a fast
+    line's (id as JSON, line) until its group answers it, then the answer (bytes: a
+    success); any other line has a Line. ``groups`` maps a group key to its slots and their x."""
+
+    __slots__ = ("bytes", "elements", "first", "groups", "lines", "slots")
+
+    def __init__(self, first: int, lines: int) -> None:
+        self.first = first
+        self.lines = lines  # at most this many lines
+        self.slots: list[Any] = []
+        self.groups: dict[tuple, tuple[list[int], list[Any]]] = {}
+        self.elements = 0  # numbers held beyond one a line
+        self.bytes = 0
+
+    def room(self) -> int:
+        """Lines it can still take."""
+        held = len(self.slots)
+        return max(0, min(self.lines - held, WINDOW_ELEMENTS - held - self.elements))
+
+    def full(self) -> bool:
+        return self.room() == 0 or self.bytes >= WINDOW_BYTES
+
+
 class Batch:
     """Parse, coalesce, evaluate and answer lines, a window at a time."""
 
@@ -316,7 +350,7 @@ class Batch:
         try:
             if type(raw) is bytes and raw[-1:] == b"}" and raw[:1] == b"{" and number > 1:
                 data = orjson.loads(raw)  # the common line: one JSON object, nothing around it
-                line = Line(number, orjson.dumps(data["id"]) if "id" in data else b"null")
+                line = Line(number, _id(data.get("id")))
                 fast = self._fast(data)
                 if fast is not None:
                     line.data = data
@@ -359,8 +393,7 @@ class Batch:
         if not isinstance(data, dict):
             _error(line, "bad_json", "a request is a JSON object")
             return line, None
-        if "id" in data:
-            line.id = orjson.dumps(data["id"])
+        line.id = _id(data.get("id"))
         fast = self._fast(data)
         if fast is not None:
             line.data = data
@@ -428,25 +461,89 @@ class Batch:
             return ()
         return spec.name, resolved, min(spec.max_order, 4)
 
-    def answer_groups(self, groups: dict[Any, list[tuple[Line, float]]]) -> None:
-        """Evaluate each coalesced group as one program; rows that must be evaluated alone (or
-        a group that failed as a whole) get their request, for :meth:`answer_alone`."""
-        for fields, members in groups.items():
+    def take(self, window: Window, chunk: list, start: int, limit: int) -> int:
+        """Parse lines of ``chunk`` from ``start`` into ``window`` until it is full or the
+        chunk ends; returns the index of the first line not taken. A fast line (a scalar
+        request of a coalescible function whose signature was seen before) costs a JSON
+        parse and one lookup; any other line takes :meth:`parse`."""
+        slots, groups, cache = window.slots, window.groups, self.fast_cache
+        loads, fast_keys, put = orjson.loads, FAST_KEYS, slots.append
+        end = min(len(chunk), start + window.room())
+        size = window.bytes
+        i = start
+        while i < end:
+            raw = chunk[i]
+            i += 1
+            if type(raw) is bytes:
+                size += len(raw)
+                if raw[:1] == b"{" and raw[-1:] == b"}":
+                    try:
+                        data = loads(raw)
+                        if data.keys() <= fast_keys:
+                            x = data.get("x")
+                            kind = type(x)
+                            if kind is float or (kind is int and -(2**53) <= x <= 2**53):
+                                key = cache[(data.get("fn"), data.get("params", ()),
+                                             data.get("grad", False), data.get("order", 0),
+                                             data.get("dtype"), data.get("device"))]  # fmt: skip
+                                if key is not None:
+                                    members = groups.get(key)
+                                    if members is None:
+                                        members = groups[key] = ([], [])
+                                    members[0].append(len(slots))
+                                    members[1].append(x)
+                                    put((_id(data.get("id")), raw))
+                                    if size >= WINDOW_BYTES:
+                                        break
+                                    continue
+                    except Exception:  # a signature not seen yet, bad JSON, …: the general path
+                        pass
+            line, fast = self.parse(window.first + len(slots), raw, limit)
+            if fast is None:
+                put(line)
+                if line.request is not None:
+                    window.elements += _held(line) - 1
+                    end = min(end, i + window.room())
+            else:
+                members = groups.get(fast[0])
+                if members is None:
+                    members = groups[fast[0]] = ([], [])
+                members[0].append(len(slots))
+                members[1].append(fast[1])
+                put((line.id, raw))
+            if size >= WINDOW_BYTES:
+                break
+        window.bytes = size
+        return i
+
+    def answer_groups(self, window: Window) -> None:
+        """Evaluate each coalesced group as one program and write its rows' answers into their
+        slots; rows that must be evaluated alone (or a group that failed as a whole) get a Line
+        with their request, for :meth:`answer_alone`."""
+        slots, first = window.slots, window.first
+        for fields, (positions, xs) in window.groups.items():
             try:
-                group = evaluate_group(GroupKey(*fields), [x for _, x in members])
+                group = evaluate_group(GroupKey(*fields), xs)
                 texts = render_json_rows(group.result)
                 own = _own_texts(group)
             except Exception:
-                for line, _ in members:
-                    self.prepare_alone(line)
+                for pos in positions:
+                    slots[pos] = self._alone(first + pos, slots[pos])
                 continue
-            alone = set(np.flatnonzero(group.alone).tolist())
-            for row, (line, _) in enumerate(members):
-                if alone and row in alone:
-                    self.prepare_alone(line)
-                else:
-                    line.output = OK % (line.number, line.id, own.get(row) or texts[row])
-                    line.ok = True
+            for row in np.flatnonzero(group.alone).tolist():
+                slots[positions[row]] = self._alone(first + positions[row], slots[positions[row]])
+            for row, text in own.items():
+                texts[row] = text
+            for pos, text in zip(positions, texts, strict=True):
+                pending = slots[pos]
+                if type(pending) is tuple:
+                    slots[pos] = OK % (first + pos, pending[0], text)
+        window.groups = {}
+
+    def _alone(self, number: int, pending: tuple[bytes, bytes]) -> Line:
+        line = Line(number, pending[0], data=orjson.loads(pending[1]))
+        self.prepare_alone(line)
+        return line
 
     def prepare_alone(self, line: Line) -> None:
         self.alone += 1
@@ -525,39 +622,40 @@ class Stream:
             write(b"".join(self.pending))
             self.pending, self.size = [], 0
 
-    def flush(self, lines: list[Line], groups: dict) -> bool:
+    def flush(self, window: Window) -> bool:
         """Answer and write a window, in input order; True when the stream must stop."""
-        self.batch.answer_groups(groups)
-        pending, fail_fast = self.pending, self.fail_fast
-        for line in lines:
-            output = line.output
-            if output is None and line.request is not None:
-                self.drain()
-                pending = self.pending
-                self.batch.answer_alone(line)
-                output = line.output
-            output = output or b""
-            pending.append(output)
-            self.size += len(output)
-            line.output = None
-            if not line.ok:
-                self.failed += 1
-                if fail_fast:
-                    self.batch.answered = line.number
+        self.batch.answer_groups(window)
+        pending, first = self.pending, window.first
+        for pos, slot in enumerate(window.slots):
+            if type(slot) is bytes:
+                pending.append(slot)
+                self.size += len(slot)
+            else:
+                if slot.output is None and slot.request is not None:
                     self.drain()
-                    return True
+                    pending = self.pending
+                    self.batch.answer_alone(slot)
+                output = slot.output or b""
+                pending.append(output)
+                self.size += len(output)
+                if not slot.ok:
+                    self.failed += 1
+                    if self.fail_fast:
+                        return self._stop(first + pos)
             if self.terminated:
-                self.batch.answered = line.number
-                self.drain()
-                return True
+                return self._stop(first + pos)
             if self.size >= WRITE_BYTES:
-                self.batch.answered = line.number
+                self.batch.answered = first + pos
                 self.drain()
                 pending = self.pending
-        if lines:
-            self.batch.answered = lines[-1].number
+        self.batch.answered = first + len(window.slots) - 1
         self.drain()
         return False
+
+    def _stop(self, number: int) -> bool:
+        self.batch.answered = number
+        self.drain()
+        return True
 
 
 def _held(line: Line) -> int:
@@ -600,54 +698,43 @@ def _few_collections() -> Iterator[None]:
 
 
 def _run(source: str, stream: Any, size: int | None, reader: LineReader, batch: Batch,
-         fail_fast: bool, window: int, max_line_bytes: int) -> int:  # fmt: skip
+         fail_fast: bool, window_lines: int, max_line_bytes: int) -> int:  # fmt: skip
     out = Stream(batch, fail_fast)
     start = time.perf_counter()
-    total = 0
     progress = _progress(size)
     previous = _sigterm(out.on_sigterm)
     stop = False
     try:
-        lines: list[Line] = []
-        groups: dict[Any, list[tuple[Line, float]]] = {}
-        held = held_bytes = 0
-        lines_in = iter(reader)
-        parse = batch.parse
+        chunks = reader.chunks()
+        take = batch.take
+        window = Window(1, window_lines)
         while not stop:
             try:
                 out.waiting = not reader.waiting()
                 if out.terminated:  # SIGTERM came before the flag was up: do not wait
                     break
-                raw = next(lines_in, None)
+                chunk = next(chunks, None)
             except Terminated:
                 break
             finally:
                 out.waiting = False
-            if raw is None:
+            if chunk is None:
                 break
-            while True:  # this line, and every line already read after it, with no wait
-                total += 1
-                line, fast = parse(total, raw, max_line_bytes)
-                lines.append(line)
-                held += 1 if line.request is None else _held(line)
-                held_bytes += len(raw) if type(raw) is bytes else 0
-                if fast is not None:
-                    group = groups.get(fast[0])
-                    if group is None:
-                        group = groups[fast[0]] = []
-                    group.append((line, fast[1]))
-                full = (len(lines) >= window or held >= WINDOW_ELEMENTS
-                        or held_bytes >= WINDOW_BYTES or out.terminated)  # fmt: skip
-                if full or not reader.ready:
-                    break
-                raw = next(lines_in)
-            if full or not reader.waiting():
-                stop = out.flush(lines, groups)
+            at = 0
+            while at < len(chunk) and not stop:
+                at = take(window, chunk, at, max_line_bytes)
+                if window.full() or out.terminated:
+                    stop = out.flush(window)
+                    if progress:
+                        progress(reader.consumed)
+                    window = Window(window.first + len(window.slots), window_lines)
+            if window.slots and not stop and not reader.waiting():
+                stop = out.flush(window)
                 if progress:
                     progress(reader.consumed)
-                lines, groups, held, held_bytes = [], {}, 0, 0
-        if lines and not stop:
-            stop = out.flush(lines, groups)
+                window = Window(window.first + len(window.slots), window_lines)
+        if window.slots and not stop:
+            stop = out.flush(window)
     finally:
         _sigterm(previous)
         if source != "-":

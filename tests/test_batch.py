@@ -295,9 +295,9 @@ def test_a_window_closes_on_the_bytes_it_holds(monkeypatch):
     sizes = []
     original = batch_module.Stream.flush
 
-    def flush(self, lines, groups):
-        sizes.append(len(lines))
-        return original(self, lines, groups)
+    def flush(self, window):
+        sizes.append(len(window.slots))
+        return original(self, window)
 
     monkeypatch.setattr(batch_module.Stream, "flush", flush)
     pad = "a" * 500_000
@@ -306,3 +306,37 @@ def test_a_window_closes_on_the_bytes_it_holds(monkeypatch):
     out = batch(text)
     assert out.exit_code == 0 and len(out.stdout_bytes.split(b"\n")) == 21
     assert max(sizes) <= 5, sizes  # 2 MiB of 0.5 MB lines
+
+
+def test_a_group_that_fails_as_a_whole_is_answered_row_by_row(monkeypatch):
+    """Its rows keep their ids and line numbers, and each gets the one-off's answer."""
+    from actgrad.cli import batch as batch_module
+
+    def broken(key, xs):
+        if key.function == "tanh":
+            raise RuntimeError("this group failed")
+        return original(key, xs)
+
+    original = batch_module.evaluate_group
+    monkeypatch.setattr(batch_module, "evaluate_group", broken)
+    requests = [{"fn": fn, "x": i / 3, "grad": True, "id": f"r{i}"}
+                for i, fn in enumerate(["tanh", "sigmoid", "tanh", "relu", "tanh"])]  # fmt: skip
+    got = answers(batch("".join(orjson.dumps(r).decode() + "\n" for r in requests)).stdout)
+    assert [g["line"] for g in got] == [1, 2, 3, 4, 5]
+    assert [g["id"] for g in got] == [r["id"] for r in requests]
+    assert [g["result"] for g in got] == [alone(r) for r in requests]
+
+
+def test_long_lines_across_reads(monkeypatch):
+    """Lines longer than the limit are errors wherever the reads split them; the lines around
+    them are answered."""
+    from actgrad.cli import batch as batch_module
+
+    monkeypatch.setattr(batch_module, "READ_BYTES", 100)
+    good = '{"fn": "sigmoid", "x": 0.5}\n'
+    text = good + "y" * 250 + "\n" + good + "z" * 99 + "\n" + "w" * 1000 + "\n" + good + "v" * 300
+    got = answers(batch(text, "--max-line-bytes", "100").stdout)
+    codes = [g.get("error", {}).get("code") for g in got]
+    assert codes == [None, "line_too_long", None, "unknown_function", "line_too_long", None,
+                     "line_too_long"]  # fmt: skip
+    assert [g["line"] for g in got] == list(range(1, 8))
