@@ -2,6 +2,7 @@
 busy, and memory on long streams.
 
     python benchmarks/batch.py [--requests N] [--stream M] [--quick]
+    python benchmarks/batch.py --table     # issue 20's table: thread settings side by side
 
 1. N scalar requests (default 20,000) over a real mix: 12 activations, x uniform in −30…30
    with kinks (x = 0) and their neighbours, float32 and float64 lines, --grad. Requests per
@@ -13,6 +14,11 @@ busy, and memory on long streams.
    `actgrad server`, on a file large enough that start-up is a small part.
 3. Peak resident memory of `actgrad batch` on M streamed requests (default 1,000,000) next to
    M/10, and on 1,200 lines that each carry an "id" of about 1 MB.
+
+``--table`` prints the table issue 20 was filed with, idle and with a core busy, in one run:
+`actgrad batch` in process with torch's default threads, with OMP_NUM_THREADS=1 and with
+OMP_WAIT_POLICY=PASSIVE (each in its own process, so torch starts with that setting), and the
+hand loop. Run with another checkout's interpreter it measures that checkout ("before").
 
 Targets (a 2-core machine, both runs): at least 100,000 requests/s and 5x the loop, no row
 evaluated alone, memory flat; batch through the server no slower than in process.
@@ -189,11 +195,47 @@ def big_ids(count: int) -> str:
             " + b'\\n')\n")  # fmt: skip
 
 
+SETTINGS = (("actgrad batch, in process, default threads", {}),
+            ("actgrad batch, OMP_NUM_THREADS=1", {"OMP_NUM_THREADS": "1"}),
+            ("actgrad batch, OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}))  # fmt: skip
+
+
+def child_rate(path: Path, n: int) -> None:
+    """(In a child process) requests/s of actgrad batch in process on ``path``: best of 3."""
+    import torch  # noqa: F401 - started with the parent's chosen thread settings
+
+    in_process(path)
+    print(n / min(in_process(path)[0] for _ in range(3)))
+
+
+def table(path: Path, reqs: list[dict]) -> None:
+    import torch  # noqa: F401
+
+    def rate(env: dict) -> float:
+        out = subprocess.run([sys.executable, __file__, "--child", str(path), str(len(reqs))],
+                             env={**os.environ, **env}, capture_output=True, text=True,
+                             check=True)  # fmt: skip
+        return float(out.stdout.split()[-1])
+
+    for name, loaded in (("idle", False), ("one core busy", True)):
+        with busy(loaded):
+            loop_rate = len(reqs) / min(loop(reqs) for _ in range(3))
+            rows = [(label, rate(env)) for label, env in SETTINGS]
+        print(f"{name}: {len(reqs):,} scalar requests ({len(FUNCTIONS)} activations, --grad)")
+        print(f"  {'hand-written torch loop':44s} {loop_rate:10,.0f} requests/s")
+        for label, r in rows:
+            print(f"  {label:44s} {r:10,.0f} requests/s {r / loop_rate:6.1f}x the loop")
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--child"]:
+        child_rate(Path(sys.argv[2]), int(sys.argv[3]))
+        return 0
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--stream", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="the short form (benchmarks/run.py)")
+    parser.add_argument("--table", action="store_true", help="thread settings side by side")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.stream = 10_000, 100_000
@@ -202,6 +244,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "requests.jsonl"
         path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in reqs))
+        if args.table:
+            table(path, reqs)
+            return 0
         import torch  # noqa: F401 - both sides start with torch imported
 
         for name, loaded in (("idle", False), ("one core busy", True)):
