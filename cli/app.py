@@ -16,8 +16,9 @@ from actgrad.cli.commands import (
     options_first,
     with_function_params,
 )
+from actgrad.cli.exits import ExitStatus, interrupted
 from actgrad.cli.output import FORMATS, print_rich, resolve_format, write
-from actgrad.cli.status import ExitStatus, status_for
+from actgrad.cli.status import status_for
 from actgrad.core import __version__, registry
 from actgrad.core.errors import BadParameter, UnknownFunction
 from typer.core import TyperGroup
@@ -110,7 +111,7 @@ class ActgradGroup(TyperGroup):
             rv = super().main(argv, prog_name or "actgrad", complete_var, False, **extra)
             code = rv if isinstance(rv, int) else ExitStatus.OK
             if code == ExitStatus.INTERRUPTED:  # Typer turned KeyboardInterrupt into Exit(130)
-                sys.stderr.write("actgrad: interrupted\n")
+                interrupted()
         except BaseException as exc:  # the error boundary: never a traceback
             if isinstance(exc, SystemExit):
                 raise

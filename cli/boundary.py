@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from actgrad.cli.exits import internal_error, interrupted
+
 T = TypeVar("T")
 
 
@@ -18,13 +20,9 @@ def guarded(call: Callable[[], T]) -> T:
     try:
         return call()
     except KeyboardInterrupt:
-        sys.stderr.write("actgrad: interrupted\n")
-        sys.exit(130)
+        sys.exit(interrupted())
     except Exception as exc:
-        if os.environ.get("ACTGRAD_DEBUG"):
-            raise
-        sys.stderr.write(f"actgrad: error: internal error: {type(exc).__name__}: {exc}\n")
-        sys.exit(1)
+        sys.exit(internal_error(exc))
 
 
 def run_here(main: Callable[[], None]) -> None:

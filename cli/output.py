@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 import typer
+from actgrad.cli.exits import ExitStatus
 from actgrad.core.errors import BadParameter
 
 FORMATS = ("auto", "table", "plain", "json")
@@ -39,7 +40,7 @@ def discard_stdout() -> None:
 def _closed_pipe() -> None:
     """stdout's reader went away (``| head``): stop quietly, as Unix tools do."""
     discard_stdout()
-    raise typer.Exit(0)
+    raise typer.Exit(ExitStatus.OK)
 
 
 class ClosedStdout:

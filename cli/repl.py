@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actgrad.cli import commands
+from actgrad.cli.exits import interrupted
 from actgrad.cli.output import FORMATS, resolve_format
 from actgrad.core import registry
 from actgrad.core.errors import ActgradError, BadInput, BadParameter
@@ -303,7 +304,7 @@ def session(run: Callable[[list[str]], int], prepare: Callable[[], None]) -> int
                 if not current.line(text):
                     break
             except KeyboardInterrupt:  # between evaluations: the session goes on
-                sys.stderr.write("actgrad: interrupted\n")
+                interrupted()
     finally:
         commands.RESULT_HOOKS.remove(current.keep)
         if readline is not None:

@@ -38,6 +38,7 @@ from typing import Any
 
 from actgrad.cli import client
 from actgrad.cli.boundary import run_here
+from actgrad.cli.exits import INTERRUPTED_LINE, ExitStatus
 from actgrad.core.errors import BadParameter
 
 DEFAULT_IDLE = 15 * 60  # seconds without a request before the server exits (0: never)
@@ -545,9 +546,9 @@ def _wait_and_work(channel: socket.socket, main: Runner) -> int:
         conn.settimeout(None)
         code = _work(message, fds[2:], main)
     except KeyboardInterrupt:  # Ctrl-C before the application's own handler was in place
-        code = 130
+        code = ExitStatus.INTERRUPTED  # said on the descriptor: sys.stderr may not be the caller's
         with contextlib.suppress(OSError):
-            os.write(2, b"actgrad: interrupted\n")
+            os.write(2, INTERRUPTED_LINE.encode())
     except (OSError, client.ProtocolError):
         return 0
     with contextlib.suppress(OSError):

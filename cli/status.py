@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from enum import IntEnum
 
+from actgrad.cli.exits import ExitStatus, internal_error, interrupted, report
 from actgrad.core.errors import ActgradError
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption, UsageError
 
-
-class ExitStatus(IntEnum):
-    OK = 0
-    ERROR = 1  # evaluation failed
-    USAGE = 2  # usage error or bad input
-    INTERRUPTED = 130
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def report(message: str) -> None:
-    sys.stderr.write(f"actgrad: error: {one_line(message)}\n")
-    sys.stderr.flush()
+__all__ = ["ExitStatus", "report", "status_for"]
 
 
 def status_for(exc: BaseException, command: str | None = None) -> ExitStatus:
@@ -60,12 +45,5 @@ def status_for(exc: BaseException, command: str | None = None) -> ExitStatus:
         report(exc.format_message())
         return ExitStatus(exc.exit_code) if exc.exit_code in (0, 1, 2) else ExitStatus.ERROR
     if isinstance(exc, KeyboardInterrupt):
-        sys.stderr.write("actgrad: interrupted\n")
-        return ExitStatus.INTERRUPTED
-    if os.environ.get("ACTGRAD_DEBUG"):
-        raise exc
-    report(
-        f"internal error: {type(exc).__name__}: {exc} "
-        "(please report it; ACTGRAD_DEBUG=1 shows the traceback)"
-    )
-    return ExitStatus.ERROR
+        return interrupted()
+    return internal_error(exc)

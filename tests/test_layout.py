@@ -14,24 +14,56 @@ ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- functions:start -->", "<!-- functions:end -->"
 
 
-def _imports(path: Path) -> set[str]:
+def _package(path: Path) -> str:
+    """The package a source file belongs to (main/ is actgrad itself, core/ actgrad.core)."""
+    parts = path.relative_to(ROOT).parent.parts
+    return ".".join(["actgrad", *(parts[1:] if parts[:1] == ("main",) else parts)])
+
+
+def _from(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module of ``from X import …`` in ``package`` (``from .engine``,
+    ``from ..cli`` and ``from actgrad.core`` alike)."""
+    if not node.level:
+        return node.module or ""
+    parts = package.split(".")
+    return ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
+
+
+def _imports(source: str, package: str) -> set[str]:
+    """Every module a file of ``package`` (e.g. "actgrad.core") imports, fully qualified:
+    relative imports resolved against the package, function-level imports included."""
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = _from(node, package)
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)  # a submodule, maybe
     return names
 
 
+def _violations(names: set[str], banned: set[str]) -> set[str]:
+    return {n for n in names for b in banned if n == b or n.startswith(b + ".")}
+
+
+def test_the_import_resolver_reads_relative_imports():
+    found = _imports("from ..cli import app\nfrom . import engine\nfrom .x import y\n"
+                     "import torch.nn\n", "actgrad.core")  # fmt: skip
+    assert {"actgrad.cli", "actgrad.cli.app", "actgrad.core.engine", "actgrad.core.x",
+            "torch.nn"} <= found  # fmt: skip
+    assert _violations(found, {"actgrad.cli", "torch"}) >= {"actgrad.cli.app", "torch.nn"}
+
+
 @pytest.mark.parametrize(
-    ("folder", "banned"), [("core", {"typer", "rich", "click"}), ("cli", {"torch", "click"})]
+    ("folder", "banned"),
+    [("core", {"typer", "rich", "click", "actgrad.cli"}), ("cli", {"torch", "click"})],
 )
 def test_layering(folder, banned):
-    files = sorted((ROOT / folder).glob("*.py"))
+    files = sorted((ROOT / folder).rglob("*.py"))
     assert files
     for path in files:
-        assert not _imports(path) & banned, path
+        assert not _violations(_imports(path.read_text(), _package(path)), banned), path
 
 
 def test_readme_function_table_is_generated_from_the_registry():
@@ -138,6 +170,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.check", "core.batch"),  # --check; coalesced batch groups
     ("core.accuracy",),  # torch's error over a range, per dtype and order
     ("core",),  # the package: evaluate(request), with --check
+    ("cli.exits",),  # exit statuses and the line each way of ending says
     ("cli.numbers", "cli.output", "cli.client"),  # number text, stdout; the server's client
     ("cli.boundary",),  # the process boundary: one line for an interrupt or a bug
     ("cli.status",),  # exit codes and the one-line error
@@ -161,9 +194,11 @@ def _module(path: Path) -> str:
 
 def _internal_imports(path: Path) -> list[tuple[str, int, str | None]]:
     """(module imported, line, private name taken from it or None) for every actgrad import
-    in ``path``, function-level ones included; ``from actgrad.core import registry`` imports
-    the module core.registry, ``from actgrad.core import evaluate`` the package core."""
+    in ``path``, function-level and relative ones included; ``from actgrad.core import
+    registry`` (or ``from . import registry`` in core) imports the module core.registry,
+    ``from actgrad.core import evaluate`` the package core."""
     modules = {_module(p) for p in _sources()}
+    package = _package(path)
     found = []
     tree = ast.parse(path.read_text())
     aliases: dict[str, str] = {}
@@ -173,8 +208,8 @@ def _internal_imports(path: Path) -> list[tuple[str, int, str | None]]:
                 if alias.name.startswith("actgrad"):
                     name = alias.name.removeprefix("actgrad.") if "." in alias.name else "actgrad"
                     found.append((name, node.lineno, None))
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("actgrad"):
-            base = node.module.removeprefix("actgrad").removeprefix(".")
+        elif isinstance(node, ast.ImportFrom) and _from(node, package).startswith("actgrad"):
+            base = _from(node, package).removeprefix("actgrad").removeprefix(".")
             for alias in node.names:
                 sub = f"{base}.{alias.name}" if base else alias.name
                 if sub in modules:
@@ -192,7 +227,7 @@ def _internal_imports(path: Path) -> list[tuple[str, int, str | None]]:
 
 
 def _sources() -> list[Path]:
-    return sorted(p for d in ("core", "cli", "main") for p in (ROOT / d).glob("*.py"))
+    return sorted(p for d in ("core", "cli", "main") for p in (ROOT / d).rglob("*.py"))
 
 
 def test_layers_have_no_upward_imports_and_no_private_names():
