@@ -25,19 +25,21 @@ import typer
 from actgrad import core
 from actgrad.cli.commands import (
     add_function_commands,
+    dtype_list,
+    evaluate_dtypes,
     expr_request_from_options,
     grad_names,
     make_expr_command,
     options_first,
     request_from_options,
 )
+from actgrad.cli.exits import ExitStatus
 from actgrad.cli.output import write
 from actgrad.cli.render import render_json, render_json_rows
 from actgrad.core import registry
 from actgrad.core.batch import GroupKey, coalescible, evaluate_group
 from actgrad.core.errors import ActgradError, BadInput, BadParameter
-from actgrad.core.options import DTYPES, resolve_params
-from actgrad.core.request import build_expr_request, build_request
+from actgrad.core.options import DTYPES, parse_cap, resolve_params
 from typer._click.exceptions import ClickException
 
 DEFAULT_WINDOW = 65536
@@ -46,10 +48,8 @@ READ_BYTES = 1 << 16
 BOM = b"\xef\xbb\xbf"
 FAST_KEYS = frozenset({"fn", "x", "grad", "order", "dtype", "device", "params", "id"})
 SIGNATURE = ("fn", "params", "grad", "order", "dtype", "device")  # a fast line's group, but x
-UNGIVEN = (None, (), False, 0, None, None)  # … and what each is when the line leaves it out
-REQUEST_KEYS = frozenset({"fn", "expr", "vars", "grad", "wrt", "order", "index", "dtype",
-                          "device", "params", "seed", "broadcast", "symbolic", "id",
-                          "cotangent"})  # fmt: skip
+UNGIVEN = (None, (), False, 0, "", "")  # … and what each is when the line leaves it out (null
+# is given: the general path says what is wrong with it)
 
 
 class LineTooLong(Exception):
@@ -169,62 +169,132 @@ def _short(value: Any) -> str:
 
 
 def json_request(data: dict, max_elements: int) -> Any:
-    """A JSON request object as a Request, validated exactly as the command line is."""
+    """A JSON request object as a Request: its keys are the command's own options (the
+    command line's option table: ``"x"`` is --x, ``"negative_slope"`` --negative-slope,
+    ``"check"`` --check), turned into the options the command line parses and built by the
+    same code, so every option works in a JSON line and is validated as on the command line."""
     _check_types(data)
-    grad = data.get("grad", False)
-    wrt = data.get("wrt")
-    if isinstance(grad, str | list):
-        wrt, grad = grad, True
-    if isinstance(wrt, str):
-        wrt = [w.strip() for w in wrt.split(",") if w.strip()]
-    common = {
-        "order": data.get("order"), "device": data.get("device") or _env("ACTGRAD_DEVICE"),
-        "dtype": data.get("dtype") or _env("ACTGRAD_DTYPE"), "max_elements": max_elements,
-        "cotangent": [_values(data["cotangent"], "cotangent")] if "cotangent" in data else None,
-    }  # fmt: skip
     if "expr" in data:
-        unknown = set(data) - {"expr", "vars", "x", "grad", "wrt", "order", "dtype", "device",
-                               "symbolic", "id", "cotangent"}  # fmt: skip
-        if unknown:
-            keys = "expr, vars, x, grad, wrt, order, dtype, device, symbolic, cotangent"
-            raise BadParameter(f"unknown key {sorted(unknown)[0]!r} for an expression", keys)
-        variables = data.get("vars", {})
-        if not isinstance(data["expr"], str) or not isinstance(variables, dict):
-            raise BadParameter("expr is a string and vars an object", 'e.g. "vars": {"x": 1}')
-        return build_expr_request(
-            data["expr"],
-            [f"{k}={_values(v, k)}" for k, v in variables.items()],
-            [_values(data["x"], "x")] if "x" in data else None,
-            grad=grad, wrt=wrt, symbolic=data.get("symbolic", False), **common,
-        )  # fmt: skip
-    fn = data.get("fn")
-    if not isinstance(fn, str):
-        raise BadParameter('a request needs "fn" (a function name) or "expr"',
-                           'e.g. {"fn": "sigmoid", "x": 0.5, "grad": true}')  # fmt: skip
-    spec = registry.get(fn)
-    names = (
-        {"x"}
-        if spec.kind == "activation"
-        else {a for t in spec.inputs for a in (t.name, *t.aliases)}
-        | ({"x", "w"} if spec.model else set())
-    )
-    params = data.get("params", {})
-    if not isinstance(params, dict):
-        raise BadParameter("params must be an object", 'e.g. "params": {"negative_slope": 0.1}')
-    params = dict(params)
-    inputs: dict[str, list[str]] = {}
+        name = canonical = "expr"
+    else:
+        fn = data.get("fn")
+        if not isinstance(fn, str):
+            raise BadParameter('a request needs "fn" (a function name) or "expr"',
+                               'e.g. {"fn": "sigmoid", "x": 0.5, "grad": true}')  # fmt: skip
+        name, canonical = fn, registry.get(fn).name
+    command = _command(canonical)
+    given = ["--", data["expr"]] if canonical == "expr" else []
+    options = dict(_make_context(command, name, given).params)
+    table = _json_keys(command)
     for key, value in data.items():
-        if key in names:
-            inputs[key] = [_values(value, key)]
-        elif key in spec.param_names:
-            params[key] = value
-        elif key not in REQUEST_KEYS:
-            hint = f"inputs: {', '.join(sorted(names))}; see actgrad explain {fn}"
-            raise BadParameter(f"unknown key {key!r} for {spec.command}", hint)
-    return build_request(
-        spec.name, inputs, params, grad=grad, wrt=wrt, index=data.get("index"),
-        seed=data.get("seed"), broadcast=data.get("broadcast", False), **common,
-    )  # fmt: skip
+        if key in ("fn", "expr", "id"):
+            continue
+        if key == "vars" and canonical == "expr":
+            options["var"] = [f"{k}={_values(v, k)}" for k, v in value.items()]
+        elif key == "params" and canonical != "expr":
+            for k, v in value.items():
+                param = table.get(k)
+                if param is None or not param.name.startswith("p_"):
+                    raise BadParameter(f"{registry.get(canonical).command} has no parameter "
+                                       f"{k!r}", f"see actgrad explain {name}")  # fmt: skip
+                options[param.name] = v
+        elif key == "grad" and isinstance(value, str | list):  # "grad": ["w", "x"]
+            options["grad"], options["wrt"] = True, _text(value, key)
+        else:
+            param = table.get(key)
+            if param is None:
+                keys = ", ".join(sorted({*table, "id", *(("vars",) if name == "expr" else ())}))
+                raise BadParameter(f"unknown key {key!r} for {_title(canonical)}", f"keys: {keys}")
+            options[param.name] = _option_value(param, key, value)
+    return _request(canonical, options, max_elements)
+
+
+def _title(canonical: str) -> str:
+    return "an expression" if canonical == "expr" else registry.get(canonical).command
+
+
+def _option_value(param: Any, key: str, value: Any) -> Any:
+    """A JSON value as the command line's option would hold it."""
+    if param.is_flag:
+        if type(value) is not bool:
+            got = "null" if value is None else type(value).__name__
+            raise BadParameter(f"{key!r} cannot be {got} ({_short(value)})",
+                               f'e.g. "{key}": true')  # fmt: skip
+        return value
+    if param.name.startswith("p_"):
+        return value  # a function parameter: resolve_params checks its type and range
+    text = _values(value, key) if param.name.startswith("t_") or param.name == "cotangent" else (
+        _text(value, key))  # fmt: skip
+    return (text,) if param.multiple else text
+
+
+def _text(value: Any, key: str) -> str:
+    """A JSON value of a plain option (--order, --dtypes, --wrt, …) as its text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value) if isinstance(value, int) else repr(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    got = "null" if value is None else type(value).__name__
+    raise BadParameter(f"{key!r} cannot be {got} ({_short(value)})",
+                       f"see actgrad --help for --{key.replace('_', '-')}")  # fmt: skip
+
+
+_KEYS: dict[int, dict[str, Any]] = {}
+
+
+def _json_keys(command: Any) -> dict[str, Any]:
+    """{JSON key: the command's option}: each long option name (``negative_slope`` for
+    --negative-slope, ``vjp`` for --vjp) and each option's own name."""
+    found = _KEYS.get(id(command))
+    if found is None:
+        found = {}
+        for param in command.params:
+            if param.name in ("values", "expression", "var"):  # positional, and JSON's "vars"
+                continue
+            for opt in param.opts:
+                if opt.startswith("--"):
+                    found[opt[2:].replace("-", "_")] = param
+            found.setdefault(param.name.removeprefix("t_").removeprefix("p_"), param)
+        _KEYS[id(command)] = found
+    return found
+
+
+def _make_context(command: Any, name: str, args: list[str]) -> Any:
+    try:
+        return command.make_context(name, options_first(command, args))
+    except ClickException as exc:
+        raise BadParameter(exc.format_message(), f"see 'actgrad {name} --help'") from None
+
+
+def _request(canonical: str, options: dict[str, Any], max_elements: int) -> Any:
+    """The Request of a batch line's parsed options (a JSON object's or a command line's),
+    built as the command line builds it; its element cap is at most batch's own."""
+    own = options.get("max_elements")
+    options["max_elements"] = max_elements if own is None else min(parse_cap(own), max_elements)
+    if canonical == "expr":
+        request = expr_request_from_options(options, read_stdin=_no_stdin)
+    else:
+        request = request_from_options(registry.get(canonical), options, read_stdin=_no_stdin)
+    return Compare(request, dtype_list(options["dtypes"])) if options.get("dtypes") else request
+
+
+@dataclass(frozen=True)
+class Compare:
+    """A line with --dtypes: its request in each dtype, side by side (the command line's JSON)."""
+
+    request: Any
+    dtypes: list[str]
+
+    @property
+    def inputs(self) -> dict:
+        return self.request.inputs
+
+    def answer(self) -> bytes:
+        from actgrad.cli.render import render_dtypes_json
+
+        return render_dtypes_json(*evaluate_dtypes(self.request, self.dtypes), None)
 
 
 _COMMANDS: dict[str, Any] = {}
@@ -249,7 +319,7 @@ def _no_stdin() -> str:
     raise BadInput("a batch line cannot read stdin", "give the values inline")
 
 
-def cli_request(line: str) -> Any:
+def cli_request(line: str, max_elements: int) -> Any:
     """A command line (`sigmoid --x 0.5 --grad`) parsed by the command's own options."""
     try:
         args = shlex.split(line)
@@ -265,14 +335,8 @@ def cli_request(line: str) -> Any:
     canonical = "expr" if name == "expr" else registry.get(name).name
     if canonical == "expr":
         args = grad_names(args)
-    try:
-        command = _command(canonical)
-        ctx = command.make_context(name, options_first(command, args[1:]))
-    except ClickException as exc:
-        raise BadParameter(exc.format_message(), f"see 'actgrad {name} --help'") from None
-    if canonical == "expr":
-        return expr_request_from_options(ctx.params, read_stdin=_no_stdin)
-    return request_from_options(registry.get(canonical), ctx.params, read_stdin=_no_stdin)
+    ctx = _make_context(_command(canonical), name, args[1:])
+    return _request(canonical, dict(ctx.params), max_elements)
 
 
 def _id(value: Any) -> bytes:
@@ -379,7 +443,7 @@ class Batch:
         if raw[:1] != b"{" and raw.lstrip()[:1] != b"{":
             try:
                 text = raw.decode("utf-8")
-                line.request = cli_request(text)
+                line.request = cli_request(text, self.max_elements)
             except UnicodeDecodeError:
                 _error(line, "bad_encoding", "line is not valid UTF-8")
             except ActgradError as exc:
@@ -435,7 +499,8 @@ class Batch:
     def _key(self, signature: tuple) -> tuple | None:
         """The group key of a fast line's signature, or None when it takes the general path."""
         fn, params, grad, order, dtype, device = signature
-        if type(grad) is not bool or type(order) is not int or type(params) is not tuple:
+        if (type(grad) is not bool or type(order) is not int or type(params) is not tuple
+                or type(dtype) is not str or type(device) is not str):  # fmt: skip
             return None  # null or a wrong type: the general path says what is wrong
         known = self._resolve(fn, dict(params))
         if not known:
@@ -483,9 +548,10 @@ class Batch:
                             x = data.get("x")
                             kind = type(x)
                             if kind is float or (kind is int and -(2**53) <= x <= 2**53):
-                                key = cache[(data.get("fn"), data.get("params", ()),
-                                             data.get("grad", False), data.get("order", 0),
-                                             data.get("dtype"), data.get("device"))]  # fmt: skip
+                                get = data.get
+                                key = cache[(get("fn"), get("params", ()), get("grad", False),
+                                             get("order", 0), get("dtype", ""),
+                                             get("device", ""))]  # fmt: skip
                                 if key is not None:
                                     members = groups.get(key)
                                     if members is None:
@@ -555,7 +621,10 @@ class Batch:
     def answer_alone(self, line: Line) -> None:
         """Evaluate a line's request on its own: anything it raises is that line's error."""
         try:
-            _ok(line, render_json(core.evaluate(line.request))[:-1])
+            request = line.request
+            answer = request.answer() if type(request) is Compare else render_json(
+                core.evaluate(request))  # fmt: skip
+            _ok(line, answer[:-1])
         except Exception as exc:
             _error(line, *_unexpected(exc))
         finally:
@@ -746,9 +815,9 @@ def _run(source: str, stream: Any, size: int | None, reader: LineReader, batch: 
     counts = f"{answered} requests, {answered - failed} ok, {failed} failed, {elapsed:.2f} s"
     if out.terminated:
         sys.stderr.write(f"actgrad: terminated: {counts}; every answer written is complete\n")
-        return 143
+        return ExitStatus.TERMINATED
     sys.stderr.write(counts + "\n")
-    return 1 if failed else 0
+    return ExitStatus.ERROR if failed else ExitStatus.OK
 
 
 def _sigterm(handler: Any) -> Any:

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
+from actgrad.cli.exits import ExitStatus
 from actgrad.cli.output import FORMATS, print_rich, resolve_format, steps, width, write
 from actgrad.core import evaluate, registry
 from actgrad.core.errors import BadParameter
@@ -322,7 +323,7 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
     precision = options["precision"]
     digits = None if precision is None else parse_int(precision, "--precision", 1, 17)
     if options.get("dtypes"):
-        _emit_dtypes(request, _dtype_list(options["dtypes"]), fmt, digits, options["header"])
+        _emit_dtypes(request, dtype_list(options["dtypes"]), fmt, digits, options["header"])
         return
     result = evaluate(request)
     for hook in RESULT_HOOKS:
@@ -343,10 +344,10 @@ def show(result: Any, fmt: str, digits: int | None = None, header: bool = False)
     else:
         print_rich(render.render_table(result, digits, width()))
     if result.check is not None and not result.check["ok"]:
-        raise typer.Exit(1)  # a failed check fails, as torch.autograd.gradcheck raises
+        raise typer.Exit(ExitStatus.ERROR)  # a failed check fails, as gradcheck raises
 
 
-def _dtype_list(text: str) -> list[str]:
+def dtype_list(text: str) -> list[str]:
     names = ["float64", *(d.strip().lower() for d in text.split(",") if d.strip())]
     for name in names:
         if name not in DTYPES:
@@ -354,16 +355,24 @@ def _dtype_list(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def evaluate_dtypes(request: Any, dtypes: list[str], each: Callable = lambda items, label: items
+                    ) -> tuple[dict[str, Any], dict]:  # fmt: skip
+    """One request in several dtypes (``each`` walks them: a progress bar, or plainly), and
+    their comparison against float64."""
+    from actgrad.core.check import compare_dtypes  # torch
+
+    enforce_cost(request, dtypes)
+    results = {d: evaluate(replace(request, dtype=d, check=False)) for d in each(dtypes, "dtypes")}
+    return results, compare_dtypes(results)
+
+
 def _emit_dtypes(
     request: Any, dtypes: list[str], fmt: str, digits: int | None, header: bool = False
 ) -> None:
     """One request in several dtypes, side by side, with errors against float64."""
     from actgrad.cli import render  # numpy: not on the --help path
-    from actgrad.core.check import compare_dtypes  # torch
 
-    enforce_cost(request, dtypes)
-    results = {d: evaluate(replace(request, dtype=d, check=False)) for d in steps(dtypes, "dtypes")}
-    comparison = compare_dtypes(results)
+    results, comparison = evaluate_dtypes(request, dtypes, steps)
     if fmt == "json":
         write(render.render_dtypes_json(results, comparison, digits))
     elif fmt == "plain":

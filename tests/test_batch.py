@@ -340,3 +340,59 @@ def test_long_lines_across_reads(monkeypatch):
     assert codes == [None, "line_too_long", None, "unknown_function", "line_too_long", None,
                      "line_too_long"]  # fmt: skip
     assert [g["line"] for g in got] == list(range(1, 8))
+
+
+def test_every_option_of_the_command_line_works_in_a_json_line():
+    """--check, --exact, --dtypes, --ulps, --cotangent, … as JSON keys: the same result as the
+    command line's, and batch's element cap still holds for a line that asks for more."""
+    pairs = [
+        ({"fn": "sigmoid", "x": 20, "grad": True, "dtype": "float64", "check": True},
+         ["sigmoid", "--x", "20", "--grad", "--dtype", "float64", "--check"]),
+        ({"fn": "tanh", "x": [0.5, 3], "grad": True, "exact": True},
+         ["tanh", "--x", "0.5,3", "--grad", "--exact"]),
+        ({"fn": "gelu", "x": 1.5, "dtypes": ["bfloat16", "float16"], "approximate": "tanh"},
+         ["gelu", "--x", "1.5", "--dtypes", "bfloat16,float16", "--approximate", "tanh"]),
+        ({"fn": "softmax", "x": [1, 2, 3], "vjp": [1, 0, 0]},
+         ["softmax", "--x", "1,2,3", "--vjp", "1,0,0"]),
+        ({"fn": "sigmoid", "x": 30, "grad": True, "check": True, "ulps": 2**40},
+         ["sigmoid", "--x", "30", "--grad", "--check", "--ulps", str(2**40)]),
+        ({"expr": "x*w", "vars": {"w": 2}, "x": [1, 2], "wrt": "x", "grad": True, "exact": True},
+         ["expr", "x*w", "--var", "w=2", "--x", "1,2", "--grad", "--wrt", "x", "--exact"]),
+    ]  # fmt: skip
+    out = batch("".join(orjson.dumps(r).decode() + "\n" for r, _ in pairs))
+    for (request, args), got in zip(pairs, answers(out.stdout), strict=True):
+        single = runner.invoke(app, [*args, "--json"])
+        assert got["ok"], (request, got)
+        assert got["result"] == orjson.loads(single.stdout), args
+    capped = answers(batch('{"fn": "sigmoid", "x": [1, 2, 3], "max_elements": 1000}\n',
+                           "--max-elements", "2").stdout)  # fmt: skip
+    assert capped[0]["error"]["code"] == "too_large"
+    also = answers(batch("sigmoid --x 1,2,3 --max-elements 1000\n", "--max-elements", "2").stdout)
+    assert also[0]["error"]["code"] == "too_large"
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "leaky_relu", "mse_loss", "softmax", "rrelu", "expr"])
+def test_json_keys_are_the_command_lines_option_table(name):
+    """Every long option of the command is a JSON key (no 'unknown key'); a key it lacks is
+    refused, naming the keys there are."""
+    from actgrad.cli.batch import _command, _json_keys
+
+    keys = _json_keys(_command(name))
+    for param in _command(name).params:
+        for opt in param.opts:
+            if opt.startswith("--") and param.name not in ("var",):
+                assert opt[2:].replace("-", "_") in keys, opt
+    head = {"expr": "x"} if name == "expr" else {"fn": name}
+    got = answers(batch(orjson.dumps({**head, "x": 1, "nonsense": 1}).decode() + "\n").stdout)
+    message = got[0]["error"]["message"]
+    assert "unknown key 'nonsense'" in message and "check" in message and "dtypes" in message
+
+
+def test_a_null_dtype_or_device_is_that_lines_error_on_every_path():
+    """The fast path takes only what the general one accepts: null is not 'left out'."""
+    lines = ['{"fn":"sigmoid","x":1}', '{"fn":"sigmoid","x":1,"dtype":null}',
+             '{"fn":"sigmoid","x":1,"device":null}',
+             '{"fn":"sigmoid","x":[1],"dtype":null}']  # fmt: skip
+    got = answers(batch("\n".join(lines * 2) + "\n").stdout)
+    assert [g["ok"] for g in got] == [True, False, False, False] * 2
+    assert "'dtype' cannot be null" in got[5]["error"]["message"]
