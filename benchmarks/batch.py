@@ -39,10 +39,32 @@ from pathlib import Path
 
 import orjson
 
-FUNCTIONS = ["sigmoid", "tanh", "relu", "gelu", "silu", "softplus", "elu", "leaky_relu", "mish",
-             "softsign", "logsigmoid", "hardswish", "selu", "celu"]  # fmt: skip
-KINKS = {"relu": 0.0, "elu": 0.0, "leaky_relu": 0.0, "hardswish": 3.0, "selu": 0.0,
-         "softsign": 0.0, "celu": 0.0, "softplus": 20.0}  # fmt: skip
+FUNCTIONS = [
+    "sigmoid",
+    "tanh",
+    "relu",
+    "gelu",
+    "silu",
+    "softplus",
+    "elu",
+    "leaky_relu",
+    "mish",
+    "softsign",
+    "logsigmoid",
+    "hardswish",
+    "selu",
+    "celu",
+]
+KINKS = {
+    "relu": 0.0,
+    "elu": 0.0,
+    "leaky_relu": 0.0,
+    "hardswish": 3.0,
+    "selu": 0.0,
+    "softsign": 0.0,
+    "celu": 0.0,
+    "softplus": 20.0,
+}
 TARGET_RATE, TARGET_RATIO = 100_000, 5.0
 WINDOW = int(os.environ.get("BATCH_WINDOW", "0")) or None  # None: actgrad batch's default
 
@@ -151,13 +173,22 @@ def process_times(path: Path) -> tuple[float, float]:
 
     def timed(extra: dict) -> float:
         start = time.perf_counter()
-        subprocess.run([actgrad, "batch", str(path)], env={**env, **extra}, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [actgrad, "batch", str(path)],
+            env={**env, **extra},
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return time.perf_counter() - start
 
     here = min(timed({"ACTGRAD_SERVER": "off"}) for _ in range(2))
-    subprocess.run([actgrad, "server", "start", "--idle", "120"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [actgrad, "server", "start", "--idle", "120"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         there = min(timed({}) for _ in range(2))
     finally:
@@ -181,23 +212,29 @@ def peak_rss_mb(generator: str) -> float:
 
 
 def small_lines(count: int) -> str:
-    return ("import sys, orjson\n"
-            f"for i in range({count}):\n"
-            "    sys.stdout.buffer.write(orjson.dumps({'fn': 'sigmoid', 'x': (i % 997) / 97.0,"
-            " 'grad': True}) + b'\\n')\n")  # fmt: skip
+    return (
+        "import sys, orjson\n"
+        f"for i in range({count}):\n"
+        "    sys.stdout.buffer.write(orjson.dumps({'fn': 'sigmoid', 'x': (i % 997) / 97.0,"
+        " 'grad': True}) + b'\\n')\n"
+    )
 
 
 def big_ids(count: int) -> str:
-    return ("import sys, orjson\n"
-            "pad = 'a' * 1_000_000\n"
-            f"for i in range({count}):\n"
-            "    sys.stdout.buffer.write(orjson.dumps({'fn': 'sigmoid', 'x': 0.5, 'id': pad})"
-            " + b'\\n')\n")  # fmt: skip
+    return (
+        "import sys, orjson\n"
+        "pad = 'a' * 1_000_000\n"
+        f"for i in range({count}):\n"
+        "    sys.stdout.buffer.write(orjson.dumps({'fn': 'sigmoid', 'x': 0.5, 'id': pad})"
+        " + b'\\n')\n"
+    )
 
 
-SETTINGS = (("actgrad batch, in process, default threads", {}),
-            ("actgrad batch, OMP_NUM_THREADS=1", {"OMP_NUM_THREADS": "1"}),
-            ("actgrad batch, OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}))  # fmt: skip
+SETTINGS = (
+    ("actgrad batch, in process, default threads", {}),
+    ("actgrad batch, OMP_NUM_THREADS=1", {"OMP_NUM_THREADS": "1"}),
+    ("actgrad batch, OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}),
+)
 
 
 def child_rate(path: Path, n: int) -> None:
@@ -212,9 +249,13 @@ def table(path: Path, reqs: list[dict]) -> None:
     import torch  # noqa: F401
 
     def rate(env: dict) -> float:
-        out = subprocess.run([sys.executable, __file__, "--child", str(path), str(len(reqs))],
-                             env={**os.environ, **env}, capture_output=True, text=True,
-                             check=True)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(path), str(len(reqs))],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return float(out.stdout.split()[-1])
 
     for name, loaded in (("idle", False), ("one core busy", True)):
@@ -254,8 +295,10 @@ def main() -> int:
         big = Path(tmp) / "big.jsonl"
         big.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in requests(10 * args.requests)))
         here, there = process_times(big)
-    print(f"actgrad batch FILE ({10 * args.requests:,} lines), wall: {here:.2f} s in process, "
-          f"{there:.2f} s through the server ({here / there:.1f}x)")  # fmt: skip
+    print(
+        f"actgrad batch FILE ({10 * args.requests:,} lines), wall: {here:.2f} s in process, "
+        f"{there:.2f} s through the server ({here / there:.1f}x)"
+    )
     if there > here * 1.1:
         misses.append(f"batch through the server {there:.2f} s > in process {here:.2f} s")
     small = max(args.stream // 10, 1)

@@ -58,12 +58,20 @@ def main() -> None:
             leaf = x.detach().requires_grad_(True)
             return differentiate(along, F.softmax(leaf, -1), {"x": leaf}, 1)[1]["x"]  # the Jacobian
 
-        row(f"softmax Jacobian, n = {n}", best(ours), {
-            "torch.func.jacrev": best(lambda x=x: torch.func.jacrev(
-                lambda t: F.softmax(t, -1))(x)),
-            "autograd.functional (vectorize)": best(lambda x=x: torch.autograd.functional.jacobian(
-                lambda t: F.softmax(t, -1), x, vectorize=True)),
-        })  # fmt: skip
+        row(
+            f"softmax Jacobian, n = {n}",
+            best(ours),
+            {
+                "torch.func.jacrev": best(
+                    lambda x=x: torch.func.jacrev(lambda t: F.softmax(t, -1))(x)
+                ),
+                "autograd.functional (vectorize)": best(
+                    lambda x=x: torch.autograd.functional.jacobian(
+                        lambda t: F.softmax(t, -1), x, vectorize=True
+                    )
+                ),
+            },
+        )
     scalar = Program((), ("x",), False)
 
     def f(t: torch.Tensor) -> torch.Tensor:
@@ -76,11 +84,16 @@ def main() -> None:
             leaf = x.detach().requires_grad_(True)
             return differentiate(scalar, f(leaf), {"x": leaf}, 2)[0][2]["x"]
 
-        row(f"Hessian of sum(sigmoid(x)·tanh(x)), n = {n}", best(ours_h), {
-            "torch.func.hessian": best(lambda x=x: torch.func.hessian(f)(x)),
-            "autograd.functional (vectorize)": best(
-                lambda x=x: torch.autograd.functional.hessian(f, x, vectorize=True)),
-        })  # fmt: skip
+        row(
+            f"Hessian of sum(sigmoid(x)·tanh(x)), n = {n}",
+            best(ours_h),
+            {
+                "torch.func.hessian": best(lambda x=x: torch.func.hessian(f)(x)),
+                "autograd.functional (vectorize)": best(
+                    lambda x=x: torch.autograd.functional.hessian(f, x, vectorize=True)
+                ),
+            },
+        )
     pointwise = Program((), ("x",), True)
     x = torch.randn(1_000_000)
 
@@ -89,9 +102,13 @@ def main() -> None:
         return differentiate(pointwise, F.gelu(leaf), {"x": leaf}, 2)[0][2]["x"]
 
     g2 = torch.func.vmap(torch.func.grad(torch.func.grad(F.gelu)))
-    row("gelu'' elementwise, 1e6 points (whole tensor)", best(ours_e), {
-        "torch.func.vmap(grad(grad))": best(lambda: g2(x)),
-    })  # fmt: skip
+    row(
+        "gelu'' elementwise, 1e6 points (whole tensor)",
+        best(ours_e),
+        {
+            "torch.func.vmap(grad(grad))": best(lambda: g2(x)),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -187,8 +187,10 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACTGRAD_")}
     env["ACTGRAD_MAX_ELEMENTS"] = str(args.cap)
     cap_bytes = 8 * args.cap
-    print(f"cap {args.cap:,} elements = {cost.human_bytes(cap_bytes)} in float64; memory budget "
-          f"{cost.human_bytes(cost.memory_budget(args.cap))}")  # fmt: skip
+    print(
+        f"cap {args.cap:,} elements = {cost.human_bytes(cap_bytes)} in float64; memory budget "
+        f"{cost.human_bytes(cost.memory_budget(args.cap))}"
+    )
     floor, _, _ = peak_rss([sys.executable, "-m", "actgrad.cli", "sigmoid", "--x", "0.5"], env)
     print(f"floor: actgrad sigmoid --x 0.5 peaks at {cost.human_bytes(floor)}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -205,10 +207,12 @@ def main() -> None:
                 argv = ["sh", "-c", 'exec "$@" < "$0"', path, *argv]
             peak, wall, code = peak_rss(argv, env)
             above = peak - floor
-            print(f"{name:18} n={n:>11,}  peak {cost.human_bytes(peak):>10}, "
-                  f"{cost.human_bytes(above):>10} above the floor (estimate "
-                  f"{cost.human_bytes(expected):>10}): {above / cap_bytes:4.2f}x the cap's "
-                  f"bytes  {wall:6.1f} s  exit {code}  ({what})")  # fmt: skip
+            print(
+                f"{name:18} n={n:>11,}  peak {cost.human_bytes(peak):>10}, "
+                f"{cost.human_bytes(above):>10} above the floor (estimate "
+                f"{cost.human_bytes(expected):>10}): {above / cap_bytes:4.2f}x the cap's "
+                f"bytes  {wall:6.1f} s  exit {code}  ({what})"
+            )
 
 
 if __name__ == "__main__":

@@ -31,16 +31,23 @@ def main() -> int:
     for name in chosen:
         print(f"== {name} --quick", flush=True)
         begin = time.perf_counter()
-        proc = subprocess.run([sys.executable, str(HERE / name), "--quick"], text=True,
-                              capture_output=True, timeout=900)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, str(HERE / name), "--quick"],
+            text=True,
+            capture_output=True,
+            timeout=900,
+        )
         sys.stdout.write(proc.stdout)
         if proc.returncode not in (0, 1):
             misses.append(f"{name}: exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
-        misses += [f"{name}: {line[5:]}" for line in proc.stdout.splitlines()
-                   if line.startswith("MISS ")]  # fmt: skip
+        misses += [
+            f"{name}: {line[5:]}" for line in proc.stdout.splitlines() if line.startswith("MISS ")
+        ]
         print(f"   ({time.perf_counter() - begin:.0f} s)")
-    print(f"== {len(chosen)} benchmarks in {time.perf_counter() - started:.0f} s: "
-          f"{len(misses)} target(s) missed")  # fmt: skip
+    print(
+        f"== {len(chosen)} benchmarks in {time.perf_counter() - started:.0f} s: "
+        f"{len(misses)} target(s) missed"
+    )
     for miss in misses:
         print(f"MISS {miss}")
     return 1 if misses else 0

@@ -31,8 +31,9 @@ ONE_LINER = (
 
 def timed(command: list[str], env: dict) -> float:
     start = time.perf_counter()
-    subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=False)  # fmt: skip
+    subprocess.run(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+    )
     return time.perf_counter() - start
 
 
@@ -73,37 +74,53 @@ def main() -> int:
     py = sys.executable
     one = [actgrad, "sigmoid", "--x", "0.5", "--grad"]
 
-    looked = medians({"--help, looking for a server (none runs)": ([actgrad, "--help"], none),
-                      "--help, ACTGRAD_SERVER=off": ([actgrad, "--help"], cold)},
-                     args.runs)  # fmt: skip
-    server = subprocess.Popen([actgrad, "server", "start", "--foreground", "--idle", "0"],
-                              env=warm, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)  # fmt: skip
+    looked = medians(
+        {
+            "--help, looking for a server (none runs)": ([actgrad, "--help"], none),
+            "--help, ACTGRAD_SERVER=off": ([actgrad, "--help"], cold),
+        },
+        args.runs,
+    )
+    server = subprocess.Popen(
+        [actgrad, "server", "start", "--foreground", "--idle", "0"],
+        env=warm,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
-        while subprocess.run([actgrad, "server", "status"], env=warm,
-                             capture_output=True).returncode:  # fmt: skip
+        while subprocess.run(
+            [actgrad, "server", "status"], env=warm, capture_output=True
+        ).returncode:
             time.sleep(0.1)
-        result = medians({
-            "actgrad sigmoid --x 0.5 --grad (server)": (one, warm),
-            "actgrad --help (server)": ([actgrad, "--help"], warm),
-            "actgrad list (server)": ([actgrad, "list"], warm),
-            "actgrad explain sigmoid (server)": ([actgrad, "explain", "sigmoid"], warm),
-            "python -c 'import torch; ...'": ([py, "-c", ONE_LINER], base),
-            "actgrad sigmoid --x 0.5 --grad (in-process)": (one, cold),
-        }, args.runs)  # fmt: skip
+        result = medians(
+            {
+                "actgrad sigmoid --x 0.5 --grad (server)": (one, warm),
+                "actgrad --help (server)": ([actgrad, "--help"], warm),
+                "actgrad list (server)": ([actgrad, "list"], warm),
+                "actgrad explain sigmoid (server)": ([actgrad, "explain", "sigmoid"], warm),
+                "python -c 'import torch; ...'": ([py, "-c", ONE_LINER], base),
+                "actgrad sigmoid --x 0.5 --grad (in-process)": (one, cold),
+            },
+            args.runs,
+        )
         print(f"one-off commands, median of {args.runs} runs (budget: <= 0.10 s, >= 15x)")
         bare = result["python -c 'import torch; ...'"]
         for name, t in result.items():
             print(f"  {name:46s} {t:6.3f} s   one-liner / this: {bare / t:5.1f}x")
         served = result["actgrad sigmoid --x 0.5 --grad (server)"]
         if served > 0.1 or bare / served < 15:
-            misses.append(f"one-off through the server: {served:.3f} s, {bare / served:.1f}x "
-                          "(budget: <= 0.10 s, >= 15x)")  # fmt: skip
+            misses.append(
+                f"one-off through the server: {served:.3f} s, {bare / served:.1f}x "
+                "(budget: <= 0.10 s, >= 15x)"
+            )
         loop = f"for i in $(seq {args.loop}); do {actgrad} sigmoid --x 0.$i --grad; done"
         with_server = timed(["bash", "-c", loop], warm)
         without = timed(["bash", "-c", loop], cold)
-        print(f"shell loop of {args.loop} one-off calls: {with_server:.2f} s with the server, "
-              f"{without:.2f} s without: {without / with_server:.1f}x")  # fmt: skip
+        print(
+            f"shell loop of {args.loop} one-off calls: {with_server:.2f} s with the server, "
+            f"{without:.2f} s without: {without / with_server:.1f}x"
+        )
         print("looking for a server when none runs (--help, median):")
         for name, t in looked.items():
             print(f"  {name:46s} {t:6.3f} s")
@@ -124,10 +141,15 @@ def memory(pid: int, env: dict, count: int) -> None:
     os.environ.update({"XDG_RUNTIME_DIR": env["XDG_RUNTIME_DIR"]})
     from actgrad.cli import client
 
-    mix = [["sigmoid", "--x", "0.5", "--grad"], ["mse", "--w", "3", "--order", "2"],
-           ["expr", "x*sigmoid(x)", "--var", "x=-1:1:50", "--grad"],
-           ["softmax", "--x", "0.1,0.5,0.9", "--grad"], ["sigmoid", "--x", "abc"],
-           ["explain", "gelu"], ["tanh", "--x", "-3:3:1000", "--json"]]  # fmt: skip
+    mix = [
+        ["sigmoid", "--x", "0.5", "--grad"],
+        ["mse", "--w", "3", "--order", "2"],
+        ["expr", "x*sigmoid(x)", "--var", "x=-1:1:50", "--grad"],
+        ["softmax", "--x", "0.1,0.5,0.9", "--grad"],
+        ["sigmoid", "--x", "abc"],
+        ["explain", "gelu"],
+        ["tanh", "--x", "-3:3:1000", "--json"],
+    ]
     devnull = os.open(os.devnull, os.O_WRONLY)
     saved = os.dup(1), os.dup(2)
     before = rss_kib(pid)
@@ -142,9 +164,11 @@ def memory(pid: int, env: dict, count: int) -> None:
         os.dup2(saved[1], 2)
     elapsed = time.perf_counter() - start
     after = rss_kib(pid)
-    print(f"server RSS: {before / 1024:.0f} MiB before, {after / 1024:.0f} MiB after {count:,} "
-          f"mixed requests ({100 * (after - before) / before:+.1f}%); "
-          f"{count / elapsed:.0f} requests/s from one client")  # fmt: skip
+    print(
+        f"server RSS: {before / 1024:.0f} MiB before, {after / 1024:.0f} MiB after {count:,} "
+        f"mixed requests ({100 * (after - before) / before:+.1f}%); "
+        f"{count / elapsed:.0f} requests/s from one client"
+    )
 
 
 if __name__ == "__main__":

@@ -74,9 +74,14 @@ def main() -> int:
     heavy = {
         "python -c 'import torch; ...'": [python, "-c", ONE_LINER],
         "actgrad sigmoid --x 0.5 --grad --json": [
-            actgrad, "sigmoid", "--x", "0.5", "--grad", "--json",
+            actgrad,
+            "sigmoid",
+            "--x",
+            "0.5",
+            "--grad",
+            "--json",
         ],
-    }  # fmt: skip
+    }
     result = medians(heavy, runs)
     bare, ours = result.values()
     print(f"one-off evaluation, median of {runs} runs (budget: at most 1.10x)")

@@ -24,8 +24,7 @@ ENV = {**os.environ, "ACTGRAD_SERVER": "off"}
 
 def timed(argv: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=False)  # fmt: skip
+    subprocess.run(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     return time.perf_counter() - start
 
 
@@ -67,16 +66,19 @@ def check_in_process(runs: int) -> float:
     imports mpmath): median of ``runs``."""
     first, again, base = [], [], []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", IN_PROCESS], env=ENV, capture_output=True,
-                             text=True, check=True).stdout.split()  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", IN_PROCESS], env=ENV, capture_output=True, text=True, check=True
+        ).stdout.split()
         b, c1, c2 = map(float, out)
         base.append(b)
         first.append(c1)
         again.append(c2)
     b, f, a = (statistics.median(v) * 1e3 for v in (base, first, again))
-    print(f"in process, after start-up (median of {runs}): sigmoid --x 0.5 --grad {b:.1f} ms; "
-          f"with --check {f:.0f} ms the first time (mpmath's import included), {a:.0f} ms "
-          "after (budget: 10 ms)")  # fmt: skip
+    print(
+        f"in process, after start-up (median of {runs}): sigmoid --x 0.5 --grad {b:.1f} ms; "
+        f"with --check {f:.0f} ms the first time (mpmath's import included), {a:.0f} ms "
+        "after (budget: 10 ms)"
+    )
     return a
 
 
@@ -87,8 +89,10 @@ def sweep() -> float:
     start = time.perf_counter()
     rows = list(accuracy.sweep(spec, "-40:40:2001", list(accuracy.DTYPES), 2))
     took = time.perf_counter() - start
-    print(f"accuracy sigmoid, 2001 points, 4 dtypes, order 2 (cold cache): {took:.2f} s, "
-          f"{len(rows)} rows")  # fmt: skip
+    print(
+        f"accuracy sigmoid, 2001 points, 4 dtypes, order 2 (cold cache): {took:.2f} s, "
+        f"{len(rows)} rows"
+    )
     start = time.perf_counter()
     list(accuracy.sweep(spec, "-40:40:2001", list(accuracy.DTYPES), 2))
     print(f"  the same again (the reference cached): {time.perf_counter() - start:.2f} s")

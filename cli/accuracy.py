@@ -112,8 +112,12 @@ def _table(rows: list[accuracy.Row], limit: float | None, grid: str) -> Any:
         headers.insert(0, "function")
     for header in headers:  # numbers are never wrapped; the regions are
         text = header in ("> N ulp", "all digits lost") or header.startswith("> ")
-        table.add_column(header, justify="left" if header in ("function", "dtype") else "right",
-                         no_wrap=not text, overflow="fold")  # fmt: skip
+        table.add_column(
+            header,
+            justify="left" if header in ("function", "dtype") else "right",
+            no_wrap=not text,
+            overflow="fold",
+        )
     for row in rows:
         worst = "—" if row.worst is None else short(row.worst["x"], 6)
         cells = [
@@ -129,12 +133,14 @@ def _table(rows: list[accuracy.Row], limit: float | None, grid: str) -> Any:
         if not one:
             cells.insert(0, registry.get(row.function).command)
         table.add_row(*cells)
-    caption = (f"torch {accuracy.torch_version()} against the true value (arbitrary precision), "
-               f"in ulps of each dtype, over {accuracy.grid_words(grid)}. > N ulp: points (and "
-               "where) more than "
-               f"{_limits(limit)} off; all digits lost: relative error ≥ 1; wrong: NaN or inf "
-               "where the truth is finite, zero where it is not, the wrong sign, not 0 where "
-               "it is")  # fmt: skip
+    caption = (
+        f"torch {accuracy.torch_version()} against the true value (arbitrary precision), "
+        f"in ulps of each dtype, over {accuracy.grid_words(grid)}. > N ulp: points (and "
+        "where) more than "
+        f"{_limits(limit)} off; all digits lost: relative error ≥ 1; wrong: NaN or inf "
+        "where the truth is finite, zero where it is not, the wrong sign, not 0 where "
+        "it is"
+    )
     return Group(table, Text(caption, style="dim"))
 
 
@@ -152,9 +158,21 @@ def _plain(rows: list[accuracy.Row], limit: float | None, header: bool) -> str:
         )
     for row in rows:
         worst = "nan" if row.worst is None else repr(row.worst["x"])
-        lines.append("\t".join([
-            row.function, row.dtype, row.quantity, short(row.max_ulp, 6), short(row.median_ulp, 6),
-            worst, over_text(row), lost_text(row), _flags(row)]))  # fmt: skip
+        lines.append(
+            "\t".join(
+                [
+                    row.function,
+                    row.dtype,
+                    row.quantity,
+                    short(row.max_ulp, 6),
+                    short(row.median_ulp, 6),
+                    worst,
+                    over_text(row),
+                    lost_text(row),
+                    _flags(row),
+                ]
+            )
+        )
     return "".join(line + "\n" for line in lines)
 
 
@@ -194,15 +212,19 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     dtypes = _dtypes(options["dtypes"])
     order = parse_int(options["order"], "--order", 0, 4) if options["order"] is not None else 2
     limit = parse_int(options["ulps"], "--ulps", 0, 1 << 62) if options["ulps"] else None
-    budget = parse_int(options["max_points"], "--max-points", 1, 1 << 40) if options[
-        "max_points"] else accuracy.MAX_REFERENCE_POINTS  # fmt: skip
+    budget = (
+        parse_int(options["max_points"], "--max-points", 1, 1 << 40)
+        if options["max_points"]
+        else accuracy.MAX_REFERENCE_POINTS
+    )
     cap = parse_cap(options["max_elements"])
     plotting = bool(options["output"] or options["plot"])  # curves: the linear part by default
     grid = options["x"] or (accuracy.LINEAR_GRID if plotting else accuracy.DEFAULT_GRID)
     output = options["output"]
     if output and not output.lower().endswith(FILE_TYPES):
-        raise BadParameter(f"cannot tell the image type of {output!r}",
-                           "end the name with .png, .svg or .pdf")  # fmt: skip
+        raise BadParameter(
+            f"cannot tell the image type of {output!r}", "end the name with .png, .svg or .pdf"
+        )
     size = parse_size(options["size"])
     params = {k: v for k, v in options["function_params"].items() if v is not None}
     fmt = resolve_format(options["output_format"], options["as_json"])
@@ -217,8 +239,10 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     per_point = _calibrate(specs[0], params, order, dtypes)
     seconds = per_point * points * 1.2
     if seconds > QUIET_SECONDS:
-        sys.stderr.write(f"actgrad: accuracy: {points:,} reference evaluations, about "
-                         f"{seconds:.0f} s (Ctrl-C stops)\n")  # fmt: skip
+        sys.stderr.write(
+            f"actgrad: accuracy: {points:,} reference evaluations, about "
+            f"{seconds:.0f} s (Ctrl-C stops)\n"
+        )
     started = time.perf_counter()
     rows = list(_run(specs, grid, dtypes, order, params, limit, cap, points))
     took = time.perf_counter() - started
@@ -240,9 +264,16 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
         )
         return
     if fmt == "json":
-        data = {"torch": accuracy.torch_version(), "grid": grid, "points": int(xs.size),
-                "dtypes": dtypes, "order": order, "ulps": limit,
-                "rows": [r.to_dict() for r in rows], "seconds": round(took, 3)}  # fmt: skip
+        data = {
+            "torch": accuracy.torch_version(),
+            "grid": grid,
+            "points": int(xs.size),
+            "dtypes": dtypes,
+            "order": order,
+            "ulps": limit,
+            "rows": [r.to_dict() for r in rows],
+            "seconds": round(took, 3),
+        }
         write(orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY))
     elif fmt == "plain":
         write(_plain(rows, limit, options["header"]))
@@ -250,8 +281,16 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
         print_rich(_table(rows, limit, grid))
 
 
-def _run(specs: list[Any], grid: str, dtypes: list[str], order: int, params: dict[str, Any],
-         limit: float | None, cap: int, points: int) -> Any:  # fmt: skip
+def _run(
+    specs: list[Any],
+    grid: str,
+    dtypes: list[str],
+    order: int,
+    params: dict[str, Any],
+    limit: float | None,
+    cap: int,
+    points: int,
+) -> Any:
     """The sweep's rows, with a progress bar on stderr when it is a terminal."""
     if not sys.stderr.isatty():
         for spec in specs:
@@ -264,5 +303,13 @@ def _run(specs: list[Any], grid: str, dtypes: list[str], order: int, params: dic
         task = bar.add_task("reference", total=points)
         for spec in specs:
             bar.update(task, description=spec.command)
-            yield from accuracy.sweep(spec, grid, dtypes, order, params, limit, cap,
-                                      progress=lambda n: bar.advance(task, n))  # fmt: skip
+            yield from accuracy.sweep(
+                spec,
+                grid,
+                dtypes,
+                order,
+                params,
+                limit,
+                cap,
+                progress=lambda n: bar.advance(task, n),
+            )

@@ -482,12 +482,17 @@ def make_app(specs: list[registry.FunctionSpec], listing: bool = False) -> typer
         rich_markup_mode=None,
     )
     app.callback(help=_root.__doc__ + "\n\nExample: actgrad sigmoid --x 0.5 --grad")(_root)
-    for name, fn in (("list", list_functions), ("explain", explain),
-                     ("expr", make_expr_command()), ("batch", batch),
-                     ("plot", with_function_params(plot)),
-                     ("accuracy", with_function_params(accuracy)), ("server", server),
-                     ("repl", repl),
-                     ("help", help_command)):  # fmt: skip
+    for name, fn in (
+        ("list", list_functions),
+        ("explain", explain),
+        ("expr", make_expr_command()),
+        ("batch", batch),
+        ("plot", with_function_params(plot)),
+        ("accuracy", with_function_params(accuracy)),
+        ("server", server),
+        ("repl", repl),
+        ("help", help_command),
+    ):
         app.command(name, short_help=(fn.__doc__ or "").strip().splitlines()[0])(fn)
     add_function_commands(app, specs, listing)
     return app

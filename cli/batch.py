@@ -72,8 +72,7 @@ class LineReader:
         self.consumed = 0
 
     def _read(self) -> bytes:
-        return os.read(self.fd, READ_BYTES) if self.fd is not None else self.stream.read(
-            READ_BYTES)  # fmt: skip
+        return os.read(self.fd, READ_BYTES) if self.fd is not None else self.stream.read(READ_BYTES)
 
     def waiting(self) -> bool:
         if self.eof or self.fd is None:
@@ -100,8 +99,10 @@ class LineReader:
             pending = parts.pop()
             self.consumed += len(buffer) - len(pending)
             if skipping or len(buffer) >= limit:  # a line may be too long: look at each
-                parts = [LineTooLong() if (skipping and not n) or len(part) >= limit else part
-                         for n, part in enumerate(parts)]  # fmt: skip
+                parts = [
+                    LineTooLong() if (skipping and not n) or len(part) >= limit else part
+                    for n, part in enumerate(parts)
+                ]
                 if parts:
                     skipping = False
             if len(pending) >= limit:  # drop it, and report the line when it ends
@@ -114,8 +115,10 @@ class LineReader:
 def _values(value: Any, name: str) -> str:
     """A JSON value for a tensor input as the text the command line would take."""
     if isinstance(value, bool) or value is None or isinstance(value, dict):
-        raise BadInput(f"{name} must be a number, a list of numbers or a string",
-                       'e.g. "x": 0.5, "x": [1, 2], "x": "-10:10:100"')  # fmt: skip
+        raise BadInput(
+            f"{name} must be a number, a list of numbers or a string",
+            'e.g. "x": 0.5, "x": [1, 2], "x": "-10:10:100"',
+        )
     if isinstance(value, int | float):
         try:
             return repr(float(value))
@@ -179,8 +182,10 @@ def json_request(data: dict, max_elements: int) -> Any:
     else:
         fn = data.get("fn")
         if not isinstance(fn, str):
-            raise BadParameter('a request needs "fn" (a function name) or "expr"',
-                               'e.g. {"fn": "sigmoid", "x": 0.5, "grad": true}')  # fmt: skip
+            raise BadParameter(
+                'a request needs "fn" (a function name) or "expr"',
+                'e.g. {"fn": "sigmoid", "x": 0.5, "grad": true}',
+            )
         name, canonical = fn, registry.get(fn).name
     command = _command(canonical)
     given = ["--", data["expr"]] if canonical == "expr" else []
@@ -195,8 +200,10 @@ def json_request(data: dict, max_elements: int) -> Any:
             for k, v in value.items():
                 param = table.get(k)
                 if param is None or not param.name.startswith("p_"):
-                    raise BadParameter(f"{registry.get(canonical).command} has no parameter "
-                                       f"{k!r}", f"see actgrad explain {name}")  # fmt: skip
+                    raise BadParameter(
+                        f"{registry.get(canonical).command} has no parameter {k!r}",
+                        f"see actgrad explain {name}",
+                    )
                 options[param.name] = v
         elif key == "grad" and isinstance(value, str | list):  # "grad": ["w", "x"]
             options["grad"], options["wrt"] = True, _text(value, key)
@@ -218,13 +225,15 @@ def _option_value(param: Any, key: str, value: Any) -> Any:
     if param.is_flag:
         if type(value) is not bool:
             got = "null" if value is None else type(value).__name__
-            raise BadParameter(f"{key!r} cannot be {got} ({_short(value)})",
-                               f'e.g. "{key}": true')  # fmt: skip
+            raise BadParameter(f"{key!r} cannot be {got} ({_short(value)})", f'e.g. "{key}": true')
         return value
     if param.name.startswith("p_"):
         return value  # a function parameter: resolve_params checks its type and range
-    text = _values(value, key) if param.name.startswith("t_") or param.name == "cotangent" else (
-        _text(value, key))  # fmt: skip
+    text = (
+        _values(value, key)
+        if param.name.startswith("t_") or param.name == "cotangent"
+        else (_text(value, key))
+    )
     return (text,) if param.multiple else text
 
 
@@ -237,8 +246,10 @@ def _text(value: Any, key: str) -> str:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ",".join(value)
     got = "null" if value is None else type(value).__name__
-    raise BadParameter(f"{key!r} cannot be {got} ({_short(value)})",
-                       f"see actgrad --help for --{key.replace('_', '-')}")  # fmt: skip
+    raise BadParameter(
+        f"{key!r} cannot be {got} ({_short(value)})",
+        f"see actgrad --help for --{key.replace('_', '-')}",
+    )
 
 
 _KEYS: dict[int, dict[str, Any]] = {}
@@ -358,10 +369,17 @@ class Line:
 
 
 def _error(line: Line, code: str, message: str) -> None:
-    line.output = orjson.dumps(
-        {"line": line.number, "id": orjson.loads(line.id), "ok": False,
-         "error": {"code": code, "message": " ".join(message.split())}}
-    ) + b"\n"  # fmt: skip
+    line.output = (
+        orjson.dumps(
+            {
+                "line": line.number,
+                "id": orjson.loads(line.id),
+                "ok": False,
+                "error": {"code": code, "message": " ".join(message.split())},
+            }
+        )
+        + b"\n"
+    )
 
 
 OK = b'{"line":%d,"id":%s,"ok":true,"result":%s}\n'
@@ -499,8 +517,13 @@ class Batch:
     def _key(self, signature: tuple) -> tuple | None:
         """The group key of a fast line's signature, or None when it takes the general path."""
         fn, params, grad, order, dtype, device = signature
-        if (type(grad) is not bool or type(order) is not int or type(params) is not tuple
-                or type(dtype) is not str or type(device) is not str):  # fmt: skip
+        if (
+            type(grad) is not bool
+            or type(order) is not int
+            or type(params) is not tuple
+            or type(dtype) is not str
+            or type(device) is not str
+        ):
             return None  # null or a wrong type: the general path says what is wrong
         known = self._resolve(fn, dict(params))
         if not known:
@@ -549,9 +572,16 @@ class Batch:
                             kind = type(x)
                             if kind is float or (kind is int and -(2**53) <= x <= 2**53):
                                 get = data.get
-                                key = cache[(get("fn"), get("params", ()), get("grad", False),
-                                             get("order", 0), get("dtype", ""),
-                                             get("device", ""))]  # fmt: skip
+                                key = cache[
+                                    (
+                                        get("fn"),
+                                        get("params", ()),
+                                        get("grad", False),
+                                        get("order", 0),
+                                        get("dtype", ""),
+                                        get("device", ""),
+                                    )
+                                ]
                                 if key is not None:
                                     members = groups.get(key)
                                     if members is None:
@@ -622,8 +652,11 @@ class Batch:
         """Evaluate a line's request on its own: anything it raises is that line's error."""
         try:
             request = line.request
-            answer = request.answer() if type(request) is Compare else render_json(
-                core.evaluate(request))  # fmt: skip
+            answer = (
+                request.answer()
+                if type(request) is Compare
+                else render_json(core.evaluate(request))
+            )
             _ok(line, answer[:-1])
         except Exception as exc:
             _error(line, *_unexpected(exc))
@@ -642,8 +675,11 @@ def _own_texts(group: Any) -> dict[int, bytes]:
         else:
             out[row] = render_json(group.rows([row], notes))[:-1]
     for notes, rows in shared.values():
-        texts = render_json_rows(group.rows(rows, notes)) if len(rows) > 1 else [
-            render_json(group.rows(rows, notes))[:-1]]  # fmt: skip
+        texts = (
+            render_json_rows(group.rows(rows, notes))
+            if len(rows) > 1
+            else [render_json(group.rows(rows, notes))[:-1]]
+        )
         out.update(zip(rows, texts, strict=True))
     return out
 
@@ -766,8 +802,16 @@ def _few_collections() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-def _run(source: str, stream: Any, size: int | None, reader: LineReader, batch: Batch,
-         fail_fast: bool, window_lines: int, max_line_bytes: int) -> int:  # fmt: skip
+def _run(
+    source: str,
+    stream: Any,
+    size: int | None,
+    reader: LineReader,
+    batch: Batch,
+    fail_fast: bool,
+    window_lines: int,
+    max_line_bytes: int,
+) -> int:
     out = Stream(batch, fail_fast)
     start = time.perf_counter()
     progress = _progress(size)

@@ -44,11 +44,40 @@ ANSWER_TIMEOUT = 10.0  # seconds for the worker's pid; past it the command runs 
 # Variables read when Python, OpenMP, torch, numpy, mpmath, typer start, or that select what
 # they load: a server that started with other values cannot answer as the caller's own
 # process would, so they must be equal. Every other variable is the caller's own in the worker.
-STARTUP_PREFIXES = ("PYTHON", "OMP_", "KMP_", "GOMP_", "MKL_", "OPENBLAS", "GOTO", "BLIS_",
-                    "TORCH", "PYTORCH", "ATEN_", "CUDA", "NVIDIA_", "HIP_", "ROCM", "HSA_",
-                    "LD_", "MALLOC_", "GLIBC_", "NUMPY_", "NPY_", "MPMATH_", "SAGE", "SYMPY_",
-                    "TYPER_", "_TYPER_", "LC_", "LANG", "TZ", "TMPDIR", "VIRTUAL_ENV",
-                    "CONDA_PREFIX")  # fmt: skip
+STARTUP_PREFIXES = (
+    "PYTHON",
+    "OMP_",
+    "KMP_",
+    "GOMP_",
+    "MKL_",
+    "OPENBLAS",
+    "GOTO",
+    "BLIS_",
+    "TORCH",
+    "PYTORCH",
+    "ATEN_",
+    "CUDA",
+    "NVIDIA_",
+    "HIP_",
+    "ROCM",
+    "HSA_",
+    "LD_",
+    "MALLOC_",
+    "GLIBC_",
+    "NUMPY_",
+    "NPY_",
+    "MPMATH_",
+    "SAGE",
+    "SYMPY_",
+    "TYPER_",
+    "_TYPER_",
+    "LC_",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+)
 
 
 class Unsafe(Exception):
@@ -143,8 +172,14 @@ def identity() -> dict[str, str]:
                 torch_version = line.split("=", 1)[1].strip().strip("'\"")
                 break
         break
-    return {"actgrad": actgrad.__version__, "install": here, "prefix": prefix,
-            "python": python, "torch": torch_version, "protocol": str(PROTOCOL)}  # fmt: skip
+    return {
+        "actgrad": actgrad.__version__,
+        "install": here,
+        "prefix": prefix,
+        "python": python,
+        "torch": torch_version,
+        "protocol": str(PROTOCOL),
+    }
 
 
 def import_path(path: list[str]) -> list[str]:
@@ -178,8 +213,7 @@ def caller() -> dict:
         if name.startswith("RLIMIT_") and name != "RLIMIT_OFILE":
             with contextlib.suppress(OSError, ValueError):
                 limits[name] = list(resource.getrlimit(getattr(resource, name)))
-    settings: dict = {"umask": mask, "rlimits": limits,
-                      "nice": os.getpriority(os.PRIO_PROCESS, 0)}  # fmt: skip
+    settings: dict = {"umask": mask, "rlimits": limits, "nice": os.getpriority(os.PRIO_PROCESS, 0)}
     with contextlib.suppress(OSError, AttributeError):
         settings["policy"] = [os.sched_getscheduler(0), os.sched_getparam(0).sched_priority]
     with contextlib.suppress(OSError, AttributeError):
@@ -316,8 +350,10 @@ def _stdio(fd: int, stream: object) -> dict | None:
         os.fstat(fd)
     except OSError:
         return None
-    return {"encoding": getattr(stream, "encoding", None) or "utf-8",
-            "errors": getattr(stream, "errors", None) or "strict"}  # fmt: skip
+    return {
+        "encoding": getattr(stream, "encoding", None) or "utf-8",
+        "errors": getattr(stream, "errors", None) or "strict",
+    }
 
 
 RELAYED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
@@ -355,8 +391,16 @@ def _exchange(sock: socket.socket, cwd: int, argv: list[str], auto: bool) -> int
     streams = {0: sys.stdin, 1: sys.stdout, 2: sys.stderr}
     stdio = {str(fd): _stdio(fd, s) for fd, s in streams.items()}
     fds = [fd for fd in (0, 1, 2) if stdio[str(fd)] is not None]
-    message = {"op": "run", "identity": identity(), "context": context(), "caller": caller(),
-               "argv": argv, "env": dict(os.environ), "stdio": stdio, "fds": fds}  # fmt: skip
+    message = {
+        "op": "run",
+        "identity": identity(),
+        "context": context(),
+        "caller": caller(),
+        "argv": argv,
+        "env": dict(os.environ),
+        "stdio": stdio,
+        "fds": fds,
+    }
     if len(encode(message)) > MAX_FRAME:
         return None
     try:
@@ -436,8 +480,9 @@ def _end_by_signal(signum: int, ours: list[int] | bool) -> None:
 LAUNCH = "from actgrad.cli.entry import main; main()"  # in /: the server drops it from sys.path
 
 
-def start_background(idle: float | None = None, workers: int | None = None,
-                     wait_gone: bool = False) -> None:  # fmt: skip
+def start_background(
+    idle: float | None = None, workers: int | None = None, wait_gone: bool = False
+) -> None:
     """Start a server in its own session, not waiting for it (ACTGRAD_SERVER=auto). It
     starts in /, so nothing from the working directory is ever on its import path."""
     import subprocess
@@ -454,5 +499,12 @@ def start_background(idle: float | None = None, workers: int | None = None,
         command += ["--idle", str(idle)]
     if workers is not None:
         command += ["--workers", str(workers)]
-    subprocess.Popen(command, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)  # fmt: skip
+    subprocess.Popen(
+        command,
+        cwd="/",
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )

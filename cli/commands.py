@@ -73,8 +73,10 @@ def _derivatives(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
     loss = spec.kind != "activation"
     what = {"loss": "loss", "norm": "norm"}.get(spec.kind, "output")
     if loss:
-        first = ("First derivative w.r.t. each input given (torch.autograd.grad; per element "
-                 "with --reduction none).")  # fmt: skip
+        first = (
+            "First derivative w.r.t. each input given (torch.autograd.grad; per element "
+            "with --reduction none)."
+        )
         order = f"0-2; 2: the Hessian of the {what}."
     elif spec.pointwise:
         first, order = "First derivative (torch.autograd.grad).", "Derivatives up to order N (0-4)."
@@ -82,29 +84,63 @@ def _derivatives(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
         first = "The Jacobian along --dim (torch.autograd.grad of every output)."
         order = "0-2; 2 with --index: the Hessian of output I."
     params = [
-        _option("grad", bool, False, typer.Option(
-            "--grad", "-g", rich_help_panel=DERIVATIVES, help=first)),
-        _option("order", str | None, None, typer.Option(
-            "--order", metavar="N", rich_help_panel=DERIVATIVES, help=order)),
+        _option(
+            "grad",
+            bool,
+            False,
+            typer.Option("--grad", "-g", rich_help_panel=DERIVATIVES, help=first),
+        ),
+        _option(
+            "order",
+            str | None,
+            None,
+            typer.Option("--order", metavar="N", rich_help_panel=DERIVATIVES, help=order),
+        ),
         _cotangent_option(),
-    ]  # fmt: skip
+    ]
     if loss:
         names = [t.name for t in spec.inputs if t.grad != "never"]
         example = "w,x" if spec.model else ",".join(names[:2])
-        params.append(_option("wrt", str | None, None, typer.Option(
-            "--wrt", metavar="NAMES", rich_help_panel=DERIVATIVES,
-            help=f"Differentiate only with respect to these inputs, e.g. {example}.",
-        )))  # fmt: skip
+        params.append(
+            _option(
+                "wrt",
+                str | None,
+                None,
+                typer.Option(
+                    "--wrt",
+                    metavar="NAMES",
+                    rich_help_panel=DERIVATIVES,
+                    help=f"Differentiate only with respect to these inputs, e.g. {example}.",
+                ),
+            )
+        )
         if spec.aligned:
-            params.append(_option("broadcast", bool, False, typer.Option(
-                "--broadcast", rich_help_panel=INPUTS,
-                help="Let inputs of different shapes broadcast (otherwise an error).",
-            )))  # fmt: skip
+            params.append(
+                _option(
+                    "broadcast",
+                    bool,
+                    False,
+                    typer.Option(
+                        "--broadcast",
+                        rich_help_panel=INPUTS,
+                        help="Let inputs of different shapes broadcast (otherwise an error).",
+                    ),
+                )
+            )
     elif not spec.pointwise:
-        params.append(_option("index", str | None, None, typer.Option(
-            "--index", metavar="I", rich_help_panel=DERIVATIVES,
-            help="Gradient of output I only (a Jacobian row): grad(y[I], x).",
-        )))  # fmt: skip
+        params.append(
+            _option(
+                "index",
+                str | None,
+                None,
+                typer.Option(
+                    "--index",
+                    metavar="I",
+                    rich_help_panel=DERIVATIVES,
+                    help="Gradient of output I only (a Jacobian row): grad(y[I], x).",
+                ),
+            )
+        )
     return params
 
 
@@ -115,9 +151,19 @@ COTANGENT_HELP = (
 
 
 def _cotangent_option() -> inspect.Parameter:
-    return _option("cotangent", list[str] | None, None, typer.Option(
-        "--cotangent", "--vjp", "--backward", metavar="VALUES", rich_help_panel=DERIVATIVES,
-        help=COTANGENT_HELP))  # fmt: skip
+    return _option(
+        "cotangent",
+        list[str] | None,
+        None,
+        typer.Option(
+            "--cotangent",
+            "--vjp",
+            "--backward",
+            metavar="VALUES",
+            rich_help_panel=DERIVATIVES,
+            help=COTANGENT_HELP,
+        ),
+    )
 
 
 def _param_option(param: registry.Param) -> inspect.Parameter:
@@ -355,8 +401,9 @@ def dtype_list(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def evaluate_dtypes(request: Any, dtypes: list[str], each: Callable = lambda items, label: items
-                    ) -> tuple[dict[str, Any], dict]:  # fmt: skip
+def evaluate_dtypes(
+    request: Any, dtypes: list[str], each: Callable = lambda items, label: items
+) -> tuple[dict[str, Any], dict]:
     """One request in several dtypes (``each`` walks them: a progress bar, or plainly), and
     their comparison against float64."""
     from actgrad.core.check import compare_dtypes  # torch
@@ -614,29 +661,71 @@ def make_expr_command() -> Callable[..., None]:
     """``actgrad expr EXPRESSION --var NAME=VALUES … [--grad [NAMES]] [--symbolic]``."""
     parameters = [
         inspect.Parameter(
-            "expression", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            annotation=Annotated[str, typer.Argument(
-                metavar="EXPRESSION", help="e.g. \"x*sigmoid(x)\" or \"(1 - w*x)**2\".")],
+            "expression",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=Annotated[
+                str,
+                typer.Argument(metavar="EXPRESSION", help='e.g. "x*sigmoid(x)" or "(1 - w*x)**2".'),
+            ],
         ),
-        _option("var", list[str] | None, None, typer.Option(
-            "--var", metavar="NAME=VALUES", rich_help_panel=INPUTS,
-            help=f"A variable: NAME=VALUES, VALUES as {VALUES_HELP}. Repeat for more.")),
+        _option(
+            "var",
+            list[str] | None,
+            None,
+            typer.Option(
+                "--var",
+                metavar="NAME=VALUES",
+                rich_help_panel=INPUTS,
+                help=f"A variable: NAME=VALUES, VALUES as {VALUES_HELP}. Repeat for more.",
+            ),
+        ),
         _tensor_option("x", ("--x", "-x"), "Shorthand for --var x=VALUES."),
-        _option("grad", bool, False, typer.Option(
-            "--grad", "-g", rich_help_panel=DERIVATIVES,
-            help="Derivatives w.r.t. every variable; --grad w,x for some.")),
-        _option("wrt", str | None, None, typer.Option(
-            "--wrt", metavar="NAMES", rich_help_panel=DERIVATIVES,
-            help="The variables to differentiate (same as --grad NAMES).")),
-        _option("order", str | None, None, typer.Option(
-            "--order", metavar="N", rich_help_panel=DERIVATIVES,
-            help="Derivatives up to order N (elementwise; 2 gives a Hessian of a scalar).")),
-        _option("symbolic", bool, False, typer.Option(
-            "--symbolic", rich_help_panel=DERIVATIVES,
-            help="Also give each derivative as a formula (sympy).")),
+        _option(
+            "grad",
+            bool,
+            False,
+            typer.Option(
+                "--grad",
+                "-g",
+                rich_help_panel=DERIVATIVES,
+                help="Derivatives w.r.t. every variable; --grad w,x for some.",
+            ),
+        ),
+        _option(
+            "wrt",
+            str | None,
+            None,
+            typer.Option(
+                "--wrt",
+                metavar="NAMES",
+                rich_help_panel=DERIVATIVES,
+                help="The variables to differentiate (same as --grad NAMES).",
+            ),
+        ),
+        _option(
+            "order",
+            str | None,
+            None,
+            typer.Option(
+                "--order",
+                metavar="N",
+                rich_help_panel=DERIVATIVES,
+                help="Derivatives up to order N (elementwise; 2 gives a Hessian of a scalar).",
+            ),
+        ),
+        _option(
+            "symbolic",
+            bool,
+            False,
+            typer.Option(
+                "--symbolic",
+                rich_help_panel=DERIVATIVES,
+                help="Also give each derivative as a formula (sympy).",
+            ),
+        ),
         _cotangent_option(),
         *_shared_tail(False),
-    ]  # fmt: skip
+    ]
 
     def command(**options: Any) -> None:
         fmt = resolve_format(options["output_format"], options["as_json"])

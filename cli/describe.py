@@ -172,8 +172,10 @@ def _grad_text(spec: registry.FunctionSpec) -> str:
         return (
             f"--grad gives f'(xᵢ) per element (torch.autograd.grad of y.sum()); {backward} (v·f')"
         )
-    return (f"--grad gives the full Jacobian ∂yᵢ/∂xⱼ (torch.autograd.grad of every output); "
-            f"--index I its row I; {backward}")  # fmt: skip
+    return (
+        f"--grad gives the full Jacobian ∂yᵢ/∂xⱼ (torch.autograd.grad of every output); "
+        f"--index I its row I; {backward}"
+    )
 
 
 def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
@@ -230,16 +232,20 @@ def accuracy_lines(spec: registry.FunctionSpec) -> list[str]:
         for quantity, runs in measured.get(dtype, {}).items():
             lost = [words for _, _, every, words in runs if every]
             over = [words for _, _, every, words in runs if not every]
-            what = (f"every digit lost for {', '.join(lost[:3])}" if lost else
-                    f"over {default_ulps(dtype)} ulps off for "
-                    f"{', '.join(over[:3])}")  # fmt: skip
+            what = (
+                f"every digit lost for {', '.join(lost[:3])}"
+                if lost
+                else f"over {default_ulps(dtype)} ulps off for {', '.join(over[:3])}"
+            )
             out.append(f"{dtype} {QUANTITIES.get(quantity, quantity)}: {what}")
     if spec.name in known_accuracy.PARAMS:
         params = known_accuracy.PARAMS[spec.name]
         at = f" (with {', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""
-        out.append(f"measured against the true value on the standard grid{at} with "
-                   f"{words(known_accuracy.MACHINE)}; actgrad accuracy {spec.command} "
-                   "measures it on this machine, over any range")  # fmt: skip
+        out.append(
+            f"measured against the true value on the standard grid{at} with "
+            f"{words(known_accuracy.MACHINE)}; actgrad accuracy {spec.command} "
+            "measures it on this machine, over any range"
+        )
     return out
 
 

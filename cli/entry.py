@@ -15,8 +15,12 @@ LOCAL = ("server", "repl")  # commands that run here even with a server
 def main() -> None:
     mode = os.environ.get("ACTGRAD_SERVER", "").strip().lower()
     argv = sys.argv[1:]
-    if (mode not in ("off", "0", "no", "false", "never") and argv[:1] and argv[0] not in LOCAL
-            and not any(k.endswith("_COMPLETE") for k in os.environ)):  # fmt: skip
+    if (
+        mode not in ("off", "0", "no", "false", "never")
+        and argv[:1]
+        and argv[0] not in LOCAL
+        and not any(k.endswith("_COMPLETE") for k in os.environ)
+    ):
         code = guarded(lambda: _forward(argv, auto=mode == "auto"))
         if code is not None:
             sys.exit(code)

@@ -41,6 +41,8 @@ def internal_error(exc: BaseException) -> ExitStatus:
     """Say that a bug ended what was running (ACTGRAD_DEBUG=1: the traceback instead)."""
     if os.environ.get("ACTGRAD_DEBUG"):
         raise exc
-    report(f"internal error: {type(exc).__name__}: {exc} "
-           "(please report it; ACTGRAD_DEBUG=1 shows the traceback)")  # fmt: skip
+    report(
+        f"internal error: {type(exc).__name__}: {exc} "
+        "(please report it; ACTGRAD_DEBUG=1 shows the traceback)"
+    )
     return ExitStatus.ERROR

@@ -38,11 +38,20 @@ def series(
         if spec is not None and spec.kind == "activation" and spec.pointwise:
             own = {k: v for k, v in params.items() if k in spec.param_names}
             seed = "0" if spec.stochastic else None
-            req = build_request(spec.name, {"x": [x]}, own, grad=grad, dtype=dtype, seed=seed,
-                                max_elements=max_elements)  # fmt: skip
+            req = build_request(
+                spec.name,
+                {"x": [x]},
+                own,
+                grad=grad,
+                dtype=dtype,
+                seed=seed,
+                max_elements=max_elements,
+            )
         elif spec is not None:
-            raise BadParameter(f"{item} is not elementwise: it has no curve over x",
-                               "plot elementwise functions or expressions in x")  # fmt: skip
+            raise BadParameter(
+                f"{item} is not elementwise: it has no curve over x",
+                "plot elementwise functions or expressions in x",
+            )
         elif NAME.fullmatch(item.strip()) and item.strip() not in ("x", *CONSTANTS):
             guess = registry.suggest(item)
             raise UnknownFunction(
@@ -50,8 +59,14 @@ def series(
                 f"did you mean '{guess}'?" if guess else "run 'actgrad list' to see them",
             )
         else:
-            req = build_expr_request(item, x=[x], grad=grad, wrt=["x"] if grad else None,
-                                     dtype=dtype, max_elements=max_elements)  # fmt: skip
+            req = build_expr_request(
+                item,
+                x=[x],
+                grad=grad,
+                wrt=["x"] if grad else None,
+                dtype=dtype,
+                max_elements=max_elements,
+            )
             program = req.program
             if not program.elementwise or program.shape != req.inputs["x"].shape:
                 raise BadParameter(f"{item!r} is not elementwise in x", "plot f(x) per point")
@@ -97,8 +112,9 @@ def tick_format(low: float, high: float, ticks: int) -> Any:
     return label
 
 
-def terminal(xs: np.ndarray, curves: list[dict[str, Any]], width: int | None,
-             height: int | None, color: bool) -> str:  # fmt: skip
+def terminal(
+    xs: np.ndarray, curves: list[dict[str, Any]], width: int | None, height: int | None, color: bool
+) -> str:
     """A braille plot with axes and a legend, sized to the terminal unless told; without
     colour each curve has its own mark."""
     import plotille
@@ -114,8 +130,9 @@ def terminal(xs: np.ndarray, curves: list[dict[str, Any]], width: int | None,
     if left == right:  # a single point: give the axis some width around it
         left, right = left - max(abs(left), 1.0), right + max(abs(right), 1.0)
     fig.set_x_limits(left, right)
-    finite = [c[k][np.isfinite(c[k])].astype(np.float64) for c in curves for k in ("y", "dy")
-              if k in c]  # fmt: skip
+    finite = [
+        c[k][np.isfinite(c[k])].astype(np.float64) for c in curves for k in ("y", "dy") if k in c
+    ]
     low, high = axis_limits(np.concatenate(finite) if finite else np.zeros(0))
     fig.set_y_limits(low, high)
     fig.y_ticks_fkt = tick_format(low, high, fig.height)
@@ -124,8 +141,13 @@ def terminal(xs: np.ndarray, curves: list[dict[str, Any]], width: int | None,
     series = [(c["name"], c["y"]) for c in curves]
     series += [(f"d/dx {c['name']}", c["dy"]) for c in curves if "dy" in c]
     for i, (name, ys) in enumerate(series):
-        fig.plot(xs, np.nan_to_num(ys), label=name, lc=palette[i % len(palette)],
-                 marker=None if color else MARKS[i % len(MARKS)])  # fmt: skip
+        fig.plot(
+            xs,
+            np.nan_to_num(ys),
+            label=name,
+            lc=palette[i % len(palette)],
+            marker=None if color else MARKS[i % len(MARKS)],
+        )
     return fig.show(legend=True) + "\n"
 
 
@@ -182,13 +204,19 @@ def _canvas(option: str, value: int | None, low: int, high: int) -> None:
 
 def _check_params(items: list[str], params: dict[str, str]) -> None:
     """Every parameter given must belong to some plotted function."""
-    known = {p for item in items if (name := registry.resolve(item))
-             for p in registry.get(name).param_names}  # fmt: skip
+    known = {
+        p
+        for item in items
+        if (name := registry.resolve(item))
+        for p in registry.get(name).param_names
+    }
     for key in params:
         if key not in known:
             options = ", ".join(sorted("--" + k.replace("_", "-") for k in known)) or "none"
-            raise BadParameter(f"no plotted function has a parameter {key!r}",
-                               f"parameters of these functions: {options}")  # fmt: skip
+            raise BadParameter(
+                f"no plotted function has a parameter {key!r}",
+                f"parameters of these functions: {options}",
+            )
 
 
 def run_plot(items: list[str], options: dict[str, Any]) -> None:
@@ -198,19 +226,28 @@ def run_plot(items: list[str], options: dict[str, Any]) -> None:
     _canvas("--height", options["height"], 4, MAX_HEIGHT)
     output = options["output"]
     if output and not output.lower().endswith(FILE_TYPES):
-        raise BadParameter(f"cannot tell the image type of {output!r}",
-                           "end the name with .png, .svg or .pdf")  # fmt: skip
+        raise BadParameter(
+            f"cannot tell the image type of {output!r}", "end the name with .png, .svg or .pdf"
+        )
     size = parse_size(options["size"])
-    params = {k: v if isinstance(v, str) else str(v).lower()
-              for k, v in options["function_params"].items()}  # fmt: skip
+    params = {
+        k: v if isinstance(v, str) else str(v).lower()
+        for k, v in options["function_params"].items()
+    }
     for item in options["param"] or []:
         key, eq, value = item.partition("=")
         if not eq:
             raise BadParameter(f"bad --param {item!r}", "write NAME=VALUE, e.g. alpha=2")
         params[key.strip().replace("-", "_")] = value.strip()
     _check_params(items, params)
-    xs, curves = series(items, options["x"] or DEFAULT_RANGE, options["grad"], params,
-                        options["dtype"], options["max_elements"])  # fmt: skip
+    xs, curves = series(
+        items,
+        options["x"] or DEFAULT_RANGE,
+        options["grad"],
+        params,
+        options["dtype"],
+        options["max_elements"],
+    )
     if output:
         image(output, xs, curves, size)
         sys.stderr.write(f"actgrad: wrote {output}\n")

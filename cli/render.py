@@ -93,9 +93,13 @@ def columns(result: Result) -> Columns:
             headers.append(f"{weighted}{name}{PRIMES[k]}(x)")
             cols.append(grads["x"].reshape(-1))
         exact = result.exact or {}
-        for path, header in (("value", f"{name}(x)"), *(
+        for path, header in (
+            ("value", f"{name}(x)"),
+            *(
                 (f"{'grad' if k == 1 else f'grad{k}'}.x", f"{name}{PRIMES[k]}(x)")
-                for k in sorted(result.derivatives))):  # fmt: skip
+                for k in sorted(result.derivatives)
+            ),
+        ):
             if path in exact:
                 headers.append(f"exact {header}")
                 cols.append(np.asarray(exact[path], dtype=object).reshape(-1))
@@ -188,11 +192,19 @@ def _loss_plain(result: Result, precision: int | None, header: bool) -> Iterator
         return
     rows = result.value.size
     points = [(n, a.reshape(rows, 1)) for n, a in result.inputs.items() if a.size == rows]
-    cols = [*points, (label, result.value.reshape(rows, 1)),
-            *((n, a.reshape(rows, -1)) for n, a in derivatives)]  # fmt: skip
+    cols = [
+        *points,
+        (label, result.value.reshape(rows, 1)),
+        *((n, a.reshape(rows, -1)) for n, a in derivatives),
+    ]
     if header:
-        yield "\t".join(n if c.shape[1] == 1 else "\t".join(f"{n}[{j}]" for j in range(c.shape[1]))
-                        for n, c in cols) + "\n"  # fmt: skip
+        yield (
+            "\t".join(
+                n if c.shape[1] == 1 else "\t".join(f"{n}[{j}]" for j in range(c.shape[1]))
+                for n, c in cols
+            )
+            + "\n"
+        )
     for start in range(0, rows, PLAIN_CHUNK_ROWS):
         cells = [_cells(c[start : start + PLAIN_CHUNK_ROWS], precision) for _, c in cols]
         yield "".join("\t".join(row) + "\n" for row in zip(*cells, strict=True))
@@ -265,8 +277,9 @@ def _caption(result: Result) -> str:
     return " · ".join([*parts, f"torch {result.torch}"])
 
 
-def fitted_table(headers: list[str], cells: Callable[[int], list[str]], present: list[bool],
-                 width: int) -> tuple[Any, list[int]]:  # fmt: skip
+def fitted_table(
+    headers: list[str], cells: Callable[[int], list[str]], present: list[bool], width: int
+) -> tuple[Any, list[int]]:
     """A table of as many columns as fit ``width`` whole: numbers are never cut. Columns
     beyond the first MAX_TABLE_COLUMNS, or beyond the width, give way from the middle to one
     "…" column (column 0, the row label, always stays). ``cells(c)`` gives column c's texts
@@ -298,8 +311,7 @@ def fitted_table(headers: list[str], cells: Callable[[int], list[str]], present:
     table = Table()
     for c in shown:
         header = Text("…" if c < 0 else headers[c])
-        table.add_column(header, justify="right", overflow="fold",
-                         style="dim" if c == 0 else None)  # fmt: skip
+        table.add_column(header, justify="right", overflow="fold", style="dim" if c == 0 else None)
     for c in shown:
         if c >= 0:
             need(c)
@@ -342,13 +354,20 @@ def render_table(result: Result, precision: int | None = None, width: int = 80) 
     picked = np.array([r for r in rows if r >= 0])
     table, show_cols = fitted_table(
         ["i", *data.headers],
-        lambda c: [data.label(int(r)) for r in picked] if c == 0 else texts(
-            data.columns[c - 1][picked], precision),
+        lambda c: (
+            [data.label(int(r)) for r in picked]
+            if c == 0
+            else texts(data.columns[c - 1][picked], precision)
+        ),
         [r >= 0 for r in rows],
         width,
-    )  # fmt: skip
-    parts = [Text(title), table, *(Text(line) for line in [*lines, *exact_lines(result)]),
-             Text(_caption(result), style="dim")]  # fmt: skip
+    )
+    parts = [
+        Text(title),
+        table,
+        *(Text(line) for line in [*lines, *exact_lines(result)]),
+        Text(_caption(result), style="dim"),
+    ]
     parts += [Text(line, style="cyan") for line in check_lines(result)]
     if len(rows) < data.rows or sum(c > 0 for c in show_cols) < len(data.headers):
         parts.append(
@@ -390,8 +409,11 @@ def check_lines(result: Result) -> list[str]:
     else:
         second = " (a second opinion: the true value decides)" if report.get("decided") else ""
         verdict = "ok" if fd["ok"] else f"differ at {', '.join(fd['failures'])}{second}"
-        kinks = f"; kinks (one-sided derivatives differ) at {', '.join(fd['kinks'])}" if fd[
-            "kinks"] else ""  # fmt: skip
+        kinks = (
+            f"; kinks (one-sided derivatives differ) at {', '.join(fd['kinks'])}"
+            if fd["kinks"]
+            else ""
+        )
         floor = f"the finite-difference floor (|derivative| ≤ {_g(fd['floor'])})"
         if fd["max_rel"] is None:
             rel = f"max rel: every derivative is below {floor}, where no relative error holds"
@@ -407,13 +429,17 @@ def check_lines(result: Result) -> list[str]:
     if closed is not None:
         second = " (a second opinion: the true value decides)" if report.get("decided") else ""
         verdict = "ok" if closed["ok"] else f"differ{second}"
-        lines.append(f"check: autograd vs the closed-form derivative: max abs "
-                     f"{_g(closed['max_abs'])}: {verdict}")  # fmt: skip
+        lines.append(
+            f"check: autograd vs the closed-form derivative: max abs "
+            f"{_g(closed['max_abs'])}: {verdict}"
+        )
     dtype = report["dtype"]
     for path in report.get("reference_unsettled", []):
         count = report.get("unsettled_points", {}).get(path, 0)
-        lines.append(f"check: the true value of {path} did not settle within the reference's "
-                     f"precision and time budget at {count} point(s): not judged")  # fmt: skip
+        lines.append(
+            f"check: the true value of {path} did not settle within the reference's "
+            f"precision and time budget at {count} point(s): not judged"
+        )
     for reason in report.get("reference_missing", []):
         lines.append(f"check: no arbitrary-precision reference: {reason}; compared with float64")
     for path, err in report["dtype_error"].items():
@@ -423,8 +449,10 @@ def check_lines(result: Result) -> list[str]:
                 f"max rel {_g(err['max_rel'])}, max {_g(err['max_ulp'])} ulp"
             )
             continue
-        line = (f"check: {dtype} {path} vs the true value: max {_g(err['max_ulp'])} ulp, "
-                f"median {_g(err['median_ulp'])}, max rel {_g(err['max_rel'])}")  # fmt: skip
+        line = (
+            f"check: {dtype} {path} vs the true value: max {_g(err['max_ulp'])} ulp, "
+            f"median {_g(err['median_ulp'])}, max rel {_g(err['max_rel'])}"
+        )
         worst = err.get("worst")
         if worst and worst["index"]:
             at = (
@@ -442,8 +470,10 @@ def check_lines(result: Result) -> list[str]:
         if kind == "inaccurate":
             line += f" ({_g(flag['ulps'])} ulps > {report['ulps']})"
         if kind == "not-zero":
-            line = (f"check: not zero at {flag['path']}: got {_g(flag['got'])}; the true value "
-                    f"is 0 in {report['dtype']}")  # fmt: skip
+            line = (
+                f"check: not zero at {flag['path']}: got {_g(flag['got'])}; the true value "
+                f"is 0 in {report['dtype']}"
+            )
         lines.append(line)
     lines.append("check: " + ("ok" if report["ok"] else "see above: not every number holds"))
     return lines
@@ -458,14 +488,20 @@ def render_dtypes_json(
 ) -> bytes:
     first = results["float64"]
     data: dict[str, Any] = {
-        "function": first.function, "params": first.params, "device": first.device,
-        "torch": first.torch, "inputs": {k: v for k, v in first.to_dict()["inputs"].items()},
+        "function": first.function,
+        "params": first.params,
+        "device": first.device,
+        "torch": first.torch,
+        "inputs": {k: v for k, v in first.to_dict()["inputs"].items()},
         "dtypes": {},
-    }  # fmt: skip
+    }
     for dtype, result in results.items():
         full = result.to_dict()
-        entry = {k: v for k, v in full.items() if k in ("value", "nonfinite", "notes")
-                 or k.startswith(("grad", "jacobian"))}  # fmt: skip
+        entry = {
+            k: v
+            for k, v in full.items()
+            if k in ("value", "nonfinite", "notes") or k.startswith(("grad", "jacobian"))
+        }
         entry.update(comparison.get(dtype, {}))
         data["dtypes"][dtype] = entry
     if precision is not None:
@@ -482,16 +518,18 @@ def render_dtypes_plain(
     rows = max(a.size for _, a in first.arrays())
     named = [(n, a.reshape(-1)) for n, a in first.inputs.items() if a.size == rows]
     for path, _ in _quantities(first):
-        named += [(f"{path} {d}", dict(_quantities(r))[path].reshape(-1))
-                  for d, r in results.items()]  # fmt: skip
+        named += [
+            (f"{path} {d}", dict(_quantities(r))[path].reshape(-1)) for d, r in results.items()
+        ]
     named = [(n, c) for n, c in named if c.size == rows]
     if header:
         yield "\t".join(n for n, _ in named) + "\n"
     yield from _plain_rows([c for _, c in named], precision)
 
 
-def render_dtypes_table(results: dict[str, Result], comparison: dict, precision: int | None,
-                        width: int = 80) -> Any:  # fmt: skip
+def render_dtypes_table(
+    results: dict[str, Result], comparison: dict, precision: int | None, width: int = 80
+) -> Any:
     from rich.console import Group
     from rich.text import Text
 
@@ -508,8 +546,11 @@ def render_dtypes_table(results: dict[str, Result], comparison: dict, precision:
             if arr.size == rows:
                 headers.append(f"{path} {dtype}")
                 arrays.append(arr.reshape(-1))
-    shown = range(rows) if rows <= 2 * HEAD_ROWS else [*range(HEAD_ROWS), -1,
-                                                        *range(rows - HEAD_ROWS, rows)]  # fmt: skip
+    shown = (
+        range(rows)
+        if rows <= 2 * HEAD_ROWS
+        else [*range(HEAD_ROWS), -1, *range(rows - HEAD_ROWS, rows)]
+    )
     picked = np.array([r for r in shown if r >= 0])
     table, columns_shown = fitted_table(
         headers,
@@ -521,11 +562,15 @@ def render_dtypes_table(results: dict[str, Result], comparison: dict, precision:
     lines = []
     for dtype, report in comparison.items():
         for path, err in report["error"].items():
-            lines.append(f"{dtype} vs float64, {path}: max abs {_g(err['max_abs'])}, max rel "
-                         f"{_g(err['max_rel'])}, max {_g(err['max_ulp'])} ulp")  # fmt: skip
+            lines.append(
+                f"{dtype} vs float64, {path}: max abs {_g(err['max_abs'])}, max rel "
+                f"{_g(err['max_rel'])}, max {_g(err['max_ulp'])} ulp"
+            )
         for flag in report["flags"]:
-            lines.append(f"{dtype}: {flag['flag'].replace('_', '-')} at {flag['path']}: got "
-                         f"{_g(flag['got'])}, true value {_g(flag['true'])}")  # fmt: skip
+            lines.append(
+                f"{dtype}: {flag['flag'].replace('_', '-')} at {flag['path']}: got "
+                f"{_g(flag['got'])}, true value {_g(flag['true'])}"
+            )
     if sum(c > 0 for c in columns_shown) < len(headers) - 1:
         lines.append("showing part of the columns; use --format plain or --json for all")
     return Group(title, table, *(Text(line, style="cyan") for line in lines))

@@ -33,11 +33,23 @@ ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*)$")
 TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 COMMANDS = ("expr", "plot", "accuracy", "list", "explain", "help", "batch")
 DEVICES = ("cpu", "cuda", "mps", "auto")
-SETTINGS = (":format", ":dtype", ":device", ":precision", ":vars", ":settings", ":help",
-            ":quit")  # fmt: skip
-SHARED_OPTIONS = ("--grad", "--order", "--dtype", "--device", "--format", "--json",
-                  "--precision", "--check", "--dtypes", "--cotangent", "--max-elements",
-                  "--header", "--exact", "--ulps")  # fmt: skip
+SETTINGS = (":format", ":dtype", ":device", ":precision", ":vars", ":settings", ":help", ":quit")
+SHARED_OPTIONS = (
+    "--grad",
+    "--order",
+    "--dtype",
+    "--device",
+    "--format",
+    "--json",
+    "--precision",
+    "--check",
+    "--dtypes",
+    "--cotangent",
+    "--max-elements",
+    "--header",
+    "--exact",
+    "--ulps",
+)
 HELP = """\
   sigmoid 0.5 --grad           any command line (actgrad optional)
   x = -1:1:5                   a named value: relu x --grad, relu --x x, x*sigmoid(x)
@@ -89,10 +101,12 @@ class Session:
             for key, held in self.values.items():
                 sys.stdout.write(f"{key} = {held}\n")
         elif name == ":settings":
-            sys.stdout.write(f"format {self.fmt or 'auto'}, dtype "
-                             f"{os.environ.get('ACTGRAD_DTYPE', 'float32')}, device "
-                             f"{os.environ.get('ACTGRAD_DEVICE', 'cpu')}, precision "
-                             f"{self.precision or 'full'}\n")  # fmt: skip
+            sys.stdout.write(
+                f"format {self.fmt or 'auto'}, dtype "
+                f"{os.environ.get('ACTGRAD_DTYPE', 'float32')}, device "
+                f"{os.environ.get('ACTGRAD_DEVICE', 'cpu')}, precision "
+                f"{self.precision or 'full'}\n"
+            )
         elif name == ":format":
             self.fmt = resolve_format(value or "auto", False)
             self.fmt = None if value in ("", "auto") else self.fmt
@@ -147,8 +161,7 @@ class Session:
         if args[0] in ("repl", "server"):
             raise BadParameter(f"{args[0]} is not available inside the session", "use a shell")
         if args[0] == "expr":
-            given = {b.split("=", 1)[0] for a, b in itertools.pairwise(args)
-                     if a == "--var"}  # fmt: skip
+            given = {b.split("=", 1)[0] for a, b in itertools.pairwise(args) if a == "--var"}
             if {"--x", "-x"} & set(args):
                 given.add("x")
             expression = next((a for a in args[1:] if not a.startswith("-")), "")
@@ -213,8 +226,9 @@ def _is_command(text: str) -> bool:
 
 
 def history_file() -> str:
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
-                                                            "state")  # fmt: skip
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
     return os.path.join(state, "actgrad", "history")
 
 

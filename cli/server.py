@@ -162,8 +162,17 @@ def serve(idle: float, max_workers: int, main: Runner, prepare: Callable[[], Non
     listener.listen(128)
     listener.setblocking(False)
     context = client.context(path=list(sys.path))
-    state = State(client.identity(), context, idle, max_workers, main, folder, name,
-                  listener=listener, lock=lock)  # fmt: skip
+    state = State(
+        client.identity(),
+        context,
+        idle,
+        max_workers,
+        main,
+        folder,
+        name,
+        listener=listener,
+        lock=lock,
+    )
     _warm_up(main, prepare)
     state.last = time.monotonic()  # the idle time counts from when requests can be answered
     gc.freeze()  # what is warm now stays shared with every worker (no copy-on-write)
@@ -340,8 +349,9 @@ def _read(state: State, poller: select.epoll, fd: int) -> None:
         conn.close()
 
 
-def _answer(state: State, poller: select.epoll, message: dict, fds: list[int], pid: int,
-            conn: socket.socket) -> None:  # fmt: skip
+def _answer(
+    state: State, poller: select.epoll, message: dict, fds: list[int], pid: int, conn: socket.socket
+) -> None:
     op = message.get("op")
     if op not in OPS or not isinstance(message.get("identity"), dict):
         raise client.ProtocolError("not a request")
@@ -380,31 +390,49 @@ def _validate(message: dict, fds: list[int]) -> None:
     argv, env, stdio, given = (message.get(k) for k in ("argv", "env", "stdio", "fds"))
     caller = message.get("caller")
     ok = (
-        isinstance(argv, list) and all(strings(a) for a in argv)
+        isinstance(argv, list)
+        and all(strings(a) for a in argv)
         and isinstance(env, dict)
         and all(strings(k) and k and "=" not in k and strings(v) for k, v in env.items())
-        and isinstance(given, list) and given == sorted(set(given))
+        and isinstance(given, list)
+        and given == sorted(set(given))
         and all(type(fd) is int and fd in (0, 1, 2) for fd in given)
         and len(fds) == 1 + len(given)
-        and isinstance(stdio, dict) and set(stdio) == {"0", "1", "2"}
+        and isinstance(stdio, dict)
+        and set(stdio) == {"0", "1", "2"}
         and all((spec is None) == (int(fd) not in given) for fd, spec in stdio.items())
         and isinstance(message.get("context"), dict)
-        and isinstance(caller, dict) and type(caller.get("umask")) is int
+        and isinstance(caller, dict)
+        and type(caller.get("umask")) is int
         and isinstance(caller.get("rlimits"), dict)
-    )  # fmt: skip
+    )
     if not ok:
         raise client.ProtocolError("a run request with missing or wrong fields")
     for spec in stdio.values():
         if spec is not None:
-            if not (isinstance(spec, dict) and strings(spec.get("encoding"))
-                    and strings(spec.get("errors"))):  # fmt: skip
+            if not (
+                isinstance(spec, dict)
+                and strings(spec.get("encoding"))
+                and strings(spec.get("errors"))
+            ):
                 raise client.ProtocolError("a stream without its encoding")
             codecs.lookup(spec["encoding"])  # LookupError: dropped
             codecs.lookup_error(spec["errors"])
 
 
-STATUS_KEYS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
-               "NoNewPrivs", "Seccomp", "Seccomp_filters")  # fmt: skip
+STATUS_KEYS = (
+    "Uid",
+    "Gid",
+    "Groups",
+    "CapInh",
+    "CapPrm",
+    "CapEff",
+    "CapBnd",
+    "CapAmb",
+    "NoNewPrivs",
+    "Seccomp",
+    "Seccomp_filters",
+)
 
 
 def process(pid: int | str) -> dict[str, Any]:
@@ -487,8 +515,9 @@ def _spare(state: State, also: tuple[int, ...] = ()) -> tuple[int, socket.socket
     return pid, parent_end
 
 
-def _hand_off(state: State, poller: select.epoll, message: dict, fds: list[int],
-              conn: socket.socket) -> None:  # fmt: skip
+def _hand_off(
+    state: State, poller: select.epoll, message: dict, fds: list[int], conn: socket.socket
+) -> None:
     """Give the request to the spare worker (forking one if there is none)."""
     if state.spare is None:
         state.spare = _spare(state, (conn.fileno(), *fds))
@@ -635,8 +664,13 @@ def _stream(fd: int, mode: str, spec: dict | None, stderr: bool = False) -> Any:
     raw = io.FileIO(fd, mode, closefd=False)
     tty = raw.isatty()
     buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
-    return io.TextIOWrapper(buffered, encoding=spec["encoding"], errors=spec["errors"],
-                            line_buffering=tty or stderr, write_through=stderr)  # fmt: skip
+    return io.TextIOWrapper(
+        buffered,
+        encoding=spec["encoding"],
+        errors=spec["errors"],
+        line_buffering=tty or stderr,
+        write_through=stderr,
+    )
 
 
 def _reap(state: State, poller: select.epoll) -> None:
@@ -661,8 +695,9 @@ def _reap(state: State, poller: select.epoll) -> None:
             sig = os.WTERMSIG(status)
             answer = {"exit": 128 + sig, "signal": sig}
             used = usage.ru_utime + usage.ru_stime
-            if sig in LIMIT_SIGNALS or (sig == signal.SIGKILL and cpu_limit is not None
-                                        and used >= cpu_limit):  # fmt: skip
+            if sig in LIMIT_SIGNALS or (
+                sig == signal.SIGKILL and cpu_limit is not None and used >= cpu_limit
+            ):
                 answer["limit"] = True  # the caller's own limit: in-process, a silent end too
         else:
             answer = {"exit": os.WEXITSTATUS(status)}
@@ -678,8 +713,9 @@ def _unsafe(call: Callable[[], Any]) -> Any:
         raise BadParameter(f"unsafe server directory: {exc}", HINT) from None
 
 
-def start(idle: float, foreground: bool, max_workers: int, main: Runner,
-          prepare: Callable[[], None]) -> int:  # fmt: skip
+def start(
+    idle: float, foreground: bool, max_workers: int, main: Runner, prepare: Callable[[], None]
+) -> int:
     """`actgrad server start`: serve here (--foreground), or in a new session, waiting until
     it answers."""
     os.close(prepare_directory()[0])
@@ -693,8 +729,10 @@ def start(idle: float, foreground: bool, max_workers: int, main: Runner,
     while time.monotonic() < deadline:
         answer = _unsafe(lambda: client.request("status"))
         if answer is not None and "status" in answer:
-            print(f"actgrad server started: pid {answer['status']['pid']}, "
-                  f"socket {answer['status']['socket']}")  # fmt: skip
+            print(
+                f"actgrad server started: pid {answer['status']['pid']}, "
+                f"socket {answer['status']['socket']}"
+            )
             return 0
         time.sleep(0.05)
     sys.stderr.write("actgrad: error: the server did not start within 60 s\n")

@@ -29,8 +29,9 @@ def evaluate(request: Request):
         from actgrad.core.check import exact  # mpmath
 
         result.exact = exact(request, result)
-        result.notes += [f"--exact: no true value here: {why}" for why in
-                         result.exact.get("missing", [])]  # fmt: skip
+        result.notes += [
+            f"--exact: no true value here: {why}" for why in result.exact.get("missing", [])
+        ]
     if request.check:
         from actgrad.core.check import check
 

@@ -70,12 +70,19 @@ class Row:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "function": self.function, "params": self.params, "dtype": self.dtype,
-            "quantity": self.quantity, "ulps": self.limit, "points": self.points,
+            "function": self.function,
+            "params": self.params,
+            "dtype": self.dtype,
+            "quantity": self.quantity,
+            "ulps": self.limit,
+            "points": self.points,
             "max_ulp": self.max_ulp,
-            "median_ulp": self.median_ulp, "worst": self.worst, "counts": self.counts,
-            "regions": self.regions, "all_digits_lost": self.lost,
-        }  # fmt: skip
+            "median_ulp": self.median_ulp,
+            "worst": self.worst,
+            "counts": self.counts,
+            "regions": self.regions,
+            "all_digits_lost": self.lost,
+        }
 
 
 def sweepable(spec: registry.FunctionSpec) -> bool:
@@ -97,8 +104,10 @@ def functions(names: list[str], everything: bool) -> list[registry.FunctionSpec]
             continue
         if not sweepable(spec):
             why = "it draws random numbers" if spec.stochastic else "it has no one-input sweep"
-            raise BadParameter(f"accuracy cannot sweep {spec.command}: {why}",
-                               "use --check on a request of it instead")  # fmt: skip
+            raise BadParameter(
+                f"accuracy cannot sweep {spec.command}: {why}",
+                "use --check on a request of it instead",
+            )
         out.append(spec)
     return out
 
@@ -152,8 +161,7 @@ def _inputs(spec: registry.FunctionSpec, grid: str, dtype: str) -> dict[str, lis
     return {"x": [_pairs(grid, ROWS.get(spec.name, "0"), dtype)]}  # the slices [first, x]
 
 
-def reference_points(specs: list[registry.FunctionSpec], xs: np.ndarray,
-                     dtypes: list[str]) -> int:  # fmt: skip
+def reference_points(specs: list[registry.FunctionSpec], xs: np.ndarray, dtypes: list[str]) -> int:
     """How many distinct points the reference evaluates (the budget's unit)."""
     distinct = sum(np.unique(in_dtype(xs, d)).size for d in dtypes)
     return distinct * len(specs)
@@ -173,10 +181,16 @@ def _runs(x: np.ndarray, mask: np.ndarray, err: np.ndarray) -> list[dict[str, An
     for first, last in zip(np.r_[0, breaks + 1], np.r_[breaks, where.size - 1], strict=True):
         i, j = int(where[first]), int(where[last])
         run = err[i : j + 1][mask[i : j + 1]]
-        out.append({
-            "from": float(x[i]), "to": float(x[j]), "points": int(last - first + 1),
-            "max_ulp": _finite(float(run.max())), "low_end": i == 0, "high_end": j == x.size - 1,
-        })  # fmt: skip
+        out.append(
+            {
+                "from": float(x[i]),
+                "to": float(x[j]),
+                "points": int(last - first + 1),
+                "max_ulp": _finite(float(run.max())),
+                "low_end": i == 0,
+                "high_end": j == x.size - 1,
+            }
+        )
     return out
 
 
@@ -184,8 +198,16 @@ def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quantity: str,
-         x: np.ndarray, got: np.ndarray, true: Truth, limit: float) -> Row:  # fmt: skip
+def _row(
+    spec: registry.FunctionSpec,
+    params: dict[str, Any],
+    dtype: str,
+    quantity: str,
+    x: np.ndarray,
+    got: np.ndarray,
+    true: Truth,
+    limit: float,
+) -> Row:
     err, td = ulp_errors(got, true, dtype)
     err, td, got = err.reshape(-1), td.reshape(-1), got.astype(np.float64).reshape(-1)
     known = ~np.isnan(err)
@@ -211,8 +233,20 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
         got, hi = got.reshape(x.size, per)[rows, pick], hi.reshape(x.size, per)[rows, pick]
     known = ~np.isnan(err)
     if not known.any():
-        return Row(spec.name, params, dtype, quantity, limit, int(err.size), None, None, None,
-                   counts, [], [])  # fmt: skip
+        return Row(
+            spec.name,
+            params,
+            dtype,
+            quantity,
+            limit,
+            int(err.size),
+            None,
+            None,
+            None,
+            counts,
+            [],
+            [],
+        )
     worst = int(np.flatnonzero(known)[np.argmax(err[known])])
     marked = np.where(np.isnan(err) & lost_here, np.inf, err)  # not 0 where the truth is: lost
     kept = ~np.isnan(marked)
@@ -224,10 +258,21 @@ def _row(spec: registry.FunctionSpec, params: dict[str, Any], dtype: str, quanti
         "true": _finite(float(hi[worst])),
     }
     return Row(
-        spec.name, params, dtype, quantity, limit, int(err.size), _finite(float(err[worst])),
-        float(np.median(err[known])), at,
-        counts, _runs(xs, (errs > limit) | losts, errs), _runs(xs, losts, errs), x, err,
-    )  # fmt: skip
+        spec.name,
+        params,
+        dtype,
+        quantity,
+        limit,
+        int(err.size),
+        _finite(float(err[worst])),
+        float(np.median(err[known])),
+        at,
+        counts,
+        _runs(xs, (errs > limit) | losts, errs),
+        _runs(xs, losts, errs),
+        x,
+        err,
+    )
 
 
 def sweep(
@@ -244,8 +289,10 @@ def sweep(
     the regions more ulps off than this (None: the dtype's --check default)."""
     from actgrad.core.engine import evaluate  # torch
 
-    own = {**REQUIRED.get(spec.name, {}),
-           **{k: v for k, v in (params or {}).items() if k in spec.param_names}}  # fmt: skip
+    own = {
+        **REQUIRED.get(spec.name, {}),
+        **{k: v for k, v in (params or {}).items() if k in spec.param_names},
+    }
     if spec.kind != "activation":
         own["reduction"] = "none"
     n = orders(spec, order)
@@ -254,8 +301,7 @@ def sweep(
         if dtype in spec.no_cpu_kernel({**spec.defaults(), **own}):
             continue
         inputs = _inputs(spec, grid, dtype)
-        req = build_request(spec.name, inputs, own, order=n, dtype=dtype,
-                            max_elements=max_elements)  # fmt: skip
+        req = build_request(spec.name, inputs, own, order=n, dtype=dtype, max_elements=max_elements)
         result = evaluate(req)
         try:
             truths, _ = truth.truths(

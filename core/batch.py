@@ -52,12 +52,18 @@ class Group:
         r = self.result
         pick = rows[0] if len(rows) == 1 else rows
         return Result(
-            function=r.function, params=r.params, dtype=r.dtype, device=r.device,
-            torch=r.torch, inputs={"x": r.inputs["x"][pick]}, value=r.value[pick],
-            pointwise=True, scalar=True,
+            function=r.function,
+            params=r.params,
+            dtype=r.dtype,
+            device=r.device,
+            torch=r.torch,
+            inputs={"x": r.inputs["x"][pick]},
+            value=r.value[pick],
+            pointwise=True,
+            scalar=True,
             derivatives={k: {"x": g["x"][pick]} for k, g in r.derivatives.items()},
             notes=r.notes if notes is None else notes,
-        )  # fmt: skip
+        )
 
 
 def coalescible(spec: registry.FunctionSpec) -> bool:
@@ -70,22 +76,33 @@ def evaluate_group(key: GroupKey, xs: list[float]) -> Group:
     params = dict(key.params)
     shape = (len(xs),)
     req = Request(
-        spec.name, {"x": Values((array("d", xs),), shape)}, params, key.order,
-        device=key.device, dtype=key.dtype, wrt=("x",),
+        spec.name,
+        {"x": Values((array("d", xs),), shape)},
+        params,
+        key.order,
+        device=key.device,
+        dtype=key.dtype,
+        wrt=("x",),
         program=of_function(spec, {"x": shape}, params),
-    )  # fmt: skip
+    )
     done = compute(req)
     x = done.inputs["x"]
     x_np = to_numpy(x)
     value = to_numpy(done.value)
     grads = [to_numpy(done.derivatives[k]["x"]) for k in sorted(done.derivatives)]
     result = Result(
-        function=spec.name, params=params, dtype=key.dtype, device=str(done.device),
-        torch=torch.__version__, inputs={"x": x_np}, value=value,
-        pointwise=True, scalar=True,
+        function=spec.name,
+        params=params,
+        dtype=key.dtype,
+        device=str(done.device),
+        torch=torch.__version__,
+        inputs={"x": x_np},
+        value=value,
+        pointwise=True,
+        scalar=True,
         derivatives={k: {"x": g} for k, g in enumerate(grads, 1)},
         notes=spec.notes_for(key.dtype, key.order),
-    )  # fmt: skip
+    )
     finite = np.isfinite(x_np) & np.isfinite(value)
     for g in grads:
         finite &= np.isfinite(g)
@@ -95,9 +112,17 @@ def evaluate_group(key: GroupKey, xs: list[float]) -> Group:
     return Group(result, notes_of, finite, np.zeros(len(xs), dtype=bool))
 
 
-def _own_rows(spec: registry.FunctionSpec, params: dict, key: GroupKey, xs: list[float],
-              x: torch.Tensor, x_np: np.ndarray, value: np.ndarray, grads: list[np.ndarray],
-              finite: np.ndarray) -> dict[int, list[str]]:  # fmt: skip
+def _own_rows(
+    spec: registry.FunctionSpec,
+    params: dict,
+    key: GroupKey,
+    xs: list[float],
+    x: torch.Tensor,
+    x_np: np.ndarray,
+    value: np.ndarray,
+    grads: list[np.ndarray],
+    finite: np.ndarray,
+) -> dict[int, list[str]]:
     """{row: its notes} for every row with something of its own to say or a non-finite
     number: the rows that hit the same rules share one call of the one-off's note code."""
     x64 = np.asarray(xs, dtype=np.float64)
@@ -116,8 +141,7 @@ def _own_rows(spec: registry.FunctionSpec, params: dict, key: GroupKey, xs: list
     if live is not None:
         own |= live
     else:
-        rules += [r + 1 for r in notes.accuracy_regions(spec, params, key.dtype, key.order,
-                                                        x_np)]  # fmt: skip
+        rules += [r + 1 for r in notes.accuracy_regions(spec, params, key.dtype, key.order, x_np)]
     pattern = np.stack([np.asarray(r, dtype=np.int64) for r in rules], axis=1)
     special = pattern.any(axis=1) | own | ~finite
     rows = np.flatnonzero(special)
@@ -126,10 +150,20 @@ def _own_rows(spec: registry.FunctionSpec, params: dict, key: GroupKey, xs: list
     out: dict[int, list[str]] = {}
 
     def notes_of(i: int) -> list[str]:  # the one-off's notes, for row i alone
-        return spec.notes_for(key.dtype, key.order) + notes.overflow_note(
-            torch.tensor(x64[i]), x[i], key.dtype) + activation_notes(
-            spec, params, key.dtype, key.order, x[i], x_np[i], value[i],
-            {k: {"x": g[i]} for k, g in enumerate(grads, 1)})  # fmt: skip
+        return (
+            spec.notes_for(key.dtype, key.order)
+            + notes.overflow_note(torch.tensor(x64[i]), x[i], key.dtype)
+            + activation_notes(
+                spec,
+                params,
+                key.dtype,
+                key.order,
+                x[i],
+                x_np[i],
+                value[i],
+                {k: {"x": g[i]} for k, g in enumerate(grads, 1)},
+            )
+        )
 
     hit = pattern[rows]
     if hit.shape[1] <= 7 and int(hit.max(initial=0)) < 256:  # each row's rules as one number
@@ -147,8 +181,9 @@ def _own_rows(spec: registry.FunctionSpec, params: dict, key: GroupKey, xs: list
                 _SHARED.clear()
         shared.append(found)
     own_rows = own[rows]
-    for i, code, alone in zip(rows.tolist(), codes.reshape(-1).tolist(), own_rows.tolist(),
-                              strict=True):  # fmt: skip
+    for i, code, alone in zip(
+        rows.tolist(), codes.reshape(-1).tolist(), own_rows.tolist(), strict=True
+    ):
         out[i] = notes_of(i) if alone else shared[code]
     return out
 

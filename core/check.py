@@ -38,8 +38,9 @@ def _errors(got: np.ndarray, ref: np.ndarray, dtype: str) -> dict[str, float | N
     return {"max_abs": float(diff.max()), "max_rel": float(rel.max()), "max_ulp": float(ulps.max())}
 
 
-def _flags(path: str, got: np.ndarray, ref: np.ndarray,
-           only: np.ndarray | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def _flags(
+    path: str, got: np.ndarray, ref: np.ndarray, only: np.ndarray | None = None
+) -> list[dict[str, Any]]:
     """Flags against torch's float64 result (at the elements ``only`` marks, if given)."""
     got, ref = got.astype(np.float64).reshape(-1), ref.astype(np.float64).reshape(-1)
     found = []
@@ -73,8 +74,9 @@ def _perturbed(req: Request, name: str, flat: np.ndarray) -> Request:
     return replace(req, inputs=inputs, order=0, dtype="float64", symbolic=False)
 
 
-def _clear_of_kinks(spec: registry.FunctionSpec, params: dict, x: np.ndarray,
-                    h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _clear_of_kinks(
+    spec: registry.FunctionSpec, params: dict, x: np.ndarray, h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Steps that never straddle a kink or threshold of the registry's (halved to stay on
     one side), and at a kink point the side torch's derivative comes from (-1 left, +1
     right, 0 a central difference)."""
@@ -93,8 +95,9 @@ def _clear_of_kinks(spec: registry.FunctionSpec, params: dict, x: np.ndarray,
 Column = np.ndarray | None
 
 
-def _steps_inside(req: Request, name: str, x: np.ndarray, j: int, h: float,
-                  base: np.ndarray) -> tuple[Column, Column, float]:  # fmt: skip
+def _steps_inside(
+    req: Request, name: str, x: np.ndarray, j: int, h: float, base: np.ndarray
+) -> tuple[Column, Column, float]:
     """f(x + h·e_j) and f(x − h·e_j) with a step inside the function's domain: a step the
     request refuses (bce's probabilities in [0, 1]) is retried relative to |x_j|, then left
     out (None) for a one-sided difference."""
@@ -160,8 +163,13 @@ def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
             cols, lefts, rights = [], [], []
             for j in range(x.size):
                 up, down, hj = _steps_inside(req, name, x, j, h[j], base)
-                cols.append((up - down) / (2 * hj) if up is not None and down is not None else
-                            (up - base) / hj if up is not None else (base - down) / hj)  # fmt: skip
+                cols.append(
+                    (up - down) / (2 * hj)
+                    if up is not None and down is not None
+                    else (up - base) / hj
+                    if up is not None
+                    else (base - down) / hj
+                )
                 lefts.append(cols[-1] if down is None else (base - down) / hj)
                 rights.append(cols[-1] if up is None else (up - base) / hj)
             jac = np.stack(cols, axis=-1)  # (outputs, inputs)
@@ -181,8 +189,9 @@ def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
                     jac, left, right = jac.sum(0), left.sum(0), right.sum(0)
             numeric = jac
         finite = np.isfinite(numeric) & np.isfinite(autograd)
-        kink = ~np.isclose(left, right, rtol=1e-3, atol=1e-5) & np.isfinite(left) & np.isfinite(
-            right)  # fmt: skip
+        kink = (
+            ~np.isclose(left, right, rtol=1e-3, atol=1e-5) & np.isfinite(left) & np.isfinite(right)
+        )
         with np.errstate(all="ignore"):  # inf and nan differences are counted, not warned
             diff = np.abs(numeric - autograd)
             rel = diff / np.maximum(np.abs(numeric), 1e-300)
@@ -199,9 +208,14 @@ def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
         for i in np.flatnonzero(bad.reshape(-1))[:MAX_FLAGS]:
             failures.append(f"{name}[{i}]" if bad.size > 1 else name)
     return {
-        "max_abs": worst_abs, "max_rel": worst_rel, "below_floor": below_floor,
-        "floor": FD_ATOL, "kinks": kinks, "failures": failures, "ok": not failures,
-    }  # fmt: skip
+        "max_abs": worst_abs,
+        "max_rel": worst_rel,
+        "below_floor": below_floor,
+        "floor": FD_ATOL,
+        "kinks": kinks,
+        "failures": failures,
+        "ok": not failures,
+    }
 
 
 def measure(got: np.ndarray, true: Truth, dtype: str) -> dict[str, Any]:
@@ -222,13 +236,17 @@ def measure(got: np.ndarray, true: Truth, dtype: str) -> dict[str, Any]:
         "median_ulp": _num(float(np.median(flat[known]))),
         "max_rel": _num(float(rel[ok].max())) if ok.any() else None,
         "max_abs": _num(float(diff[ok].max())) if ok.any() else None,
-        "worst": {"index": [int(i) for i in np.unravel_index(worst, got.shape)],
-                  "got": _num(g[worst]), "true": _num(h[worst])},
-    }  # fmt: skip
+        "worst": {
+            "index": [int(i) for i in np.unravel_index(worst, got.shape)],
+            "got": _num(g[worst]),
+            "true": _num(h[worst]),
+        },
+    }
 
 
-def reference_flags(path: str, got: np.ndarray, true: Truth, dtype: str,
-                    ulps: float) -> list[dict[str, Any]]:  # fmt: skip
+def reference_flags(
+    path: str, got: np.ndarray, true: Truth, dtype: str, ulps: float
+) -> list[dict[str, Any]]:
     """Numbers that do not hold: NaN or inf where the truth is finite, zero where it is not,
     the wrong sign, or more than ``ulps`` ulps off."""
     err, td = ulp_errors(got, true, dtype)
@@ -247,8 +265,15 @@ def reference_flags(path: str, got: np.ndarray, true: Truth, dtype: str,
     for flag, mask in kinds.items():
         for i in np.flatnonzero(mask)[:MAX_FLAGS]:
             where = path if got.size == 1 else f"{path}[{i}]"
-            found.append({"path": where, "flag": flag, "got": _num(g[i]),
-                          "true": _num(true.hi.reshape(-1)[i]), "ulps": _num(err[i])})  # fmt: skip
+            found.append(
+                {
+                    "path": where,
+                    "flag": flag,
+                    "got": _num(g[i]),
+                    "true": _num(true.hi.reshape(-1)[i]),
+                    "ulps": _num(err[i]),
+                }
+            )
     return found
 
 
@@ -313,7 +338,8 @@ def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, 
     # second opinions: they may disagree (a note), they never fail the check
     out["decided"] = against == "mpmath" and not missing
     second = out["finite_differences"].get("ok", True) and (
-        out["closed_form"] is None or out["closed_form"]["ok"])  # fmt: skip
+        out["closed_form"] is None or out["closed_form"]["ok"]
+    )
     out["ok"] = not flags and (out["decided"] or second)
     return out
 

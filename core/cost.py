@@ -52,13 +52,26 @@ class Cost:
     def __add__(self, other: Cost) -> Cost:
         bigger = self if self.elements >= other.elements else other
         busier = self if self.work >= other.work else other
-        return Cost(bigger.elements, self.bytes + other.bytes, self.work + other.work,
-                    bigger.what, busier.work_what, self.numbers + other.numbers,
-                    self.rows + other.rows)  # fmt: skip
+        return Cost(
+            bigger.elements,
+            self.bytes + other.bytes,
+            self.work + other.work,
+            bigger.what,
+            busier.work_what,
+            self.numbers + other.numbers,
+            self.rows + other.rows,
+        )
 
     def times(self, copies: int) -> Cost:
-        return Cost(self.elements, self.bytes * copies, self.work * copies, self.what,
-                    self.work_what, self.numbers * copies, self.rows * copies)  # fmt: skip
+        return Cost(
+            self.elements,
+            self.bytes * copies,
+            self.work * copies,
+            self.what,
+            self.work_what,
+            self.numbers * copies,
+            self.rows * copies,
+        )
 
     def peak(self, whole_text: bool) -> int:
         """Peak bytes: the tensors, a float64 copy of every result number, and its text:
@@ -161,12 +174,20 @@ def broadcast_numel(shapes: Sequence[tuple[int, ...]]) -> int:
 
 def inputs(shapes: Mapping[str, tuple[int, ...]], itemsize: int) -> Cost:
     """Parsed buffers (float64), the float64 tensor, the cast, and their echo in the result."""
-    return total(tensor(math.prod(s), 8 * 2 + itemsize, f"--{n}") + result(*s)
-                 for n, s in shapes.items())  # fmt: skip
+    return total(
+        tensor(math.prod(s), 8 * 2 + itemsize, f"--{n}") + result(*s) for n, s in shapes.items()
+    )
 
 
-def activation(shape: tuple[int, ...], itemsize: int, order: int, pointwise: bool,
-               dim_size: int, out_size: int, index: int | None) -> Cost:  # fmt: skip
+def activation(
+    shape: tuple[int, ...],
+    itemsize: int,
+    order: int,
+    pointwise: bool,
+    dim_size: int,
+    out_size: int,
+    index: int | None,
+) -> Cost:
     """An activation: elementwise (value and derivatives, chunked), or along a dim (the
     Jacobian one row per output, or one output's gradient and Hessian)."""
     n = max(math.prod(shape), 1)
@@ -181,16 +202,20 @@ def activation(shape: tuple[int, ...], itemsize: int, order: int, pointwise: boo
     parts.append(result(*shape, copies=2))
     if order and index is None:
         jac = batch * out_size * dim_size
-        parts += [tensor(jac, itemsize, "the Jacobian", copies=2),
-                  result(batch * out_size, dim_size),
-                  passes(out_size, GRAPH_FACTOR * n, "the Jacobian")]  # fmt: skip
+        parts += [
+            tensor(jac, itemsize, "the Jacobian", copies=2),
+            result(batch * out_size, dim_size),
+            passes(out_size, GRAPH_FACTOR * n, "the Jacobian"),
+        ]
     elif order:
         parts.append(result(*shape))
         if order > 1:
             hess = batch * dim_size * dim_size
-            parts += [tensor(hess, itemsize, "the Hessian", copies=2),
-                      result(batch * dim_size, dim_size),
-                      passes(dim_size, GRAPH_FACTOR * n, "the Hessian")]  # fmt: skip
+            parts += [
+                tensor(hess, itemsize, "the Hessian", copies=2),
+                result(batch * dim_size, dim_size),
+                passes(dim_size, GRAPH_FACTOR * n, "the Hessian"),
+            ]
     return total(parts)
 
 
@@ -215,17 +240,21 @@ def derivatives(
         if value_shape == ():
             parts.append(result(*shape, copies=order if size == 1 else 1))
             if order > 1 and shape != ():
-                parts += [tensor(size * size, itemsize, f"the Hessian for {name}", copies=2),
-                          result(*shape, *shape),
-                          passes(size, graph, f"the Hessian for {name}")]  # fmt: skip
+                parts += [
+                    tensor(size * size, itemsize, f"the Hessian for {name}", copies=2),
+                    result(*shape, *shape),
+                    passes(size, graph, f"the Hessian for {name}"),
+                ]
         elif per_element[name]:
             parts.append(result(*shape, copies=order))
         else:
             what = f"the Jacobian for {name}"
             count = min(value, size) if columns else value
-            parts += [tensor(value * size, itemsize, what, copies=2),
-                      result(*value_shape, *shape),
-                      passes(count, graph, what)]  # fmt: skip
+            parts += [
+                tensor(value * size, itemsize, what, copies=2),
+                result(*value_shape, *shape),
+                passes(count, graph, what),
+            ]
     return total(parts)
 
 

@@ -124,8 +124,15 @@ def _batched(out: torch.Tensor, x: torch.Tensor, seeds: torch.Tensor) -> torch.T
     try:
         with warnings.catch_warnings():  # vmap's slow fallback for an op is still exact
             warnings.filterwarnings("ignore", message=".*performance drop.*")
-            (g,) = torch.autograd.grad(out, x, seeds, retain_graph=True, is_grads_batched=True,
-                                       allow_unused=True, materialize_grads=True)  # fmt: skip
+            (g,) = torch.autograd.grad(
+                out,
+                x,
+                seeds,
+                retain_graph=True,
+                is_grads_batched=True,
+                allow_unused=True,
+                materialize_grads=True,
+            )
         return g.expand(seeds.shape[0], *x.shape)  # an unused x: one zero row for all
     except RuntimeError:  # no batching rule for some op: a pass per row
         return torch.stack([_grad(out, x, direction=s) for s in seeds])
@@ -162,8 +169,15 @@ def _jacobian_columns(value: torch.Tensor, leaf: torch.Tensor, graph: int = 0) -
     """d value / d leaf a column at a time: a Jacobian-vector product per leaf element, taken
     as the derivative of the vector-Jacobian product u ↦ uᵀJ with respect to u."""
     u = torch.zeros_like(value, requires_grad=True)
-    (vjp,) = torch.autograd.grad(value, leaf, u, create_graph=True, retain_graph=True,
-                                 allow_unused=True, materialize_grads=True)  # fmt: skip
+    (vjp,) = torch.autograd.grad(
+        value,
+        leaf,
+        u,
+        create_graph=True,
+        retain_graph=True,
+        allow_unused=True,
+        materialize_grads=True,
+    )
     columns = _rows_by_seeds(vjp, u, leaf.numel(), _one_hot, graph)  # (leaf, *value.shape)
     return columns.reshape(leaf.numel(), -1).T.reshape((*value.shape, *leaf.shape))
 

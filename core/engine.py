@@ -58,16 +58,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def materialize(values: Values, dtype: torch.dtype, device: torch.device,
-                where: str = "the input") -> torch.Tensor:  # fmt: skip
+def materialize(
+    values: Values, dtype: torch.dtype, device: torch.device, where: str = "the input"
+) -> torch.Tensor:
     """The tensor of parsed values in ``dtype``: numbers as float64, then one cast; a range
     ``a:b:n`` as torch.linspace(a, b, n, dtype=dtype) itself, bit for bit (BadInput when its
     ends, width or step overflow the dtype)."""
     parts = []
     for piece in values.pieces:
         if isinstance(piece, Linspace):
-            parts.append(_linspace(piece, dtype if dtype.is_floating_point else torch.float64,
-                                   where))  # fmt: skip
+            parts.append(
+                _linspace(piece, dtype if dtype.is_floating_point else torch.float64, where)
+            )
         else:
             parts.append(torch.frombuffer(piece, dtype=torch.float64) if len(piece) else None)
     parts = [p.to(dtype) for p in parts if p is not None] or [torch.zeros(0, dtype=dtype)]
@@ -81,12 +83,16 @@ def _linspace(piece: Linspace, dtype: torch.dtype, where: str) -> torch.Tensor:
     try:
         t = torch.linspace(piece.start, piece.stop, piece.count, dtype=dtype)
     except RuntimeError:  # an end beyond the dtype's largest number
-        raise BadInput(f"the range {text} in {where} has an end that {name} cannot hold",
-                       f"give ends within ±{torch.finfo(dtype).max:g}") from None  # fmt: skip
+        raise BadInput(
+            f"the range {text} in {where} has an end that {name} cannot hold",
+            f"give ends within ±{torch.finfo(dtype).max:g}",
+        ) from None
     if not bool(torch.isfinite(t).all()):
-        raise BadInput(f"the range {text} in {where} overflows {name}: its width "
-                       f"{piece.stop - piece.start:g} is more than {name} holds",
-                       "narrow the range (or split it in two)")  # fmt: skip
+        raise BadInput(
+            f"the range {text} in {where} overflows {name}: its width "
+            f"{piece.stop - piece.start:g} is more than {name} holds",
+            "narrow the range (or split it in two)",
+        )
     return t
 
 
@@ -124,11 +130,21 @@ def _ctc_lengths(t: dict[str, torch.Tensor]) -> None:
 
 
 MATH = {
-    "exp": torch.exp, "log": torch.log, "log1p": torch.log1p, "expm1": torch.expm1,
-    "sqrt": torch.sqrt, "abs": torch.abs, "sin": torch.sin, "cos": torch.cos, "tan": torch.tan,
-    "erf": torch.special.erf, "maximum": torch.maximum, "minimum": torch.minimum,
-    "sum": torch.sum, "mean": torch.mean,
-}  # fmt: skip
+    "exp": torch.exp,
+    "log": torch.log,
+    "log1p": torch.log1p,
+    "expm1": torch.expm1,
+    "sqrt": torch.sqrt,
+    "abs": torch.abs,
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "tan": torch.tan,
+    "erf": torch.special.erf,
+    "maximum": torch.maximum,
+    "minimum": torch.minimum,
+    "sum": torch.sum,
+    "mean": torch.mean,
+}
 
 
 @dataclass
@@ -170,8 +186,9 @@ class Forward:
         spec = registry.get(call.target)
         if spec.kind == "activation":
             x = args[0]
-            return apply(spec, x.reshape(1) if not spec.pointwise and x.ndim == 0 else x,
-                         call.params)  # fmt: skip
+            return apply(
+                spec, x.reshape(1) if not spec.pointwise and x.ndim == 0 else x, call.params
+            )
         tensors: dict[str, torch.Tensor] = {}
         for name, arg in zip(call.args, args, strict=True):
             meta = spec.tensor_input(name)
@@ -262,14 +279,24 @@ def compute(req: Request) -> Computed:
         if program.stochastic:
             torch.manual_seed(req.seed)
         shape = elementwise_shape(program, {n: tuple(t.shape) for n, t in inputs.items()})
-        chunked = (device.type == "cpu" and shape is not None and all(
-            n in program.variables and tuple(inputs[n].shape) == shape for n in names))  # fmt: skip
+        chunked = (
+            device.type == "cpu"
+            and shape is not None
+            and all(n in program.variables and tuple(inputs[n].shape) == shape for n in names)
+        )
         run = _chunked if chunked else _whole
         value, derivatives, jacobian = run(req, program, forward, inputs, names, shape)
     return Computed(
-        inputs, value, derivatives, jacobian, input_notes, forward.lint,
-        [f"torch warned: {w.message}" for w in caught], forward.loss_args, device,
-    )  # fmt: skip
+        inputs,
+        value,
+        derivatives,
+        jacobian,
+        input_notes,
+        forward.lint,
+        [f"torch warned: {w.message}" for w in caught],
+        forward.loss_args,
+        device,
+    )
 
 
 def _bind(
@@ -329,8 +356,11 @@ def _chunked(req: Request, program: Program, forward: Forward, inputs: dict, nam
     for start in range(0, count, CHUNK):
         size = min(CHUNK, count - start)
         pad = -size % LANES
-        variables = {n: t.reshape(()) if n in program.variables else t  # one number, or unused
-                     for n, t in inputs.items() if n not in full}  # fmt: skip
+        variables = {
+            n: t.reshape(()) if n in program.variables else t  # one number, or unused
+            for n, t in inputs.items()
+            if n not in full
+        }
         for n, t in flat.items():
             part = t[start : start + size]
             variables[n] = torch.cat([part, part[-1:].expand(pad)]) if pad else part
@@ -392,8 +422,9 @@ def evaluate(req: Request) -> Result:
     kind = "expr" if spec is None else spec.kind
     x = {n: to_numpy(t) for n, t in done.inputs.items()}
     value = to_numpy(done.value)
-    derivatives = {k: {n: to_numpy(g) for n, g in grads.items()}
-                   for k, grads in done.derivatives.items()}  # fmt: skip
+    derivatives = {
+        k: {n: to_numpy(g) for n, g in grads.items()} for k, grads in done.derivatives.items()
+    }
     notes: list[str] = []
     if spec is not None:
         notes += spec.notes_for(req.dtype, req.order) if kind == "activation" else spec.notes
@@ -409,8 +440,16 @@ def evaluate(req: Request) -> Result:
     notes += done.lint + done.warnings
     params = dict(req.params)
     if kind == "activation":
-        notes += activation_notes(spec, dict(req.params), req.dtype, req.order, done.inputs["x"],
-                                  x["x"], value, derivatives)  # fmt: skip
+        notes += activation_notes(
+            spec,
+            dict(req.params),
+            req.dtype,
+            req.order,
+            done.inputs["x"],
+            x["x"],
+            value,
+            derivatives,
+        )
         if spec.stochastic:
             params["seed"] = req.seed
     elif spec is not None and req.order and done.loss_args is not None:
@@ -446,9 +485,15 @@ def evaluate(req: Request) -> Result:
 
 
 def activation_notes(
-    spec: registry.FunctionSpec, params: dict, dtype: str, order: int, x: torch.Tensor,
-    x_np: np.ndarray, value: np.ndarray, derivatives: dict[int, dict[str, np.ndarray]],
-) -> list[str]:  # fmt: skip
+    spec: registry.FunctionSpec,
+    params: dict,
+    dtype: str,
+    order: int,
+    x: torch.Tensor,
+    x_np: np.ndarray,
+    value: np.ndarray,
+    derivatives: dict[int, dict[str, np.ndarray]],
+) -> list[str]:
     """Kinks and regions hit, nan inputs, nan derivatives, measured accuracy, gumbel's hard
     one-hot: what an activation's result says besides its numbers (a one-off's, and each
     row of a batch group's, by this same code)."""
@@ -463,8 +508,9 @@ def activation_notes(
         notes += notes_for.nan_derivative_notes(spec.name, x_np, derivatives)
         got = [value, *(derivatives[k]["x"] for k in range(1, order + 1))]
         live = notes_for.live_accuracy_notes(spec, params, dtype, x_np, got)
-        notes += live if live is not None else notes_for.accuracy_notes(
-            spec, params, dtype, order, x_np)  # fmt: skip
+        notes += (
+            live if live is not None else notes_for.accuracy_notes(spec, params, dtype, order, x_np)
+        )
     if spec.name == "gumbel_softmax" and params["hard"]:
         notes.append("hard=True: the value is one-hot; the derivative is the soft one")
     return notes

@@ -31,9 +31,13 @@ MAX_LITERAL = 64  # characters in one number or name
 MAX_EXPONENT = 1024  # |constant exponent|
 MAX_VARIABLES = 16
 LIMITS = {
-    "length": MAX_LENGTH, "depth": MAX_DEPTH, "nodes": MAX_NODES, "literal": MAX_LITERAL,
-    "exponent": MAX_EXPONENT, "variables": MAX_VARIABLES,
-}  # fmt: skip
+    "length": MAX_LENGTH,
+    "depth": MAX_DEPTH,
+    "nodes": MAX_NODES,
+    "literal": MAX_LITERAL,
+    "exponent": MAX_EXPONENT,
+    "variables": MAX_VARIABLES,
+}
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
 UNARY = ("exp", "log", "log1p", "expm1", "sqrt", "abs", "sin", "cos", "tan", "erf")
@@ -42,11 +46,15 @@ REDUCTIONS = ("sum", "mean", "norm")
 MATH = (*UNARY, *BINARY, *REDUCTIONS, "min", "max", "clamp")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-PRECEDENCE = {"+": (1, False), "-": (1, False), "*": (2, False), "/": (2, False),
-              "**": (4, True)}  # fmt: skip
+PRECEDENCE = {"+": (1, False), "-": (1, False), "*": (2, False), "/": (2, False), "**": (4, True)}
 # torch tensors and sympy expressions both implement these (tensor ** tensor is torch.pow)
-OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-             "**": operator.pow}  # fmt: skip
+OPERATORS = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "**": operator.pow,
+}
 UNARY_PRECEDENCE = 3  # -x**2 is -(x**2), 2**-1 is 2**(-1)
 
 
@@ -101,9 +109,11 @@ def tokenize(text: str) -> list[Token]:
     for pos, ch in enumerate(text):
         if not 32 <= ord(ch) < 127:
             raise _fail(
-                text, pos, f"character U+{ord(ch):04X} is not allowed",
+                text,
+                pos,
+                f"character U+{ord(ch):04X} is not allowed",
                 "expressions are printable ASCII: letters, digits, + - * / ^ ( ) , = and spaces",
-            )  # fmt: skip
+            )
     tokens: list[Token] = []
     pos = 0
     while pos < len(text):
@@ -115,8 +125,12 @@ def tokenize(text: str) -> list[Token]:
         if number:
             literal = number.group()
             if len(literal) > MAX_LITERAL:
-                raise _fail(text, pos, f"number longer than {MAX_LITERAL} characters",
-                            "float64 needs at most 17 significant digits")  # fmt: skip
+                raise _fail(
+                    text,
+                    pos,
+                    f"number longer than {MAX_LITERAL} characters",
+                    "float64 needs at most 17 significant digits",
+                )
             end = number.end()
             if end < len(text) and (text[end].isalnum() or text[end] in "_."):
                 raise _fail(text, end, "missing operator after a number", "e.g. 2*x, not 2x")
@@ -195,15 +209,20 @@ def parse(text: str) -> list[tuple]:
                     ops.append(("call", frame))
                     i += 2
                     if i < len(tokens) and tokens[i].text == ")":
-                        raise _fail(text, tokens[i].pos, f"{tok.text}() needs an argument",
-                                    f"e.g. {tok.text}(x)")  # fmt: skip
+                        raise _fail(
+                            text,
+                            tokens[i].pos,
+                            f"{tok.text}() needs an argument",
+                            f"e.g. {tok.text}(x)",
+                        )
                     i, handled = _keyword(text, tokens, i, frame)
                     if handled:
                         expect_operand = False
                     continue
                 if tok.text in functions and tok.text not in CONSTANTS:
-                    raise _fail(text, tok.pos, f"'{tok.text}' is a function",
-                                f"call it, e.g. {tok.text}(x)")  # fmt: skip
+                    raise _fail(
+                        text, tok.pos, f"'{tok.text}' is a function", f"call it, e.g. {tok.text}(x)"
+                    )
                 out.append(("name", tok.text, tok.pos))
                 expect_operand = False
             elif tok.text == "(":
@@ -215,8 +234,12 @@ def parse(text: str) -> list[tuple]:
                 if tok.text == "-":
                     ops.append(("neg", tok.pos))
             else:
-                raise _fail(text, tok.pos, f"expected a number, name or '(' before '{tok.text}'",
-                            "complete the expression")  # fmt: skip
+                raise _fail(
+                    text,
+                    tok.pos,
+                    f"expected a number, name or '(' before '{tok.text}'",
+                    "complete the expression",
+                )
         else:
             if tok.kind != "op" or tok.text in "(=":
                 what = "a call of a call" if tok.text == "(" else f"'{tok.text}'"
@@ -249,14 +272,22 @@ def parse(text: str) -> list[tuple]:
                 if top[0] == "call":
                     frame = top[1]
                     frame["args"] += 1
-                    out.append(("call", frame["name"], frame["args"] - len(frame["kwargs"]),
-                                tuple(frame["kwargs"].items()), frame["pos"]))  # fmt: skip
+                    out.append(
+                        (
+                            "call",
+                            frame["name"],
+                            frame["args"] - len(frame["kwargs"]),
+                            tuple(frame["kwargs"].items()),
+                            frame["pos"],
+                        )
+                    )
         if len(out) + len(ops) > MAX_NODES:
             raise _fail(text, tok.pos, f"more than {MAX_NODES} nodes", "simplify the expression")
         i += 1
     if expect_operand:
-        raise _fail(text, len(text) - 1 if text else 0, "the expression ends too early",
-                    "complete it")  # fmt: skip
+        raise _fail(
+            text, len(text) - 1 if text else 0, "the expression ends too early", "complete it"
+        )
     while ops:
         top = ops.pop()
         if top[0] in ("(", "call"):
@@ -272,9 +303,12 @@ def _keyword(text: str, tokens: list[Token], i: int, frame: dict) -> tuple[int, 
     Returns the next index and whether a keyword was consumed (then a ',' or ')' follows)."""
     if not (i + 1 < len(tokens) and tokens[i].kind == "name" and tokens[i + 1].text == "="):
         if frame["kwargs"] and i < len(tokens) and tokens[i].text not in (")",):
-            raise _fail(text, tokens[i].pos if i < len(tokens) else len(text) - 1,
-                        "positional argument after a keyword argument",
-                        "give positional arguments first")  # fmt: skip
+            raise _fail(
+                text,
+                tokens[i].pos if i < len(tokens) else len(text) - 1,
+                "positional argument after a keyword argument",
+                "give positional arguments first",
+            )
         return i, False
     key = tokens[i].text
     j = i + 2
@@ -284,8 +318,7 @@ def _keyword(text: str, tokens: list[Token], i: int, frame: dict) -> tuple[int, 
         j += 1
     if j >= len(tokens) or tokens[j].kind not in ("num", "name"):
         pos = tokens[j].pos if j < len(tokens) else len(text) - 1
-        raise _fail(text, pos, f"keyword {key}= needs a number or a name",
-                    f"e.g. {key}=0.2")  # fmt: skip
+        raise _fail(text, pos, f"keyword {key}= needs a number or a name", f"e.g. {key}=0.2")
     value: Any = sign * tokens[j].value if tokens[j].kind == "num" else tokens[j].text
     if isinstance(value, str) and sign < 0:
         raise _fail(text, tokens[j].pos, "a sign before a name keyword value", "remove it")
@@ -294,8 +327,12 @@ def _keyword(text: str, tokens: list[Token], i: int, frame: dict) -> tuple[int, 
     frame["kwargs"][key] = (value, tokens[i].pos)
     j += 1
     if j < len(tokens) and tokens[j].text not in (",", ")"):
-        raise _fail(text, tokens[j].pos, "expected ',' or ')' after a keyword argument",
-                    "keyword values are single numbers or names")  # fmt: skip
+        raise _fail(
+            text,
+            tokens[j].pos,
+            "expected ',' or ')' after a keyword argument",
+            "keyword values are single numbers or names",
+        )
     return j, True
 
 
@@ -323,8 +360,12 @@ class _Info:
 def _broadcast(text: str, pos: int, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     shape = broadcast_shape([a, b])
     if shape is None:
-        raise _fail(text, pos, f"shapes {list(a)} and {list(b)} do not broadcast",
-                    "give variables of equal length (or a single number)")  # fmt: skip
+        raise _fail(
+            text,
+            pos,
+            f"shapes {list(a)} and {list(b)} do not broadcast",
+            "give variables of equal length (or a single number)",
+        )
     return shape
 
 
@@ -347,8 +388,12 @@ def _spec_params(text: str, pos: int, spec: registry.FunctionSpec, kwargs: tuple
     raw = {}
     for key, (value, kpos) in kwargs:
         if key not in spec.param_names:
-            raise _fail(text, kpos, f"{spec.name} has no parameter '{key}'",
-                        f"its parameters: {', '.join(spec.param_names) or 'none'}")  # fmt: skip
+            raise _fail(
+                text,
+                kpos,
+                f"{spec.name} has no parameter '{key}'",
+                f"its parameters: {', '.join(spec.param_names) or 'none'}",
+            )
         raw[key] = value
     try:
         return resolve_params(spec, raw)
@@ -390,15 +435,20 @@ def compile_expression(
             steps.append(("name", name))
         elif kind == "neg":
             top = stack[-1]
-            stack[-1] = _Info(top.shape, None if top.const is None else -top.const,
-                              top.elementwise, top.uses)  # fmt: skip
+            stack[-1] = _Info(
+                top.shape, None if top.const is None else -top.const, top.elementwise, top.uses
+            )
             steps.append(("neg",))
         elif kind == "bin":
             op, pos = item[1], item[2]
             b, a = stack.pop(), stack.pop()
             if op == "**" and b.const is not None and not abs(b.const) <= MAX_EXPONENT:
-                raise _fail(text, pos, f"constant exponent {b.const:g} is over the limit of "
-                            f"{MAX_EXPONENT}", "use a smaller power")  # fmt: skip
+                raise _fail(
+                    text,
+                    pos,
+                    f"constant exponent {b.const:g} is over the limit of {MAX_EXPONENT}",
+                    "use a smaller power",
+                )
             shape = _broadcast(text, pos, a.shape, b.shape)
             _cap(text, pos, shape, max_elements)
             sizes.append(math.prod(shape))
@@ -420,9 +470,14 @@ def compile_expression(
             steps.append(("call", call, nargs))
     result = stack.pop()
     return Program(
-        tuple(steps), tuple(order), result.elementwise, result.shape, text,
-        sum(sizes) + math.prod(result.shape), max(sizes, default=math.prod(result.shape)),
-    )  # fmt: skip
+        tuple(steps),
+        tuple(order),
+        result.elementwise,
+        result.shape,
+        text,
+        sum(sizes) + math.prod(result.shape),
+        max(sizes, default=math.prod(result.shape)),
+    )
 
 
 def _cap(text: str, pos: int, shape: tuple[int, ...], max_elements: int) -> None:
@@ -430,8 +485,9 @@ def _cap(text: str, pos: int, shape: tuple[int, ...], max_elements: int) -> None
     if count > max_elements:
         raise TooLarge(
             f"the expression would make {count:,} elements at column {pos + 1}, over the cap "
-            f"of {max_elements:,}", "use smaller variables, or raise --max-elements",
-        )  # fmt: skip
+            f"of {max_elements:,}",
+            "use smaller variables, or raise --max-elements",
+        )
 
 
 def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tuple[_Info, Call]:
@@ -441,15 +497,23 @@ def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tup
     def arity(low: int, high: int) -> None:
         if not low <= len(args) <= high:
             want = str(low) if low == high else f"{low} to {high}"
-            raise _fail(text, pos, f"{name}() takes {want} positional argument(s), "
-                        f"got {len(args)}", f"e.g. {name}(x)")  # fmt: skip
+            raise _fail(
+                text,
+                pos,
+                f"{name}() takes {want} positional argument(s), got {len(args)}",
+                f"e.g. {name}(x)",
+            )
 
     def no_kwargs(allowed: tuple[str, ...] = ()) -> dict:
         out = {}
         for key, (value, kpos) in kwargs:
             if key not in allowed:
-                raise _fail(text, kpos, f"{name}() has no keyword '{key}'",
-                            f"keywords: {', '.join(allowed) or 'none'}")  # fmt: skip
+                raise _fail(
+                    text,
+                    kpos,
+                    f"{name}() has no keyword '{key}'",
+                    f"keywords: {', '.join(allowed) or 'none'}",
+                )
             out[key] = value
         return out
 
@@ -487,8 +551,12 @@ def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tup
         return _Info(shape, None, elementwise, uses), Call(name, "math", params)
     spec = registry.get(target)
     if spec.stochastic:
-        raise _fail(text, pos, f"{name} draws random numbers, which expressions do not",
-                    f"use the command: actgrad {spec.command} … --seed N")  # fmt: skip
+        raise _fail(
+            text,
+            pos,
+            f"{name} draws random numbers, which expressions do not",
+            f"use the command: actgrad {spec.command} … --seed N",
+        )
     if spec.kind == "activation":
         arity(1, 1)
         params = _spec_params(text, pos, spec, kwargs)
@@ -497,8 +565,9 @@ def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tup
             shape = shape or (1,)
             dim = params.get("dim", -1)
             if not -len(shape) <= dim < len(shape):
-                raise _fail(text, pos, f"dim={dim} is out of range for {name}",
-                            "use dim=-1 (the default)")  # fmt: skip
+                raise _fail(
+                    text, pos, f"dim={dim} is out of range for {name}", "use dim=-1 (the default)"
+                )
             if spec.name == "glu":
                 if shape[dim] % 2:
                     raise _fail(text, pos, "glu needs an even size along dim", "fix the input")

@@ -208,8 +208,10 @@ def _parse_stdin(source: str | Iterable[str], where: str, max_elements: int) -> 
         if head.strip():
             break
     if not head.strip():
-        raise BadInput(f"stdin for {where.removesuffix(' (stdin)')} is empty",
-                       "pipe numbers in, e.g. echo 1 2 3 |")  # fmt: skip
+        raise BadInput(
+            f"stdin for {where.removesuffix(' (stdin)')} is empty",
+            "pipe numbers in, e.g. echo 1 2 3 |",
+        )
     if head.lstrip().startswith("["):
         parts, size = [head], len(head)
         for chunk in chunks:

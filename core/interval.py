@@ -264,8 +264,9 @@ class mpf:
             return mpf(0)  # 0 times a finite number known within bounds (an end may be ±inf)
         if self.a == self.b and o.a == o.b:  # points: one product, rounded both ways
             p = PREC[0]
-            return mpf.of(mpf_mul(self.a, o.a, p, round_floor), mpf_mul(self.a, o.a, p,
-                                                                      round_ceiling))  # fmt: skip
+            return mpf.of(
+                mpf_mul(self.a, o.a, p, round_floor), mpf_mul(self.a, o.a, p, round_ceiling)
+            )
         return mpf.of(*libmpi.mpi_mul((self.a, self.b), (o.a, o.b), PREC[0]))
 
     __rmul__ = __mul__
@@ -365,8 +366,11 @@ def narrow(x: mpf, bits: int = 64) -> bool:
     magnitude (the truth then known well past float64's last bit)."""
     if x.a == x.b:
         return True
-    if x.a in (finf, fninf, fnan) or x.b in (finf, fninf) or mpf_cmp(x.a, fzero) <= 0 <= mpf_cmp(
-            x.b, fzero):  # fmt: skip
+    if (
+        x.a in (finf, fninf, fnan)
+        or x.b in (finf, fninf)
+        or mpf_cmp(x.a, fzero) <= 0 <= mpf_cmp(x.b, fzero)
+    ):
         return False
     low = x.a if mpf_cmp(x.a, fzero) > 0 else mpf_neg(x.b)
     width = mpf_sub(x.b, x.a, 8, round_ceiling)
@@ -436,8 +440,11 @@ def relative_width(x: mpf) -> float:
     or holds 0."""
     if x.a == fnan or x.a == x.b:
         return 0.0
-    if x.a in (finf, fninf) or x.b in (finf, fninf) or mpf_cmp(x.a, fzero) <= 0 <= mpf_cmp(
-            x.b, fzero):  # fmt: skip
+    if (
+        x.a in (finf, fninf)
+        or x.b in (finf, fninf)
+        or mpf_cmp(x.a, fzero) <= 0 <= mpf_cmp(x.b, fzero)
+    ):
         return math.inf
     width = mpf_sub(x.b, x.a, 30, round_ceiling)
     low = min(abs_raw(x.a), abs_raw(x.b), key=lambda r: mpmath.mpf(r))
@@ -550,8 +557,9 @@ def _tanh(s: tuple, prec: int, rnd: Any) -> tuple:
     if s in (finf, fninf):
         return fone if s == finf else mpf_neg(fone)
     if mpf_cmp(abs_raw(s), HUGE) > 0:
-        return mpf_tanh(mpf_shift(fone, 12) if not s[0] else mpf_neg(mpf_shift(fone, 12)),
-                        prec, rnd)  # fmt: skip
+        return mpf_tanh(
+            mpf_shift(fone, 12) if not s[0] else mpf_neg(mpf_shift(fone, 12)), prec, rnd
+        )
     return mpf_tanh(s, prec, rnd)
 
 

@@ -149,8 +149,10 @@ def _kl_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
                 "input is one distribution, whose KL divergence is reduction=sum"
             )
         else:
-            notes.append(f"reduction=batchmean divides the sum by the batch size {size}: the "
-                         "mean KL divergence per distribution (row)")  # fmt: skip
+            notes.append(
+                f"reduction=batchmean divides the sum by the batch size {size}: the "
+                "mean KL divergence per distribution (row)"
+            )
     elif p["reduction"] == "mean":
         notes.append(
             "reduction=mean divides by the element count, not the batch size: use batchmean "
@@ -170,8 +172,10 @@ def _poisson_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
         raise _bad("with --no-log-input, --pred is a rate (≥ 0)", "or use --log-input")
     negative = int((t["target"] < 0).sum())
     if negative:  # torch accepts them; the loss is then no Poisson likelihood
-        return [f"{negative} target(s) are negative: a Poisson target is a count (≥ 0); torch "
-                "evaluates the formula anyway, but it is no longer a likelihood"]  # fmt: skip
+        return [
+            f"{negative} target(s) are negative: a Poisson target is a count (≥ 0); torch "
+            "evaluates the formula anyway, but it is no longer a likelihood"
+        ]
     return []
 
 
@@ -264,8 +268,10 @@ def _norm_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
 
 def _l1_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
     if bool((t["pred"] == t["target"]).any()):
-        return ["l1'(0) uses torch's convention sign(0) = 0 where pred = target "
-                "(left derivative −1, right derivative 1)"]  # fmt: skip
+        return [
+            "l1'(0) uses torch's convention sign(0) = 0 where pred = target "
+            "(left derivative −1, right derivative 1)"
+        ]
     return []
 
 

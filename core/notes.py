@@ -100,8 +100,9 @@ def reduction_note(spec: registry.FunctionSpec, t: dict, params: dict) -> str | 
 PRIMES = ("", "′", "″", "‴", "⁗")
 
 
-def _measured(spec: registry.FunctionSpec, params: dict, dtype: str,
-              order: int) -> list[tuple[int, list]]:  # fmt: skip
+def _measured(
+    spec: registry.FunctionSpec, params: dict, dtype: str, order: int
+) -> list[tuple[int, list]]:
     """(order k, regions of the k-th derivative) measured for these parameters and dtype."""
     measured = known_accuracy.REGIONS.get(spec.name, {}).get(dtype)
     if not measured or known_accuracy.PARAMS.get(spec.name) != params:
@@ -120,8 +121,9 @@ def where_measured(spec: registry.FunctionSpec) -> str:
     )
 
 
-def accuracy_notes(spec: registry.FunctionSpec, params: dict, dtype: str, order: int,
-                   x: np.ndarray) -> list[str]:  # fmt: skip
+def accuracy_notes(
+    spec: registry.FunctionSpec, params: dict, dtype: str, order: int, x: np.ndarray
+) -> list[str]:
     """Where the accuracy report measured torch to be more ulps off than --check allows, or
     to lose every digit, and an input lies there: one note per quantity (the worst region)."""
     out = []
@@ -152,8 +154,14 @@ def judged_live(size: int) -> bool:
     return size <= LIVE_POINTS and not machine.same(known_accuracy.MACHINE)
 
 
-def _live(spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray,
-          got: list[np.ndarray], rows: bool = False) -> Judged | None:  # fmt: skip
+def _live(
+    spec: registry.FunctionSpec,
+    params: dict,
+    dtype: str,
+    x: np.ndarray,
+    got: list[np.ndarray],
+    rows: bool = False,
+) -> Judged | None:
     """Per quantity: (every digit lost, over --check's ulps, the true values), element by
     element, from the live reference; None where the report speaks instead (on the machine
     it was measured on, or for more than LIVE_POINTS inputs, unless each element is a result
@@ -178,8 +186,9 @@ def _live(spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray,
     return out
 
 
-def live_accuracy_notes(spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray,
-                        got: list[np.ndarray]) -> list[str] | None:  # fmt: skip
+def live_accuracy_notes(
+    spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray, got: list[np.ndarray]
+) -> list[str] | None:
     """On a machine the accuracy report was not measured on (its numbers may differ there),
     a small result is judged by the live reference instead: a note per quantity that loses
     every digit or is more ulps off than --check allows. None where the report speaks."""
@@ -203,8 +212,9 @@ def live_accuracy_notes(spec: registry.FunctionSpec, params: dict, dtype: str, x
     return out
 
 
-def live_accuracy_mask(spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray,
-                       got: list[np.ndarray]) -> np.ndarray | None:  # fmt: skip
+def live_accuracy_mask(
+    spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray, got: list[np.ndarray]
+) -> np.ndarray | None:
     """The elements :func:`live_accuracy_notes` would speak of, each judged as a result of
     its own (batch rows); None where the report speaks."""
     judged = _live(spec, params, dtype, x, got, rows=True)
@@ -214,8 +224,9 @@ def live_accuracy_mask(spec: registry.FunctionSpec, params: dict, dtype: str, x:
     return np.logical_or.reduce([err > limit for _, err, _ in judged]).reshape(x.shape)
 
 
-def accuracy_regions(spec: registry.FunctionSpec, params: dict, dtype: str, order: int,
-                     x: np.ndarray) -> list[np.ndarray]:  # fmt: skip
+def accuracy_regions(
+    spec: registry.FunctionSpec, params: dict, dtype: str, order: int, x: np.ndarray
+) -> list[np.ndarray]:
     """Per quantity, for each element taken as a result of its own, the index of the region
     :func:`accuracy_notes` would name (the first one holding it), or -1."""
     out = []

@@ -70,8 +70,10 @@ def resolve_params(spec: FunctionSpec, raw: Mapping[str, Any]) -> dict[str, Any]
             continue
         if param.kind == "float":
             if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise BadParameter(f"{param.option} must be a number, not {value!r}"[:120],
-                                   f"e.g. {param.option} 0.5")  # fmt: skip
+                raise BadParameter(
+                    f"{param.option} must be a number, not {value!r}"[:120],
+                    f"e.g. {param.option} 0.5",
+                )
             num = parse_number(value, param.option) if isinstance(value, str) else float(value)
             if not math.isfinite(num) and (param.finite or math.isnan(num)):
                 raise BadParameter(f"{param.option} must be finite, not {num}", "give a number")

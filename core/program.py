@@ -75,10 +75,15 @@ def of_function(
         call = Call(spec.name, spec.name, dict(params))
         shape = shapes["x"]
         return Program(
-            (("name", "x"), ("call", call, 1)), ("x",), spec.pointwise, shape,
-            dim=None if spec.pointwise else params["dim"], function=spec.name,
-            kinds={} if spec.pointwise else {"x": "vector"}, stochastic=spec.stochastic,
-        )  # fmt: skip
+            (("name", "x"), ("call", call, 1)),
+            ("x",),
+            spec.pointwise,
+            shape,
+            dim=None if spec.pointwise else params["dim"],
+            function=spec.name,
+            kinds={} if spec.pointwise else {"x": "vector"},
+            stochastic=spec.stochastic,
+        )
     steps: list[tuple] = []
     args: list[str] = []
     if "w" in shapes:  # the tutorial's model: pred = x·w
@@ -95,9 +100,13 @@ def of_function(
     call = Call(spec.name, spec.name, dict(params), tuple(args), align=True)
     steps.append(("call", call, len(args)))
     return Program(
-        tuple(steps), tuple(shapes), False, separable=params.get("reduction") == "none",
-        function=spec.name, kinds=kinds,
-    )  # fmt: skip
+        tuple(steps),
+        tuple(shapes),
+        False,
+        separable=params.get("reduction") == "none",
+        function=spec.name,
+        kinds=kinds,
+    )
 
 
 def elementwise_shape(program: Program, shapes: Mapping[str, tuple[int, ...]]) -> tuple | None:

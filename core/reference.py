@@ -65,8 +65,7 @@ class Truth:
         return 0 if self.settled is None else int(np.size(self.settled) - np.sum(self.settled))
 
 
-def truth_of(values: list[Any], settled: list[bool], shape: tuple[int, ...],
-             digits: bool) -> Truth:  # fmt: skip
+def truth_of(values: list[Any], settled: list[bool], shape: tuple[int, ...], digits: bool) -> Truth:
     """A Truth of ``shape`` from intervals and whether each settled."""
     hi = np.empty(len(values))
     lo = np.empty(len(values))
@@ -74,9 +73,13 @@ def truth_of(values: list[Any], settled: list[bool], shape: tuple[int, ...],
         hi[i], lo[i] = mp.split(v) if settled[i] else (math.nan, math.nan)
     text = None
     if digits:
-        text = np.array([mp.text(v, DIGITS) if ok else "unsettled"
-                         for v, ok in zip(values, settled, strict=True)],
-                        dtype=object).reshape(shape)  # fmt: skip
+        text = np.array(
+            [
+                mp.text(v, DIGITS) if ok else "unsettled"
+                for v, ok in zip(values, settled, strict=True)
+            ],
+            dtype=object,
+        ).reshape(shape)
     return Truth(hi.reshape(shape), lo.reshape(shape), text, np.asarray(settled).reshape(shape))
 
 
@@ -208,8 +211,9 @@ def _start_bits(xs: Iterable[float]) -> int:
     return START_BITS + 3 * max(0, tiny)
 
 
-def converge(evaluate: Callable[[], list[Any]],
-             start: int = START_BITS) -> tuple[list[Any], list[bool]]:  # fmt: skip
+def converge(
+    evaluate: Callable[[], list[Any]], start: int = START_BITS
+) -> tuple[list[Any], list[bool]]:
     """``evaluate()`` (intervals) at doubling precision until every value is known: its
     bounds round to one float64 and pin it past its last bit. (The values, each one's first
     known evaluation or its last; whether each is known.) Stops at MAX_BITS or the budget's
@@ -268,8 +272,9 @@ def _by_side(fn: Callable[[], list[Any]], sides: str) -> list[Any]:
 _CACHE: dict[tuple[Any, ...], tuple[list[Any], list[bool]]] = {}
 
 
-def point(name: str, params: Mapping[str, Any], x: float, order: int,
-          bits: int | None = None) -> tuple[list[Any], list[bool]]:  # fmt: skip
+def point(
+    name: str, params: Mapping[str, Any], x: float, order: int, bits: int | None = None
+) -> tuple[list[Any], list[bool]]:
     """f(x), f′(x), …, f⁽ᵒʳᵈᵉʳ⁾(x) as intervals, and whether each settled; ``bits``: start
     at that working precision instead (uncached; the tests use it)."""
     fn = ELEMENTWISE.get(name)
@@ -288,8 +293,9 @@ def point(name: str, params: Mapping[str, Any], x: float, order: int,
             return fn(Jet.variable(x, order), params).derivatives()
 
         try:
-            out = converge((lambda: _by_side(evaluate, sides)) if sides else evaluate,
-                           bits or _start_bits([x]))  # fmt: skip
+            out = converge(
+                (lambda: _by_side(evaluate, sides)) if sides else evaluate, bits or _start_bits([x])
+            )
         except mp.OutOfTime:  # the budget ran out before this point: unsettled
             return [mpf(math.nan)] * (order + 1), [False] * (order + 1)
     if all(out[1]) or mp.DEADLINE[0] == math.inf:  # what a budget cut short is not kept
@@ -300,9 +306,13 @@ def point(name: str, params: Mapping[str, Any], x: float, order: int,
 
 
 def elementwise(
-    name: str, params: Mapping[str, Any], x: np.ndarray, order: int, digits: bool = False,
+    name: str,
+    params: Mapping[str, Any],
+    x: np.ndarray,
+    order: int,
+    digits: bool = False,
     progress: Callable[[int], None] | None = None,
-) -> list[Truth]:  # fmt: skip
+) -> list[Truth]:
     """The truth for f, f′, …, f⁽ᵒʳᵈᵉʳ⁾ at every element of ``x`` (exact float64 values)."""
     if order > MAX_ORDER:
         raise NoReference(f"the reference stops at order {MAX_ORDER}")
@@ -337,8 +347,10 @@ def _softmax_parts(x: list[Any]) -> tuple[list[Any], list[Any], Any]:
 def _softmax(x: list[Any], sign: int) -> tuple[list[Any], list[list[Any]]]:
     e, others, total = _softmax_parts([sign * v for v in x])
     p = [v / total for v in e]
-    jac = [[sign * (p[i] * others[i] / total if i == j else -p[i] * p[j]) for j in range(len(p))]
-           for i in range(len(p))]  # fmt: skip
+    jac = [
+        [sign * (p[i] * others[i] / total if i == j else -p[i] * p[j]) for j in range(len(p))]
+        for i in range(len(p))
+    ]
     return p, jac
 
 
@@ -370,8 +382,9 @@ def _normalize(x: list[Any], p: float, eps: float) -> tuple[list[Any], list[list
     norm = mp.fsum(powers) ** (1 / mpf(p))
     n = len(x)
     if norm <= eps:  # x / eps: the identity over eps
-        return [v / eps for v in x], [[mpf(1) / eps if i == j else mpf(0) for j in range(n)]
-                                      for i in range(n)]  # fmt: skip
+        return [v / eps for v in x], [
+            [mpf(1) / eps if i == j else mpf(0) for j in range(n)] for i in range(n)
+        ]
     scale = norm ** (p + 1)
     jac = []
     for i in range(n):
@@ -385,8 +398,9 @@ def _normalize(x: list[Any], p: float, eps: float) -> tuple[list[Any], list[list
     return [v / norm for v in x], jac
 
 
-def along_dim(name: str, params: Mapping[str, Any], row: list[float]) -> tuple[
-        list[Any], list[list[Any]], list[bool], list[list[bool]]]:  # fmt: skip
+def along_dim(
+    name: str, params: Mapping[str, Any], row: list[float]
+) -> tuple[list[Any], list[list[Any]], list[bool], list[list[bool]]]:
     """(y, J, whether each y settled, whether each entry of J did) of one slice (a list of
     exact floats) of a function along a dim."""
     if not all(math.isfinite(v) for v in row):

@@ -55,8 +55,9 @@ def _clamp_min0(z: Jet) -> Jet:
     return z if z.v >= 0 else z * 0
 
 
-def _weighted(loss: np.ndarray, a: Mapping[str, np.ndarray], p: Mapping[str, Any],
-              by_weight: bool) -> Any:  # fmt: skip
+def _weighted(
+    loss: np.ndarray, a: Mapping[str, np.ndarray], p: Mapping[str, Any], by_weight: bool
+) -> Any:
     """Optional elementwise weight; a weighted mean divides by the weights' sum (l1, mse) or
     by the element count (huber)."""
     if "weight" not in a:
@@ -133,8 +134,9 @@ def _class_loss(a: Mapping[str, np.ndarray], p: Mapping[str, Any], log_probs: bo
         if probabilities:
             t = [target_values[n * classes + c] for c in range(classes)]
             t = [tc * (1 - eps) + eps / classes for tc in t]
-            losses.append(-total(np.asarray([w[c] * t[c] * row[c] for c in range(classes)],
-                                             dtype=object)))  # fmt: skip
+            losses.append(
+                -total(np.asarray([w[c] * t[c] * row[c] for c in range(classes)], dtype=object))
+            )
             continue
         y = int(_value(target_values[n]))
         if y == p["ignore_index"]:
@@ -218,8 +220,10 @@ def _multilabel_soft_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -
     weight = a.get("weight")
     losses = []
     for row, t in zip(rows, targets, strict=True):
-        terms = [t[c] * jet.softplus(-row[c]) + (1 - t[c]) * jet.softplus(row[c])
-                 for c in range(len(row))]  # fmt: skip
+        terms = [
+            t[c] * jet.softplus(-row[c]) + (1 - t[c]) * jet.softplus(row[c])
+            for c in range(len(row))
+        ]
         if weight is not None:
             terms = [term * weight.reshape(-1)[c] for c, term in enumerate(terms)]
         losses.append(total(np.asarray(terms, dtype=object)) / len(row))
@@ -268,8 +272,9 @@ def _multilabel_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any
     return _reduce(_per_sample(losses, a["pred"].ndim == 2), p["reduction"])
 
 
-def _ctc_layout(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> list[tuple[
-        int, int, list[int]]]:  # fmt: skip
+def _ctc_layout(
+    a: Mapping[str, np.ndarray], p: Mapping[str, Any]
+) -> list[tuple[int, int, list[int]]]:
     """Per sample: (time steps used, its index in the batch, its target classes)."""
     lp = a["log_probs"]
     batched = np.ndim(lp) == 3
@@ -281,16 +286,23 @@ def _ctc_layout(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> list[tuple
         row = [int(_value(v)) for v in targets[n]]
         t_in = a.get("input_lengths")
         t_len = a.get("target_lengths")
-        used = int(_value(np.asarray(t_in, dtype=object).reshape(-1)[n])) if t_in is not None \
-            else steps  # fmt: skip
-        length = int(_value(np.asarray(t_len, dtype=object).reshape(-1)[n])) if t_len is not None \
-            else len(row)  # fmt: skip
+        used = (
+            int(_value(np.asarray(t_in, dtype=object).reshape(-1)[n]))
+            if t_in is not None
+            else steps
+        )
+        length = (
+            int(_value(np.asarray(t_len, dtype=object).reshape(-1)[n]))
+            if t_len is not None
+            else len(row)
+        )
         out.append((used, n, row[:length]))
     return out
 
 
-def _ctc_sample(y: Callable[[int, int], Jet], steps: int, target: list[int], blank: int,
-                zero: Jet) -> Jet:  # fmt: skip
+def _ctc_sample(
+    y: Callable[[int, int], Jet], steps: int, target: list[int], blank: int, zero: Jet
+) -> Jet:
     """−log Σ over alignments of Π_t y_t(π_t), by the forward recursion in linear space (mpmath
     numbers do not underflow)."""
     labels = [blank]
@@ -336,8 +348,9 @@ def _ctc(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     return _reduce(per, p["reduction"])
 
 
-def ctc_posterior(inputs: Mapping[str, np.ndarray], p: Mapping[str, Any], k: int,
-                  value_size: int) -> tuple[int, Any] | None:  # fmt: skip
+def ctc_posterior(
+    inputs: Mapping[str, np.ndarray], p: Mapping[str, Any], k: int, value_size: int
+) -> tuple[int, Any] | None:
     """torch's ctc gradient is with respect to the logits behind log_softmax: y − γ, where the
     partial derivative in log_probs is −γ. For element k of log_probs: (the value element it
     belongs to, the scale of its y = exp(log_prob) term), or None where torch gives 0."""
@@ -387,8 +400,11 @@ def pnorm(v: np.ndarray, order: float) -> Jet:
         return items[0] * 0
     if order == 1:
         return total(np.asarray([jet.absolute(i) for i in items], dtype=object))
-    summed = total(np.asarray([jet.power(jet.absolute(i), mpf(order)) if i.v else i * 0
-                               for i in items], dtype=object))  # fmt: skip
+    summed = total(
+        np.asarray(
+            [jet.power(jet.absolute(i), mpf(order)) if i.v else i * 0 for i in items], dtype=object
+        )
+    )
     return jet.power(summed, 1 / mpf(order))
 
 
@@ -457,8 +473,13 @@ LOSSES: dict[str, Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], Any]] 
 }
 
 
-def _with_posterior(column: list[Any], inputs: Mapping[str, np.ndarray], params: Mapping[str, Any],
-                    k: int, values: list[Any]) -> None:  # fmt: skip
+def _with_posterior(
+    column: list[Any],
+    inputs: Mapping[str, np.ndarray],
+    params: Mapping[str, Any],
+    k: int,
+    values: list[Any],
+) -> None:
     """Add ctc's y = exp(log_prob) term to the derivatives of element k (torch's convention),
     except where a loss zero_infinity zeroed has no gradient at all."""
     found = ctc_posterior(inputs, params, k, len(values))
@@ -487,9 +508,12 @@ def start_bits(values: np.ndarray) -> int:
 
 
 def loss(
-    name: str, params: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
-    wrt: list[str], model: bool = False,
-) -> tuple[list[Any], dict[str, Any], list[bool], dict[str, list[bool]]]:  # fmt: skip
+    name: str,
+    params: Mapping[str, Any],
+    inputs: Mapping[str, np.ndarray],
+    wrt: list[str],
+    model: bool = False,
+) -> tuple[list[Any], dict[str, Any], list[bool], dict[str, list[bool]]]:
     """(value, {input: (∂(value)/∂input_k as a flat (k, value) grid, k)}, whether each value
     settled, {input: whether each derivative did}): the value as intervals (flattened), and
     for each input in ``wrt`` the derivatives of every value element with respect to each of
@@ -509,8 +533,10 @@ def loss(
         )
 
     def run(seed_name: str | None, seed: int | None) -> list[Any]:
-        a = {k: _jets(np.asarray(v, dtype=np.float64), seed if k == seed_name else None)
-             for k, v in inputs.items()}  # fmt: skip
+        a = {
+            k: _jets(np.asarray(v, dtype=np.float64), seed if k == seed_name else None)
+            for k, v in inputs.items()
+        }
         if model:
             a = {"pred": a.pop("x", np.asarray(Jet([mpf(1), mpf(0)]))) * a.pop("w"), **a}
         out = fn(a, params)

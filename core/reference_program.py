@@ -42,11 +42,17 @@ def _extreme(a: Jet, b: Jet, bigger: bool) -> Jet:
 
 
 UNARY: dict[str, Callable[[Jet], Jet]] = {
-    "exp": jet.exp, "log": jet.real_log, "log1p": lambda u: (
-        jet.log1p(u) if u.v > -1 else jet.real_log(u + 1)),
-    "expm1": jet.expm1, "sqrt": jet.real_sqrt, "abs": jet.absolute, "sin": jet.sin,
-    "cos": jet.cos, "tan": jet.tan, "erf": jet.erf,
-}  # fmt: skip
+    "exp": jet.exp,
+    "log": jet.real_log,
+    "log1p": lambda u: jet.log1p(u) if u.v > -1 else jet.real_log(u + 1),
+    "expm1": jet.expm1,
+    "sqrt": jet.real_sqrt,
+    "abs": jet.absolute,
+    "sin": jet.sin,
+    "cos": jet.cos,
+    "tan": jet.tan,
+    "erf": jet.erf,
+}
 
 
 def _reduce_extreme(arr: np.ndarray, bigger: bool) -> Jet:
@@ -109,8 +115,9 @@ def _call(call: Call, args: list[np.ndarray]) -> Any:
         shapes = {np.shape(inputs[n]) for n in aligned}
         if len(shapes) > 1:
             broadcast = np.broadcast_arrays(*(inputs[n] for n in aligned))
-            inputs.update({n: np.asarray(b, dtype=object) for n, b in
-                           zip(aligned, broadcast, strict=True)})  # fmt: skip
+            inputs.update(
+                {n: np.asarray(b, dtype=object) for n, b in zip(aligned, broadcast, strict=True)}
+            )
     fn = reference_losses.LOSSES.get(spec.name)
     if fn is None:
         raise NoReference(f"no reference for {spec.name} yet")
@@ -118,10 +125,13 @@ def _call(call: Call, args: list[np.ndarray]) -> Any:
 
 
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
     "/": _pair(lambda a, b: a / b if b.v != 0 else _divide_by_zero(a, b)),
-    "**": _pair(jet.real_power), "^": _pair(jet.real_power),
-}  # fmt: skip
+    "**": _pair(jet.real_power),
+    "^": _pair(jet.real_power),
+}
 
 
 def _divide_by_zero(a: Jet, b: Jet) -> Jet:
@@ -182,8 +192,10 @@ def expression(
     size = sum(np.size(v) for v in inputs.values()) or 1
     passes = 1 + sum(np.size(inputs[n]) for n, (form, _) in forms.items() if form == "columns")
     if passes * size > reference_losses.MAX_WORK:
-        raise NoReference(f"too large for the arbitrary-precision reference ({passes} passes "
-                          f"over {size} elements)")  # fmt: skip
+        raise NoReference(
+            f"too large for the arbitrary-precision reference ({passes} passes "
+            f"over {size} elements)"
+        )
     top = max((k for _, k in forms.values()), default=0)
 
     def evaluate() -> list[Any]:
@@ -201,8 +213,9 @@ def expression(
                 out += [j.c[1] for j in run(program, seeded).reshape(-1)]
         return out
 
-    values = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1)
-                             for v in inputs.values()] or [np.zeros(0)])  # fmt: skip
+    values = np.concatenate(
+        [np.asarray(v, dtype=np.float64).reshape(-1) for v in inputs.values()] or [np.zeros(0)]
+    )
     start = reference_losses.start_bits(values)
     flat, ok = converge(evaluate, start)
     m = _value_size(len(flat), inputs, forms)
@@ -216,9 +229,12 @@ def expression(
     return value, derivatives, ok[:m], settled
 
 
-def _value_size(total: int, inputs: Mapping[str, np.ndarray],
-                forms: Mapping[str, tuple[str, int]]) -> int:  # fmt: skip
+def _value_size(
+    total: int, inputs: Mapping[str, np.ndarray], forms: Mapping[str, tuple[str, int]]
+) -> int:
     """m from total = m·(1 + Σ orders of elementwise forms + Σ sizes of column forms)."""
-    per = 1 + sum(order if form == "elementwise" else np.size(inputs[name])
-                  for name, (form, order) in forms.items())  # fmt: skip
+    per = 1 + sum(
+        order if form == "elementwise" else np.size(inputs[name])
+        for name, (form, order) in forms.items()
+    )
     return total // per

@@ -267,8 +267,9 @@ def build_request(
     )
     req = _check_activation(spec, req) if activation else _check_loss(spec, req, given)
     shapes = {name: v.shape for name, v in req.inputs.items()}
-    req = replace(req, check=check, streamed=streamed,
-                  program=of_function(spec, shapes, req.params))  # fmt: skip
+    req = replace(
+        req, check=check, streamed=streamed, program=of_function(spec, shapes, req.params)
+    )
     req = _with_cotangent(req, cotangent, read_stdin)
     enforce_cost(req)
     return req
@@ -281,16 +282,23 @@ def _with_cotangent(
     if not cotangent:
         return req
     if req.index is not None:
-        raise BadParameter("--index I is the cotangent one-hot at I: give --index or "
-                           "--cotangent, not both", "drop one of them")  # fmt: skip
+        raise BadParameter(
+            "--index I is the cotangent one-hot at I: give --index or --cotangent, not both",
+            "drop one of them",
+        )
     if req.order > 1:
-        raise BadParameter("--cotangent gives a first derivative (vᵀJ)",
-                           "drop --order, or use --grad --cotangent V")  # fmt: skip
+        raise BadParameter(
+            "--cotangent gives a first derivative (vᵀJ)",
+            "drop --order, or use --grad --cotangent V",
+        )
     if req.check:
-        raise BadParameter("--check does not check a --cotangent product yet",
-                           "check the Jacobian: drop --cotangent")  # fmt: skip
-    values = parse_values(list(cotangent), "--cotangent", max_elements=req.max_elements,
-                          read_stdin=read_stdin)  # fmt: skip
+        raise BadParameter(
+            "--check does not check a --cotangent product yet",
+            "check the Jacobian: drop --cotangent",
+        )
+    values = parse_values(
+        list(cotangent), "--cotangent", max_elements=req.max_elements, read_stdin=read_stdin
+    )
     return replace(req, cotangent=values, order=1)
 
 
@@ -369,8 +377,23 @@ def build_expr_request(
     for call in program.calls():
         if call.target != "math":
             check_params_fit(registry.get(call.target), call.params, dt)
-    req = Request("expr", values, {"expression": text}, n, None, dev, dt, None, cap, chosen,
-                  False, program, symbolic, check, streamed)  # fmt: skip
+    req = Request(
+        "expr",
+        values,
+        {"expression": text},
+        n,
+        None,
+        dev,
+        dt,
+        None,
+        cap,
+        chosen,
+        False,
+        program,
+        symbolic,
+        check,
+        streamed,
+    )
     req = _with_cotangent(req, cotangent, read_stdin)
     enforce_cost(req)
     return req
@@ -390,19 +413,31 @@ def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
     if req.function == "expr":
         program = req.program
         per_element = {n: program.elementwise and program.shape == shapes[n] for n in req.wrt}
-        no_double = any(registry.get(c.target).max_order < 2 for c in program.calls()
-                        if c.target != "math")  # fmt: skip
+        no_double = any(
+            registry.get(c.target).max_order < 2 for c in program.calls() if c.target != "math"
+        )
         # each derivative order differentiates the graph of the one before, which grows (by
         # ~2.2x an order, measured on sigmoid(tanh(x)*gelu(x))*mish(x)): count 2.5x
         grows = max(req.order - 1, 0)
         graph = cost.GRAPH_FACTOR * program.graph * 5**grows // 2**grows
-        return cost.total([
-            cost.inputs(shapes, itemsize),
-            cost.Cost(program.largest, graph * itemsize, 0, "an intermediate of the expression"),
-            cost.result(*program.shape),
-            cost.derivatives(program.shape, {n: shapes[n] for n in req.wrt}, req.order, graph,
-                             itemsize, per_element, columns=not no_double),
-        ])  # fmt: skip
+        return cost.total(
+            [
+                cost.inputs(shapes, itemsize),
+                cost.Cost(
+                    program.largest, graph * itemsize, 0, "an intermediate of the expression"
+                ),
+                cost.result(*program.shape),
+                cost.derivatives(
+                    program.shape,
+                    {n: shapes[n] for n in req.wrt},
+                    req.order,
+                    graph,
+                    itemsize,
+                    per_element,
+                    columns=not no_double,
+                ),
+            ]
+        )
     spec = registry.get(req.function)
     if spec.kind == "activation":
         shape = shapes["x"]
@@ -413,8 +448,9 @@ def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
         size = shape[dim]
         out = size // 2 if spec.name == "glu" else size
         return cost.activation(shape, itemsize, req.order, False, size, out, req.index)
-    floats = [s for n, s in shapes.items() if (t := spec.tensor_input(n)) is None
-              or t.kind != "index"]  # fmt: skip
+    floats = [
+        s for n, s in shapes.items() if (t := spec.tensor_input(n)) is None or t.kind != "index"
+    ]
     if "w" in shapes:  # the model's pred = x·w
         floats.append(broadcast_shape([shapes["x"], shapes["w"]]) or shapes["x"])
     inner = cost.broadcast_numel(floats)
@@ -425,15 +461,24 @@ def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
     reduction = req.params.get("reduction")
     value_shape = (inner,) if reduction == "none" else ()
     per_element = {n: math.prod(shapes[n]) >= inner for n in req.wrt}
-    return cost.total([
-        cost.inputs(shapes, itemsize),
-        cost.tensor(inner, itemsize, "the loss's inputs broadcast together",
-                    copies=cost.GRAPH_FACTOR),
-        cost.result(*value_shape),
-        cost.derivatives(value_shape, {n: shapes[n] for n in req.wrt}, req.order,
-                         cost.GRAPH_FACTOR * inner, itemsize, per_element,
-                         columns=spec.max_order > 1),
-    ])  # fmt: skip
+    return cost.total(
+        [
+            cost.inputs(shapes, itemsize),
+            cost.tensor(
+                inner, itemsize, "the loss's inputs broadcast together", copies=cost.GRAPH_FACTOR
+            ),
+            cost.result(*value_shape),
+            cost.derivatives(
+                value_shape,
+                {n: shapes[n] for n in req.wrt},
+                req.order,
+                cost.GRAPH_FACTOR * inner,
+                itemsize,
+                per_element,
+                columns=spec.max_order > 1,
+            ),
+        ]
+    )
 
 
 def enforce_cost(req: Request, dtypes: Sequence[str] = ()) -> None:

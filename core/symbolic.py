@@ -142,10 +142,19 @@ def _symbolic(program: Program, wrt: tuple[str, ...]) -> tuple[dict, list]:
 
     symbols = {name: sp.Symbol(name, real=True) for name in program.variables}
     math_ops = {
-        "exp": sp.exp, "log": sp.log, "log1p": lambda a: sp.log(1 + a),
-        "expm1": lambda a: sp.exp(a) - 1, "sqrt": sp.sqrt, "abs": sp.Abs, "sin": sp.sin,
-        "cos": sp.cos, "tan": sp.tan, "erf": sp.erf, "maximum": sp.Max, "minimum": sp.Min,
-    }  # fmt: skip
+        "exp": sp.exp,
+        "log": sp.log,
+        "log1p": lambda a: sp.log(1 + a),
+        "expm1": lambda a: sp.exp(a) - 1,
+        "sqrt": sp.sqrt,
+        "abs": sp.Abs,
+        "sin": sp.sin,
+        "cos": sp.cos,
+        "tan": sp.tan,
+        "erf": sp.erf,
+        "maximum": sp.Max,
+        "minimum": sp.Min,
+    }
     stack: list[Any] = []
     for item in program.steps:
         kind = item[0]

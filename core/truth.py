@@ -37,30 +37,39 @@ def work(result: Result, program: Program | None) -> float:
 
 
 def truths(
-    result: Result, program: Program | None = None, digits: bool = False,
-    progress: Callable[[int], None] | None = None, limit: int | None = CHECK_POINTS,
+    result: Result,
+    program: Program | None = None,
+    digits: bool = False,
+    progress: Callable[[int], None] | None = None,
+    limit: int | None = CHECK_POINTS,
     seconds: float | None = SECONDS,
-) -> tuple[dict[str, Truth], list[str]]:  # fmt: skip
+) -> tuple[dict[str, Truth], list[str]]:
     """({path: Truth}, what has no reference and why). Raises NoReference when nothing has,
     when the inputs hold more than ``limit`` numbers, or when the estimated work would take
     more than ten times ``seconds``; past ``seconds`` what has not settled is unsettled (None:
     no time limit). An expression's result needs its ``program``."""
     size = sum(v.size for v in result.inputs.values())
     if limit is not None and size > limit:
-        raise NoReference(f"{size:,} input numbers are more than the {limit:,} the "
-                          "arbitrary-precision reference checks at once; actgrad accuracy "
-                          "sweeps a range")  # fmt: skip
+        raise NoReference(
+            f"{size:,} input numbers are more than the {limit:,} the "
+            "arbitrary-precision reference checks at once; actgrad accuracy "
+            "sweeps a range"
+        )
     estimate = work(result, program) * MICROSECONDS * 1e-6
     if seconds is not None and estimate > 10 * seconds:
-        raise NoReference(f"the arbitrary-precision reference would take about "
-                          f"{estimate:,.0f} s here, over its budget of {seconds:g} s; give "
-                          "fewer points or a lower order")  # fmt: skip
+        raise NoReference(
+            f"the arbitrary-precision reference would take about "
+            f"{estimate:,.0f} s here, over its budget of {seconds:g} s; give "
+            "fewer points or a lower order"
+        )
     try:
         with budget(seconds):
             return _truths(result, program, digits, progress)
     except OutOfTime:
-        raise NoReference(f"the arbitrary-precision reference ran out of its {seconds:g} s "
-                          "budget before any value settled") from None  # fmt: skip
+        raise NoReference(
+            f"the arbitrary-precision reference ran out of its {seconds:g} s "
+            "budget before any value settled"
+        ) from None
 
 
 def _truths(
@@ -86,8 +95,9 @@ def _truths(
     return _loss(spec, result, digits)
 
 
-def _along_dim(spec: registry.FunctionSpec, result: Result, digits: bool) -> tuple[
-        dict[str, Truth], list[str]]:  # fmt: skip
+def _along_dim(
+    spec: registry.FunctionSpec, result: Result, digits: bool
+) -> tuple[dict[str, Truth], list[str]]:
     if spec.stochastic:
         raise NoReference(f"{spec.name} draws random noise: no reference")
     dim = result.params["dim"]
@@ -112,8 +122,12 @@ def _along_dim(spec: registry.FunctionSpec, result: Result, digits: bool) -> tup
         out["jacobian.x"] = _truth(flat, oks, (*batch, m, n), digits)
     if 1 in result.derivatives:
         i = result.index
-        grads = _truth([v for jac in jacs for v in jac[i]], [k for jac in jac_ok for k in jac[i]],
-                       (*batch, n), digits)  # fmt: skip
+        grads = _truth(
+            [v for jac in jacs for v in jac[i]],
+            [k for jac in jac_ok for k in jac[i]],
+            (*batch, n),
+            digits,
+        )
         out["grad.x"] = _moved(grads, dim)
     if 2 in result.derivatives:
         missing.append("grad2.x: the Hessian of one output has no reference yet")
@@ -127,14 +141,16 @@ def _moved(truth: Truth, dim: int) -> Truth:
     return Truth(back(truth.hi), back(truth.lo), back(truth.text), back(truth.settled))
 
 
-def _loss(spec: registry.FunctionSpec, result: Result, digits: bool) -> tuple[
-        dict[str, Truth], list[str]]:  # fmt: skip
+def _loss(
+    spec: registry.FunctionSpec, result: Result, digits: bool
+) -> tuple[dict[str, Truth], list[str]]:
     inputs = dict(result.inputs)
-    wrt = [*result.derivatives.get(1, {}), *(n for n in result.jacobian
-                                           if n not in result.derivatives.get(1, {}))]  # fmt: skip
+    wrt = [
+        *result.derivatives.get(1, {}),
+        *(n for n in result.jacobian if n not in result.derivatives.get(1, {})),
+    ]
     model = spec.model and "w" in inputs
-    value, grads, ok, grads_ok = reference_losses.loss(spec.name, result.params, inputs, wrt,
-                                                       model)  # fmt: skip
+    value, grads, ok, grads_ok = reference_losses.loss(spec.name, result.params, inputs, wrt, model)
     shape = result.value.shape
     out = {"value": _truth(value, ok, shape, digits)}
     m = len(value)
@@ -144,21 +160,26 @@ def _loss(spec: registry.FunctionSpec, result: Result, digits: bool) -> tuple[
         in_shape = inputs[name].shape
         if name in result.jacobian:
             order = [j * m + i for i in range(m) for j in range(k)]
-            out[f"jacobian.{name}"] = _truth([flat[t] for t in order], [oks[t] for t in order],
-                                             (*shape, *in_shape), digits)  # fmt: skip
+            out[f"jacobian.{name}"] = _truth(
+                [flat[t] for t in order], [oks[t] for t in order], (*shape, *in_shape), digits
+            )
         if name in result.derivatives.get(1, {}):
             with workprec(4096):  # each sum has one term or a few, each known: exact enough
                 summed = [sum(flat[j * m : (j + 1) * m][1:], flat[j * m]) for j in range(k)]
-            settled = [all(oks[j * m : (j + 1) * m]) and known(v) is not None
-                       for j, v in enumerate(summed)]  # fmt: skip
+            settled = [
+                all(oks[j * m : (j + 1) * m]) and known(v) is not None for j, v in enumerate(summed)
+            ]
             out[f"grad.{name}"] = _truth(summed, settled, in_shape, digits)
-    missing = [f"grad2.{n}: second derivatives of losses have no reference yet"
-               for n in result.derivatives.get(2, {})]  # fmt: skip
+    missing = [
+        f"grad2.{n}: second derivatives of losses have no reference yet"
+        for n in result.derivatives.get(2, {})
+    ]
     return out, missing
 
 
-def _expression(program: Program, result: Result, digits: bool) -> tuple[
-        dict[str, Truth], list[str]]:  # fmt: skip
+def _expression(
+    program: Program, result: Result, digits: bool
+) -> tuple[dict[str, Truth], list[str]]:
     forms: dict[str, tuple[str, int]] = {name: ("columns", 1) for name in result.jacobian}
     missing = []
     for k, grads in sorted(result.derivatives.items()):
@@ -188,8 +209,9 @@ def _expression(program: Program, result: Result, digits: bool) -> tuple[
         in_shape = result.inputs[name].shape
         if name in result.jacobian:
             at = [j * m + i for i in range(m) for j in range(size)]
-            out[f"jacobian.{name}"] = _truth([flat[t] for t in at], [oks[t] for t in at],
-                                             (*shape, *in_shape), digits)  # fmt: skip
+            out[f"jacobian.{name}"] = _truth(
+                [flat[t] for t in at], [oks[t] for t in at], (*shape, *in_shape), digits
+            )
         else:
             out[f"grad.{name}"] = _truth(flat, oks, in_shape, digits)
     return out, missing

@@ -7,8 +7,12 @@ import numpy as np
 from actgrad.core.reference import Truth
 
 # (explicit significand bits, smallest normal exponent) of each dtype
-FORMATS = {"float64": (52, -1022), "float32": (23, -126), "float16": (10, -14),
-           "bfloat16": (7, -126)}  # fmt: skip
+FORMATS = {
+    "float64": (52, -1022),
+    "float32": (23, -126),
+    "float16": (10, -14),
+    "bfloat16": (7, -126),
+}
 
 
 def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
@@ -65,5 +69,9 @@ def lost(got: np.ndarray, true: Truth, dtype: str) -> np.ndarray:
     with np.errstate(all="ignore"):  # inf and nan are values here
         rel = np.abs(got - hi) / np.abs(hi)
         wrong_sign = np.sign(got) * np.sign(td) < 0
-    return (~np.isfinite(got) & np.isfinite(hi)) | ((rel >= 1) & ~zero) | wrong_sign | (
-        zero & (got != 0))  # fmt: skip
+    return (
+        (~np.isfinite(got) & np.isfinite(hi))
+        | ((rel >= 1) & ~zero)
+        | wrong_sign
+        | (zero & (got != 0))
+    )

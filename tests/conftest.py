@@ -15,8 +15,24 @@ from warm_server import Server
 # (a developer's running server must not answer for the code under test).
 os.environ["ACTGRAD_SERVER"] = "off"
 
-GRID = [0.0, 0.001, -0.001, 0.25, -0.25, 1.0, -1.0, math.pi / 2, -math.pi / 2, 501.0, -501.0,
-        1e20, -1e20, math.inf, -math.inf, math.nan]  # fmt: skip
+GRID = [
+    0.0,
+    0.001,
+    -0.001,
+    0.25,
+    -0.25,
+    1.0,
+    -1.0,
+    math.pi / 2,
+    -math.pi / 2,
+    501.0,
+    -501.0,
+    1e20,
+    -1e20,
+    math.inf,
+    -math.inf,
+    math.nan,
+]
 
 # Non-default parameter sets exercised for each function (defaults are always tested).
 PARAM_CASES: dict[str, list[dict]] = {

@@ -19,8 +19,23 @@ from typer.testing import CliRunner
 
 runner = CliRunner()
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("ACTGRAD_")}
-FUNCTIONS = ["sigmoid", "tanh", "relu", "gelu", "silu", "softplus", "elu", "leaky-relu", "mish",
-             "hardtanh", "relu6", "threshold", "hardswish", "softsign", "logsigmoid"]  # fmt: skip
+FUNCTIONS = [
+    "sigmoid",
+    "tanh",
+    "relu",
+    "gelu",
+    "silu",
+    "softplus",
+    "elu",
+    "leaky-relu",
+    "mish",
+    "hardtanh",
+    "relu6",
+    "threshold",
+    "hardswish",
+    "softsign",
+    "logsigmoid",
+]
 
 
 def batch(text: str | bytes, *args: str):
@@ -54,17 +69,30 @@ def test_issue_examples():
 
 def test_json_requests_mirror_the_command_line():
     pairs = [
-        ({"fn": "leaky_relu", "x": -2, "negative_slope": 0.1, "grad": True, "dtype": "float64"},
-         ["leaky-relu", "--x", "-2", "--negative-slope", "0.1", "--grad", "--dtype", "float64"]),
-        ({"fn": "softmax", "x": [0.1, 0.5, 0.9], "grad": True, "index": 1},
-         ["softmax", "--x", "0.1,0.5,0.9", "--grad", "--index", "1"]),
-        ({"fn": "mse", "pred": [1, 2, 3, 4], "target": [0, 0, 0, 0], "reduction": "sum",
-          "grad": True}, ["mse", "--pred", "1,2,3,4", "--target", "0,0,0,0", "--reduction", "sum",
-                          "--grad"]),
+        (
+            {"fn": "leaky_relu", "x": -2, "negative_slope": 0.1, "grad": True, "dtype": "float64"},
+            ["leaky-relu", "--x", "-2", "--negative-slope", "0.1", "--grad", "--dtype", "float64"],
+        ),
+        (
+            {"fn": "softmax", "x": [0.1, 0.5, 0.9], "grad": True, "index": 1},
+            ["softmax", "--x", "0.1,0.5,0.9", "--grad", "--index", "1"],
+        ),
+        (
+            {
+                "fn": "mse",
+                "pred": [1, 2, 3, 4],
+                "target": [0, 0, 0, 0],
+                "reduction": "sum",
+                "grad": True,
+            },
+            ["mse", "--pred", "1,2,3,4", "--target", "0,0,0,0", "--reduction", "sum", "--grad"],
+        ),
         ({"fn": "tanh", "x": "-1:1:5", "order": 2}, ["tanh", "--x", "-1:1:5", "--order", "2"]),
-        ({"expr": "(1 - w*x)**2", "vars": {"w": 3, "x": 1}, "grad": ["w"]},
-         ["expr", "(1 - w*x)**2", "--var", "w=3", "--var", "x=1", "--grad", "w"]),
-    ]  # fmt: skip
+        (
+            {"expr": "(1 - w*x)**2", "vars": {"w": 3, "x": 1}, "grad": ["w"]},
+            ["expr", "(1 - w*x)**2", "--var", "w=3", "--var", "x=1", "--grad", "w"],
+        ),
+    ]
     out = batch("".join(orjson.dumps(r).decode() + "\n" for r, _ in pairs))
     assert out.exit_code == 0, out.stdout
     for (_, args), got in zip(pairs, answers(out.stdout), strict=True):
@@ -106,6 +134,7 @@ GARBAGE = [
 ]
 
 
+@pytest.mark.slow
 def test_ten_thousand_lines_with_garbage(tmp_path):
     rng = random.Random(7)
     lines: list[bytes] = []
@@ -117,26 +146,37 @@ def test_ten_thousand_lines_with_garbage(tmp_path):
             continue
         kind = rng.random()
         if kind < 0.6:
-            request = {"fn": rng.choice(FUNCTIONS), "x": round(rng.uniform(-8, 8), 3),
-                       "grad": rng.random() < 0.8}  # fmt: skip
+            request = {
+                "fn": rng.choice(FUNCTIONS),
+                "x": round(rng.uniform(-8, 8), 3),
+                "grad": rng.random() < 0.8,
+            }
             if request["fn"] == "threshold":
                 request["params"] = {"threshold": 0.5, "value": -1}
             lines.append(orjson.dumps(request))
         elif kind < 0.8:
             lines.append(f"tanh --x {rng.uniform(-3, 3):.4f} --grad".encode())
         elif kind < 0.9:
-            lines.append(orjson.dumps({"fn": "relu", "x": rng.choice([0, -1, 1, 0.5]),
-                                       "grad": True, "id": number}))  # fmt: skip
+            lines.append(
+                orjson.dumps(
+                    {"fn": "relu", "x": rng.choice([0, -1, 1, 0.5]), "grad": True, "id": number}
+                )
+            )
         else:
-            lines.append(orjson.dumps({"expr": "x*sigmoid(x)", "vars": {"x": rng.random()},
-                                       "grad": True}))  # fmt: skip
+            lines.append(
+                orjson.dumps({"expr": "x*sigmoid(x)", "vars": {"x": rng.random()}, "grad": True})
+            )
     lines[0] = b"\xef\xbb\xbf" + orjson.dumps({"fn": "sigmoid", "x": 1, "grad": True})  # BOM
     bad.discard(1)
     path = tmp_path / "requests.jsonl"
     body = b"".join(line + (b"\r\n" if i % 3 == 0 else b"\n") for i, line in enumerate(lines))
     path.write_bytes(body)
-    proc = subprocess.run([sys.executable, "-m", "actgrad.cli", "batch", str(path)],
-                          capture_output=True, env=ENV, timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "actgrad.cli", "batch", str(path)],
+        capture_output=True,
+        env=ENV,
+        timeout=600,
+    )
     assert proc.returncode == 1
     assert b"Traceback" not in proc.stderr
     out = proc.stdout.splitlines()
@@ -161,8 +201,12 @@ def test_ten_thousand_lines_with_garbage(tmp_path):
 def test_closed_pipe_ends_quietly(tmp_path):
     path = tmp_path / "big.jsonl"
     path.write_bytes(b'{"fn": "sigmoid", "x": 0.5, "grad": true}\n' * 200_000)
-    proc = subprocess.Popen([sys.executable, "-m", "actgrad.cli", "batch", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actgrad.cli", "batch", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
     with proc:
         head = [proc.stdout.readline() for _ in range(5)]
         proc.stdout.close()
@@ -188,8 +232,9 @@ scalar_requests = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.lists(scalar_requests, min_size=1, max_size=60))
 def test_coalesced_equals_one_by_one(requests):
     for request in requests:
@@ -217,8 +262,13 @@ def test_window_size_does_not_change_answers(window):
 
 def test_answers_each_line_while_the_writer_waits():
     """A program that writes one request and waits for its answer is not kept waiting."""
-    proc = subprocess.Popen([sys.executable, "-m", "actgrad.cli", "batch"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actgrad.cli", "batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
     with proc:
         for x in (0.5, 1.5):
             proc.stdin.write(orjson.dumps({"fn": "sigmoid", "x": x}) + b"\n")
@@ -230,8 +280,24 @@ def test_answers_each_line_while_the_writer_waits():
         assert proc.wait(timeout=60) == 0
 
 
-MIX = ["sigmoid", "tanh", "relu", "gelu", "silu", "softplus", "elu", "leaky-relu", "mish",
-       "softsign", "logsigmoid", "hardswish", "selu", "celu", "relu6", "hardtanh"]  # fmt: skip
+MIX = [
+    "sigmoid",
+    "tanh",
+    "relu",
+    "gelu",
+    "silu",
+    "softplus",
+    "elu",
+    "leaky-relu",
+    "mish",
+    "softsign",
+    "logsigmoid",
+    "hardswish",
+    "selu",
+    "celu",
+    "relu6",
+    "hardtanh",
+]
 
 
 def test_rows_with_notes_are_byte_identical_to_one_offs_and_none_is_evaluated_again(monkeypatch):
@@ -251,15 +317,32 @@ def test_rows_with_notes_are_byte_identical_to_one_offs_and_none_is_evaluated_ag
     requests = []
     for i in range(600):
         fn = rng.choice(MIX)
-        x = rng.choice([0.0, 3.0, -3.0, 6.0, 20.0, -20.0, 1e-8, 88.0, 1e5, rng.uniform(-30, 30),
-                        rng.uniform(-30, 30), rng.uniform(-1, 1)])  # fmt: skip
+        x = rng.choice(
+            [
+                0.0,
+                3.0,
+                -3.0,
+                6.0,
+                20.0,
+                -20.0,
+                1e-8,
+                88.0,
+                1e5,
+                rng.uniform(-30, 30),
+                rng.uniform(-30, 30),
+                rng.uniform(-1, 1),
+            ]
+        )
         request = {"fn": fn, "x": x, "grad": True, "id": i}
         request["dtype"] = rng.choice(["float32", "float64", "float16", "bfloat16"])
         if rng.random() < 0.2:
             request["order"] = 2
         requests.append(request)
-    requests += [{"fn": "sigmoid", "x": "nan", "grad": True}, {"fn": "tanh", "x": 1e39},
-                 {"fn": "relu", "x": "inf", "grad": True}]  # fmt: skip
+    requests += [
+        {"fn": "sigmoid", "x": "nan", "grad": True},
+        {"fn": "tanh", "x": 1e39},
+        {"fn": "relu", "x": "inf", "grad": True},
+    ]
     out = batch("".join(orjson.dumps(r).decode() + "\n" for r in requests))
     lines = out.stdout_bytes.split(b"\n")[:-1]
     assert len(lines) == len(requests)
@@ -301,8 +384,9 @@ def test_a_window_closes_on_the_bytes_it_holds(monkeypatch):
 
     monkeypatch.setattr(batch_module.Stream, "flush", flush)
     pad = "a" * 500_000
-    text = "".join(orjson.dumps({"fn": "sigmoid", "x": 0.5, "id": pad}).decode() + "\n"
-                   for _ in range(20))  # fmt: skip
+    text = "".join(
+        orjson.dumps({"fn": "sigmoid", "x": 0.5, "id": pad}).decode() + "\n" for _ in range(20)
+    )
     out = batch(text)
     assert out.exit_code == 0 and len(out.stdout_bytes.split(b"\n")) == 21
     assert max(sizes) <= 5, sizes  # 2 MiB of 0.5 MB lines
@@ -319,8 +403,10 @@ def test_a_group_that_fails_as_a_whole_is_answered_row_by_row(monkeypatch):
 
     original = batch_module.evaluate_group
     monkeypatch.setattr(batch_module, "evaluate_group", broken)
-    requests = [{"fn": fn, "x": i / 3, "grad": True, "id": f"r{i}"}
-                for i, fn in enumerate(["tanh", "sigmoid", "tanh", "relu", "tanh"])]  # fmt: skip
+    requests = [
+        {"fn": fn, "x": i / 3, "grad": True, "id": f"r{i}"}
+        for i, fn in enumerate(["tanh", "sigmoid", "tanh", "relu", "tanh"])
+    ]
     got = answers(batch("".join(orjson.dumps(r).decode() + "\n" for r in requests)).stdout)
     assert [g["line"] for g in got] == [1, 2, 3, 4, 5]
     assert [g["id"] for g in got] == [r["id"] for r in requests]
@@ -337,8 +423,15 @@ def test_long_lines_across_reads(monkeypatch):
     text = good + "y" * 250 + "\n" + good + "z" * 99 + "\n" + "w" * 1000 + "\n" + good + "v" * 300
     got = answers(batch(text, "--max-line-bytes", "100").stdout)
     codes = [g.get("error", {}).get("code") for g in got]
-    assert codes == [None, "line_too_long", None, "unknown_function", "line_too_long", None,
-                     "line_too_long"]  # fmt: skip
+    assert codes == [
+        None,
+        "line_too_long",
+        None,
+        "unknown_function",
+        "line_too_long",
+        None,
+        "line_too_long",
+    ]
     assert [g["line"] for g in got] == list(range(1, 8))
 
 
@@ -346,26 +439,41 @@ def test_every_option_of_the_command_line_works_in_a_json_line():
     """--check, --exact, --dtypes, --ulps, --cotangent, … as JSON keys: the same result as the
     command line's, and batch's element cap still holds for a line that asks for more."""
     pairs = [
-        ({"fn": "sigmoid", "x": 20, "grad": True, "dtype": "float64", "check": True},
-         ["sigmoid", "--x", "20", "--grad", "--dtype", "float64", "--check"]),
-        ({"fn": "tanh", "x": [0.5, 3], "grad": True, "exact": True},
-         ["tanh", "--x", "0.5,3", "--grad", "--exact"]),
-        ({"fn": "gelu", "x": 1.5, "dtypes": ["bfloat16", "float16"], "approximate": "tanh"},
-         ["gelu", "--x", "1.5", "--dtypes", "bfloat16,float16", "--approximate", "tanh"]),
-        ({"fn": "softmax", "x": [1, 2, 3], "vjp": [1, 0, 0]},
-         ["softmax", "--x", "1,2,3", "--vjp", "1,0,0"]),
-        ({"fn": "sigmoid", "x": 30, "grad": True, "check": True, "ulps": 2**40},
-         ["sigmoid", "--x", "30", "--grad", "--check", "--ulps", str(2**40)]),
-        ({"expr": "x*w", "vars": {"w": 2}, "x": [1, 2], "wrt": "x", "grad": True, "exact": True},
-         ["expr", "x*w", "--var", "w=2", "--x", "1,2", "--grad", "--wrt", "x", "--exact"]),
-    ]  # fmt: skip
+        (
+            {"fn": "sigmoid", "x": 20, "grad": True, "dtype": "float64", "check": True},
+            ["sigmoid", "--x", "20", "--grad", "--dtype", "float64", "--check"],
+        ),
+        (
+            {"fn": "tanh", "x": [0.5, 3], "grad": True, "exact": True},
+            ["tanh", "--x", "0.5,3", "--grad", "--exact"],
+        ),
+        (
+            {"fn": "gelu", "x": 1.5, "dtypes": ["bfloat16", "float16"], "approximate": "tanh"},
+            ["gelu", "--x", "1.5", "--dtypes", "bfloat16,float16", "--approximate", "tanh"],
+        ),
+        (
+            {"fn": "softmax", "x": [1, 2, 3], "vjp": [1, 0, 0]},
+            ["softmax", "--x", "1,2,3", "--vjp", "1,0,0"],
+        ),
+        (
+            {"fn": "sigmoid", "x": 30, "grad": True, "check": True, "ulps": 2**40},
+            ["sigmoid", "--x", "30", "--grad", "--check", "--ulps", str(2**40)],
+        ),
+        (
+            {"expr": "x*w", "vars": {"w": 2}, "x": [1, 2], "wrt": "x", "grad": True, "exact": True},
+            ["expr", "x*w", "--var", "w=2", "--x", "1,2", "--grad", "--wrt", "x", "--exact"],
+        ),
+    ]
     out = batch("".join(orjson.dumps(r).decode() + "\n" for r, _ in pairs))
     for (request, args), got in zip(pairs, answers(out.stdout), strict=True):
         single = runner.invoke(app, [*args, "--json"])
         assert got["ok"], (request, got)
         assert got["result"] == orjson.loads(single.stdout), args
-    capped = answers(batch('{"fn": "sigmoid", "x": [1, 2, 3], "max_elements": 1000}\n',
-                           "--max-elements", "2").stdout)  # fmt: skip
+    capped = answers(
+        batch(
+            '{"fn": "sigmoid", "x": [1, 2, 3], "max_elements": 1000}\n', "--max-elements", "2"
+        ).stdout
+    )
     assert capped[0]["error"]["code"] == "too_large"
     also = answers(batch("sigmoid --x 1,2,3 --max-elements 1000\n", "--max-elements", "2").stdout)
     assert also[0]["error"]["code"] == "too_large"
@@ -390,9 +498,12 @@ def test_json_keys_are_the_command_lines_option_table(name):
 
 def test_a_null_dtype_or_device_is_that_lines_error_on_every_path():
     """The fast path takes only what the general one accepts: null is not 'left out'."""
-    lines = ['{"fn":"sigmoid","x":1}', '{"fn":"sigmoid","x":1,"dtype":null}',
-             '{"fn":"sigmoid","x":1,"device":null}',
-             '{"fn":"sigmoid","x":[1],"dtype":null}']  # fmt: skip
+    lines = [
+        '{"fn":"sigmoid","x":1}',
+        '{"fn":"sigmoid","x":1,"dtype":null}',
+        '{"fn":"sigmoid","x":1,"device":null}',
+        '{"fn":"sigmoid","x":[1],"dtype":null}',
+    ]
     got = answers(batch("\n".join(lines * 2) + "\n").stdout)
     assert [g["ok"] for g in got] == [True, False, False, False] * 2
     assert "'dtype' cannot be null" in got[5]["error"]["message"]

@@ -51,9 +51,17 @@ def f32(value: float) -> float:
 def test_sigmoid_json_follows_design():
     data = as_json("sigmoid", "--x", "0.5", "--grad")
     assert list(data) == [
-        "function", "params", "dtype", "device", "torch", "inputs", "value", "grad",
-        "nonfinite", "notes",
-    ]  # fmt: skip
+        "function",
+        "params",
+        "dtype",
+        "device",
+        "torch",
+        "inputs",
+        "value",
+        "grad",
+        "nonfinite",
+        "notes",
+    ]
     s = 1 / (1 + math.exp(-0.5))
     assert data["function"] == "sigmoid"
     assert data["params"] == {}
@@ -119,8 +127,9 @@ def test_gelu_tanh_second_order():
 
 
 def test_leaky_relu_float64():
-    data = as_json("leaky-relu", "--x", "-2", "--negative-slope", "0.1", "--grad", "--dtype",
-                   "float64")  # fmt: skip
+    data = as_json(
+        "leaky-relu", "--x", "-2", "--negative-slope", "0.1", "--grad", "--dtype", "float64"
+    )
     assert (data["value"], data["grad"]["x"], data["dtype"]) == (-0.2, 0.1, "float64")
     assert data["params"] == {"negative_slope": 0.1}
 
@@ -149,9 +158,15 @@ def test_list_and_explain():
     assert "kinks: none" in ok("explain", "sigmoid")
     relu = orjson.loads(ok("explain", "relu", "--json"))
     assert relu["kinks"][0] | {"alternatives": {}} == {
-        "at": 0.0, "torch": 0.0, "left": 0.0, "right": 1.0, "jump": False, "order": 1,
-        "alternatives": {}, "sides": {"1": "left"},
-    }  # fmt: skip
+        "at": 0.0,
+        "torch": 0.0,
+        "left": 0.0,
+        "right": 1.0,
+        "jump": False,
+        "order": 1,
+        "alternatives": {},
+        "sides": {"1": "left"},
+    }
     assert "threshold'(threshold) uses torch's convention" in ok("explain", "threshold")
 
 
@@ -305,6 +320,7 @@ def test_table_text_is_literal_not_markup():
     assert "x = [a, b]" in ok("list", "--format", "table", env={"COLUMNS": "200"})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 def test_every_example_runs_in_every_dtype_or_is_refused(dtype):
     """Each registry example evaluates, or (where torch lacks a CPU kernel) exits 2."""
@@ -331,8 +347,10 @@ def test_loss_examples_on_the_command_line():
     assert ok("mse", "--pred", "1,2,3,4", "--target", "0,0,0,0", "--grad") == (
         "7.5\n0.5\t1.0\t1.5\t2.0\n"
     )
-    assert ok("mse", "--pred", "1,2,3,4", "--target", "0,0,0,0", "--reduction", "sum",
-              "--grad") == "30.0\n2.0\t4.0\t6.0\t8.0\n"  # fmt: skip
+    assert (
+        ok("mse", "--pred", "1,2,3,4", "--target", "0,0,0,0", "--reduction", "sum", "--grad")
+        == "30.0\n2.0\t4.0\t6.0\t8.0\n"
+    )
     assert ok("l2", "--x", "3,4", "--grad") == "5.0\n0.6\t0.8\n"
     assert ok("l2", "--pred", "0,0", "--target", "3,4", "--grad") == "5.0\n-0.6\t-0.8\n"
     ce = as_json("cross-entropy", "--pred", "2,1,0.1", "--target", "0", "--grad")
@@ -341,8 +359,9 @@ def test_loss_examples_on_the_command_line():
         pytest.approx(0.8070299)
     )
     assert ok("bce-with-logits", "--pred", "-200", "--target", "1") == "200.0\n"
-    kl = as_json("kl-div", "--pred", "-1.2,-0.9,-1.2", "--target", "0.3,0.4,0.3",
-                 "--reduction", "batchmean")  # fmt: skip
+    kl = as_json(
+        "kl-div", "--pred", "-1.2,-0.9,-1.2", "--target", "0.3,0.4,0.3", "--reduction", "batchmean"
+    )
     assert kl["params"] == {"reduction": "batchmean", "log_target": False}
 
 
@@ -365,8 +384,17 @@ def test_loss_errors_are_one_line():
 
 
 def test_loss_table():
-    text = ok("mse", "--pred", "1,2,3,4", "--target", "0,0,0,0", "--grad", "--format", "table",
-              env={"COLUMNS": "120"})  # fmt: skip
+    text = ok(
+        "mse",
+        "--pred",
+        "1,2,3,4",
+        "--target",
+        "0,0,0,0",
+        "--grad",
+        "--format",
+        "table",
+        env={"COLUMNS": "120"},
+    )
     for part in ("∂ℓ/∂pred", "loss = 7.5", "reduction=mean", "by 4"):
         assert part in text
     model = ok("mse", "--w", "3", "--order", "2", "--format", "table", env={"COLUMNS": "120"})

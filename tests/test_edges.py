@@ -49,8 +49,16 @@ def column(n: int) -> str:
 
 
 def test_broadcast_loss_of_the_model_is_capped():
-    line = refused("mse", "--x", "[[1],[2],[3],[4],[5],[6]]", "--w", "1,2,3,4,5,6",
-                   "--max-elements", "10", needle="36 elements")  # fmt: skip
+    line = refused(
+        "mse",
+        "--x",
+        "[[1],[2],[3],[4],[5],[6]]",
+        "--w",
+        "1,2,3,4,5,6",
+        "--max-elements",
+        "10",
+        needle="36 elements",
+    )
     assert "cap of 10" in line
 
 
@@ -73,8 +81,21 @@ def test_broadcast_intermediates_are_refused_before_work(args):
 def test_jacobian_of_a_broadcast_scalar_is_one_pass_and_exact():
     """mse --w 3 --x 0:1:32000 --reduction none --grad: d/dw (x·w − y)² = 2(x·w − y)·x for
     each of 32,000 elements (was 32,000 backward passes, 30 s and 3.7 GB)."""
-    out = invoke("mse", "--w", "3", "--x", "0:1:32000", "--y", "0", "--reduction", "none",
-                 "--grad", "--json", "--dtype", "float64")  # fmt: skip
+    out = invoke(
+        "mse",
+        "--w",
+        "3",
+        "--x",
+        "0:1:32000",
+        "--y",
+        "0",
+        "--reduction",
+        "none",
+        "--grad",
+        "--json",
+        "--dtype",
+        "float64",
+    )
     assert out.exit_code == 0, out.stderr
     data = orjson.loads(out.stdout)
     x = np.linspace(0, 1, 32000)
@@ -83,8 +104,19 @@ def test_jacobian_of_a_broadcast_scalar_is_one_pass_and_exact():
 
 
 def test_jacobian_of_a_broadcast_variable_in_an_expression():
-    out = invoke("expr", "x*z", "--var", "x=2", "--var", "z=0:1:32000", "--grad", "x", "--json",
-                 "--dtype", "float64")  # fmt: skip
+    out = invoke(
+        "expr",
+        "x*z",
+        "--var",
+        "x=2",
+        "--var",
+        "z=0:1:32000",
+        "--grad",
+        "x",
+        "--json",
+        "--dtype",
+        "float64",
+    )
     assert out.exit_code == 0, out.stderr
     data = orjson.loads(out.stdout)
     np.testing.assert_array_equal(data["jacobian"]["x"], data["inputs"]["z"])  # d(x·z)/dx = z
@@ -93,9 +125,20 @@ def test_jacobian_of_a_broadcast_variable_in_an_expression():
 def test_jacobian_of_a_broadcast_row_is_block_diagonal():
     """pred = x·w with x a column (6×1) and w a row (6): ∂ℓᵢⱼ/∂w_k = 2(xᵢw_j − 1)·xᵢ·[j = k]."""
     x, w = np.arange(1, 7, dtype=np.float64)[:, None], np.linspace(-1, 1, 6)
-    out = invoke("mse", "--x", json.dumps(x.tolist()), "--w", ",".join(repr(float(v)) for v in w),
-                 "--reduction", "none", "--grad", "--broadcast", "--json", "--dtype",
-                 "float64")  # fmt: skip
+    out = invoke(
+        "mse",
+        "--x",
+        json.dumps(x.tolist()),
+        "--w",
+        ",".join(repr(float(v)) for v in w),
+        "--reduction",
+        "none",
+        "--grad",
+        "--broadcast",
+        "--json",
+        "--dtype",
+        "float64",
+    )
     assert out.exit_code == 0, out.stderr
     got = np.array(orjson.loads(out.stdout)["jacobian"]["w"])
     want = np.zeros((6, 6, 6))
@@ -113,12 +156,17 @@ def test_jacobian_columns_agree_with_rows_where_there_is_no_double_backward():
     torch.manual_seed(0)
     a = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
     b = torch.randn(3, dtype=torch.float64, requires_grad=True)
-    for value in (torch.nn.functional.cosine_similarity(a, b.expand(4, 3), dim=-1),
-                  torch.nn.functional.hardsigmoid(a * b)):  # fmt: skip
+    for value in (
+        torch.nn.functional.cosine_similarity(a, b.expand(4, 3), dim=-1),
+        torch.nn.functional.hardsigmoid(a * b),
+    ):
         for leaf in (a, b):
-            np.testing.assert_allclose(jacobian_of(value, leaf).detach().numpy(),
-                                       jacobian_rows(value, leaf).detach().numpy(),
-                                       rtol=1e-14, atol=1e-16)  # fmt: skip
+            np.testing.assert_allclose(
+                jacobian_of(value, leaf).detach().numpy(),
+                jacobian_rows(value, leaf).detach().numpy(),
+                rtol=1e-14,
+                atol=1e-16,
+            )
 
 
 def _row_by_row(value, leaf):
@@ -168,9 +216,20 @@ def test_jacobians_in_blocks_are_bit_identical_to_one_pass_per_row(monkeypatch, 
 
 
 def test_hessian_with_quadratic_work_is_refused_naming_the_work():
-    line = refused("expr", "sum(sigmoid(x*y))", "--var", "x=-", "--var", "y=0:1:2000",
-                   "--grad", "x", "--order", "2", input=column(2000),
-                   needle="the Hessian for x")  # fmt: skip
+    line = refused(
+        "expr",
+        "sum(sigmoid(x*y))",
+        "--var",
+        "x=-",
+        "--var",
+        "y=0:1:2000",
+        "--grad",
+        "x",
+        "--order",
+        "2",
+        input=column(2000),
+        needle="the Hessian for x",
+    )
     assert "element operations" in line
 
 
@@ -207,8 +266,18 @@ def test_plot_canvas_and_parameters(args, needle):
 
 
 def test_plot_curves_together_are_capped():
-    refused("plot", "sigmoid", "tanh", "relu", "--x", "0:1:1000", "--grad", "--max-elements",
-            "5000", needle="the plot's curves")  # fmt: skip
+    refused(
+        "plot",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "--x",
+        "0:1:1000",
+        "--grad",
+        "--max-elements",
+        "5000",
+        needle="the plot's curves",
+    )
 
 
 def test_memory_budget_is_four_times_the_caps_bytes_with_a_floor():
@@ -224,9 +293,13 @@ SLACK = 24 << 20  # allocator and first-use overhead in a fresh child
 
 @pytest.fixture(scope="module")
 def probe():
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "memory_probe.py")],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env={**ENV, "OMP_NUM_THREADS": "2"})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "memory_probe.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**ENV, "OMP_NUM_THREADS": "2"},
+    )
 
     def measure(case: dict) -> dict:
         proc.stdin.write(json.dumps(case) + "\n")
@@ -247,10 +320,24 @@ def _shape_text(shape: str, n: int) -> str:
     return f"0.1:0.9:{n}"
 
 
-LOSSES = ["mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "binary_cross_entropy",
-          "binary_cross_entropy_with_logits", "poisson_nll_loss", "vector_norm"]  # fmt: skip
-EXPRESSIONS = ["mse_loss(a, b)", "sum(a*b)", "a*b", "sigmoid(a*b) - tanh(b)", "sum(sigmoid(a*b))",
-               "huber_loss(a, b, reduction=none)"]  # fmt: skip
+LOSSES = [
+    "mse_loss",
+    "l1_loss",
+    "huber_loss",
+    "smooth_l1_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "poisson_nll_loss",
+    "vector_norm",
+]
+EXPRESSIONS = [
+    "mse_loss(a, b)",
+    "sum(a*b)",
+    "a*b",
+    "sigmoid(a*b) - tanh(b)",
+    "sum(sigmoid(a*b))",
+    "huber_loss(a, b, reduction=none)",
+]
 
 sizes = st.sampled_from([1, 7, 100, 1000, 3000, 40_000, 600_000])
 shapes = st.sampled_from(["scalar", "column", "row"])
@@ -260,23 +347,37 @@ shapes = st.sampled_from(["scalar", "column", "row"])
 def cases(draw) -> dict:
     """A small description of a request (shapes as (kind, size)); :func:`_request` builds it."""
     # a column is written as a JSON array, whose parsing alone holds ~200 bytes a row
-    a, b = ((kind, min(n, 40_000) if kind == "column" else n)
-            for kind, n in ((draw(shapes), draw(sizes)), (draw(shapes), draw(sizes))))  # fmt: skip
+    a, b = (
+        (kind, min(n, 40_000) if kind == "column" else n)
+        for kind, n in ((draw(shapes), draw(sizes)), (draw(shapes), draw(sizes)))
+    )
     options = {"max_elements": CAP, "dtype": draw(st.sampled_from(["float32", "float64"]))}
     if draw(st.booleans()):
         options["grad"] = True
         if draw(st.booleans()):
             options["order"] = 2
     if draw(st.booleans()):
-        return {"kind": "expr", "text": draw(st.sampled_from(EXPRESSIONS)), "a": a, "b": b,
-                "options": options}  # fmt: skip
+        return {
+            "kind": "expr",
+            "text": draw(st.sampled_from(EXPRESSIONS)),
+            "a": a,
+            "b": b,
+            "options": options,
+        }
     name = draw(st.sampled_from(LOSSES))
     options["broadcast"] = name != "vector_norm"
     model = draw(st.booleans()) and name != "vector_norm"  # the tutorial's pred = x·w
     reduction = draw(st.sampled_from(["none", "mean", "sum"]))
     params = {} if name == "vector_norm" else {"reduction": reduction}
-    return {"kind": "fn", "name": name, "model": model, "a": a, "b": b, "params": params,
-            "options": options}  # fmt: skip
+    return {
+        "kind": "fn",
+        "name": name,
+        "model": model,
+        "a": a,
+        "b": b,
+        "params": params,
+        "options": options,
+    }
 
 
 def _request(case: dict) -> dict:
@@ -314,24 +415,64 @@ def test_random_shapes_are_refused_or_stay_under_the_measured_bound(probe, case)
 @pytest.mark.parametrize(
     "case",
     [
-        {"kind": "fn", "name": "mse_loss", "inputs": {"pred": [_shape_text("column", 1400)],
-         "target": ["0:1:1400"]}, "params": {}, "options": {"broadcast": True, "grad": True}},
-        {"kind": "fn", "name": "mse_loss", "inputs": {"w": ["3"], "x": ["0:1:200000"],
-         "target": ["0"]}, "params": {"reduction": "none"}, "options": {"grad": True}},
-        {"kind": "expr", "text": "sum(sigmoid(x*y))", "vars": [f"x={_shape_text('column', 60)}",
-         "y=0:1:300"], "options": {"wrt": ["x"], "order": 2}},
-        {"kind": "fn", "name": "softmax", "inputs": {"x": ["0:1:2000"]}, "params": {},
-         "options": {"grad": True}},
-        {"kind": "fn", "name": "tanh", "inputs": {"x": ["0:1:400000"]}, "params": {},
-         "options": {"order": 4}},
-        {"kind": "fn", "name": "sigmoid", "inputs": {"x": ["0:1:500000"]}, "params": {},
-         "options": {"grad": True, "check": True}},
-        {"kind": "expr", "text": "sigmoid(tanh(x)*gelu(x))*mish(x)", "vars": ["x=0:1:60000"],
-         "options": {"order": 4}},
+        {
+            "kind": "fn",
+            "name": "mse_loss",
+            "inputs": {"pred": [_shape_text("column", 1400)], "target": ["0:1:1400"]},
+            "params": {},
+            "options": {"broadcast": True, "grad": True},
+        },
+        {
+            "kind": "fn",
+            "name": "mse_loss",
+            "inputs": {"w": ["3"], "x": ["0:1:200000"], "target": ["0"]},
+            "params": {"reduction": "none"},
+            "options": {"grad": True},
+        },
+        {
+            "kind": "expr",
+            "text": "sum(sigmoid(x*y))",
+            "vars": [f"x={_shape_text('column', 60)}", "y=0:1:300"],
+            "options": {"wrt": ["x"], "order": 2},
+        },
+        {
+            "kind": "fn",
+            "name": "softmax",
+            "inputs": {"x": ["0:1:2000"]},
+            "params": {},
+            "options": {"grad": True},
+        },
+        {
+            "kind": "fn",
+            "name": "tanh",
+            "inputs": {"x": ["0:1:400000"]},
+            "params": {},
+            "options": {"order": 4},
+        },
+        {
+            "kind": "fn",
+            "name": "sigmoid",
+            "inputs": {"x": ["0:1:500000"]},
+            "params": {},
+            "options": {"grad": True, "check": True},
+        },
+        {
+            "kind": "expr",
+            "text": "sigmoid(tanh(x)*gelu(x))*mish(x)",
+            "vars": ["x=0:1:60000"],
+            "options": {"order": 4},
+        },
     ],
-    ids=["broadcast-mse", "model-jacobian", "expr-hessian", "softmax-jacobian", "tanh-order-4",
-         "check", "expr-order-4"],
-)  # fmt: skip
+    ids=[
+        "broadcast-mse",
+        "model-jacobian",
+        "expr-hessian",
+        "softmax-jacobian",
+        "tanh-order-4",
+        "check",
+        "expr-order-4",
+    ],
+)
 def test_worst_shapes_stay_under_their_estimate(probe, case):
     case["options"] = {"max_elements": CAP * 4, **case["options"]}
     answer = probe(case)
@@ -353,9 +494,11 @@ def answers(stdout: str) -> list[dict]:
 
 
 def test_a_parameter_of_the_wrong_json_type_is_that_lines_error():
-    lines = ['{"fn":"sigmoid","x":0.5}',
-             '{"fn":"leaky_relu","x":-1,"negative_slope":{"a":1}}',
-             '{"fn":"sigmoid","x":1}']  # fmt: skip
+    lines = [
+        '{"fn":"sigmoid","x":0.5}',
+        '{"fn":"leaky_relu","x":-1,"negative_slope":{"a":1}}',
+        '{"fn":"sigmoid","x":1}',
+    ]
     out = batch("\n".join(lines) + "\n")
     got = answers(out.stdout)
     assert out.exit_code == 1 and [a["ok"] for a in got] == [True, False, True]
@@ -364,26 +507,59 @@ def test_a_parameter_of_the_wrong_json_type_is_that_lines_error():
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False)
-    | st.text(max_size=8) | st.sampled_from(["sigmoid", "mse", "x*w", "0:1:3", "nan", "-"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
-                                                                  max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.sampled_from(["sigmoid", "mse", "x*w", "0:1:3", "nan", "-"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
     max_leaves=6,
-)  # fmt: skip
-KEYS = ["fn", "expr", "vars", "x", "w", "y", "pred", "target", "grad", "wrt", "order", "index",
-        "dim", "dtype", "device", "params", "seed", "broadcast", "symbolic", "id",
-        "negative_slope", "alpha", "reduction", "approximate", "max_elements"]  # fmt: skip
+)
+KEYS = [
+    "fn",
+    "expr",
+    "vars",
+    "x",
+    "w",
+    "y",
+    "pred",
+    "target",
+    "grad",
+    "wrt",
+    "order",
+    "index",
+    "dim",
+    "dtype",
+    "device",
+    "params",
+    "seed",
+    "broadcast",
+    "symbolic",
+    "id",
+    "negative_slope",
+    "alpha",
+    "reduction",
+    "approximate",
+    "max_elements",
+]
 request = st.dictionaries(st.sampled_from(KEYS), JSON_VALUES, max_size=6).map(
     lambda d: {"fn": "sigmoid", **d} if "expr" not in d else d
 )
 
 
-@settings(max_examples=120, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(lines=st.lists(request, min_size=1, max_size=5))
 def test_random_json_lines_each_get_one_answer(lines):
-    text = "".join(orjson.dumps(line, option=orjson.OPT_NON_STR_KEYS).decode() + "\n"
-                   for line in lines if _dumpable(line))  # fmt: skip
+    text = "".join(
+        orjson.dumps(line, option=orjson.OPT_NON_STR_KEYS).decode() + "\n"
+        for line in lines
+        if _dumpable(line)
+    )
     count = text.count("\n")
     out = batch(text)
     assert out.exit_code in (0, 1), (text, out.stderr)
@@ -419,8 +595,13 @@ def test_memory_error_in_one_line_is_that_lines_error(monkeypatch):
 
 
 def test_sigterm_ends_the_stream_after_the_current_line():
-    proc = subprocess.Popen([sys.executable, "-m", "actgrad.cli", "batch"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actgrad.cli", "batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
     with proc:
         proc.stdin.write(b'{"fn":"sigmoid","x":0.5}\n{"fn":"tanh","x":"0:1:5","grad":true}\n')
         proc.stdin.flush()
@@ -482,8 +663,14 @@ def test_unwritable_stdout_is_one_line_not_an_internal_error(args, stdout):
     target = open("/dev/full", "w") if stdout == "full" else subprocess.DEVNULL  # noqa: SIM115
     code = "import sys, os; os.close(1); sys.stdout = None; " if stdout == "closed" else ""
     code += "from actgrad.cli.entry import main; sys.argv[1:] = " + repr(args) + "; main()"
-    proc = subprocess.run([sys.executable, "-c", "import sys, os\n" + code], stdout=target,
-                          stderr=subprocess.PIPE, text=True, env=ENV, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, os\n" + code],
+        stdout=target,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     if stdout == "full":
         target.close()
     reason = "No space left on device" if stdout == "full" else "standard output is closed"
@@ -520,21 +707,32 @@ def test_infinite_ord_echoes_as_given_and_reads_back(ord_text):
     out = invoke("l2", "--x", "3,-4", "--ord", ord_text, "--json")
     data = orjson.loads(out.stdout)
     assert data["params"] == {"ord": ord_text}
-    again = answers(batch(orjson.dumps({"fn": "l2", "x": [3, -4], **data["params"]}).decode()
-                          + "\n").stdout)[0]  # fmt: skip
+    again = answers(
+        batch(orjson.dumps({"fn": "l2", "x": [3, -4], **data["params"]}).decode() + "\n").stdout
+    )[0]
     assert again["result"]["value"] == data["value"] == (4.0 if ord_text == "inf" else 3.0)
 
 
+@pytest.mark.slow
 def test_random_command_lines_each_get_one_answer():
     """The argv fuzz of test_fuzz.py, as batch lines: one answer per line, never internal."""
     import shlex
 
     from test_fuzz import COMMANDS, OPTIONS, TOKENS
 
-    @settings(max_examples=120, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
-    @given(st.lists(st.lists(st.sampled_from([*COMMANDS, *OPTIONS, *TOKENS]), min_size=1,
-                             max_size=6), min_size=1, max_size=4))  # fmt: skip
+    @settings(
+        max_examples=120,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(
+        st.lists(
+            st.lists(st.sampled_from([*COMMANDS, *OPTIONS, *TOKENS]), min_size=1, max_size=6),
+            min_size=1,
+            max_size=4,
+        )
+    )
     def check(argvs):
         lines = [" ".join(shlex.quote(a) for a in argv).replace("\n", " ") for argv in argvs]
         text = "".join(line + "\n" for line in lines)

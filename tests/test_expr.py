@@ -42,8 +42,9 @@ def test_identity_is_zero_everywhere():
 def test_tutorial_loss_by_hand():
     result = cli("(1 - w*x)**2", "--var", "w=3", "--var", "x=1", "--grad", "w")
     assert (result.exit_code, result.stdout) == (0, "4.0\t4.0\n")
-    data = orjson.loads(cli("(1 - w*x)**2", "--var", "w=3", "--var", "x=1", "--grad", "w",
-                            "--json").stdout)  # fmt: skip
+    data = orjson.loads(
+        cli("(1 - w*x)**2", "--var", "w=3", "--var", "x=1", "--grad", "w", "--json").stdout
+    )
     assert (data["value"], data["grad"]) == (4.0, {"w": 4.0})
     assert data["function"] == "expr" and data["params"] == {"expression": "(1 - w*x)**2"}
 
@@ -116,10 +117,17 @@ def test_numeric_edge_cases_are_values(text, finite):
 # --- generated expressions against the same computation written directly in torch ----------
 
 UNARY = {
-    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "sin": torch.sin, "cos": torch.cos,
-    "softplus": F.softplus, "silu": F.silu, "gelu": F.gelu, "erf": torch.special.erf,
-    "abs": torch.abs, "exp": lambda t: torch.exp(torch.clamp(t, max=5)),
-}  # fmt: skip
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "softplus": F.softplus,
+    "silu": F.silu,
+    "gelu": F.gelu,
+    "erf": torch.special.erf,
+    "abs": torch.abs,
+    "exp": lambda t: torch.exp(torch.clamp(t, max=5)),
+}
 OPS = {"+": torch.add, "-": torch.sub, "*": torch.mul}
 
 
@@ -144,8 +152,9 @@ def expressions(draw, depth=0):
     return f"({lt} {op} {rt})", (lambda x, y, a=lf, b=rf, o=OPS[op]: o(a(x, y), b(x, y)))
 
 
-@settings(max_examples=120, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(expressions(), st.booleans())
 def test_expressions_agree_with_direct_torch(pair, reduce):
     text, fn = pair
@@ -169,14 +178,44 @@ def test_expressions_agree_with_direct_torch(pair, reduce):
 # --- security -----------------------------------------------------------------------------------
 
 ATTACKS = [
-    "__import__('os').system('touch F')", "().__class__.__bases__[0].__subclasses__()",
-    "x.__class__", "tanh.__globals__", "(lambda: 1)()", "[c for c in ()]",
-    "'{0.__class__}'.format(x)", 'f"{x}"', "getattr(x,'a')", "eval('1')", "open('/etc/passwd')",
-    "globals()", "x; import os", "(x:=1)", "x if x else x", "x[0]", "x.real", "torch.tanh(x)",
-    "sigmoid(x)(x)", "sigmoid(*x)", "sigmoid(x, out=x)", "tanh", "9**9**9**9", "10**10**10",
-    "(" * 200 + "x" + ")" * 200, "+".join(["x"] * 5000), "-" * 10000 + "x", "x" * 1_000_000,
-    "1" * 5000, "1e999", "ｘ", "х", "\ud800", "x\x00", "x\u200b", "", "   ",
-]  # fmt: skip
+    "__import__('os').system('touch F')",
+    "().__class__.__bases__[0].__subclasses__()",
+    "x.__class__",
+    "tanh.__globals__",
+    "(lambda: 1)()",
+    "[c for c in ()]",
+    "'{0.__class__}'.format(x)",
+    'f"{x}"',
+    "getattr(x,'a')",
+    "eval('1')",
+    "open('/etc/passwd')",
+    "globals()",
+    "x; import os",
+    "(x:=1)",
+    "x if x else x",
+    "x[0]",
+    "x.real",
+    "torch.tanh(x)",
+    "sigmoid(x)(x)",
+    "sigmoid(*x)",
+    "sigmoid(x, out=x)",
+    "tanh",
+    "9**9**9**9",
+    "10**10**10",
+    "(" * 200 + "x" + ")" * 200,
+    "+".join(["x"] * 5000),
+    "-" * 10000 + "x",
+    "x" * 1_000_000,
+    "1" * 5000,
+    "1e999",
+    "ｘ",
+    "х",
+    "\ud800",
+    "x\x00",
+    "x\u200b",
+    "",
+    "   ",
+]
 
 
 @pytest.fixture

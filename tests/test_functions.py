@@ -37,11 +37,36 @@ def spec_params(spec, params) -> dict:
 
 def test_every_torch_activation_is_registered():
     expected = {
-        "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "celu", "selu", "gelu", "silu",
-        "mish", "sigmoid", "logsigmoid", "hardsigmoid", "tanh", "hardtanh", "softsign",
-        "softplus", "hardswish", "hardshrink", "softshrink", "tanhshrink", "threshold",
-        "softmax", "log_softmax", "softmin", "glu", "gumbel_softmax", "normalize",
-    }  # fmt: skip
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "prelu",
+        "rrelu",
+        "elu",
+        "celu",
+        "selu",
+        "gelu",
+        "silu",
+        "mish",
+        "sigmoid",
+        "logsigmoid",
+        "hardsigmoid",
+        "tanh",
+        "hardtanh",
+        "softsign",
+        "softplus",
+        "hardswish",
+        "hardshrink",
+        "softshrink",
+        "tanhshrink",
+        "threshold",
+        "softmax",
+        "log_softmax",
+        "softmin",
+        "glu",
+        "gumbel_softmax",
+        "normalize",
+    }
     assert {s.name for s in SPECS} == expected
     for name in expected:
         assert callable(getattr(F, name))
@@ -124,14 +149,23 @@ def test_kinks_are_exact(spec, params):
             right = deriv_ref(np.array(kink.at + eps), **params)
         else:  # one-sided differences of the reference derivative
             h = 1e-5
-            left = (deriv_ref(np.array(kink.at - h), **params)
-                    - deriv_ref(np.array(kink.at - 2 * h), **params)) / h  # fmt: skip
-            right = (deriv_ref(np.array(kink.at + 2 * h), **params)
-                     - deriv_ref(np.array(kink.at + h), **params)) / h  # fmt: skip
+            left = (
+                deriv_ref(np.array(kink.at - h), **params)
+                - deriv_ref(np.array(kink.at - 2 * h), **params)
+            ) / h
+            right = (
+                deriv_ref(np.array(kink.at + 2 * h), **params)
+                - deriv_ref(np.array(kink.at + h), **params)
+            ) / h
         assert left == pytest.approx(kink.left, rel=1e-4, abs=1e-4), kink
         assert right == pytest.approx(kink.right, rel=1e-4, abs=1e-4), kink
-        jump = abs(value_ref(np.array(kink.at + eps), **params)
-                   - value_ref(np.array(kink.at - eps), **params)) > 1e-3  # fmt: skip
+        jump = (
+            abs(
+                value_ref(np.array(kink.at + eps), **params)
+                - value_ref(np.array(kink.at - eps), **params)
+            )
+            > 1e-3
+        )
         assert jump == kink.jump, kink
 
 
@@ -248,8 +282,24 @@ def test_seed_examples():
     np.testing.assert_allclose(soft.derivatives[1]["x"], p[1] * (np.eye(3)[1] - p), rtol=1e-15)
 
 
-DTYPE_GRID = [0.0, 0.001, -0.001, 0.25, -0.25, 0.5, 1.0, -1.0, math.pi / 2, -math.pi / 2,
-              3.3, -3.3, 10.0, -10.0, 501.0, -501.0]  # fmt: skip
+DTYPE_GRID = [
+    0.0,
+    0.001,
+    -0.001,
+    0.25,
+    -0.25,
+    0.5,
+    1.0,
+    -1.0,
+    math.pi / 2,
+    -math.pi / 2,
+    3.3,
+    -3.3,
+    10.0,
+    -10.0,
+    501.0,
+    -501.0,
+]
 TOLERANCES = {  # torch.testing.assert_close's defaults (rtol, atol)
     "float32": (1.3e-6, 1e-5),
     "float16": (1e-3, 1e-5),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from actgrad.cli.app import app
 from actgrad.core import registry
 from hypothesis import HealthCheck, given, settings
@@ -10,25 +11,108 @@ from typer.testing import CliRunner
 
 COMMANDS = [*registry.names_and_aliases(), "list", "explain", "expr", "sigmod", "", "--help"]
 OPTIONS = sorted(
-    {"--x", "-x", "--grad", "--order", "--index", "--dim", "--dtype", "--device", "--format",
-     "--json", "--precision", "--seed", "--max-elements", "--no-hard", "--hard", "--training",
-     "--w", "--y", "--wrt", "--broadcast", "--reduction", "--var", "--symbolic"}
+    {
+        "--x",
+        "-x",
+        "--grad",
+        "--order",
+        "--index",
+        "--dim",
+        "--dtype",
+        "--device",
+        "--format",
+        "--json",
+        "--precision",
+        "--seed",
+        "--max-elements",
+        "--no-hard",
+        "--hard",
+        "--training",
+        "--w",
+        "--y",
+        "--wrt",
+        "--broadcast",
+        "--reduction",
+        "--var",
+        "--symbolic",
+    }
     | {p.option for spec in registry.specs() for p in spec.params}
     | {o for spec in registry.specs() for t in spec.inputs for o in t.options}
-)  # fmt: skip
+)
 TOKENS = [
-    "0", "0.5", "-1", "1e20", "-1e-300", "nan", "inf", "-inf", "1,2,3", "-1,0,2", "0:1:7",
-    "-3:3:16", "[[1,2],[3,4]]", "[1,2,3,4]", "[]", "[[1],[2,3]]", "1,,2", "abc", "１", "0x1",
-    "1e999", "float64", "float16", "bfloat16", "float8", "cpu", "cuda", "mps", "auto", "tanh",
-    "w", "x,w", "pred", "target", "none", "sum", "batchmean", "-100", "[[-0.7,-0.7]]",
-    "x=1,2", "w=3", "x*sigmoid(x)", "(1 - w*x)**2", "softmax(x)", "sum(x)", "x/0", "x^2",
-    "none", "json", "plain", "table", "2", "4", "5", "-2", "17", "99999999999999999999", "",
-    " ", "--", "-", "\x00", "é", "true", "3:1:2", "1:2:3:4", '["nan", 1]',
-]  # fmt: skip
+    "0",
+    "0.5",
+    "-1",
+    "1e20",
+    "-1e-300",
+    "nan",
+    "inf",
+    "-inf",
+    "1,2,3",
+    "-1,0,2",
+    "0:1:7",
+    "-3:3:16",
+    "[[1,2],[3,4]]",
+    "[1,2,3,4]",
+    "[]",
+    "[[1],[2,3]]",
+    "1,,2",
+    "abc",
+    "１",
+    "0x1",
+    "1e999",
+    "float64",
+    "float16",
+    "bfloat16",
+    "float8",
+    "cpu",
+    "cuda",
+    "mps",
+    "auto",
+    "tanh",
+    "w",
+    "x,w",
+    "pred",
+    "target",
+    "none",
+    "sum",
+    "batchmean",
+    "-100",
+    "[[-0.7,-0.7]]",
+    "x=1,2",
+    "w=3",
+    "x*sigmoid(x)",
+    "(1 - w*x)**2",
+    "softmax(x)",
+    "sum(x)",
+    "x/0",
+    "x^2",
+    "none",
+    "json",
+    "plain",
+    "table",
+    "2",
+    "4",
+    "5",
+    "-2",
+    "17",
+    "99999999999999999999",
+    "",
+    " ",
+    "--",
+    "-",
+    "\x00",
+    "é",
+    "true",
+    "3:1:2",
+    "1:2:3:4",
+    '["nan", 1]',
+]
 
 argument = st.one_of(st.sampled_from(OPTIONS), st.sampled_from(TOKENS), st.text(max_size=12))
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )

@@ -18,9 +18,19 @@ def values(*specs: str, stdin: str | None = None):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("0.5", 0.5), ("-2", -2.0), ("+1e-3", 1e-3), (".5", 0.5), ("5.", 5.0), ("nan", math.nan),
-     ("inf", math.inf), ("-inf", -math.inf), ("Infinity", math.inf), (" 3 ", 3.0)],
-)  # fmt: skip
+    [
+        ("0.5", 0.5),
+        ("-2", -2.0),
+        ("+1e-3", 1e-3),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("nan", math.nan),
+        ("inf", math.inf),
+        ("-inf", -math.inf),
+        ("Infinity", math.inf),
+        (" 3 ", 3.0),
+    ],
+)
 def test_numbers(text, expected):
     got = parse_number(text, "--x")
     assert got == expected or (math.isnan(got) and math.isnan(expected))

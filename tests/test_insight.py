@@ -87,8 +87,9 @@ def test_check_beyond_elementwise_functions(args):
 
 
 def test_check_in_table_and_plain():
-    table = runner.invoke(app, ["sigmoid", "--x", "20", "--grad", "--check", "-f", "table"],
-                          env={"COLUMNS": "200"})  # fmt: skip
+    table = runner.invoke(
+        app, ["sigmoid", "--x", "20", "--grad", "--check", "-f", "table"], env={"COLUMNS": "200"}
+    )
     assert "flush-to-zero at grad.x" in table.stdout
     plain = runner.invoke(app, ["sigmoid", "--x", "20", "--grad", "--check"])
     assert plain.stdout == "1.0\t0.0\n"  # data on stdout, the report on stderr
@@ -101,24 +102,26 @@ def test_check_relative_error_is_never_a_false_zero():
     resolve: no relative error is claimed for them, neither 0 nor a number."""
     for args in (["sigmoid", "--x", "20"], ["gelu", "--x", "-10"]):
         fd = as_json(*args, "--grad", "--check", "--dtype", "float64")["check"][
-            "finite_differences"]  # fmt: skip
+            "finite_differences"
+        ]
         assert fd["max_rel"] is None and fd["below_floor"] == 1
         plain = runner.invoke(app, [*args, "--grad", "--check", "--dtype", "float64"])
         first = plain.stderr.splitlines()[0]  # the finite-difference line
         assert "below the finite-difference floor" in first and "max rel 0" not in first
     fd = as_json("gelu", "--x", "-10,1", "--grad", "--check", "--dtype", "float64")["check"][
-        "finite_differences"]  # fmt: skip
+        "finite_differences"
+    ]
     assert 0 < fd["max_rel"] < 1e-6 and fd["below_floor"] == 1
 
 
 def test_dtypes_side_by_side():
-    data = as_json("softplus", "--x", "0,10,100", "--grad", "--dtypes",
-                   "float32,float16,bfloat16")  # fmt: skip
+    data = as_json("softplus", "--x", "0,10,100", "--grad", "--dtypes", "float32,float16,bfloat16")
     assert list(data["dtypes"]) == ["float64", "float32", "float16", "bfloat16"]
     assert "error" not in data["dtypes"]["float64"]
     x = torch.tensor([0.0, 10, 100], dtype=torch.float64)
-    np.testing.assert_allclose(data["dtypes"]["float64"]["value"],
-                               torch.nn.functional.softplus(x).numpy(), rtol=1e-15)  # fmt: skip
+    np.testing.assert_allclose(
+        data["dtypes"]["float64"]["value"], torch.nn.functional.softplus(x).numpy(), rtol=1e-15
+    )
     half = data["dtypes"]["float16"]
     assert half["error"]["value"]["max_rel"] > 1e-5  # half precision shows
     assert data["dtypes"]["float32"]["error"]["value"]["max_ulp"] <= 1
@@ -157,12 +160,16 @@ def test_kink_alternatives_are_what_torch_gives():
 
 
 def test_terminal_plot_has_axes_legend_and_fits_the_width():
-    out = runner.invoke(app, ["plot", "sigmoid", "tanh", "--terminal", "--width", "60",
-                              "--height", "15"], env={"NO_COLOR": "1"})  # fmt: skip
+    out = runner.invoke(
+        app,
+        ["plot", "sigmoid", "tanh", "--terminal", "--width", "60", "--height", "15"],
+        env={"NO_COLOR": "1"},
+    )
     assert out.exit_code == 0, out.stderr
     lines = out.stdout.splitlines()
-    plot_rows = [line for line in lines if " | " in line and any("\u2800" <= c <= "\u28ff"
-                                                                for c in line)]  # fmt: skip
+    plot_rows = [
+        line for line in lines if " | " in line and any("\u2800" <= c <= "\u28ff" for c in line)
+    ]
     assert len(plot_rows) == 15
     assert all(len(row.split(" | ", 1)[1]) == 60 for row in plot_rows)
     assert "(X)" in out.stdout and "(Y)" in out.stdout
@@ -171,8 +178,9 @@ def test_terminal_plot_has_axes_legend_and_fits_the_width():
 
 
 def test_plot_json_points_agree_with_the_function():
-    data = orjson.loads(runner.invoke(app, ["plot", "sigmoid", "gelu", "--x", "-5:5:11",
-                                            "--grad"]).stdout)  # fmt: skip
+    data = orjson.loads(
+        runner.invoke(app, ["plot", "sigmoid", "gelu", "--x", "-5:5:11", "--grad"]).stdout
+    )
     x = torch.linspace(-5, 5, 11, dtype=torch.float64).float().requires_grad_()
     y = torch.sigmoid(x)
     (dy,) = torch.autograd.grad(y.sum(), x)
@@ -191,8 +199,9 @@ def _png_size(path) -> tuple[int, int]:
 
 def test_plot_writes_a_png_of_the_requested_size(tmp_path):
     path = tmp_path / "identity.png"
-    out = runner.invoke(app, ["plot", "tanh(x)", "2*sigmoid(2*x)-1", "--output", str(path),
-                              "--size", "640x400"])  # fmt: skip
+    out = runner.invoke(
+        app, ["plot", "tanh(x)", "2*sigmoid(2*x)-1", "--output", str(path), "--size", "640x400"]
+    )
     assert out.exit_code == 0, out.stderr
     assert _png_size(path) == (640, 400)
     svg = tmp_path / "f.svg"
@@ -233,24 +242,36 @@ def _canvas(text: str) -> tuple[list[tuple[float, str]], float, float]:
     """(rows from the top as (label value, content), lowest label, highest label)."""
     lines = text.splitlines()
     rows = [line.split(" | ", 1) for line in lines if " | " in line or line.rstrip().endswith("|")]
-    parsed = [(float(label.strip().rstrip("|").strip()), rest[0] if rest else "")
-              for label, *rest in rows if label.strip().rstrip("|").strip()]  # fmt: skip
+    parsed = [
+        (float(label.strip().rstrip("|").strip()), rest[0] if rest else "")
+        for label, *rest in rows
+        if label.strip().rstrip("|").strip()
+    ]
     return parsed, parsed[-1][0], parsed[0][0]
 
 
 @pytest.mark.parametrize(
     ("names", "checked"),
-    [(["sigmoid"], ["sigmoid"]), (["tanh"], ["tanh"]), (["sigmoid", "tanh"], ["tanh"]),
-     (["gelu"], ["gelu"]), (["softsign"], ["softsign"]), (["elu"], ["elu"]),
-     (["relu"], ["relu"])],
-)  # fmt: skip
+    [
+        (["sigmoid"], ["sigmoid"]),
+        (["tanh"], ["tanh"]),
+        (["sigmoid", "tanh"], ["tanh"]),
+        (["gelu"], ["gelu"]),
+        (["softsign"], ["softsign"]),
+        (["elu"], ["elu"]),
+        (["relu"], ["relu"]),
+    ],
+)
 def test_terminal_plot_draws_every_extreme(names, checked):
     """Each curve's maximum and minimum fall on the canvas rows that hold those values, with
     the y-axis padded beyond them; without colour every curve has its own mark."""
     from actgrad.cli.plot import MARKS
 
-    out = runner.invoke(app, ["plot", *names, "--terminal", "--width", "60", "--height", "15"],
-                        env={"NO_COLOR": "1"})  # fmt: skip
+    out = runner.invoke(
+        app,
+        ["plot", *names, "--terminal", "--width", "60", "--height", "15"],
+        env={"NO_COLOR": "1"},
+    )
     assert out.exit_code == 0, out.stderr
     rows, low, high = _canvas(out.stdout)
     contents = [content for _, content in rows[1:]]  # the first label is the axis' top end
@@ -276,6 +297,7 @@ def test_plot_takes_the_function_parameters():
 
 @pytest.mark.parametrize("x", ["0:0:5", "5", "-1e-300,1e-300"])
 def test_terminal_plot_of_a_degenerate_range(x):
-    out = runner.invoke(app, ["plot", "sigmoid", "--x", x, "--terminal", "--width", "30",
-                              "--height", "6"])  # fmt: skip
+    out = runner.invoke(
+        app, ["plot", "sigmoid", "--x", x, "--terminal", "--width", "30", "--height", "6"]
+    )
     assert out.exit_code == 0 and "sigmoid" in out.stdout, out.stderr

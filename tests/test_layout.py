@@ -48,10 +48,17 @@ def _violations(names: set[str], banned: set[str]) -> set[str]:
 
 
 def test_the_import_resolver_reads_relative_imports():
-    found = _imports("from ..cli import app\nfrom . import engine\nfrom .x import y\n"
-                     "import torch.nn\n", "actgrad.core")  # fmt: skip
-    assert {"actgrad.cli", "actgrad.cli.app", "actgrad.core.engine", "actgrad.core.x",
-            "torch.nn"} <= found  # fmt: skip
+    found = _imports(
+        "from ..cli import app\nfrom . import engine\nfrom .x import y\nimport torch.nn\n",
+        "actgrad.core",
+    )
+    assert {
+        "actgrad.cli",
+        "actgrad.cli.app",
+        "actgrad.core.engine",
+        "actgrad.core.x",
+        "torch.nn",
+    } <= found
     assert _violations(found, {"actgrad.cli", "torch"}) >= {"actgrad.cli.app", "torch.nn"}
 
 
@@ -98,8 +105,10 @@ def _guarded_by_import_error(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> 
         if isinstance(parent, ast.Try) and child in parent.body:
             for handler in parent.handlers:
                 names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-                if any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError")
-                       for n in names):  # fmt: skip
+                if any(
+                    isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError")
+                    for n in names
+                ):
                     return True
         child, parent = parent, parents.get(parent)
     return False
@@ -219,9 +228,13 @@ def _internal_imports(path: Path) -> list[tuple[str, int, str | None]]:
                     private = alias.name.startswith("_") and not alias.name.startswith("__")
                     found.append((base or "actgrad", node.lineno, alias.name if private else None))
     for node in ast.walk(tree):  # module._private
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                and node.value.id in aliases and node.attr.startswith("_")
-                and not node.attr.startswith("__")):  # fmt: skip
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
             found.append((aliases[node.value.id], node.lineno, node.attr))
     return found
 
@@ -241,8 +254,9 @@ def test_layers_have_no_upward_imports_and_no_private_names():
             if private:
                 problems.append(f"{where} takes the private name {private} from {target}")
             if target != here and rank[target] >= rank[here]:
-                problems.append(f"{where}: {here} (layer {rank[here]}) imports {target} "
-                                f"(layer {rank[target]})")  # fmt: skip
+                problems.append(
+                    f"{where}: {here} (layer {rank[here]}) imports {target} (layer {rank[target]})"
+                )
     assert not problems, "\n".join(problems)
 
 

@@ -42,53 +42,92 @@ CASES = [
     ("huber_loss", {"pred": P, "target": T, "weight": RNG.random(5)}, {"delta": 0.7}),
     ("smooth_l1_loss", {"pred": P, "target": T}, {"beta": 0.5}),
     ("smooth_l1_loss", {"pred": P, "target": T}, {"beta": 0.0}),
-    ("binary_cross_entropy", {"pred": RNG.uniform(0.05, 0.95, 5), "target": RNG.random(5),
-                              "weight": RNG.random(5)}, {}),
+    (
+        "binary_cross_entropy",
+        {"pred": RNG.uniform(0.05, 0.95, 5), "target": RNG.random(5), "weight": RNG.random(5)},
+        {},
+    ),
     ("binary_cross_entropy_with_logits", {"pred": P, "target": RNG.random(5)}, {}),
-    ("binary_cross_entropy_with_logits", {"pred": Z, "target": RNG.random((3, 4)),
-                                          "pos_weight": RNG.random(4) + 0.5}, {}),
+    (
+        "binary_cross_entropy_with_logits",
+        {"pred": Z, "target": RNG.random((3, 4)), "pos_weight": RNG.random(4) + 0.5},
+        {},
+    ),
     ("cross_entropy", {"pred": Z, "target": np.array([0, 3, 1])}, {}),
-    ("cross_entropy", {"pred": Z, "target": np.array([2, -100, 1]),
-                       "weight": RNG.random(4) + 0.1}, {}),
+    (
+        "cross_entropy",
+        {"pred": Z, "target": np.array([2, -100, 1]), "weight": RNG.random(4) + 0.1},
+        {},
+    ),
     ("cross_entropy", {"pred": Z, "target": np.array([0, 3, 1])}, {"label_smoothing": 0.1}),
     ("cross_entropy", {"pred": Z, "target": np.exp(log_softmax(normal(3, 4)))}, {}),
     ("cross_entropy", {"pred": np.array([2.0, 1.0, 0.1]), "target": np.array(0.0)}, {}),
-    ("nll_loss", {"pred": log_softmax(Z), "target": np.array([1, 1, 2]),
-                  "weight": RNG.random(4) + 0.1}, {}),
+    (
+        "nll_loss",
+        {"pred": log_softmax(Z), "target": np.array([1, 1, 2]), "weight": RNG.random(4) + 0.1},
+        {},
+    ),
     ("kl_div", {"pred": log_softmax(Z), "target": np.exp(log_softmax(normal(3, 4)))}, {}),
-    ("kl_div", {"pred": log_softmax(Z), "target": log_softmax(normal(3, 4))},
-     {"log_target": True}),
+    ("kl_div", {"pred": log_softmax(Z), "target": log_softmax(normal(3, 4))}, {"log_target": True}),
     ("poisson_nll_loss", {"pred": P, "target": RNG.poisson(2, 5).astype(float)}, {}),
-    ("poisson_nll_loss", {"pred": RNG.uniform(0.5, 3, 5), "target": RNG.uniform(0, 4, 5)},
-     {"log_input": False, "full": True}),
+    (
+        "poisson_nll_loss",
+        {"pred": RNG.uniform(0.5, 3, 5), "target": RNG.uniform(0, 4, 5)},
+        {"log_input": False, "full": True},
+    ),
     ("gaussian_nll_loss", {"pred": P, "target": T, "var": RNG.uniform(0.5, 2, 5)}, {}),
-    ("gaussian_nll_loss", {"pred": P, "target": T, "var": RNG.uniform(0.5, 2, 5)},
-     {"full": True}),
+    ("gaussian_nll_loss", {"pred": P, "target": T, "var": RNG.uniform(0.5, 2, 5)}, {"full": True}),
     ("hinge_embedding_loss", {"pred": np.abs(P), "target": signs(5)}, {"margin": 1.5}),
     ("soft_margin_loss", {"pred": P, "target": signs(5)}, {}),
-    ("multilabel_soft_margin_loss", {"pred": Z, "target": (RNG.random((3, 4)) < 0.5) + 0.0,
-                                     "weight": RNG.random(4)}, {}),
-    ("multilabel_margin_loss", {"pred": Z, "target": np.array([[3, 0, -1, 1], [1, 2, 3, -1],
-                                                               [-1, 0, 0, 0]])}, {}),
+    (
+        "multilabel_soft_margin_loss",
+        {"pred": Z, "target": (RNG.random((3, 4)) < 0.5) + 0.0, "weight": RNG.random(4)},
+        {},
+    ),
+    (
+        "multilabel_margin_loss",
+        {"pred": Z, "target": np.array([[3, 0, -1, 1], [1, 2, 3, -1], [-1, 0, 0, 0]])},
+        {},
+    ),
     ("multi_margin_loss", {"pred": Z, "target": np.array([0, 3, 1])}, {}),
-    ("multi_margin_loss", {"pred": Z, "target": np.array([2, 0, 1]), "weight": RNG.random(4)},
-     {"p": 2, "margin": 0.5}),
+    (
+        "multi_margin_loss",
+        {"pred": Z, "target": np.array([2, 0, 1]), "weight": RNG.random(4)},
+        {"p": 2, "margin": 0.5},
+    ),
     ("margin_ranking_loss", {"x1": P, "x2": T, "target": signs(5)}, {"margin": 0.1}),
-    ("cosine_embedding_loss", {"x1": Z, "x2": normal(3, 4), "target": np.array([1.0, -1, -1])},
-     {"margin": -0.2}),
-    ("triplet_margin_loss", {"anchor": Z, "positive": normal(3, 4), "negative": normal(3, 4)},
-     {"margin": 2.0}),
-    ("triplet_margin_loss", {"anchor": Z, "positive": normal(3, 4), "negative": normal(3, 4)},
-     {"p": 1.0, "swap": True, "margin": 2.0}),
-    ("ctc_loss", {"log_probs": LOGP_TC, "targets": np.array([[1, 2], [3, 3]]),
-                  "input_lengths": np.array([6, 5]), "target_lengths": np.array([2, 1])}, {}),
+    (
+        "cosine_embedding_loss",
+        {"x1": Z, "x2": normal(3, 4), "target": np.array([1.0, -1, -1])},
+        {"margin": -0.2},
+    ),
+    (
+        "triplet_margin_loss",
+        {"anchor": Z, "positive": normal(3, 4), "negative": normal(3, 4)},
+        {"margin": 2.0},
+    ),
+    (
+        "triplet_margin_loss",
+        {"anchor": Z, "positive": normal(3, 4), "negative": normal(3, 4)},
+        {"p": 1.0, "swap": True, "margin": 2.0},
+    ),
+    (
+        "ctc_loss",
+        {
+            "log_probs": LOGP_TC,
+            "targets": np.array([[1, 2], [3, 3]]),
+            "input_lengths": np.array([6, 5]),
+            "target_lengths": np.array([2, 1]),
+        },
+        {},
+    ),
     ("ctc_loss", {"log_probs": LOGP_TC[:, 0, :], "targets": np.array([1, 2, 2])}, {}),
     ("vector_norm", {"x": P}, {}),
     ("vector_norm", {"x": Z}, {"ord": 1.0}),
     ("vector_norm", {"x": P}, {"ord": 3.0}),
     ("vector_norm", {"x": P}, {"ord": np.inf}),
     ("vector_norm", {"pred": P, "target": T}, {}),
-]  # fmt: skip
+]
 IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]
 
 
@@ -136,11 +175,12 @@ def test_values_match_reference_for_every_reduction(name, inputs, params):
 def _differentiable(name, inputs):
     spec = registry.get(name)
     return [
-        n for n in inputs
+        n
+        for n in inputs
         if spec.tensor_input(n).grad != "never"
         and not (name == "binary_cross_entropy" and n == "target")
         and not (name == "kl_div" and n == "target")
-    ]  # fmt: skip
+    ]
 
 
 def _numeric_grad(name, inputs, params, reduction, wrt, h=1e-6):
@@ -247,8 +287,12 @@ def test_tutorial_model():
 
 
 def test_model_with_reduction_none_gives_the_jacobian_of_w():
-    result = run("mse", {"x": [1.0, 2.0, 3.0], "w": 2.0, "y": [2.0, 4.0, 5.0]},
-                 {"reduction": "none"}, grad=True)  # fmt: skip
+    result = run(
+        "mse",
+        {"x": [1.0, 2.0, 3.0], "w": 2.0, "y": [2.0, 4.0, 5.0]},
+        {"reduction": "none"},
+        grad=True,
+    )
     np.testing.assert_allclose(result.value, [0, 0, 1])
     np.testing.assert_allclose(result.jacobian["w"], [0, 0, 6])  # 2(x·w − y)·x per element
 
@@ -257,8 +301,9 @@ def test_examples_of_the_issue():
     mse = run("mse", {"pred": [1, 2, 3, 4], "target": [0, 0, 0, 0]}, grad=True)
     assert mse.value == 7.5
     np.testing.assert_array_equal(mse.derivatives[1]["pred"], [0.5, 1, 1.5, 2])
-    total = run("mse", {"pred": [1, 2, 3, 4], "target": [0, 0, 0, 0]}, {"reduction": "sum"},
-                grad=True)  # fmt: skip
+    total = run(
+        "mse", {"pred": [1, 2, 3, 4], "target": [0, 0, 0, 0]}, {"reduction": "sum"}, grad=True
+    )
     assert total.value == 30
     np.testing.assert_array_equal(total.derivatives[1]["pred"], [2, 4, 6, 8])
     norm = run("l2", {"x": [3, 4]}, grad=True)
@@ -278,8 +323,9 @@ def test_examples_of_the_issue():
     soft = run("ce", {"pred": z, "target": [0.7, 0.2, 0.1]})
     assert soft.value == pytest.approx(-(np.array([0.7, 0.2, 0.1]) * logp).sum(), rel=1e-14)
     assert run("bce-with-logits", {"pred": -200, "target": 1}).value == 200
-    kl = run("kl", {"pred": [-1.2, -0.9, -1.2], "target": [0.3, 0.4, 0.3]},
-             {"reduction": "batchmean"})  # fmt: skip
+    kl = run(
+        "kl", {"pred": [-1.2, -0.9, -1.2], "target": [0.3, 0.4, 0.3]}, {"reduction": "batchmean"}
+    )
     t = np.array([0.3, 0.4, 0.3])
     assert kl.value == pytest.approx((t * (np.log(t) - [-1.2, -0.9, -1.2])).sum() / 3, rel=1e-14)
 

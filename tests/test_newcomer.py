@@ -17,8 +17,13 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith("ACTGRAD_")}
 
 @pytest.mark.parametrize("module", ["actgrad", "actgrad.cli", "actgrad.cli.entry"])
 def test_python_dash_m(module):
-    proc = subprocess.run([sys.executable, "-m", module, "sigmoid", "--x", "0.5", "--grad"],
-                          capture_output=True, text=True, env=ENV, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "sigmoid", "--x", "0.5", "--grad"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "0.62245935\t0.23500371\n", "")
 
 
@@ -61,13 +66,15 @@ def invoke(*args: str, input: str | None = None):
         (["softmax", "1", "2", "3", "--grad"], ["softmax", "--x", "1,2,3", "--grad"]),
         (["tanh", "-10:10:7"], ["tanh", "--x", "-10:10:7"]),
         (["softmax", "[[1,2],[3,4]]"], ["softmax", "--x", "[[1,2],[3,4]]"]),
-        (["leaky-relu", "-1", "--negative-slope", "-0.2"],
-         ["leaky-relu", "--x", "-1", "--negative-slope", "-0.2"]),
+        (
+            ["leaky-relu", "-1", "--negative-slope", "-0.2"],
+            ["leaky-relu", "--x", "-1", "--negative-slope", "-0.2"],
+        ),
         (["expr", "-x^2", "--x", "3", "--grad"], ["expr", "(-x^2)", "--x", "3", "--grad"]),
         (["expr", "-sigmoid(x)", "--var", "x=-1"], ["expr", "(-sigmoid(x))", "--var", "x=-1"]),
         (["plot", "-x", "--x", "0:1:3", "--json"], ["plot", "(-x)", "--x", "0:1:3", "--json"]),
     ],
-)  # fmt: skip
+)
 def test_positional_values_and_leading_minus(args, same_as):
     got, want = invoke(*args), invoke(*same_as)
     assert got.exit_code == want.exit_code == 0, (got.stderr, want.stderr)
@@ -124,8 +131,10 @@ def test_softplus_threshold_is_noted_only_past_it_and_is_a_kink():
 
 def test_derivative_dtype_notes_need_a_derivative():
     assert notes("sigmoid", "--x", "10", "--dtype", "float16") == []
-    assert any("float16 torch's sigmoid′ loses every digit" in n
-               for n in notes("sigmoid", "--x", "10", "--dtype", "float16", "--grad"))  # fmt: skip
+    assert any(
+        "float16 torch's sigmoid′ loses every digit" in n
+        for n in notes("sigmoid", "--x", "10", "--dtype", "float16", "--grad")
+    )
 
 
 def test_hardsigmoid_float64_derivative_note_is_what_torch_returns():
@@ -134,8 +143,10 @@ def test_hardsigmoid_float64_derivative_note_is_what_torch_returns():
     x = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
     (g,) = torch.autograd.grad(torch.nn.functional.hardsigmoid(x), x)
     assert g.item() != 1 / 6
-    assert any(repr(g.item()) in n for n in notes("hardsigmoid", "--x", "0", "--grad", "--dtype",
-                                                    "float64"))  # fmt: skip
+    assert any(
+        repr(g.item()) in n
+        for n in notes("hardsigmoid", "--x", "0", "--grad", "--dtype", "float64")
+    )
     assert notes("hardsigmoid", "--x", "0", "--grad") == []  # nothing unasked: no order-2 talk
 
 
@@ -146,9 +157,13 @@ def test_hardswish_derivative_text_agrees_with_its_kinks():
 
 @pytest.mark.parametrize(
     ("name", "params", "left", "right"),
-    [("softsign", [], "2", "-2"), ("elu", [], "1", "0"), ("celu", ["--alpha", "2"], "0.5", "0"),
-     ("selu", [], "1.758099341", "0")],
-)  # fmt: skip
+    [
+        ("softsign", [], "2", "-2"),
+        ("elu", [], "1", "0"),
+        ("celu", ["--alpha", "2"], "0.5", "0"),
+        ("selu", [], "1.758099341", "0"),
+    ],
+)
 def test_second_derivative_kinks_are_noted_when_asked(name, params, left, right):
     found = [n for n in notes(name, "--x", "0", "--order", "2", *params) if f"{name}''(0)" in n]
     assert len(found) == 1
@@ -162,10 +177,16 @@ def test_nan_second_derivative_at_a_finite_input_is_noted():
 
 
 def test_ctc_says_nothing_of_order_2_unless_asked():
-    assert not any("order 2" in n for n in notes("ctc", "--log-probs", "[[-0.7,-0.7],[-0.7,-0.7]]",
-                                                 "--targets", "1", "--grad"))  # fmt: skip
-    assert "limit: torch's ctc_loss has no second derivative" in invoke(
-        "explain", "ctc", "--format", "plain").stdout  # fmt: skip
+    assert not any(
+        "order 2" in n
+        for n in notes(
+            "ctc", "--log-probs", "[[-0.7,-0.7],[-0.7,-0.7]]", "--targets", "1", "--grad"
+        )
+    )
+    assert (
+        "limit: torch's ctc_loss has no second derivative"
+        in invoke("explain", "ctc", "--format", "plain").stdout
+    )
 
 
 def test_poisson_negative_target_is_a_note_not_a_refusal():
@@ -180,13 +201,21 @@ def test_poisson_negative_target_is_a_note_not_a_refusal():
 
 
 def test_kl_div_notes_are_right_for_the_input_given():
-    raw = notes("kl-div", "--pred", "-1.2,-0.9,-1.2", "--target", "0.3,0.4,0.3", "--reduction",
-                "batchmean")  # fmt: skip
+    raw = notes(
+        "kl-div", "--pred", "-1.2,-0.9,-1.2", "--target", "0.3,0.4,0.3", "--reduction", "batchmean"
+    )
     assert any("do not normalize" in n for n in raw)
     assert any("divides the sum by the size of dim 0, here 3" in n for n in raw)
     assert not any("true KL" in n for n in raw)
-    clean = notes("kl-div", "--pred", "-1.3862944,-0.6931472,-1.3862944", "--target",
-                  "0.3,0.4,0.3", "--reduction", "sum")  # fmt: skip
+    clean = notes(
+        "kl-div",
+        "--pred",
+        "-1.3862944,-0.6931472,-1.3862944",
+        "--target",
+        "0.3,0.4,0.3",
+        "--reduction",
+        "sum",
+    )
     assert clean == []
 
 
@@ -219,8 +248,9 @@ def _text(arr) -> str:
     return json.dumps(np.asarray(arr).tolist())
 
 
-@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin", "glu", "normalize",
-                                  "gumbel_softmax"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["softmax", "log_softmax", "softmin", "glu", "normalize", "gumbel_softmax"]
+)
 def test_cotangent_is_what_backward_leaves_in_x_grad_along_a_dim(name):
     import numpy as np
     import torch
@@ -244,10 +274,17 @@ def test_cotangent_is_what_backward_leaves_in_x_grad_along_a_dim(name):
 
 @pytest.mark.parametrize(
     ("name", "inputs"),
-    [("mse_loss", {}), ("l1_loss", {}), ("huber_loss", {}), ("smooth_l1_loss", {}),
-     ("binary_cross_entropy_with_logits", {}), ("soft_margin_loss", {"target": [1, -1, 1]}),
-     ("poisson_nll_loss", {}), ("binary_cross_entropy", {"pred": [0.2, 0.5, 0.9]})],
-)  # fmt: skip
+    [
+        ("mse_loss", {}),
+        ("l1_loss", {}),
+        ("huber_loss", {}),
+        ("smooth_l1_loss", {}),
+        ("binary_cross_entropy_with_logits", {}),
+        ("soft_margin_loss", {"target": [1, -1, 1]}),
+        ("poisson_nll_loss", {}),
+        ("binary_cross_entropy", {"pred": [0.2, 0.5, 0.9]}),
+    ],
+)
 def test_cotangent_of_losses_with_reduction_none(name, inputs):
     import numpy as np
     import torch
@@ -256,8 +293,17 @@ def test_cotangent_of_losses_with_reduction_none(name, inputs):
     pred = np.asarray(inputs.get("pred", [0.3, -1.2, 2.0]))
     target = np.asarray(inputs.get("target", [0.1, 0.7, 0.4]))
     v = np.asarray([0.5, -2.0, 3.0])
-    data = _json(name.replace("_", "-"), "--pred", _text(pred), "--target", _text(target),
-                 "--reduction", "none", "--cotangent", _text(v))  # fmt: skip
+    data = _json(
+        name.replace("_", "-"),
+        "--pred",
+        _text(pred),
+        "--target",
+        _text(target),
+        "--reduction",
+        "none",
+        "--cotangent",
+        _text(v),
+    )
     leaf = torch.tensor(pred, requires_grad=True)
     getattr(F, name)(leaf, torch.tensor(target), reduction="none").backward(torch.tensor(v))
     np.testing.assert_allclose(data["grad"]["pred"], leaf.grad.numpy(), rtol=1e-14, atol=1e-16)
@@ -267,10 +313,21 @@ def test_index_is_the_one_hot_cotangent_and_expr_takes_it_too():
     by_index = _json("softmax", "--x", "0.1,0.5,0.9", "--grad", "--index", "1")
     by_cotangent = _json("softmax", "--x", "0.1,0.5,0.9", "--cotangent", "0,1,0")
     assert by_index["grad"] == by_cotangent["grad"]
-    scaled = _json("expr", "sum(softmax(a) * b)", "--var", "a=0.1,0.5,0.9", "--var", "b=1,0,0",
-                   "--grad", "a", "--backward", "2")  # fmt: skip
-    plain = _json("expr", "sum(softmax(a) * b)", "--var", "a=0.1,0.5,0.9", "--var", "b=1,0,0",
-                  "--grad", "a")  # fmt: skip
+    scaled = _json(
+        "expr",
+        "sum(softmax(a) * b)",
+        "--var",
+        "a=0.1,0.5,0.9",
+        "--var",
+        "b=1,0,0",
+        "--grad",
+        "a",
+        "--backward",
+        "2",
+    )
+    plain = _json(
+        "expr", "sum(softmax(a) * b)", "--var", "a=0.1,0.5,0.9", "--var", "b=1,0,0", "--grad", "a"
+    )
     assert scaled["grad"]["a"] == [2 * g for g in plain["grad"]["a"]]
 
 
@@ -306,8 +363,9 @@ def test_plot_help_describes_every_option():
     assert "<str>" not in text and "float32 | float64" in text and "Element cap" in text
 
 
-@pytest.mark.parametrize(("item", "hint"), [("nonexistent", "actgrad list"),
-                                             ("sigmod", "did you mean 'sigmoid'")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("item", "hint"), [("nonexistent", "actgrad list"), ("sigmod", "did you mean 'sigmoid'")]
+)
 def test_plot_unknown_name_says_what_plot_takes(item, hint):
     out = invoke("plot", item)
     assert out.exit_code == 2 and "--var" not in out.stderr and hint in out.stderr
@@ -316,8 +374,13 @@ def test_plot_unknown_name_says_what_plot_takes(item, hint):
 def test_completion_after_plot_and_explain():
     env = {**ENV, "_ACTGRAD_COMPLETE": "complete_bash", "COMP_CWORD": "2"}
     for words in ("actgrad plot sig", "actgrad explain sig"):
-        proc = subprocess.run([sys.executable, "-m", "actgrad"], capture_output=True, text=True,
-                              env={**env, "COMP_WORDS": words}, timeout=60)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "actgrad"],
+            capture_output=True,
+            text=True,
+            env={**env, "COMP_WORDS": words},
+            timeout=60,
+        )
         assert "sigmoid" in proc.stdout.split(), (words, proc.stdout, proc.stderr)
 
 
@@ -325,8 +388,13 @@ def test_completion_after_plot_and_explain():
 def test_root_help_uses_the_width_and_cuts_no_formula(columns):
     from actgrad.core import registry
 
-    proc = subprocess.run([sys.executable, "-m", "actgrad", "--help"], capture_output=True,
-                          text=True, env={**ENV, "COLUMNS": columns}, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "actgrad", "--help"],
+        capture_output=True,
+        text=True,
+        env={**ENV, "COLUMNS": columns},
+        timeout=60,
+    )
     text = proc.stdout
     assert proc.returncode == 0 and "..." not in text.split("Commands:")[1]
     assert max(len(line) for line in text.splitlines()) <= int(columns)
@@ -371,6 +439,7 @@ def test_readme_has_table_examples():
     assert len(README_COMMANDS) >= 25
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("columns", ["40", "80", "200"])
 def test_no_number_is_cut_in_any_table(columns):
     import re
@@ -381,9 +450,20 @@ def test_no_number_is_cut_in_any_table(columns):
         assert out.exit_code in (0, 1), (args, out.stderr)
         assert not cut.search(out.stdout), (args, columns, out.stdout)
         assert all(line == line.rstrip(" ") for line in out.stdout.splitlines()), args
-    dtypes = runner.invoke(app, ["softplus", "--x", "0,10,100", "--grad", "--dtypes",
-                                 "float32,float16,bfloat16", "--format", "table"],
-                           env={"COLUMNS": columns})  # fmt: skip
+    dtypes = runner.invoke(
+        app,
+        [
+            "softplus",
+            "--x",
+            "0,10,100",
+            "--grad",
+            "--dtypes",
+            "float32,float16,bfloat16",
+            "--format",
+            "table",
+        ],
+        env={"COLUMNS": columns},
+    )
     assert dtypes.exit_code == 0 and not cut.search(dtypes.stdout), dtypes.stdout
 
 
@@ -411,13 +491,16 @@ def test_ctc_padding_beyond_target_lengths_is_ignored_as_torch_does():
     import torch
 
     lp = torch.full((3, 1, 2), -0.7, dtype=torch.float64)
-    want = torch.nn.functional.ctc_loss(lp, torch.tensor([[1, 0]]), torch.tensor([3]),
-                                        torch.tensor([1])).item()  # fmt: skip
-    got = _json("ctc", "--log-probs", _text(lp.numpy()), "--targets", "[[1,0]]",
-                "--target-lengths", "[1]")  # fmt: skip
+    want = torch.nn.functional.ctc_loss(
+        lp, torch.tensor([[1, 0]]), torch.tensor([3]), torch.tensor([1])
+    ).item()
+    got = _json(
+        "ctc", "--log-probs", _text(lp.numpy()), "--targets", "[[1,0]]", "--target-lengths", "[1]"
+    )
     assert math.isclose(got["value"], want, rel_tol=1e-12)
-    bad = invoke("ctc", "--log-probs", _text(lp.numpy()), "--targets", "[[0,1]]",
-                 "--target-lengths", "[1]")  # fmt: skip
+    bad = invoke(
+        "ctc", "--log-probs", _text(lp.numpy()), "--targets", "[[0,1]]", "--target-lengths", "[1]"
+    )
     assert bad.exit_code == 2 and "within each target length" in bad.stderr
 
 
@@ -433,62 +516,115 @@ def test_index_inputs_print_as_whole_numbers():
 @pytest.mark.parametrize(
     ("args", "lines"),
     [
-        (["sigmoid", "--x", "0.5", "--grad"],
-         ["sigmoid(x)\tsigmoid'(x)", "0.62245935\t0.23500371"]),
-        (["mse", "--w", "3", "--x", "1,2", "--grad"],
-         ["loss", "14.5", "∂ℓ/∂w", "12.0", "∂ℓ/∂x", "6.0\t15.0"]),
-        (["expr", "sum(x*x)", "--x", "1,2", "--order", "2"],
-         ["f", "5.0", "∂f/∂x", "2.0\t4.0", "∂²f/∂x²", "2.0\t0.0", "0.0\t2.0"]),
-        (["mse", "--pred", "1,2", "--target", "0,0", "--reduction", "none", "--grad"],
-         ["pred\ttarget\tloss\t∂ℓ/∂pred", "1.0\t0.0\t1.0\t2.0", "2.0\t0.0\t4.0\t4.0"]),
+        (
+            ["sigmoid", "--x", "0.5", "--grad"],
+            ["sigmoid(x)\tsigmoid'(x)", "0.62245935\t0.23500371"],
+        ),
+        (
+            ["mse", "--w", "3", "--x", "1,2", "--grad"],
+            ["loss", "14.5", "∂ℓ/∂w", "12.0", "∂ℓ/∂x", "6.0\t15.0"],
+        ),
+        (
+            ["expr", "sum(x*x)", "--x", "1,2", "--order", "2"],
+            ["f", "5.0", "∂f/∂x", "2.0\t4.0", "∂²f/∂x²", "2.0\t0.0", "0.0\t2.0"],
+        ),
+        (
+            ["mse", "--pred", "1,2", "--target", "0,0", "--reduction", "none", "--grad"],
+            ["pred\ttarget\tloss\t∂ℓ/∂pred", "1.0\t0.0\t1.0\t2.0", "2.0\t0.0\t4.0\t4.0"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_plain_header_and_shapes(args, lines):
     out = invoke(*args, "--header", "--format", "plain")
     assert out.exit_code == 0 and out.stdout.splitlines() == lines, out.stdout
     without = invoke(*args, "--format", "plain").stdout.splitlines()
-    assert without == ([lines[1]] if args[0] == "sigmoid" else [
-        line for line in lines if line[0] in "-0123456789"])  # fmt: skip
+    assert without == (
+        [lines[1]] if args[0] == "sigmoid" else [line for line in lines if line[0] in "-0123456789"]
+    )
 
 
 def test_plain_matrices_keep_their_rows():
-    out = invoke("cross-entropy", "--pred", "[[2,1,0.1],[0,1,2]]", "--target", "0,2", "--grad",
-                 "--format", "plain").stdout.splitlines()  # fmt: skip
+    out = invoke(
+        "cross-entropy",
+        "--pred",
+        "[[2,1,0.1],[0,1,2]]",
+        "--target",
+        "0,2",
+        "--grad",
+        "--format",
+        "plain",
+    ).stdout.splitlines()
     assert len(out) == 3 and all(len(line.split("\t")) == 3 for line in out[1:])
-    ctc = invoke("ctc", "--log-probs", "[[[-0.7,-0.7]],[[-0.7,-0.7]],[[-0.7,-0.7]]]", "--targets",
-                 "[[1]]", "--grad", "--format", "plain").stdout.splitlines()  # fmt: skip
+    ctc = invoke(
+        "ctc",
+        "--log-probs",
+        "[[[-0.7,-0.7]],[[-0.7,-0.7]],[[-0.7,-0.7]]]",
+        "--targets",
+        "[[1]]",
+        "--grad",
+        "--format",
+        "plain",
+    ).stdout.splitlines()
     assert len(ctc) == 4 and all(len(line.split("\t")) == 2 for line in ctc[1:])
 
 
 def test_plain_dtypes_header_names_every_column():
-    out = invoke("softplus", "--x", "0,10", "--grad", "--dtypes", "float16", "--header",
-                 "--format", "plain").stdout.splitlines()  # fmt: skip
-    assert out[0].split("\t") == ["x", "value float64", "value float16", "grad.x float64",
-                                  "grad.x float16"]  # fmt: skip
+    out = invoke(
+        "softplus", "--x", "0,10", "--grad", "--dtypes", "float16", "--header", "--format", "plain"
+    ).stdout.splitlines()
+    assert out[0].split("\t") == [
+        "x",
+        "value float64",
+        "value float16",
+        "grad.x float64",
+        "grad.x float16",
+    ]
     assert len(out) == 3 and all(len(line.split("\t")) == 5 for line in out)
 
 
 @pytest.mark.parametrize(
     ("name", "inputs", "wrt"),
     [
-        ("kl_div", {"pred": [[-1.2, -0.4], [-0.9, -0.5]], "target": [[0.3, 0.7], [0.6, 0.4]]},
-         "pred"),
-        ("gaussian_nll_loss", {"pred": [0.3, 1.0], "target": [0.0, 2.0], "var": [0.5, 2.0]},
-         "pred"),
+        (
+            "kl_div",
+            {"pred": [[-1.2, -0.4], [-0.9, -0.5]], "target": [[0.3, 0.7], [0.6, 0.4]]},
+            "pred",
+        ),
+        (
+            "gaussian_nll_loss",
+            {"pred": [0.3, 1.0], "target": [0.0, 2.0], "var": [0.5, 2.0]},
+            "pred",
+        ),
         ("hinge_embedding_loss", {"pred": [0.3, 2.0, -1.0], "target": [1, -1, -1]}, "pred"),
         ("margin_ranking_loss", {"x1": [0.3, 2.0], "x2": [1.0, -1.0], "target": [1, -1]}, "x1"),
-        ("cosine_embedding_loss", {"x1": [[1.0, 2.0], [0.5, -1.0]], "x2": [[2.0, 1.0],
-         [1.0, 1.0]], "target": [1, -1]}, "x1"),
+        (
+            "cosine_embedding_loss",
+            {"x1": [[1.0, 2.0], [0.5, -1.0]], "x2": [[2.0, 1.0], [1.0, 1.0]], "target": [1, -1]},
+            "x1",
+        ),
         ("cross_entropy", {"pred": [[2.0, 1.0, 0.1], [0.0, 1.0, 2.0]], "target": [0, 2]}, "pred"),
         ("nll_loss", {"pred": [[-0.2, -1.8], [-1.1, -0.4]], "target": [1, 0]}, "pred"),
-        ("multi_margin_loss", {"pred": [[0.1, 0.9, 0.3], [0.5, 0.2, 0.8]], "target": [1, 2]},
-         "pred"),
-        ("multilabel_soft_margin_loss", {"pred": [[0.1, -0.9], [0.5, 0.2]],
-         "target": [[1, 0], [0, 1]]}, "pred"),
-        ("triplet_margin_loss", {"anchor": [[0.0, 0.0], [1.0, 1.0]], "positive": [[1.0, 0.0],
-         [1.0, 2.0]], "negative": [[0.0, 1.5], [3.0, 1.0]]}, "anchor"),
+        (
+            "multi_margin_loss",
+            {"pred": [[0.1, 0.9, 0.3], [0.5, 0.2, 0.8]], "target": [1, 2]},
+            "pred",
+        ),
+        (
+            "multilabel_soft_margin_loss",
+            {"pred": [[0.1, -0.9], [0.5, 0.2]], "target": [[1, 0], [0, 1]]},
+            "pred",
+        ),
+        (
+            "triplet_margin_loss",
+            {
+                "anchor": [[0.0, 0.0], [1.0, 1.0]],
+                "positive": [[1.0, 0.0], [1.0, 2.0]],
+                "negative": [[0.0, 1.5], [3.0, 1.0]],
+            },
+            "anchor",
+        ),
     ],
-)  # fmt: skip
+)
 def test_cotangent_of_every_kind_of_loss_with_reduction_none(name, inputs, wrt):
     import numpy as np
     import torch
@@ -511,8 +647,7 @@ def test_cotangent_of_every_kind_of_loss_with_reduction_none(name, inputs, wrt):
     for k, val in inputs.items():
         args += [f"--{k.replace('_', '-')}", _text(val)]
     data = _json(*args, "--reduction", "none", "--wrt", wrt, "--cotangent", _text(v.numpy()))
-    np.testing.assert_allclose(data["grad"][wrt], tensors[wrt].grad.numpy(), rtol=1e-13,
-                               atol=1e-15)  # fmt: skip
+    np.testing.assert_allclose(data["grad"][wrt], tensors[wrt].grad.numpy(), rtol=1e-13, atol=1e-15)
 
 
 def test_index_json_has_no_jacobian_in_any_form():

@@ -25,14 +25,25 @@ sys.stderr.write(f"exit={code} loaded={loaded}\\n")
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["--version"], ["list"], ["list", "--json"], ["explain", "sigmoid"],
-     ["sigmoid", "--help"], ["explain", "nope"], ["sigmoid", "--x", "abc"]],
-)  # fmt: skip
+    [
+        ["--help"],
+        ["--version"],
+        ["list"],
+        ["list", "--json"],
+        ["explain", "sigmoid"],
+        ["sigmoid", "--help"],
+        ["explain", "nope"],
+        ["sigmoid", "--x", "abc"],
+    ],
+)
 def test_torch_is_not_imported(args):
     proc = subprocess.run(
-        [sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True, env=ENV,
+        [sys.executable, "-c", NO_TORCH, *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
         timeout=60,
-    )  # fmt: skip
+    )
     assert "loaded=[]" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -40,19 +51,27 @@ def test_torch_is_not_imported(args):
 def test_console_script_and_module():
     exe = shutil.which("actgrad")
     assert exe, "the actgrad console script is installed"
-    proc = subprocess.run([exe, "sigmoid", "--x", "0.5"], capture_output=True, text=True,
-                          env=ENV, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [exe, "sigmoid", "--x", "0.5"], capture_output=True, text=True, env=ENV, timeout=120
+    )
     assert (proc.returncode, proc.stdout) == (0, "0.62245935\n")
-    proc = subprocess.run([sys.executable, "-m", "actgrad.cli", "relu", "--x", "-1,2"],
-                          capture_output=True, text=True, env=ENV, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "actgrad.cli", "relu", "--x", "-1,2"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     assert (proc.returncode, proc.stdout) == (0, "-1.0\t0.0\n2.0\t2.0\n")
 
 
 def test_pipe_closed_early_ends_quietly():
     proc = subprocess.Popen(
         [sys.executable, "-m", "actgrad.cli", "tanh", "--x", "-10:10:2000000", "--grad"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
     with proc:
         first = proc.stdout.readline()
         proc.stdout.close()
@@ -63,8 +82,13 @@ def test_pipe_closed_early_ends_quietly():
 
 
 def test_bad_input_via_process_is_one_line():
-    proc = subprocess.run([sys.executable, "-m", "actgrad.cli", "sigmoid", "--x", "1,,2"],
-                          capture_output=True, text=True, env=ENV, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "actgrad.cli", "sigmoid", "--x", "1,,2"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("actgrad: error:")
@@ -76,8 +100,10 @@ def test_interrupt_exits_130_without_traceback():
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "actgrad.cli", "tanh", "--x", "0:1:30000000", "--grad"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
     with proc:
         time.sleep(0.5)  # the run takes several seconds: it is still going
         proc.send_signal(signal.SIGINT)
@@ -87,9 +113,14 @@ def test_interrupt_exits_130_without_traceback():
 
 
 def test_completion_lists_functions_without_torch():
-    env = {**ENV, "_ACTGRAD_COMPLETE": "complete_bash", "COMP_WORDS": "actgrad sig",
-           "COMP_CWORD": "1"}  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", NO_TORCH], capture_output=True, text=True,
-                          env=env, timeout=60)  # fmt: skip
+    env = {
+        **ENV,
+        "_ACTGRAD_COMPLETE": "complete_bash",
+        "COMP_WORDS": "actgrad sig",
+        "COMP_CWORD": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TORCH], capture_output=True, text=True, env=env, timeout=60
+    )
     assert "sigmoid" in proc.stdout.split()
     assert "loaded=[]" in proc.stderr

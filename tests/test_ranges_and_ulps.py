@@ -42,26 +42,29 @@ def test_the_accuracy_grid_is_what_it_says(dtype):
     linear = torch.linspace(-40, 40, 2001, dtype=getattr(torch, dtype)).double().numpy()
     assert np.array_equal(xs[:2001], linear)
     row = next(accuracy.sweep(accuracy.registry.get("softmax"), "-10:10:7", [dtype], 0))
-    assert np.array_equal(np.sort(row.x), torch.linspace(-10, 10, 7, dtype=getattr(
-        torch, dtype)).double().numpy())  # fmt: skip
+    assert np.array_equal(
+        np.sort(row.x), torch.linspace(-10, 10, 7, dtype=getattr(torch, dtype)).double().numpy()
+    )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "words"),
-    [(["--x", "-1e308:1e308:5", "--dtype", "float64"], "overflows float64"),
-     (["--x", "-6e4:6e4:5", "--dtype", "float16"], "overflows float16"),
-     (["--x", "0:1e5:3", "--dtype", "float16"], "float16 cannot hold"),
-     (["--x", "-3e38:3e38:3", "--dtype", "float32"], "overflows float32"),
-     (["--x", "0:1e39:3", "--dtype", "bfloat16"], "bfloat16 cannot hold")],
-)  # fmt: skip
+    [
+        (["--x", "-1e308:1e308:5", "--dtype", "float64"], "overflows float64"),
+        (["--x", "-6e4:6e4:5", "--dtype", "float16"], "overflows float16"),
+        (["--x", "0:1e5:3", "--dtype", "float16"], "float16 cannot hold"),
+        (["--x", "-3e38:3e38:3", "--dtype", "float32"], "overflows float32"),
+        (["--x", "0:1e39:3", "--dtype", "bfloat16"], "bfloat16 cannot hold"),
+    ],
+)
 def test_a_range_that_overflows_its_dtype_is_refused(args, words):
     proc = actgrad("sigmoid", *args)
     assert (proc.returncode, proc.stdout) == (2, "")
     assert words in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
 
 
-BITS = {"float64": (53, -1022), "float32": (24, -126), "float16": (11, -14),
-        "bfloat16": (8, -126)}  # fmt: skip
+BITS = {"float64": (53, -1022), "float32": (24, -126), "float16": (11, -14), "bfloat16": (8, -126)}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -80,7 +83,10 @@ def test_an_ulp_is_the_spacing_in_the_binade_for_both_signs(dtype):
 def test_one_ulp_off_is_one_ulp_below_and_above_a_power_of_two(dtype, true):
     """A number one spacing of the true value's binade away measures 1 ulp, either sign."""
     step = ulp(np.array([true]), dtype)[0]
-    got = np.array([true + step, true - step]) if abs(true) not in (1.0, 0.5, 2.0**-14) else (
-        np.array([true - math.copysign(step, true)]))  # fmt: skip
+    got = (
+        np.array([true + step, true - step])
+        if abs(true) not in (1.0, 0.5, 2.0**-14)
+        else (np.array([true - math.copysign(step, true)]))
+    )
     err, _ = ulp_errors(got, Truth(np.full(got.shape, true), np.zeros(got.shape)), dtype)
     assert err.tolist() == [1.0] * got.size

@@ -63,12 +63,14 @@ def true_value(text: str) -> float:
 
 @pytest.mark.parametrize(
     ("args", "path", "truth_"),
-    [(["expr", "log(1+exp(x))", "--var", "x=-120"], "value", "7.6676480737219996324e-53"),
-     (["expr", "1 - tanh(x)", "--var", "x=100"], "value", "2.7677930534734750613e-87"),
-     (["expr", "1 - sigmoid(x)", "--var", "x=150"], "value", "7.1750959731644104198e-66"),
-     (["expr", "log(sigmoid(x)) - logsigmoid(x)", "--var", "x=120"], "value", "0"),
-     (["log-softmax", "--x", "0,200"], "value", "-1.3838965267367375306e-87")],
-)  # fmt: skip
+    [
+        (["expr", "log(1+exp(x))", "--var", "x=-120"], "value", "7.6676480737219996324e-53"),
+        (["expr", "1 - tanh(x)", "--var", "x=100"], "value", "2.7677930534734750613e-87"),
+        (["expr", "1 - sigmoid(x)", "--var", "x=150"], "value", "7.1750959731644104198e-66"),
+        (["expr", "log(sigmoid(x)) - logsigmoid(x)", "--var", "x=120"], "value", "0"),
+        (["log-softmax", "--x", "0,200"], "value", "-1.3838965267367375306e-87"),
+    ],
+)
 def test_a_cancellation_deeper_than_the_precision_is_never_a_confident_zero(args, path, truth_):
     code, data = exact(*args, "--dtype", "float64", "--check")
     got = data["exact"][path]
@@ -87,8 +89,9 @@ def test_a_points_truth_does_not_depend_on_the_rest_of_the_request():
 
 
 def test_past_the_highest_precision_a_number_is_unsettled_never_a_value():
-    _, data = exact("expr", "log(1+exp(x))*exp(-x)", "--var", "x=-40000,-2", "--dtype",
-                       "float64", "--check")  # fmt: skip
+    _, data = exact(
+        "expr", "log(1+exp(x))*exp(-x)", "--var", "x=-40000,-2", "--dtype", "float64", "--check"
+    )
     assert data["exact"]["value"][0] == "unsettled"
     assert float(data["exact"]["value"][1]) == pytest.approx(0.93787819412221284721, rel=1e-15)
     check = data["check"]
@@ -107,9 +110,11 @@ UNARY = {  # actgrad's text, the oracle's function
     "one_minus_sigmoid": ("(1 - sigmoid({}))", lambda z: 1 - 1 / (1 + mpmath.exp(-z))),
     "logsigmoid": ("logsigmoid({})", lambda z: -mpmath.log(1 + mpmath.exp(-z))),
     "shrink": ("(({0}) - tanh({0}))", lambda z: z - mpmath.tanh(z)),
-    "identity": ("(tanh({0}) - (2*sigmoid(2*({0})) - 1))",
-                 lambda z: mpmath.tanh(z) - (2 / (1 + mpmath.exp(-2 * z)) - 1)),
-}  # fmt: skip
+    "identity": (
+        "(tanh({0}) - (2*sigmoid(2*({0})) - 1))",
+        lambda z: mpmath.tanh(z) - (2 / (1 + mpmath.exp(-2 * z)) - 1),
+    ),
+}
 BINARY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 
 
@@ -150,7 +155,11 @@ def test_property_random_expressions_agree_with_the_oracle_to_the_last_bit():
                     continue
                 got = value.hi[i]
                 assert got == expected or (math.isnan(got) and math.isnan(expected)), (
-                    text, x, got, expected)  # fmt: skip
+                    text,
+                    x,
+                    got,
+                    expected,
+                )
                 checked += 1
     assert checked > 900 and unsettled <= checked // 50, (checked, unsettled)
 
@@ -169,23 +178,53 @@ def test_the_bounds_hold_what_mpmath_says():
 # 8. the extremes, bounded
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
-    [["expr", "exp(exp(exp(x)))", "--var", "x=20", "--exact", "--check"],
-     ["gelu", "--x=-1e155", "--dtype", "float64", "--exact", "--check"],
-     ["expr", "gelu(x)", "--var", "x=-1e155", "--check", "--dtype", "float64"],
-     ["expr", "log(x)", "--var", "x=1e308,5e-324", "--dtype", "float64", "--order", "4",
-      "--exact"],
-     ["poisson-nll", "--pred", "1e308,5e-324", "--target", "1,3", "--dtype", "float64",
-      "--grad", "--exact"],
-     ["expr", "exp(exp(x))", "--var", "x=1e308", "--exact"],
-     ["expr", "x**x**x", "--var", "x=inf", "--exact"],
-     ["expr", "x", "--var", "x=1e308,5e-324", "--dtype", "float64", "--check"],
-     ["sigmoid", "--x", "nan,inf,-inf,5e-324,-1e308", "--dtype", "float64", "--order", "4",
-      "--exact", "--check"],
-     ["accuracy", "gelu", "--x=-1e155,1e155,-1e308,1e308"],
-     ["accuracy", "--all", "--x=1e308,-1e308,5e-324,-5e-324,inf,nan", "--order", "1"]],
-)  # fmt: skip
+    [
+        ["expr", "exp(exp(exp(x)))", "--var", "x=20", "--exact", "--check"],
+        ["gelu", "--x=-1e155", "--dtype", "float64", "--exact", "--check"],
+        ["expr", "gelu(x)", "--var", "x=-1e155", "--check", "--dtype", "float64"],
+        [
+            "expr",
+            "log(x)",
+            "--var",
+            "x=1e308,5e-324",
+            "--dtype",
+            "float64",
+            "--order",
+            "4",
+            "--exact",
+        ],
+        [
+            "poisson-nll",
+            "--pred",
+            "1e308,5e-324",
+            "--target",
+            "1,3",
+            "--dtype",
+            "float64",
+            "--grad",
+            "--exact",
+        ],
+        ["expr", "exp(exp(x))", "--var", "x=1e308", "--exact"],
+        ["expr", "x**x**x", "--var", "x=inf", "--exact"],
+        ["expr", "x", "--var", "x=1e308,5e-324", "--dtype", "float64", "--check"],
+        [
+            "sigmoid",
+            "--x",
+            "nan,inf,-inf,5e-324,-1e308",
+            "--dtype",
+            "float64",
+            "--order",
+            "4",
+            "--exact",
+            "--check",
+        ],
+        ["accuracy", "gelu", "--x=-1e155,1e155,-1e308,1e308"],
+        ["accuracy", "--all", "--x=1e308,-1e308,5e-324,-5e-324,inf,nan", "--order", "1"],
+    ],
+)
 def test_extremes_give_values_unsettled_values_or_messages(args):
     proc = subprocess.run([ACTGRAD, *args], capture_output=True, text=True, timeout=240)
     assert proc.returncode in (0, 1, 2), proc.stderr
@@ -197,8 +236,9 @@ def test_the_work_is_estimated_before_it_starts_and_bounded():
     deep = "x"
     for _ in range(60):
         deep = f"mish({deep})"
-    result = CliRunner().invoke(app, ["expr", deep, "--var", "x=-2:2:2000", "--order", "4",
-                                      "--exact"])  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["expr", deep, "--var", "x=-2:2:2000", "--order", "4", "--exact"]
+    )
     assert result.exit_code == 0
     assert "would take about" in result.stderr and "over its budget" in result.stderr
     req = build_expr_request(deep, ["x=-2:2:20"], order=2)

@@ -27,19 +27,31 @@ def check(*args: str) -> tuple[int, dict]:
 
 @pytest.mark.parametrize(
     "args",
-    [["leaky-relu", "--x", "-2", "--negative-slope", "0.1", "--grad", "--dtype", "float64"],
-     ["leaky-relu", "--x", "-3,-0.5", "--negative-slope", "0.1", "--grad"],
-     ["softplus", "--x", "20", "--grad", "--dtype", "float64"],
-     ["softplus", "--x", "19.999999", "--grad", "--dtype", "float64"],
-     ["softplus", "--x", "2.5", "--beta", "2", "--threshold", "5", "--grad", "--dtype",
-      "float64"],
-     ["hardsigmoid", "--x", "0.7", "--dtype", "float32"],
-     ["hardswish", "--x", "-3,3", "--grad", "--dtype", "float64"],
-     ["relu", "--x", "0", "--grad"],
-     ["elu", "--x", "0", "--order", "3", "--dtype", "float64"],
-     ["bce", "--pred", "1e-50", "--target", "1", "--grad"],
-     ["bce", "--pred", "1,0,0.5", "--target", "1,0,1", "--grad", "--dtype", "float64"]],
-)  # fmt: skip
+    [
+        ["leaky-relu", "--x", "-2", "--negative-slope", "0.1", "--grad", "--dtype", "float64"],
+        ["leaky-relu", "--x", "-3,-0.5", "--negative-slope", "0.1", "--grad"],
+        ["softplus", "--x", "20", "--grad", "--dtype", "float64"],
+        ["softplus", "--x", "19.999999", "--grad", "--dtype", "float64"],
+        [
+            "softplus",
+            "--x",
+            "2.5",
+            "--beta",
+            "2",
+            "--threshold",
+            "5",
+            "--grad",
+            "--dtype",
+            "float64",
+        ],
+        ["hardsigmoid", "--x", "0.7", "--dtype", "float32"],
+        ["hardswish", "--x", "-3,3", "--grad", "--dtype", "float64"],
+        ["relu", "--x", "0", "--grad"],
+        ["elu", "--x", "0", "--order", "3", "--dtype", "float64"],
+        ["bce", "--pred", "1e-50", "--target", "1", "--grad"],
+        ["bce", "--pred", "1,0,0.5", "--target", "1,0,1", "--grad", "--dtype", "float64"],
+    ],
+)
 def test_numbers_that_hold_pass_the_check(args):
     """The audit's cases: right numbers, second opinions that used to fail them (the closed
     form's float32 slope, differences across softplus's threshold, steps out of [0, 1])."""
@@ -54,8 +66,11 @@ def _readme_evaluations() -> list[list[str]]:
         if not line.startswith("actgrad ") or any(c in line for c in "|<>$"):
             continue
         words = shlex.split(line)[1:]
-        if words and (words[0] == "expr" or registry.resolve(words[0])) and not (
-                {"--check", "--help", "--dtypes", "--plot"} & set(words)):  # fmt: skip
+        if (
+            words
+            and (words[0] == "expr" or registry.resolve(words[0]))
+            and not ({"--check", "--help", "--dtypes", "--plot"} & set(words))
+        ):
             out.append(words)
     return out
 

@@ -22,6 +22,8 @@ from warm_server import (
     wait,
 )
 
+pytestmark = pytest.mark.slow  # processes and a server: python -m pytest -q -m slow
+
 CORPUS = [
     (["sigmoid", "--x", "0.5", "--grad"], None),
     (["tanh", "--x", "-10:10:1000", "--grad", "--json"], None),
@@ -75,8 +77,13 @@ def test_a_terminal_gets_a_table_through_the_server(server):
     def on_terminal(env):
         main, sub = pty.openpty()
         os.set_blocking(main, True)
-        proc = subprocess.Popen([ACTGRAD, "relu", "--x", "-1,2"], env={**env, "COLUMNS": "70"},
-                                stdin=sub, stdout=sub, stderr=sub)  # fmt: skip
+        proc = subprocess.Popen(
+            [ACTGRAD, "relu", "--x", "-1,2"],
+            env={**env, "COLUMNS": "70"},
+            stdin=sub,
+            stdout=sub,
+            stderr=sub,
+        )
         os.close(sub)
         out = b""
         while True:
@@ -124,8 +131,12 @@ def test_twenty_clients_at_once_and_a_slow_one_blocks_nobody(server):
 
 
 def test_environment_does_not_leak_between_requests(server):
-    assert run(["sigmoid", "--x", "1", "--json"], {**server.env, "ACTGRAD_DTYPE": "float64"}
-               )[1].count(b'"float64"') == 1  # fmt: skip
+    assert (
+        run(["sigmoid", "--x", "1", "--json"], {**server.env, "ACTGRAD_DTYPE": "float64"})[1].count(
+            b'"float64"'
+        )
+        == 1
+    )
     assert b'"float32"' in run(["sigmoid", "--x", "1", "--json"], server.env)[1]
 
 

@@ -35,16 +35,33 @@ from warm_server import (
     wait,
 )
 
+pytestmark = pytest.mark.slow  # processes and a server: python -m pytest -q -m slow
+
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="drops capabilities and mounts: needs root")
-needs = {tool: pytest.mark.skipif(shutil.which(tool) is None, reason=f"needs {tool}")
-         for tool in ("setpriv", "unshare")}  # fmt: skip
+needs = {
+    tool: pytest.mark.skipif(shutil.which(tool) is None, reason=f"needs {tool}")
+    for tool in ("setpriv", "unshare")
+}
 
 
 # 1. Nothing is imported from the start directory or the client's directory.
 
-PLANTED = ("plotille", "difflib", "typer", "rich", "numpy", "torch", "mpmath", "orjson",
-           "json", "socket", "resource", "zlib", "actgrad")  # fmt: skip
+PLANTED = (
+    "plotille",
+    "difflib",
+    "typer",
+    "rich",
+    "numpy",
+    "torch",
+    "mpmath",
+    "orjson",
+    "json",
+    "socket",
+    "resource",
+    "zlib",
+    "actgrad",
+)
 
 
 def _plant(folder: Path, marks: Path) -> None:
@@ -67,18 +84,21 @@ def test_no_module_is_imported_from_the_start_or_the_client_directory(runtime, t
     _plant(here, marks)
     env = environment(runtime)
     if how == "auto":
-        code, out, _ = run(["sigmoid", "--x", "0.5"], {**env, "ACTGRAD_SERVER": "auto"},
-                           cwd=start)  # fmt: skip
+        code, out, _ = run(["sigmoid", "--x", "0.5"], {**env, "ACTGRAD_SERVER": "auto"}, cwd=start)
         assert (code, out) == (0, b"0.62245935\n")  # in-process, a server on its way
     else:
         assert run(["server", "start"], env, cwd=start)[0] == 0
     try:
         assert wait(lambda: status(env) is not None)
         before = status(env)["served"]
-        commands = [["plot", "sigmoid", "--terminal", "--width", "40", "--height", "10"],
-                    ["sigmod", "--x", "1"], ["sigmoid", "--x", "0.5", "--json"],
-                    ["explain", "gelu"], ["--help"],
-                    ["sigmoid", "--x", "1", "--exact"]]  # fmt: skip
+        commands = [
+            ["plot", "sigmoid", "--terminal", "--width", "40", "--height", "10"],
+            ["sigmod", "--x", "1"],
+            ["sigmoid", "--x", "0.5", "--json"],
+            ["explain", "gelu"],
+            ["--help"],
+            ["sigmoid", "--x", "1", "--exact"],
+        ]
         for args in commands:
             assert run(args, env, cwd=here)[0] in (0, 2), args
         assert status(env)["served"] == before + len(commands)  # all answered by the server
@@ -159,8 +179,10 @@ def test_a_client_without_capabilities_cannot_use_the_servers(server, tmp_path):
     closed = tmp_path / "closed"
     closed.mkdir(mode=0o700)
     os.chown(closed, nobody, nobody)
-    for line in (f"{DROP_CAPS} {{a}} batch {secret}",
-                 f"{DROP_CAPS} {{a}} plot sigmoid --x -1:1:5 --output {closed}/u.svg"):  # fmt: skip
+    for line in (
+        f"{DROP_CAPS} {{a}} batch {secret}",
+        f"{DROP_CAPS} {{a}} plot sigmoid --x -1:1:5 --output {closed}/u.svg",
+    ):
         here, there, forwarded = both(server, line, shell=True)
         assert here == there and here[0] == 2 and b"Permission denied" in here[2], line
         assert not forwarded, line
@@ -169,9 +191,11 @@ def test_a_client_without_capabilities_cannot_use_the_servers(server, tmp_path):
 
 def test_the_callers_umask_makes_the_files_mode(server, tmp_path):
     here, there, forwarded = both(
-        server, "umask 077 && {a} plot sigmoid --x -1:1:5 --output u.svg && stat -c %a u.svg",
-        shell=True, cwd=tmp_path,
-    )  # fmt: skip
+        server,
+        "umask 077 && {a} plot sigmoid --x -1:1:5 --output u.svg && stat -c %a u.svg",
+        shell=True,
+        cwd=tmp_path,
+    )
     assert forwarded
     assert here == there and here[1] == b"600\n"
 
@@ -182,8 +206,7 @@ def test_the_callers_cpu_limit_ends_the_command(server, limit, sig):
     the server the same way, with nothing more said."""
     line = f"ulimit {limit} && exec {ACTGRAD} accuracy --all"
     before = server.served()
-    proc = subprocess.run(["bash", "-c", line], env=server.env, capture_output=True,
-                          timeout=300)  # fmt: skip
+    proc = subprocess.run(["bash", "-c", line], env=server.env, capture_output=True, timeout=300)
     assert server.served() == before + 1
     assert (proc.returncode, proc.stdout) == (-sig, b""), proc.stderr
     assert b"error" not in proc.stderr
@@ -193,8 +216,7 @@ def test_the_callers_cpu_limit_ends_the_command(server, limit, sig):
 
 
 def test_the_callers_open_files_limit_is_its_own(server):
-    here, there, forwarded = both(server, "ulimit -n 64 && {a} sigmoid --x 0.5 --grad",
-                                  shell=True)  # fmt: skip
+    here, there, forwarded = both(server, "ulimit -n 64 && {a} sigmoid --x 0.5 --grad", shell=True)
     assert forwarded and here == there
     line = 'ulimit -S -n 40 && {a} batch <<< \'{{"fn": "sigmoid", "x": 1}}\''
     here, there, forwarded = both(server, line, shell=True)
@@ -210,10 +232,12 @@ def test_a_client_in_another_mount_namespace_reads_its_own_files(server, tmp_pat
     work.mkdir()
     (work / "req.txt").write_text('{"fn": "sigmoid", "x": 0}\n')  # the host's file
     script = tmp_path / "inside.sh"
-    script.write_text(f"mount -t tmpfs none {work} && cd {work} &&\n"
-                      """echo '{"fn": "tanh", "x": 0.5}' > req.txt &&\n"""
-                      f"{ACTGRAD} batch req.txt && {ACTGRAD} plot sigmoid --x -1:1:3 "
-                      "--output out.svg && ls\n")  # fmt: skip
+    script.write_text(
+        f"mount -t tmpfs none {work} && cd {work} &&\n"
+        """echo '{"fn": "tanh", "x": 0.5}' > req.txt &&\n"""
+        f"{ACTGRAD} batch req.txt && {ACTGRAD} plot sigmoid --x -1:1:3 "
+        "--output out.svg && ls\n"
+    )
     here, there, forwarded = both(server, f"unshare -m bash {script}", shell=True)
     assert not forwarded
     assert here == there and here[0] == 0 and b"0.46211" in here[1], here
@@ -225,8 +249,10 @@ def test_every_variable_a_command_reads_is_the_callers(runtime):
     TTY_COMPATIBLE would put colour codes into every client's table."""
     warm = Server(runtime, env={"TTY_COMPATIBLE": "1", "ACTGRAD_DTYPE": "float64"})
     try:
-        for args in (["relu", "--x", "-1,2", "--format", "table"],
-                     ["sigmoid", "--x", "1", "--json"]):  # fmt: skip
+        for args in (
+            ["relu", "--x", "-1,2", "--format", "table"],
+            ["sigmoid", "--x", "1", "--json"],
+        ):
             here, there, forwarded = both(warm, args)
             assert forwarded and here == there and b"\x1b[" not in there[1], args
         assert b'"float32"' in there[1]
@@ -269,23 +295,44 @@ def test_protocol_fuzz_never_stops_the_server(server, monkeypatch):
 
     rng = random.Random(18)
     identity = status(server.env)
-    identity = {k: identity[k] for k in ("actgrad", "install", "prefix", "python", "torch",
-                                         "protocol")}  # fmt: skip
-    run_request = {"op": "run", "identity": identity, "argv": ["sigmoid"], "env": {},
-                   "stdio": {"0": None, "1": None, "2": None}, "fds": [], "context": {},
-                   "caller": {"umask": 18, "rlimits": {}}}  # fmt: skip
-    bodies = [b"[1]", b"1", b'"x"', b"null", b"{}", b"[" * 100_000, b"{\"op\": 1}",
-              json.dumps({"op": "status", "identity": [1]}).encode(),
-              json.dumps({"op": "run", "identity": identity}).encode(),
-              json.dumps({**run_request, "argv": "sigmoid"}).encode(),
-              json.dumps({**run_request, "env": {"A=B": "x"}}).encode(),
-              json.dumps({**run_request, "fds": [7]}).encode(),
-              json.dumps(run_request).encode(),  # no working directory sent
-              json.dumps({**run_request, "stdio": {"0": {"encoding": "nope", "errors": "x"}}}
-                         ).encode(), b"\xff\xfe"]  # fmt: skip
+    identity = {
+        k: identity[k] for k in ("actgrad", "install", "prefix", "python", "torch", "protocol")
+    }
+    run_request = {
+        "op": "run",
+        "identity": identity,
+        "argv": ["sigmoid"],
+        "env": {},
+        "stdio": {"0": None, "1": None, "2": None},
+        "fds": [],
+        "context": {},
+        "caller": {"umask": 18, "rlimits": {}},
+    }
+    bodies = [
+        b"[1]",
+        b"1",
+        b'"x"',
+        b"null",
+        b"{}",
+        b"[" * 100_000,
+        b'{"op": 1}',
+        json.dumps({"op": "status", "identity": [1]}).encode(),
+        json.dumps({"op": "run", "identity": identity}).encode(),
+        json.dumps({**run_request, "argv": "sigmoid"}).encode(),
+        json.dumps({**run_request, "env": {"A=B": "x"}}).encode(),
+        json.dumps({**run_request, "fds": [7]}).encode(),
+        json.dumps(run_request).encode(),  # no working directory sent
+        json.dumps({**run_request, "stdio": {"0": {"encoding": "nope", "errors": "x"}}}).encode(),
+        b"\xff\xfe",
+    ]
     frames = [_frame(b) for b in bodies]
-    frames += [b"\xff\xff\xff\xff" + b"x" * 1000, b"\x00\x00\x00\x10{", b"\x00", b"",
-               _frame(b"{}") + _frame(b"{}")]  # fmt: skip
+    frames += [
+        b"\xff\xff\xff\xff" + b"x" * 1000,
+        b"\x00\x00\x00\x10{",
+        b"\x00",
+        b"",
+        _frame(b"{}") + _frame(b"{}"),
+    ]
     frames += [rng.randbytes(rng.randrange(1, 300)) for _ in range(150)]
     for i, data in enumerate(frames):
         sock = _connect(server.runtime)
@@ -424,17 +471,18 @@ def test_status_and_stop_refuse_an_unsafe_directory_in_one_line(runtime):
 def _second_install(tmp_path: Path) -> str:
     """Another environment (its own prefix) that imports this actgrad: its own install."""
     venv = tmp_path / "venv2"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   timeout=120)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     here = sysconfig.get_paths()["purelib"]
     query = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    there = subprocess.run([str(venv / "bin" / "python"), "-c", query], capture_output=True,
-                           text=True, check=True).stdout.strip()  # fmt: skip
+    there = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", query], capture_output=True, text=True, check=True
+    ).stdout.strip()
     there = Path(there)
     (there / "first.pth").write_text(f"import site; site.addsitedir({here!r})\n")
     script = venv / "bin" / "actgrad"
-    script.write_text(f"#!{venv / 'bin' / 'python'}\n"
-                      "from actgrad.cli.entry import main\nmain()\n")  # fmt: skip
+    script.write_text(f"#!{venv / 'bin' / 'python'}\nfrom actgrad.cli.entry import main\nmain()\n")
     script.chmod(0o755)
     return str(script)
 
@@ -444,8 +492,9 @@ def test_auto_in_another_install_never_stops_this_installs_server(server, tmp_pa
     env = {**server.env, "ACTGRAD_SERVER": "auto"}
     try:
         for _ in range(2):
-            proc = subprocess.run([other, "sigmoid", "--x", "0.5"], env=env,
-                                  capture_output=True, timeout=120)  # fmt: skip
+            proc = subprocess.run(
+                [other, "sigmoid", "--x", "0.5"], env=env, capture_output=True, timeout=120
+            )
             assert (proc.returncode, proc.stdout) == (0, b"0.62245935\n"), proc.stderr
         assert wait(lambda: status(env, other) is not None)
         assert server.proc.poll() is None  # the first install's server goes on

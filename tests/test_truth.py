@@ -71,13 +71,19 @@ def test_piecewise_references_match_sympy_on_each_side():
     cases = [
         ("elu", {"alpha": 1.0}, -1.3, sp.exp(X) - 1),
         ("celu", {"alpha": 2.0}, -0.7, 2 * (sp.exp(X / 2) - 1)),
-        ("selu", {}, -2.5, sp.Float("1.0507009873554804934193349852946", 40)
-         * sp.Float("1.6732632423543772848170429916717", 40) * (sp.exp(X) - 1)),
+        (
+            "selu",
+            {},
+            -2.5,
+            sp.Float("1.0507009873554804934193349852946", 40)
+            * sp.Float("1.6732632423543772848170429916717", 40)
+            * (sp.exp(X) - 1),
+        ),
         ("hardswish", {}, 1.25, X * (X + 3) / 6),
         ("softsign", {}, -3.5, X / (1 - X)),
         ("softsign", {}, 2.5, X / (1 + X)),
         ("softplus", {"beta": 2.0, "threshold": 20.0}, 0.75, sp.log(1 + sp.exp(2 * X)) / 2),
-    ]  # fmt: skip
+    ]
     for name, params, x, expr in cases:
         ours, _ = reference.point(name, params, x, 2)
         for k in range(3):
@@ -115,7 +121,8 @@ def test_published_values_computed_here_with_math():
         e = math.exp(-x)
         assert _ulps(float(ours[1]), e / (1 + e) ** 2) <= 2
     assert float(reference.point("sigmoid", {}, 20.0, 1)[0][1]) == pytest.approx(
-        2.0611536139418493e-9, rel=1e-16)  # fmt: skip
+        2.0611536139418493e-9, rel=1e-16
+    )
     # gelu(−10) = −10·Φ(−10), Φ(−10) = 7.6198530241605260659733432515993e−24 (published
     # tables of the normal distribution); gelu′(−10) = Φ(−10) + (−10)·φ(−10)
     tail = 7.6198530241605260659733432515993e-24
@@ -135,8 +142,10 @@ PARAMS = {"threshold": {"threshold": 1.0, "value": -1.0}}  # torch has no defaul
 
 
 @settings(max_examples=60, deadline=None)
-@given(x=st.one_of(st.floats(-60, 60), st.floats(-1e-6, 1e-6), st.floats(-700, 700)),
-       name=st.sampled_from(sorted(reference.ELEMENTWISE)))  # fmt: skip
+@given(
+    x=st.one_of(st.floats(-60, 60), st.floats(-1e-6, 1e-6), st.floats(-700, 700)),
+    name=st.sampled_from(sorted(reference.ELEMENTWISE)),
+)
 def test_property_twice_the_precision_gives_the_same_float64(x, name):
     params = PARAMS.get(name) or registry.get(name).defaults()
     once, _ = reference.point(name, params, x, 2)
@@ -145,8 +154,9 @@ def test_property_twice_the_precision_gives_the_same_float64(x, name):
     assert [float(v) for v in once] == [float(v) for v in twice]
 
 
-def _torch_derivatives(spec, x: float, params: dict, order: int,
-                       dtype: torch.dtype = torch.float64) -> list[float]:  # fmt: skip
+def _torch_derivatives(
+    spec, x: float, params: dict, order: int, dtype: torch.dtype = torch.float64
+) -> list[float]:
     t = torch.tensor(x, dtype=dtype, requires_grad=True)
     from actgrad.core.engine import apply
 
@@ -282,8 +292,9 @@ LOSS_CASES = [
 def test_loss_references_agree_with_torch_float64_at_benign_points(name, inputs, params):
     """Reductions, weights, smoothing and clamps as torch defines them: at points where
     float64 is accurate, the reference and torch agree to 1e-13."""
-    req = build_request(name, {k: [v] for k, v in inputs.items()}, params, grad=True,
-                        dtype="float64", check=True)  # fmt: skip
+    req = build_request(
+        name, {k: [v] for k, v in inputs.items()}, params, grad=True, dtype="float64", check=True
+    )
     report = evaluate(req).check
     assert report["reference"] == "mpmath" and not report["reference_missing"]
     for path, err in report["dtype_error"].items():
@@ -304,18 +315,33 @@ def as_json(*args: str) -> tuple[int, dict]:
 TABLE = [
     (["sigmoid", "--x", "20", "--grad"], "grad.x", 2.06115369e-9, 2.06115361e-9, "inaccurate"),
     (["sigmoid", "--x", "88", "--grad"], "grad.x", 0.0, 6.05e-39, "flush_to_zero"),
-    (["sigmoid", "--x", "1e-8", "--order", "2"], "grad2.x", -1.2499999924e-9, -1.25e-9,
-     "inaccurate"),
+    (
+        ["sigmoid", "--x", "1e-8", "--order", "2"],
+        "grad2.x",
+        -1.2499999924e-9,
+        -1.25e-9,
+        "inaccurate",
+    ),
     (["tanh", "--x", "20", "--grad"], "grad.x", 0.0, 1.70e-17, "flush_to_zero"),
     (["gelu", "--x", "-30"], "value", -0.0, -1.472e-196, "flush_to_zero"),
     (["gelu", "--x", "-10", "--grad"], "grad.x", -7.6946e-22, -7.6184e-22, "inaccurate"),
     (["hardsigmoid", "--x", "0.5", "--grad"], "grad.x", 0.1666666716337204, 1 / 6, "inaccurate"),
     (["mish", "--x", "710", "--order", "2"], "grad2.x", math.nan, 0.0, "nan"),
-    (["softplus", "--x", "19.52", "--order", "2"], "grad2.x", 3.330977704780903e-09,
-     3.330977586019287e-09, "inaccurate"),  # at 20 itself f″ = 0 is torch's convention
-    (["softmin", "--x", "-30,0,30,88", "--grad"], "jacobian.x[0]", -9.348e-14, -9.358e-14,
-     "inaccurate"),
-]  # fmt: skip
+    (
+        ["softplus", "--x", "19.52", "--order", "2"],
+        "grad2.x",
+        3.330977704780903e-09,
+        3.330977586019287e-09,
+        "inaccurate",
+    ),  # at 20 itself f″ = 0 is torch's convention
+    (
+        ["softmin", "--x", "-30,0,30,88", "--grad"],
+        "jacobian.x[0]",
+        -9.348e-14,
+        -9.358e-14,
+        "inaccurate",
+    ),
+]
 
 
 @pytest.mark.skipif(not ON_PINNED, reason=NOT_PINNED)
@@ -334,8 +360,9 @@ def test_the_issues_table_through_the_command_line(args, path, torch_value, true
     key, _, name = path.partition(".")
     exact = data["exact"][key] if not name else data["exact"][key][name.split("[")[0]]
     digits = np.asarray(exact, dtype=object).reshape(-1)[0]
-    assert float(mpmath.mpf(digits)) == pytest.approx(got["true"] if got["true"] else true,
-                                                      rel=1e-15, abs=1e-300)  # fmt: skip
+    assert float(mpmath.mpf(digits)) == pytest.approx(
+        got["true"] if got["true"] else true, rel=1e-15, abs=1e-300
+    )
 
 
 def test_check_exits_0_when_every_number_holds_and_says_so_in_float64_too():
@@ -371,8 +398,11 @@ def test_accuracy_command_finds_the_sigmoid_tail():
     code, data = as_json("accuracy", "sigmoid", "--x", "-40:40:401")
     assert code == 0 and data["points"] == 401
     rows = {(r["dtype"], r["quantity"]): r for r in data["rows"]}
-    assert set(rows) == {(d, q) for d in ("float64", "float32", "float16", "bfloat16")
-                         for q in ("value", "grad", "grad2")}  # fmt: skip
+    assert set(rows) == {
+        (d, q)
+        for d in ("float64", "float32", "float16", "bfloat16")
+        for q in ("value", "grad", "grad2")
+    }
     assert rows[("float32", "value")]["max_ulp"] < 4
     lost = rows[("float32", "grad")]["all_digits_lost"][-1]
     assert 16 < lost["from"] < 17.5 and lost["high_end"]
@@ -381,8 +411,17 @@ def test_accuracy_command_finds_the_sigmoid_tail():
 
 
 def test_accuracy_plain_table_plot_and_refusals(tmp_path):
-    code, out, _ = cli("accuracy", "gelu", "--x", "-12:12:97", "--dtypes", "float32",
-                       "--format", "plain", "--header")  # fmt: skip
+    code, out, _ = cli(
+        "accuracy",
+        "gelu",
+        "--x",
+        "-12:12:97",
+        "--dtypes",
+        "float32",
+        "--format",
+        "plain",
+        "--header",
+    )
     assert code == 0 and out.splitlines()[0].startswith("function\tdtype\tquantity")
     assert len(out.splitlines()) == 4
     code, out, _ = cli("accuracy", "tanh", "--x", "-5:5:41", "--order", "1", "--plot")
@@ -400,8 +439,7 @@ def test_accuracy_plain_table_plot_and_refusals(tmp_path):
 
 def test_a_result_in_a_measured_region_says_so_and_explain_cites_the_report():
     _, data = as_json("sigmoid", "--x", "20", "--grad")
-    assert any("loses every digit" in n and "actgrad accuracy sigmoid" in n
-               for n in data["notes"])  # fmt: skip
+    assert any("loses every digit" in n and "actgrad accuracy sigmoid" in n for n in data["notes"])
     _, data = as_json("sigmoid", "--x", "0.5", "--grad")
     assert not any("actgrad accuracy" in n for n in data["notes"])
     _, out, _ = cli("explain", "sigmoid")
@@ -414,8 +452,10 @@ def test_on_another_machine_a_small_result_is_judged_by_the_live_reference(monke
     elsewhere = {"torch": "2.13.0+cpu (git elsewhere)", "cpu": "Other CPU", "capability": "AVX2"}
     monkeypatch.setattr(known_accuracy, "MACHINE", elsewhere)
     _, data = as_json("sigmoid", "--x", "20", "--grad")
-    assert any("loses every digit at x = 20" in n and "judged against the true value on this "
-               "machine" in n for n in data["notes"]), data["notes"]  # fmt: skip
+    assert any(
+        "loses every digit at x = 20" in n and "judged against the true value on this machine" in n
+        for n in data["notes"]
+    ), data["notes"]
     _, data = as_json("sigmoid", "--x", "0.5", "--grad")
     assert data["notes"] == []
     _, data = as_json("sigmoid", "--x", "0:30:300", "--grad")  # more than it judges live
@@ -426,9 +466,11 @@ def test_on_another_machine_a_small_result_is_judged_by_the_live_reference(monke
 
 
 MEASURED_HERE = machine.same(known_accuracy.MACHINE)
-ELSEWHERE = (f"torch's numbers depend on the machine: the report was measured with "
-             f"{machine.words(known_accuracy.MACHINE)}, this is "
-             f"{machine.words(machine.identity())}")  # fmt: skip
+ELSEWHERE = (
+    f"torch's numbers depend on the machine: the report was measured with "
+    f"{machine.words(known_accuracy.MACHINE)}, this is "
+    f"{machine.words(machine.identity())}"
+)
 
 
 @pytest.mark.skipif(not MEASURED_HERE, reason=ELSEWHERE)

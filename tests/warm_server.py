@@ -21,8 +21,9 @@ def environment(runtime: Path, **extra: str) -> dict[str, str]:
 
 
 def status(env: dict, actgrad: str = ACTGRAD) -> dict | None:
-    proc = subprocess.run([actgrad, "server", "status", "--json"], env=env, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [actgrad, "server", "status", "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
     return json.loads(proc.stdout) if proc.returncode == 0 else None
 
 
@@ -44,15 +45,20 @@ def socket_path(runtime: Path) -> Path:
 class Server:
     """``actgrad server start --foreground`` in its own session, started in ``cwd``."""
 
-    def __init__(self, runtime: Path, *args: str, cwd: Path | None = None,
-                 env: dict | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, runtime: Path, *args: str, cwd: Path | None = None, env: dict | None = None
+    ) -> None:
         self.runtime = runtime
         self.env = environment(runtime)
         self.proc = subprocess.Popen(
             [ACTGRAD, "server", "start", "--foreground", "--idle", "120", *args],
-            env={**self.env, **(env or {})}, cwd=cwd, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-        )  # fmt: skip
+            env={**self.env, **(env or {})},
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         assert wait(lambda: status(self.env) is not None or self.proc.poll() is not None)
         assert self.proc.poll() is None, self.proc.stderr.read()
 
@@ -77,9 +83,16 @@ class Server:
 def run(args, env, input=None, shell=False, cwd=None):
     """(exit code, stdout, stderr), batch's elapsed time on stderr normalized."""
     command = args if shell else [ACTGRAD, *args]
-    proc = subprocess.run(command, env=env, input=input, capture_output=True, timeout=120,
-                          shell=shell, executable="/bin/bash" if shell else None,
-                          cwd=cwd)  # fmt: skip
+    proc = subprocess.run(
+        command,
+        env=env,
+        input=input,
+        capture_output=True,
+        timeout=120,
+        shell=shell,
+        executable="/bin/bash" if shell else None,
+        cwd=cwd,
+    )
     return proc.returncode, proc.stdout, re.sub(rb"\d+\.\d+ s\n", b"T s\n", proc.stderr)
 
 
@@ -118,11 +131,17 @@ def alive(pid: int) -> bool:
 class Waiting:
     """A command reading stdin from a pipe the test holds: with a server, its worker waits."""
 
-    def __init__(self, server: Server, args: tuple[str, ...] = ("tanh", "--x", "-"),
-                 env: dict | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, server: Server, args: tuple[str, ...] = ("tanh", "--x", "-"), env: dict | None = None
+    ) -> None:
         read, self.stdin = os.pipe()
-        self.proc = subprocess.Popen([ACTGRAD, *args], env=env or server.env, stdin=read,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [ACTGRAD, *args],
+            env=env or server.env,
+            stdin=read,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         os.close(read)
         self.server = server
 

@@ -54,10 +54,16 @@ def table_lines(spec: registry.FunctionSpec, rows: list[accuracy.Row]) -> list[s
         for d in accuracy.DTYPES:
             r = by.get((q, d))
             if r is not None and r.lost:
-                lost.append(f"{d}: " + ", ".join(span(x) for x in r.lost[:3])
-                            + (" …" if len(r.lost) > 3 else ""))  # fmt: skip
-        out.append(f"| {spec.command} | {quantity_name(q)} | " + " | ".join(cells)
-                   + f" | {'; '.join(lost) or '—'} |")  # fmt: skip
+                lost.append(
+                    f"{d}: "
+                    + ", ".join(span(x) for x in r.lost[:3])
+                    + (" …" if len(r.lost) > 3 else "")
+                )
+        out.append(
+            f"| {spec.command} | {quantity_name(q)} | "
+            + " | ".join(cells)
+            + f" | {'; '.join(lost) or '—'} |"
+        )
     return out
 
 
@@ -73,15 +79,23 @@ def known(rows: list[accuracy.Row]) -> tuple[dict, dict]:
         params[r.function] = r.params
         if not r.regions:
             continue
-        runs = [(-math.inf if x["low_end"] else x["from"], math.inf if x["high_end"] else x["to"],
-                 lost, span(x)) for lost, found in ((True, r.lost), (False, r.regions))
-                for x in found]  # fmt: skip
+        runs = [
+            (
+                -math.inf if x["low_end"] else x["from"],
+                math.inf if x["high_end"] else x["to"],
+                lost,
+                span(x),
+            )
+            for lost, found in ((True, r.lost), (False, r.regions))
+            for x in found
+        ]
         out.setdefault(r.function, {}).setdefault(r.dtype, {})[r.quantity] = runs
     return out, params
 
 
-def render(measured_on: dict[str, str], lines: list[str],
-           regions: tuple[dict, dict]) -> tuple[str, str]:  # fmt: skip
+def render(
+    measured_on: dict[str, str], lines: list[str], regions: tuple[dict, dict]
+) -> tuple[str, str]:
     header = [
         "# Accuracy of torch's numbers against the true value",
         "",
@@ -139,8 +153,9 @@ def main() -> int:
         found = measure(spec)
         rows += found
         lines += table_lines(spec, found)
-        sys.stderr.write(f"[{i + 1}/{len(specs)}] {spec.command}: "
-                         f"{time.perf_counter() - started:.0f} s\n")  # fmt: skip
+        sys.stderr.write(
+            f"[{i + 1}/{len(specs)}] {spec.command}: {time.perf_counter() - started:.0f} s\n"
+        )
     report, data = render(machine.identity(), lines, known(rows))
     if args.check:
         stale = [p for p, text in ((REPORT, report), (DATA, data)) if p.read_text() != text]
@@ -149,8 +164,10 @@ def main() -> int:
         return 1 if stale else 0
     REPORT.write_text(report)
     DATA.write_text(data)
-    sys.stderr.write(f"wrote {REPORT.relative_to(ROOT)} and {DATA.relative_to(ROOT)} in "
-                     f"{time.perf_counter() - started:.0f} s\n")  # fmt: skip
+    sys.stderr.write(
+        f"wrote {REPORT.relative_to(ROOT)} and {DATA.relative_to(ROOT)} in "
+        f"{time.perf_counter() - started:.0f} s\n"
+    )
     return 0
 
 

@@ -22,8 +22,12 @@ import orjson
 from actgrad.core import evaluate, registry
 from actgrad.core.request import build_request
 
-TOL = {"float64": (1e-7, 1e-7), "float32": (1.3e-6, 1e-5), "float16": (1e-3, 1e-5),
-       "bfloat16": (1.6e-2, 1e-5)}  # fmt: skip
+TOL = {
+    "float64": (1e-7, 1e-7),
+    "float32": (1.3e-6, 1e-5),
+    "float16": (1e-3, 1e-5),
+    "bfloat16": (1.6e-2, 1e-5),
+}
 X = "[[-3.3,-1,-0.25,0],[0.001,0.25,1.5707963,501]]"
 REQUIRED = {"threshold": {"threshold": "1", "value": "-1"}}
 
@@ -96,8 +100,9 @@ def compare_example(spec, dtype: str, device: str) -> list[str]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "actgrad.cli", *args], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "actgrad.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def main() -> int:
@@ -114,8 +119,11 @@ def main() -> int:
                 failed |= dtype in ("float64", "float32")
         if spec.kind != "activation":
             continue
-        kinds = [{"order": "2" if spec.max_order >= 2 else "1"}] if spec.pointwise else [
-            {"grad": True}, {"index": "1", "order": "2"}]  # fmt: skip
+        kinds = (
+            [{"order": "2" if spec.max_order >= 2 else "1"}]
+            if spec.pointwise
+            else [{"grad": True}, {"index": "1", "order": "2"}]
+        )
         for dtype in TOL:
             for options in kinds:
                 checked += 1

@@ -64,10 +64,19 @@ def run(command: str, cwd: str) -> dict[str, object]:
     env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
     for key in [k for k in env if k.startswith("ACTGRAD_") or k == "FORCE_COLOR"]:
         del env[key]
-    done = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True,
-                          stdin=subprocess.DEVNULL, timeout=300)  # fmt: skip
-    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-             for p in sorted(Path(cwd).iterdir()) if p.name != "requests.jsonl"}  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    files = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+        for p in sorted(Path(cwd).iterdir())
+        if p.name != "requests.jsonl"
+    }
     for name in files:
         (Path(cwd) / name).unlink()
     return {
@@ -80,8 +89,9 @@ def run(command: str, cwd: str) -> dict[str, object]:
 
 
 def run_all() -> list[dict[str, object]]:
-    every = [v for c in commands((ROOT / "README.md").read_text(encoding="utf-8"))
-             for v in variants(c)]  # fmt: skip
+    every = [
+        v for c in commands((ROOT / "README.md").read_text(encoding="utf-8")) for v in variants(c)
+    ]
 
     def one(command: str) -> dict[str, object]:
         with tempfile.TemporaryDirectory() as cwd:
@@ -117,9 +127,15 @@ def main() -> None:
                 if key in ("stdout", "stderr"):
                     import difflib
 
-                    sys.stdout.writelines(difflib.unified_diff(
-                        str(old[key]).splitlines(True), str(now[key]).splitlines(True),
-                        "before", "after", n=1))  # fmt: skip
+                    sys.stdout.writelines(
+                        difflib.unified_diff(
+                            str(old[key]).splitlines(True),
+                            str(now[key]).splitlines(True),
+                            "before",
+                            "after",
+                            n=1,
+                        )
+                    )
     print(f"{len(results)} runs, {differ} differences")
     sys.exit(1 if differ else 0)
 
