@@ -25,6 +25,12 @@ def _gelu_derivative(T, x, p):
     return 0.5 * (1 + T.erf(x / math.sqrt(2))) + x * T.exp(-(x**2) / 2) / math.sqrt(2 * math.pi)
 
 
+def _gelu_symbolic(S, x, p):
+    if p["approximate"] == "none":
+        return x * (1 + S.erf(x / S.sqrt(2))) / 2
+    return x * (1 + S.tanh(S.sqrt(2 / S.pi) * (x + S.Float(0.044715) * x**3))) / 2
+
+
 def _mish_derivative(T, x, p):
     t = T.tanh(T.nn.functional.softplus(x))
     return t + x * T.sigmoid(x) * (1 - t**2)
@@ -92,6 +98,8 @@ SPECS: tuple[FunctionSpec, ...] = (
                 sides="=L",
             )
         ],
+        exact=lambda R, x, p: R.ramp(x, 0),
+        symbolic=lambda S, x, p: S.Max(0, x),
         example="actgrad relu --x -1,0,2 --grad",
     ),
     FunctionSpec(
@@ -107,6 +115,8 @@ SPECS: tuple[FunctionSpec, ...] = (
             Kink(0.0, 0.0, 0.0, 1.0, alternatives=(("clamp(x, 0, 6)", 1.0),), sides="=L"),
             Kink(6.0, 0.0, 1.0, 0.0, alternatives=(("clamp(x, 0, 6)", 1.0),), sides="=R"),
         ],
+        exact=lambda R, x, p: R.clip(x, 0, 6),
+        symbolic=lambda S, x, p: S.Min(S.Max(x, 0), 6),
         example="actgrad relu6 --x 0,3,6,7 --grad",
     ),
     FunctionSpec(
@@ -120,6 +130,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         derivative_fn=lambda T, x, p: T.where(x > 0, 1.0, p["negative_slope"]).to(x.dtype),
         params=(Param("negative_slope", "float", 0.01, "slope for x ≤ 0"),),
         kinks=lambda p: _slope_kink(p["negative_slope"]),
+        exact=lambda R, x, p: R.ramp(x, R.mpf(p["negative_slope"])),
+        symbolic=lambda S, x, p: S.Piecewise((x, x > 0), (p["negative_slope"] * x, True)),
         example="actgrad leaky-relu --x -2 --negative-slope 0.1 --grad --dtype float64",
     ),
     FunctionSpec(
@@ -134,6 +146,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         params=(Param("weight", "float", 0.25, "slope for x ≤ 0 (nn.PReLU's initial 0.25)"),),
         call=lambda F, x, p: F.prelu(x, x.new_tensor([p["weight"]])),
         kinks=lambda p: _slope_kink(p["weight"]),
+        exact=lambda R, x, p: R.ramp(x, R.mpf(p["weight"])),
         example="actgrad prelu --x -1,0,1 --weight 0.25 --grad",
     ),
     FunctionSpec(
@@ -153,6 +166,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         no_cpu_kernel=lambda p: ("float16",) if p["training"] else (),
         kinks=lambda p: [] if p["training"] else _slope_kink((p["lower"] + p["upper"]) / 2),
         check=lambda p: "lower must not exceed upper" if p["lower"] > p["upper"] else None,
+        exact=lambda R, x, p: R.rrelu(x, p),
         example="actgrad rrelu --x -1,-2,3 --training --seed 0 --grad",
     ),
     FunctionSpec(
@@ -166,6 +180,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         derivative_fn=lambda T, x, p: T.where(x > 0, 1.0, p["alpha"] * T.exp(x)),
         params=(Param("alpha", "float", 1.0, "saturation value for negative inputs"),),
         kinks=lambda p: _elu_kinks(p["alpha"]),
+        exact=lambda R, x, p: R.elu(x, R.mpf(p["alpha"])),
+        symbolic=lambda S, x, p: S.Piecewise((x, x > 0), (p["alpha"] * (S.exp(x) - 1), True)),
         example="actgrad elu --x -1,0,1 --grad",
     ),
     FunctionSpec(
@@ -180,6 +196,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         params=(Param("alpha", "float", 1.0, "saturation value for negative inputs (≠ 0)"),),
         check=lambda p: "alpha must not be 0" if p["alpha"] == 0 else None,
         kinks=lambda p: [Kink(0.0, 0.0, 1 / p["alpha"], 0.0, order=2, sides="==RRR")],
+        exact=lambda R, x, p: R.celu(x, R.mpf(p["alpha"])),
         example="actgrad celu --x -1,0,1 --alpha 2 --grad",
     ),
     FunctionSpec(
@@ -192,6 +209,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         "(−scale·α, ∞)",
         derivative_fn=lambda T, x, p: SELU_SCALE * T.where(x > 0, 1.0, SELU_ALPHA * T.exp(x)),
         kinks=lambda p: _elu_kinks(SELU_SCALE * SELU_ALPHA, SELU_SCALE),
+        exact=lambda R, x, p: R.elu(x, R.mpf(R.SELU_ALPHA), R.mpf(R.SELU_SCALE)),
         example="actgrad selu --x -1,0,1 --grad",
     ),
     FunctionSpec(
@@ -213,6 +231,8 @@ SPECS: tuple[FunctionSpec, ...] = (
                 ("none", "tanh"),
             ),
         ),
+        exact=lambda R, x, p: R.gelu(x, p["approximate"]),
+        symbolic=_gelu_symbolic,
         example="actgrad gelu --x 1 --approximate tanh --order 2",
     ),
     FunctionSpec(
@@ -225,6 +245,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         "[≈ −0.278, ∞)",
         derivative_fn=lambda T, x, p: T.sigmoid(x) * (1 + x * (1 - T.sigmoid(x))),
         aliases=("swish",),
+        exact=lambda R, x, p: x * R.sigmoid(x),
+        symbolic=lambda S, x, p: x / (1 + S.exp(-x)),
         example="actgrad silu --x 1 --grad",
     ),
     FunctionSpec(
@@ -236,6 +258,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         R,
         "[≈ −0.309, ∞)",
         derivative_fn=_mish_derivative,
+        exact=lambda R, x, p: x * R.tanh(R.softplus(x)),
+        symbolic=lambda S, x, p: x * S.tanh(S.log(1 + S.exp(x))),
         example="actgrad mish --x 1 --grad",
     ),
     FunctionSpec(
@@ -247,6 +271,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         R,
         "(0, 1)",
         derivative_fn=lambda T, x, p: T.sigmoid(x) * (1 - T.sigmoid(x)),
+        exact=lambda R, x, p: R.sigmoid(x),
+        symbolic=lambda S, x, p: 1 / (1 + S.exp(-x)),
         example="actgrad sigmoid --x 0.5 --grad",
     ),
     FunctionSpec(
@@ -258,6 +284,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         R,
         "(−∞, 0)",
         derivative_fn=lambda T, x, p: T.sigmoid(-x),
+        exact=lambda R, x, p: -R.softplus(-x),
+        symbolic=lambda S, x, p: -S.log(1 + S.exp(-x)),
         example="actgrad logsigmoid --x -100,0,100 --grad",
     ),
     FunctionSpec(
@@ -274,6 +302,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             Kink(3.0, 0.0, 1 / 6, 0.0, sides="=R"),
         ],
         max_order=1,
+        exact=lambda R, x, p: R.hardsigmoid(x),
         example="actgrad hardsigmoid --x -3,0,3 --grad",
         limits=("torch implements no derivative of hardsigmoid_backward: --order 2+ is refused",),
         dtype_notes={
@@ -290,6 +319,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         R,
         "(−1, 1)",
         derivative_fn=lambda T, x, p: 1 - T.tanh(x) ** 2,
+        exact=lambda R, x, p: R.tanh(x),
+        symbolic=lambda S, x, p: S.tanh(x),
         example="actgrad tanh --x -10:10:1000 --grad --json",
     ),
     FunctionSpec(
@@ -326,6 +357,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         check=lambda p: (
             "max_val must not be lower than min_val" if p["max_val"] < p["min_val"] else None
         ),
+        exact=lambda R, x, p: R.clip(x, R.mpf(p["min_val"]), R.mpf(p["max_val"])),
+        symbolic=lambda S, x, p: S.Min(S.Max(x, p["min_val"]), p["max_val"]),
         example="actgrad hardtanh --x -2,0,2 --min-val -1 --max-val 1 --grad",
     ),
     FunctionSpec(
@@ -338,6 +371,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         "(−1, 1)",
         derivative_fn=lambda T, x, p: 1 / (1 + x.abs()) ** 2,
         kinks=lambda p: [Kink(0.0, -0.0, 2.0, -2.0, order=2, sides="==000")],  # |x|″ = 0
+        exact=lambda R, x, p: R.softsign(x),
+        symbolic=lambda S, x, p: x / (1 + S.Abs(x)),
         example="actgrad softsign --x 1 --grad",
     ),
     FunctionSpec(
@@ -364,6 +399,8 @@ SPECS: tuple[FunctionSpec, ...] = (
                 f"stability (the formula differs by at most log(1 + e^−{p['threshold']:g})/beta)",
             )
         ],
+        exact=lambda R, x, p: R.softplus_beta(x, p["beta"], p["threshold"]),
+        symbolic=lambda S, x, p: S.log(1 + S.exp(p["beta"] * x)) / p["beta"],
         example="actgrad softplus --x 1 --grad",
     ),
     FunctionSpec(
@@ -379,6 +416,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             Kink(-3.0, 0.0, 0.0, -0.5, sides="=LL"),
             Kink(3.0, 1.0, 1.5, 1.0, sides="=RR"),
         ],
+        exact=lambda R, x, p: R.hardswish(x),
         example="actgrad hardswish --x -3,0,3 --grad",
     ),
     FunctionSpec(
@@ -396,6 +434,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             Kink(p["lambd"], 0.0, 0.0, 1.0, jump=p["lambd"] != 0, sides="LL"),
         ],
         check=_positive("lambd", strict=False),
+        exact=lambda R, x, p: R.hardshrink(x, p["lambd"]),
         example="actgrad hardshrink --x -1,-0.5,0,0.5,1 --grad",
     ),
     FunctionSpec(
@@ -413,6 +452,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             Kink(p["lambd"], 0.0, 0.0, 1.0, sides="=L"),
         ],
         check=_positive("lambd", strict=False),
+        exact=lambda R, x, p: R.softshrink(x, R.mpf(p["lambd"])),
         example="actgrad softshrink --x -1,-0.5,0,0.5,1 --grad",
     ),
     FunctionSpec(
@@ -424,6 +464,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         R,
         R,
         derivative_fn=lambda T, x, p: T.tanh(x) ** 2,
+        exact=lambda R, x, p: R.tanhshrink(x),
+        symbolic=lambda S, x, p: x - S.tanh(x),
         example="actgrad tanhshrink --x 1 --grad",
     ),
     FunctionSpec(
@@ -450,6 +492,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         kinks=lambda p: [
             Kink(p["threshold"], 0.0, 0.0, 1.0, jump=p["threshold"] != p["value"], sides="LL")
         ],
+        exact=lambda R, x, p: R.threshold(x, p["threshold"], p["value"]),
         example="actgrad threshold --x 0,1,2 --threshold 1 --value -1 --grad",
     ),
     FunctionSpec(

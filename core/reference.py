@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -98,19 +99,24 @@ def _side(x: Jet, c: Any) -> int:
     return _TIE[0]
 
 
-def _ramp(x: Jet, slope: Any) -> Jet:
+# The operations an entry's ``exact`` form is written with (core/activations.py): Taylor
+# arithmetic over intervals, and the branches of the piecewise functions, each taking torch's
+# side at its breakpoints (see _side).
+
+
+def ramp(x: Jet, slope: Any) -> Jet:
     return x if _side(x, 0) > 0 else x * slope
 
 
-def _elu(x: Jet, alpha: Any, scale: Any = 1) -> Jet:
+def elu(x: Jet, alpha: Any, scale: Any = 1) -> Jet:
     return x * scale if _side(x, 0) > 0 else jet.expm1(x) * (alpha * scale)
 
 
-def _celu(x: Jet, alpha: Any) -> Jet:
+def celu(x: Jet, alpha: Any) -> Jet:
     return x if _side(x, 0) > 0 else jet.expm1(x / alpha) * alpha
 
 
-def _clip(x: Jet, low: Any, high: Any) -> Jet:
+def clip(x: Jet, low: Any, high: Any) -> Jet:
     """x strictly inside (low, high), the constant at and beyond the ends."""
     if _side(x, low) <= 0:
         return x.const(low)
@@ -119,26 +125,27 @@ def _clip(x: Jet, low: Any, high: Any) -> Jet:
     return x
 
 
-def _gelu(x: Jet, p: Mapping[str, Any]) -> Jet:
-    if p["approximate"] == "tanh":  # 0.5·x·(1 + tanh(z)) = x·σ(2z)
+def gelu(x: Jet, approximate: str) -> Jet:
+    if approximate == "tanh":  # 0.5·x·(1 + tanh(z)) = x·σ(2z)
         k = mp.sqrt(2 / mp.pi)
         z = (x + x * x * x * mpf(GELU_KAPPA)) * k
         return x * jet.sigmoid(z * 2)
     return x * jet.erfc(-x / mp.sqrt(2)) / 2  # x·Φ(x), erfc so the left tail does not cancel
 
 
-def _softsign(x: Jet, p: Mapping[str, Any]) -> Jet:
+def softsign(x: Jet) -> Jet:
     return x / (1 + x) if _side(x, 0) >= 0 else x / (1 - x)
 
 
-def _softplus(x: Jet, p: Mapping[str, Any]) -> Jet:
-    beta = mpf(p["beta"])
-    if _side(x * beta, p["threshold"]) > 0:
+def softplus_beta(x: Jet, beta: float, threshold: float) -> Jet:
+    """softplus(β·x)/β below the threshold, x from it on (torch's switch)."""
+    b = mpf(beta)
+    if _side(x * b, threshold) > 0:
         return x
-    return jet.softplus(x * beta) / beta
+    return jet.softplus(x * b) / b
 
 
-def _hardswish(x: Jet, p: Mapping[str, Any]) -> Jet:
+def hardswish(x: Jet) -> Jet:
     if _side(x, -3) <= 0:
         return x.const(0)
     if _side(x, 3) >= 0:
@@ -146,7 +153,7 @@ def _hardswish(x: Jet, p: Mapping[str, Any]) -> Jet:
     return x * (x + 3) / 6
 
 
-def _hardsigmoid(x: Jet, p: Mapping[str, Any]) -> Jet:
+def hardsigmoid(x: Jet) -> Jet:
     if _side(x, -3) <= 0:
         return x.const(0)
     if _side(x, 3) >= 0:
@@ -154,13 +161,12 @@ def _hardsigmoid(x: Jet, p: Mapping[str, Any]) -> Jet:
     return x / 6 + mpf(1) / 2
 
 
-def _hardshrink(x: Jet, p: Mapping[str, Any]) -> Jet:
-    outside = _side(x, p["lambd"]) > 0 or _side(x, -p["lambd"]) < 0
+def hardshrink(x: Jet, lambd: float) -> Jet:
+    outside = _side(x, lambd) > 0 or _side(x, -lambd) < 0
     return x if outside else x * 0
 
 
-def _softshrink(x: Jet, p: Mapping[str, Any]) -> Jet:
-    lambd = mpf(p["lambd"])
+def softshrink(x: Jet, lambd: Any) -> Jet:
     if _side(x, lambd) > 0:
         return x - lambd
     if _side(x, -lambd) < 0:
@@ -168,41 +174,50 @@ def _softshrink(x: Jet, p: Mapping[str, Any]) -> Jet:
     return x * 0
 
 
-def _threshold(x: Jet, p: Mapping[str, Any]) -> Jet:
-    return x if _side(x, p["threshold"]) > 0 else x.const(p["value"])
+def threshold(x: Jet, at: float, value: float) -> Jet:
+    return x if _side(x, at) > 0 else x.const(value)
 
 
-def _rrelu(x: Jet, p: Mapping[str, Any]) -> Jet:
+def rrelu(x: Jet, p: Mapping[str, Any]) -> Jet:
     if p.get("training"):
         raise NoReference("rrelu with --training draws a random slope per element")
-    return _ramp(x, (mpf(p["lower"]) + mpf(p["upper"])) / 2)
+    return ramp(x, (mpf(p["lower"]) + mpf(p["upper"])) / 2)
 
 
-ELEMENTWISE: dict[str, Callable[[Jet, Mapping[str, Any]], Jet]] = {
-    "relu": lambda x, p: _ramp(x, 0),
-    "relu6": lambda x, p: _clip(x, 0, 6),
-    "leaky_relu": lambda x, p: _ramp(x, mpf(p["negative_slope"])),
-    "prelu": lambda x, p: _ramp(x, mpf(p["weight"])),
-    "rrelu": _rrelu,
-    "elu": lambda x, p: _elu(x, mpf(p["alpha"])),
-    "celu": lambda x, p: _celu(x, mpf(p["alpha"])),
-    "selu": lambda x, p: _elu(x, mpf(SELU_ALPHA), mpf(SELU_SCALE)),
-    "gelu": _gelu,
-    "silu": lambda x, p: x * jet.sigmoid(x),
-    "mish": lambda x, p: x * jet.tanh(jet.softplus(x)),
-    "sigmoid": lambda x, p: jet.sigmoid(x),
-    "logsigmoid": lambda x, p: -jet.softplus(-x),
-    "hardsigmoid": _hardsigmoid,
-    "tanh": lambda x, p: jet.tanh(x),
-    "hardtanh": lambda x, p: _clip(x, mpf(p["min_val"]), mpf(p["max_val"])),
-    "softsign": _softsign,
-    "softplus": _softplus,
-    "hardswish": _hardswish,
-    "hardshrink": _hardshrink,
-    "softshrink": _softshrink,
-    "tanhshrink": lambda x, p: jet.tanhshrink(x),
-    "threshold": _threshold,
-}
+OPS = SimpleNamespace(
+    mpf=mpf,
+    sigmoid=jet.sigmoid,
+    tanh=jet.tanh,
+    softplus=jet.softplus,
+    expm1=jet.expm1,
+    erfc=jet.erfc,
+    tanhshrink=jet.tanhshrink,
+    ramp=ramp,
+    elu=elu,
+    celu=celu,
+    clip=clip,
+    gelu=gelu,
+    softsign=softsign,
+    softplus_beta=softplus_beta,
+    hardswish=hardswish,
+    hardsigmoid=hardsigmoid,
+    hardshrink=hardshrink,
+    softshrink=softshrink,
+    threshold=threshold,
+    rrelu=rrelu,
+    SELU_ALPHA=SELU_ALPHA,
+    SELU_SCALE=SELU_SCALE,
+)
+
+
+def exact_form(name: str) -> Callable[[Jet, Mapping[str, Any]], Jet] | None:
+    """The exact form of a registry function, as f(x, params) over Taylor series; None when
+    its entry has none."""
+    spec = registry.get(name) if registry.resolve(name) else None
+    if spec is None or spec.exact is None:
+        return None
+    form = spec.exact
+    return lambda x, p: form(OPS, x, p)
 
 
 def _start_bits(xs: Iterable[float]) -> int:
@@ -277,7 +292,7 @@ def point(
 ) -> tuple[list[Any], list[bool]]:
     """f(x), f′(x), …, f⁽ᵒʳᵈᵉʳ⁾(x) as intervals, and whether each settled; ``bits``: start
     at that working precision instead (uncached; the tests use it)."""
-    fn = ELEMENTWISE.get(name)
+    fn = exact_form(name)
     if fn is None:
         raise NoReference(f"no elementwise reference for {name}")
     key = (name, tuple(sorted(params.items())), float(x), order, bits)

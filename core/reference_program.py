@@ -105,7 +105,7 @@ def _call(call: Call, args: list[np.ndarray]) -> Any:
         return _math(call, args)
     spec = registry.get(call.target)
     if spec.kind == "activation":
-        fn = reference.ELEMENTWISE.get(spec.name)
+        fn = reference.exact_form(spec.name)
         if fn is None or not spec.pointwise:
             raise NoReference(f"{spec.name} inside an expression has no reference yet")
         return _each(lambda u: fn(u, call.params), args[0])

@@ -154,6 +154,12 @@ class FunctionSpec:
     worked_example: str = ""
     # derivative_fn(torch, x, params): the closed-form derivative, for --check (elementwise)
     derivative_fn: Callable[..., Any] | None = None
+    # exact(R, x, params): the function in arbitrary precision over Taylor series, written
+    # with core.reference's operations R (R.sigmoid, R.ramp, R.clip, R.mpf, …): --check's
+    # and --exact's truth, every derivative order from one formula
+    exact: Callable[..., Any] | None = None
+    # symbolic(S, x, params): the closed form in sympy S, for expr --symbolic
+    symbolic: Callable[..., Any] | None = None
     # inputs that must share the prediction's shape (a scalar broadcasts; else --broadcast)
     aligned: tuple[str, ...] = ()
     # dtypes torch has no CPU kernel for, given the params (refused with exit 2 on the CPU)

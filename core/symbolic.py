@@ -13,31 +13,9 @@ from actgrad.core.program import Program
 
 
 def _sympy_activation(sp: Any, name: str, x: Any, p: Mapping[str, Any]) -> Any:
-    """Closed forms of the smooth and piecewise activations (None: no symbolic form)."""
-    sig = 1 / (1 + sp.exp(-x))
-    soft = sp.log(1 + sp.exp(x))
-    pw = sp.Piecewise
-    forms = {
-        "sigmoid": lambda: sig,
-        "tanh": lambda: sp.tanh(x),
-        "relu": lambda: sp.Max(0, x),
-        "silu": lambda: x * sig,
-        "mish": lambda: x * sp.tanh(soft),
-        "softplus": lambda: sp.log(1 + sp.exp(p["beta"] * x)) / p["beta"],
-        "logsigmoid": lambda: -sp.log(1 + sp.exp(-x)),
-        "softsign": lambda: x / (1 + sp.Abs(x)),
-        "tanhshrink": lambda: x - sp.tanh(x),
-        "elu": lambda: pw((x, x > 0), (p["alpha"] * (sp.exp(x) - 1), True)),
-        "leaky_relu": lambda: pw((x, x > 0), (p["negative_slope"] * x, True)),
-        "gelu": lambda: (
-            x * (1 + sp.erf(x / sp.sqrt(2))) / 2
-            if p["approximate"] == "none"
-            else x * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (x + sp.Float(0.044715) * x**3))) / 2
-        ),
-        "hardtanh": lambda: sp.Min(sp.Max(x, p["min_val"]), p["max_val"]),
-        "relu6": lambda: sp.Min(sp.Max(x, 0), 6),
-    }
-    return forms[name]() if name in forms else None
+    """The closed form of an activation from its registry entry (None: it has none)."""
+    form = registry.get(name).symbolic
+    return None if form is None else form(sp, x, p)
 
 
 SYMBOLIC_SECONDS = 2.0  # wall-clock budget of --symbolic; past it the numbers stand alone
