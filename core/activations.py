@@ -31,6 +31,16 @@ def _gelu_symbolic(S, x, p):
     return x * (1 + S.tanh(S.sqrt(2 / S.pi) * (x + S.Float(0.044715) * x**3))) / 2
 
 
+def _last_dims(fn, x, p, bias=None):
+    """torch's layer_norm or rms_norm over ``p["dim"]`` (moved last and back), its weight and
+    bias tensors filled with the one number given (None where they are torch's defaults)."""
+    t = x.movedim(p["dim"], -1)
+    n = t.shape[-1]
+    weight = None if p["weight"] == 1 else t.new_full((n,), p["weight"])
+    extra = () if bias is None else (None if bias == 0 else t.new_full((n,), bias),)
+    return fn(t, (n,), weight, *extra, eps=p["eps"]).movedim(-1, p["dim"])
+
+
 def _mish_derivative(T, x, p):
     t = T.tanh(T.nn.functional.softplus(x))
     return t + x * T.sigmoid(x) * (1 - t**2)
@@ -505,6 +515,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         "the probability simplex (pᵢ > 0, Σ pᵢ = 1)",
         params=(DIM,),
         pointwise=False,
+        exact=lambda R, x, p: R.softmax(x, 1),
         example="actgrad softmax --x 0.1,0.5,0.9 --grad",
     ),
     FunctionSpec(
@@ -517,6 +528,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         "(−∞, 0]ⁿ",
         params=(DIM,),
         pointwise=False,
+        exact=lambda R, x, p: R.log_softmax(x),
         example="actgrad log-softmax --x 0.1,0.5,0.9 --grad",
     ),
     FunctionSpec(
@@ -529,6 +541,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         "the probability simplex",
         params=(DIM,),
         pointwise=False,
+        exact=lambda R, x, p: R.softmax(x, -1),
         example="actgrad softmin --x 0.1,0.5,0.9 --grad",
     ),
     FunctionSpec(
@@ -541,6 +554,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         "ℝⁿ",
         params=(DIM,),
         pointwise=False,
+        exact=lambda R, x, p: R.glu(x),
         example="actgrad glu --x 1,2,0,-1 --grad",
     ),
     FunctionSpec(
@@ -575,7 +589,58 @@ SPECS: tuple[FunctionSpec, ...] = (
             Param("eps", "float", 1e-12, "lower bound of the divisor"),
         ),
         pointwise=False,
+        exact=lambda R, x, p: R.normalize(x, float(p["p"]), float(p["eps"])),
         example="actgrad normalize --x 3,4 --grad",
         notes=("torch's own default is dim=1; actgrad uses dim=-1 so that 1-D inputs work",),
+    ),
+    FunctionSpec(
+        "layer_norm",
+        "activation",
+        "layer normalization along a dim (transformers' LayerNorm)",
+        "layer_norm(x)ᵢ = weight·(xᵢ − μ)/√(σ² + eps) + bias, μ and σ² (biased) over the dim",
+        "∂yᵢ/∂xⱼ = weight/√(σ² + eps)·(δᵢⱼ − 1/n − x̂ᵢ·x̂ⱼ/n), x̂ = (x − μ)/√(σ² + eps)",
+        "ℝⁿ",
+        "weight·(mean 0, variance below 1) + bias",
+        params=(
+            DIM,
+            Param("eps", "float", 1e-5, "added to the variance (torch's 1e-5)"),
+            Param("weight", "float", 1.0, "one shared scale (torch: a tensor; filled with this)"),
+            Param("bias", "float", 0.0, "one shared shift (torch: a tensor; filled with this)"),
+        ),
+        pointwise=False,
+        call=lambda F, x, p: _last_dims(F.layer_norm, x, p, p["bias"]),
+        check=lambda p: "eps must be non-negative" if p["eps"] < 0 else None,
+        exact=lambda R, x, p: R.layer_norm(x, p["eps"], p["weight"], p["bias"]),
+        example="actgrad layer-norm --x 1,2,3,4 --grad",
+        notes=(
+            "normalized_shape is the size of the dim (torch normalizes the last dims; --dim "
+            "moves another one there and back)",
+        ),
+        limits=("weight and bias are one number each, not a tensor per element",),
+    ),
+    FunctionSpec(
+        "rms_norm",
+        "activation",
+        "root-mean-square normalization along a dim (LLaMA's RMSNorm)",
+        "rms_norm(x)ᵢ = weight·xᵢ/√(mean(x²) + eps) over the dim",
+        "∂yᵢ/∂xⱼ = weight/r·(δᵢⱼ − xᵢ·xⱼ/(n·r²)), r = √(mean(x²) + eps)",
+        "ℝⁿ",
+        "weight·(root mean square below 1)",
+        params=(
+            DIM,
+            Param("eps", "float", None, "added to the mean square (torch: the dtype's epsilon)"),
+            Param("weight", "float", 1.0, "one shared scale (torch: a tensor; filled with this)"),
+        ),
+        pointwise=False,
+        call=lambda F, x, p: _last_dims(F.rms_norm, x, p),
+        check=lambda p: "eps must be non-negative" if (p["eps"] or 0) < 0 else None,
+        exact=lambda R, x, p: R.rms_norm(x, p["eps"], p["weight"]),
+        example="actgrad rms-norm --x 1,2,3,4 --grad",
+        notes=(
+            "normalized_shape is the size of the dim (torch normalizes the last dims; --dim "
+            "moves another one there and back); without --eps, eps is the dtype's machine "
+            "epsilon, as in torch",
+        ),
+        limits=("weight is one number, not a tensor per element",),
     ),
 )

@@ -101,6 +101,12 @@ DTYPE_MAX = {
     "float16": 65504.0,
     "bfloat16": 3.3895313892515355e38,
 }  # torch.finfo(d).max
+DTYPE_EPS = {
+    "float64": 2.220446049250313e-16,
+    "float32": 1.1920928955078125e-07,
+    "float16": 0.0009765625,
+    "bfloat16": 0.0078125,
+}  # torch.finfo(d).eps: an eps left to torch (rms_norm's None) is this
 
 
 def check_params_fit(spec: FunctionSpec, params: Mapping[str, Any], dtype: str) -> None:
@@ -108,7 +114,12 @@ def check_params_fit(spec: FunctionSpec, params: Mapping[str, Any], dtype: str) 
     usage error here, not a failure inside torch."""
     for param in spec.params:
         value = params.get(param.name)
-        if param.kind == "float" and param.finite and abs(value) > DTYPE_MAX[dtype]:
+        if (
+            param.kind == "float"
+            and param.finite
+            and value is not None
+            and (abs(value) > DTYPE_MAX[dtype])
+        ):
             raise BadParameter(
                 f"{param.option} {value:g} overflows {dtype} (largest {DTYPE_MAX[dtype]:.4g})",
                 "give a smaller value, or --dtype float64",

@@ -214,7 +214,7 @@ def exact_form(name: str) -> Callable[[Jet, Mapping[str, Any]], Jet] | None:
     """The exact form of a registry function, as f(x, params) over Taylor series; None when
     its entry has none."""
     spec = registry.get(name) if registry.resolve(name) else None
-    if spec is None or spec.exact is None:
+    if spec is None or spec.exact is None or not spec.pointwise:
         return None
     form = spec.exact
     return lambda x, p: form(OPS, x, p)
@@ -413,6 +413,36 @@ def _normalize(x: list[Any], p: float, eps: float) -> tuple[list[Any], list[list
     return [v / norm for v in x], jac
 
 
+def _layer_norm(x: list[Any], eps: float, weight: float, bias: float) -> tuple[list, list]:
+    n = len(x)
+    mean = mp.fsum(x) / n
+    d = [v - mean for v in x]
+    s = mp.sqrt(mp.fsum([v * v for v in d]) / n + mpf(eps))
+    xh = [v / s for v in d]
+    w, b = mpf(weight), mpf(bias)
+    jac = [
+        [w / s * ((1 if i == j else 0) - mpf(1) / n - xh[i] * xh[j] / n) for j in range(n)]
+        for i in range(n)
+    ]
+    return [w * v + b for v in xh], jac
+
+
+def _rms_norm(x: list[Any], eps: float, weight: float) -> tuple[list, list]:
+    n = len(x)
+    r2 = mp.fsum([v * v for v in x]) / n + mpf(eps)
+    r = mp.sqrt(r2)
+    w = mpf(weight)
+    jac = [
+        [w / r * ((1 if i == j else 0) - x[i] * x[j] / (n * r2)) for j in range(n)]
+        for i in range(n)
+    ]
+    return [w * v / r for v in x], jac
+
+
+OPS.softmax, OPS.log_softmax, OPS.glu, OPS.normalize = _softmax, _log_softmax, _glu, _normalize
+OPS.layer_norm, OPS.rms_norm = _layer_norm, _rms_norm
+
+
 def along_dim(
     name: str, params: Mapping[str, Any], row: list[float]
 ) -> tuple[list[Any], list[list[Any]], list[bool], list[list[bool]]]:
@@ -421,22 +451,18 @@ def along_dim(
     if not all(math.isfinite(v) for v in row):
         raise NoReference("the reference of a slice needs finite inputs")
 
+    form = registry.get(name).exact
+    if form is None:
+        raise NoReference(f"no reference for {name}")
+    m, n = len(row), len(row)
+
     def evaluate() -> list[Any]:
-        x = [mpf(v) for v in row]
-        if name in ("softmax", "softmin"):
-            y, jac = _softmax(x, 1 if name == "softmax" else -1)
-        elif name == "log_softmax":
-            y, jac = _log_softmax(x)
-        elif name == "glu":
-            y, jac = _glu(x)
-        elif name == "normalize":
-            y, jac = _normalize(x, float(params["p"]), float(params["eps"]))
-        else:
-            raise NoReference(f"no reference for {name}")
+        nonlocal m
+        y, jac = form(OPS, [mpf(v) for v in row], params)
+        m = len(y)
         return [*y, *(v for r in jac for v in r)]
 
     values, ok = converge(evaluate, _start_bits(row))
-    m, n = (len(row) // 2 if name == "glu" else len(row)), len(row)
 
     def rows(a: list[Any]) -> list[list[Any]]:
         return [a[m + i * n : m + (i + 1) * n] for i in range(m)]

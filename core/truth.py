@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 from actgrad.core import reference, reference_losses, reference_program, registry
 from actgrad.core.interval import OutOfTime, budget, known, workprec
+from actgrad.core.options import DTYPE_EPS
 from actgrad.core.program import Program
 from actgrad.core.reference import NoReference, Truth, truth_of
 from actgrad.core.result import Result
@@ -101,12 +102,15 @@ def _along_dim(
     if spec.stochastic:
         raise NoReference(f"{spec.name} draws random noise: no reference")
     dim = result.params["dim"]
+    params = result.params
+    if "eps" in params and params["eps"] is None:  # torch's own: the dtype's machine epsilon
+        params = {**params, "eps": DTYPE_EPS[result.dtype]}
     moved = np.moveaxis(result.inputs["x"].astype(np.float64), dim, -1)
     n = moved.shape[-1]
     rows = moved.reshape(-1, n)
     ys, jacs, y_ok, jac_ok = [], [], [], []
     for row in rows.tolist():
-        y, jac, settled_y, settled_jac = reference.along_dim(spec.name, result.params, row)
+        y, jac, settled_y, settled_jac = reference.along_dim(spec.name, params, row)
         ys.append(y)
         jacs.append(jac)
         y_ok.append(settled_y)

@@ -47,6 +47,8 @@ PARAM_CASES: dict[str, list[dict]] = {
     "hardshrink": [{"lambd": 1.0}],
     "softshrink": [{"lambd": 1.0}],
     "normalize": [{"p": 1.0}, {"p": 3.0}],
+    "layer_norm": [{"eps": 0.5, "weight": 2.0, "bias": -1.0}],
+    "rms_norm": [{"eps": 1e-3, "weight": -0.5}],
 }
 REQUIRED: dict[str, dict] = {"threshold": {"threshold": 1.0, "value": -1.0}}
 

@@ -170,6 +170,31 @@ def _normalize_j(x, p=2.0, eps=1e-12):
     return np.eye(len(x)) / n - np.outer(x, dn) / n**2
 
 
+def _layer_norm(x, eps=1e-5, weight=1.0, bias=0.0, dim=-1):
+    d = x - x.mean()
+    return weight * d / np.sqrt(np.mean(d * d) + eps) + bias
+
+
+def _layer_norm_j(x, eps=1e-5, weight=1.0, bias=0.0, dim=-1):
+    n = len(x)
+    d = x - x.mean()
+    s = np.sqrt(np.mean(d * d) + eps)
+    xh = d / s
+    return weight / s * (np.eye(n) - 1 / n - np.outer(xh, xh) / n)
+
+
+def _rms_norm(x, eps=None, weight=1.0, dim=-1):
+    eps = np.finfo(np.float64).eps if eps is None else eps  # torch's default: the dtype's
+    return weight * x / np.sqrt(np.mean(x * x) + eps)
+
+
+def _rms_norm_j(x, eps=None, weight=1.0, dim=-1):
+    eps = np.finfo(np.float64).eps if eps is None else eps
+    n = len(x)
+    r2 = np.mean(x * x) + eps
+    return weight / np.sqrt(r2) * (np.eye(n) - np.outer(x, x) / (n * r2))
+
+
 ALONG_DIM = {
     "softmax": (_softmax, _softmax_j),
     "log_softmax": (
@@ -179,6 +204,8 @@ ALONG_DIM = {
     "softmin": (lambda x: _softmax(-x), lambda x: -_softmax_j(-x)),
     "glu": (_glu, _glu_j),
     "normalize": (_normalize, _normalize_j),
+    "layer_norm": (_layer_norm, _layer_norm_j),
+    "rms_norm": (_rms_norm, _rms_norm_j),
 }
 
 
