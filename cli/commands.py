@@ -42,6 +42,16 @@ def _option(name: str, annotation: Any, default: Any, option: Any) -> inspect.Pa
     )
 
 
+def _wrt(help: str) -> inspect.Parameter:
+    """--wrt NAMES: the inputs or variables to differentiate."""
+    return _option(
+        "wrt",
+        str | None,
+        None,
+        typer.Option("--wrt", metavar="NAMES", rich_help_panel=DERIVATIVES, help=help),
+    )
+
+
 VALUES_HELP = "0.5 | -1,0,2 | start:stop:count | JSON array [[1,2],[3,4]] | - (stdin)"
 
 
@@ -101,19 +111,7 @@ def _derivatives(spec: registry.FunctionSpec) -> list[inspect.Parameter]:
     if loss:
         names = [t.name for t in spec.inputs if t.grad != "never"]
         example = "w,x" if spec.model else ",".join(names[:2])
-        params.append(
-            _option(
-                "wrt",
-                str | None,
-                None,
-                typer.Option(
-                    "--wrt",
-                    metavar="NAMES",
-                    rich_help_panel=DERIVATIVES,
-                    help=f"Differentiate only with respect to these inputs, e.g. {example}.",
-                ),
-            )
-        )
+        params.append(_wrt(f"Differentiate only with respect to these inputs, e.g. {example}."))
         if spec.aligned:
             params.append(
                 _option(
@@ -691,17 +689,7 @@ def make_expr_command() -> Callable[..., None]:
                 help="Derivatives w.r.t. every variable; --grad w,x for some.",
             ),
         ),
-        _option(
-            "wrt",
-            str | None,
-            None,
-            typer.Option(
-                "--wrt",
-                metavar="NAMES",
-                rich_help_panel=DERIVATIVES,
-                help="The variables to differentiate (same as --grad NAMES).",
-            ),
-        ),
+        _wrt("The variables to differentiate (same as --grad NAMES)."),
         _option(
             "order",
             str | None,
