@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actgrad.core import known_accuracy, registry
+from actgrad.core import generated_accuracy, registry
 from actgrad.core.machine import words
 from actgrad.core.options import default_ulps
 
@@ -55,7 +55,7 @@ def spec_dict(spec: registry.FunctionSpec) -> dict[str, Any]:
         "kinks": [kink_dict(k) for k in default_kinks(spec)],
         "notes": list(spec.notes),
         "limits": list(spec.limits),
-        "accuracy": known_accuracy.REGIONS.get(spec.name, {}),
+        "accuracy": generated_accuracy.REGIONS.get(spec.name, {}),
         "example": spec.example,
     }
 
@@ -226,7 +226,7 @@ QUANTITIES = {"value": "value", "grad": "f′", "grad2": "f″"}
 
 def accuracy_lines(spec: registry.FunctionSpec) -> list[str]:
     """Where the accuracy report measured torch losing every digit (or over its threshold)."""
-    measured = known_accuracy.REGIONS.get(spec.name, {})
+    measured = generated_accuracy.REGIONS.get(spec.name, {})
     out = []
     for dtype in ("float64", "float32", "float16", "bfloat16"):
         for quantity, runs in measured.get(dtype, {}).items():
@@ -238,12 +238,12 @@ def accuracy_lines(spec: registry.FunctionSpec) -> list[str]:
                 else f"over {default_ulps(dtype)} ulps off for {', '.join(over[:3])}"
             )
             out.append(f"{dtype} {QUANTITIES.get(quantity, quantity)}: {what}")
-    if spec.name in known_accuracy.PARAMS:
-        params = known_accuracy.PARAMS[spec.name]
+    if spec.name in generated_accuracy.PARAMS:
+        params = generated_accuracy.PARAMS[spec.name]
         at = f" (with {', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""
         out.append(
             f"measured against the true value on the standard grid{at} with "
-            f"{words(known_accuracy.MACHINE)}; actgrad accuracy {spec.command} "
+            f"{words(generated_accuracy.MACHINE)}; actgrad accuracy {spec.command} "
             "measures it on this machine, over any range"
         )
     return out

@@ -10,7 +10,7 @@ mpmath's own interval routines (sin, cos). A number is *settled* when its bounds
 same float64: that float64 is then the correctly rounded value of the truth.
 
 The module reads like ``mpmath.mp`` (``exp``, ``log``, ``fsum``, ``mpf``, ``pi``, ``workprec``),
-so :mod:`jet` and the references compute with it unchanged. Comparisons decide only what the
+so :mod:`taylor` and the references compute with it unchanged. Comparisons decide only what the
 bounds decide; otherwise :class:`Undecided` is raised and the caller works at a higher precision.
 """
 
@@ -303,7 +303,7 @@ class mpf:
 
 def _operand(other: Any) -> mpf | None:
     """``other`` as an interval; None for a type this arithmetic leaves to the other side (a
-    Jet, an array)."""
+    Taylor, an array)."""
     if isinstance(other, mpf):
         return other
     return mpf(other) if isinstance(other, NUMBERS) else None

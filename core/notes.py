@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from actgrad.core import known_accuracy, machine, registry
+from actgrad.core import generated_accuracy, machine, registry
 from actgrad.core.options import default_ulps
 
 
@@ -104,8 +104,8 @@ def _measured(
     spec: registry.FunctionSpec, params: dict, dtype: str, order: int
 ) -> list[tuple[int, list]]:
     """(order k, regions of the k-th derivative) measured for these parameters and dtype."""
-    measured = known_accuracy.REGIONS.get(spec.name, {}).get(dtype)
-    if not measured or known_accuracy.PARAMS.get(spec.name) != params:
+    measured = generated_accuracy.REGIONS.get(spec.name, {}).get(dtype)
+    if not measured or generated_accuracy.PARAMS.get(spec.name) != params:
         return []
     names = ["value", "grad", *(f"grad{k}" for k in range(2, order + 1))]
     return [(k, measured.get(names[k], [])) for k in range(order + 1)]
@@ -113,10 +113,10 @@ def _measured(
 
 def where_measured(spec: registry.FunctionSpec) -> str:
     """Where the regions were measured, and how to measure them here."""
-    if machine.same(known_accuracy.MACHINE):
+    if machine.same(generated_accuracy.MACHINE):
         return f"measured against the true value on this machine; actgrad accuracy {spec.command}"
     return (
-        f"measured against the true value with {machine.words(known_accuracy.MACHINE)}, "
+        f"measured against the true value with {machine.words(generated_accuracy.MACHINE)}, "
         f"not this machine: actgrad accuracy {spec.command} measures it here"
     )
 
@@ -151,7 +151,7 @@ Judged = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 def judged_live(size: int) -> bool:
     """Whether a result of ``size`` inputs is judged by the live reference (on a machine the
     report was not measured on) rather than by the report."""
-    return size <= LIVE_POINTS and not machine.same(known_accuracy.MACHINE)
+    return size <= LIVE_POINTS and not machine.same(generated_accuracy.MACHINE)
 
 
 def _live(

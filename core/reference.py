@@ -10,7 +10,7 @@ and pin it past its last bit. That float64 is then the correctly rounded truth (
 hi + lo, so an error is measured to a fraction of an ulp); a point the precision or time
 budget stops first is *unsettled*, never a value.
 
-Elementwise functions get every derivative order through :mod:`jet`'s Taylor arithmetic;
+Elementwise functions get every derivative order through :mod:`taylor`'s Taylor arithmetic;
 functions along a dim their Jacobian, losses and norms their gradient (:mod:`reference_losses`).
 """
 
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 from actgrad.core import interval as mp
-from actgrad.core import jet, registry
+from actgrad.core import registry, taylor
 from actgrad.core.errors import ActgradError
 from actgrad.core.interval import Undecided, mpf
-from actgrad.core.jet import Jet
+from actgrad.core.taylor import Taylor
 
 START_BITS = 96  # the first working precision; each next one is twice the last
 MAX_BITS = 1 << 15  # the highest working precision (a value still unknown there is unsettled)
@@ -85,13 +85,13 @@ def truth_of(values: list[Any], settled: list[bool], shape: tuple[int, ...], dig
 
 
 # ----------------------------------------------------------------------------------------------
-# elementwise activations: f(x: Jet, params) -> Jet
+# elementwise activations: f(x: Taylor, params) -> Taylor
 
 
 _TIE = [0]  # at a kink point: -1 the left branch, +1 the right one, 0 the function's own rule
 
 
-def _side(x: Jet, c: Any) -> int:
+def _side(x: Taylor, c: Any) -> int:
     """Where x is against the branch point ``c``: -1, +1, or at a tie the side being taken
     (0: none forced)."""
     if x.v != c:
@@ -104,19 +104,19 @@ def _side(x: Jet, c: Any) -> int:
 # side at its breakpoints (see _side).
 
 
-def ramp(x: Jet, slope: Any) -> Jet:
+def ramp(x: Taylor, slope: Any) -> Taylor:
     return x if _side(x, 0) > 0 else x * slope
 
 
-def elu(x: Jet, alpha: Any, scale: Any = 1) -> Jet:
-    return x * scale if _side(x, 0) > 0 else jet.expm1(x) * (alpha * scale)
+def elu(x: Taylor, alpha: Any, scale: Any = 1) -> Taylor:
+    return x * scale if _side(x, 0) > 0 else taylor.expm1(x) * (alpha * scale)
 
 
-def celu(x: Jet, alpha: Any) -> Jet:
-    return x if _side(x, 0) > 0 else jet.expm1(x / alpha) * alpha
+def celu(x: Taylor, alpha: Any) -> Taylor:
+    return x if _side(x, 0) > 0 else taylor.expm1(x / alpha) * alpha
 
 
-def clip(x: Jet, low: Any, high: Any) -> Jet:
+def clip(x: Taylor, low: Any, high: Any) -> Taylor:
     """x strictly inside (low, high), the constant at and beyond the ends."""
     if _side(x, low) <= 0:
         return x.const(low)
@@ -125,27 +125,27 @@ def clip(x: Jet, low: Any, high: Any) -> Jet:
     return x
 
 
-def gelu(x: Jet, approximate: str) -> Jet:
+def gelu(x: Taylor, approximate: str) -> Taylor:
     if approximate == "tanh":  # 0.5·x·(1 + tanh(z)) = x·σ(2z)
         k = mp.sqrt(2 / mp.pi)
         z = (x + x * x * x * mpf(GELU_KAPPA)) * k
-        return x * jet.sigmoid(z * 2)
-    return x * jet.erfc(-x / mp.sqrt(2)) / 2  # x·Φ(x), erfc so the left tail does not cancel
+        return x * taylor.sigmoid(z * 2)
+    return x * taylor.erfc(-x / mp.sqrt(2)) / 2  # x·Φ(x), erfc so the left tail does not cancel
 
 
-def softsign(x: Jet) -> Jet:
+def softsign(x: Taylor) -> Taylor:
     return x / (1 + x) if _side(x, 0) >= 0 else x / (1 - x)
 
 
-def softplus_beta(x: Jet, beta: float, threshold: float) -> Jet:
+def softplus_beta(x: Taylor, beta: float, threshold: float) -> Taylor:
     """softplus(β·x)/β below the threshold, x from it on (torch's switch)."""
     b = mpf(beta)
     if _side(x * b, threshold) > 0:
         return x
-    return jet.softplus(x * b) / b
+    return taylor.softplus(x * b) / b
 
 
-def hardswish(x: Jet) -> Jet:
+def hardswish(x: Taylor) -> Taylor:
     if _side(x, -3) <= 0:
         return x.const(0)
     if _side(x, 3) >= 0:
@@ -153,7 +153,7 @@ def hardswish(x: Jet) -> Jet:
     return x * (x + 3) / 6
 
 
-def hardsigmoid(x: Jet) -> Jet:
+def hardsigmoid(x: Taylor) -> Taylor:
     if _side(x, -3) <= 0:
         return x.const(0)
     if _side(x, 3) >= 0:
@@ -161,12 +161,12 @@ def hardsigmoid(x: Jet) -> Jet:
     return x / 6 + mpf(1) / 2
 
 
-def hardshrink(x: Jet, lambd: float) -> Jet:
+def hardshrink(x: Taylor, lambd: float) -> Taylor:
     outside = _side(x, lambd) > 0 or _side(x, -lambd) < 0
     return x if outside else x * 0
 
 
-def softshrink(x: Jet, lambd: Any) -> Jet:
+def softshrink(x: Taylor, lambd: Any) -> Taylor:
     if _side(x, lambd) > 0:
         return x - lambd
     if _side(x, -lambd) < 0:
@@ -174,11 +174,11 @@ def softshrink(x: Jet, lambd: Any) -> Jet:
     return x * 0
 
 
-def threshold(x: Jet, at: float, value: float) -> Jet:
+def threshold(x: Taylor, at: float, value: float) -> Taylor:
     return x if _side(x, at) > 0 else x.const(value)
 
 
-def rrelu(x: Jet, p: Mapping[str, Any]) -> Jet:
+def rrelu(x: Taylor, p: Mapping[str, Any]) -> Taylor:
     if p.get("training"):
         raise NoReference("rrelu with --training draws a random slope per element")
     return ramp(x, (mpf(p["lower"]) + mpf(p["upper"])) / 2)
@@ -186,12 +186,12 @@ def rrelu(x: Jet, p: Mapping[str, Any]) -> Jet:
 
 OPS = SimpleNamespace(
     mpf=mpf,
-    sigmoid=jet.sigmoid,
-    tanh=jet.tanh,
-    softplus=jet.softplus,
-    expm1=jet.expm1,
-    erfc=jet.erfc,
-    tanhshrink=jet.tanhshrink,
+    sigmoid=taylor.sigmoid,
+    tanh=taylor.tanh,
+    softplus=taylor.softplus,
+    expm1=taylor.expm1,
+    erfc=taylor.erfc,
+    tanhshrink=taylor.tanhshrink,
     ramp=ramp,
     elu=elu,
     celu=celu,
@@ -210,7 +210,7 @@ OPS = SimpleNamespace(
 )
 
 
-def exact_form(name: str) -> Callable[[Jet, Mapping[str, Any]], Jet] | None:
+def exact_form(name: str) -> Callable[[Taylor, Mapping[str, Any]], Taylor] | None:
     """The exact form of a registry function, as f(x, params) over Taylor series; None when
     its entry has none."""
     spec = registry.get(name) if registry.resolve(name) else None
@@ -305,7 +305,7 @@ def point(
         sides = at_kink(registry.get(name), params, x)
 
         def evaluate() -> list[Any]:
-            return fn(Jet.variable(x, order), params).derivatives()
+            return fn(Taylor.variable(x, order), params).derivatives()
 
         try:
             out = converge(
@@ -382,7 +382,7 @@ def _glu(x: list[Any]) -> tuple[list[Any], list[list[Any]]]:
     half = len(x) // 2
     y, jac = [], []
     for i in range(half):
-        s = jet.sigmoid(Jet.variable(x[half + i], 1))  # σ(b) and σ′(b)
+        s = taylor.sigmoid(Taylor.variable(x[half + i], 1))  # σ(b) and σ′(b)
         y.append(x[i] * s.c[0])
         row = [mpf(0)] * len(x)
         row[i], row[half + i] = s.c[0], x[i] * s.c[1]

@@ -2,9 +2,9 @@
 
 Each loss is written from its definition in torch's documentation (reductions, weights,
 ignore_index, label smoothing, torch's clamps: BCE's log ≥ −100, the eps of distances) over
-numpy arrays of :class:`jet.Jet`; a gradient is one forward pass per input element, seeded with
-derivative 1 there. Where a hinge or clamp meets its edge exactly, the gradient is torch's:
-``clamp_min`` passes it at equality, ``|d|′(0) = 0``.
+numpy arrays of :class:`taylor.Taylor`; a gradient is one forward pass per input element,
+seeded with derivative 1 there. Where a hinge or clamp meets its edge exactly, the gradient is
+torch's: ``clamp_min`` passes it at equality, ``|d|′(0) = 0``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 from actgrad.core import interval as mp
-from actgrad.core import jet
+from actgrad.core import taylor
 from actgrad.core.interval import mpf
-from actgrad.core.jet import Jet
 from actgrad.core.reference import NoReference, converge
+from actgrad.core.taylor import Taylor
 
 MAX_WORK = 200_000  # seeded passes × elements: beyond this, no reference (it would take long)
 LOG_FLOOR = -100  # binary_cross_entropy clamps each log at −100
@@ -32,7 +32,7 @@ def _map(fn: Callable[..., Any], *arrays: Any) -> np.ndarray:
     return np.asarray(out, dtype=object)
 
 
-def total(arr: np.ndarray) -> Jet:
+def total(arr: np.ndarray) -> Taylor:
     """The sum of an array of Jets."""
     items = list(np.asarray(arr, dtype=object).reshape(-1))
     out = items[0]
@@ -50,7 +50,7 @@ def _reduce(loss: np.ndarray, reduction: str, divisor: Any = None) -> Any:
     return summed / (loss.size if divisor is None else divisor)
 
 
-def _clamp_min0(z: Jet) -> Jet:
+def _clamp_min0(z: Taylor) -> Taylor:
     """max(z, 0) with torch's clamp_min gradient: passed at z = 0."""
     return z if z.v >= 0 else z * 0
 
@@ -72,33 +72,33 @@ def _diff(a: Mapping[str, np.ndarray]) -> np.ndarray:
     return a["pred"] - a["target"]
 
 
-def _huber(z: Jet, delta: Any) -> Jet:
-    d = jet.absolute(z)
+def _huber(z: Taylor, delta: Any) -> Taylor:
+    d = taylor.absolute(z)
     return d * d / 2 if d.v < delta else (d - delta / 2) * delta
 
 
-def _smooth_l1(z: Jet, beta: Any) -> Jet:
-    d = jet.absolute(z)
+def _smooth_l1(z: Taylor, beta: Any) -> Taylor:
+    d = taylor.absolute(z)
     if beta == 0:
         return d
     return d * d / (2 * beta) if d.v < beta else d - beta / 2
 
 
-def _bce(p: Jet, t: Jet) -> Jet:
+def _bce(p: Taylor, t: Taylor) -> Taylor:
     """−(t·log p + (1 − t)·log(1 − p)), each log clamped at −100; torch's gradient in p is
     (p − t)/max(p(1 − p), 1e-12), in t the difference of the clamped logs."""
     lp = max(mp.log(p.v), LOG_FLOOR) if p.v > 0 else mpf(LOG_FLOOR)
     lq = max(mp.log1p(-p.v), LOG_FLOOR) if p.v < 1 else mpf(LOG_FLOOR)
     value = -(t.v * lp + (1 - t.v) * lq)
     dp = (p.v - t.v) / max(p.v * (1 - p.v), mpf(BCE_EPS))
-    return Jet([value, dp * p.c[1] - (lp - lq) * t.c[1]])
+    return Taylor([value, dp * p.c[1] - (lp - lq) * t.c[1]])
 
 
 def _bce_logits(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
-    pw = a.get("pos_weight", np.asarray(Jet([mpf(1), mpf(0)]), dtype=object))
+    pw = a.get("pos_weight", np.asarray(Taylor([mpf(1), mpf(0)]), dtype=object))
 
-    def one(x: Jet, t: Jet, w: Jet) -> Jet:  # w·t·softplus(−x) + (1 − t)·softplus(x)
-        return w * t * jet.softplus(-x) + (1 - t) * jet.softplus(x)
+    def one(x: Taylor, t: Taylor, w: Taylor) -> Taylor:  # w·t·softplus(−x) + (1 − t)·softplus(x)
+        return w * t * taylor.softplus(-x) + (1 - t) * taylor.softplus(x)
 
     return _weighted(_map(one, a["pred"], a["target"], pw), a, p, False)
 
@@ -112,9 +112,9 @@ def _rows(x: np.ndarray) -> list[np.ndarray]:
     raise NoReference("the loss reference covers (C) and (N, C) inputs")
 
 
-def _log_softmax(row: np.ndarray) -> list[Jet]:
+def _log_softmax(row: np.ndarray) -> list[Taylor]:
     top = max(j.v for j in row)
-    lse = jet.log(total(np.asarray([jet.exp(j - top) for j in row], dtype=object))) + top
+    lse = taylor.log(total(np.asarray([taylor.exp(j - top) for j in row], dtype=object))) + top
     return [j - lse for j in row]
 
 
@@ -154,7 +154,7 @@ def _class_loss(a: Mapping[str, np.ndarray], p: Mapping[str, Any], log_probs: bo
     return _reduce(loss, p["reduction"])
 
 
-def _per_sample(losses: list[Jet], batched: bool) -> np.ndarray:
+def _per_sample(losses: list[Taylor], batched: bool) -> np.ndarray:
     """One loss per sample as an array: (N,) for a batch, 0-d for a single sample."""
     loss = np.empty(len(losses), dtype=object)
     loss[:] = losses
@@ -162,16 +162,16 @@ def _per_sample(losses: list[Jet], batched: bool) -> np.ndarray:
 
 
 def _value(item: Any) -> Any:
-    return item.v if isinstance(item, Jet) else item
+    return item.v if isinstance(item, Taylor) else item
 
 
 def _kl_div(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
-    def one(x: Jet, t: Jet) -> Jet:
+    def one(x: Taylor, t: Taylor) -> Taylor:
         if p["log_target"]:
-            return jet.exp(t) * (t - x)
+            return taylor.exp(t) * (t - x)
         if t.v == 0:  # t·log t is 0 at t = 0 (torch's xlogy)
             return x * 0
-        return t * (jet.log(t) - x)
+        return t * (taylor.log(t) - x)
 
     loss = _map(one, a["pred"], a["target"])
     if p["reduction"] == "batchmean":
@@ -180,10 +180,10 @@ def _kl_div(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
 
 
 def _poisson(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
-    def one(x: Jet, t: Jet) -> Jet:
-        out = jet.exp(x) - t * x if p["log_input"] else x - t * jet.log(x + p["eps"])
+    def one(x: Taylor, t: Taylor) -> Taylor:
+        out = taylor.exp(x) - t * x if p["log_input"] else x - t * taylor.log(x + p["eps"])
         if p["full"] and t.v > 1:  # Stirling's term t·log t − t + ½·log(2πt)
-            out = out + t * jet.log(t) - t + jet.log(t * (2 * mp.pi)) / 2
+            out = out + t * taylor.log(t) - t + taylor.log(t * (2 * mp.pi)) / 2
         return out
 
     return _reduce(_map(one, a["pred"], a["target"]), p["reduction"])
@@ -194,17 +194,17 @@ def _gaussian(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     if var.shape != a["pred"].shape and var.size != 1:
         raise NoReference("the gaussian_nll reference covers var shaped like pred, or a scalar")
 
-    def one(x: Jet, t: Jet, v: Jet) -> Jet:
+    def one(x: Taylor, t: Taylor, v: Taylor) -> Taylor:
         if v.v < p["eps"]:  # clamped without changing the gradient, as torch does
-            v = Jet([mpf(p["eps"]), *v.c[1:]])
-        out = (jet.log(v) + (x - t) * (x - t) / v) / 2
+            v = Taylor([mpf(p["eps"]), *v.c[1:]])
+        out = (taylor.log(v) + (x - t) * (x - t) / v) / 2
         return out + mp.log(2 * mp.pi) / 2 if p["full"] else out
 
     return _reduce(_map(one, a["pred"], a["target"], var), p["reduction"])
 
 
 def _hinge_embedding(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
-    def one(x: Jet, t: Jet) -> Jet:
+    def one(x: Taylor, t: Taylor) -> Taylor:
         out = x * 0
         if t.v != 1:
             out = out + _clamp_min0(p["margin"] - x)
@@ -221,7 +221,7 @@ def _multilabel_soft_margin(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -
     losses = []
     for row, t in zip(rows, targets, strict=True):
         terms = [
-            t[c] * jet.softplus(-row[c]) + (1 - t[c]) * jet.softplus(row[c])
+            t[c] * taylor.softplus(-row[c]) + (1 - t[c]) * taylor.softplus(row[c])
             for c in range(len(row))
         ]
         if weight is not None:
@@ -301,8 +301,8 @@ def _ctc_layout(
 
 
 def _ctc_sample(
-    y: Callable[[int, int], Jet], steps: int, target: list[int], blank: int, zero: Jet
-) -> Jet:
+    y: Callable[[int, int], Taylor], steps: int, target: list[int], blank: int, zero: Taylor
+) -> Taylor:
     """−log Σ over alignments of Π_t y_t(π_t), by the forward recursion in linear space (mpmath
     numbers do not underflow)."""
     labels = [blank]
@@ -324,8 +324,8 @@ def _ctc_sample(
         alpha = new
     total_ = alpha[-1] + (alpha[-2] if len(labels) > 1 else zero)
     if total_.v == 0:
-        return Jet([mpf("inf"), *[mpf("nan")] * (len(zero.c) - 1)])
-    return -jet.log(total_)
+        return Taylor([mpf("inf"), *[mpf("nan")] * (len(zero.c) - 1)])
+    return -taylor.log(total_)
 
 
 def _ctc(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
@@ -335,8 +335,8 @@ def _ctc(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     losses = []
     for used, n, target in _ctc_layout(a, p):
 
-        def y(t: int, c: int, n: int = n) -> Jet:
-            return jet.exp(lp[t, n, c] if batched else lp[t, c])
+        def y(t: int, c: int, n: int = n) -> Taylor:
+            return taylor.exp(lp[t, n, c] if batched else lp[t, c])
 
         loss = _ctc_sample(y, used, target, p["blank"], zero)
         if p["zero_infinity"] and loss.v == mpf("inf"):
@@ -371,13 +371,13 @@ def ctc_posterior(
 
 
 def _margin_ranking(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
-    def one(x1: Jet, x2: Jet, t: Jet) -> Jet:
+    def one(x1: Taylor, x2: Taylor, t: Taylor) -> Taylor:
         return _clamp_min0(-t * (x1 - x2) + p["margin"])
 
     return _reduce(_map(one, a["x1"], a["x2"], a["target"]), p["reduction"])
 
 
-def _dot(u: np.ndarray, v: np.ndarray) -> Jet:
+def _dot(u: np.ndarray, v: np.ndarray) -> Taylor:
     return total(u * v)
 
 
@@ -388,24 +388,25 @@ def _cosine_embedding(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
         targets = np.repeat(targets, len(x1))
     losses = []
     for u, v, t in zip(x1, x2, targets, strict=True):
-        cos = _dot(u, v) / jet.sqrt((_dot(u, u) + COSINE_EPS) * (_dot(v, v) + COSINE_EPS))
+        cos = _dot(u, v) / taylor.sqrt((_dot(u, u) + COSINE_EPS) * (_dot(v, v) + COSINE_EPS))
         losses.append(1 - cos if _value(t) == 1 else _clamp_min0(cos - p["margin"]))
     return _reduce(_per_sample(losses, a["x1"].ndim == 2), p["reduction"])
 
 
-def pnorm(v: np.ndarray, order: float) -> Jet:
+def pnorm(v: np.ndarray, order: float) -> Taylor:
     """‖v‖_p for finite p ≥ 1 (0 at the origin, with gradient 0 there, torch's subgradient)."""
     items = list(v.reshape(-1))
     if all(i.v == 0 for i in items):
         return items[0] * 0
     if order == 1:
-        return total(np.asarray([jet.absolute(i) for i in items], dtype=object))
+        return total(np.asarray([taylor.absolute(i) for i in items], dtype=object))
     summed = total(
         np.asarray(
-            [jet.power(jet.absolute(i), mpf(order)) if i.v else i * 0 for i in items], dtype=object
+            [taylor.power(taylor.absolute(i), mpf(order)) if i.v else i * 0 for i in items],
+            dtype=object,
         )
     )
-    return jet.power(summed, 1 / mpf(order))
+    return taylor.power(summed, 1 / mpf(order))
 
 
 def _triplet(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
@@ -434,7 +435,7 @@ def _vector_norm(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
         ties = [k for k, m in enumerate(mags) if m == best]
         if len(ties) > 1:  # torch splits the gradient between ties: no single formula
             raise NoReference("the ±inf-norm reference needs one largest (smallest) element")
-        return jet.absolute(items[ties[0]])
+        return taylor.absolute(items[ties[0]])
     if order == 0:
         return items[0] * 0 + sum(1 for i in items if i.v != 0)
     if order < 1:
@@ -443,7 +444,7 @@ def _vector_norm(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
 
 
 LOSSES: dict[str, Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], Any]] = {
-    "l1_loss": lambda a, p: _weighted(_map(jet.absolute, _diff(a)), a, p, True),
+    "l1_loss": lambda a, p: _weighted(_map(taylor.absolute, _diff(a)), a, p, True),
     "mse_loss": lambda a, p: _weighted(_map(lambda z: z * z, _diff(a)), a, p, True),
     "huber_loss": lambda a, p: _weighted(
         _map(lambda z: _huber(z, mpf(p["delta"])), _diff(a)), a, p, False
@@ -460,7 +461,7 @@ LOSSES: dict[str, Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], Any]] 
     "gaussian_nll_loss": _gaussian,
     "hinge_embedding_loss": _hinge_embedding,
     "soft_margin_loss": lambda a, p: _reduce(
-        _map(lambda x, t: jet.softplus(-(x * t)), a["pred"], a["target"]), p["reduction"]
+        _map(lambda x, t: taylor.softplus(-(x * t)), a["pred"], a["target"]), p["reduction"]
     ),
     "multilabel_soft_margin_loss": _multilabel_soft_margin,
     "multi_margin_loss": _multi_margin,
@@ -494,7 +495,7 @@ def _jets(values: np.ndarray, seed: int | None) -> np.ndarray:
     flat = values.reshape(-1).tolist()
     out = np.empty(len(flat), dtype=object)
     for k, v in enumerate(flat):
-        out[k] = Jet([mpf(v), mpf(1 if k == seed else 0)])
+        out[k] = Taylor([mpf(v), mpf(1 if k == seed else 0)])
     return out.reshape(values.shape)
 
 
@@ -538,7 +539,7 @@ def loss(
             for k, v in inputs.items()
         }
         if model:
-            a = {"pred": a.pop("x", np.asarray(Jet([mpf(1), mpf(0)]))) * a.pop("w"), **a}
+            a = {"pred": a.pop("x", np.asarray(Taylor([mpf(1), mpf(0)]))) * a.pop("w"), **a}
         out = fn(a, params)
         return list(np.asarray(out, dtype=object).reshape(-1))
 

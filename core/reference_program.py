@@ -1,4 +1,4 @@
-"""Ground truth for expressions: a program's steps run over numpy arrays of :class:`jet.Jet`
+"""Ground truth for expressions: a program's steps run over numpy arrays of :class:`taylor.Taylor`
 in arbitrary precision, the same stack machine as the evaluator's with mpmath for torch.
 
 Derivatives are forward mode: for an elementwise program, one pass per variable with every
@@ -16,46 +16,46 @@ from typing import Any
 
 import numpy as np
 from actgrad.core import interval as mp
-from actgrad.core import jet, reference, reference_losses, registry
+from actgrad.core import reference, reference_losses, registry, taylor
 from actgrad.core.interval import mpf
-from actgrad.core.jet import Jet
 from actgrad.core.program import Call, Program
 from actgrad.core.reference import NoReference, converge
+from actgrad.core.taylor import Taylor
 
 CONSTANTS = {"pi": lambda: +mp.pi, "e": lambda: +mp.e}
 
 
-def _each(fn: Callable[..., Jet], *arrays: Any) -> np.ndarray:
+def _each(fn: Callable[..., Taylor], *arrays: Any) -> np.ndarray:
     out = np.frompyfunc(fn, len(arrays), 1)(*arrays)
     return np.asarray(out, dtype=object)
 
 
-def _pair(fn: Callable[[Jet, Jet], Jet]) -> Callable[[Any, Any], np.ndarray]:
+def _pair(fn: Callable[[Taylor, Taylor], Taylor]) -> Callable[[Any, Any], np.ndarray]:
     return lambda a, b: _each(fn, a, b)
 
 
-def _extreme(a: Jet, b: Jet, bigger: bool) -> Jet:
+def _extreme(a: Taylor, b: Taylor, bigger: bool) -> Taylor:
     """maximum/minimum: torch splits the gradient evenly between ties."""
     if a.v == b.v:
         return (a + b) / 2
     return a if (a.v > b.v) == bigger else b
 
 
-UNARY: dict[str, Callable[[Jet], Jet]] = {
-    "exp": jet.exp,
-    "log": jet.real_log,
-    "log1p": lambda u: jet.log1p(u) if u.v > -1 else jet.real_log(u + 1),
-    "expm1": jet.expm1,
-    "sqrt": jet.real_sqrt,
-    "abs": jet.absolute,
-    "sin": jet.sin,
-    "cos": jet.cos,
-    "tan": jet.tan,
-    "erf": jet.erf,
+UNARY: dict[str, Callable[[Taylor], Taylor]] = {
+    "exp": taylor.exp,
+    "log": taylor.real_log,
+    "log1p": lambda u: taylor.log1p(u) if u.v > -1 else taylor.real_log(u + 1),
+    "expm1": taylor.expm1,
+    "sqrt": taylor.real_sqrt,
+    "abs": taylor.absolute,
+    "sin": taylor.sin,
+    "cos": taylor.cos,
+    "tan": taylor.tan,
+    "erf": taylor.erf,
 }
 
 
-def _reduce_extreme(arr: np.ndarray, bigger: bool) -> Jet:
+def _reduce_extreme(arr: np.ndarray, bigger: bool) -> Taylor:
     items = list(np.asarray(arr, dtype=object).reshape(-1))
     best = max(i.v for i in items) if bigger else min(i.v for i in items)
     ties = [i for i in items if i.v == best]
@@ -89,7 +89,7 @@ def _math(call: Call, args: list[np.ndarray]) -> Any:
         if len(args) > 1:
             raise NoReference("clamp with tensor bounds has no reference yet")
 
-        def one(u: Jet) -> Jet:
+        def one(u: Taylor) -> Taylor:
             if low is not None and u.v < low:
                 return u.const(low)
             if high is not None and u.v > high:
@@ -129,14 +129,14 @@ BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "-": lambda a, b: a - b,
     "*": lambda a, b: a * b,
     "/": _pair(lambda a, b: a / b if b.v != 0 else _divide_by_zero(a, b)),
-    "**": _pair(jet.real_power),
-    "^": _pair(jet.real_power),
+    "**": _pair(taylor.real_power),
+    "^": _pair(taylor.real_power),
 }
 
 
-def _divide_by_zero(a: Jet, b: Jet) -> Jet:
+def _divide_by_zero(a: Taylor, b: Taylor) -> Taylor:
     sign = mp.sign(a.v)
-    return Jet([mpf("inf") * sign if sign else mpf("nan"), *[mpf("nan")] * (len(a.c) - 1)])
+    return Taylor([mpf("inf") * sign if sign else mpf("nan"), *[mpf("nan")] * (len(a.c) - 1)])
 
 
 def run(program: Program, variables: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -153,12 +153,12 @@ def run(program: Program, variables: Mapping[str, np.ndarray]) -> np.ndarray:
     for step in program.steps:
         kind = step[0]
         if kind == "num":
-            stack.append(np.asarray(Jet([mpf(step[1]), *[mpf(0)] * order]), dtype=object))
+            stack.append(np.asarray(Taylor([mpf(step[1]), *[mpf(0)] * order]), dtype=object))
         elif kind == "name":
             value = variables.get(step[1])
             if value is None:
                 constant = CONSTANTS[step[1]]()
-                value = np.asarray(Jet([constant, *[mpf(0)] * order]), dtype=object)
+                value = np.asarray(Taylor([constant, *[mpf(0)] * order]), dtype=object)
             stack.append(value)
         elif kind == "neg":
             stack.append(-stack.pop())
@@ -178,7 +178,7 @@ def _jets(values: np.ndarray, order: int, seed: int | None, everywhere: bool) ->
     out = np.empty(len(flat), dtype=object)
     for k, v in enumerate(flat):
         seeded = everywhere or k == seed
-        out[k] = Jet([mpf(v), mpf(1 if seeded else 0), *[mpf(0)] * (order - 1)][: order + 1])
+        out[k] = Taylor([mpf(v), mpf(1 if seeded else 0), *[mpf(0)] * (order - 1)][: order + 1])
     return out.reshape(np.shape(values))
 
 

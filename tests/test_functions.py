@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from actgrad.core import known_accuracy, machine, registry
+from actgrad.core import generated_accuracy, machine, registry
 from actgrad.core.engine import apply
 from conftest import GRID, cases, run
 from reference import ALONG_DIM, POINTWISE, gumbel_softmax
@@ -310,7 +310,7 @@ def test_low_precision_agrees_with_float64_or_is_documented(spec, dtype):
         plain = run(spec.name, x, cases(spec)[0], dtype=dtype)  # no derivative asked
         assert (spec.dtype_notes[dtype] in plain.notes) == (not spec.dtype_notes_need_grad)
         return
-    measured = known_accuracy.REGIONS.get(spec.name, {}).get(dtype, {})
+    measured = generated_accuracy.REGIONS.get(spec.name, {}).get(dtype, {})
     if not bad:
         return
     # the measured report (docs/accuracy.md) documents it, and a result inside one of its
@@ -318,7 +318,7 @@ def test_low_precision_agrees_with_float64_or_is_documented(spec, dtype):
     assert measured, f"{spec.name} in {dtype}: {bad} differ from float64, and no region is known"
     low, high, _, _ = next(iter(measured.get("grad") or measured["value"]))
     inside = [x for x in DTYPE_GRID if low <= x <= high]
-    if spec.pointwise and inside and machine.same(known_accuracy.MACHINE):  # elsewhere: live
+    if spec.pointwise and inside and machine.same(generated_accuracy.MACHINE):  # elsewhere: live
         result = run(spec.name, inside[0], cases(spec)[0], dtype=dtype, grad=True)
         assert any(f"torch's {spec.name}" in n for n in result.notes), result.notes
 

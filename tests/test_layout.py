@@ -162,9 +162,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.errors",),  # error types and their exit codes
     ("core.inputs", "core.cost", "core.interval", "core.machine"),  # text -> numbers; cost
     # arithmetic; intervals in arbitrary precision; the machine torch computes on
-    ("core.jet",),  # Taylor series over intervals
+    ("core.taylor",),  # Taylor series over intervals
     ("core.spec",),  # what a function is, as data
-    ("core.activations", "core.losses", "core.known_accuracy"),  # data: specs; measured regions
+    ("core.activations", "core.losses", "core.generated_accuracy"),  # data: specs; measured regions
     ("core.registry",),  # specs by name and alias
     ("core.reference",),  # the arbitrary-precision truth of the activations (mpmath)
     ("core.reference_losses",),  # … of the losses and the norm

@@ -17,7 +17,7 @@ import scipy.special as sc
 import sympy as sp
 import torch
 from actgrad.cli.app import app
-from actgrad.core import evaluate, known_accuracy, machine, reference, registry
+from actgrad.core import evaluate, generated_accuracy, machine, reference, registry
 from actgrad.core.options import default_ulps
 from actgrad.core.request import build_request
 from conftest import cases
@@ -186,13 +186,13 @@ def _kinks():
 
 def _one_sided(spec, params: dict, x: float, order: int, tie: int) -> list[float]:
     """The derivatives of the branch on one side of x (tie -1: left, +1: right)."""
-    from actgrad.core.jet import Jet
+    from actgrad.core.taylor import Taylor
 
     reference._TIE[0] = tie
     try:
         with mp.workprec(300):
-            jet = reference.exact_form(spec.name)(Jet.variable(x, order), params)
-            return [float(v) for v in jet.derivatives()]
+            taylor = reference.exact_form(spec.name)(Taylor.variable(x, order), params)
+            return [float(v) for v in taylor.derivatives()]
     finally:
         reference._TIE[0] = 0
 
@@ -450,7 +450,7 @@ def test_on_another_machine_a_small_result_is_judged_by_the_live_reference(monke
     """The report's regions were measured elsewhere: a note comes from the true value computed
     here, so it never under-reports (σ′(20) in float32 is 0 on every machine)."""
     elsewhere = {"torch": "2.13.0+cpu (git elsewhere)", "cpu": "Other CPU", "capability": "AVX2"}
-    monkeypatch.setattr(known_accuracy, "MACHINE", elsewhere)
+    monkeypatch.setattr(generated_accuracy, "MACHINE", elsewhere)
     _, data = as_json("sigmoid", "--x", "20", "--grad")
     assert any(
         "loses every digit at x = 20" in n and "judged against the true value on this machine" in n
@@ -460,15 +460,15 @@ def test_on_another_machine_a_small_result_is_judged_by_the_live_reference(monke
     assert data["notes"] == []
     _, data = as_json("sigmoid", "--x", "0:30:300", "--grad")  # more than it judges live
     assert any("Other CPU" in n and "not this machine" in n for n in data["notes"])
-    monkeypatch.setattr(known_accuracy, "MACHINE", machine.identity())
+    monkeypatch.setattr(generated_accuracy, "MACHINE", machine.identity())
     _, data = as_json("sigmoid", "--x", "20", "--grad")
     assert any("on this machine; actgrad accuracy sigmoid" in n for n in data["notes"])
 
 
-MEASURED_HERE = machine.same(known_accuracy.MACHINE)
+MEASURED_HERE = machine.same(generated_accuracy.MACHINE)
 ELSEWHERE = (
     f"torch's numbers depend on the machine: the report was measured with "
-    f"{machine.words(known_accuracy.MACHINE)}, this is "
+    f"{machine.words(generated_accuracy.MACHINE)}, this is "
     f"{machine.words(machine.identity())}"
 )
 
@@ -479,7 +479,7 @@ def test_the_committed_report_is_current_on_the_machine_it_was_measured_on():
     import accuracy_report
 
     report = (ROOT / "docs" / "accuracy.md").read_text()
-    assert machine.words(known_accuracy.MACHINE) in report
+    assert machine.words(generated_accuracy.MACHINE) in report
     for name in ("sigmoid", "gelu", "softmax", "mse_loss"):
         spec = registry.get(name)
         for line in accuracy_report.table_lines(spec, accuracy_report.measure(spec)):

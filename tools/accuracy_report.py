@@ -1,5 +1,5 @@
 """Measure torch against the arbitrary-precision reference on the standard grid and write
-docs/accuracy.md (the report) and core/known_accuracy.py (the regions results and explain cite).
+docs/accuracy.md (the report) and core/generated_accuracy.py (the regions results and explain cite).
 
     python tools/accuracy_report.py            # about a few minutes on a 2-core machine
     python tools/accuracy_report.py --check    # exit 1 if the committed files differ
@@ -25,7 +25,7 @@ from actgrad.core import accuracy, machine, registry
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "accuracy.md"
-DATA = ROOT / "core" / "known_accuracy.py"
+DATA = ROOT / "core" / "generated_accuracy.py"
 GRID = accuracy.STANDARD
 ORDER = 2
 LIMIT = None  # each dtype's --check default: 64 ulps in float64 and float32, 4 in half precision

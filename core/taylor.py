@@ -1,6 +1,6 @@
 """Truncated Taylor series in arbitrary precision: the arithmetic of the references.
 
-A :class:`Jet` holds ``c[k] = f⁽ᵏ⁾(x)/k!`` for k = 0…n of one function of one variable, each
+A :class:`Taylor` holds ``c[k] = f⁽ᵏ⁾(x)/k!`` for k = 0…n of one function of one variable, each
 coefficient an :mod:`interval` (bounds at the working precision). Arithmetic and the elementary
 functions act on whole series (products are Cauchy products; a function F of a series u uses
 ``g′ = F′(u)·u′``), so a formula written once gives its value and exact derivatives to any
@@ -15,7 +15,7 @@ from actgrad.core import interval as mp
 from actgrad.core.interval import mpf
 
 
-class Jet:
+class Taylor:
     """A Taylor series c[0] + c[1]·h + … + c[n]·hⁿ (c[k] = f⁽ᵏ⁾/k!)."""
 
     __slots__ = ("c",)
@@ -24,7 +24,7 @@ class Jet:
         self.c = c
 
     @classmethod
-    def variable(cls, x: Any, order: int) -> Jet:
+    def variable(cls, x: Any, order: int) -> Taylor:
         """The identity at x: x + h."""
         return cls([mpf(x), mpf(1), *[mpf(0)] * (order - 1)][: order + 1])
 
@@ -40,100 +40,100 @@ class Jet:
             out.append(c * fact)
         return out
 
-    def const(self, value: Any) -> Jet:
-        return Jet([mpf(value), *[mpf(0)] * (len(self.c) - 1)])
+    def const(self, value: Any) -> Taylor:
+        return Taylor([mpf(value), *[mpf(0)] * (len(self.c) - 1)])
 
-    def trunc(self, n: int) -> Jet:
-        return Jet(self.c[:n])
+    def trunc(self, n: int) -> Taylor:
+        return Taylor(self.c[:n])
 
-    def _lift(self, other: Any) -> Jet:
-        return other if isinstance(other, Jet) else self.const(other)
+    def _lift(self, other: Any) -> Taylor:
+        return other if isinstance(other, Taylor) else self.const(other)
 
-    def __add__(self, other: Any) -> Jet:
-        if not isinstance(other, Jet):
-            return Jet([self.c[0] + other, *self.c[1:]])
-        return Jet([a + b for a, b in zip(self.c, other.c, strict=False)])
+    def __add__(self, other: Any) -> Taylor:
+        if not isinstance(other, Taylor):
+            return Taylor([self.c[0] + other, *self.c[1:]])
+        return Taylor([a + b for a, b in zip(self.c, other.c, strict=False)])
 
     __radd__ = __add__
 
-    def __neg__(self) -> Jet:
-        return Jet([-a for a in self.c])
+    def __neg__(self) -> Taylor:
+        return Taylor([-a for a in self.c])
 
-    def __sub__(self, other: Any) -> Jet:
+    def __sub__(self, other: Any) -> Taylor:
         return self + (-other)
 
-    def __rsub__(self, other: Any) -> Jet:
+    def __rsub__(self, other: Any) -> Taylor:
         return (-self) + other
 
-    def __mul__(self, other: Any) -> Jet:
-        if not isinstance(other, Jet):
-            return Jet([a * other for a in self.c])
+    def __mul__(self, other: Any) -> Taylor:
+        if not isinstance(other, Taylor):
+            return Taylor([a * other for a in self.c])
         mp.on_time()
         a, b = self.c, other.c
         n = min(len(a), len(b))
-        return Jet([mp.fsum(a[i] * b[k - i] for i in range(k + 1)) for k in range(n)])
+        return Taylor([mp.fsum(a[i] * b[k - i] for i in range(k + 1)) for k in range(n)])
 
     __rmul__ = __mul__
 
-    def __truediv__(self, other: Any) -> Jet:
-        if not isinstance(other, Jet):
-            return Jet([a / other for a in self.c])
+    def __truediv__(self, other: Any) -> Taylor:
+        if not isinstance(other, Taylor):
+            return Taylor([a / other for a in self.c])
         a, d = self.c, other.c
         out: list[Any] = []
         for k in range(min(len(a), len(d))):
             out.append((a[k] - mp.fsum(d[j] * out[k - j] for j in range(1, k + 1))) / d[0])
-        return Jet(out)
+        return Taylor(out)
 
-    def __rtruediv__(self, other: Any) -> Jet:
+    def __rtruediv__(self, other: Any) -> Taylor:
         return self._lift(other) / self
 
-    def __pow__(self, k: int) -> Jet:
+    def __pow__(self, k: int) -> Taylor:
         if not isinstance(k, int) or k < 0:
-            raise TypeError("Jet powers are whole numbers; use power() for others")
+            raise TypeError("Taylor powers are whole numbers; use power() for others")
         out = self.const(1)
         for _ in range(k):
             out = out * self
         return out
 
 
-def _chain(u: Jet, value: Any, derivative: Jet | None) -> Jet:
+def _chain(u: Taylor, value: Any, derivative: Taylor | None) -> Taylor:
     """g = F(u) from g(x) = value and F′(u) as a series one order shorter:
     g_k = (1/k)·Σ_{j=1..k} j·u_j·h_{k−j}."""
     mp.on_time()
     c = [value]
     for k in range(1, len(u.c)):
         c.append(mp.fsum(j * u.c[j] * derivative.c[k - j] for j in range(1, k + 1)) / k)
-    return Jet(c)
+    return Taylor(c)
 
 
-def _shorter(u: Jet) -> Jet | None:
+def _shorter(u: Taylor) -> Taylor | None:
     return u.trunc(len(u.c) - 1) if len(u.c) > 1 else None
 
 
-def exp(u: Jet) -> Jet:
+def exp(u: Taylor) -> Taylor:
     mp.on_time()
     c = [mp.exp(u.c[0])]
     for k in range(1, len(u.c)):
         c.append(mp.fsum(j * u.c[j] * c[k - j] for j in range(1, k + 1)) / k)
-    return Jet(c)
+    return Taylor(c)
 
 
-def expm1(u: Jet) -> Jet:
+def expm1(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.expm1(u.v), s and exp(s))
 
 
-def log(u: Jet) -> Jet:
+def log(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.log(u.v), s and 1 / s)
 
 
-def log1p(u: Jet) -> Jet:
+def log1p(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.log1p(u.v), s and 1 / (1 + s))
 
 
-def sigmoid(u: Jet) -> Jet:
+def sigmoid(u: Taylor) -> Taylor:
     """1/(1 + e⁻ᵘ), written so that neither tail cancels."""
     if mp.leaning_positive(u.v):
         return 1 / (1 + exp(-u))
@@ -141,56 +141,56 @@ def sigmoid(u: Jet) -> Jet:
     return e / (1 + e)
 
 
-def softplus(u: Jet) -> Jet:
+def softplus(u: Taylor) -> Taylor:
     """log(1 + eᵘ), with derivative σ(u)."""
     s = _shorter(u)
     value = u.v + mp.log1p(mp.exp(-u.v)) if mp.leaning_positive(u.v) else mp.log1p(mp.exp(u.v))
     return _chain(u, value, s and sigmoid(s))
 
 
-def sech2(u: Jet) -> Jet:
+def sech2(u: Taylor) -> Taylor:
     """1/cosh²(u) = 4/(eᵘ + e⁻ᵘ)²: no cancellation in either tail."""
     c = exp(u) + exp(-u)
     return 4 / (c * c)
 
 
-def tanh(u: Jet) -> Jet:
+def tanh(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.tanh(u.v), s and sech2(s))
 
 
-def tanhshrink(u: Jet) -> Jet:
+def tanhshrink(u: Taylor) -> Taylor:
     """u − tanh(u), whose derivative is tanh²(u) (no 1 − sech² cancellation)."""
     s = _shorter(u)
     t = s and tanh(s)
     return _chain(u, u.v - mp.tanh(u.v), t and t * t)
 
 
-def _gauss(u: Jet, scale: Any) -> Jet:
+def _gauss(u: Taylor, scale: Any) -> Taylor:
     return exp(-(u * u)) * (scale * 2 / mp.sqrt(mp.pi))
 
 
-def erf(u: Jet) -> Jet:
+def erf(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.erf(u.v), s and _gauss(s, 1))
 
 
-def erfc(u: Jet) -> Jet:
+def erfc(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.erfc(u.v), s and _gauss(s, -1))
 
 
-def power(u: Jet, a: Any) -> Jet:
+def power(u: Taylor, a: Any) -> Taylor:
     """uᵃ for u > 0 and any real a (derivative a·uᵃ⁻¹)."""
     s = _shorter(u)
     return _chain(u, mp.power(u.v, a), s and power(s, a - 1) * a)
 
 
-def sqrt(u: Jet) -> Jet:
+def sqrt(u: Taylor) -> Taylor:
     return power(u, mpf(1) / 2)
 
 
-def absolute(u: Jet) -> Jet:
+def absolute(u: Taylor) -> Taylor:
     """|u|, with derivative sign(u) and 0 at 0 (torch's sgn)."""
     if u.v > 0:
         return u
@@ -199,43 +199,43 @@ def absolute(u: Jet) -> Jet:
     return u * 0
 
 
-def nan_like(u: Jet) -> Jet:
+def nan_like(u: Taylor) -> Taylor:
     """NaN in every coefficient: outside a function's real domain (log of a negative)."""
-    return Jet([mpf("nan")] * len(u.c))
+    return Taylor([mpf("nan")] * len(u.c))
 
 
-def sin(u: Jet) -> Jet:
+def sin(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.sin(u.v), s and cos(s))
 
 
-def cos(u: Jet) -> Jet:
+def cos(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.cos(u.v), s and -sin(s))
 
 
-def tan(u: Jet) -> Jet:
+def tan(u: Taylor) -> Taylor:
     return sin(u) / cos(u)
 
 
-def real_log(u: Jet) -> Jet:
+def real_log(u: Taylor) -> Taylor:
     """log(u) for u > 0; −inf at 0 (no derivative); NaN below."""
     if u.v > 0:
         return log(u)
     if u.v == 0:
-        return Jet([mpf("-inf"), *[mpf("nan")] * (len(u.c) - 1)])
+        return Taylor([mpf("-inf"), *[mpf("nan")] * (len(u.c) - 1)])
     return nan_like(u)
 
 
-def real_sqrt(u: Jet) -> Jet:
+def real_sqrt(u: Taylor) -> Taylor:
     if u.v > 0:
         return sqrt(u)
     if u.v == 0:
-        return Jet([mpf(0), *[mpf("inf")] * (len(u.c) - 1)])
+        return Taylor([mpf(0), *[mpf("inf")] * (len(u.c) - 1)])
     return nan_like(u)
 
 
-def real_power(u: Jet, a: Jet) -> Jet:
+def real_power(u: Taylor, a: Taylor) -> Taylor:
     """uᵃ as torch.pow defines it over the reals: a whole constant exponent for any u, else
     u > 0 (exp(a·log u)); 0 to a positive constant is 0; NaN otherwise."""
     constant = all(c == 0 for c in a.c[1:])
@@ -250,6 +250,6 @@ def real_power(u: Jet, a: Jet) -> Jet:
     return nan_like(u)
 
 
-def _zero_power(u: Jet, a: Any) -> Jet:
+def _zero_power(u: Taylor, a: Any) -> Taylor:
     """0ᵃ for a positive non-integer a: the value 0; derivatives 0 below order a, inf above."""
-    return Jet([mpf(0)] + [mpf(0) if k < a else mpf("inf") for k in range(1, len(u.c))])
+    return Taylor([mpf(0)] + [mpf(0) if k < a else mpf("inf") for k in range(1, len(u.c))])
