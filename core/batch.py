@@ -13,13 +13,13 @@ only a group whose evaluation warned (torch's warnings become notes) is answered
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 from actgrad.core import notes, registry
-from actgrad.core.engine import activation_notes, compute, to_numpy
+from actgrad.core.engine import activation_notes, compute, result_of
 from actgrad.core.inputs import Values
 from actgrad.core.program import of_function
 from actgrad.core.request import Request
@@ -86,23 +86,10 @@ def evaluate_group(key: GroupKey, xs: list[float]) -> Group:
         program=of_function(spec, {"x": shape}, params),
     )
     done = compute(req)
+    result = replace(result_of(req, done, own_notes=False), scalar=True)  # rows are scalars
     x = done.inputs["x"]
-    x_np = to_numpy(x)
-    value = to_numpy(done.value)
-    grads = [to_numpy(done.derivatives[k]["x"]) for k in sorted(done.derivatives)]
-    result = Result(
-        function=spec.name,
-        params=params,
-        dtype=key.dtype,
-        device=str(done.device),
-        torch=torch.__version__,
-        inputs={"x": x_np},
-        value=value,
-        pointwise=True,
-        scalar=True,
-        derivatives={k: {"x": g} for k, g in enumerate(grads, 1)},
-        notes=spec.notes_for(key.dtype, key.order),
-    )
+    x_np, value = result.inputs["x"], result.value
+    grads = [result.derivatives[k]["x"] for k in sorted(result.derivatives)]
     finite = np.isfinite(x_np) & np.isfinite(value)
     for g in grads:
         finite &= np.isfinite(g)

@@ -416,7 +416,13 @@ def _torch_calls(command: str, req: Request, device: torch.device):
 
 def evaluate(req: Request) -> Result:
     """Evaluate a validated request: value, derivatives and notes, as plain numpy arrays."""
-    done = compute(req)
+    return result_of(req, compute(req))
+
+
+def result_of(req: Request, done: Computed, own_notes: bool = True) -> Result:
+    """The Result of a computed request: the one result builder, for one-offs and batch groups
+    alike. Without ``own_notes`` it carries only the function's fixed notes (a batch group's
+    rows get their own from :func:`activation_notes`, row by row)."""
     program = req.program
     spec = registry.get(program.function) if program.function else None
     kind = "expr" if spec is None else spec.kind
@@ -428,35 +434,11 @@ def evaluate(req: Request) -> Result:
     notes: list[str] = []
     if spec is not None:
         notes += spec.notes_for(req.dtype, req.order) if kind == "activation" else spec.notes
-    notes += done.input_notes
-    if spec is not None and "w" in done.inputs and done.loss_args is not None:  # the model
-        pred = done.loss_args["pred"]
-        shown = f" = {pred.item():g}" if pred.numel() == 1 else ""
-        notes.append(f"pred = x·w{shown} (the tutorial's model; target y)")
-    unused = [n for n in req.inputs if n not in program.variables]
-    if unused:
-        zero = " (its derivative is 0)" if set(unused) & set(req.wrt) else ""
-        notes.append(f"given but not used by the expression: {', '.join(unused)}{zero}")
-    notes += done.lint + done.warnings
     params = dict(req.params)
-    if kind == "activation":
-        notes += activation_notes(
-            spec,
-            dict(req.params),
-            req.dtype,
-            req.order,
-            done.inputs["x"],
-            x["x"],
-            value,
-            derivatives,
-        )
-        if spec.stochastic:
-            params["seed"] = req.seed
-    elif spec is not None and req.order and done.loss_args is not None:
-        args = {n: t.detach() for n, t in done.loss_args.items()}
-        note = notes_for.reduction_note(spec, args, req.params)
-        if note:
-            notes.append(note)
+    if kind == "activation" and spec.stochastic:
+        params["seed"] = req.seed
+    if own_notes:
+        notes += _own_notes(req, done, spec, kind, x, value, derivatives)
     formulas: dict[str, str] = {}
     if req.symbolic:
         formulas, more = symbolic.symbolic(program, req.wrt)
@@ -482,6 +464,40 @@ def evaluate(req: Request) -> Result:
         cast = materialize(req.cotangent, getattr(torch, req.dtype), torch.device("cpu"))
         result.cotangent = to_numpy(cast)
     return result
+
+
+def _own_notes(
+    req: Request, done: Computed, spec: Any, kind: str, x: dict, value: Any, derivatives: dict
+) -> list[str]:
+    """What a result says of its own inputs and outputs: overflow on the cast, the model, unused
+    variables, the domain, torch's warnings, kinks and regions, the reduction."""
+    notes = list(done.input_notes)
+    if spec is not None and "w" in done.inputs and done.loss_args is not None:  # the model
+        pred = done.loss_args["pred"]
+        shown = f" = {pred.item():g}" if pred.numel() == 1 else ""
+        notes.append(f"pred = x·w{shown} (the tutorial's model; target y)")
+    unused = [n for n in req.inputs if n not in req.program.variables]
+    if unused:
+        zero = " (its derivative is 0)" if set(unused) & set(req.wrt) else ""
+        notes.append(f"given but not used by the expression: {', '.join(unused)}{zero}")
+    notes += done.lint + done.warnings
+    if kind == "activation":
+        notes += activation_notes(
+            spec,
+            dict(req.params),
+            req.dtype,
+            req.order,
+            done.inputs["x"],
+            x["x"],
+            value,
+            derivatives,
+        )
+    elif spec is not None and req.order and done.loss_args is not None:
+        args = {n: t.detach() for n, t in done.loss_args.items()}
+        note = notes_for.reduction_note(spec, args, req.params)
+        if note:
+            notes.append(note)
+    return notes
 
 
 def activation_notes(
