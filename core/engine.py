@@ -19,7 +19,7 @@ from actgrad.core.derivatives import Derivatives, differentiate
 from actgrad.core.errors import BadInput, BadParameter, DeviceUnavailable, EvaluationFailed
 from actgrad.core.expr import CONSTANTS, OPERATORS
 from actgrad.core.inputs import Linspace, Values
-from actgrad.core.program import Call, Program, elementwise_shape
+from actgrad.core.program import Call, Program, elementwise_shape, run
 from actgrad.core.request import Request
 from actgrad.core.result import Result
 
@@ -149,36 +149,31 @@ MATH = {
 
 @dataclass
 class Forward:
-    """Runs a program's steps (a stack machine: no recursion). A loss call's arguments are
-    kept for the notes about it; its lint notes are collected."""
+    """torch's operations for :func:`program.run`. A loss call's arguments are kept for the
+    notes about it; its lint notes are collected."""
 
     dtype: torch.dtype
     device: torch.device
     lint: list[str] = field(default_factory=list)
     loss_args: dict[str, torch.Tensor] | None = None
+    variables: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
     def __call__(self, program: Program, variables: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        stack: list[torch.Tensor] = []
-        for step in program.steps:
-            kind = step[0]
-            if kind == "num":
-                stack.append(torch.tensor(step[1], dtype=self.dtype, device=self.device))
-            elif kind == "name":
-                value = variables.get(step[1])
-                if value is None:
-                    value = torch.tensor(CONSTANTS[step[1]], dtype=self.dtype, device=self.device)
-                stack.append(value)
-            elif kind == "neg":
-                stack.append(-stack.pop())
-            elif kind == "bin":
-                b, a = stack.pop(), stack.pop()
-                stack.append(OPERATORS[step[1]](a, b))
-            else:
-                call, nargs = step[1], step[2]
-                args = stack[len(stack) - nargs :]
-                del stack[len(stack) - nargs :]
-                stack.append(self.call(call, args))
-        return stack.pop()
+        self.variables = variables
+        return run(program, self)
+
+    def number(self, value: float) -> torch.Tensor:
+        return torch.tensor(value, dtype=self.dtype, device=self.device)
+
+    def name(self, name: str) -> torch.Tensor:
+        value = self.variables.get(name)
+        return self.number(CONSTANTS[name]) if value is None else value
+
+    def neg(self, a: torch.Tensor) -> torch.Tensor:
+        return -a
+
+    def binary(self, op: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return OPERATORS[op](a, b)
 
     def call(self, call: Call, args: list[torch.Tensor]) -> torch.Tensor:
         if call.target == "math":

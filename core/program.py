@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from actgrad.core.cost import broadcast_shape
 from actgrad.core.spec import FunctionSpec
@@ -32,6 +32,40 @@ class Call:
     params: Mapping[str, Any] = field(default_factory=dict)
     args: tuple[str, ...] = ()
     align: bool = False
+
+
+class Operations(Protocol):
+    """What a program's steps mean in one arithmetic: torch's (the evaluator), Taylor series
+    over intervals (the reference), or sympy's (--symbolic)."""
+
+    def number(self, value: float) -> Any: ...
+    def name(self, name: str) -> Any: ...  # a variable, or a constant such as pi
+    def neg(self, a: Any) -> Any: ...
+    def binary(self, op: str, a: Any, b: Any) -> Any: ...
+    def call(self, call: Call, args: list[Any]) -> Any: ...
+
+
+def run(program: Program, ops: Operations) -> Any:
+    """The program's value in ``ops``' arithmetic: the one interpreter of the steps (a stack
+    machine, no recursion)."""
+    stack: list[Any] = []
+    for step in program.steps:
+        kind = step[0]
+        if kind == "num":
+            stack.append(ops.number(step[1]))
+        elif kind == "name":
+            stack.append(ops.name(step[1]))
+        elif kind == "neg":
+            stack.append(ops.neg(stack.pop()))
+        elif kind == "bin":
+            b, a = stack.pop(), stack.pop()
+            stack.append(ops.binary(step[1], a, b))
+        else:
+            call, nargs = step[1], step[2]
+            args = stack[len(stack) - nargs :]
+            del stack[len(stack) - nargs :]
+            stack.append(ops.call(call, args))
+    return stack.pop()
 
 
 @dataclass(frozen=True)

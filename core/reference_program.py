@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from actgrad.core import interval as mp
 from actgrad.core import reference, reference_losses, registry, taylor
 from actgrad.core.interval import mpf
 from actgrad.core.program import Call, Program
+from actgrad.core.program import run as program_run
 from actgrad.core.reference import NoReference, converge
 from actgrad.core.taylor import Taylor
 
@@ -140,8 +142,7 @@ def _divide_by_zero(a: Taylor, b: Taylor) -> Taylor:
 
 
 def run(program: Program, variables: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The program's value as an array of Jets (variables: arrays of Jets)."""
-    stack: list[Any] = []
+    """The program's value as an array of Taylor series (variables: arrays of them)."""
     order = max(
         (
             len(np.asarray(v, dtype=object).reshape(-1)[0].c) - 1
@@ -150,27 +151,33 @@ def run(program: Program, variables: Mapping[str, np.ndarray]) -> np.ndarray:
         ),
         default=1,
     )  # constants' length
-    for step in program.steps:
-        kind = step[0]
-        if kind == "num":
-            stack.append(np.asarray(Taylor([mpf(step[1]), *[mpf(0)] * order]), dtype=object))
-        elif kind == "name":
-            value = variables.get(step[1])
-            if value is None:
-                constant = CONSTANTS[step[1]]()
-                value = np.asarray(Taylor([constant, *[mpf(0)] * order]), dtype=object)
-            stack.append(value)
-        elif kind == "neg":
-            stack.append(-stack.pop())
-        elif kind == "bin":
-            b, a = stack.pop(), stack.pop()
-            stack.append(np.asarray(BINARY[step[1]](a, b), dtype=object))
-        else:
-            call, nargs = step[1], step[2]
-            args = stack[len(stack) - nargs :]
-            del stack[len(stack) - nargs :]
-            stack.append(np.asarray(_call(call, args), dtype=object))
-    return np.asarray(stack.pop(), dtype=object)
+    return np.asarray(program_run(program, _Exact(variables, order)), dtype=object)
+
+
+@dataclass
+class _Exact:
+    """Taylor series over intervals as the operations of :func:`program.run`."""
+
+    variables: Mapping[str, np.ndarray]
+    order: int
+
+    def number(self, value: float) -> np.ndarray:
+        return np.asarray(Taylor([mpf(value), *[mpf(0)] * self.order]), dtype=object)
+
+    def name(self, name: str) -> np.ndarray:
+        value = self.variables.get(name)
+        if value is None:
+            value = np.asarray(Taylor([CONSTANTS[name](), *[mpf(0)] * self.order]), dtype=object)
+        return value
+
+    def neg(self, a: np.ndarray) -> np.ndarray:
+        return -a
+
+    def binary(self, op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.asarray(BINARY[op](a, b), dtype=object)
+
+    def call(self, call: Call, args: list[np.ndarray]) -> np.ndarray:
+        return np.asarray(_call(call, args), dtype=object)
 
 
 def _jets(values: np.ndarray, order: int, seed: int | None, everywhere: bool) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 
 from actgrad.core import registry
 from actgrad.core.expr import OPERATORS
-from actgrad.core.program import Program
+from actgrad.core.program import Program, run
 
 
 def _sympy_activation(sp: Any, name: str, x: Any, p: Mapping[str, Any]) -> Any:
@@ -115,6 +115,51 @@ def _power(sp: Any, a: Any, b: Any) -> Any:
     return a**b
 
 
+class _NoFormula(Exception):
+    """A step with no scalar closed form (its message is the note)."""
+
+
+class _Sympy:
+    """sympy's operations for :func:`program.run`."""
+
+    def __init__(self, sp: Any, symbols: dict, math_ops: dict) -> None:
+        self.sp, self.symbols, self.math_ops = sp, symbols, math_ops
+
+    def number(self, value: float) -> Any:
+        return _number(self.sp, value)
+
+    def name(self, name: str) -> Any:
+        sp = self.sp
+        return self.symbols.get(name) or (sp.pi if name == "pi" else sp.E)
+
+    def neg(self, a: Any) -> Any:
+        return -a
+
+    def binary(self, op: str, a: Any, b: Any) -> Any:
+        return _power(self.sp, a, b) if op == "**" else OPERATORS[op](a, b)
+
+    def call(self, call: Any, args: list[Any]) -> Any:
+        sp, name, target, params = self.sp, call.name, call.target, call.params
+        if target == "math" and name in self.math_ops:
+            return self.math_ops[name](*args)
+        if target == "math" and name in ("min", "max") and len(args) == 2:
+            return (sp.Min if name == "min" else sp.Max)(*args)
+        if target == "math" and name == "clamp" and len(args) == 1:
+            low, high = params.get("min"), params.get("max")
+            out = args[0] if low is None else sp.Max(args[0], low)
+            return out if high is None else sp.Min(out, high)
+        if (
+            target != "math"
+            and registry.get(target).pointwise
+            and (registry.get(target).kind == "activation")
+        ):
+            form = _sympy_activation(sp, target, args[0], params)
+            if form is None:
+                raise _NoFormula(f"--symbolic: no closed form for {name} here")
+            return form
+        raise _NoFormula(f"--symbolic: {name} works on whole vectors; no scalar formula")
+
+
 def _symbolic(program: Program, wrt: tuple[str, ...]) -> tuple[dict, list]:
     import sympy as sp
 
@@ -133,43 +178,10 @@ def _symbolic(program: Program, wrt: tuple[str, ...]) -> tuple[dict, list]:
         "maximum": sp.Max,
         "minimum": sp.Min,
     }
-    stack: list[Any] = []
-    for item in program.steps:
-        kind = item[0]
-        if kind == "num":
-            stack.append(_number(sp, item[1]))
-        elif kind == "name":
-            stack.append(symbols.get(item[1]) or (sp.pi if item[1] == "pi" else sp.E))
-        elif kind == "neg":
-            stack.append(-stack.pop())
-        elif kind == "bin":
-            b, a = stack.pop(), stack.pop()
-            stack.append(_power(sp, a, b) if item[1] == "**" else OPERATORS[item[1]](a, b))
-        else:
-            call, nargs = item[1], item[2]
-            args = stack[len(stack) - nargs :]
-            del stack[len(stack) - nargs :]
-            name, target, params = call.name, call.target, call.params
-            if target == "math" and name in math_ops:
-                stack.append(math_ops[name](*args))
-            elif target == "math" and name in ("min", "max") and nargs == 2:
-                stack.append((sp.Min if name == "min" else sp.Max)(*args))
-            elif target == "math" and name == "clamp" and nargs == 1:
-                low, high = params.get("min"), params.get("max")
-                out = args[0] if low is None else sp.Max(args[0], low)
-                stack.append(out if high is None else sp.Min(out, high))
-            elif (
-                target != "math"
-                and registry.get(target).pointwise
-                and registry.get(target).kind == "activation"
-            ):
-                form = _sympy_activation(sp, target, args[0], params)
-                if form is None:
-                    return {}, [f"--symbolic: no closed form for {name} here"]
-                stack.append(form)
-            else:
-                return {}, [f"--symbolic: {name} works on whole vectors; no scalar formula"]
-    expression = stack.pop()
+    try:
+        expression = run(program, _Sympy(sp, symbols, math_ops))
+    except _NoFormula as why:
+        return {}, [str(why)]
     formulas = {}
     for name in wrt:
         symbol = symbols.get(name)
