@@ -555,6 +555,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         params=(DIM,),
         pointwise=False,
         exact=lambda R, x, p: R.glu(x),
+        halves=True,
         example="actgrad glu --x 1,2,0,-1 --grad",
     ),
     FunctionSpec(

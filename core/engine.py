@@ -117,18 +117,6 @@ def whole(t64: torch.Tensor, option: str) -> torch.Tensor:
     return t64.to(torch.int64)
 
 
-def _ctc_lengths(t: dict[str, torch.Tensor]) -> None:
-    """ctc_loss's lengths default to every time step and every target given."""
-    if t["targets"].ndim == 0:
-        t["targets"] = t["targets"].reshape(1)
-    log_probs, targets = t["log_probs"], t["targets"]
-    batch = () if log_probs.ndim == 2 else (log_probs.shape[1],)
-    if "input_lengths" not in t:
-        t["input_lengths"] = torch.full(batch, log_probs.shape[0], dtype=torch.int64)
-    if "target_lengths" not in t:
-        t["target_lengths"] = torch.full(batch, targets.shape[-1], dtype=torch.int64)
-
-
 MATH = {
     "exp": torch.exp,
     "log": torch.log,
@@ -197,8 +185,7 @@ class Forward:
             if len({tuple(tensors[n].shape) for n in aligned}) > 1:
                 broadcast = torch.broadcast_tensors(*(tensors[n] for n in aligned))
                 tensors.update(zip(aligned, broadcast, strict=True))
-        if spec.name == "ctc_loss":
-            _ctc_lengths(tensors)
+        spec.complete(torch, tensors)
         self.lint += spec.lint(tensors, call.params)
         self.loss_args = tensors
         return spec.call(F, tensors, call.params)

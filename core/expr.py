@@ -568,7 +568,7 @@ def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tup
                 raise _fail(
                     text, pos, f"dim={dim} is out of range for {name}", "use dim=-1 (the default)"
                 )
-            if spec.name == "glu":
+            if spec.halves:
                 if shape[dim] % 2:
                     raise _fail(text, pos, "glu needs an even size along dim", "fix the input")
                 shape = tuple(s // 2 if k == dim % len(shape) else s for k, s in enumerate(shape))

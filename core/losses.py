@@ -219,6 +219,18 @@ def _ctc_shapes(s: Mapping[str, tuple[int, ...]], p: Mapping[str, Any]) -> None:
         raise _bad("--targets must be (S) or (N, S) class indices", "one row per sample")
 
 
+def _ctc_lengths(T, t) -> None:
+    """ctc_loss's lengths default to every time step and every target given."""
+    if t["targets"].ndim == 0:
+        t["targets"] = t["targets"].reshape(1)
+    log_probs, targets = t["log_probs"], t["targets"]
+    batch = () if log_probs.ndim == 2 else (log_probs.shape[1],)
+    if "input_lengths" not in t:
+        t["input_lengths"] = T.full(batch, log_probs.shape[0], dtype=T.int64)
+    if "target_lengths" not in t:
+        t["target_lengths"] = T.full(batch, targets.shape[-1], dtype=T.int64)
+
+
 def _ctc_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
     log_probs, targets, lengths = t["log_probs"], t["targets"], t["target_lengths"]
     classes = log_probs.shape[-1]
@@ -756,6 +768,11 @@ SPECS: tuple[FunctionSpec, ...] = (
         call=lambda F, t, p: F.ctc_loss(
             t["log_probs"], t["targets"], t["input_lengths"], t["target_lengths"], **p
         ),
+        complete=_ctc_lengths,
+        no_finite_differences=(
+            "torch's ctc gradient is y − γ, not the partial derivative that they measure"
+        ),
+        mean_note="reduction=mean divides each sample's loss by its target length, then averages",
         example="actgrad ctc --log-probs '[[-0.7,-0.7],[-0.7,-0.7]]' --targets 1 --grad",
         notes=(
             "torch's ctc_loss gradient is taken with respect to the logits that log_softmax "

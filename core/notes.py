@@ -74,8 +74,8 @@ def reduction_note(spec: registry.FunctionSpec, t: dict, params: dict) -> str | 
         return f"reduction=batchmean divides the sum, and every derivative, by {size} (dim 0)"
     if reduction != "mean":
         return None
-    if spec.name == "ctc_loss":
-        return "reduction=mean divides each sample's loss by its target length, then averages"
+    if spec.mean_note:
+        return spec.mean_note
     with torch.no_grad():
         count = spec.call(F, t, {**params, "reduction": "none"}).numel()
     target = t.get("target")

@@ -73,7 +73,7 @@ def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
     dim %= ndim
     n = shape[dim]
     m = n
-    if spec.name == "glu":
+    if spec.halves:
         if n % 2:
             raise BadParameter(
                 f"glu halves its input along dim {dim}, which has odd size {n}",
@@ -446,7 +446,7 @@ def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
         shape = shape or (1,)
         dim = req.params["dim"] % len(shape)
         size = shape[dim]
-        out = size // 2 if spec.name == "glu" else size
+        out = size // 2 if spec.halves else size
         return cost.activation(shape, itemsize, req.order, False, size, out, req.index)
     floats = [
         s for n, s in shapes.items() if (t := spec.tensor_input(n)) is None or t.kind != "index"

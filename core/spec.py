@@ -160,6 +160,12 @@ class FunctionSpec:
     exact: Callable[..., Any] | None = None
     # symbolic(S, x, params): the closed form in sympy S, for expr --symbolic
     symbolic: Callable[..., Any] | None = None
+    halves: bool = False  # the output has half the input's size along the dim (glu)
+    # complete(T, tensors): fills inputs that default from the others (ctc's lengths)
+    complete: Callable[..., None] = field(default=lambda T, t: None)
+    # why finite differences do not measure torch's derivative here (--check skips them)
+    no_finite_differences: str = ""
+    mean_note: str = ""  # what reduction=mean divides by, where it is not the element count
     # inputs that must share the prediction's shape (a scalar broadcasts; else --broadcast)
     aligned: tuple[str, ...] = ()
     # dtypes torch has no CPU kernel for, given the params (refused with exit 2 on the CPU)
