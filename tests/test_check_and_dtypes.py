@@ -1,4 +1,4 @@
-"""--check, --dtypes, kink reports and plots (issue 6)."""
+"""--check, --dtypes, kink reports and plots."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a new user tries first: python -m actgrad, actgrad help NAME, positional values,
+"""Invocation forms a new user tries first: python -m actgrad, actgrad help NAME, positional values,
 expressions that start with a minus."""
 
 from __future__ import annotations
