@@ -311,3 +311,26 @@ def test_losses_in_expressions():
     ce = run("cross_entropy(z, t)", "z=2,1,0.1", "t=0", wrt=["z"])
     p = torch.softmax(torch.tensor([2, 1, 0.1], dtype=torch.float64), -1).numpy()
     np.testing.assert_allclose(ce.derivatives[1]["z"], p - [1, 0, 0], rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("expression", "args", "value"),
+    [
+        ("1+1", [], 2.0),
+        ("1+1", ["--x", "1,2"], 2.0),
+        ("exp(2)", ["--x", "1"], math.exp(2)),
+        ("2*pi", ["--var", "x=1"], 2 * math.pi),
+    ],
+)
+def test_a_constant_expression_is_a_number(expression, args, value):
+    """A calculator can add: an expression that uses none of its variables has its value, and
+    a variable given to it gets the note that it is unused and derivative 0."""
+    out = cli(expression, *args, "--dtype", "float64", "--json")
+    assert out.exit_code == 0, out.stderr
+    data = orjson.loads(out.stdout)
+    assert data["value"] == pytest.approx(value, rel=1e-15)
+    if args:
+        assert any("not used by the expression" in n for n in data["notes"])
+    graded = cli(expression, "--x", "1,2", "--grad", "--json")
+    assert graded.exit_code == 0, graded.stderr
+    assert orjson.loads(graded.stdout)["grad"]["x"] == [0.0, 0.0]
