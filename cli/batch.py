@@ -25,21 +25,19 @@ import typer
 from actgrad import core
 from actgrad.cli.commands import (
     add_function_commands,
-    dtype_list,
     evaluate_dtypes,
-    expr_request_from_options,
     grad_names,
     make_expr_command,
     options_first,
-    request_from_options,
 )
 from actgrad.cli.exits import ExitStatus
 from actgrad.cli.output import write
 from actgrad.cli.render import render_json, render_json_rows
 from actgrad.core import registry
-from actgrad.core.batch import GroupKey, coalescible, evaluate_group
+from actgrad.core.batch import GroupKey, evaluate_group, scalar_key
+from actgrad.core.command_options import dtype_list, no_stdin, request_of
 from actgrad.core.errors import ActgradError, BadInput, BadParameter
-from actgrad.core.options import DTYPES, parse_cap, resolve_params
+from actgrad.core.json_line import json_options
 from typer._click.exceptions import ClickException
 
 DEFAULT_WINDOW = 65536
@@ -112,164 +110,8 @@ class LineReader:
             yield parts
 
 
-def _values(value: Any, name: str) -> str:
-    """A JSON value for a tensor input as the text the command line would take."""
-    if isinstance(value, bool) or value is None or isinstance(value, dict):
-        raise BadInput(
-            f"{name} must be a number, a list of numbers or a string",
-            'e.g. "x": 0.5, "x": [1, 2], "x": "-10:10:100"',
-        )
-    if isinstance(value, int | float):
-        try:
-            return repr(float(value))
-        except OverflowError:
-            raise BadInput(f"{name} is too large for float64", "give a smaller number") from None
-    if isinstance(value, str):
-        if value.strip() == "-":
-            raise BadInput(f"{name} cannot read stdin in batch mode", "give the values inline")
-        return value
-    return orjson.dumps(value).decode()
-
-
 def _env(name: str) -> str | None:
     return os.environ.get(name) or None
-
-
-# The JSON types each request key takes (inputs and function parameters are checked where
-# they are parsed); anything else is that line's error, named with an example.
-KEY_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    "fn": ((str,), '"fn": "sigmoid"'),
-    "expr": ((str,), '"expr": "x*sigmoid(x)"'),
-    "vars": ((dict,), '"vars": {"x": [0, 1]}'),
-    "grad": ((bool, str, list), '"grad": true, or "grad": ["w", "x"]'),
-    "wrt": ((str, list), '"wrt": ["w", "x"]'),
-    "order": ((int, str), '"order": 2'),
-    "index": ((int, str), '"index": 1'),
-    "dim": ((int, str), '"dim": -1'),
-    "dtype": ((str,), '"dtype": "float64"'),
-    "device": ((str,), '"device": "cpu"'),
-    "params": ((dict,), '"params": {"negative_slope": 0.1}'),
-    "seed": ((int, str), '"seed": 0'),
-    "broadcast": ((bool,), '"broadcast": true'),
-    "symbolic": ((bool,), '"symbolic": true'),
-}
-
-
-def _check_types(data: dict) -> None:
-    for key, (types, example) in KEY_TYPES.items():
-        if key not in data:
-            continue
-        value = data[key]
-        wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-        if wrong or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
-            got = "null" if value is None else type(value).__name__
-            raise BadParameter(f"{key!r} cannot be {got} ({_short(value)})", f"e.g. {example}")
-
-
-def _short(value: Any) -> str:
-    text = orjson.dumps(value).decode()
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def json_request(data: dict, max_elements: int) -> Any:
-    """A JSON request object as a Request: its keys are the command's own options (the
-    command line's option table: ``"x"`` is --x, ``"negative_slope"`` --negative-slope,
-    ``"check"`` --check), turned into the options the command line parses and built by the
-    same code, so every option works in a JSON line and is validated as on the command line."""
-    _check_types(data)
-    if "expr" in data:
-        name = canonical = "expr"
-    else:
-        fn = data.get("fn")
-        if not isinstance(fn, str):
-            raise BadParameter(
-                'a request needs "fn" (a function name) or "expr"',
-                'e.g. {"fn": "sigmoid", "x": 0.5, "grad": true}',
-            )
-        name, canonical = fn, registry.get(fn).name
-    command = _command(canonical)
-    given = ["--", data["expr"]] if canonical == "expr" else []
-    options = dict(_make_context(command, name, given).params)
-    table = _json_keys(command)
-    for key, value in data.items():
-        if key in ("fn", "expr", "id"):
-            continue
-        if key == "vars" and canonical == "expr":
-            options["var"] = [f"{k}={_values(v, k)}" for k, v in value.items()]
-        elif key == "params" and canonical != "expr":
-            for k, v in value.items():
-                param = table.get(k)
-                if param is None or not param.name.startswith("p_"):
-                    raise BadParameter(
-                        f"{registry.get(canonical).command} has no parameter {k!r}",
-                        f"see actgrad explain {name}",
-                    )
-                options[param.name] = v
-        elif key == "grad" and isinstance(value, str | list):  # "grad": ["w", "x"]
-            options["grad"], options["wrt"] = True, _text(value, key)
-        else:
-            param = table.get(key)
-            if param is None:
-                keys = ", ".join(sorted({*table, "id", *(("vars",) if name == "expr" else ())}))
-                raise BadParameter(f"unknown key {key!r} for {_title(canonical)}", f"keys: {keys}")
-            options[param.name] = _option_value(param, key, value)
-    return _request(canonical, options, max_elements)
-
-
-def _title(canonical: str) -> str:
-    return "an expression" if canonical == "expr" else registry.get(canonical).command
-
-
-def _option_value(param: Any, key: str, value: Any) -> Any:
-    """A JSON value as the command line's option would hold it."""
-    if param.is_flag:
-        if type(value) is not bool:
-            got = "null" if value is None else type(value).__name__
-            raise BadParameter(f"{key!r} cannot be {got} ({_short(value)})", f'e.g. "{key}": true')
-        return value
-    if param.name.startswith("p_"):
-        return value  # a function parameter: resolve_params checks its type and range
-    text = (
-        _values(value, key)
-        if param.name.startswith("t_") or param.name == "cotangent"
-        else (_text(value, key))
-    )
-    return (text,) if param.multiple else text
-
-
-def _text(value: Any, key: str) -> str:
-    """A JSON value of a plain option (--order, --dtypes, --wrt, …) as its text."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value) if isinstance(value, int) else repr(value)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return ",".join(value)
-    got = "null" if value is None else type(value).__name__
-    raise BadParameter(
-        f"{key!r} cannot be {got} ({_short(value)})",
-        f"see actgrad --help for --{key.replace('_', '-')}",
-    )
-
-
-_KEYS: dict[int, dict[str, Any]] = {}
-
-
-def _json_keys(command: Any) -> dict[str, Any]:
-    """{JSON key: the command's option}: each long option name (``negative_slope`` for
-    --negative-slope, ``vjp`` for --vjp) and each option's own name."""
-    found = _KEYS.get(id(command))
-    if found is None:
-        found = {}
-        for param in command.params:
-            if param.name in ("values", "expression", "var"):  # positional, and JSON's "vars"
-                continue
-            for opt in param.opts:
-                if opt.startswith("--"):
-                    found[opt[2:].replace("-", "_")] = param
-            found.setdefault(param.name.removeprefix("t_").removeprefix("p_"), param)
-        _KEYS[id(command)] = found
-    return found
 
 
 def _make_context(command: Any, name: str, args: list[str]) -> Any:
@@ -279,16 +121,16 @@ def _make_context(command: Any, name: str, args: list[str]) -> Any:
         raise BadParameter(exc.format_message(), f"see 'actgrad {name} --help'") from None
 
 
-def _request(canonical: str, options: dict[str, Any], max_elements: int) -> Any:
+def _request(name: str, options: dict[str, Any], max_elements: int) -> Any:
     """The Request of a batch line's parsed options (a JSON object's or a command line's),
-    built as the command line builds it; its element cap is at most batch's own."""
-    own = options.get("max_elements")
-    options["max_elements"] = max_elements if own is None else min(parse_cap(own), max_elements)
-    if canonical == "expr":
-        request = expr_request_from_options(options, read_stdin=_no_stdin)
-    else:
-        request = request_from_options(registry.get(canonical), options, read_stdin=_no_stdin)
+    built by core as the command line's is; its element cap is at most batch's own."""
+    request = request_of(name, options, no_stdin, max_elements=max_elements)
     return Compare(request, dtype_list(options["dtypes"])) if options.get("dtypes") else request
+
+
+def json_request(data: dict, max_elements: int) -> Any:
+    """A JSON request object as a Request (or a Compare, with "dtypes")."""
+    return _request(*json_options(data), max_elements)
 
 
 @dataclass(frozen=True)
@@ -324,10 +166,6 @@ def _command(name: str) -> Any:
         key = "expr" if name == "expr" else registry.get(name).command
         _COMMANDS[name] = group.commands[key]  # type: ignore[attr-defined]
     return _COMMANDS[name]
-
-
-def _no_stdin() -> str:
-    raise BadInput("a batch line cannot read stdin", "give the values inline")
 
 
 def cli_request(line: str, max_elements: int) -> Any:
@@ -424,7 +262,6 @@ class Batch:
         self.fast_cache: dict[tuple, Any] = {}
         self.dtype = _env("ACTGRAD_DTYPE") or "float32"
         self.device = _env("ACTGRAD_DEVICE") or "cpu"
-        self.devices = {"cpu", "cuda", "mps", "auto", *(f"cuda:{i}" for i in range(16))}
 
     def parse(self, number: int, raw: bytes | LineTooLong, limit: int) -> tuple[Line, Any]:
         """A Line, and a fast (group key, x) when the request can be coalesced. Whatever goes
@@ -516,38 +353,7 @@ class Batch:
 
     def _key(self, signature: tuple) -> tuple | None:
         """The group key of a fast line's signature, or None when it takes the general path."""
-        fn, params, grad, order, dtype, device = signature
-        if (
-            type(grad) is not bool
-            or type(order) is not int
-            or type(params) is not tuple
-            or type(dtype) is not str
-            or type(device) is not str
-        ):
-            return None  # null or a wrong type: the general path says what is wrong
-        known = self._resolve(fn, dict(params))
-        if not known:
-            return None
-        name, resolved, max_order = known
-        if grad and order < 1:
-            order = 1
-        dtype = dtype or self.dtype
-        device = device or self.device
-        if not 0 <= order <= max_order or dtype not in DTYPES or device not in self.devices:
-            return None
-        return name, resolved, dtype, device, order
-
-    def _resolve(self, fn: Any, params: dict) -> tuple | tuple[()]:
-        """(name, resolved params, max order) for a coalescible function, else ()."""
-        name = registry.resolve(fn) if isinstance(fn, str) else None
-        spec = registry.get(name) if name else None
-        if spec is None or not coalescible(spec):
-            return ()
-        try:
-            resolved = tuple(resolve_params(spec, params).items())
-        except ActgradError:
-            return ()
-        return spec.name, resolved, min(spec.max_order, 4)
+        return scalar_key(*signature, self.dtype, self.device)
 
     def take(self, window: Window, chunk: list, start: int, limit: int) -> int:
         """Parse lines of ``chunk`` from ``start`` into ``window`` until it is full or the

@@ -9,9 +9,8 @@ from typing import Any
 
 import typer
 from actgrad.cli.exits import ExitStatus
+from actgrad.core.command_options import FORMATS
 from actgrad.core.errors import BadParameter
-
-FORMATS = ("auto", "table", "plain", "json")
 
 
 def resolve_format(fmt: str, as_json: bool, formats: tuple[str, ...] = FORMATS) -> str:

@@ -20,7 +20,9 @@ import numpy as np
 import torch
 from actgrad.core import notes, registry
 from actgrad.core.engine import activation_notes, compute, result_of
+from actgrad.core.errors import ActgradError
 from actgrad.core.inputs import Values
+from actgrad.core.options import DTYPES, resolve_params
 from actgrad.core.program import of_function
 from actgrad.core.request import Request
 from actgrad.core.result import Result
@@ -68,6 +70,42 @@ class Group:
 
 def coalescible(spec: registry.FunctionSpec) -> bool:
     return spec.kind == "activation" and spec.pointwise and not spec.stochastic
+
+
+DEVICES = frozenset({"cpu", "cuda", "mps", "auto", *(f"cuda:{i}" for i in range(16))})
+
+
+def scalar_key(
+    fn: Any, params: Any, grad: Any, order: Any, dtype: Any, device: Any, dtype0: str, device0: str
+) -> tuple | None:
+    """The group key (function, resolved params, dtype, device, order) of a scalar request
+    that can be coalesced, the request's fields as a JSON line gives them ("" or 0: left out,
+    then ``dtype0`` and ``device0``); None when it must take the general path, which says what
+    is wrong with it (a null, a wrong type, an unknown function, a bad parameter)."""
+    if (
+        type(grad) is not bool
+        or type(order) is not int
+        or type(params) is not tuple
+        or type(dtype) is not str
+        or type(device) is not str
+        or type(fn) is not str
+    ):
+        return None
+    name = registry.resolve(fn)
+    spec = registry.get(name) if name else None
+    if spec is None or not coalescible(spec):
+        return None
+    try:
+        resolved = tuple(resolve_params(spec, dict(params)).items())
+    except ActgradError:
+        return None
+    if grad and order < 1:
+        order = 1
+    dtype = dtype or dtype0
+    device = device or device0
+    if not 0 <= order <= min(spec.max_order, 4) or dtype not in DTYPES or device not in DEVICES:
+        return None
+    return spec.name, resolved, dtype, device, order
 
 
 def evaluate_group(key: GroupKey, xs: list[float]) -> Group:

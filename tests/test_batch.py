@@ -483,9 +483,10 @@ def test_every_option_of_the_command_line_works_in_a_json_line():
 def test_json_keys_are_the_command_lines_option_table(name):
     """Every long option of the command is a JSON key (no 'unknown key'); a key it lacks is
     refused, naming the keys there are."""
-    from actgrad.cli.batch import _command, _json_keys
+    from actgrad.cli.batch import _command
+    from actgrad.core.json_line import json_keys
 
-    keys = _json_keys(_command(name))
+    keys = json_keys(name)
     for param in _command(name).params:
         for opt in param.opts:
             if opt.startswith("--") and param.name not in ("var",):

@@ -173,7 +173,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.program",),  # what every request becomes: steps over named variables
     ("core.expr",),  # expression text -> program
     ("core.request", "core.symbolic", "core.result"),  # validated requests; formulas; results
-    ("core.reference_program",),  # the truth of an expression's program
+    ("core.command_options",),  # each command's options as data; their values -> a request
+    ("core.json_line", "core.reference_program"),  # a JSON request's options; an expression's truth
     ("core.derivatives", "core.notes", "core.truth"),  # derivative forms; notes; a result's truth
     ("core.engine",),  # the evaluator (torch)
     ("core.check", "core.batch"),  # --check; coalesced batch groups

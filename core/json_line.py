@@ -1,0 +1,172 @@
+"""A JSON request (a batch line such as ``{"fn": "sigmoid", "x": 0.5, "grad": true}``) as the
+parsed options of its command, validated by the same code as the command line.
+
+Its keys are the command's own options (:mod:`command_options`): ``"x"`` is --x,
+``"negative_slope"`` --negative-slope, ``"check"`` --check; ``"params"`` and ``"vars"`` group
+function parameters and an expression's variables; ``"grad": ["w", "x"]`` is --grad --wrt w,x.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orjson
+
+from . import registry
+from .command_options import Option, defaults, options_of
+from .errors import BadInput, BadParameter
+
+# The JSON types each key takes where the type alone decides (inputs and function parameters
+# are checked where they are parsed); anything else is that line's error, with an example.
+KEY_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "fn": ((str,), '"fn": "sigmoid"'),
+    "expr": ((str,), '"expr": "x*sigmoid(x)"'),
+    "vars": ((dict,), '"vars": {"x": [0, 1]}'),
+    "grad": ((bool, str, list), '"grad": true, or "grad": ["w", "x"]'),
+    "wrt": ((str, list), '"wrt": ["w", "x"]'),
+    "order": ((int, str), '"order": 2'),
+    "index": ((int, str), '"index": 1'),
+    "dim": ((int, str), '"dim": -1'),
+    "dtype": ((str,), '"dtype": "float64"'),
+    "device": ((str,), '"device": "cpu"'),
+    "params": ((dict,), '"params": {"negative_slope": 0.1}'),
+    "seed": ((int, str), '"seed": 0'),
+    "broadcast": ((bool,), '"broadcast": true'),
+    "symbolic": ((bool,), '"symbolic": true'),
+}
+POSITIONAL = {"values": None, "expression": None}
+
+
+def _short(value: Any) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _got(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _check_types(data: dict) -> None:
+    for key, (types, example) in KEY_TYPES.items():
+        if key not in data:
+            continue
+        value = data[key]
+        wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        if wrong or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+            raise BadParameter(
+                f"{key!r} cannot be {_got(value)} ({_short(value)})", f"e.g. {example}"
+            )
+
+
+def values_text(value: Any, name: str) -> str:
+    """A JSON value for a tensor input as the text the command line would take."""
+    if isinstance(value, bool) or value is None or isinstance(value, dict):
+        raise BadInput(
+            f"{name} must be a number, a list of numbers or a string",
+            'e.g. "x": 0.5, "x": [1, 2], "x": "-10:10:100"',
+        )
+    if isinstance(value, int | float):
+        try:
+            return repr(float(value))
+        except OverflowError:
+            raise BadInput(f"{name} is too large for float64", "give a smaller number") from None
+    if isinstance(value, str):
+        if value.strip() == "-":
+            raise BadInput(f"{name} cannot read stdin in batch mode", "give the values inline")
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _text(value: Any, key: str) -> str:
+    """A JSON value of a plain option (--order, --dtypes, --wrt, …) as its text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value) if isinstance(value, int) else repr(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    raise BadParameter(
+        f"{key!r} cannot be {_got(value)} ({_short(value)})",
+        f"see actgrad --help for --{key.replace('_', '-')}",
+    )
+
+
+def _value(option: Option, key: str, value: Any) -> Any:
+    """A JSON value as the command line's option would hold it."""
+    if option.kind == "flag":
+        if type(value) is not bool:
+            raise BadParameter(
+                f"{key!r} cannot be {_got(value)} ({_short(value)})", f'e.g. "{key}": true'
+            )
+        return value
+    if option.key.startswith("p_"):
+        return value  # a function parameter: resolve_params checks its type and range
+    if option.kind == "values":
+        return (values_text(value, key),)
+    return _text(value, key)
+
+
+_KEYS: dict[str, dict[str, Option]] = {}
+
+
+def json_keys(name: str) -> dict[str, Option]:
+    """{JSON key: option} of the command for ``name`` (a function or "expr"): each long
+    spelling (``negative_slope``, ``vjp``) and each option's own name (``output_format``)."""
+    found = _KEYS.get(name)
+    if found is None:
+        found = {}
+        for option in options_of(name):
+            if option.key == "var":  # JSON's "vars"
+                continue
+            for key in option.long_names:
+                found[key] = option
+            found.setdefault(option.name, option)
+        _KEYS[name] = found
+    return found
+
+
+def _title(name: str) -> str:
+    return "an expression" if name == "expr" else registry.get(name).command
+
+
+def json_options(data: dict) -> tuple[str, dict[str, Any]]:
+    """(command, parsed options) of a JSON request object."""
+    _check_types(data)
+    if "expr" in data:
+        given = name = "expr"
+    else:
+        given = data.get("fn")
+        if not isinstance(given, str):
+            raise BadParameter(
+                'a request needs "fn" (a function name) or "expr"',
+                'e.g. {"fn": "sigmoid", "x": 0.5, "grad": true}',
+            )
+        name = registry.get(given).name
+    options = {**POSITIONAL, **defaults(options_of(name), os.environ)}
+    if name == "expr":
+        options["expression"] = data["expr"]
+    table = json_keys(name)
+    for key, value in data.items():
+        if key in ("fn", "expr", "id"):
+            continue
+        if key == "vars" and name == "expr":
+            options["var"] = [f"{k}={values_text(v, k)}" for k, v in value.items()]
+        elif key == "params" and name != "expr":
+            for k, v in value.items():
+                option = table.get(k)
+                if option is None or not option.key.startswith("p_"):
+                    raise BadParameter(
+                        f"{registry.get(name).command} has no parameter {k!r}",
+                        f"see actgrad explain {given}",
+                    )
+                options[option.key] = v
+        elif key == "grad" and isinstance(value, str | list):  # "grad": ["w", "x"]
+            options["grad"], options["wrt"] = True, _text(value, key)
+        else:
+            option = table.get(key)
+            if option is None:
+                keys = ", ".join(sorted({*table, "id", *(("vars",) if name == "expr" else ())}))
+                raise BadParameter(f"unknown key {key!r} for {_title(name)}", f"keys: {keys}")
+            options[option.key] = _value(option, key, value)
+    return name, options
