@@ -175,7 +175,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         stochastic=True,
         no_cpu_kernel=lambda p: ("float16",) if p["training"] else (),
         kinks=lambda p: [] if p["training"] else _slope_kink((p["lower"] + p["upper"]) / 2),
-        check=lambda p: "lower must not exceed upper" if p["lower"] > p["upper"] else None,
+        validate=lambda p: "lower must not exceed upper" if p["lower"] > p["upper"] else None,
         exact=lambda R, x, p: R.rrelu(x, p),
         example="actgrad rrelu --x -1,-2,3 --training --seed 0 --grad",
     ),
@@ -204,7 +204,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         "(−alpha, ∞)",
         derivative_fn=lambda T, x, p: T.where(x > 0, 1.0, T.exp(x / p["alpha"])),
         params=(Param("alpha", "float", 1.0, "saturation value for negative inputs (≠ 0)"),),
-        check=lambda p: "alpha must not be 0" if p["alpha"] == 0 else None,
+        validate=lambda p: "alpha must not be 0" if p["alpha"] == 0 else None,
         kinks=lambda p: [Kink(0.0, 0.0, 1 / p["alpha"], 0.0, order=2, sides="==RRR")],
         exact=lambda R, x, p: R.celu(x, R.mpf(p["alpha"])),
         example="actgrad celu --x -1,0,1 --alpha 2 --grad",
@@ -364,7 +364,7 @@ SPECS: tuple[FunctionSpec, ...] = (
                 alternatives=(("clamp(x, min_val, max_val)", 1.0),),
             ),
         ],
-        check=lambda p: (
+        validate=lambda p: (
             "max_val must not be lower than min_val" if p["max_val"] < p["min_val"] else None
         ),
         exact=lambda R, x, p: R.clip(x, R.mpf(p["min_val"]), R.mpf(p["max_val"])),
@@ -443,7 +443,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             Kink(-p["lambd"], 0.0, 1.0, 0.0, jump=p["lambd"] != 0, sides="RR"),
             Kink(p["lambd"], 0.0, 0.0, 1.0, jump=p["lambd"] != 0, sides="LL"),
         ],
-        check=_positive("lambd", strict=False),
+        validate=_positive("lambd", strict=False),
         exact=lambda R, x, p: R.hardshrink(x, p["lambd"]),
         example="actgrad hardshrink --x -1,-0.5,0,0.5,1 --grad",
     ),
@@ -461,7 +461,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             Kink(-p["lambd"], 0.0, 1.0, 0.0, sides="=R"),
             Kink(p["lambd"], 0.0, 0.0, 1.0, sides="=L"),
         ],
-        check=_positive("lambd", strict=False),
+        validate=_positive("lambd", strict=False),
         exact=lambda R, x, p: R.softshrink(x, R.mpf(p["lambd"])),
         example="actgrad softshrink --x -1,-0.5,0,0.5,1 --grad",
     ),
@@ -573,7 +573,10 @@ SPECS: tuple[FunctionSpec, ...] = (
         ),
         pointwise=False,
         stochastic=True,
-        check=_positive("tau"),
+        validate=_positive("tau"),
+        param_notes=lambda p: (
+            ["hard=True: the value is one-hot; the derivative is the soft one"] if p["hard"] else []
+        ),
         example="actgrad gumbel-softmax --x 1,2,3 --tau 0.5 --seed 0 --grad",
     ),
     FunctionSpec(
@@ -610,7 +613,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         ),
         pointwise=False,
         call=lambda F, x, p: _last_dims(F.layer_norm, x, p, p["bias"]),
-        check=lambda p: "eps must be non-negative" if p["eps"] < 0 else None,
+        validate=lambda p: "eps must be non-negative" if p["eps"] < 0 else None,
         exact=lambda R, x, p: R.layer_norm(x, p["eps"], p["weight"], p["bias"]),
         example="actgrad layer-norm --x 1,2,3,4 --grad",
         notes=(
@@ -634,7 +637,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         ),
         pointwise=False,
         call=lambda F, x, p: _last_dims(F.rms_norm, x, p),
-        check=lambda p: "eps must be non-negative" if (p["eps"] or 0) < 0 else None,
+        validate=lambda p: "eps must be non-negative" if (p["eps"] or 0) < 0 else None,
         exact=lambda R, x, p: R.rms_norm(x, p["eps"], p["weight"]),
         example="actgrad rms-norm --x 1,2,3,4 --grad",
         notes=(

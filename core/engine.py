@@ -511,8 +511,7 @@ def activation_notes(
         notes += (
             live if live is not None else notes_for.accuracy_notes(spec, params, dtype, order, x_np)
         )
-    if spec.name == "gumbel_softmax" and params["hard"]:
-        notes.append("hard=True: the value is one-hot; the derivative is the soft one")
+    notes += spec.param_notes(params)
     return notes
 
 

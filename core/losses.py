@@ -287,6 +287,13 @@ def _l1_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _ctc_lattice(shapes: Mapping[str, tuple[int, ...]]) -> int:
+    """The alignment lattice: time × batch × (2·target length + 1)."""
+    steps, targets = shapes["log_probs"], shapes["targets"]
+    batch = steps[1] if len(steps) == 3 else 1
+    return steps[0] * batch * (2 * (targets[-1] if targets else 1) + 1)
+
+
 SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "l1_loss",
@@ -305,6 +312,10 @@ SPECS: tuple[FunctionSpec, ...] = (
         call=lambda F, t, p: F.l1_loss(t["pred"], t["target"], weight=t.get("weight"), **p),
         lint=_l1_lint,
         example="actgrad l1 --pred 1,2,3 --target 0,2,5 --grad",
+        exact=lambda R, a, p: R.weighted(R.map(R.absolute, R.diff(a)), a, p, True),
+        weighted_mean_note=(
+            "reduction=mean divides the weighted sum, and every derivative, by the weights' sum"
+        ),
     ),
     FunctionSpec(
         "mse_loss",
@@ -327,6 +338,10 @@ SPECS: tuple[FunctionSpec, ...] = (
             "ℓ = (x·w − y)² = (3 − 1)² = 4 and ∂ℓ/∂w = 2(x·w − y)·x = 4 "
             "(actgrad mse --w 3 --grad)"
         ),
+        exact=lambda R, a, p: R.weighted(R.map(lambda z: z * z, R.diff(a)), a, p, True),
+        weighted_mean_note=(
+            "reduction=mean divides the weighted sum, and every derivative, by the weights' sum"
+        ),
     ),
     FunctionSpec(
         "huber_loss",
@@ -342,12 +357,15 @@ SPECS: tuple[FunctionSpec, ...] = (
         aligned=("pred", "target", "weight"),
         model=True,
         max_order=2,
-        check=lambda p: "delta must be positive" if p["delta"] <= 0 else None,
+        validate=lambda p: "delta must be positive" if p["delta"] <= 0 else None,
         call=lambda F, t, p: F.huber_loss(t["pred"], t["target"], weight=t.get("weight"), **p),
         example="actgrad huber --pred 0.5,3 --target 0,0 --delta 1 --grad",
         notes=(
             "with --weight, torch's mean divides by the element count; l1 and mse divide by the "
             "sum of the weights",
+        ),
+        exact=lambda R, a, p: R.weighted(
+            R.map(lambda z: R.huber(z, R.mpf(p["delta"])), R.diff(a)), a, p, False
         ),
     ),
     FunctionSpec(
@@ -364,9 +382,12 @@ SPECS: tuple[FunctionSpec, ...] = (
         aligned=("pred", "target"),
         model=True,
         max_order=2,
-        check=lambda p: "beta must not be negative" if p["beta"] < 0 else None,
+        validate=lambda p: "beta must not be negative" if p["beta"] < 0 else None,
         call=lambda F, t, p: F.smooth_l1_loss(t["pred"], t["target"], **p),
         example="actgrad smooth-l1 --pred 0.5,3 --target 0,0 --grad",
+        exact=lambda R, a, p: R.reduce(
+            R.map(lambda z: R.smooth_l1(z, R.mpf(p["beta"])), R.diff(a)), p["reduction"]
+        ),
     ),
     FunctionSpec(
         "binary_cross_entropy",
@@ -387,6 +408,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             t["pred"], t["target"], weight=t.get("weight"), **p
         ),
         example="actgrad bce --pred 0.9,0.2 --target 1,0 --grad",
+        exact=lambda R, a, p: R.weighted(R.map(R.bce, a["pred"], a["target"]), a, p, False),
     ),
     FunctionSpec(
         "binary_cross_entropy_with_logits",
@@ -419,6 +441,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         ),
         example="actgrad bce-with-logits --pred -200 --target 1",
         notes=("stable for large |logits|: bce-with-logits --pred -200 --target 1 is 200",),
+        exact=lambda R, a, p: R.bce_logits(a, p),
     ),
     FunctionSpec(
         "cross_entropy",
@@ -449,11 +472,16 @@ SPECS: tuple[FunctionSpec, ...] = (
         max_order=2,
         shapes=_class_shapes(allow_probabilities=True),
         lint=_class_index_lint,
-        check=lambda p: (
+        validate=lambda p: (
             "label_smoothing must lie in [0, 1]" if not 0 <= p["label_smoothing"] <= 1 else None
         ),
         call=lambda F, t, p: F.cross_entropy(t["pred"], t["target"], weight=t.get("weight"), **p),
         example="actgrad cross-entropy --pred 2,1,0.1 --target 0 --grad",
+        exact=lambda R, a, p: R.class_loss(a, p, False),
+        weighted_mean_note=(
+            "reduction=mean divides the sum, and every derivative, by the total weight of "
+            "the counted targets (ignore_index excluded)"
+        ),
     ),
     FunctionSpec(
         "nll_loss",
@@ -474,6 +502,11 @@ SPECS: tuple[FunctionSpec, ...] = (
         lint=_class_index_lint,
         call=lambda F, t, p: F.nll_loss(t["pred"], t["target"], weight=t.get("weight"), **p),
         example="actgrad nll --pred -0.4,-1.4,-2.3 --target 0 --grad",
+        exact=lambda R, a, p: R.class_loss(a, p, True),
+        weighted_mean_note=(
+            "reduction=mean divides the sum, and every derivative, by the total weight of "
+            "the counted targets (ignore_index excluded)"
+        ),
     ),
     FunctionSpec(
         "kl_div",
@@ -501,6 +534,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         call=lambda F, t, p: F.kl_div(t["pred"], t["target"], **p),
         example="actgrad kl-div --pred -1.3862944,-0.6931472,-1.3862944 --target 0.3,0.4,0.3 "
         "--reduction sum",
+        exact=lambda R, a, p: R.kl_div(a, p),
     ),
     FunctionSpec(
         "poisson_nll_loss",
@@ -525,6 +559,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         lint=_poisson_lint,
         call=lambda F, t, p: F.poisson_nll_loss(t["pred"], t["target"], **p),
         example="actgrad poisson-nll --pred 0.5,1 --target 2,0 --grad",
+        exact=lambda R, a, p: R.poisson(a, p),
     ),
     FunctionSpec(
         "gaussian_nll_loss",
@@ -550,6 +585,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         lint=_gaussian_lint,
         call=lambda F, t, p: F.gaussian_nll_loss(t["pred"], t["target"], t["var"], **p),
         example="actgrad gaussian-nll --pred 0,1 --target 0.5,0.5 --var 1,2 --grad",
+        exact=lambda R, a, p: R.gaussian(a, p),
     ),
     FunctionSpec(
         "hinge_embedding_loss",
@@ -568,6 +604,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         lint=_plus_minus_one,
         call=lambda F, t, p: F.hinge_embedding_loss(t["pred"], t["target"], **p),
         example="actgrad hinge-embedding --pred 0.3,2 --target 1,-1 --grad",
+        exact=lambda R, a, p: R.hinge_embedding(a, p),
     ),
     FunctionSpec(
         "soft_margin_loss",
@@ -586,6 +623,9 @@ SPECS: tuple[FunctionSpec, ...] = (
         lint=_plus_minus_one,
         call=lambda F, t, p: F.soft_margin_loss(t["pred"], t["target"], **p),
         example="actgrad soft-margin --pred 0.5,-2 --target 1,1 --grad",
+        exact=lambda R, a, p: R.reduce(
+            R.map(lambda x, t: R.softplus(-(x * t)), a["pred"], a["target"]), p["reduction"]
+        ),
     ),
     FunctionSpec(
         "multilabel_soft_margin_loss",
@@ -605,6 +645,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             t["pred"], t["target"], weight=t.get("weight"), **p
         ),
         example="actgrad multilabel-soft-margin --pred 0.5,-1,2 --target 1,0,1 --grad",
+        exact=lambda R, a, p: R.multilabel_soft_margin(a, p),
     ),
     FunctionSpec(
         "multilabel_margin_loss",
@@ -630,6 +671,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         lint=_multilabel_margin_lint,
         call=lambda F, t, p: F.multilabel_margin_loss(t["pred"], t["target"], **p),
         example="actgrad multilabel-margin --pred 0.1,0.2,0.4,0.8 --target 3,0,-1,1 --grad",
+        exact=lambda R, a, p: R.multilabel_margin(a, p),
     ),
     FunctionSpec(
         "multi_margin_loss",
@@ -654,8 +696,9 @@ SPECS: tuple[FunctionSpec, ...] = (
         call=lambda F, t, p: F.multi_margin_loss(
             t["pred"], t["target"], weight=t.get("weight"), **p
         ),
-        check=lambda p: "p must be 1 or 2" if p["p"] not in (1, 2) else None,
+        validate=lambda p: "p must be 1 or 2" if p["p"] not in (1, 2) else None,
         example="actgrad multi-margin --pred 0.1,0.2,0.4,0.8 --target 3 --grad",
+        exact=lambda R, a, p: R.multi_margin(a, p),
     ),
     FunctionSpec(
         "margin_ranking_loss",
@@ -677,6 +720,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         lint=_plus_minus_one,
         call=lambda F, t, p: F.margin_ranking_loss(t["x1"], t["x2"], t["target"], **p),
         example="actgrad margin-ranking --x1 0.8,0.2 --x2 0.5,0.6 --target 1,1 --grad",
+        exact=lambda R, a, p: R.margin_ranking(a, p),
     ),
     FunctionSpec(
         "cosine_embedding_loss",
@@ -698,6 +742,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         lint=_plus_minus_one,
         call=lambda F, t, p: F.cosine_embedding_loss(t["x1"], t["x2"], t["target"], **p),
         example="actgrad cosine-embedding --x1 1,0 --x2 1,1 --target 1 --grad",
+        exact=lambda R, a, p: R.cosine_embedding(a, p),
     ),
     FunctionSpec(
         "triplet_margin_loss",
@@ -723,9 +768,10 @@ SPECS: tuple[FunctionSpec, ...] = (
         ),
         max_order=2,
         shapes=_pairs_shapes("anchor", "positive", "negative", per_sample=None),
-        check=lambda p: "margin must be positive" if p["margin"] <= 0 else None,
+        validate=lambda p: "margin must be positive" if p["margin"] <= 0 else None,
         call=lambda F, t, p: F.triplet_margin_loss(t["anchor"], t["positive"], t["negative"], **p),
         example="actgrad triplet --anchor 0,0 --positive 1,0 --negative 0,1.5 --grad",
+        exact=lambda R, a, p: R.triplet(a, p),
     ),
     FunctionSpec(
         "ctc_loss",
@@ -780,6 +826,9 @@ SPECS: tuple[FunctionSpec, ...] = (
             "the two agree once back-propagated through log_softmax",
         ),
         limits=("torch's ctc_loss has no second derivative: --order 2 is refused",),
+        exact=lambda R, a, p: R.ctc(a, p),
+        work=_ctc_lattice,
+        logits_gradient="log_probs",
     ),
     FunctionSpec(
         "vector_norm",
@@ -804,5 +853,6 @@ SPECS: tuple[FunctionSpec, ...] = (
         lint=_norm_lint,
         call=_vector_norm,
         example="actgrad l2 --x 3,4 --grad",
+        exact=lambda R, a, p: R.vector_norm(a, p),
     ),
 )

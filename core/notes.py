@@ -85,13 +85,8 @@ def reduction_note(spec: registry.FunctionSpec, t: dict, params: dict) -> str | 
         and not target.dtype.is_floating_point
         and bool((target == params.get("ignore_index")).any())
     )
-    if "weight" in t and spec.name in ("l1_loss", "mse_loss"):
-        return "reduction=mean divides the weighted sum, and every derivative, by the weights' sum"
-    if ("weight" in t and spec.name in ("cross_entropy", "nll_loss")) or ignored:
-        return (
-            "reduction=mean divides the sum, and every derivative, by the total weight of "
-            "the counted targets (ignore_index excluded)"
-        )
+    if spec.weighted_mean_note and ("weight" in t or ignored):
+        return spec.weighted_mean_note
     if count == 1:
         return None
     return f"reduction=mean divides the sum, and every derivative, by {count} (the element count)"

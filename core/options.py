@@ -89,7 +89,7 @@ def resolve_params(spec: FunctionSpec, raw: Mapping[str, Any]) -> dict[str, Any]
                     f"e.g. {param.option} {param.choices[-1]}",
                 )
             out[param.name] = value
-    problem = spec.check(out)
+    problem = spec.validate(out)
     if problem:
         raise BadParameter(f"{spec.command}: {problem}", f"see 'actgrad explain {spec.command}'")
     return out

@@ -1,6 +1,7 @@
 """Ground truth for the losses and the vector norm: value and gradient in arbitrary precision.
 
-Each loss is written from its definition in torch's documentation (reductions, weights,
+Each loss's exact form is its entry's ``exact`` (core/losses.py), written with the operations
+here (:data:`OPS`) from its definition in torch's documentation (reductions, weights,
 ignore_index, label smoothing, torch's clamps: BCE's log ≥ −100, the eps of distances) over
 numpy arrays of :class:`taylor.Taylor`; a gradient is one forward pass per input element,
 seeded with derivative 1 there. Where a hinge or clamp meets its edge exactly, the gradient is
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from actgrad.core import interval as mp
-from actgrad.core import taylor
+from actgrad.core import registry, taylor
 from actgrad.core.interval import mpf
 from actgrad.core.reference import NoReference, converge
 from actgrad.core.taylor import Taylor
@@ -443,35 +445,42 @@ def _vector_norm(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     return pnorm(v, order)
 
 
-LOSSES: dict[str, Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], Any]] = {
-    "l1_loss": lambda a, p: _weighted(_map(taylor.absolute, _diff(a)), a, p, True),
-    "mse_loss": lambda a, p: _weighted(_map(lambda z: z * z, _diff(a)), a, p, True),
-    "huber_loss": lambda a, p: _weighted(
-        _map(lambda z: _huber(z, mpf(p["delta"])), _diff(a)), a, p, False
-    ),
-    "smooth_l1_loss": lambda a, p: _reduce(
-        _map(lambda z: _smooth_l1(z, mpf(p["beta"])), _diff(a)), p["reduction"]
-    ),
-    "binary_cross_entropy": lambda a, p: _weighted(_map(_bce, a["pred"], a["target"]), a, p, False),
-    "binary_cross_entropy_with_logits": _bce_logits,
-    "cross_entropy": lambda a, p: _class_loss(a, p, False),
-    "nll_loss": lambda a, p: _class_loss(a, p, True),
-    "kl_div": _kl_div,
-    "poisson_nll_loss": _poisson,
-    "gaussian_nll_loss": _gaussian,
-    "hinge_embedding_loss": _hinge_embedding,
-    "soft_margin_loss": lambda a, p: _reduce(
-        _map(lambda x, t: taylor.softplus(-(x * t)), a["pred"], a["target"]), p["reduction"]
-    ),
-    "multilabel_soft_margin_loss": _multilabel_soft_margin,
-    "multi_margin_loss": _multi_margin,
-    "multilabel_margin_loss": _multilabel_margin,
-    "margin_ranking_loss": _margin_ranking,
-    "cosine_embedding_loss": _cosine_embedding,
-    "triplet_margin_loss": _triplet,
-    "vector_norm": _vector_norm,
-    "ctc_loss": _ctc,
-}
+# The operations a loss's ``exact`` form is written with (its entry in core/losses.py).
+OPS = SimpleNamespace(
+    mpf=mpf,
+    absolute=taylor.absolute,
+    softplus=taylor.softplus,
+    map=_map,
+    diff=_diff,
+    reduce=_reduce,
+    weighted=_weighted,
+    huber=_huber,
+    smooth_l1=_smooth_l1,
+    bce=_bce,
+    bce_logits=_bce_logits,
+    class_loss=_class_loss,
+    kl_div=_kl_div,
+    poisson=_poisson,
+    gaussian=_gaussian,
+    hinge_embedding=_hinge_embedding,
+    multilabel_soft_margin=_multilabel_soft_margin,
+    multi_margin=_multi_margin,
+    multilabel_margin=_multilabel_margin,
+    margin_ranking=_margin_ranking,
+    cosine_embedding=_cosine_embedding,
+    triplet=_triplet,
+    vector_norm=_vector_norm,
+    ctc=_ctc,
+)
+
+
+def exact_loss(name: str) -> Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], Any]:
+    """A loss's exact form over arrays of Taylor series, from its entry."""
+    spec = registry.get(name)
+    if spec.exact is None:
+        raise NoReference(f"no reference for {name} yet")
+    form = spec.exact
+    return lambda a, p: form(OPS, a, p)
 
 
 def _with_posterior(
@@ -519,9 +528,8 @@ def loss(
     settled, {input: whether each derivative did}): the value as intervals (flattened), and
     for each input in ``wrt`` the derivatives of every value element with respect to each of
     its elements, flat, pass-major."""
-    fn = LOSSES.get(name)
-    if fn is None:
-        raise NoReference(f"no reference for {name} yet")
+    fn = exact_loss(name)
+    logits_gradient = registry.get(name).logits_gradient
     for v in inputs.values():
         if not np.all(np.isfinite(np.asarray(v, dtype=np.float64))):
             raise NoReference("the loss reference needs finite inputs")
@@ -549,7 +557,7 @@ def loss(
         for n in wrt:
             for k in range(np.size(inputs[n])):
                 column = [j.c[1] for j in run(n, k)]
-                if name == "ctc_loss" and n == "log_probs":
+                if n == logits_gradient:
                     _with_posterior(column, inputs, params, k, values)
                 grads.extend(column)
         return values + grads

@@ -454,10 +454,7 @@ def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
     if "w" in shapes:  # the model's pred = x·w
         floats.append(broadcast_shape([shapes["x"], shapes["w"]]) or shapes["x"])
     inner = cost.broadcast_numel(floats)
-    if spec.name == "ctc_loss":  # the alignment lattice: time × batch × (2·target length + 1)
-        steps, targets = shapes["log_probs"], shapes["targets"]
-        batch = steps[1] if len(steps) == 3 else 1
-        inner = max(inner, steps[0] * batch * (2 * (targets[-1] if targets else 1) + 1))
+    inner = max(inner, spec.work(shapes))
     reduction = req.params.get("reduction")
     value_shape = (inner,) if reduction == "none" else ()
     per_element = {n: math.prod(shapes[n]) >= inner for n in req.wrt}

@@ -156,7 +156,8 @@ class FunctionSpec:
     derivative_fn: Callable[..., Any] | None = None
     # exact(R, x, params): the function in arbitrary precision over Taylor series, written
     # with core.reference's operations R (R.sigmoid, R.ramp, R.clip, R.mpf, …): --check's
-    # and --exact's truth, every derivative order from one formula
+    # and --exact's truth, every derivative order from one formula. A loss's is
+    # exact(R, inputs, params) over arrays of Taylor series, with core.reference_losses' R
     exact: Callable[..., Any] | None = None
     # symbolic(S, x, params): the closed form in sympy S, for expr --symbolic
     symbolic: Callable[..., Any] | None = None
@@ -166,6 +167,12 @@ class FunctionSpec:
     # why finite differences do not measure torch's derivative here (--check skips them)
     no_finite_differences: str = ""
     mean_note: str = ""  # what reduction=mean divides by, where it is not the element count
+    weighted_mean_note: str = ""  # … when a --weight is given or a target ignored
+    # work(shapes): elements the loss works over beyond its broadcast inputs (ctc's lattice)
+    work: Callable[[Mapping[str, tuple[int, ...]]], int] = field(default=lambda s: 0)
+    # the input whose gradient torch gives with respect to the logits behind log_softmax
+    # (ctc's log_probs: y − γ, not the partial derivative −γ)
+    logits_gradient: str = ""
     # inputs that must share the prediction's shape (a scalar broadcasts; else --broadcast)
     aligned: tuple[str, ...] = ()
     # dtypes torch has no CPU kernel for, given the params (refused with exit 2 on the CPU)
@@ -173,13 +180,16 @@ class FunctionSpec:
     # call(F, x, params) -> tensor; None means torch.nn.functional.<name>(x, **params)
     call: Callable[..., Any] | None = None
     kinks: Callable[[Params], list[Kink]] = field(default=lambda p: [])
-    check: Callable[[Params], str | None] = field(default=lambda p: None)
+    # validate(params): what is wrong with these parameter values, or None
+    validate: Callable[[Params], str | None] = field(default=lambda p: None)
     example: str = ""
     notes: tuple[str, ...] = ()
     dtype_notes: Mapping[str, str] = field(default_factory=dict)
     dtype_notes_need_grad: bool = True  # the dtype notes speak of derivatives only
     limits: tuple[str, ...] = ()  # what torch cannot do here: explain says it, results do not
     regions: Callable[[Params], list[Region]] = field(default=lambda p: [])
+    # param_notes(params): what these parameter values mean for every result (gumbel's hard)
+    param_notes: Callable[[Params], list[str]] = field(default=lambda p: [])
 
     def notes_for(self, dtype: str, order: int) -> list[str]:
         """The notes every result of this function carries in ``dtype`` at ``order``."""

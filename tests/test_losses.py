@@ -163,6 +163,13 @@ def test_every_torch_loss_is_registered():
     assert {s.name for s in registry.specs() if s.kind == "loss"} == losses
 
 
+def test_every_loss_entry_holds_its_exact_form():
+    """A loss is one entry: its arbitrary-precision form is the entry's own ``exact``."""
+    for spec in registry.specs():
+        if spec.kind != "activation":
+            assert spec.exact is not None, spec.name
+
+
 @pytest.mark.parametrize(("name", "inputs", "params"), CASES, ids=IDS)
 def test_values_match_reference_for_every_reduction(name, inputs, params):
     for reduction in reductions(name):
