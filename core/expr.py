@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +98,7 @@ _REFUSED = {
 }
 
 
-def tokenize(text: str) -> list[Token]:
+def _check_text(text: str) -> None:
     if not isinstance(text, str) or not text.strip():
         raise ExprError("empty expression", 'write one, e.g. "x*sigmoid(x)"')
     if len(text) > MAX_LENGTH:
@@ -114,53 +114,59 @@ def tokenize(text: str) -> list[Token]:
                 f"character U+{ord(ch):04X} is not allowed",
                 "expressions are printable ASCII: letters, digits, + - * / ^ ( ) , = and spaces",
             )
+
+
+def _number(text: str, pos: int, number: re.Match) -> Token:
+    literal = number.group()
+    if len(literal) > MAX_LITERAL:
+        raise _fail(
+            text,
+            pos,
+            f"number longer than {MAX_LITERAL} characters",
+            "float64 needs at most 17 significant digits",
+        )
+    end = number.end()
+    if end < len(text) and (text[end].isalnum() or text[end] in "_."):
+        raise _fail(text, end, "missing operator after a number", "e.g. 2*x, not 2x")
+    try:
+        value = parse_number(literal, "the expression")
+    except BadInput as exc:
+        raise _fail(text, pos, exc.message, exc.hint) from None
+    return Token("num", literal, pos, value)
+
+
+def _token(text: str, pos: int) -> Token:
+    """The token at ``pos`` (not a space)."""
+    number = NUMBER.match(text, pos)
+    if number:
+        return _number(text, pos, number)
+    name = NAME.match(text, pos)
+    if name:
+        if len(name.group()) > MAX_LITERAL:
+            raise _fail(text, pos, f"name longer than {MAX_LITERAL} characters", "shorten it")
+        return Token("name", name.group(), pos)
+    if text.startswith("**", pos):
+        return Token("op", "**", pos)
+    ch = text[pos]
+    if ch in "+-*/^(),=":
+        return Token("op", "**" if ch == "^" else ch, pos)
+    message, hint = _REFUSED.get(
+        ch, (f"unexpected character '{ch}'", "operators are + - * / ** ^ and parentheses")
+    )
+    raise _fail(text, pos, message, hint)
+
+
+def tokenize(text: str) -> list[Token]:
+    _check_text(text)
     tokens: list[Token] = []
     pos = 0
     while pos < len(text):
-        ch = text[pos]
-        if ch == " ":
+        if text[pos] == " ":
             pos += 1
             continue
-        number = NUMBER.match(text, pos)
-        if number:
-            literal = number.group()
-            if len(literal) > MAX_LITERAL:
-                raise _fail(
-                    text,
-                    pos,
-                    f"number longer than {MAX_LITERAL} characters",
-                    "float64 needs at most 17 significant digits",
-                )
-            end = number.end()
-            if end < len(text) and (text[end].isalnum() or text[end] in "_."):
-                raise _fail(text, end, "missing operator after a number", "e.g. 2*x, not 2x")
-            try:
-                value = parse_number(literal, "the expression")
-            except BadInput as exc:
-                raise _fail(text, pos, exc.message, exc.hint) from None
-            tokens.append(Token("num", literal, pos, value))
-            pos = end
-            continue
-        name = NAME.match(text, pos)
-        if name:
-            word = name.group()
-            if len(word) > MAX_LITERAL:
-                raise _fail(text, pos, f"name longer than {MAX_LITERAL} characters", "shorten it")
-            tokens.append(Token("name", word, pos))
-            pos = name.end()
-            continue
-        if text.startswith("**", pos):
-            tokens.append(Token("op", "**", pos))
-            pos += 2
-            continue
-        if ch in "+-*/^(),=":
-            tokens.append(Token("op", "**" if ch == "^" else ch, pos))
-            pos += 1
-            continue
-        message, hint = _REFUSED.get(
-            ch, (f"unexpected character '{ch}'", "operators are + - * / ** ^ and parentheses")
-        )
-        raise _fail(text, pos, message, hint)
+        token = _token(text, pos)
+        tokens.append(token)
+        pos += 1 if token.text == "**" and text[pos] == "^" else len(token.text)
     return tokens
 
 
@@ -174,127 +180,139 @@ def callable_names() -> dict[str, str]:
     return names
 
 
+class _Parser:
+    """Shunting-yard over tokens, iteratively, with call frames: ``out`` is postfix items,
+    ``ops`` the pending ("bin", op, pos) | ("neg", pos) | ("(", pos) | ("call", frame)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.functions = callable_names()
+        self.out: list[tuple] = []
+        self.ops: list[tuple] = []
+        self.expect_operand = True
+        self.depth = 0
+
+    def run(self) -> list[tuple]:
+        i = 0
+        while i < len(self.tokens):
+            tok = self.tokens[i]
+            i = self.operand(tok, i) if self.expect_operand else self.operator(tok, i)
+            if len(self.out) + len(self.ops) > MAX_NODES:
+                raise _fail(self.text, tok.pos, f"more than {MAX_NODES} nodes", "simplify it")
+        return self.finish()
+
+    def _deeper(self, pos: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _fail(self.text, pos, f"nesting deeper than {MAX_DEPTH}", "simplify")
+
+    def operand(self, tok: Token, i: int) -> int:
+        """Where a number, a name, a call, '(' or a sign is expected; the next index."""
+        if tok.kind == "num":
+            self.out.append(("num", tok.value, tok.pos))
+            self.expect_operand = False
+        elif tok.kind == "name":
+            nxt = self.tokens[i + 1] if i + 1 < len(self.tokens) else None
+            if nxt is not None and nxt.text == "(":
+                return self.call(tok, i)
+            if tok.text in self.functions and tok.text not in CONSTANTS:
+                hint = f"call it, e.g. {tok.text}(x)"
+                raise _fail(self.text, tok.pos, f"'{tok.text}' is a function", hint)
+            self.out.append(("name", tok.text, tok.pos))
+            self.expect_operand = False
+        elif tok.text == "(":
+            self._deeper(tok.pos)
+            self.ops.append(("(", tok.pos))
+        elif tok.text == "-":
+            self.ops.append(("neg", tok.pos))
+        elif tok.text != "+":
+            what = f"expected a number, name or '(' before '{tok.text}'"
+            raise _fail(self.text, tok.pos, what, "complete the expression")
+        return i + 1
+
+    def call(self, tok: Token, i: int) -> int:
+        """``name(`` at tokens[i]: a call frame, and a keyword argument if one comes first."""
+        if tok.text not in self.functions:
+            raise _unknown(self.text, tok, self.functions, call=True)
+        self._deeper(tok.pos)
+        frame = {"name": tok.text, "pos": tok.pos, "args": 0, "kwargs": {}}
+        self.ops.append(("call", frame))
+        i += 2
+        if i < len(self.tokens) and self.tokens[i].text == ")":
+            what, hint = f"{tok.text}() needs an argument", f"e.g. {tok.text}(x)"
+            raise _fail(self.text, self.tokens[i].pos, what, hint)
+        i, handled = _keyword(self.text, self.tokens, i, frame)
+        if handled:
+            self.expect_operand = False
+        return i
+
+    def operator(self, tok: Token, i: int) -> int:
+        """Where an operator, ',' or ')' is expected; the next index."""
+        if tok.kind != "op" or tok.text in "(=":
+            what = "a call of a call" if tok.text == "(" else f"'{tok.text}'"
+            hint = "only named functions can be called; join terms with + - * /"
+            raise _fail(self.text, tok.pos, f"expected an operator, found {what}", hint)
+        if tok.text in PRECEDENCE:
+            self.binary(tok)
+        elif tok.text == ",":
+            top = self._open(tok, "a stray ',' outside a function call", "remove it")
+            if top[0] != "call":
+                raise _fail(self.text, tok.pos, "a stray ',' outside a function call", "remove it")
+            top[1]["args"] += 1
+            i, handled = _keyword(self.text, self.tokens, i + 1, top[1])
+            self.expect_operand = not handled
+            return i
+        else:
+            self.close(tok)
+        return i + 1
+
+    def binary(self, tok: Token) -> None:
+        prec, right = PRECEDENCE[tok.text]
+        ops = self.ops
+        while ops and ops[-1][0] in ("bin", "neg"):
+            top = UNARY_PRECEDENCE if ops[-1][0] == "neg" else PRECEDENCE[ops[-1][1]][0]
+            if top < prec or (top == prec and right):
+                break
+            self.out.append(ops.pop())
+        ops.append(("bin", tok.text, tok.pos))
+        self.expect_operand = True
+
+    def _open(self, tok: Token, problem: str, hint: str) -> tuple:
+        """Pending operators out, down to the innermost '(' or call (which stays)."""
+        while self.ops and self.ops[-1][0] not in ("(", "call"):
+            self.out.append(self.ops.pop())
+        if not self.ops:
+            raise _fail(self.text, tok.pos, problem, hint)
+        return self.ops[-1]
+
+    def close(self, tok: Token) -> None:
+        top = self._open(tok, "unmatched ')'", "remove it or add '('")
+        self.ops.pop()
+        self.depth -= 1
+        if top[0] == "call":
+            frame = top[1]
+            frame["args"] += 1
+            positional = frame["args"] - len(frame["kwargs"])
+            kwargs = tuple(frame["kwargs"].items())
+            self.out.append(("call", frame["name"], positional, kwargs, frame["pos"]))
+
+    def finish(self) -> list[tuple]:
+        if self.expect_operand:
+            at = len(self.text) - 1 if self.text else 0
+            raise _fail(self.text, at, "the expression ends too early", "complete it")
+        while self.ops:
+            top = self.ops.pop()
+            if top[0] in ("(", "call"):
+                pos = top[1] if top[0] == "(" else top[1]["pos"]
+                raise _fail(self.text, pos, "unclosed '('", "add ')'")
+            self.out.append(top)
+        return self.out
+
+
 def parse(text: str) -> list[tuple]:
     """Tokens → postfix items, iteratively (shunting-yard with call frames)."""
-    tokens = tokenize(text)
-    functions = callable_names()
-    out: list[tuple] = []
-    ops: list[tuple] = []  # ("bin", op, pos) | ("neg", pos) | ("(", pos) | ("call", frame)
-    expect_operand = True
-    depth = 0
-    i = 0
-
-    def pop_until_open() -> tuple:
-        while ops and ops[-1][0] not in ("(", "call"):
-            out.append(ops.pop())
-        if not ops:
-            raise _fail(text, tok.pos, "unmatched ')'", "remove it or add '('")
-        return ops[-1]
-
-    while i < len(tokens):
-        tok = tokens[i]
-        if expect_operand:
-            if tok.kind == "num":
-                out.append(("num", tok.value, tok.pos))
-                expect_operand = False
-            elif tok.kind == "name":
-                nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-                if nxt is not None and nxt.text == "(":
-                    if tok.text not in functions:
-                        raise _unknown(text, tok, functions, call=True)
-                    depth += 1
-                    if depth > MAX_DEPTH:
-                        raise _fail(text, tok.pos, f"nesting deeper than {MAX_DEPTH}", "simplify")
-                    frame = {"name": tok.text, "pos": tok.pos, "args": 0, "kwargs": {}}
-                    ops.append(("call", frame))
-                    i += 2
-                    if i < len(tokens) and tokens[i].text == ")":
-                        raise _fail(
-                            text,
-                            tokens[i].pos,
-                            f"{tok.text}() needs an argument",
-                            f"e.g. {tok.text}(x)",
-                        )
-                    i, handled = _keyword(text, tokens, i, frame)
-                    if handled:
-                        expect_operand = False
-                    continue
-                if tok.text in functions and tok.text not in CONSTANTS:
-                    raise _fail(
-                        text, tok.pos, f"'{tok.text}' is a function", f"call it, e.g. {tok.text}(x)"
-                    )
-                out.append(("name", tok.text, tok.pos))
-                expect_operand = False
-            elif tok.text == "(":
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise _fail(text, tok.pos, f"nesting deeper than {MAX_DEPTH}", "simplify")
-                ops.append(("(", tok.pos))
-            elif tok.text in "+-":
-                if tok.text == "-":
-                    ops.append(("neg", tok.pos))
-            else:
-                raise _fail(
-                    text,
-                    tok.pos,
-                    f"expected a number, name or '(' before '{tok.text}'",
-                    "complete the expression",
-                )
-        else:
-            if tok.kind != "op" or tok.text in "(=":
-                what = "a call of a call" if tok.text == "(" else f"'{tok.text}'"
-                hint = "only named functions can be called; join terms with + - * /"
-                raise _fail(text, tok.pos, f"expected an operator, found {what}", hint)
-            if tok.text in PRECEDENCE:
-                prec, right = PRECEDENCE[tok.text]
-                while ops and ops[-1][0] in ("bin", "neg"):
-                    top_prec = (
-                        UNARY_PRECEDENCE if ops[-1][0] == "neg" else PRECEDENCE[ops[-1][1]][0]
-                    )
-                    if top_prec > prec or (top_prec == prec and not right):
-                        out.append(ops.pop())
-                    else:
-                        break
-                ops.append(("bin", tok.text, tok.pos))
-                expect_operand = True
-            elif tok.text == ",":
-                top = pop_until_open()
-                if top[0] != "call":
-                    raise _fail(text, tok.pos, "',' outside a function call", "remove it")
-                top[1]["args"] += 1
-                i, handled = _keyword(text, tokens, i + 1, top[1])
-                expect_operand = not handled
-                continue
-            else:  # ")"
-                top = pop_until_open()
-                ops.pop()
-                depth -= 1
-                if top[0] == "call":
-                    frame = top[1]
-                    frame["args"] += 1
-                    out.append(
-                        (
-                            "call",
-                            frame["name"],
-                            frame["args"] - len(frame["kwargs"]),
-                            tuple(frame["kwargs"].items()),
-                            frame["pos"],
-                        )
-                    )
-        if len(out) + len(ops) > MAX_NODES:
-            raise _fail(text, tok.pos, f"more than {MAX_NODES} nodes", "simplify the expression")
-        i += 1
-    if expect_operand:
-        raise _fail(
-            text, len(text) - 1 if text else 0, "the expression ends too early", "complete it"
-        )
-    while ops:
-        top = ops.pop()
-        if top[0] in ("(", "call"):
-            pos = top[1] if top[0] == "(" else top[1]["pos"]
-            raise _fail(text, pos, "unclosed '('", "add ')'")
-        out.append(top)
-    return out
+    return _Parser(text).run()
 
 
 def _keyword(text: str, tokens: list[Token], i: int, frame: dict) -> tuple[int, bool]:
@@ -490,98 +508,119 @@ def _cap(text: str, pos: int, shape: tuple[int, ...], max_elements: int) -> None
         )
 
 
-def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tuple[_Info, Call]:
-    uses = frozenset().union(*(a.uses for a in args))
-    elementwise = all(a.elementwise for a in args)
+@dataclass(frozen=True)
+class _Site:
+    """Where a call is in the expression, for its error messages."""
 
-    def arity(low: int, high: int) -> None:
+    text: str
+    pos: int
+    name: str
+
+    def fail(self, problem: str, hint: str, pos: int | None = None) -> BadInput:
+        return _fail(self.text, self.pos if pos is None else pos, problem, hint)
+
+    def arity(self, args: list[_Info], low: int, high: int) -> None:
         if not low <= len(args) <= high:
             want = str(low) if low == high else f"{low} to {high}"
-            raise _fail(
-                text,
-                pos,
-                f"{name}() takes {want} positional argument(s), got {len(args)}",
-                f"e.g. {name}(x)",
-            )
+            got = f"{self.name}() takes {want} positional argument(s), got {len(args)}"
+            raise self.fail(got, f"e.g. {self.name}(x)")
 
-    def no_kwargs(allowed: tuple[str, ...] = ()) -> dict:
+    def keywords(self, kwargs: tuple, allowed: tuple[str, ...] = ()) -> dict:
         out = {}
         for key, (value, kpos) in kwargs:
             if key not in allowed:
-                raise _fail(
-                    text,
-                    kpos,
-                    f"{name}() has no keyword '{key}'",
-                    f"keywords: {', '.join(allowed) or 'none'}",
-                )
+                hint = f"keywords: {', '.join(allowed) or 'none'}"
+                raise self.fail(f"{self.name}() has no keyword '{key}'", hint, kpos)
             out[key] = value
         return out
 
-    if target == "math":
-        if name in UNARY:
-            arity(1, 1)
-            no_kwargs()
-            return _Info(args[0].shape, None, elementwise, uses), Call(name, "math")
-        if name in BINARY or (name in ("min", "max") and len(args) == 2):
-            arity(2, 2)
-            no_kwargs()
-            shape = _broadcast(text, pos, args[0].shape, args[1].shape)
-            return _Info(shape, None, elementwise, uses), Call(name, "math")
-        if name in ("min", "max", "sum", "mean"):
-            arity(1, 1)
-            no_kwargs()
-            return _Info((), None, False, uses), Call(name, "math")
+    def broadcast(self, shapes: Iterable[tuple[int, ...]]) -> tuple[int, ...]:
+        shape: tuple[int, ...] = ()
+        for other in shapes:
+            shape = _broadcast(self.text, self.pos, shape, other)
+        return shape
+
+
+def _math_call(site: _Site, args: list[_Info], kwargs: tuple, uses: frozenset) -> tuple:
+    """(info, call) of exp, min, sum, norm, clamp, … (torch's own functions)."""
+    name = site.name
+    elementwise = all(a.elementwise for a in args)
+    if name in UNARY or name in BINARY or (name in ("min", "max") and len(args) == 2):
+        n = 1 if name in UNARY else 2
+        site.arity(args, n, n)
+        site.keywords(kwargs)
+        shape = site.broadcast(a.shape for a in args)
+        return _Info(shape, None, elementwise, uses), Call(name, "math")
+    if name in ("min", "max", "sum", "mean", "norm"):
+        site.arity(args, 1, 1)
+        params = site.keywords(kwargs, ("ord",) if name == "norm" else ())
         if name == "norm":
-            arity(1, 1)
-            params = no_kwargs(("ord",))
-            ord_value = params.get("ord", 2.0)
-            if isinstance(ord_value, str):
-                if ord_value != "inf":
-                    raise _fail(text, pos, "ord= takes a number or inf", "e.g. norm(x, ord=1)")
-                ord_value = math.inf
-            return _Info((), None, False, uses), Call(name, "math", {"ord": ord_value})
-        # clamp(x, min, max) with tensors, or clamp(x, min=a, max=b) with numbers
-        arity(1, 3)
-        params = no_kwargs(("min", "max"))
-        if any(isinstance(v, str) for v in params.values()):
-            raise _fail(text, pos, "clamp's min= and max= are numbers", "e.g. clamp(x, min=0)")
-        shape = args[0].shape
-        for other in args[1:]:
-            shape = _broadcast(text, pos, shape, other.shape)
-        return _Info(shape, None, elementwise, uses), Call(name, "math", params)
+            params["ord"] = params.get("ord", 2.0)
+            if isinstance(params["ord"], str):
+                if params["ord"] != "inf":
+                    raise site.fail("ord= takes a number or inf", "e.g. norm(x, ord=1)")
+                params["ord"] = math.inf
+        return _Info((), None, False, uses), Call(name, "math", params)
+    # clamp(x, min, max) with tensors, or clamp(x, min=a, max=b) with numbers
+    site.arity(args, 1, 3)
+    params = site.keywords(kwargs, ("min", "max"))
+    if any(isinstance(v, str) for v in params.values()):
+        raise site.fail("clamp's min= and max= are numbers", "e.g. clamp(x, min=0)")
+    shape = site.broadcast(a.shape for a in args)
+    return _Info(shape, None, elementwise, uses), Call(name, "math", params)
+
+
+def _activation_call(
+    site: _Site, spec: registry.FunctionSpec, args: list[_Info], kwargs: tuple, uses: frozenset
+) -> tuple:
+    """(info, call) of an activation: one argument; along a dim, its output's shape."""
+    site.arity(args, 1, 1)
+    params = _spec_params(site.text, site.pos, spec, kwargs)
+    shape = args[0].shape
+    if not spec.pointwise:
+        shape = shape or (1,)
+        dim = params.get("dim", -1)
+        if not -len(shape) <= dim < len(shape):
+            hint = f"the input has {len(shape)} dim(s); use dim=-1 (the default)"
+            raise site.fail(f"dim={dim} is out of range for {site.name}", hint)
+        if spec.halves:
+            if shape[dim] % 2:
+                raise site.fail(f"{site.name} needs an even size along dim", "fix the input")
+            shape = tuple(s // 2 if k == dim % len(shape) else s for k, s in enumerate(shape))
+    elementwise = args[0].elementwise and spec.pointwise
+    return _Info(shape, None, elementwise, uses), Call(site.name, spec.name, params)
+
+
+def _loss_call(
+    site: _Site, spec: registry.FunctionSpec, args: list[_Info], kwargs: tuple, uses: frozenset
+) -> tuple:
+    """(info, call) of a loss: its inputs positionally, in its entry's order."""
+    required = [t for t in spec.inputs if t.required]
+    if len(args) < len(required):
+        missing = ", ".join(t.name for t in required[len(args) :])
+        inputs = ", ".join(t.name for t in required)
+        raise site.fail(
+            f"{site.name}() needs {len(required)} inputs ({inputs}); missing: {missing}",
+            f"e.g. {site.name}({inputs})",
+        )
+    site.arity(args, len(required), len(spec.inputs))
+    params = _spec_params(site.text, site.pos, spec, kwargs)
+    shape = site.broadcast(a.shape for a in args) if params.get("reduction") == "none" else ()
+    names = tuple(t.name for t in spec.inputs[: len(args)])
+    return _Info(shape, None, False, uses), Call(site.name, spec.name, params, names)
+
+
+def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tuple[_Info, Call]:
+    site = _Site(text, pos, name)
+    uses = frozenset().union(*(a.uses for a in args))
+    if target == "math":
+        return _math_call(site, args, kwargs, uses)
     spec = registry.get(target)
     if spec.stochastic:
-        raise _fail(
-            text,
-            pos,
+        raise site.fail(
             f"{name} draws random numbers, which expressions do not",
             f"use the command: actgrad {spec.command} … --seed N",
         )
     if spec.kind == "activation":
-        arity(1, 1)
-        params = _spec_params(text, pos, spec, kwargs)
-        shape = args[0].shape
-        if not spec.pointwise:
-            shape = shape or (1,)
-            dim = params.get("dim", -1)
-            if not -len(shape) <= dim < len(shape):
-                raise _fail(
-                    text, pos, f"dim={dim} is out of range for {name}", "use dim=-1 (the default)"
-                )
-            if spec.halves:
-                if shape[dim] % 2:
-                    raise _fail(text, pos, "glu needs an even size along dim", "fix the input")
-                shape = tuple(s // 2 if k == dim % len(shape) else s for k, s in enumerate(shape))
-        return (
-            _Info(shape, None, elementwise and spec.pointwise, uses),
-            Call(name, spec.name, params),
-        )
-    required = [t for t in spec.inputs if t.required]
-    arity(len(required), len(spec.inputs))
-    params = _spec_params(text, pos, spec, kwargs)
-    shape: tuple[int, ...] = ()
-    if params.get("reduction") == "none":
-        for a in args:
-            shape = _broadcast(text, pos, shape, a.shape)
-    names = tuple(t.name for t in spec.inputs[: len(args)])
-    return _Info(shape, None, False, uses), Call(name, spec.name, params, names)
+        return _activation_call(site, spec, args, kwargs, uses)
+    return _loss_call(site, spec, args, kwargs, uses)

@@ -302,6 +302,60 @@ def _with_cotangent(
     return replace(req, cotangent=values, order=1)
 
 
+def _variables(variables: Sequence[str], x: Sequence[str] | None) -> dict[str, list[str]]:
+    """{name: VALUES texts} of --var NAME=VALUES (repeatable) and --x."""
+    from actgrad.core import expr
+
+    raw: dict[str, list[str]] = {}
+    for item in variables:
+        name, eq, values = item.partition("=")
+        name = name.strip()
+        if not eq or not expr.NAME.fullmatch(name):
+            raise BadInput(f"bad --var {item[:40]!r}", "write NAME=VALUES, e.g. --var x=0.5")
+        if name in expr.CONSTANTS or name in expr.callable_names():
+            raise BadInput(f"variable name {name!r} is a function or constant", "rename it")
+        raw.setdefault(name, []).append(values)
+    if x:
+        if "x" in raw:
+            raise BadInput("x is given by both --x and --var x=", "give it once")
+        raw = {"x": list(x), **raw}
+    if len(raw) > expr.MAX_VARIABLES:
+        raise BadInput(f"more than {expr.MAX_VARIABLES} variables", "use fewer")
+    return raw
+
+
+def _check_expr_order(
+    program: Program, values: Mapping[str, Values], chosen: tuple[str, ...], n: int
+) -> None:
+    """Refuse derivatives the expression cannot have: of unknown variables, past a function's
+    highest order, or of a tensor order above 2 (a Hessian of a scalar)."""
+    for name in chosen:
+        if name not in values:
+            known = ", ".join(values) or "none"
+            raise BadParameter(f"--grad {name}: no variable {name!r}", f"variables: {known}")
+    if n and not chosen:
+        raise BadParameter("the expression has no variables to differentiate", "give --var")
+    for spec in (registry.get(c.target) for c in program.calls() if c.target != "math"):
+        if n > spec.max_order:
+            raise BadParameter(
+                f"torch's autograd has no derivative of order {n} for {spec.command}",
+                f"use --order {spec.max_order} or lower",
+            )
+    for name in chosen:
+        size = values[name].numel
+        if program.shape == ():
+            limit = 2 if size > 1 else MAX_ORDER
+        elif program.elementwise and program.shape == values[name].shape:
+            limit = MAX_ORDER
+        else:
+            limit = 1
+        if n > limit:
+            raise BadParameter(
+                f"--order {n} with respect to {name} would be a tensor of order {n + 1}",
+                "ask for --order 2 of a scalar expression (a Hessian), or --grad",
+            )
+
+
 def build_expr_request(
     text: str,
     variables: Sequence[str] = (),
@@ -323,56 +377,16 @@ def build_expr_request(
     from actgrad.core import expr  # the parser: not on the path of --help and function commands
 
     cap = parse_cap(max_elements)
-    raw: dict[str, list[str]] = {}
-    for item in variables:
-        name, eq, values = item.partition("=")
-        name = name.strip()
-        if not eq or not expr.NAME.fullmatch(name):
-            raise BadInput(f"bad --var {item[:40]!r}", "write NAME=VALUES, e.g. --var x=0.5")
-        if name in expr.CONSTANTS or name in expr.callable_names():
-            raise BadInput(f"variable name {name!r} is a function or constant", "rename it")
-        raw.setdefault(name, []).append(values)
-    if x:
-        if "x" in raw:
-            raise BadInput("x is given by both --x and --var x=", "give it once")
-        raw = {"x": list(x), **raw}
-    if len(raw) > expr.MAX_VARIABLES:
-        raise BadInput(f"more than {expr.MAX_VARIABLES} variables", "use fewer")
     values = {
         name: parse_values(specs, f"--var {name}", max_elements=cap, read_stdin=read_stdin)
-        for name, specs in raw.items()
+        for name, specs in _variables(variables, x).items()
     }
     program = expr.compile_expression(text, {n: v.shape for n, v in values.items()}, cap)
     n = parse_int(order, "--order", 0, MAX_ORDER) if order is not None else 0
     if grad or wrt or cotangent:
         n = max(n, 1)
     chosen = tuple(dict.fromkeys(wrt)) if wrt else tuple(values) if n else ()
-    for name in chosen:
-        if name not in values:
-            known = ", ".join(values) or "none"
-            raise BadParameter(f"--grad {name}: no variable {name!r}", f"variables: {known}")
-    if n and not chosen:
-        raise BadParameter("the expression has no variables to differentiate", "give --var")
-    for spec in (registry.get(c.target) for c in program.calls() if c.target != "math"):
-        if n > spec.max_order:
-            raise BadParameter(
-                f"torch's autograd has no derivative of order {n} for {spec.command}",
-                f"use --order {spec.max_order} or lower",
-            )
-    for name in chosen:
-        size = values[name].numel
-        per_element = program.elementwise and program.shape == values[name].shape
-        if program.shape == ():
-            limit = 2 if size > 1 else MAX_ORDER
-        elif per_element:
-            limit = MAX_ORDER
-        else:
-            limit = 1
-        if n > limit:
-            raise BadParameter(
-                f"--order {n} with respect to {name} would be a tensor of order {n + 1}",
-                "ask for --order 2 of a scalar expression (a Hessian), or --grad",
-            )
+    _check_expr_order(program, values, chosen, n)
     dev, dt = device_dtype(device, dtype)
     for call in program.calls():
         if call.target != "math":
