@@ -2,8 +2,8 @@
 
     python benchmarks/derivatives.py
 
-For each form, the time of :func:`actgrad.core.derivatives.differentiate` (reverse passes, a
-row or column at a time) beside torch.func (jacrev, hessian, vmap of grad) and
+For each form, the time of :func:`actgrad.core.evaluator.derivatives.differentiate` (reverse
+passes, a row or column at a time) beside torch.func (jacrev, hessian, vmap of grad) and
 torch.autograd.functional (vectorize=True), measured side by side in one run (best of 5), and
 whether the numbers are bit-identical to actgrad's (else the largest difference in ulps).
 This is the measurement the choice of routine rests on; it is not a test.
@@ -17,8 +17,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from actgrad.core.derivatives import differentiate
-from actgrad.core.program import Program
+from actgrad.core.evaluator.derivatives import differentiate
+from actgrad.core.evaluator.program import Program
 
 
 def best(fn: Callable[[], torch.Tensor], runs: int = 5) -> tuple[float, torch.Tensor]:

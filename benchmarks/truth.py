@@ -83,18 +83,20 @@ def check_in_process(runs: int) -> float:
 
 
 def sweep() -> float:
-    from actgrad.core import accuracy, reference, registry
+    from actgrad.core.accuracy import sweeps
+    from actgrad.core.exact import reference
+    from actgrad.core.functions import registry
 
     spec = registry.get("sigmoid")
     start = time.perf_counter()
-    rows = list(accuracy.sweep(spec, "-40:40:2001", list(accuracy.DTYPES), 2))
+    rows = list(sweeps.sweep(spec, "-40:40:2001", list(sweeps.DTYPES), 2))
     took = time.perf_counter() - start
     print(
         f"accuracy sigmoid, 2001 points, 4 dtypes, order 2 (cold cache): {took:.2f} s, "
         f"{len(rows)} rows"
     )
     start = time.perf_counter()
-    list(accuracy.sweep(spec, "-40:40:2001", list(accuracy.DTYPES), 2))
+    list(sweeps.sweep(spec, "-40:40:2001", list(sweeps.DTYPES), 2))
     print(f"  the same again (the reference cached): {time.perf_counter() - start:.2f} s")
     reference._CACHE.clear()
     return took
@@ -104,7 +106,7 @@ def against_mp_diff(points: int) -> None:
     """f, f′, f″ of gelu at the same points: Taylor series (two precisions, as the reference
     converges) against mpmath's numeric mp.diff at the same two precisions."""
     import numpy as np
-    from actgrad.core import reference
+    from actgrad.core.exact import reference
     from mpmath import mp
 
     xs = np.linspace(-7.3, 7.9, points).tolist()

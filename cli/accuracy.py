@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import orjson
 from actgrad.cli.output import print_rich, resolve_format, write
-from actgrad.core import accuracy, registry
+from actgrad.core.accuracy import sweeps
 from actgrad.core.errors import BadParameter
+from actgrad.core.functions import registry
 from actgrad.core.options import DTYPES, parse_cap, parse_int
 
 MAX_SHOWN_REGIONS = 3
@@ -21,7 +22,7 @@ QUIET_SECONDS = 3.0  # a sweep estimated to take longer says so first
 
 def _dtypes(text: str | None) -> list[str]:
     if text is None:
-        return list(accuracy.DTYPES)
+        return list(sweeps.DTYPES)
     names = [d.strip().lower() for d in text.split(",") if d.strip()]
     for name in names:
         if name not in DTYPES:
@@ -64,7 +65,7 @@ def span(run: dict[str, Any]) -> str:
     return f"{a} ≤ x ≤ {b}"
 
 
-def lost_text(row: accuracy.Row) -> str:
+def lost_text(row: sweeps.Row) -> str:
     """Where every digit is lost."""
     if not row.lost:
         return "—"
@@ -73,7 +74,7 @@ def lost_text(row: accuracy.Row) -> str:
     return ", ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
-def over_text(row: accuracy.Row) -> str:
+def over_text(row: sweeps.Row) -> str:
     """How many points exceed the threshold, and between which x."""
     if not row.regions:
         return "—"
@@ -84,13 +85,13 @@ def over_text(row: accuracy.Row) -> str:
     return f"{points}/{row.points} in [{short(low['from'], 4)}, {short(high['to'], 4)}]"
 
 
-def _flags(row: accuracy.Row) -> str:
+def _flags(row: sweeps.Row) -> str:
     names = {"nan": "NaN", "inf": "inf", "zero": "zero", "sign": "sign", "not_zero": "not 0"}
     found = [f"{row.counts[k]} {label}" for k, label in names.items() if row.counts[k]]
     return ", ".join(found) or "—"
 
 
-def _table(rows: list[accuracy.Row], limit: float | None, grid: str) -> Any:
+def _table(rows: list[sweeps.Row], limit: float | None, grid: str) -> Any:
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -134,8 +135,8 @@ def _table(rows: list[accuracy.Row], limit: float | None, grid: str) -> Any:
             cells.insert(0, registry.get(row.function).command)
         table.add_row(*cells)
     caption = (
-        f"torch {accuracy.torch_version()} against the true value (arbitrary precision), "
-        f"in ulps of each dtype, over {accuracy.grid_words(grid)}. > N ulp: points (and "
+        f"torch {sweeps.torch_version()} against the true value (arbitrary precision), "
+        f"in ulps of each dtype, over {sweeps.grid_words(grid)}. > N ulp: points (and "
         "where) more than "
         f"{_limits(limit)} off; all digits lost: relative error ≥ 1; wrong: NaN or inf "
         "where the truth is finite, zero where it is not, the wrong sign, not 0 where "
@@ -150,7 +151,7 @@ def _limits(limit: float | None) -> str:
     return "64 ulps (float64, float32) or 4 (float16, bfloat16)"
 
 
-def _plain(rows: list[accuracy.Row], limit: float | None, header: bool) -> str:
+def _plain(rows: list[sweeps.Row], limit: float | None, header: bool) -> str:
     lines = []
     if header:
         lines.append(
@@ -176,7 +177,7 @@ def _plain(rows: list[accuracy.Row], limit: float | None, header: bool) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def _curves(rows: list[accuracy.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def _curves(rows: list[sweeps.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """log10(1 + ulps) per row, on the rows' common x (sorted)."""
     xs = rows[0].x
     order = np.argsort(xs, kind="stable")
@@ -192,7 +193,7 @@ def _curves(rows: list[accuracy.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]
 
 def _calibrate(spec: Any, params: dict[str, Any], order: int, dtypes: list[str]) -> float:
     """Seconds per reference point, measured on a few points (which the cache then keeps)."""
-    from actgrad.core import reference
+    from actgrad.core.exact import reference
 
     if not (spec.kind == "activation" and spec.pointwise):
         return 3e-4
@@ -208,18 +209,18 @@ def _calibrate(spec: Any, params: dict[str, Any], order: int, dtypes: list[str])
 def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     from actgrad.cli.plot import FILE_TYPES, image, parse_size, terminal
 
-    specs = accuracy.functions(items, options["all"])
+    specs = sweeps.functions(items, options["all"])
     dtypes = _dtypes(options["dtypes"])
     order = parse_int(options["order"], "--order", 0, 4) if options["order"] is not None else 2
     limit = parse_int(options["ulps"], "--ulps", 0, 1 << 62) if options["ulps"] else None
     budget = (
         parse_int(options["max_points"], "--max-points", 1, 1 << 40)
         if options["max_points"]
-        else accuracy.MAX_REFERENCE_POINTS
+        else sweeps.MAX_REFERENCE_POINTS
     )
     cap = parse_cap(options["max_elements"])
     plotting = bool(options["output"] or options["plot"])  # curves: the linear part by default
-    grid = options["x"] or (accuracy.LINEAR_GRID if plotting else accuracy.DEFAULT_GRID)
+    grid = options["x"] or (sweeps.LINEAR_GRID if plotting else sweeps.DEFAULT_GRID)
     output = options["output"]
     if output and not output.lower().endswith(FILE_TYPES):
         raise BadParameter(
@@ -229,8 +230,8 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     params = {k: v for k, v in options["function_params"].items() if v is not None}
     fmt = resolve_format(options["output_format"], options["as_json"])
 
-    xs = accuracy.grid_values(grid, cap)
-    points = accuracy.reference_points(specs, xs, dtypes)
+    xs = sweeps.grid_values(grid, cap)
+    points = sweeps.reference_points(specs, xs, dtypes)
     if points > budget:
         raise BadParameter(
             f"the sweep needs {points:,} reference evaluations, over the budget of {budget:,}",
@@ -265,7 +266,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
         return
     if fmt == "json":
         data = {
-            "torch": accuracy.torch_version(),
+            "torch": sweeps.torch_version(),
             "grid": grid,
             "points": int(xs.size),
             "dtypes": dtypes,
@@ -294,7 +295,7 @@ def _run(
     """The sweep's rows, with a progress bar on stderr when it is a terminal."""
     if not sys.stderr.isatty():
         for spec in specs:
-            yield from accuracy.sweep(spec, grid, dtypes, order, params, limit, cap)
+            yield from sweeps.sweep(spec, grid, dtypes, order, params, limit, cap)
         return
     from rich.console import Console
     from rich.progress import Progress
@@ -303,7 +304,7 @@ def _run(
         task = bar.add_task("reference", total=points)
         for spec in specs:
             bar.update(task, description=spec.command)
-            yield from accuracy.sweep(
+            yield from sweeps.sweep(
                 spec,
                 grid,
                 dtypes,

@@ -19,8 +19,9 @@ from actgrad.cli.commands import (
 from actgrad.cli.exits import ExitStatus, interrupted
 from actgrad.cli.output import FORMATS, print_rich, resolve_format, write
 from actgrad.cli.status import status_for
-from actgrad.core import __version__, registry
+from actgrad.core import __version__
 from actgrad.core.errors import BadParameter, UnknownFunction
+from actgrad.core.functions import registry
 from typer.core import TyperGroup
 
 
@@ -438,7 +439,7 @@ def server(
     to never use one); ACTGRAD_SERVER=auto starts one on first use. A command runs in its
     own process whenever the server could not run it exactly as that process would."""
     from actgrad.cli import server as warm
-    from actgrad.core.inputs import parse_number
+    from actgrad.core.parse.inputs import parse_number
 
     if action == "start":
         seconds = parse_number(idle, "--idle")

@@ -2,8 +2,9 @@
 
 Each line is a JSON request (keys mirror the command-line options) or a command line
 (`sigmoid --x 0.5 --grad`) parsed by the same Typer command. Lines are read in windows; scalar
-requests for one elementwise function are coalesced into one tensor (actgrad.core.batch); a
-window is answered, in input order, as soon as it is full or no more input is waiting.
+requests for one elementwise function are coalesced into one tensor
+(actgrad.core.evaluator.batch); a window is answered, in input order, as soon as it is full or
+no more input is waiting.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from actgrad.cli.commands import (
 from actgrad.cli.exits import ExitStatus
 from actgrad.cli.output import write
 from actgrad.cli.render import render_json, render_json_rows
-from actgrad.core import registry
-from actgrad.core.batch import GroupKey, evaluate_group, scalar_key
 from actgrad.core.command_options import dtype_list, no_stdin, request_of
 from actgrad.core.errors import ActgradError, BadInput, BadParameter
+from actgrad.core.evaluator.batch import GroupKey, evaluate_group, scalar_key
+from actgrad.core.functions import registry
 from actgrad.core.json_line import json_options
 from typer._click.exceptions import ClickException
 

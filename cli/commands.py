@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from actgrad.cli.exits import ExitStatus
 from actgrad.cli.output import print_rich, resolve_format, steps, width, write
-from actgrad.core import evaluate, registry
+from actgrad.core import evaluate
 from actgrad.core.command_options import (
     VALUES_HELP,
     Option,
@@ -29,6 +29,7 @@ from actgrad.core.command_options import (
     function_options,
     function_request,
 )
+from actgrad.core.functions import registry
 from actgrad.core.options import parse_int
 from actgrad.core.request import enforce_cost
 
@@ -116,7 +117,7 @@ def evaluate_dtypes(
 ) -> tuple[dict[str, Any], dict]:
     """One request in several dtypes (``each`` walks them: a progress bar, or plainly), and
     their comparison against float64."""
-    from actgrad.core.check import compare_dtypes  # torch
+    from actgrad.core.accuracy.check import compare_dtypes  # torch
 
     enforce_cost(request, dtypes)
     results = {d: evaluate(replace(request, dtype=d, check=False)) for d in each(dtypes, "dtypes")}

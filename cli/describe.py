@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from actgrad.core import generated_accuracy, registry
+from actgrad.core.accuracy import generated_accuracy
+from actgrad.core.functions import registry
 from actgrad.core.machine import words
 from actgrad.core.options import default_ulps
 

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import orjson
 from actgrad.cli.output import steps, write
-from actgrad.core import cost, evaluate, registry
+from actgrad.core import cost, evaluate
 from actgrad.core.errors import BadParameter, EvaluationFailed, UnknownFunction
-from actgrad.core.expr import CONSTANTS, NAME
+from actgrad.core.functions import registry
+from actgrad.core.parse.expr import CONSTANTS, NAME
 from actgrad.core.request import build_expr_request, build_request
 
 DEFAULT_RANGE = "-10:10:1000"

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import orjson
 from actgrad.cli.numbers import NUMPY, round_to, texts
-from actgrad.core import registry
+from actgrad.core.functions import registry
 from actgrad.core.result import Result
 
 HEAD_ROWS = 10  # long inputs show this many rows at each end in a table

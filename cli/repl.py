@@ -22,11 +22,11 @@ from typing import Any
 from actgrad.cli import commands
 from actgrad.cli.exits import interrupted
 from actgrad.cli.output import FORMATS, resolve_format
-from actgrad.core import registry
 from actgrad.core.errors import ActgradError, BadInput, BadParameter
-from actgrad.core.expr import CONSTANTS, callable_names
-from actgrad.core.inputs import parse_values
+from actgrad.core.functions import registry
 from actgrad.core.options import DEFAULT_MAX_ELEMENTS, DTYPES, parse_int
+from actgrad.core.parse.expr import CONSTANTS, callable_names
+from actgrad.core.parse.inputs import parse_values
 
 PROMPT = "actgrad> "
 ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*)$")

@@ -3,10 +3,10 @@
 Importing this package does not import torch; only :func:`evaluate` does.
 """
 
-from actgrad import __version__
-from actgrad.core.errors import ActgradError, BadInput, EvaluationFailed
-from actgrad.core.options import DEFAULT_MAX_ELEMENTS
-from actgrad.core.request import Request
+from .. import __version__
+from .errors import ActgradError, BadInput, EvaluationFailed
+from .options import DEFAULT_MAX_ELEMENTS
+from .request import Request
 
 __all__ = [
     "DEFAULT_MAX_ELEMENTS",
@@ -22,18 +22,18 @@ __all__ = [
 def evaluate(request: Request):
     """Evaluate ``request`` (imports torch on first use) and return a Result, with the true
     values (--exact) and the --check report when asked for."""
-    from actgrad.core import engine
+    from .evaluator import engine
 
-    result = engine.evaluate(request)
+    result = engine.torch_result(request)
     if request.exact:
-        from actgrad.core.check import exact  # mpmath
+        from .accuracy.check import exact  # mpmath
 
         result.exact = exact(request, result)
         result.notes += [
             f"--exact: no true value here: {why}" for why in result.exact.get("missing", [])
         ]
     if request.check:
-        from actgrad.core.check import check
+        from .accuracy.check import check
 
         result.check = check(request, result, request.ulps)
     return result

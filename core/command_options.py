@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import registry
 from .errors import BadInput, BadParameter
+from .functions import registry
+from .functions.spec import FunctionSpec, Param
 from .options import DTYPES, parse_cap, parse_int
 from .request import Request, build_expr_request, build_request
-from .spec import FunctionSpec, Param
 
 INPUTS = "Inputs"
 DERIVATIVES = "Derivatives"

@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from actgrad.core.errors import TooLarge
+from .errors import TooLarge
 
 MEMORY_FACTOR = 4
 MEMORY_FLOOR = 64 << 20

@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from . import registry
 from .command_options import Option, defaults, options_of
 from .errors import BadInput, BadParameter
+from .functions import registry
 
 # The JSON types each key takes where the type alone decides (inputs and function parameters
 # are checked where they are parsed); anything else is that line's error, with an example.

@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from actgrad.core import cost, registry
-from actgrad.core.cost import broadcast_shape
-from actgrad.core.errors import BadInput, BadParameter
-from actgrad.core.inputs import Values, parse_values
-from actgrad.core.options import (
+from . import cost
+from .cost import broadcast_shape
+from .errors import BadInput, BadParameter
+from .evaluator.program import Program, of_function
+from .functions import registry
+from .options import (
     DEFAULT_MAX_ELEMENTS,
     MAX_ORDER,
     check_params_fit,
@@ -24,7 +25,7 @@ from actgrad.core.options import (
     parse_int,
     resolve_params,
 )
-from actgrad.core.program import Program, of_function
+from .parse.inputs import Values, parse_values
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,7 @@ def _with_cotangent(
 
 def _variables(variables: Sequence[str], x: Sequence[str] | None) -> dict[str, list[str]]:
     """{name: VALUES texts} of --var NAME=VALUES (repeatable) and --x."""
-    from actgrad.core import expr
+    from .parse import expr
 
     raw: dict[str, list[str]] = {}
     for item in variables:
@@ -374,7 +375,7 @@ def build_expr_request(
     cotangent: Sequence[str] | None = None,
 ) -> Request:
     """Validate an expression and its variables (``NAME=VALUES``) into a Request."""
-    from actgrad.core import expr  # the parser: not on the path of --help and function commands
+    from .parse import expr  # the parser: not on the path of --help and function commands
 
     cap = parse_cap(max_elements)
     values = {

@@ -32,7 +32,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     kind: str = "activation"  # or "loss", "norm", "expr": rendered by input
     symbolic: dict[str, str] = field(default_factory=dict)  # expr --symbolic: d/dv as text
-    check: dict[str, Any] | None = None  # --check: actgrad.core.check's report
+    check: dict[str, Any] | None = None  # --check: actgrad.core.accuracy.check's report
     cotangent: np.ndarray | None = None  # --cotangent v: grad holds vᵀJ, as y.backward(v)
     # --exact: the arbitrary-precision truth of each field ("value", "grad.x", …) as decimal
     # strings shaped like it; "missing": why a field (or all) has none

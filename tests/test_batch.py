@@ -360,8 +360,8 @@ def test_rows_with_notes_are_byte_identical_to_one_offs_and_none_is_evaluated_ag
 
 def test_a_small_request_runs_on_one_thread_a_large_one_on_torchs():
     import torch
-    from actgrad.core import engine
-    from actgrad.core.engine import PARALLEL_ELEMENTS, threads_for
+    from actgrad.core.evaluator import engine
+    from actgrad.core.evaluator.engine import PARALLEL_ELEMENTS, threads_for
 
     threads_for(1)
     evaluate(json_request({"fn": "sigmoid", "x": 0.5, "grad": True}, 2**27))

@@ -11,7 +11,7 @@ import orjson
 import pytest
 import torch
 from actgrad.cli.app import app
-from actgrad.core import registry
+from actgrad.core.functions import registry
 from typer.testing import CliRunner
 
 runner = CliRunner()

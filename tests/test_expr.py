@@ -235,7 +235,7 @@ def no_side_effects(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: repr(a[:30]))
 def test_attacks_are_refused_before_any_evaluation(attack, no_side_effects, monkeypatch):
-    from actgrad.core import engine
+    from actgrad.core.evaluator import engine
 
     def evaluated(*args, **kwargs):
         raise AssertionError("the expression was evaluated")

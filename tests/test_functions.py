@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from actgrad.core import generated_accuracy, machine, registry
-from actgrad.core.engine import apply
+from actgrad.core import machine
+from actgrad.core.accuracy import generated_accuracy
+from actgrad.core.evaluator.engine import apply
+from actgrad.core.functions import registry
 from conftest import GRID, cases, run
 from reference import ALONG_DIM, POINTWISE, gumbel_softmax
 

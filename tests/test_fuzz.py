@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from actgrad.cli.app import app
-from actgrad.core import registry
+from actgrad.core.functions import registry
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner

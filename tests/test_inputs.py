@@ -6,7 +6,7 @@ import math
 
 import pytest
 from actgrad.core.errors import BadInput, BadParameter, TooLarge
-from actgrad.core.inputs import Linspace, parse_number, parse_values
+from actgrad.core.parse.inputs import Linspace, parse_number, parse_values
 from actgrad.core.request import build_request
 
 CAP = 1000

@@ -386,7 +386,7 @@ def test_completion_after_plot_and_explain():
 
 @pytest.mark.parametrize("columns", ["120", "60"])
 def test_root_help_uses_the_width_and_cuts_no_formula(columns):
-    from actgrad.core import registry
+    from actgrad.core.functions import registry
 
     proc = subprocess.run(
         [sys.executable, "-m", "actgrad", "--help"],
@@ -469,7 +469,7 @@ def test_no_number_is_cut_in_any_table(columns):
 
 @pytest.mark.parametrize("columns", ["50", "120"])
 def test_list_fits_the_width_without_breaking_words(columns):
-    from actgrad.core import registry
+    from actgrad.core.functions import registry
 
     out = runner.invoke(app, ["list", "--format", "table"], env={"COLUMNS": columns})
     words = {w for line in out.stdout.splitlines() for w in line.replace("│", " ").split()}
@@ -629,7 +629,7 @@ def test_cotangent_of_every_kind_of_loss_with_reduction_none(name, inputs, wrt):
     import numpy as np
     import torch
     import torch.nn.functional as F
-    from actgrad.core import registry
+    from actgrad.core.functions import registry
 
     spec = registry.get(name)
     tensors = {k: torch.tensor(v, dtype=torch.float64) for k, v in inputs.items()}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from actgrad.cli.describe import list_markdown
-from actgrad.core import registry
+from actgrad.core.functions import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- functions:start -->", "<!-- functions:end -->"
@@ -158,27 +158,32 @@ def test_every_third_party_import_is_a_declared_dependency():
 # inside functions included). Where a new activation, derivative form, output format or front
 # end goes is where its layer says.
 LAYERS: list[tuple[str, ...]] = [
-    ("actgrad",),  # the version
+    # the version; the subpackages of core (docstrings only: each module has its own layer)
+    ("actgrad", "core.functions", "core.parse", "core.evaluator", "core.exact", "core.accuracy"),
     ("core.errors",),  # error types and their exit codes
-    ("core.inputs", "core.cost", "core.interval", "core.machine"),  # text -> numbers; cost
-    # arithmetic; intervals in arbitrary precision; the machine torch computes on
-    ("core.taylor",),  # Taylor series over intervals
-    ("core.spec",),  # what a function is, as data
-    ("core.activations", "core.losses", "core.generated_accuracy"),  # data: specs; measured regions
-    ("core.registry",),  # specs by name and alias
-    ("core.reference",),  # the arbitrary-precision truth of the activations (mpmath)
-    ("core.reference_losses",),  # … of the losses and the norm
-    ("core.ulps",),  # errors in ulps of a dtype against the truth
+    # text -> numbers; cost arithmetic; intervals in arbitrary precision; the machine
+    ("core.parse.inputs", "core.cost", "core.exact.interval", "core.machine"),
+    ("core.exact.taylor",),  # Taylor series over intervals
+    ("core.functions.spec",),  # what a function is, as data
+    # data: the entries; the measured regions
+    ("core.functions.activations", "core.functions.losses", "core.accuracy.generated_accuracy"),
+    ("core.functions.registry",),  # specs by name and alias
+    ("core.exact.reference",),  # the exact values of the activations (mpmath)
+    ("core.exact.reference_losses",),  # … of the losses and the norm
+    ("core.accuracy.ulps",),  # errors in ulps of a dtype against the exact value
     ("core.options",),  # scalar options and parameters, parsed strictly
-    ("core.program",),  # what every request becomes: steps over named variables
-    ("core.expr",),  # expression text -> program
-    ("core.request", "core.symbolic", "core.result"),  # validated requests; formulas; results
+    ("core.evaluator.program",),  # what every request becomes: steps over named variables
+    ("core.parse.expr",),  # expression text -> program
+    # validated requests; formulas; results
+    ("core.request", "core.evaluator.symbolic", "core.result"),
     ("core.command_options",),  # each command's options as data; their values -> a request
-    ("core.json_line", "core.reference_program"),  # a JSON request's options; an expression's truth
-    ("core.derivatives", "core.notes", "core.truth"),  # derivative forms; notes; a result's truth
-    ("core.engine",),  # the evaluator (torch)
-    ("core.check", "core.batch"),  # --check; coalesced batch groups
-    ("core.accuracy",),  # torch's error over a range, per dtype and order
+    # a JSON request's options; an expression's exact value
+    ("core.json_line", "core.exact.reference_program"),
+    # derivative forms; notes; a result's exact values
+    ("core.evaluator.derivatives", "core.evaluator.notes", "core.exact.truth"),
+    ("core.evaluator.engine",),  # the evaluator (torch)
+    ("core.accuracy.check", "core.evaluator.batch"),  # --check; coalesced batch groups
+    ("core.accuracy.sweeps",),  # torch's error over a range, per dtype and order
     ("core",),  # the package: evaluate(request), with --check
     ("cli.exits",),  # exit statuses and the line each way of ending says
     ("cli.numbers", "cli.output", "cli.client"),  # number text, stdout; the server's client
@@ -286,6 +291,6 @@ def test_no_import_cycles():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
     graph = {_module(p): {t for t, _, _ in _internal_imports(p)} - {_module(p)} for p in _sources()}
-    assert len(graph) > 20 and "core.registry" in graph["core.request"]
+    assert len(graph) > 20 and "core.functions.registry" in graph["core.request"]
     cycle = _cycle(graph)
     assert cycle is None, " -> ".join(cycle)

@@ -151,7 +151,7 @@ def test_jacobian_columns_agree_with_rows_where_there_is_no_double_backward():
     """Columns (a Jacobian-vector product per input element) agree with rows; hardsigmoid
     has no double backward, so its Jacobian falls back to one row per output."""
     import torch
-    from actgrad.core.derivatives import jacobian_of, jacobian_rows
+    from actgrad.core.evaluator.derivatives import jacobian_of, jacobian_rows
 
     torch.manual_seed(0)
     a = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
@@ -186,7 +186,7 @@ def test_jacobians_in_blocks_are_bit_identical_to_one_pass_per_row(monkeypatch, 
     bit for bit the one of a separate torch.autograd.grad per output element."""
     import torch
     import torch.nn.functional as F
-    from actgrad.core import derivatives
+    from actgrad.core.evaluator import derivatives
 
     if not batched:
         real = torch.autograd.grad
@@ -631,7 +631,7 @@ def _nested(function: str, depth: int) -> str:
     ],
 )
 def test_symbolic_past_its_budget_keeps_the_numbers(monkeypatch, expression, why):
-    from actgrad.core import symbolic
+    from actgrad.core.evaluator import symbolic
 
     monkeypatch.setattr(symbolic, "SYMBOLIC_SECONDS", 0.3)
     start = time.perf_counter()

@@ -8,8 +8,9 @@ import pytest
 import reference_losses as ref
 import torch
 from actgrad.cli.app import app
-from actgrad.core import evaluate, registry
+from actgrad.core import evaluate
 from actgrad.core.errors import BadParameter
+from actgrad.core.functions import registry
 from actgrad.core.request import build_request
 from conftest import text
 from typer.testing import CliRunner

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from actgrad.core import accuracy
-from actgrad.core.reference import Truth
-from actgrad.core.ulps import ulp, ulp_errors
+from actgrad.core.accuracy import sweeps
+from actgrad.core.accuracy.ulps import ulp, ulp_errors
+from actgrad.core.exact.reference import Truth
 
 ACTGRAD = str(Path(sys.executable).with_name("actgrad"))
 DTYPES = ("float64", "float32", "float16", "bfloat16")
@@ -38,10 +38,10 @@ def test_the_tutorials_grid_is_torch_linspace_bit_for_bit(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_the_accuracy_grid_is_what_it_says(dtype):
-    xs = accuracy.grid_values(accuracy.STANDARD, dtype=dtype)
+    xs = sweeps.grid_values(sweeps.STANDARD, dtype=dtype)
     linear = torch.linspace(-40, 40, 2001, dtype=getattr(torch, dtype)).double().numpy()
     assert np.array_equal(xs[:2001], linear)
-    row = next(accuracy.sweep(accuracy.registry.get("softmax"), "-10:10:7", [dtype], 0))
+    row = next(sweeps.sweep(sweeps.registry.get("softmax"), "-10:10:7", [dtype], 0))
     assert np.array_equal(
         np.sort(row.x), torch.linspace(-10, 10, 7, dtype=getattr(torch, dtype)).double().numpy()
     )

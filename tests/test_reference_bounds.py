@@ -23,9 +23,9 @@ import mpmath
 import orjson
 import pytest
 from actgrad.cli.app import app
-from actgrad.core import interval, truth
-from actgrad.core.engine import evaluate
-from actgrad.core.reference import NoReference
+from actgrad.core.evaluator.engine import torch_result
+from actgrad.core.exact import interval, truth
+from actgrad.core.exact.reference import NoReference
 from actgrad.core.request import build_expr_request
 from typer.testing import CliRunner
 
@@ -144,7 +144,7 @@ def test_property_random_expressions_agree_with_the_oracle_to_the_last_bit():
         while not re.search(r"\bx\b", text):  # a constant expression: issue 22's
             text, oracle = _expression(rng, 3)
         req = build_expr_request(text, ["x=" + ",".join(map(repr, POINTS))], dtype="float64")
-        result = evaluate(req)
+        result = torch_result(req)
         found, _ = truth.truths(result, req.program, digits=True)
         value = found["value"]
         with mpmath.workprec(ORACLE_BITS):
@@ -242,7 +242,7 @@ def test_the_work_is_estimated_before_it_starts_and_bounded():
     assert result.exit_code == 0
     assert "would take about" in result.stderr and "over its budget" in result.stderr
     req = build_expr_request(deep, ["x=-2:2:20"], order=2)
-    done = evaluate(req)
+    done = torch_result(req)
     started = time.monotonic()
     try:  # a budget that runs out mid-way: unsettled numbers, or no reference; never a hang
         found, _ = truth.truths(done, req.program, seconds=0.05)

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 from actgrad.cli.app import app
-from actgrad.core import registry
+from actgrad.core.functions import registry
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent

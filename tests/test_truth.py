@@ -1,4 +1,4 @@
-"""The arbitrary-precision reference (core/reference.py, core/reference_losses.py) checked
+"""The arbitrary-precision reference (core/exact/reference.py, reference_losses.py) checked
 independently: against sympy's derivatives of the same formulas at 60 digits, against scipy and
 numpy in float64, and against values computed here with math; then --check, --exact, accuracy
 and the committed report, through the command line."""
@@ -17,7 +17,10 @@ import scipy.special as sc
 import sympy as sp
 import torch
 from actgrad.cli.app import app
-from actgrad.core import evaluate, generated_accuracy, machine, reference, registry
+from actgrad.core import evaluate, machine
+from actgrad.core.accuracy import generated_accuracy
+from actgrad.core.exact import reference
+from actgrad.core.functions import registry
 from actgrad.core.options import default_ulps
 from actgrad.core.request import build_request
 from conftest import cases
@@ -162,7 +165,7 @@ def _torch_derivatives(
     spec, x: float, params: dict, order: int, dtype: torch.dtype = torch.float64
 ) -> list[float]:
     t = torch.tensor(x, dtype=dtype, requires_grad=True)
-    from actgrad.core.engine import apply
+    from actgrad.core.evaluator.engine import apply
 
     out, values = apply(spec, t, params), []
     values.append(out.item())
@@ -190,7 +193,7 @@ def _kinks():
 
 def _one_sided(spec, params: dict, x: float, order: int, tie: int) -> list[float]:
     """The derivatives of the branch on one side of x (tie -1: left, +1: right)."""
-    from actgrad.core.taylor import Taylor
+    from actgrad.core.exact.taylor import Taylor
 
     reference._TIE[0] = tie
     try:
@@ -206,7 +209,7 @@ def test_at_every_kink_and_order_the_reference_takes_torchs_convention(dtype):
     """Every kink and threshold the registry knows × orders 0–4 × dtypes: the reference is
     torch's number (rounded to the dtype, within --check's ulps); and the registry's sides are
     true: "=" where the two branches agree, "L"/"R" where torch takes that branch's value."""
-    from actgrad.core.ulps import ulp_errors
+    from actgrad.core.accuracy.ulps import ulp_errors
 
     checked = 0
     for spec, params, kink in _kinks():

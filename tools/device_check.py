@@ -19,7 +19,8 @@ import sys
 
 import numpy as np
 import orjson
-from actgrad.core import evaluate, registry
+from actgrad.core import evaluate
+from actgrad.core.functions import registry
 from actgrad.core.request import build_request
 
 TOL = {

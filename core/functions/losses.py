@@ -11,8 +11,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from actgrad.core.errors import BadInput
-from actgrad.core.spec import FunctionSpec, Param, TensorInput
+from ..errors import BadInput
+from .spec import FunctionSpec, Param, TensorInput
 
 REDUCTIONS = ("none", "mean", "sum")
 REDUCTION = Param(

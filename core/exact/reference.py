@@ -24,11 +24,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from actgrad.core import interval as mp
-from actgrad.core import registry, taylor
-from actgrad.core.errors import ActgradError
-from actgrad.core.interval import Undecided, mpf
-from actgrad.core.taylor import Taylor
+
+from ..errors import ActgradError
+from ..functions import registry
+from . import interval as mp
+from . import taylor
+from .interval import Undecided, mpf
+from .taylor import Taylor
 
 START_BITS = 96  # the first working precision; each next one is twice the last
 MAX_BITS = 1 << 15  # the highest working precision (a value still unknown there is unsettled)
@@ -99,7 +101,7 @@ def _side(x: Taylor, c: Any) -> int:
     return _TIE[0]
 
 
-# The operations an entry's ``exact`` form is written with (core/activations.py): Taylor
+# The operations an entry's ``exact`` form is written with (core/functions/activations.py): Taylor
 # arithmetic over intervals, and the branches of the piecewise functions, each taking torch's
 # side at its breakpoints (see _side).
 
@@ -227,9 +229,9 @@ def _start_bits(xs: Iterable[float]) -> int:
 
 
 def converge(
-    evaluate: Callable[[], list[Any]], start: int = START_BITS
+    attempt: Callable[[], list[Any]], start: int = START_BITS
 ) -> tuple[list[Any], list[bool]]:
-    """``evaluate()`` (intervals) at doubling precision until every value is known: its
+    """``attempt()`` (intervals) at doubling precision until every value is known: its
     bounds round to one float64 and pin it past its last bit. (The values, each one's first
     known evaluation or its last; whether each is known.) Stops at MAX_BITS or the budget's
     deadline; NoReference if no evaluation could decide its comparisons."""
@@ -237,7 +239,7 @@ def converge(
     while True:
         try:
             with mp.workprec(bits):
-                values = evaluate()
+                values = attempt()
         except Undecided:  # a branch these bounds cannot decide: more bits
             values = None
         except mp.OutOfTime:
@@ -304,12 +306,12 @@ def point(
     else:
         sides = at_kink(registry.get(name), params, x)
 
-        def evaluate() -> list[Any]:
+        def attempt() -> list[Any]:
             return fn(Taylor.variable(x, order), params).derivatives()
 
         try:
             out = converge(
-                (lambda: _by_side(evaluate, sides)) if sides else evaluate, bits or _start_bits([x])
+                (lambda: _by_side(attempt, sides)) if sides else attempt, bits or _start_bits([x])
             )
         except mp.OutOfTime:  # the budget ran out before this point: unsettled
             return [mpf(math.nan)] * (order + 1), [False] * (order + 1)
@@ -456,13 +458,13 @@ def along_dim(
         raise NoReference(f"no reference for {name}")
     m, n = len(row), len(row)
 
-    def evaluate() -> list[Any]:
+    def attempt() -> list[Any]:
         nonlocal m
         y, jac = form(OPS, [mpf(v) for v in row], params)
         m = len(y)
         return [*y, *(v for r in jac for v in r)]
 
-    values, ok = converge(evaluate, _start_bits(row))
+    values, ok = converge(attempt, _start_bits(row))
 
     def rows(a: list[Any]) -> list[list[Any]]:
         return [a[m + i * n : m + (i + 1) * n] for i in range(m)]

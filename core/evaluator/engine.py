@@ -12,16 +12,25 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from actgrad.core import notes as notes_for
-from actgrad.core import registry, symbolic
-from actgrad.core.cost import broadcast_numel
-from actgrad.core.derivatives import Derivatives, differentiate
-from actgrad.core.errors import BadInput, BadParameter, DeviceUnavailable, EvaluationFailed
-from actgrad.core.expr import CONSTANTS, OPERATORS
-from actgrad.core.inputs import Linspace, Values
-from actgrad.core.program import Call, Program, elementwise_shape, run
-from actgrad.core.request import Request
-from actgrad.core.result import Result
+
+from ..cost import broadcast_numel
+from ..errors import BadInput, BadParameter, DeviceUnavailable, EvaluationFailed
+from ..functions import registry
+from ..parse.expr import CONSTANTS, OPERATORS
+from ..parse.inputs import Linspace, Values
+from ..request import Request
+from ..result import Result
+from . import symbolic
+from .derivatives import Derivatives, differentiate
+from .notes import (
+    accuracy_notes,
+    kink_notes,
+    live_accuracy_notes,
+    nan_derivative_notes,
+    overflow_note,
+    reduction_note,
+)
+from .program import Call, Program, elementwise_shape, run
 
 CHUNK = 16_384  # under torch's parallel grain size: one thread, never split mid-vector
 LANES = 64  # chunks are padded to a multiple of this: every element takes the SIMD kernels
@@ -298,7 +307,7 @@ def _bind(
             t = x64.to(device=device, dtype=dtype)
         else:  # a range is torch.linspace in the dtype itself, not float64's values rounded
             t = materialize(values, dtype, device, option)
-        notes += notes_for.overflow_note(x64, t, req.dtype)
+        notes += overflow_note(x64, t, req.dtype)
         tensors[name] = t.reshape(1) if kind == "vector" and t.ndim == 0 else t
     return tensors, notes
 
@@ -398,7 +407,7 @@ def _torch_calls(command: str, req: Request, device: torch.device):
         ) from None
 
 
-def evaluate(req: Request) -> Result:
+def torch_result(req: Request) -> Result:
     """Evaluate a validated request: value, derivatives and notes, as plain numpy arrays."""
     return result_of(req, compute(req))
 
@@ -417,7 +426,7 @@ def result_of(req: Request, done: Computed, own_notes: bool = True) -> Result:
     }
     notes: list[str] = []
     if spec is not None:
-        notes += spec.notes_for(req.dtype, req.order) if kind == "activation" else spec.notes
+        notes += spec.standing_notes(req.dtype, req.order) if kind == "activation" else spec.notes
     params = dict(req.params)
     if kind == "activation" and spec.stochastic:
         params["seed"] = req.seed
@@ -478,7 +487,7 @@ def _own_notes(
         )
     elif spec is not None and req.order and done.loss_args is not None:
         args = {n: t.detach() for n, t in done.loss_args.items()}
-        note = notes_for.reduction_note(spec, args, req.params)
+        note = reduction_note(spec, args, req.params)
         if note:
             notes.append(note)
     return notes
@@ -497,7 +506,7 @@ def activation_notes(
     """Kinks and regions hit, nan inputs, nan derivatives, measured accuracy, gumbel's hard
     one-hot: what an activation's result says besides its numbers (a one-off's, and each
     row of a batch group's, by this same code)."""
-    notes = notes_for.kink_notes(spec, x, params, order)
+    notes = kink_notes(spec, x, params, order)
     nans = int(np.isnan(x_np).sum())
     if nans and order:
         notes.append(
@@ -505,12 +514,10 @@ def activation_notes(
             "and carry no meaning"
         )
     if spec.pointwise:
-        notes += notes_for.nan_derivative_notes(spec.name, x_np, derivatives)
+        notes += nan_derivative_notes(spec.name, x_np, derivatives)
         got = [value, *(derivatives[k]["x"] for k in range(1, order + 1))]
-        live = notes_for.live_accuracy_notes(spec, params, dtype, x_np, got)
-        notes += (
-            live if live is not None else notes_for.accuracy_notes(spec, params, dtype, order, x_np)
-        )
+        live = live_accuracy_notes(spec, params, dtype, x_np, got)
+        notes += live if live is not None else accuracy_notes(spec, params, dtype, order, x_np)
     notes += spec.param_notes(params)
     return notes
 

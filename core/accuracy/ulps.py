@@ -4,7 +4,8 @@ error against the true value (numpy only: --check, accuracy and the notes share 
 from __future__ import annotations
 
 import numpy as np
-from actgrad.core.reference import Truth
+
+from ..exact.reference import Truth
 
 # (explicit significand bits, smallest normal exponent) of each dtype
 FORMATS = {

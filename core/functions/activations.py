@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from actgrad.core.spec import FunctionSpec, Kink, Param, Region
+from .spec import FunctionSpec, Kink, Param, Region
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946

@@ -8,7 +8,8 @@ import warnings
 from collections.abc import Callable
 
 import torch
-from actgrad.core.program import Program
+
+from .program import Program
 
 Derivatives = dict[int, dict[str, torch.Tensor]]
 

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from actgrad.core import interval as mp
-from actgrad.core import reference, reference_losses, registry, taylor
-from actgrad.core.interval import mpf
-from actgrad.core.program import Call, Program
-from actgrad.core.program import run as program_run
-from actgrad.core.reference import NoReference, converge
-from actgrad.core.taylor import Taylor
+
+from ..evaluator.program import Call, Program
+from ..evaluator.program import run as program_run
+from ..functions import registry
+from . import interval as mp
+from . import reference, reference_losses, taylor
+from .interval import mpf
+from .reference import NoReference, converge
+from .taylor import Taylor
 
 CONSTANTS = {"pi": lambda: +mp.pi, "e": lambda: +mp.e}
 
@@ -202,7 +204,7 @@ def expression(
         )
     top = max((k for _, k in forms.values()), default=0)
 
-    def evaluate() -> list[Any]:
+    def attempt() -> list[Any]:
         base = {n: _jets(v, max(top, 1), None, False) for n, v in inputs.items()}
         value = run(program, base).reshape(-1)
         out = [j.c[0] for j in value]
@@ -221,7 +223,7 @@ def expression(
         [np.asarray(v, dtype=np.float64).reshape(-1) for v in inputs.values()] or [np.zeros(0)]
     )
     start = reference_losses.start_bits(values)
-    flat, ok = converge(evaluate, start)
+    flat, ok = converge(attempt, start)
     m = _value_size(len(flat), inputs, forms)
     value, rest, rest_ok = flat[:m], flat[m:], ok[m:]
     derivatives: dict[str, Any] = {}

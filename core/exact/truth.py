@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from actgrad.core import reference, reference_losses, reference_program, registry
-from actgrad.core.interval import OutOfTime, budget, known, workprec
-from actgrad.core.options import DTYPE_EPS
-from actgrad.core.program import Program
-from actgrad.core.reference import NoReference, Truth, truth_of
-from actgrad.core.result import Result
+
+from ..evaluator.program import Program
+from ..functions import registry
+from ..options import DTYPE_EPS
+from ..result import Result
+from . import reference, reference_losses, reference_program
+from .interval import OutOfTime, budget, known, workprec
+from .reference import NoReference, Truth, truth_of
 
 _truth = truth_of
 

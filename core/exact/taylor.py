@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from actgrad.core import interval as mp
-from actgrad.core.interval import mpf
+from . import interval as mp
+from .interval import mpf
 
 
 class Taylor:

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from actgrad.core import registry, truth
-from actgrad.core.errors import BadParameter
-from actgrad.core.options import default_ulps
-from actgrad.core.reference import NoReference, Truth
-from actgrad.core.request import build_request
-from actgrad.core.ulps import in_dtype, lost, ulp_errors
+
+from ..errors import BadParameter
+from ..exact import truth
+from ..exact.reference import NoReference, Truth
+from ..functions import registry
+from ..options import default_ulps
+from ..request import build_request
+from .ulps import in_dtype, lost, ulp_errors
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 LINEAR_GRID = "-40:40:2001"
@@ -135,9 +137,10 @@ def grid_values(grid: str, max_elements: int | None = None, dtype: str = "float6
     """The points of ``grid`` ("standard", or any --x form) in ``dtype``, as float64: a range
     is torch.linspace in that dtype, bit for bit."""
     import torch
-    from actgrad.core.engine import materialize
-    from actgrad.core.inputs import parse_values
-    from actgrad.core.options import DEFAULT_MAX_ELEMENTS
+
+    from ..evaluator.engine import materialize
+    from ..options import DEFAULT_MAX_ELEMENTS
+    from ..parse.inputs import parse_values
 
     cap = DEFAULT_MAX_ELEMENTS if max_elements is None else max_elements
     values = parse_values(_pieces(grid), "--x", max_elements=cap)
@@ -287,7 +290,7 @@ def sweep(
 ) -> Iterator[Row]:
     """One Row per dtype and quantity of ``spec`` over ``grid`` (any --x form); ``limit``:
     the regions more ulps off than this (None: the dtype's --check default)."""
-    from actgrad.core.engine import evaluate  # torch
+    from ..evaluator.engine import torch_result  # torch
 
     own = {
         **REQUIRED.get(spec.name, {}),
@@ -302,7 +305,7 @@ def sweep(
             continue
         inputs = _inputs(spec, grid, dtype)
         req = build_request(spec.name, inputs, own, order=n, dtype=dtype, max_elements=max_elements)
-        result = evaluate(req)
+        result = torch_result(req)
         try:
             truths, _ = truth.truths(
                 result, req.program, progress=progress, limit=None, seconds=None

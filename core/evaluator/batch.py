@@ -18,14 +18,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from actgrad.core import notes, registry
-from actgrad.core.engine import activation_notes, compute, result_of
-from actgrad.core.errors import ActgradError
-from actgrad.core.inputs import Values
-from actgrad.core.options import DTYPES, resolve_params
-from actgrad.core.program import of_function
-from actgrad.core.request import Request
-from actgrad.core.result import Result
+
+from ..errors import ActgradError
+from ..functions import registry
+from ..options import DTYPES, resolve_params
+from ..parse.inputs import Values
+from ..request import Request
+from ..result import Result
+from . import notes
+from .engine import activation_notes, compute, result_of
+from .program import of_function
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ def _own_rows(
 
     def notes_of(i: int) -> list[str]:  # the one-off's notes, for row i alone
         return (
-            spec.notes_for(key.dtype, key.order)
+            spec.standing_notes(key.dtype, key.order)
             + notes.overflow_note(torch.tensor(x64[i]), x[i], key.dtype)
             + activation_notes(
                 spec,

@@ -6,8 +6,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from actgrad.core import generated_accuracy, machine, registry
-from actgrad.core.options import default_ulps
+
+from .. import machine
+from ..accuracy import generated_accuracy
+from ..functions import registry
+from ..options import default_ulps
 
 
 def kink_notes(spec: registry.FunctionSpec, x: torch.Tensor, params: dict, order: int) -> list[str]:
@@ -163,9 +166,9 @@ def _live(
     of its own: ``rows``) or there is no reference."""
     if not judged_live(1 if rows else x.size):
         return None
-    from actgrad.core import reference  # mpmath
-    from actgrad.core.interval import budget
-    from actgrad.core.ulps import lost, ulp_errors
+    from ..accuracy.ulps import lost, ulp_errors
+    from ..exact import reference  # mpmath
+    from ..exact.interval import budget
 
     try:
         with budget(LIVE_SECONDS):  # what does not settle in time is not judged

@@ -191,7 +191,7 @@ class FunctionSpec:
     # param_notes(params): what these parameter values mean for every result (gumbel's hard)
     param_notes: Callable[[Params], list[str]] = field(default=lambda p: [])
 
-    def notes_for(self, dtype: str, order: int) -> list[str]:
+    def standing_notes(self, dtype: str, order: int) -> list[str]:
         """The notes every result of this function carries in ``dtype`` at ``order``."""
         notes = list(self.notes)
         if dtype in self.dtype_notes and (order or not self.dtype_notes_need_grad):

@@ -1,7 +1,7 @@
 """Ground truth for the losses and the vector norm: value and gradient in arbitrary precision.
 
-Each loss's exact form is its entry's ``exact`` (core/losses.py), written with the operations
-here (:data:`OPS`) from its definition in torch's documentation (reductions, weights,
+Each loss's exact form is its entry's ``exact`` (core/functions/losses.py), written with the
+operations here (:data:`OPS`) from its definition in torch's documentation (reductions, weights,
 ignore_index, label smoothing, torch's clamps: BCE's log ≥ −100, the eps of distances) over
 numpy arrays of :class:`taylor.Taylor`; a gradient is one forward pass per input element,
 seeded with derivative 1 there. Where a hinge or clamp meets its edge exactly, the gradient is
@@ -16,11 +16,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from actgrad.core import interval as mp
-from actgrad.core import registry, taylor
-from actgrad.core.interval import mpf
-from actgrad.core.reference import NoReference, converge
-from actgrad.core.taylor import Taylor
+
+from ..functions import registry
+from . import interval as mp
+from . import taylor
+from .interval import mpf
+from .reference import NoReference, converge
+from .taylor import Taylor
 
 MAX_WORK = 200_000  # seeded passes × elements: beyond this, no reference (it would take long)
 LOG_FLOOR = -100  # binary_cross_entropy clamps each log at −100
@@ -445,7 +447,7 @@ def _vector_norm(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     return pnorm(v, order)
 
 
-# The operations a loss's ``exact`` form is written with (its entry in core/losses.py).
+# The operations a loss's ``exact`` form is written with (its entry in core/functions/losses.py).
 OPS = SimpleNamespace(
     mpf=mpf,
     absolute=taylor.absolute,
@@ -551,7 +553,7 @@ def loss(
         out = fn(a, params)
         return list(np.asarray(out, dtype=object).reshape(-1))
 
-    def evaluate() -> list[Any]:
+    def attempt() -> list[Any]:
         values = [j.c[0] for j in run(None, None)]
         grads = []
         for n in wrt:
@@ -563,7 +565,7 @@ def loss(
         return values + grads
 
     values = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in inputs.values()])
-    flat, ok = converge(evaluate, start_bits(values))
+    flat, ok = converge(attempt, start_bits(values))
     m = len(flat) // passes
     value, rest, rest_ok = flat[:m], flat[m:], ok[m:]
     grads: dict[str, Any] = {}

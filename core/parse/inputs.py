@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from actgrad.core.errors import BadInput, TooLarge
+from ..errors import BadInput, TooLarge
 
 NUMBER_HELP = "numbers are ASCII decimals such as 0.5, -2, 1e-3, nan, inf or -inf"
 MAX_TOKEN_CHARS = 400

@@ -7,9 +7,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from actgrad.core import registry
-from actgrad.core.expr import OPERATORS
-from actgrad.core.program import Program, run
+from ..functions import registry
+from ..parse.expr import OPERATORS
+from .program import Program, run
 
 
 def _sympy_activation(sp: Any, name: str, x: Any, p: Mapping[str, Any]) -> Any:

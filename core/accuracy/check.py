@@ -12,15 +12,17 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from actgrad.core import registry, truth
-from actgrad.core.cost import MAX_FD_ELEMENTS
-from actgrad.core.engine import closed_form_derivative, evaluate
-from actgrad.core.inputs import Values
-from actgrad.core.options import default_ulps
-from actgrad.core.reference import NoReference, Truth
-from actgrad.core.request import Request
-from actgrad.core.result import Result
-from actgrad.core.ulps import ulp, ulp_errors
+
+from ..cost import MAX_FD_ELEMENTS
+from ..evaluator.engine import closed_form_derivative, torch_result
+from ..exact import truth
+from ..exact.reference import NoReference, Truth
+from ..functions import registry
+from ..options import default_ulps
+from ..parse.inputs import Values
+from ..request import Request
+from ..result import Result
+from .ulps import ulp, ulp_errors
 
 FD_RTOL, FD_ATOL = 1e-5, 1e-7
 MAX_FLAGS = 20
@@ -101,13 +103,13 @@ def _steps_inside(
     """f(x + h·e_j) and f(x − h·e_j) with a step inside the function's domain: a step the
     request refuses (bce's probabilities in [0, 1]) is retried relative to |x_j|, then left
     out (None) for a one-sided difference."""
-    from actgrad.core.errors import BadInput
+    from ..errors import BadInput
 
     def at(step: float) -> np.ndarray | None:
         moved = x.copy()
         moved[j] += step
         try:
-            return evaluate(_perturbed(req, name, moved)).value.astype(np.float64).reshape(-1)
+            return torch_result(_perturbed(req, name, moved)).value.astype(np.float64).reshape(-1)
         except BadInput:
             return None
 
@@ -148,7 +150,7 @@ def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
         if pointwise:
             h, side = _clear_of_kinks(spec, reference.params, x, h)
             columns = [
-                evaluate(_perturbed(req, name, x + s * h)).value.astype(np.float64).reshape(-1)
+                torch_result(_perturbed(req, name, x + s * h)).value.astype(np.float64).reshape(-1)
                 for s in (1, 0, -1)
             ]
             up, mid, down = columns
@@ -159,7 +161,7 @@ def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
         else:
             if x.size > MAX_FD_ELEMENTS:
                 return {"skipped": f"more than {MAX_FD_ELEMENTS} elements in {name}"}
-            base = evaluate(_perturbed(req, name, x)).value.astype(np.float64).reshape(-1)
+            base = torch_result(_perturbed(req, name, x)).value.astype(np.float64).reshape(-1)
             cols, lefts, rights = [], [], []
             for j in range(x.size):
                 up, down, hj = _steps_inside(req, name, x, j, h[j], base)
@@ -294,12 +296,12 @@ def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, 
     (or, without one, against torch's float64), flags, finite differences, closed form."""
     ulps = default_ulps(req.dtype) if ulps is None else ulps
     order = max(req.order, 1)
-    reference = evaluate(replace(req, dtype="float64", order=order, symbolic=False))
+    reference = torch_result(replace(req, dtype="float64", order=order, symbolic=False))
     out: dict[str, Any] = {"finite_differences": finite_differences(req, reference)}
     out["closed_form"] = _closed_form(req, reference)
     errors: dict[str, Any] = {}
     flags: list[dict[str, Any]] = []
-    ours_result = result if result.order >= 1 else evaluate(replace(req, order=order))
+    ours_result = result if result.order >= 1 else torch_result(replace(req, order=order))
     ours = dict(_pairs(ours_result))
     try:
         truths, missing = truth.truths(ours_result, req.program)

@@ -17,12 +17,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from actgrad.core import registry
-from actgrad.core.cost import broadcast_numel, broadcast_shape
-from actgrad.core.errors import BadInput, TooLarge
-from actgrad.core.inputs import parse_number
-from actgrad.core.options import resolve_params
-from actgrad.core.program import Call, Program
+from ..cost import broadcast_numel, broadcast_shape
+from ..errors import BadInput, TooLarge
+from ..evaluator.program import Call, Program
+from ..functions import registry
+from ..options import resolve_params
+from .inputs import parse_number
 
 MAX_LENGTH = 1000  # characters
 MAX_DEPTH = 64  # nested parentheses and calls

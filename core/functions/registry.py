@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import difflib
 
-from actgrad.core import activations, losses
-from actgrad.core.errors import UnknownFunction
-from actgrad.core.spec import FunctionSpec, Kink, Param, Params, Region, TensorInput
+from ..errors import UnknownFunction
+from . import activations, losses
+from .spec import FunctionSpec, Kink, Param, Params, Region, TensorInput
 
 __all__ = ["REGISTRY", "FunctionSpec", "Kink", "Param", "Params", "Region", "TensorInput"]
 

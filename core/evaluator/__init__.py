@@ -1,0 +1,3 @@
+"""Evaluation with torch: the program and its one interpreter, the evaluator, every derivative
+form, notes, batch groups, sympy formulas.
+"""
