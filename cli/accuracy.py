@@ -195,7 +195,7 @@ def _calibrate(spec: Any, params: dict[str, Any], order: int, dtypes: list[str])
     """Seconds per reference point, measured on a few points (which the cache then keeps)."""
     from actgrad.core.exact import reference
 
-    if not (spec.kind == "activation" and spec.pointwise):
+    if not (spec.elementwise):
         return 3e-4
     xs = np.linspace(-7.3, 7.9, CALIBRATION_POINTS)
     start = time.perf_counter()

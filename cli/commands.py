@@ -48,17 +48,15 @@ def _parameter(option: Option) -> inspect.Parameter:
     if option.shown is not None:
         extra["show_default"] = option.shown
     flags = option.flags
-    annotation, default = {
-        "flag": (bool, False),
-        "switch": (bool | None, None),
-        "values": (list[str] | None, None),
-    }.get(option.kind, (str | None if option.default is None else str, option.default))
+    annotation = {"flag": bool, "switch": bool | None, "values": list[str] | None}.get(
+        option.kind, str | None if option.default is None else str
+    )
     if option.kind == "switch":
         flags = tuple(f"{f}/--no-{f[2:]}" for f in flags)
     return inspect.Parameter(
         option.key,
         inspect.Parameter.KEYWORD_ONLY,
-        default=default,
+        default=option.initial,
         annotation=Annotated[
             annotation,
             typer.Option(

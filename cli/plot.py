@@ -36,7 +36,7 @@ def series(
     for item in steps(items, "evaluating"):
         name = registry.resolve(item)
         spec = registry.get(name) if name else None
-        if spec is not None and spec.kind == "activation" and spec.pointwise:
+        if spec is not None and spec.elementwise:
             own = {k: v for k, v in params.items() if k in spec.param_names}
             seed = "0" if spec.stochastic else None
             req = build_request(

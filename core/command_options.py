@@ -50,6 +50,11 @@ class Option:
         return [f[2:].replace("-", "_") for f in self.flags if f.startswith("--")]
 
     @property
+    def initial(self) -> Any:
+        """Its value when not given (a flag: False)."""
+        return False if self.kind == "flag" else self.default
+
+    @property
     def name(self) -> str:
         """The option's own name (its key without the t_ or p_ prefix)."""
         return self.key.removeprefix("t_").removeprefix("p_")
@@ -289,7 +294,7 @@ def activation_param_options() -> list[Option]:
     """One option for each parameter of the elementwise activations (plot takes them all)."""
     seen: dict[str, Param] = {}
     for spec in registry.specs():
-        if spec.kind == "activation" and spec.pointwise:
+        if spec.elementwise:
             for param in spec.params:
                 seen.setdefault(param.name, param)
     return [param_option(p) for p in seen.values()]
@@ -297,7 +302,7 @@ def activation_param_options() -> list[Option]:
 
 def defaults(table: Iterable[Option], environ: Mapping[str, str]) -> dict[str, Any]:
     """The parsed options of a command given nothing: each default, or its variable's value."""
-    return {o.key: (environ.get(o.envvar) or o.default) if o.envvar else o.default for o in table}
+    return {o.key: (o.envvar and environ.get(o.envvar)) or o.initial for o in table}
 
 
 def dtype_list(text: str) -> list[str]:

@@ -506,7 +506,7 @@ def total_cost(req: Request, dtypes: Sequence[str] = ()) -> cost.Cost:
         reference = estimate(replace(req, order=max(req.order, 1)), "float64")
         numbers = reference.elements * (max(req.order, 1) + 2)
         spec = None if req.function == "expr" else registry.get(req.function)
-        pointwise = spec is not None and spec.kind == "activation" and spec.pointwise
+        pointwise = spec is not None and spec.elementwise
         largest = max((v.numel for v in req.inputs.values()), default=1)
         fd = 0 if pointwise or largest > cost.MAX_FD_ELEMENTS else 2 * largest + 1
         copies = len(dtypes) if dtypes else 3  # --check: three finite-difference columns

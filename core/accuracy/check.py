@@ -138,7 +138,7 @@ def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
         return {"skipped": spec.no_finite_differences}
     names = list(reference.derivatives.get(1, {})) or list(reference.jacobian)
     spec = None if req.function == "expr" else registry.get(req.function)
-    pointwise = spec is not None and spec.kind == "activation" and spec.pointwise
+    pointwise = spec is not None and spec.elementwise
     worst_abs = 0.0
     worst_rel: float | None = None
     below_floor = 0  # derivatives too small for a central difference to say anything relative
@@ -351,7 +351,7 @@ def _closed_form(req: Request, reference: Result) -> dict[str, Any] | None:
     if req.function == "expr":
         return None
     spec = registry.get(req.function)
-    if spec.kind != "activation" or not spec.pointwise or spec.derivative_fn is None:
+    if not spec.elementwise or spec.derivative_fn is None:
         return None
     closed = closed_form_derivative(spec, reference.inputs["x"], reference.params)
     autograd = reference.derivatives[1]["x"].astype(np.float64)

@@ -116,7 +116,7 @@ def functions(names: list[str], everything: bool) -> list[registry.FunctionSpec]
 
 def orders(spec: registry.FunctionSpec, order: int) -> int:
     """The derivative order a sweep of ``spec`` goes to (its own maximum at most)."""
-    if spec.kind != "activation" or not spec.pointwise:
+    if not spec.elementwise:
         return min(order, 1)
     return min(order, spec.max_order)
 
@@ -299,7 +299,7 @@ def sweep(
     if spec.kind != "activation":
         own["reduction"] = "none"
     n = orders(spec, order)
-    dim_function = spec.kind == "activation" and not spec.pointwise
+    dim_function = spec.along_dim
     for dtype in dtypes:
         if dtype in spec.no_cpu_kernel({**spec.defaults(), **own}):
             continue

@@ -71,7 +71,7 @@ class Group:
 
 
 def coalescible(spec: registry.FunctionSpec) -> bool:
-    return spec.kind == "activation" and spec.pointwise and not spec.stochastic
+    return spec.elementwise and not spec.stochastic
 
 
 DEVICES = frozenset({"cpu", "cuda", "mps", "auto", *(f"cuda:{i}" for i in range(16))})

@@ -216,7 +216,7 @@ def exact_form(name: str) -> Callable[[Taylor, Mapping[str, Any]], Taylor] | Non
     """The exact form of a registry function, as f(x, params) over Taylor series; None when
     its entry has none."""
     spec = registry.get(name) if registry.resolve(name) else None
-    if spec is None or spec.exact is None or spec.kind != "activation" or not spec.pointwise:
+    if spec is None or spec.exact is None or not spec.elementwise:
         return None
     form = spec.exact
     return lambda x, p: form(OPS, x, p)

@@ -85,7 +85,7 @@ def _truths(
             raise NoReference("an expression's reference needs its program")
         return _expression(program, result, digits)
     spec = registry.get(result.function)
-    if spec.kind == "activation" and spec.pointwise:
+    if spec.elementwise:
         order = max(result.derivatives, default=0)
         found = reference.elementwise(
             spec.name, result.params, result.inputs["x"], order, digits, progress

@@ -199,6 +199,16 @@ class FunctionSpec:
         return notes
 
     @property
+    def elementwise(self) -> bool:
+        """An activation applied to each element on its own (its derivative is elementwise)."""
+        return self.kind == "activation" and self.pointwise
+
+    @property
+    def along_dim(self) -> bool:
+        """An activation along a dim (softmax, glu, layer_norm): its derivative is a Jacobian."""
+        return self.kind == "activation" and not self.pointwise
+
+    @property
     def command(self) -> str:
         return self.name.replace("_", "-")
 

@@ -1,0 +1,93 @@
+"""core/command_options.py is the one home of every evaluating command's options: the Typer
+command line, a JSON line and a REPL line all take them from its table, and its builders
+validate what they parse."""
+
+from __future__ import annotations
+
+import pytest
+from actgrad.cli.batch import _command, json_request
+from actgrad.core.command_options import defaults, dtype_list, options_of
+from actgrad.core.errors import BadInput, BadParameter
+from actgrad.core.functions import registry
+from actgrad.core.json_line import json_keys, json_options
+
+NAMES = ["expr", *(s.name for s in registry.specs())]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_command_lines_options_are_the_core_table(name):
+    """Every option of the Typer command comes from the table, in its order, with its
+    spellings (nothing added by hand in cli/)."""
+    table = options_of(name)
+    params = [p for p in _command(name).params if p.param_type_name == "option"]
+    assert [p.name for p in params] == [o.key for o in table]
+    for param, option in zip(params, table, strict=True):
+        spelled = {f.split("/")[0] for f in option.flags}
+        assert set(param.opts) == spelled, option.key
+        assert param.envvar == option.envvar
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_option_is_a_json_key(name):
+    keys = json_keys(name)
+    for option in options_of(name):
+        if option.key != "var":  # JSON's "vars"
+            assert option.name in keys and all(k in keys for k in option.long_names)
+
+
+def test_a_json_line_and_a_command_line_give_the_same_request():
+    from actgrad.cli.batch import cli_request
+
+    for line, data in [
+        (
+            "leaky-relu --x 1,-2 --negative-slope 0.2 --order 2 --dtype float64",
+            {
+                "fn": "leaky_relu",
+                "x": [1, -2],
+                "negative_slope": 0.2,
+                "order": 2,
+                "dtype": "float64",
+            },
+        ),
+        ("mse --w 3 --grad --wrt w", {"fn": "mse", "w": 3, "grad": ["w"]}),
+        (
+            "expr 'x*sigmoid(x)' --var x=0.5 --grad",
+            {"expr": "x*sigmoid(x)", "vars": {"x": 0.5}, "grad": True},
+        ),
+        (
+            "sigmoid --x 0.5 --check --ulps 8 --exact",
+            {"fn": "sigmoid", "x": 0.5, "check": True, "ulps": 8, "exact": True},
+        ),
+    ]:
+        a, b = cli_request(line, 2**27), json_request(data, 2**27)
+        assert (a.function, a.params, a.order, a.dtype, a.wrt, a.check, a.exact, a.ulps) == (
+            b.function,
+            b.params,
+            b.order,
+            b.dtype,
+            b.wrt,
+            b.check,
+            b.exact,
+            b.ulps,
+        ), line
+        assert {k: (v.shape, v.flat()) for k, v in a.inputs.items()} == {
+            k: (v.shape, v.flat()) for k, v in b.inputs.items()
+        }
+
+
+def test_defaults_read_the_environment_as_the_command_line_does():
+    table = options_of("sigmoid")
+    got = defaults(table, {"ACTGRAD_DTYPE": "float64", "ACTGRAD_DEVICE": ""})
+    assert got["dtype"] == "float64" and got["device"] is None and got["grad"] is False
+    assert got["output_format"] == "auto"
+
+
+def test_json_values_are_refused_with_the_key_and_an_example():
+    with pytest.raises(BadParameter, match="'grad' cannot be int"):
+        json_options({"fn": "sigmoid", "x": 1, "grad": 1})
+    with pytest.raises(BadParameter, match="has no parameter 'slope'"):
+        json_options({"fn": "leaky_relu", "x": 1, "params": {"slope": 1}})
+    with pytest.raises(BadInput, match="must be a number, a list of numbers or a string"):
+        json_options({"fn": "sigmoid", "x": None})
+    with pytest.raises(BadParameter, match="unknown dtype 'float8'"):
+        dtype_list("float8")
