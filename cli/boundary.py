@@ -31,6 +31,13 @@ def run_here(main: Callable[[], None]) -> None:
         from actgrad.cli.output import ClosedStdout
 
         sys.stdout = ClosedStdout()  # type: ignore[assignment]
+    from actgrad.cli.output import ascii_fallbacks
+
+    ascii_fallbacks()  # an encoding that cannot hold σ, ′ or a table's box gets ASCII
+    if sys.stdin is None:  # … or 0 (<&-)
+        from actgrad.cli.output import ClosedStdin
+
+        sys.stdin = ClosedStdin()  # type: ignore[assignment]
     try:
         os.getcwd()
     except FileNotFoundError:  # a deleted working directory

@@ -65,6 +65,161 @@ class ClosedStdout:
         raise OSError(errno.EBADF, "standard output is closed")
 
 
+# What an encoding that cannot hold actgrad's symbols gets instead (PYTHONIOENCODING=latin-1,
+# LC_ALL=C): words and ASCII, so that nothing is lost to "?" where a word says it.
+ASCII_FALLBACKS = {
+    "σ": "sigma",
+    "α": "alpha",
+    "β": "beta",
+    "γ": "gamma",
+    "δ": "delta",
+    "ε": "eps",
+    "μ": "mu",
+    "π": "pi",
+    "φ": "phi",
+    "Φ": "Phi",
+    "Π": "prod",
+    "Σ": "sum",
+    "·": "*",
+    "×": "x",
+    "−": "-",
+    "—": "--",
+    "–": "-",
+    "‖": "||",
+    "•": "*",
+    "…": "...",
+    "′": "'",
+    "″": "''",
+    "‴": "'''",
+    "⁗": "''''",
+    "→": "->",
+    "↦": "|->",
+    "∂": "d",
+    "∈": " in ",
+    "∉": " not in ",
+    "√": "sqrt",
+    "∞": "inf",
+    "∪": "U",
+    "≈": "~",
+    "≠": "!=",
+    "≤": "<=",
+    "≥": ">=",
+    "⊗": "(x)",
+    "⋮": ":",
+    "±": "+-",
+    "½": "1/2",
+    "ℓ": "l",
+    "ℝ": "R",
+    "\u0302": "^",
+}
+
+
+def _ascii(ch: str) -> str:
+    import unicodedata
+
+    if ch in ASCII_FALLBACKS:
+        return ASCII_FALLBACKS[ch]
+    if "\u2500" <= ch <= "\u257f":  # box drawing (tables)
+        name = unicodedata.name(ch, "")
+        if "HORIZONTAL" in name and "VERTICAL" not in name:
+            return "-"
+        return "|" if "VERTICAL" in name and "HORIZONTAL" not in name else "+"
+    if "\u2800" <= ch <= "\u28ff":  # braille dots (terminal plots)
+        return " " if ch == "\u2800" else "*"
+    if "\u2580" <= ch <= "\u259f":  # block elements
+        return "#"
+    plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+    return plain or "?"
+
+
+def _fallback(error: UnicodeError) -> tuple[str, int]:
+    """A run of characters the encoding cannot hold, as ASCII: superscripts after one ^ (eˣ
+    is e^x, x⁻¹ is x^-1), subscripts after one _, the rest by :func:`_ascii`."""
+    import unicodedata
+
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    out, mode = [], ""
+    for ch in error.object[error.start : error.end]:
+        tag = unicodedata.decomposition(ch).split(" ", 1)[0]
+        now = {"<super>": "^", "<sub>": "_"}.get(tag, "")
+        if now and now != mode:
+            out.append(now)
+        mode = now
+        out.append(_ascii(ch))
+    return "".join(out), error.end
+
+
+def ascii_fallbacks() -> None:
+    """Let stdout and stderr write what their encoding cannot hold as ASCII words (σ′ is
+    sigma', a table's box is +-|) instead of failing with UnicodeEncodeError."""
+    import codecs
+
+    codecs.register_error("actgrad-ascii", _fallback)
+    codecs.register(_ascii_codec)
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError:
+            continue
+        if name.startswith("utf") or not hasattr(stream, "reconfigure"):
+            continue
+        # ASCII under another name: Click re-wraps a stream it calls ASCII as UTF-8
+        encoding = "actgrad-ascii" if name == "ascii" else encoding
+        stream.reconfigure(encoding=encoding, errors="actgrad-ascii")
+
+
+def _ascii_codec(name: str) -> Any:
+    """ASCII, named so that no library takes the stream for a misconfigured one."""
+    if name not in ("actgrad-ascii", "actgrad_ascii"):
+        return None
+    import codecs
+    import encodings.ascii as ascii_codec
+
+    return codecs.CodecInfo(
+        name="actgrad-ascii",
+        encode=ascii_codec.Codec.encode,
+        decode=ascii_codec.Codec.decode,
+        incrementalencoder=ascii_codec.IncrementalEncoder,
+        incrementaldecoder=ascii_codec.IncrementalDecoder,
+        streamreader=ascii_codec.StreamReader,
+        streamwriter=ascii_codec.StreamWriter,
+    )
+
+
+class ClosedStdin:
+    """Stands in for sys.stdin when file descriptor 0 is closed (``<&-``): whatever reads it
+    (--x -, batch, the REPL) ends with one usage error instead of a crash."""
+
+    encoding = "utf-8"
+    errors = "strict"
+    closed = False
+
+    def _closed(self, *args: object) -> str:
+        from actgrad.core.errors import BadInput
+
+        raise BadInput(
+            "standard input is closed (started with <&-)",
+            "give the values inline, or pipe or redirect them in",
+        )
+
+    read = readline = readlines = _closed
+    __iter__ = __next__ = _closed
+
+    @property
+    def buffer(self) -> ClosedStdin:
+        return self
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "standard input is closed")
+
+
 def write(data: str | bytes) -> None:
     try:
         if isinstance(data, bytes):

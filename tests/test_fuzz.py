@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 from actgrad.cli.app import app
 from actgrad.core.functions import registry
@@ -131,3 +133,53 @@ def test_random_arguments_never_crash(command, x, rest):
     assert "Traceback" not in result.stdout + result.stderr
     if result.exit_code == 2 and not any(a in ("--help", "-h") for a in args):
         assert result.stdout == "" or "Usage" in result.stdout, args
+
+
+# Every number a parameter can be given that tends to break formulas: zero of both signs, the
+# smallest subnormal, the largest finite, infinities, nan, a negative, past exp's range.
+EDGE_VALUES = ["0", "-0", "5e-324", "-5e-324", "1e308", "-1e308", "inf", "-inf", "nan", "-1"]
+EDGE_VALUES += ["1e-300", "710", "-1e30", "99999999999"]
+NUMERIC_PARAMS = [
+    (spec, param)
+    for spec in registry.specs()
+    for param in spec.params
+    if param.kind in ("float", "int")
+]
+
+
+def _never_an_internal_error(args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code in (0, 1, 2), (args, result.stderr)
+    assert "internal error" not in result.stderr, (args, result.stderr)
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), (args, result.exception)
+    if result.exit_code == 2:
+        assert result.stdout == "" and result.stderr.count("\n") == 1, (args, result.stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("spec", "param"), NUMERIC_PARAMS, ids=[f"{s.name}-{p.name}" for s, p in NUMERIC_PARAMS]
+)
+def test_every_parameter_at_its_edges_gives_a_value_or_a_usage_error(spec, param):
+    """Each numeric parameter of each function at each edge value, on the function's own
+    example, with a value, a derivative, a second one, --check and --exact: a value (exit 0,
+    or 1 when --check flags), or one line and exit 2; never an internal error."""
+    base = shlex.split(spec.example)[1:]
+    for value in EDGE_VALUES:
+        for extra in ([], ["--grad"], ["--order", "2"], ["--grad", "--check"], ["--exact"]):
+            _never_an_internal_error([*base, f"{param.option}={value}", *extra])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["softplus", "--x", "0.5", "--threshold", "710", "--grad"],
+        ["softplus", "--x", "0.5", "--threshold", "-1e30", "--grad"],
+        ["softplus", "--x", "0.5", "--beta", "0"],
+        ["multilabel-soft-margin", "--pred", "1", "--target", "1"],
+    ],
+)
+def test_what_an_audit_found_is_a_value_or_a_usage_error(args):
+    _never_an_internal_error(args)

@@ -60,19 +60,24 @@ def _elu_kinks(slope: float, scale: float = 1.0) -> list[Kink]:
     return [*first, Kink(0.0, 0.0, slope, 0.0, order=2, sides=sides)]
 
 
+def _softplus_gap(p) -> str:
+    """How far the formula is from x past the threshold: log(1 + e^−threshold)/beta."""
+    t = p["threshold"]
+    if t >= 0:
+        return f"log(1 + e^−{t:g})/beta"
+    return f"{(-t + math.log1p(math.exp(-abs(t)))) / abs(p['beta']):.3g}"
+
+
 def _softplus_threshold(p) -> Kink:
     """At beta·x = threshold torch switches from the formula (f′ = σ(threshold) on the left,
-    and at the point itself) to x (f′ = 1, f″ = 0 on the right)."""
-    z = math.exp(p["threshold"])  # torch's backward there: z / (z + 1), z = e^(beta·x)
-    gap = math.log1p(1 / z) / p["beta"]  # f jumps by this much: marked when it is visible
-    return Kink(
-        p["threshold"] / p["beta"],
-        z / (z + 1),
-        1 / (1 + 1 / z),
-        1.0,
-        jump=gap > 1e-3,
-        sides="LLRRR",
-    )  # f″ and up: the double backward masks with a strict <
+    and at the point itself) to x (f′ = 1, f″ = 0 on the right). Written so that no threshold
+    overflows: σ(t) and log(1 + e^−t) in their stable forms."""
+    t = p["threshold"]
+    e = math.exp(-abs(t))
+    sigma = 1 / (1 + e) if t >= 0 else e / (1 + e)  # torch's backward there: z/(z + 1), z = e^t
+    gap = (max(-t, 0.0) + math.log1p(e)) / abs(p["beta"])  # f jumps by this much: marked
+    return Kink(t / p["beta"], sigma, sigma, 1.0, jump=gap > 1e-3, sides="LLRRR")
+    # f″ and up: the double backward masks with a strict <
 
 
 def _positive(name: str, strict: bool = True):
@@ -400,13 +405,14 @@ SPECS: tuple[FunctionSpec, ...] = (
             Param("beta", "float", 1.0, "sharpness"),
             Param("threshold", "float", 20.0, "where beta·x > threshold the function is x"),
         ),
+        validate=lambda p: "beta must not be 0 (softplus divides by it)" if p["beta"] == 0 else None,
         kinks=lambda p: [_softplus_threshold(p)],
         regions=lambda p: [
             Region(
                 lambda T, x: p["beta"] * x > p["threshold"],
                 f"{{count}} input(s) have beta·x > threshold ({p['threshold']:g}): there torch "
                 "returns x itself, with derivative 1 and second derivative 0, for numerical "
-                f"stability (the formula differs by at most log(1 + e^−{p['threshold']:g})/beta)",
+                f"stability (the formula differs by at most {_softplus_gap(p)})",
             )
         ],
         exact=lambda R, x, p: R.softplus_beta(x, p["beta"], p["threshold"]),

@@ -100,6 +100,19 @@ def _class_shapes(target_name: str = "target", allow_probabilities: bool = False
     return shapes
 
 
+def _multilabel_shapes(s: Mapping[str, tuple[int, ...]], p: Mapping[str, Any]) -> None:
+    """multilabel_soft_margin: pred (C) or (N, C), a weight of C values."""
+    pred = s["pred"]
+    if len(pred) not in (1, 2):
+        raise _bad(
+            f"--pred has shape {list(pred)}: it needs one score per class, (C) or (N, C)",
+            "e.g. --pred 0.5,-1,2 --target 1,0,1",
+        )
+    weight = s.get("weight")
+    if weight is not None and weight != (pred[-1],):
+        raise _bad(f"--weight needs one value per class ({pred[-1]})", "fix --weight")
+
+
 def _pairs_shapes(*names: str, per_sample: str | None = "target"):
     """Inputs of shape (D) or (N, D), equal; optional ±1 target of shape () or (N)."""
 
@@ -641,6 +654,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         aligned=("pred", "target"),
         max_order=2,
         lint=_unit_target(),
+        shapes=_multilabel_shapes,
         call=lambda F, t, p: F.multilabel_soft_margin_loss(
             t["pred"], t["target"], weight=t.get("weight"), **p
         ),
