@@ -28,12 +28,37 @@ def series(
     params: dict[str, str],
     dtype: str | None,
     max_elements: int | None,
-) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Sample each function or expression at the points of ``x``: (x, [{name, y, dy}])."""
+) -> tuple[np.ndarray, list[dict[str, Any]], str]:
+    """Sample each function or expression at the points of ``x``: (x, [{name, params, y, dy}], dtype).
+    Every curve is validated and the whole plot's cost checked before the first is evaluated."""
+    requests = _requests(items, x, grad, params, dtype, max_elements)
     xs: np.ndarray | None = None
+    dtype = ""
+    out = []
+    for item, req in steps(list(zip(items, requests, strict=True)), "evaluating"):
+        result = evaluate(req)
+        xs, dtype = result.inputs["x"].reshape(-1), result.dtype
+        entry: dict[str, Any] = {"name": item, "params": dict(result.params)}
+        entry["y"] = result.value.reshape(-1)
+        if grad:
+            entry["dy"] = result.derivatives[1]["x"].reshape(-1)
+        out.append(entry)
+    assert xs is not None
+    return xs, out, dtype
+
+
+def _requests(
+    items: list[str],
+    x: str,
+    grad: bool,
+    params: dict[str, str],
+    dtype: str | None,
+    max_elements: int | None,
+) -> list[Any]:
+    """The request of each curve, validated, and the curves' memory together within the cap."""
     out = []
     held = 0  # elements of the curves kept for drawing
-    for item in steps(items, "evaluating"):
+    for item in items:
         name = registry.resolve(item)
         spec = registry.get(name) if name else None
         if spec is not None and spec.elementwise:
@@ -73,18 +98,14 @@ def series(
                 raise BadParameter(f"{item!r} is not elementwise in x", "plot f(x) per point")
         held += req.inputs["x"].numel * (2 + grad)
         cost.enforce(cost.tensor(held, 8, "the plot's curves"), req.max_elements)
-        result = evaluate(req)
-        xs = result.inputs["x"].reshape(-1)
-        entry: dict[str, Any] = {"name": item, "y": result.value.reshape(-1)}
-        if grad:
-            entry["dy"] = result.derivatives[1]["x"].reshape(-1)
-        out.append(entry)
-    assert xs is not None
-    return xs, out
+        out.append(req)
+    return out
 
 
-def points_json(xs: np.ndarray, curves: list[dict[str, Any]]) -> bytes:
-    data = {"x": xs, "series": curves}
+def points_json(xs: np.ndarray, curves: list[dict[str, Any]], dtype: str) -> bytes:
+    """The sampled points, with what they were computed in: the dtype and each curve's
+    parameters (an expression's: its text)."""
+    data = {"dtype": dtype, "x": xs, "series": curves}
     return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
 
 
@@ -241,7 +262,7 @@ def run_plot(items: list[str], options: dict[str, Any]) -> None:
             raise BadParameter(f"bad --param {item!r}", "write NAME=VALUE, e.g. alpha=2")
         params[key.strip().replace("-", "_")] = value.strip()
     _check_params(items, params)
-    xs, curves = series(
+    xs, curves, dtype = series(
         items,
         options["x"] or DEFAULT_RANGE,
         options["grad"],
@@ -254,7 +275,7 @@ def run_plot(items: list[str], options: dict[str, Any]) -> None:
         sys.stderr.write(f"actgrad: wrote {output}\n")
         return
     if options["as_json"] or (not sys.stdout.isatty() and not options["terminal"]):
-        write(points_json(xs, curves))
+        write(points_json(xs, curves, dtype))
         return
     import os
 

@@ -505,10 +505,31 @@ def total_cost(req: Request, dtypes: Sequence[str] = ()) -> cost.Cost:
     if req.check or dtypes:
         reference = estimate(replace(req, order=max(req.order, 1)), "float64")
         numbers = reference.elements * (max(req.order, 1) + 2)
-        spec = None if req.function == "expr" else registry.get(req.function)
-        pointwise = spec is not None and spec.elementwise
-        largest = max((v.numel for v in req.inputs.values()), default=1)
-        fd = 0 if pointwise or largest > cost.MAX_FD_ELEMENTS else 2 * largest + 1
+        fd, _ = finite_difference_plan(req, reference)
         copies = len(dtypes) if dtypes else 3  # --check: three finite-difference columns
         single = cost.repeated(single, reference, numbers, copies, fd if req.check else 0)
     return single
+
+
+def finite_difference_plan(req: Request, reference: cost.Cost | None = None) -> tuple[int, str]:
+    """(evaluations, why they are skipped: "" when they run) of --check's finite differences
+    beside a Jacobian or gradient: one pair per element differentiated. They are skipped, on
+    one rule whatever the size, past MAX_FD_ELEMENTS elements or past the work budget."""
+    spec = None if req.function == "expr" else registry.get(req.function)
+    if spec is not None and spec.elementwise:
+        return 0, ""  # three evaluations over the whole input, counted as copies
+    sizes = {n: v.numel for n, v in req.inputs.items() if not req.wrt or n in req.wrt}
+    name, largest = max(sizes.items(), key=lambda item: item[1], default=("x", 1))
+    if largest > cost.MAX_FD_ELEMENTS:
+        return 0, f"more than {cost.MAX_FD_ELEMENTS} elements in {name}"
+    if reference is None:
+        reference = estimate(replace(req, order=max(req.order, 1)), "float64")
+    n = 2 * largest + 1
+    work = cost.passes(n, reference.elements * cost.GRAPH_FACTOR, "").work
+    work += estimate(req).work + reference.work  # the check's other passes share the budget
+    if work > cost.work_budget(req.max_elements):
+        return 0, (
+            f"{n} evaluations of about {reference.elements:,} elements each would be over the "
+            f"work budget of the cap ({req.max_elements:,}); --max-elements N raises it"
+        )
+    return n, ""

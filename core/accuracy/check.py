@@ -13,14 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from ..cost import MAX_FD_ELEMENTS
 from ..evaluator.engine import closed_form_derivative, torch_result
 from ..exact import truth
 from ..exact.reference import NoReference, Truth
 from ..functions import registry
 from ..options import default_ulps
 from ..parse.inputs import Values
-from ..request import Request
+from ..request import Request, finite_difference_plan
 from ..result import Result
 from .ulps import ulp, ulp_errors
 
@@ -159,8 +158,9 @@ def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
             numeric = np.where(side < 0, left, np.where(side > 0, right, (up - down) / (2 * h)))
             autograd = reference.derivatives[1][name].astype(np.float64).reshape(-1)
         else:
-            if x.size > MAX_FD_ELEMENTS:
-                return {"skipped": f"more than {MAX_FD_ELEMENTS} elements in {name}"}
+            _, skipped = finite_difference_plan(req)
+            if skipped:
+                return {"skipped": skipped}
             base = torch_result(_perturbed(req, name, x)).value.astype(np.float64).reshape(-1)
             cols, lefts, rights = [], [], []
             for j in range(x.size):

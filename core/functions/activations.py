@@ -405,7 +405,9 @@ SPECS: tuple[FunctionSpec, ...] = (
             Param("beta", "float", 1.0, "sharpness"),
             Param("threshold", "float", 20.0, "where beta·x > threshold the function is x"),
         ),
-        validate=lambda p: "beta must not be 0 (softplus divides by it)" if p["beta"] == 0 else None,
+        validate=lambda p: (
+            "beta must not be 0 (softplus divides by it)" if p["beta"] == 0 else None
+        ),
         kinks=lambda p: [_softplus_threshold(p)],
         regions=lambda p: [
             Region(

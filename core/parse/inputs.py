@@ -195,7 +195,117 @@ def _parse_tokens(tokens: Iterable[str], where: str, max_elements: int) -> array
     return out
 
 
-MAX_STDIN_JSON = 256 << 20  # bytes of one JSON array read from stdin
+_JSON_TOKEN = re.compile(r'[\[\],]|"[^"]*"|[^\s\[\],"]+|"[^"]*$|\S', re.ASCII)
+
+
+def _json_tokens(chunks: Iterable[str], where: str) -> Iterable[str]:
+    """The tokens of JSON text arriving in chunks: brackets, commas, strings, and numbers
+    (or any other word, for the parser to name); a token is never longer than a number."""
+    carry = ""
+    for chunk in chunks:
+        text = carry + chunk
+        carry = ""
+        for match in _JSON_TOKEN.finditer(text):
+            token = match.group()
+            if match.end() == len(text) and token not in "[],":  # it may go on
+                carry = token
+                break
+            yield token
+        if len(carry) > MAX_TOKEN_CHARS:  # refused as it streams in
+            raise _too_long(where)
+    if carry:
+        yield carry
+
+
+def _too_long(where: str) -> BadInput:
+    return BadInput(
+        f"a number in {where} runs over {MAX_TOKEN_CHARS} characters without a separator",
+        "separate numbers with spaces, commas or newlines; float64 needs at most 17 digits",
+    )
+
+
+class _JsonArray:
+    """One JSON array from stdin, parsed token by token as it streams in: 8 bytes a number,
+    refused at the element cap, a bad token or a ragged row before the rest is read."""
+
+    HINT = 'write a JSON array of numbers, e.g. [[1,2],[3,4]] (nan/inf as strings: "nan")'
+
+    def __init__(self, where: str, max_elements: int) -> None:
+        self.where, self.max_elements = where, max_elements
+        self.out = array("d")
+        self.counts: list[int] = []  # items so far in each open list, outermost first
+        self.lengths: dict[int, int] = {}  # the length of every list at each depth
+        self.leaf: int | None = None  # the depth the numbers are at
+        self.value_next, self.closed = True, False
+
+    def bad(self, what: str) -> BadInput:
+        return BadInput(f"bad JSON array in {self.where}: {what}", self.HINT)
+
+    def ragged(self) -> BadInput:
+        return BadInput(
+            f"ragged array in {self.where}",
+            "every row must have the same length, e.g. [[1,2],[3,4]]",
+        )
+
+    def take(self, token: str) -> None:
+        if self.closed:
+            raise self.bad(f"text after the array ({token!r})")
+        if token in ",]":
+            if not self.counts or (self.value_next and (token == "," or self.counts[-1])):
+                raise self.bad(f"unexpected '{token}'")
+        elif not self.value_next:
+            raise self.bad(f"a ',' is missing before {token!r}")
+        if token == "[":
+            self.open()
+        elif token == "]":
+            self.close()
+        elif token == ",":
+            self.value_next = True
+        else:
+            self.number(token)
+
+    def open(self) -> None:
+        depth = len(self.counts)
+        if depth >= MAX_NDIM:
+            raise BadInput(f"array in {self.where} is nested deeper than {MAX_NDIM}", "flatten it")
+        if self.leaf is not None and depth >= self.leaf:
+            raise self.ragged()
+        if self.counts:
+            self.counts[-1] += 1
+        self.counts.append(0)
+
+    def close(self) -> None:
+        n = self.counts.pop()
+        if n == 0:
+            raise BadInput(f"empty array in {self.where}", "give at least one number")
+        if self.lengths.setdefault(len(self.counts), n) != n:
+            raise self.ragged()
+        self.value_next, self.closed = False, not self.counts
+
+    def number(self, token: str) -> None:
+        depth = len(self.counts)
+        if self.leaf is not None and depth != self.leaf:
+            raise self.ragged()
+        self.leaf = depth
+        self.counts[-1] += 1
+        quoted = len(token) > 1 and token[0] == token[-1] == '"'
+        if not quoted and not _NUMBER.fullmatch(token):
+            raise BadInput(f"array in {self.where} holds {token[:40]!r}", NUMBER_HELP)
+        self.out.append(parse_number(token[1:-1] if quoted else token, self.where))
+        _check_cap(len(self.out), self.where, self.max_elements)
+        self.value_next = False
+
+    def values(self) -> Values:
+        if not self.closed:
+            raise self.bad("it ends before its ']'")
+        return Values((self.out,), tuple(self.lengths[d] for d in range(len(self.lengths))))
+
+
+def _parse_json_stream(chunks: Iterable[str], where: str, max_elements: int) -> Values:
+    parsed = _JsonArray(where, max_elements)
+    for token in _json_tokens(chunks, where):
+        parsed.take(token)
+    return parsed.values()
 
 
 def _parse_stdin(source: str | Iterable[str], where: str, max_elements: int) -> Values:
@@ -213,22 +323,15 @@ def _parse_stdin(source: str | Iterable[str], where: str, max_elements: int) -> 
             "pipe numbers in, e.g. echo 1 2 3 |",
         )
     if head.lstrip().startswith("["):
-        parts, size = [head], len(head)
-        for chunk in chunks:
-            parts.append(chunk)
-            size += len(chunk)
-            if size > MAX_STDIN_JSON:
-                raise TooLarge(
-                    f"the JSON array on {where} is over {MAX_STDIN_JSON >> 20} MiB",
-                    "give the numbers separated by spaces or newlines instead",
-                )
-        return _parse_json("".join(parts).strip(), where, max_elements)
+        return _parse_json_stream(_chain(head, chunks), where, max_elements)
 
     def tokens() -> Iterable[str]:
         carry = ""
         for chunk in _chain(head, chunks):
             pieces = re.split(r"[\s,]+", carry + chunk)
             carry = pieces.pop()
+            if len(carry) > MAX_TOKEN_CHARS:  # a token without end: refused as it streams in
+                raise _too_long(where)
             yield from (p for p in pieces if p)
         if carry:
             yield carry
