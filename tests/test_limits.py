@@ -459,7 +459,13 @@ def test_random_shapes_are_refused_or_stay_under_the_measured_bound(probe, case)
         {
             "kind": "expr",
             "text": "sigmoid(tanh(x)*gelu(x))*mish(x)",
-            "vars": ["x=0:1:60000"],
+            "vars": ["x=0:1:20000"],
+            "options": {"order": 4},
+        },
+        {
+            "kind": "expr",
+            "text": "mish(" * 64 + "x" + ")" * 64,
+            "vars": ["x=0:1:3000"],
             "options": {"order": 4},
         },
     ],
@@ -471,6 +477,7 @@ def test_random_shapes_are_refused_or_stay_under_the_measured_bound(probe, case)
         "tanh-order-4",
         "check",
         "expr-order-4",
+        "mish-nested-64-order-4",
     ],
 )
 def test_worst_shapes_stay_under_their_estimate(probe, case):
