@@ -222,12 +222,16 @@ def batch(
             help="Element cap for each line (default 2^27).",
         ),
     ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No summary line on stderr.")
+    ] = False,
 ) -> None:
     """Many requests in one process: one JSON result per input line, in order.
 
     A line is a JSON object ({"fn": "sigmoid", "x": 0.5, "grad": true, "id": 1}, or
     {"expr": "x*sigmoid(x)", "vars": {"x": [0, 1]}, "grad": true}) or a command line
-    (sigmoid --x 0.5 --grad). Exit 0 when every line succeeded, 1 when any failed."""
+    (sigmoid --x 0.5 --grad); blank lines are skipped (each line's "line" is its number in
+    the input). Exit 0 when every line succeeded, 1 when any failed."""
     from actgrad.cli.batch import run_batch
     from actgrad.core.options import parse_cap, parse_int
 
@@ -237,6 +241,7 @@ def batch(
         parse_int(window, "--window", 1, 1 << 20),
         parse_int(max_line_bytes, "--max-line-bytes", 64, 1 << 30),
         parse_cap(max_elements),
+        quiet,
     )
     raise typer.Exit(code)
 
@@ -431,7 +436,7 @@ def server(
             help="start: requests answered at once; more run in their own process.",
         ),
     ] = 32,
-    as_json: JsonOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="status: as strict JSON.")] = False,
 ) -> None:
     """A warm server that answers every later command without importing torch again.
 

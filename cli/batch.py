@@ -39,6 +39,7 @@ from actgrad.core.errors import ActgradError, BadInput, BadParameter
 from actgrad.core.evaluator.batch import GroupKey, evaluate_group, scalar_key
 from actgrad.core.functions import registry
 from actgrad.core.json_line import json_options
+from actgrad.core.words import counted
 from typer._click.exceptions import ClickException
 
 DEFAULT_WINDOW = 65536
@@ -259,6 +260,7 @@ class Batch:
     def __init__(self, max_elements: int) -> None:
         self.max_elements = max_elements
         self.answered = 0
+        self.blank = 0  # blank lines: skipped, not answered
         self.alone = 0  # rows of coalesced groups evaluated on their own (a warning, a failure)
         self.fast_cache: dict[tuple, Any] = {}
         self.dtype = _env("ACTGRAD_DTYPE") or "float32"
@@ -293,8 +295,9 @@ class Batch:
             raw = raw[len(BOM) :]
         if raw.endswith(b"\r"):
             raw = raw[:-1]
-        if not raw or raw.isspace():
-            _error(line, "blank_line", "blank line; give one request per line")
+        if not raw or raw.isspace():  # skipped, as JSON Lines readers do (its number counts)
+            line.ok, line.output = True, b""
+            self.blank += 1
             return line, None
         if raw[:1] != b"{" and raw.lstrip()[:1] != b"{":
             try:
@@ -577,7 +580,12 @@ def _held(line: Line) -> int:
 
 
 def run_batch(
-    source: str, fail_fast: bool, window: int, max_line_bytes: int, max_elements: int
+    source: str,
+    fail_fast: bool,
+    window: int,
+    max_line_bytes: int,
+    max_elements: int,
+    quiet: bool = False,
 ) -> int:
     """Answer every line of ``source`` ("-" for stdin); returns the exit status (143 when
     SIGTERM ended the stream: after the line being answered, every written line complete)."""
@@ -592,7 +600,7 @@ def run_batch(
     reader = LineReader(stream, max_line_bytes)
     batch = Batch(max_elements)
     with _few_collections():
-        return _run(source, stream, size, reader, batch, fail_fast, window, max_line_bytes)
+        return _run(source, stream, size, reader, batch, fail_fast, window, max_line_bytes, quiet)
 
 
 @contextlib.contextmanager
@@ -618,6 +626,7 @@ def _run(
     fail_fast: bool,
     window_lines: int,
     max_line_bytes: int,
+    quiet: bool = False,
 ) -> int:
     out = Stream(batch, fail_fast)
     start = time.perf_counter()
@@ -661,13 +670,17 @@ def _run(
             stream.close()
         if progress:
             progress(None)
-    answered, failed = batch.answered, out.failed
+    answered, failed = batch.answered - batch.blank, out.failed
     elapsed = time.perf_counter() - start
-    counts = f"{answered} requests, {answered - failed} ok, {failed} failed, {elapsed:.2f} s"
+    counts = (
+        f"{counted(answered, 'request')}, {answered - failed:,} ok, {failed:,} failed, "
+        f"{elapsed:.2f} s"
+    )
     if out.terminated:
         sys.stderr.write(f"actgrad: terminated: {counts}; every answer written is complete\n")
         return ExitStatus.TERMINATED
-    sys.stderr.write(counts + "\n")
+    if not quiet:
+        sys.stderr.write(counts + "\n")
     return ExitStatus.ERROR if failed else ExitStatus.OK
 
 

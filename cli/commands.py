@@ -86,18 +86,30 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
     precision = options["precision"]
     digits = None if precision is None else parse_int(precision, "--precision", 1, 17)
     if options.get("dtypes"):
-        _emit_dtypes(request, dtype_list(options["dtypes"]), fmt, digits, options["header"])
+        _emit_dtypes(
+            request,
+            dtype_list(options["dtypes"]),
+            fmt,
+            digits,
+            options["header"],
+            options.get("quiet", False),
+        )
         return
     result = evaluate(request)
     for hook in RESULT_HOOKS:
         hook(result)
-    show(result, fmt, digits, options.get("header", False))
+    show(result, fmt, digits, options.get("header", False), options.get("quiet", False))
 
 
-def show(result: Any, fmt: str, digits: int | None = None, header: bool = False) -> None:
-    """A result on stdout in ``fmt`` (table, plain or json), its notes beside plain data."""
+def show(
+    result: Any, fmt: str, digits: int | None = None, header: bool = False, quiet: bool = False
+) -> None:
+    """A result on stdout in ``fmt`` (table, plain or json), its notes beside plain data
+    (``quiet``: none, except in JSON, which is data)."""
     from actgrad.cli import render  # numpy: not on the --help path
 
+    if quiet and fmt != "json":
+        result = replace(result, notes=[])
     if fmt == "json":
         write(render.render_json(result, digits))
     elif fmt == "plain":
@@ -123,12 +135,19 @@ def evaluate_dtypes(
 
 
 def _emit_dtypes(
-    request: Any, dtypes: list[str], fmt: str, digits: int | None, header: bool = False
+    request: Any,
+    dtypes: list[str],
+    fmt: str,
+    digits: int | None,
+    header: bool = False,
+    quiet: bool = False,
 ) -> None:
     """One request in several dtypes, side by side, with errors against float64."""
     from actgrad.cli import render  # numpy: not on the --help path
 
     results, comparison = evaluate_dtypes(request, dtypes, steps)
+    if quiet and fmt != "json":
+        results = {d: replace(r, notes=[]) for d, r in results.items()}
     if fmt == "json":
         write(render.render_dtypes_json(results, comparison, digits))
     elif fmt == "plain":
@@ -169,6 +188,17 @@ def grad_names(argv: list[str]) -> list[str]:
     return out
 
 
+ATTACHED_VALUES = re.compile(r"[-+0-9.eE,:\[\] ]+|[-+]?(?:inf|nan)", re.ASCII | re.IGNORECASE)
+
+
+def _short_with_value(arg: str, takes_value: dict[str, bool]) -> bool:
+    """``-x0.5``: a short option with its value attached (POSIX). For -x the value must look
+    like VALUES, so that an expression such as -x^2 stays an expression."""
+    if len(arg) < 3 or arg.startswith("--") or not takes_value.get(arg[:2]):
+        return False
+    return arg[:2] != "-x" or ATTACHED_VALUES.fullmatch(arg[2:]) is not None
+
+
 def options_first(command: Any, args: list[str]) -> list[str]:
     """``args`` for ``command`` with its options first and its positional arguments after
     ``--``: Click would read a value such as ``-0.5`` or an expression such as ``-x^2`` as an
@@ -189,7 +219,9 @@ def options_first(command: Any, args: list[str]) -> list[str]:
             break
         has_value = i + 1 < len(args) and args[i + 1].split("=", 1)[0] not in takes_value
         long = arg.startswith("--")
-        if name in takes_value and (not takes_value[name] or "=" in arg or has_value or long):
+        if _short_with_value(arg, takes_value):  # -x0.5, -fjson: a short option and its value
+            options.append(arg)
+        elif name in takes_value and (not takes_value[name] or "=" in arg or has_value or long):
             options.append(arg)
             if takes_value[name] and "=" not in arg and has_value:
                 options.append(args[i + 1])

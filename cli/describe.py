@@ -11,6 +11,9 @@ from actgrad.core.options import default_ulps
 
 
 def _param_text(param: registry.Param) -> str:
+    """A parameter's default as it is typed: --alpha=1.0, --no-training, --log-input."""
+    if param.kind == "bool":
+        return param.option if param.default else f"--no-{param.option[2:]}"
     default = "required" if param.required else param.default
     return f"{param.option}={default}"
 
@@ -199,6 +202,10 @@ def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
     if spec.aliases:
         fields.append(("aliases", ", ".join(spec.aliases)))
     for p in spec.params:
+        if p.kind == "bool":
+            typed = f"{p.option}/--no-{p.option[2:]} (default {_param_text(p)})"
+            fields.append(("param", f"{typed}: {p.help}"))
+            continue
         default = "required" if p.required else p.default
         fields.append(("param", f"{p.option} {p.kind} = {default}: {p.help}"))
     if spec.stochastic:

@@ -29,8 +29,9 @@ def series(
     dtype: str | None,
     max_elements: int | None,
 ) -> tuple[np.ndarray, list[dict[str, Any]], str]:
-    """Sample each function or expression at the points of ``x``: (x, [{name, params, y, dy}], dtype).
-    Every curve is validated and the whole plot's cost checked before the first is evaluated."""
+    """Sample each function or expression at the points of ``x``: (x, [{name, params, y,
+    dy}], dtype). Every curve is validated, and the plot's cost checked, before the first is
+    evaluated."""
     requests = _requests(items, x, grad, params, dtype, max_elements)
     xs: np.ndarray | None = None
     dtype = ""
@@ -85,14 +86,7 @@ def _requests(
                 f"did you mean '{guess}'?" if guess else "run 'actgrad list' to see them",
             )
         else:
-            req = build_expr_request(
-                item,
-                x=[x],
-                grad=grad,
-                wrt=["x"] if grad else None,
-                dtype=dtype,
-                max_elements=max_elements,
-            )
+            req = _curve_request(item, x, grad, dtype, max_elements)
             program = req.program
             if not program.elementwise or program.shape != req.inputs["x"].shape:
                 raise BadParameter(f"{item!r} is not elementwise in x", "plot f(x) per point")
@@ -100,6 +94,31 @@ def _requests(
         cost.enforce(cost.tensor(held, 8, "the plot's curves"), req.max_elements)
         out.append(req)
     return out
+
+
+def _curve_request(
+    item: str, x: str, grad: bool, dtype: str | None, max_elements: int | None
+) -> Any:
+    """An expression's curve: a function of x alone (plot has no other variables)."""
+    from actgrad.core.parse.expr import ExprError
+
+    try:
+        return build_expr_request(
+            item,
+            x=[x],
+            grad=grad,
+            wrt=["x"] if grad else None,
+            dtype=dtype,
+            max_elements=max_elements,
+        )
+    except ExprError as exc:
+        if not exc.unknown:
+            raise
+        raise BadParameter(
+            f"unknown name {exc.unknown!r} in {item!r}: a plot's curves are functions of x alone",
+            "write it in x (e.g. 'x*2'), or evaluate it with actgrad expr ... --var "
+            f"{exc.unknown}=VALUES",
+        ) from None
 
 
 def points_json(xs: np.ndarray, curves: list[dict[str, Any]], dtype: str) -> bytes:

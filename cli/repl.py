@@ -10,6 +10,7 @@ print their one line and the session goes on; Ctrl-C cancels an evaluation, not 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import re
@@ -22,6 +23,7 @@ from typing import Any
 from actgrad.cli import commands
 from actgrad.cli.exits import interrupted
 from actgrad.cli.output import FORMATS, resolve_format
+from actgrad.core.command_options import expr_options
 from actgrad.core.errors import ActgradError, BadInput, BadParameter
 from actgrad.core.functions import registry
 from actgrad.core.options import DEFAULT_MAX_ELEMENTS, DTYPES, parse_int
@@ -76,6 +78,8 @@ class Session:
         text = text.strip()
         if not text:
             return True
+        if text in ("quit", "exit") and text not in self.values:
+            return False  # what people type to leave, as :quit
         try:
             if text.startswith(":"):
                 return self.setting(text)
@@ -148,8 +152,17 @@ class Session:
 
     def argv(self, text: str) -> list[str]:
         """The command line a session line stands for."""
-        if not _is_command(text):  # a bare expression
-            return ["expr", text, *self.variables(text, set())]
+        if not _is_command(text):  # a bare expression, maybe with expr's options after it
+            expression, options = _split_options(text)
+            self.check_names(expression)
+            try:
+                rest = shlex.split(options)
+            except ValueError as exc:
+                raise BadInput(f"cannot split the line: {exc}", "check its quotes") from None
+            given = {a.split("=", 1)[0] for a in rest[1:] if "=" in a} | (
+                {"x"} if {"--x", "-x"} & set(rest) else set()
+            )
+            return ["expr", expression, *rest, *self.variables(expression, given)]
         try:
             args = shlex.split(text)
         except ValueError as exc:
@@ -167,6 +180,18 @@ class Session:
             expression = next((a for a in args[1:] if not a.startswith("-")), "")
             return [*args, *self.variables(expression, given)]
         return [args[0], *self.substitute(args[1:])]
+
+    def check_names(self, expression: str) -> None:
+        """Refuse a name the session has no value for, saying how one is given here."""
+        known = {*callable_names(), *CONSTANTS, *self.values}
+        if self.last is not None:
+            known.add("ans")
+        for word in dict.fromkeys(TOKEN.findall(expression)):
+            if word not in known and not _in_number(expression, word):
+                raise BadInput(
+                    f"unknown name {word!r}",
+                    f"give it a value first, e.g. {word} = 0.5 (:vars lists the values)",
+                )
 
     def variables(self, expression: str, given: set[str]) -> list[str]:
         """--var NAME=VALUES for every named value the expression uses."""
@@ -207,6 +232,30 @@ class Session:
         with contextlib.suppress(SystemExit):
             self.run(argv)
         sys.stdout.flush()
+
+
+@functools.cache
+def _expr_options() -> re.Pattern:
+    """Where expr's first option starts in a line (a space, then one of its flags)."""
+    flags = sorted({f for o in expr_options() for f in o.flags}, key=len, reverse=True)
+    alternatives = "|".join(map(re.escape, flags))
+    return re.compile(rf"\s(?=(?:{alternatives})(?:[\s=]|$))")
+
+
+def _split_options(text: str) -> tuple[str, str]:
+    """(expression, its options) of a bare expression line: ``tanh(y) --grad`` is tanh(y)
+    with --grad (only expr's own options start them: ``x --y`` stays x minus −y)."""
+    found = _expr_options().search(text)
+    return (text, "") if found is None else (text[: found.start()], text[found.start() :])
+
+
+def _in_number(expression: str, word: str) -> bool:
+    """``e`` in 1e-3 is part of a number, not a name."""
+    return all(
+        expression[m.start() - 1 : m.start()].isdigit()
+        or expression[m.start() - 1 : m.start()] == "."
+        for m in re.finditer(rf"(?<![A-Za-z_]){re.escape(word)}(?![A-Za-z0-9_])", expression)
+    )
 
 
 def _is_command(text: str) -> bool:

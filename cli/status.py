@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from actgrad.cli.exits import ExitStatus, internal_error, interrupted, report
@@ -35,6 +36,17 @@ def status_for(exc: BaseException, command: str | None = None) -> ExitStatus:
         report(
             f"--index picks one output of a function along a dim; {command} has no such "
             "option (elementwise functions and losses take --grad, or --cotangent V)"
+        )
+        return ExitStatus.USAGE
+    if (
+        isinstance(exc, NoSuchOption)
+        and command == "expr"
+        and re.fullmatch(r"--[A-Za-z_]\w*", exc.option_name)
+    ):
+        name = exc.option_name[2:]
+        report(
+            f"expr has no option {exc.option_name}; a variable is given with --var "
+            f"{name}=VALUES (only x has its own --x)"
         )
         return ExitStatus.USAGE
     if isinstance(exc, UsageError):

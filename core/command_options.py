@@ -68,15 +68,18 @@ def _wrt(help: str) -> Option:
     return Option("wrt", ("--wrt",), help, DERIVATIVES, metavar="NAMES")
 
 
-COTANGENT = Option(
-    "cotangent",
-    ("--cotangent", "--vjp", "--backward"),
-    "v for the vector-Jacobian product vᵀJ: what y.backward(v) leaves in x.grad (--grad is "
-    "torch.autograd.grad; --index I is v one-hot at I). VALUES shaped like the output.",
-    DERIVATIVES,
-    "values",
-    "VALUES",
-)
+def _cotangent(index: bool) -> Option:
+    """--cotangent V: y.backward(v); ``index``: the command also has --index I."""
+    one_hot = "; --index I is v one-hot at I" if index else ""
+    return Option(
+        "cotangent",
+        ("--cotangent", "--vjp", "--backward"),
+        "v for the vector-Jacobian product vᵀJ: what y.backward(v) leaves in x.grad (--grad is "
+        f"torch.autograd.grad{one_hot}). VALUES shaped like the output.",
+        DERIVATIVES,
+        "values",
+        "VALUES",
+    )
 
 
 def _inputs(spec: FunctionSpec) -> list[Option]:
@@ -95,9 +98,9 @@ def _derivatives(spec: FunctionSpec) -> list[Option]:
     loss = spec.kind != "activation"
     what = {"loss": "loss", "norm": "norm"}.get(spec.kind, "output")
     if loss:
-        first = (
-            "First derivative w.r.t. each input given (torch.autograd.grad; per element "
-            "with --reduction none)."
+        reduction = any(p.name == "reduction" for p in spec.params)
+        first = "First derivative w.r.t. each input given (torch.autograd.grad" + (
+            "; per element with --reduction none)." if reduction else ")."
         )
         order = f"0-2; 2: the Hessian of the {what}."
     elif spec.pointwise:
@@ -108,7 +111,7 @@ def _derivatives(spec: FunctionSpec) -> list[Option]:
     out = [
         Option("grad", ("--grad", "-g"), first, DERIVATIVES, "flag"),
         Option("order", ("--order",), order, DERIVATIVES, metavar="N"),
-        COTANGENT,
+        _cotangent(spec.along_dim),
     ]
     if loss:
         names = [t.name for t in spec.inputs if t.grad != "never"]
@@ -209,6 +212,13 @@ def _shared_tail(stochastic: bool) -> list[Option]:
         ),
         Option("as_json", ("--json",), "Same as --format json (strict JSON).", OUTPUT, "flag"),
         Option(
+            "quiet",
+            ("--quiet", "-q"),
+            "No notes on stderr or under a table (JSON keeps them); numbers and --check stay.",
+            OUTPUT,
+            "flag",
+        ),
+        Option(
             "header",
             ("--header",),
             "Plain output: the column names (tab-separated) as the first line.",
@@ -280,7 +290,7 @@ def expr_options() -> list[Option]:
             DERIVATIVES,
             "flag",
         ),
-        COTANGENT,
+        _cotangent(False),
         *_shared_tail(False),
     ]
 

@@ -388,6 +388,11 @@ def build_expr_request(
         n = max(n, 1)
     chosen = tuple(dict.fromkeys(wrt)) if wrt else tuple(values) if n else ()
     _check_expr_order(program, values, chosen, n)
+    if symbolic and not n:
+        raise BadParameter(
+            "--symbolic gives each derivative as a formula, and none was asked for",
+            "add --grad (or --order N)",
+        )
     dev, dt = device_dtype(device, dtype)
     for call in program.calls():
         if call.target != "math":

@@ -175,7 +175,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         params=(
             Param("lower", "float", 1 / 8, "lower bound of the slope"),
             Param("upper", "float", 1 / 3, "upper bound of the slope"),
-            Param("training", "bool", False, "draw a random slope per element (use --seed)"),
+            Param("training", "bool", False, "draw a random slope per element"),
         ),
         stochastic=True,
         no_cpu_kernel=lambda p: ("float16",) if p["training"] else (),

@@ -47,6 +47,21 @@ def _unit_target(name: str = "target"):
     return lint
 
 
+def _logits_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
+    """bce-with-logits: the target in [0, 1], and a note where the logits are large enough
+    that σ(pred) first, then binary_cross_entropy, would lose the loss (|pred| > 16: σ rounds
+    to 0 or 1 in float32)."""
+    _unit_target()(t, p)
+    pred = t["pred"].detach()
+    largest = float(pred.abs().max()) if pred.numel() else 0.0
+    if largest > 16:
+        return [
+            f"stable for large |logits| (here up to {largest:.6g}): binary_cross_entropy of "
+            "sigmoid(pred) would clamp its logs at -100 there"
+        ]
+    return []
+
+
 def _plus_minus_one(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
     target = t["target"]
     if bool(((target != 1) & (target != -1)).any()):
@@ -448,12 +463,11 @@ SPECS: tuple[FunctionSpec, ...] = (
         aligned=("pred", "target", "weight"),
         model=True,
         max_order=2,
-        lint=_unit_target(),
+        lint=_logits_lint,
         call=lambda F, t, p: F.binary_cross_entropy_with_logits(
             t["pred"], t["target"], weight=t.get("weight"), pos_weight=t.get("pos_weight"), **p
         ),
         example="actgrad bce-with-logits --pred -200 --target 1",
-        notes=("stable for large |logits|: bce-with-logits --pred -200 --target 1 is 200",),
         exact=lambda R, a, p: R.bce_logits(a, p),
     ),
     FunctionSpec(

@@ -67,6 +67,7 @@ class ExprError(BadInput):
         super().__init__(message, hint)
         self.text = text
         self.column = column
+        self.unknown = ""  # a variable no value was given for
 
     def caret(self) -> str:
         """The expression and a caret under the offending column (for a terminal)."""
@@ -355,16 +356,23 @@ def _keyword(text: str, tokens: list[Token], i: int, frame: dict) -> tuple[int, 
 
 
 def _unknown(text: str, tok: Token, known: Mapping[str, Any], call: bool) -> ExprError:
+    """An unknown function, or a variable no value was given for (``unknown`` names it, for
+    a front end to say how values are given there: --var on the command line, NAME = VALUES
+    in the REPL, only x in a plot)."""
     import difflib
 
     close = difflib.get_close_matches(tok.text, list(known), n=1)
     hint = (
         f"did you mean '{close[0]}'?"
         if close
-        else ("run 'actgrad list' for functions" if call else "give it with --var NAME=VALUES")
+        else (
+            "run 'actgrad list' for functions" if call else f"give it with --var {tok.text}=VALUES"
+        )
     )
     what = "function" if call else "name"
-    return _fail(text, tok.pos, f"unknown {what} '{tok.text}'", hint)
+    error = _fail(text, tok.pos, f"unknown {what} '{tok.text}'", hint)
+    error.unknown = "" if call else tok.text
+    return error
 
 
 @dataclass
