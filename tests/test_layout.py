@@ -160,7 +160,7 @@ def test_every_third_party_import_is_a_declared_dependency():
 LAYERS: list[tuple[str, ...]] = [
     # the version; the subpackages of core (docstrings only: each module has its own layer)
     ("actgrad", "core.functions", "core.parse", "core.evaluator", "core.exact", "core.accuracy"),
-    ("core.errors",),  # error types and their exit codes
+    ("core.errors", "core.words"),  # error types and their exit codes; numbers in messages
     # text -> numbers; cost arithmetic; intervals in arbitrary precision; the machine
     ("core.parse.inputs", "core.cost", "core.exact.interval", "core.machine"),
     ("core.exact.taylor",),  # Taylor series over intervals

@@ -39,13 +39,16 @@ def test_a_closed_stdin_is_a_usage_error(line):
 
 
 ENCODINGS = [
-    {"PYTHONIOENCODING": "latin-1"},
-    {"PYTHONIOENCODING": "ascii"},
-    {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": ""},
+    pytest.param({"PYTHONIOENCODING": "latin-1"}, id="latin-1"),
+    pytest.param({"PYTHONIOENCODING": "ascii"}, id="ascii", marks=pytest.mark.slow),
+    pytest.param(
+        {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": ""},
+        id="C-locale",
+    ),
 ]
 
 
-@pytest.mark.parametrize("env", ENCODINGS, ids=["latin-1", "ascii", "C-locale"])
+@pytest.mark.parametrize("env", ENCODINGS)
 @pytest.mark.parametrize(
     "line",
     [

@@ -73,10 +73,12 @@ def _softplus_threshold(p) -> Kink:
     and at the point itself) to x (f′ = 1, f″ = 0 on the right). Written so that no threshold
     overflows: σ(t) and log(1 + e^−t) in their stable forms."""
     t = p["threshold"]
+    z = math.exp(min(t, 709.0))  # torch's backward there: z/(z + 1), z = e^t (1 past e^709)
+    torch_value = z / (z + 1) if t <= 709 else 1.0
+    left = (1 / (1 + 1 / z) if t <= 709 else 1.0) if z > 0 else 0.0
     e = math.exp(-abs(t))
-    sigma = 1 / (1 + e) if t >= 0 else e / (1 + e)  # torch's backward there: z/(z + 1), z = e^t
-    gap = (max(-t, 0.0) + math.log1p(e)) / abs(p["beta"])  # f jumps by this much: marked
-    return Kink(t / p["beta"], sigma, sigma, 1.0, jump=gap > 1e-3, sides="LLRRR")
+    gap = (max(-t, 0.0) + math.log1p(e)) / p["beta"]  # f jumps by this much: marked
+    return Kink(t / p["beta"], torch_value, left, 1.0, jump=gap > 1e-3, sides="LLRRR")
     # f″ and up: the double backward masks with a strict <
 
 
