@@ -14,6 +14,7 @@ from actgrad.core.accuracy import sweeps
 from actgrad.core.errors import BadParameter
 from actgrad.core.functions import registry
 from actgrad.core.options import DTYPES, parse_cap, parse_int
+from actgrad.core.schema import JSON_FORMAT
 
 MAX_SHOWN_REGIONS = 3
 CALIBRATION_POINTS = 24
@@ -266,6 +267,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
         return
     if fmt == "json":
         data = {
+            "format": JSON_FORMAT,
             "torch": sweeps.torch_version(),
             "grid": grid,
             "points": int(xs.size),

@@ -22,6 +22,7 @@ from actgrad.cli.status import status_for
 from actgrad.core import __version__
 from actgrad.core.errors import BadParameter, UnknownFunction
 from actgrad.core.functions import registry
+from actgrad.core.schema import JSON_FORMAT
 from typer.core import TyperGroup
 
 
@@ -164,7 +165,8 @@ def list_functions(output_format: FormatOption = "auto", as_json: JsonOption = F
         import orjson
 
         specs = [describe.spec_dict(s) for s in registry.specs()]
-        write(orjson.dumps(specs, option=orjson.OPT_APPEND_NEWLINE))
+        data = {"format": JSON_FORMAT, "functions": specs}
+        write(orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE))
     elif fmt == "markdown":
         write(describe.list_markdown())
     elif fmt == "plain":
@@ -193,7 +195,8 @@ def explain(
     if fmt == "json":
         import orjson
 
-        write(orjson.dumps(describe.spec_dict(spec), option=orjson.OPT_APPEND_NEWLINE))
+        data = {"format": JSON_FORMAT, **describe.spec_dict(spec)}
+        write(orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE))
     elif fmt == "plain":
         write(describe.explain_plain(spec))
     else:
@@ -471,6 +474,45 @@ def repl() -> None:
     raise typer.Exit(session(run, prepare))
 
 
+def schema(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="DOCUMENT",
+            help="result | batch-line | error | plot | accuracy | list | explain | server-status.",
+            autocompletion=lambda incomplete: [
+                n for n in _schema_names() if n.startswith(incomplete)
+            ],
+        ),
+    ] = None,
+) -> None:
+    """The JSON Schema (draft 2020-12) of a JSON document actgrad writes.
+
+    Every document carries "format": N, which goes up only when a field is removed, renamed
+    or changes its meaning. Without DOCUMENT: the names, one per line."""
+    from actgrad.core.schema import DOCUMENTS
+    from actgrad.core.schema import schema as document_schema
+
+    if name is None:
+        write("".join(f"{n}\n" for n in DOCUMENTS))
+        return
+    if name not in DOCUMENTS:
+        raise BadParameter(
+            f"no JSON document named {name!r}", f"use one of: {', '.join(DOCUMENTS)}"
+        )
+    import orjson
+
+    write(
+        orjson.dumps(document_schema(name), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    )
+
+
+def _schema_names() -> list[str]:
+    from actgrad.core.schema import DOCUMENTS
+
+    return list(DOCUMENTS)
+
+
 def make_app(specs: list[registry.FunctionSpec], listing: bool = False) -> typer.Typer:
     """The application with ``list``, ``explain`` and one command per spec (``listing``: the
     function commands as names and help lines only, for the root --help)."""
@@ -497,6 +539,7 @@ def make_app(specs: list[registry.FunctionSpec], listing: bool = False) -> typer
         ("accuracy", with_function_params(accuracy)),
         ("server", server),
         ("repl", repl),
+        ("schema", schema),
         ("help", help_command),
     ):
         app.command(name, short_help=(fn.__doc__ or "").strip().splitlines()[0])(fn)

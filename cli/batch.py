@@ -39,6 +39,7 @@ from actgrad.core.errors import ActgradError, BadInput, BadParameter
 from actgrad.core.evaluator.batch import GroupKey, evaluate_group, scalar_key
 from actgrad.core.functions import registry
 from actgrad.core.json_line import json_options
+from actgrad.core.schema import JSON_FORMAT
 from actgrad.core.words import counted
 from typer._click.exceptions import ClickException
 
@@ -212,6 +213,7 @@ def _error(line: Line, code: str, message: str) -> None:
     line.output = (
         orjson.dumps(
             {
+                "format": JSON_FORMAT,
                 "line": line.number,
                 "id": orjson.loads(line.id),
                 "ok": False,
@@ -222,7 +224,7 @@ def _error(line: Line, code: str, message: str) -> None:
     )
 
 
-OK = b'{"line":%d,"id":%s,"ok":true,"result":%s}\n'
+OK = b'{"format":%d,"line":%%d,"id":%%s,"ok":true,"result":%%s}\n' % JSON_FORMAT
 
 
 def _ok(line: Line, result_json: bytes) -> None:

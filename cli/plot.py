@@ -16,6 +16,7 @@ from actgrad.core.errors import BadParameter, EvaluationFailed, UnknownFunction
 from actgrad.core.functions import registry
 from actgrad.core.parse.expr import CONSTANTS, NAME
 from actgrad.core.request import build_expr_request, build_request
+from actgrad.core.schema import JSON_FORMAT
 
 DEFAULT_RANGE = "-10:10:1000"
 FILE_TYPES = (".png", ".svg", ".pdf")
@@ -124,7 +125,7 @@ def _curve_request(
 def points_json(xs: np.ndarray, curves: list[dict[str, Any]], dtype: str) -> bytes:
     """The sampled points, with what they were computed in: the dtype and each curve's
     parameters (an expression's: its text)."""
-    data = {"dtype": dtype, "x": xs, "series": curves}
+    data = {"format": JSON_FORMAT, "dtype": dtype, "x": xs, "series": curves}
     return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
 
 

@@ -11,6 +11,7 @@ import orjson
 from actgrad.cli.numbers import NUMPY, round_to, texts
 from actgrad.core.functions import registry
 from actgrad.core.result import Result
+from actgrad.core.schema import JSON_FORMAT
 
 HEAD_ROWS = 10  # long inputs show this many rows at each end in a table
 MAX_TABLE_COLUMNS = 10
@@ -488,6 +489,7 @@ def render_dtypes_json(
 ) -> bytes:
     first = results["float64"]
     data: dict[str, Any] = {
+        "format": JSON_FORMAT,
         "function": first.function,
         "params": first.params,
         "device": first.device,

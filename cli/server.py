@@ -40,6 +40,7 @@ from actgrad.cli import client
 from actgrad.cli.boundary import run_here
 from actgrad.cli.exits import INTERRUPTED_LINE, ExitStatus
 from actgrad.core.errors import BadParameter
+from actgrad.core.schema import JSON_FORMAT
 
 DEFAULT_IDLE = 15 * 60  # seconds without a request before the server exits (0: never)
 DEFAULT_WORKERS = 32  # requests answered at once; past it a client is answered "busy"
@@ -763,7 +764,7 @@ def status(as_json: bool) -> int:
         return 1
     info = answer["status"]
     if as_json:
-        print(json.dumps(info))
+        print(json.dumps({"format": JSON_FORMAT, **info}))
     else:
         for key, value in info.items():
             print(f"{key}\t{value}")

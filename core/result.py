@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from .schema import JSON_FORMAT
+
 MAX_NONFINITE_PATHS = 10_000
 CHUNK = 1 << 20
 
@@ -87,6 +89,7 @@ class Result:
             paths = paths[:MAX_NONFINITE_PATHS]
             notes.append(f"nonfinite lists the first {MAX_NONFINITE_PATHS:,} paths only")
         out: dict[str, Any] = {
+            "format": JSON_FORMAT,
             "function": self.function,
             "params": {k: _param(v) for k, v in self.params.items()},
             "dtype": self.dtype,

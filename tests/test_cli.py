@@ -51,6 +51,7 @@ def f32(value: float) -> float:
 def test_sigmoid_json_follows_design():
     data = as_json("sigmoid", "--x", "0.5", "--grad")
     assert list(data) == [
+        "format",  # the JSON contract's version (actgrad schema result)
         "function",
         "params",
         "dtype",
@@ -150,7 +151,7 @@ def test_plain_jacobian_lines():
 def test_list_and_explain():
     lines = ok("list").splitlines()
     assert [line.split("\t")[0] for line in lines] == [s.command for s in registry.specs()]
-    specs = orjson.loads(ok("list", "--json"))
+    specs = orjson.loads(ok("list", "--json"))["functions"]
     assert {s["name"] for s in specs} == {s.name for s in registry.specs()}
     text = ok("explain", "softplus")
     for field in ("formula:", "derivative:", "range:", "param: --beta", "example:", "kink:"):
