@@ -15,6 +15,7 @@ from actgrad.core.errors import BadParameter
 from actgrad.core.functions import registry
 from actgrad.core.options import DTYPES, parse_cap, parse_int
 from actgrad.core.schema import JSON_FORMAT
+from actgrad.core.words import shortest
 
 MAX_SHOWN_REGIONS = 3
 CALIBRATION_POINTS = 24
@@ -121,7 +122,7 @@ def _table(rows: list[sweeps.Row], limit: float | None, grid: str) -> Any:
             overflow="fold",
         )
     for row in rows:
-        worst = "—" if row.worst is None else short(row.worst["x"], 6)
+        worst = "—" if row.worst is None else shortest(row.worst["x"], row.dtype)
         cells = [
             row.dtype,
             quantity_name(row.quantity),
@@ -159,7 +160,7 @@ def _plain(rows: list[sweeps.Row], limit: float | None, header: bool) -> str:
             "function\tdtype\tquantity\tmax_ulp\tmedian_ulp\tworst_x\tover\tall_digits_lost\twrong"
         )
     for row in rows:
-        worst = "nan" if row.worst is None else repr(row.worst["x"])
+        worst = "nan" if row.worst is None else shortest(row.worst["x"], row.dtype)
         lines.append(
             "\t".join(
                 [

@@ -12,6 +12,7 @@ from actgrad.cli.numbers import NUMPY, round_to, texts
 from actgrad.core.functions import registry
 from actgrad.core.result import Result
 from actgrad.core.schema import JSON_FORMAT
+from actgrad.core.words import counted, measured, shortest
 
 HEAD_ROWS = 10  # long inputs show this many rows at each end in a table
 MAX_TABLE_COLUMNS = 10
@@ -278,14 +279,32 @@ def _caption(result: Result) -> str:
     return " · ".join([*parts, f"torch {result.torch}"])
 
 
+def _pick(count: int, k: int, priority: list[int] | None) -> list[int]:
+    """The columns a table of ``count`` shows with room for ``k`` besides the label: from
+    the middle out, or the first ``k`` of ``priority`` in their order and one "…" (-1) for
+    the rest, at the end."""
+    data = list(range(1, count))
+    if k >= len(data):
+        return [0, *data]
+    if priority is None:
+        return [0, *data[: (k + 1) // 2], -1, *data[len(data) - k // 2 :]]
+    kept = set(priority[:k])
+    return [0, *(c for c in data if c in kept), -1]
+
+
 def fitted_table(
-    headers: list[str], cells: Callable[[int], list[str]], present: list[bool], width: int
+    headers: list[str],
+    cells: Callable[[int], list[str]],
+    present: list[bool],
+    width: int,
+    priority: list[int] | None = None,
 ) -> tuple[Any, list[int]]:
     """A table of as many columns as fit ``width`` whole: numbers are never cut. Columns
     beyond the first MAX_TABLE_COLUMNS, or beyond the width, give way from the middle to one
-    "…" column (column 0, the row label, always stays). ``cells(c)`` gives column c's texts
-    for the rows that are ``present`` (the others are a "⋮" gap). Returns the table and the
-    columns shown (-1 for the gap)."""
+    "…" column (column 0, the row label, always stays); with ``priority`` (the columns, most
+    important first), the least important give way instead, to one "…" at the end.
+    ``cells(c)`` gives column c's texts for the rows that are ``present`` (the others are a
+    "⋮" gap). Returns the table and the columns shown (-1 for a gap)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -299,10 +318,7 @@ def fitted_table(
         return max(len(headers[c]), *(len(t) for t in texts_of[c])) + 3
 
     def pick(k: int) -> list[int]:
-        data = list(range(1, len(headers)))
-        if k >= len(data):
-            return [0, *data]
-        return [0, *data[: (k + 1) // 2], -1, *data[len(data) - k // 2 :]]
+        return _pick(len(headers), k, priority)
 
     k = min(len(headers) - 1, MAX_TABLE_COLUMNS)
     shown = pick(k)
@@ -324,6 +340,32 @@ def fitted_table(
         table.add_row(*("…" if c < 0 else texts_of[c][position] for c in shown))
         position += 1
     return table, shown
+
+
+def _exact_priority(headers: list[str], inputs: int) -> list[int] | None:
+    """With --exact columns: the inputs, then each quantity from the highest derivative
+    down, its exact column beside it (what --exact is asked for: torch's number and the
+    true one side by side); None without them (the columns give way from the middle)."""
+    exact = {h.removeprefix("exact "): c for c, h in enumerate(headers) if h.startswith("exact ")}
+    if not exact:
+        return None
+    out = list(range(1, 1 + inputs))
+    for c in range(len(headers) - 1, inputs, -1):
+        if not headers[c].startswith("exact ") and c not in out:
+            out.append(c)
+            if headers[c] in exact:
+                out.append(exact[headers[c]])
+    return out + [c for c in range(1, len(headers)) if c not in out]
+
+
+def _quantity_priority(headers: list[str], inputs: int) -> list[int]:
+    """--dtypes columns ("grad.x float16"): the inputs, then the last quantity (the highest
+    derivative) in every dtype, then the one before, and so on."""
+    quantities = list(dict.fromkeys(h.rsplit(" ", 1)[0] for h in headers[1 + inputs :]))
+    out = list(range(1, 1 + inputs))
+    for quantity in reversed(quantities):
+        out += [c for c, h in enumerate(headers) if c > inputs and h.rsplit(" ", 1)[0] == quantity]
+    return out
 
 
 def render_table(result: Result, precision: int | None = None, width: int = 80) -> Any:
@@ -362,6 +404,7 @@ def render_table(result: Result, precision: int | None = None, width: int = 80) 
         ),
         [r >= 0 for r in rows],
         width,
+        _exact_priority(["i", *data.headers], len(result.inputs)),
     )
     parts = [
         Text(title),
@@ -391,11 +434,14 @@ def render_table(result: Result, precision: int | None = None, width: int = 80) 
 
 
 def _g(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value != 0 and abs(value) < 1e-4:
-        return repr(float(value))  # the shortest digits that read back
-    return f"{value:.10g}" if abs(value) < 10 else f"{value:.4g}"
+    """A measured error (ulps, abs, rel, a floor): 4 significant digits (core.words)."""
+    return "n/a" if value is None else measured(value)
+
+
+def _v(value: float | None, dtype: str = "float64") -> str:
+    """A number torch or the reference gave (an input, got, true): the shortest digits that
+    read back as the same number of ``dtype`` (core.words)."""
+    return "n/a" if value is None else shortest(value, dtype)
 
 
 def check_lines(result: Result) -> list[str]:
@@ -439,7 +485,7 @@ def check_lines(result: Result) -> list[str]:
         count = report.get("unsettled_points", {}).get(path, 0)
         lines.append(
             f"check: the true value of {path} did not settle within the reference's "
-            f"precision and time budget at {count} point(s): not judged"
+            f"precision and time budget at {counted(count, 'point')}: not judged"
         )
     for reason in report.get("reference_missing", []):
         lines.append(f"check: no arbitrary-precision reference: {reason}; compared with float64")
@@ -457,22 +503,23 @@ def check_lines(result: Result) -> list[str]:
         worst = err.get("worst")
         if worst and worst["index"]:
             at = (
-                f"x = {_g(worst['x'])}"
+                f"x = {_v(worst['x'], dtype)}"
                 if "x" in worst
                 else f"[{','.join(map(str, worst['index']))}]"
             )
-            line += f"; worst at {at}: got {_g(worst['got'])}, true {_g(worst['true'])}"
+            line += f"; worst at {at}: got {_v(worst['got'], dtype)}, true {_v(worst['true'])}"
         lines.append(line)
     for flag in report["flags"]:
         kind = flag["flag"].replace("_", "-")
         line = (
-            f"check: {kind} at {flag['path']}: got {_g(flag['got'])}, true value {_g(flag['true'])}"
+            f"check: {kind} at {flag['path']}: got {_v(flag['got'], dtype)}, true value "
+            f"{_v(flag['true'])}"
         )
         if kind == "inaccurate":
             line += f" ({_g(flag['ulps'])} ulps > {report['ulps']})"
         if kind == "not-zero":
             line = (
-                f"check: not zero at {flag['path']}: got {_g(flag['got'])}; the true value "
+                f"check: not zero at {flag['path']}: got {_v(flag['got'], dtype)}; the true value "
                 f"is 0 in {report['dtype']}"
             )
         lines.append(line)
@@ -559,6 +606,7 @@ def render_dtypes_table(
         lambda c: [str(r) for r in picked] if c == 0 else texts(arrays[c][picked], precision),
         [r >= 0 for r in shown],
         width,
+        _quantity_priority(headers, len(headers) - 1 - sum(" " in h for h in headers[1:])),
     )
     title = Text(f"{first.function} in {', '.join(results)}")
     lines = []

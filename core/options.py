@@ -18,6 +18,7 @@ MAX_ORDER = 4
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 DEVICE_PATTERN = re.compile(r"cpu|cuda|cuda:[0-9]{1,3}|mps|auto", re.ASCII)
 _INT = re.compile(r"[+-]?[0-9]{1,19}", re.ASCII)
+_DIGITS = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -26,13 +27,18 @@ def parse_int(raw: object, option: str, low: int | None = None, high: int | None
     """Strictly parse a whole number given for ``option`` and check its bounds."""
     if isinstance(raw, bool) or not isinstance(raw, int | str):
         raise BadParameter(f"{option} must be a whole number, not {raw!r}", f"e.g. {option} 2")
+    span = f"from {low:,} to {high:,}" if high is not None else f"at least {low:,}"
     if isinstance(raw, str):
-        if not _INT.fullmatch(raw.strip()):
+        text = raw.strip()
+        if _DIGITS.fullmatch(text) and not _INT.fullmatch(text):  # more digits than int64
+            shown = text if len(text) <= 24 else text[:21] + "..."
+            big = "too large" if not text.startswith("-") else "too far below zero"
+            raise BadParameter(f"{option} {shown} is {big}", f"use a value {span}")
+        if not _INT.fullmatch(text):
             raise BadParameter(f"{option} must be a whole number, not {raw!r}", f"e.g. {option} 2")
-        raw = int(raw.strip())
+        raw = int(text)
     if (low is not None and raw < low) or (high is not None and raw > high):
-        span = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise BadParameter(f"{option} {raw} is out of range", f"use a value {span}")
+        raise BadParameter(f"{option} {raw:,} is out of range", f"use a value {span}")
     return raw
 
 

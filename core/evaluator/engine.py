@@ -20,6 +20,7 @@ from ..parse.expr import CONSTANTS, OPERATORS
 from ..parse.inputs import Linspace, Values
 from ..request import Request
 from ..result import Result
+from ..words import counted, counted_are
 from . import symbolic
 from .derivatives import Derivatives, differentiate
 from .notes import (
@@ -55,7 +56,8 @@ def resolve_device(name: str) -> torch.device:
         ordinal = int(name.partition(":")[2] or torch.cuda.current_device())
         if ordinal >= count:
             raise DeviceUnavailable(
-                f"device {name!r} is not available: this machine has {count} CUDA device(s)",
+                f"device {name!r} is not available: this machine has "
+                f"{counted(count, 'CUDA device')}",
                 "use cuda:0" if count == 1 else f"use one of cuda:0 to cuda:{count - 1}",
             )
         return torch.device("cuda", ordinal)
@@ -510,7 +512,8 @@ def activation_notes(
     nans = int(np.isnan(x_np).sum())
     if nans and order:
         notes.append(
-            f"{nans} input(s) are nan: derivatives there are whatever torch's kernels return "
+            f"{counted_are(nans, 'input')} nan: derivatives there are whatever torch's kernels "
+            "return "
             "and carry no meaning"
         )
     if spec.pointwise:

@@ -11,6 +11,7 @@ from .. import machine
 from ..accuracy import generated_accuracy
 from ..functions import registry
 from ..options import default_ulps
+from ..words import counted
 
 
 def kink_notes(spec: registry.FunctionSpec, x: torch.Tensor, params: dict, order: int) -> list[str]:
@@ -30,7 +31,7 @@ def kink_notes(spec: registry.FunctionSpec, x: torch.Tensor, params: dict, order
     for region in spec.regions(params):
         count = int(region.mask(torch, x.detach()).sum())
         if count:
-            notes.append(region.note.format(count=count))
+            notes.append(region.note.format(count=counted(count, "input")))
     return notes
 
 
@@ -42,7 +43,10 @@ def overflow_note(x64: torch.Tensor, x: torch.Tensor, dtype_name: str) -> list[s
     if not overflow:
         return []
     biggest = torch.finfo(x.dtype).max
-    return [f"{overflow} input(s) overflow {dtype_name} (|x| > {biggest:g}) and became ±inf"]
+    return [
+        f"{counted(overflow, 'input')} overflow{'s' if overflow == 1 else ''} {dtype_name} "
+        f"(|x| > {biggest:g}) and became ±inf"
+    ]
 
 
 def nan_derivative_notes(
@@ -59,8 +63,8 @@ def nan_derivative_notes(
             first = float(x[bad].flat[0])
             primes = "'" * order if order < 3 else f"^({order})"
             notes.append(
-                f"{count} value(s) of {name}{primes} "
-                f"are nan at finite inputs (the first at x = {first:.10g}): torch's formula "
+                f"{counted(count, 'value')} of {name}{primes} {'is' if count == 1 else 'are'} "
+                f"nan at finite inputs (the first at x = {first:.10g}): torch's formula "
                 "overflows there in this dtype; the true derivative is finite"
             )
     return notes
@@ -132,8 +136,8 @@ def accuracy_notes(
                 what = "loses every digit" if lost else f"is over {default_ulps(dtype)} ulps off"
                 out.append(
                     f"in {dtype} torch's {spec.name}{PRIMES[k]} {what} for {words} "
-                    f"({inside} input(s) there; {where_measured(spec)}; --check judges each "
-                    "number)"
+                    f"({counted(inside, 'input')} there; {where_measured(spec)}; --check "
+                    "judges each number)"
                 )
                 break
     return out
@@ -204,8 +208,9 @@ def live_accuracy_notes(
         out.append(
             f"in {dtype} torch's {spec.name}{PRIMES[k]} {what} at x = "
             f"{float(x.reshape(-1)[at]):.10g} (torch {float(mine.reshape(-1)[at]):.6g}, true "
-            f"{float(true[at]):.6g}; {int(bad.sum())} input(s); judged against the true value "
-            f"on this machine, as --check does; actgrad accuracy {spec.command} measures a range)"
+            f"{float(true[at]):.6g}; {counted(int(bad.sum()), 'input')}; judged against the true "
+            f"value on this machine, as --check does; actgrad accuracy {spec.command} measures "
+            "a range)"
         )
     return out
 

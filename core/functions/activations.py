@@ -414,7 +414,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         regions=lambda p: [
             Region(
                 lambda T, x: p["beta"] * x > p["threshold"],
-                f"{{count}} input(s) have beta·x > threshold ({p['threshold']:g}): there torch "
+                f"beta·x > threshold ({p['threshold']:g}) at {{count}}: there torch "
                 "returns x itself, with derivative 1 and second derivative 0, for numerical "
                 f"stability (the formula differs by at most {_softplus_gap(p)})",
             )

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import BadInput
+from ..words import counted_are
 from .spec import FunctionSpec, Param, TensorInput
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -201,7 +202,7 @@ def _poisson_lint(t: Mapping[str, Any], p: Mapping[str, Any]) -> list[str]:
     negative = int((t["target"] < 0).sum())
     if negative:  # torch accepts them; the loss is then no Poisson likelihood
         return [
-            f"{negative} target(s) are negative: a Poisson target is a count (≥ 0); torch "
+            f"{counted_are(negative, 'target')} negative: a Poisson target is a count (≥ 0); torch "
             "evaluates the formula anyway, but it is no longer a likelihood"
         ]
     return []

@@ -122,7 +122,7 @@ class Kink:
 @dataclass(frozen=True)
 class Region:
     """Inputs where torch computes the function differently from its formula (softplus past
-    its threshold): ``mask(T, x)`` marks them, ``note`` (with ``{count}``) says so."""
+    its threshold): ``mask(T, x)`` marks them, ``note`` says so (``{count}``: "3 inputs")."""
 
     mask: Callable[[Any, Any], Any]
     note: str

@@ -22,6 +22,7 @@ from ..errors import BadInput, TooLarge
 from ..evaluator.program import Call, Program
 from ..functions import registry
 from ..options import resolve_params
+from ..words import counted
 from .inputs import parse_number
 
 MAX_LENGTH = 1000  # characters
@@ -420,6 +421,8 @@ def _spec_params(text: str, pos: int, spec: registry.FunctionSpec, kwargs: tuple
                 f"{spec.name} has no parameter '{key}'",
                 f"its parameters: {', '.join(spec.param_names) or 'none'}",
             )
+        if spec.param(key).kind == "int" and isinstance(value, float) and value.is_integer():
+            value = int(value)  # dim=0 is written as a number, which the parser reads as a float
         raw[key] = value
     try:
         return resolve_params(spec, raw)
@@ -530,7 +533,8 @@ class _Site:
     def arity(self, args: list[_Info], low: int, high: int) -> None:
         if not low <= len(args) <= high:
             want = str(low) if low == high else f"{low} to {high}"
-            got = f"{self.name}() takes {want} positional argument(s), got {len(args)}"
+            got = f"{self.name}() takes {want} positional argument{'' if want == '1' else 's'}"
+            got += f", got {len(args)}"
             raise self.fail(got, f"e.g. {self.name}(x)")
 
     def keywords(self, kwargs: tuple, allowed: tuple[str, ...] = ()) -> dict:
@@ -583,14 +587,19 @@ def _activation_call(
 ) -> tuple:
     """(info, call) of an activation: one argument; along a dim, its output's shape."""
     site.arity(args, 1, 1)
-    params = _spec_params(site.text, site.pos, spec, kwargs)
     shape = args[0].shape
     if not spec.pointwise:
         shape = shape or (1,)
+        dim = dict(kwargs).get("dim", (-1, 0))[0]
+        if isinstance(dim, float) and dim.is_integer() and not -len(shape) <= dim < len(shape):
+            hint = (
+                f"its input has {counted(len(shape), 'dim')}: use dim from {-len(shape)} to "
+                f"{len(shape) - 1}"
+            )
+            raise site.fail(f"dim={int(dim)} is out of range for {site.name}'s input", hint)
+    params = _spec_params(site.text, site.pos, spec, kwargs)
+    if not spec.pointwise:
         dim = params.get("dim", -1)
-        if not -len(shape) <= dim < len(shape):
-            hint = f"the input has {len(shape)} dim(s); use dim=-1 (the default)"
-            raise site.fail(f"dim={dim} is out of range for {site.name}", hint)
         if spec.halves:
             if shape[dim] % 2:
                 raise site.fail(f"{site.name} needs an even size along dim", "fix the input")

@@ -119,7 +119,14 @@ def _parse_range(text: str, where: str, max_elements: int) -> Linspace:
     start = parse_number(parts[0], f"{where} range start")
     stop = parse_number(parts[1], f"{where} range stop")
     count_text = parts[2].strip()
-    if not _COUNT.fullmatch(count_text) or len(count_text) > 12:
+    if _COUNT.fullmatch(count_text) and len(count_text) > 12:  # more points than any cap
+        shown = count_text if len(count_text) <= 24 else count_text[:21] + "..."
+        raise TooLarge(
+            f"{where} range {parts[0].strip()}:{parts[1].strip()}:{shown} has {shown} points, "
+            f"over the cap of {max_elements:,}",
+            "give fewer points, or raise the cap with --max-elements N or ACTGRAD_MAX_ELEMENTS",
+        )
+    if not _COUNT.fullmatch(count_text):
         raise BadInput(
             f"bad count {count_text!r} in range {text!r} of {where}",
             "the count is a positive whole number, e.g. -10:10:1000",
