@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from actgrad.cli.output import print_rich, resolve_format, write
+from actgrad.cli.output import print_rich, resolve_format, width, write
 from actgrad.core.accuracy import sweeps
 from actgrad.core.errors import BadParameter
 from actgrad.core.functions import registry
@@ -93,14 +93,17 @@ def _flags(row: sweeps.Row) -> str:
     return ", ".join(found) or "—"
 
 
-def _table(rows: list[sweeps.Row], limit: float | None, grid: str) -> Any:
+LEFT_OUT_FIRST = ("median", "worst x", "wrong", "quantity")  # when a table is too narrow
+
+
+def _table(rows: list[sweeps.Row], limit: float | None, grid: str, width: int = 80) -> Any:
+    from rich import box
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     names = list(dict.fromkeys(r.function for r in rows))
     one = len(names) == 1
-    table = Table(title=registry.get(names[0]).command if one and rows else None)
     headers = [
         "dtype",
         "quantity",
@@ -113,14 +116,7 @@ def _table(rows: list[sweeps.Row], limit: float | None, grid: str) -> Any:
     ]
     if not one:
         headers.insert(0, "function")
-    for header in headers:  # numbers are never wrapped; the regions are
-        text = header in ("> N ulp", "all digits lost") or header.startswith("> ")
-        table.add_column(
-            header,
-            justify="left" if header in ("function", "dtype") else "right",
-            no_wrap=not text,
-            overflow="fold",
-        )
+    body = []
     for row in rows:
         worst = "—" if row.worst is None else shortest(row.worst["x"], row.dtype)
         cells = [
@@ -135,7 +131,32 @@ def _table(rows: list[sweeps.Row], limit: float | None, grid: str) -> Any:
         ]
         if not one:
             cells.insert(0, registry.get(row.function).command)
-        table.add_row(*cells)
+        body.append(cells)
+    # lines break between words, never inside one: each column is as wide as its longest
+    # word; when they do not fit, the table drops its borders, then its least needed columns
+    least = [
+        max((len(w) for t in [h, *(cells[c] for cells in body)] for w in t.split()), default=1)
+        for c, h in enumerate(headers)
+    ]
+    compact = sum(least) + 3 * len(least) + 1 > width
+    kept = list(range(len(headers)))
+    for name in LEFT_OUT_FIRST:
+        if sum(least[c] for c in kept) + 2 * len(kept) <= width or not compact:
+            break
+        kept.remove(headers.index(name))
+    table = Table(
+        title=registry.get(names[0]).command if one and rows else None,
+        box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD,
+        padding=(0, 1, 0, 0) if compact else (0, 1),
+    )
+    for c in kept:
+        table.add_column(
+            headers[c],
+            justify="left" if headers[c] in ("function", "dtype") else "right",
+            min_width=least[c],
+        )
+    for cells in body:
+        table.add_row(*(cells[c] for c in kept))
     caption = (
         f"torch {sweeps.torch_version()} against the true value (arbitrary precision), "
         f"in ulps of each dtype, over {sweeps.grid_words(grid)}. > N ulp: points (and "
@@ -144,6 +165,9 @@ def _table(rows: list[sweeps.Row], limit: float | None, grid: str) -> Any:
         "where the truth is finite, zero where it is not, the wrong sign, not 0 where "
         "it is"
     )
+    if len(kept) < len(headers):
+        left_out = ", ".join(h for c, h in enumerate(headers) if c not in kept)
+        caption += f". Left out at this width: {left_out} (--format plain has every column)"
     return Group(table, Text(caption, style="dim"))
 
 
@@ -282,7 +306,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     elif fmt == "plain":
         write(_plain(rows, limit, options["header"]))
     else:
-        print_rich(_table(rows, limit, grid))
+        print_rich(_table(rows, limit, grid, width()))
 
 
 def _run(

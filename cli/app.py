@@ -76,6 +76,38 @@ class ActgradGroup(TyperGroup):
             _plain_metavars(command)
         return command
 
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The commands with their help lines, then the functions by kind, by name only (their
+        formulas: actgrad list; each function's options: actgrad NAME --help)."""
+        functions = {s.command for s in registry.specs()}
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if name not in functions and command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width - 16)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+        groups = {
+            "Activations": [s.command for s in registry.specs() if s.elementwise],
+            "Along a dim": [s.command for s in registry.specs() if s.along_dim],
+            "Losses and the norm": [s.command for s in registry.specs() if s.kind != "activation"],
+        }
+        if not any(n in functions for n in self.list_commands(ctx)):
+            return
+        with formatter.section("Functions (formulas: actgrad list)"):
+            import textwrap
+
+            indent = " " * formatter.current_indent
+            for title, names in groups.items():  # never broken inside a name (layer-norm)
+                lines = textwrap.wrap(
+                    f"{title}: {' '.join(names)}",
+                    width=max(formatter.width - formatter.current_indent, 20),
+                    break_on_hyphens=False,
+                    subsequent_indent="  ",
+                )
+                formatter.write("".join(f"{indent}{line}\n" for line in lines))
+
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:

@@ -202,7 +202,7 @@ def test_nonfinite_is_null_with_paths():
 def test_overflow_in_low_precision_is_noted():
     data = as_json("sigmoid", "--x", "1e5", "--dtype", "float16")
     assert data["inputs"]["x"] is None
-    assert any("overflow float16" in note for note in data["notes"])
+    assert any("overflows float16" in note for note in data["notes"])
 
 
 def test_precision_and_formats():
