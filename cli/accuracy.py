@@ -208,12 +208,22 @@ def _curves(rows: list[sweeps.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]:
     xs = rows[0].x
     order = np.argsort(xs, kind="stable")
     curves = []
+    functions = len({row.function for row in rows})
+    quantities = list(dict.fromkeys(row.quantity for row in rows))
     for row in rows:
         if row.x.shape != xs.shape:
             continue
         ys = np.log10(1 + np.nan_to_num(row.ulps[order], nan=0.0, posinf=1e300))
         label = f"{registry.get(row.function).command} {quantity_name(row.quantity)}"
-        curves.append({"name": f"{label} {row.dtype}", "y": np.minimum(ys, 300)})
+        curves.append(
+            {
+                "name": f"{label} {row.dtype}",
+                "y": np.minimum(ys, 300),
+                # a colour per dtype (and function), a line style per quantity: f′ dashed
+                "group": row.dtype if functions == 1 else f"{row.function} {row.dtype}",
+                "style": quantities.index(row.quantity),
+            }
+        )
     return xs[order], curves
 
 
@@ -278,7 +288,15 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
             raise BadParameter("nothing to plot", "no function in the sweep has a reference")
         xs_sorted, curves = _curves(rows)
         if output:
-            image(output, xs_sorted, curves, size)
+            names = ", ".join(dict.fromkeys(registry.get(r.function).command for r in rows))
+            image(
+                output,
+                xs_sorted,
+                curves,
+                size,
+                title=f"torch {sweeps.torch_version()} against the true value: {names}",
+                ylabel="log10(1 + error in ulps)",
+            )
             sys.stderr.write(f"actgrad: wrote {output}\n")
             return
         import os

@@ -129,7 +129,9 @@ def points_json(xs: np.ndarray, curves: list[dict[str, Any]], dtype: str) -> byt
     return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
 
 
-MARKS = ("•", "+", "x", "o", "*", "#", "@", "%")  # curves told apart without colour
+# curves told apart without colour: one mark each (then letters), never one mark for two
+MARKS = ("•", "+", "x", "o", "*", "#", "@", "%", "&", "$", "=", "~", "^", "?", "!", "<", ">")
+MARKS += tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def axis_limits(values: np.ndarray) -> tuple[float, float]:
@@ -193,8 +195,56 @@ def terminal(
     return fig.show(legend=True) + "\n"
 
 
-def image(path: str, xs: np.ndarray, curves: list[dict[str, Any]], size: tuple[int, int]) -> None:
-    """The figure as PNG, SVG or PDF, with matplotlib (the optional extra actgrad[plot])."""
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
+
+
+def _colors(count: int) -> list[Any]:
+    """``count`` distinct colours: tab10 up to 10, tab20 up to 20, then hues evenly spaced."""
+    import matplotlib
+
+    if count <= 10:
+        return [matplotlib.colormaps["tab10"](i) for i in range(count)]
+    if count <= 20:
+        return [matplotlib.colormaps["tab20"](i) for i in range(count)]
+    return [matplotlib.colormaps["hsv"](i / count) for i in range(count)]
+
+
+def _series(curves: list[dict[str, Any]]) -> list[tuple[str, np.ndarray]]:
+    """(label, y) of every line: each curve, and its derivative after it."""
+    out = []
+    for curve in curves:
+        out.append((curve["name"], curve["y"]))
+        if "dy" in curve:
+            out.append((f"d/dx {curve['name']}", curve["dy"]))
+    return out
+
+
+def series_styles(curves: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
+    """(colour, line style) of every line of :func:`_series`: a colour per ``group`` (a
+    curve's own name by default), a style per ``style`` within it; a derivative is dashed in
+    its function's colour."""
+    groups = list(dict.fromkeys(c.get("group", c["name"]) for c in curves))
+    colors = dict(zip(groups, _colors(len(groups)), strict=True))
+    out = []
+    for curve in curves:
+        color = colors[curve.get("group", curve["name"])]
+        out.append((color, LINESTYLES[curve.get("style", 0) % len(LINESTYLES)]))
+        if "dy" in curve:
+            out.append((color, "--"))
+    return out
+
+
+def image(
+    path: str,
+    xs: np.ndarray,
+    curves: list[dict[str, Any]],
+    size: tuple[int, int],
+    title: str = "",
+    ylabel: str = "y",
+) -> None:
+    """The figure as PNG, SVG or PDF, with matplotlib (the optional extra actgrad[plot]).
+    Every series is distinct: a colour for each curve's ``group`` (a function; its derivative
+    shares it) and a line style for each ``style`` within it (the derivative: dashed)."""
     try:
         import matplotlib
 
@@ -207,13 +257,13 @@ def image(path: str, xs: np.ndarray, curves: list[dict[str, Any]], size: tuple[i
         ) from None
     width, height = size
     fig, ax = plt.subplots(figsize=(width / 100, height / 100), dpi=100)
-    for curve in curves:
-        ax.plot(xs, curve["y"], label=curve["name"])
-        if "dy" in curve:
-            ax.plot(xs, curve["dy"], linestyle="--", label=f"d/dx {curve['name']}")
+    for (name, ys), (color, style) in zip(_series(curves), series_styles(curves), strict=True):
+        ax.plot(xs, ys, label=name, color=color, linestyle=style)
     ax.axhline(0, color="0.8", linewidth=0.8)
     ax.axvline(0, color="0.8", linewidth=0.8)
     ax.set_xlabel("x")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or ", ".join(c["name"] for c in curves))
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -129,3 +129,265 @@ def test_check_beside_a_large_jacobian_skips_finite_differences_on_one_rule(name
     check = orjson.loads(done.stdout)["check"]
     assert "skipped" in check["finite_differences"]
     assert check["ok"]
+
+
+# --- hints name what exists where you are -----------------------------------------------
+
+
+def cli(*args: str, input: str | None = None, env: dict | None = None):
+    from actgrad.cli.app import app
+    from typer.testing import CliRunner
+
+    return CliRunner().invoke(app, list(args), input=input, env=env)
+
+
+@pytest.mark.parametrize(
+    ("args", "says", "never"),
+    [
+        (["plot", "x*w"], "a plot's curves are functions of x alone", "--var NAME"),
+        (["expr", "x^2 + y", "--x", "3", "--y", "2"], "--var y=VALUES", "--dtype, --x"),
+        (["expr", "x^2 + y", "--x", "3"], "give it with --var y=VALUES", "NAME=VALUES"),
+        (["mse", "--w", "3", "--index", "0"], "--index picks one output", "Traceback"),
+    ],
+)
+def test_hints_name_options_that_exist_here(args, says, never):
+    done = cli(*args)
+    assert done.exit_code == 2 and says in done.stderr and never not in done.stderr
+    assert done.stdout == ""
+
+
+def test_repl_hints_speak_the_repl():
+    done = shell("printf 'y = 1,2\\ntanh(y) --grad\\ntanh(z)\\nquit\\nsigmoid 1\\n' | actgrad repl")
+    out, err = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 0
+    assert "0.7615942\t0.4199743" in out  # tanh(y) with --grad: expr's option, not a name
+    assert "unknown name 'z'; give it a value first, e.g. z = 0.5" in err
+    assert "--var" not in err
+    assert "0.7310586" not in out  # quit left the session before sigmoid 1
+
+
+# --- help promises only what works -----------------------------------------------------
+
+
+def _help_commands():
+    import typer
+    from actgrad.cli.app import app
+
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        for sub, c in getattr(command, "commands", {name: command}).items():
+            yield (f"{name} {sub}" if sub != name else name), c
+
+
+def test_every_option_a_help_names_is_an_option_there():
+    """An option named in a command's help is that command's own; batch, repl and the root
+    help (help) also name the options of the command lines they take."""
+    import re
+
+    import typer
+    from actgrad.cli.app import app
+
+    group = typer.main.get_command(app)
+    every = {o for _, c in _help_commands() for p in c.params for o in (*p.opts, *p.secondary_opts)}
+    every |= {o for p in group.params for o in p.opts} | {"--help"}
+    for label, command in _help_commands():
+        done = cli(*label.split(), "--help", env={"COLUMNS": "200"})
+        named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", done.stdout))
+        own = {o for p in command.params for o in (*p.opts, *p.secondary_opts)} | {"--help"}
+        allowed = every if label in ("batch", "repl", "help") else own
+        assert named <= allowed, (label, named - allowed)
+
+
+def test_defaults_are_shown_as_they_are_typed_and_each_is_accepted():
+    """list's parameter column (and README's table) shows each default as an option one can
+    type: every one of them, given to its command, works."""
+    from actgrad.cli.describe import _param_text
+    from actgrad.core.functions import registry
+
+    listed = cli("list", "--format", "plain").stdout
+    assert "--no-training" in listed and "--training=False" not in listed
+    for spec in registry.specs():
+        if not spec.elementwise:
+            continue
+        typed = [_param_text(p) for p in spec.params if not p.required]
+        required = [f"{p.option}=1" for p in spec.params if p.required]
+        done = cli(spec.command, "--x", "0.5", *typed, *required)
+        assert done.exit_code == 0, (spec.name, typed, done.stderr)
+
+
+def test_symbolic_without_a_derivative_is_refused():
+    done = cli("expr", "x*sigmoid(x)", "--x", "1", "--symbolic")
+    assert done.exit_code == 2 and "add --grad" in done.stderr
+
+
+# --- friction ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("short", "long"),
+    [
+        (["sigmoid", "-x0.5"], ["sigmoid", "--x", "0.5"]),
+        (["sigmoid", "-x-1,2", "-g"], ["sigmoid", "--x", "-1,2", "--grad"]),
+        (["expr", "-x^2", "-x3"], ["expr", "(-x^2)", "--x", "3"]),
+        (["sigmoid", "-x", "1", "-fjson"], ["sigmoid", "--x", "1", "--format", "json"]),
+    ],
+)
+def test_short_options_take_attached_values(short, long):
+    a, b = cli(*short), cli(*long)
+    assert a.exit_code == b.exit_code == 0, a.stderr
+    assert a.stdout == b.stdout
+
+
+def test_quiet_silences_notes_and_batchs_summary_but_not_data():
+    loud = cli("sigmoid", "--x", "6", "--grad")
+    quiet = cli("sigmoid", "--x", "6", "--grad", "-q")
+    assert "note:" in loud.stderr and quiet.stderr == "" and quiet.stdout == loud.stdout
+    table = cli("sigmoid", "--x", "6", "--grad", "--quiet", "--format", "table")
+    assert "note:" not in table.stdout
+    data = cli("sigmoid", "--x", "6", "--grad", "-q", "--json")
+    assert "over 64 ulps" in data.stdout  # JSON is data: its notes stay
+    batch = cli("batch", "-q", input='{"fn": "sigmoid", "x": 1}\n')
+    assert batch.exit_code == 0 and batch.stderr == ""
+    assert "1 request, 1 ok" in cli("batch", input='{"fn": "sigmoid", "x": 1}\n').stderr
+
+
+def test_notes_only_where_they_apply():
+    assert cli("bce-with-logits", "--pred", "0.5", "--target", "1").stderr == ""
+    assert (
+        "stable for large |logits|"
+        in cli("bce-with-logits", "--pred", "-200", "--target", "1").stderr
+    )
+
+
+# --- tables never split a number; the columns that matter stay ---------------------------
+
+
+@pytest.mark.parametrize("columns", ["80", "60"])
+def test_accuracy_table_never_splits_a_number(columns):
+    plain = cli("accuracy", "sigmoid", "--order", "1", "--format", "plain").stdout
+    table = cli(
+        "accuracy", "sigmoid", "--order", "1", "--format", "table", env={"COLUMNS": columns}
+    )
+    cells = {w.strip("[],") for w in table.stdout.replace("│", " ").replace("┃", " ").split()}
+    words = {
+        w for line in plain.splitlines() for text in line.split("\t")[6:8] for w in text.split()
+    }
+    numbers = {w.strip("[],") for w in words if any(ch.isdigit() for ch in w)}
+    assert numbers and all(n in cells for n in numbers if n), numbers - cells
+    assert len(table.stdout.splitlines()) < 60
+    assert max(len(line) for line in table.stdout.splitlines()) <= int(columns)
+
+
+def test_narrow_tables_keep_the_columns_the_request_is_about():
+    exact = cli(
+        "sigmoid", "--x", "20,0.5", "--grad", "--exact", "--format", "table", env={"COLUMNS": "60"}
+    )
+    assert "sigmoid'(x)" in exact.stdout and "exact sigmoid'(x)" in exact.stdout
+    dtypes = cli(
+        "sigmoid",
+        "--x",
+        "1,2",
+        "--grad",
+        "--dtypes",
+        "float32,float16",
+        "--format",
+        "table",
+        env={"COLUMNS": "80"},
+    )
+    for dtype in ("float64", "float32", "float16"):
+        assert f"grad.x {dtype}" in dtypes.stdout
+
+
+# --- one rule for numbers in messages ----------------------------------------------------
+
+
+def test_check_lines_write_measured_numbers_in_four_digits_and_values_shortest():
+    import re
+
+    err = cli("sigmoid", "--x", "0.5,16.64", "--grad", "--check").stderr
+    for measured in re.findall(r"(?:max|median|max abs|max rel) (-?[0-9.e+-]+)", err):
+        digits = measured.split("e")[0].replace("-", "").replace(".", "").lstrip("0")
+        assert len(digits) <= 4, (measured, err)
+    assert "x = 16.64:" in err  # the input as its dtype writes it, not 16.639999389648438
+
+
+def test_plot_json_echoes_dtype_and_parameters():
+    import orjson
+
+    done = cli(
+        "plot",
+        "leaky-relu",
+        "x*2",
+        "--x",
+        "-1:1:3",
+        "--negative-slope",
+        "0.2",
+        "--dtype",
+        "float64",
+        "--json",
+    )
+    data = orjson.loads(done.stdout)
+    assert data["dtype"] == "float64"
+    assert [s["params"] for s in data["series"]] == [{"negative_slope": 0.2}, {"expression": "x*2"}]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["sigmoid", "--x", "1", "--max-elements", "99999999999999999999"], "is too large"),
+        (["sigmoid", "--x", "0:1:9999999999999"], "over the cap"),
+        (
+            ["expr", "softmax(x, dim=99)", "--x", "1,2"],
+            "dim=99 is out of range for softmax's input",
+        ),
+        (["expr", "x,", "--x", "1"], "a stray ','"),
+        (["expr", "mse_loss(x)", "--x", "1"], "missing: target"),
+    ],
+)
+def test_messages_say_what_is_wrong(args, says):
+    done = cli(*args)
+    assert done.exit_code == 2 and says in done.stderr, done.stderr
+
+
+def test_expr_keyword_whole_numbers_are_whole():
+    assert cli("expr", "softmax(x, dim=0)", "--x", "1,2").exit_code == 0
+
+
+# --- images and terminal plots: every series its own ---------------------------------------
+
+
+def test_every_series_of_an_image_is_distinct_and_a_derivative_shares_its_colour():
+    pytest.importorskip("matplotlib")
+    import numpy as np
+    from actgrad.cli.plot import series_styles
+
+    rows = [
+        {"name": f"gelu {q} {d}", "y": np.zeros(3), "group": d, "style": i}
+        for d in ("float64", "float32", "float16", "bfloat16")
+        for i, q in enumerate(("value", "f'", "f''"))
+    ]
+    styles = series_styles(rows)
+    assert len(set(map(str, styles))) == 12  # 4 colours x 3 line styles
+    curves = [{"name": n, "y": np.zeros(3), "dy": np.zeros(3)} for n in "abcdefghijkl"]
+    paired = series_styles(curves)
+    assert len({str(c) for c, _ in paired}) == 12
+    assert all(paired[2 * i][0] == paired[2 * i + 1][0] for i in range(12))
+
+
+def test_an_accuracy_image_has_a_title_and_axis_labels(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text as text, to read it back
+    out = tmp_path / "gelu.svg"
+    done = cli("accuracy", "gelu", "--x", "-2:2:9", "--order", "1", "--output", str(out))
+    assert done.exit_code == 0, done.stderr
+    svg = out.read_text()
+    assert "against the true value: gelu" in svg and "log10(1 + error in ulps)" in svg
+
+
+def test_a_terminal_plot_without_colour_gives_each_series_its_own_mark():
+    done = cli("accuracy", "gelu", "--x", "-2:2:9", "--order", "2", "--plot", env={"NO_COLOR": "1"})
+    legend = done.stdout.split("Legend:")[1].splitlines()[2:14]
+    marks = [line.split()[0] for line in legend]
+    assert len(marks) == 12 and len(set(marks)) == 12, legend
