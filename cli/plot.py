@@ -199,9 +199,12 @@ LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
 
 
 def _colors(count: int) -> list[Any]:
-    """``count`` distinct colours: tab10 up to 10, tab20 up to 20, then hues evenly spaced."""
-    import matplotlib
-
+    """``count`` distinct colours: tab10 up to 10, tab20 up to 20, then hues evenly spaced
+    (called by :func:`image` once matplotlib is known to be there)."""
+    try:
+        import matplotlib
+    except ImportError:  # the optional extra: image() says how to install it
+        return [f"C{i}" for i in range(count)]
     if count <= 10:
         return [matplotlib.colormaps["tab10"](i) for i in range(count)]
     if count <= 20:

@@ -160,7 +160,8 @@ def test_every_third_party_import_is_a_declared_dependency():
 LAYERS: list[tuple[str, ...]] = [
     # the version; the subpackages of core (docstrings only: each module has its own layer)
     ("actgrad", "core.functions", "core.parse", "core.evaluator", "core.exact", "core.accuracy"),
-    ("core.errors", "core.words"),  # error types and their exit codes; numbers in messages
+    # error types and their exit codes; numbers in messages; the JSON documents' schemas
+    ("core.errors", "core.words", "core.schema"),
     # text -> numbers; cost arithmetic; intervals in arbitrary precision; the machine
     ("core.parse.inputs", "core.cost", "core.exact.interval", "core.machine"),
     ("core.exact.taylor",),  # Taylor series over intervals
