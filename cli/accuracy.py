@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 from actgrad.cli.output import print_rich, resolve_format, width, write
 from actgrad.core.accuracy import sweeps
+from actgrad.core.accuracy.sweeps import short, span
 from actgrad.core.errors import BadParameter
 from actgrad.core.functions import registry
 from actgrad.core.options import DTYPES, parse_cap, parse_int
@@ -42,29 +43,6 @@ def quantity_name(quantity: str) -> str:
         return "Jacobian"
     k = 1 if quantity == "grad" else int(quantity[4:])
     return {1: "f′", 2: "f″", 3: "f‴", 4: "f⁗"}[k]
-
-
-def short(v: float | None, digits: int = 3) -> str:
-    """A number in a few digits (None, a non-finite error, as inf)."""
-    if v is None:
-        return "inf"
-    if v == 0:
-        return "0"
-    return f"{v:.{digits}g}"
-
-
-def span(run: dict[str, Any]) -> str:
-    """A run of grid points in words: x ≥ a, x ≤ b, x = a, a ≤ x ≤ b, or everywhere."""
-    a, b = short(run["from"], 4), short(run["to"], 4)
-    if run["low_end"] and run["high_end"]:
-        return "everywhere"
-    if run["points"] == 1 or run["from"] == run["to"]:
-        return f"x = {a}"
-    if run["high_end"]:
-        return f"x ≥ {a}"
-    if run["low_end"]:
-        return f"x ≤ {b}"
-    return f"{a} ≤ x ≤ {b}"
 
 
 def lost_text(row: sweeps.Row) -> str:

@@ -85,6 +85,9 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
     fmt = resolve_format(options["output_format"], options["as_json"])
     precision = options["precision"]
     digits = None if precision is None else parse_int(precision, "--precision", 1, 17)
+    if options.get("report") is not None:
+        _emit_report(replace(request, check=True), options, fmt, digits)
+        return
     if options.get("dtypes"):
         _emit_dtypes(
             request,
@@ -99,6 +102,51 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
     for hook in RESULT_HOOKS:
         hook(result)
     show(result, fmt, digits, options.get("header", False), options.get("quiet", False))
+
+
+def _emit_report(request: Any, options: dict[str, Any], fmt: str, digits: int | None) -> None:
+    """--report [FILE]: --check, then the worst finding as Markdown on stdout (nothing else
+    there) or in FILE (the result on stdout as usual). Exit 1 when something is flagged, as
+    --check; nothing flagged: said on stderr, no report, exit 0."""
+    import os
+    import shlex
+
+    from actgrad.core.accuracy.report import report
+    from actgrad.core.errors import BadInput, BadParameter
+
+    target = options["report"]
+    if options.get("dtypes"):
+        raise BadParameter("--report covers one dtype", "drop --dtypes (run once per dtype)")
+    if target != "-" and not os.access(os.path.dirname(os.path.abspath(target)), os.W_OK):
+        raise BadInput(f"cannot write the report to {target!r}", "give a writable path")
+    result = evaluate(request)
+    from actgrad.cli.app import INVOKED
+
+    found = report(request, result, "actgrad " + shlex.join(INVOKED))
+    if not found.flagged:
+        sys.stderr.write(f"actgrad: --report: {found.text}\n")
+        if target != "-":
+            show(result, fmt, digits, options.get("header", False), options.get("quiet", False))
+        return
+    if target == "-":
+        write(found.text)
+    else:
+        try:
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(found.text)
+        except OSError as exc:
+            raise BadInput(
+                f"cannot write {target!r}: {exc.strerror}", "give a writable path"
+            ) from None
+        sys.stderr.write(f"actgrad: wrote {target}: {found.text.splitlines()[0][2:]}\n")
+    if not found.reproduced:
+        sys.stderr.write(
+            "actgrad: note: the reproducer does not give torch's number on this machine "
+            "(the report says what it gives)\n"
+        )
+    if target != "-":
+        show(result, fmt, digits, options.get("header", False), options.get("quiet", False))
+    raise typer.Exit(ExitStatus.ERROR)  # a finding fails, as --check does
 
 
 def show(
@@ -199,6 +247,11 @@ def _short_with_value(arg: str, takes_value: dict[str, bool]) -> bool:
     return arg[:2] != "-x" or ATTACHED_VALUES.fullmatch(arg[2:]) is not None
 
 
+OPTIONAL_VALUE = ("--report",)  # options whose value may be left out (then "-": stdout)
+# a word that reads as VALUES (a number, a list, a range, a JSON array): never a FILE
+VALUES = re.compile(r"^[-+]?(inf|nan)$|^[-+.\d\[\]:,eE\s]+$", re.IGNORECASE)
+
+
 def options_first(command: Any, args: list[str]) -> list[str]:
     """``args`` for ``command`` with its options first and its positional arguments after
     ``--``: Click would read a value such as ``-0.5`` or an expression such as ``-x^2`` as an
@@ -219,6 +272,11 @@ def options_first(command: Any, args: list[str]) -> list[str]:
             break
         has_value = i + 1 < len(args) and args[i + 1].split("=", 1)[0] not in takes_value
         long = arg.startswith("--")
+        if arg in OPTIONAL_VALUE:  # --report [FILE]: a FILE is a next word that is no number
+            given = has_value and not VALUES.match(args[i + 1])
+            options.append(f"{arg}={args[i + 1] if given else '-'}")
+            i += 2 if given else 1
+            continue
         if _short_with_value(arg, takes_value):  # -x0.5, -fjson: a short option and its value
             options.append(arg)
         elif name in takes_value and (not takes_value[name] or "=" in arg or has_value or long):

@@ -167,6 +167,14 @@ def _shared_tail(stochastic: bool) -> list[Option]:
             "flag",
         ),
         Option(
+            "report",
+            ("--report",),
+            "--check, then the worst finding as an issue-ready Markdown report (title, "
+            "torch-only reproducer, true value, versions) on stdout, or in FILE.",
+            OUTPUT,
+            metavar="[FILE]",
+        ),
+        Option(
             "exact",
             ("--exact",),
             "Also the true value of every number (arbitrary precision, decimal digits).",

@@ -150,6 +150,11 @@ def json_options(data: dict) -> tuple[str, dict[str, Any]]:
     for key, value in data.items():
         if key in ("fn", "expr", "id"):
             continue
+        if key == "report":
+            raise BadParameter(
+                "a batch line cannot write a report",
+                f"run it as a command: actgrad {given if name != 'expr' else 'expr'} … --report",
+            )
         if key == "vars" and name == "expr":
             options["var"] = [f"{k}={values_text(v, k)}" for k, v in value.items()]
         elif key == "params" and name != "expr":

@@ -124,6 +124,21 @@ def _steps_inside(
     return one_sided or (base, base, h)  # no step inside: 0 (the reference decides)
 
 
+def _per_slice(full: np.ndarray, out: tuple[int, ...], x: tuple[int, ...], dim: int) -> np.ndarray:
+    """The whole Jacobian (outputs × inputs) as the evaluator gives a function along ``dim``:
+    per slice, d out[..., i] / d x[..., j], shape (*batch, m, n)."""
+    out = out or (1,)
+    x = x or (1,)
+    d = dim % len(x)
+    whole = np.moveaxis(full.reshape(*out, *x), d, len(out) - 1)  # (*batch, m, *x)
+    whole = np.moveaxis(whole, len(out) + d, -1)  # (*batch, m, *batch, n)
+    m, n = out[d], x[d]
+    batch = tuple(s for i, s in enumerate(x) if i != d)
+    count = int(np.prod(batch, dtype=np.int64))
+    flat = whole.reshape(count, m, count, n)
+    return flat[np.arange(count), :, np.arange(count), :].reshape(*batch, m, n)
+
+
 def finite_differences(req: Request, reference: Result) -> dict[str, Any]:
     """Central differences in float64 against autograd, per differentiated input (inf and
     NaN inputs give inf and NaN differences: values, not warnings)."""
@@ -176,7 +191,11 @@ def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
                 rights.append(cols[-1] if up is None else (up - base) / hj)
             jac = np.stack(cols, axis=-1)  # (outputs, inputs)
             left, right = np.stack(lefts, -1), np.stack(rights, -1)
-            if name in reference.jacobian:
+            if name in reference.jacobian and req.program.dim is not None:  # per slice
+                autograd = reference.jacobian[name].astype(np.float64).reshape(-1)
+                shapes = reference.value.shape, reference.inputs[name].shape, req.program.dim
+                jac, left, right = (_per_slice(a, *shapes).reshape(-1) for a in (jac, left, right))
+            elif name in reference.jacobian:
                 autograd = reference.jacobian[name].astype(np.float64).reshape(jac.shape)
             elif reference.value.ndim == 0:
                 autograd = reference.derivatives[1][name].astype(np.float64).reshape(jac.shape)
@@ -246,11 +265,14 @@ def measure(got: np.ndarray, true: Truth, dtype: str) -> dict[str, Any]:
     }
 
 
-def reference_flags(
-    path: str, got: np.ndarray, true: Truth, dtype: str, ulps: float
-) -> list[dict[str, Any]]:
-    """Numbers that do not hold: NaN or inf where the truth is finite, zero where it is not,
-    the wrong sign, or more than ``ulps`` ulps off."""
+FLAG_ORDER = ("not_zero", "nan", "overflow", "flush_to_zero", "sign", "inaccurate")
+
+
+def flag_masks(
+    got: np.ndarray, true: Truth, dtype: str, ulps: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """({flag: where it holds}, the error in ulps), flat: NaN or inf where the truth is finite,
+    zero where it is not, the wrong sign, or (where none of those) more than ``ulps`` ulps off."""
     err, td = ulp_errors(got, true, dtype)
     g = got.astype(np.float64).reshape(-1)
     err, td = err.reshape(-1), td.reshape(-1)
@@ -263,6 +285,15 @@ def reference_flags(
         "sign": np.sign(g) * np.sign(td) < 0,
     }
     kinds["inaccurate"] = (err > ulps) & ~np.logical_or.reduce(list(kinds.values()))
+    return kinds, err
+
+
+def reference_flags(
+    path: str, got: np.ndarray, true: Truth, dtype: str, ulps: float
+) -> list[dict[str, Any]]:
+    """Numbers that do not hold (:func:`flag_masks`), at most MAX_FLAGS of each kind."""
+    kinds, err = flag_masks(got, true, dtype, ulps)
+    g = got.astype(np.float64).reshape(-1)
     found = []
     for flag, mask in kinds.items():
         for i in np.flatnonzero(mask)[:MAX_FLAGS]:

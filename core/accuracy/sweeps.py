@@ -197,6 +197,29 @@ def _runs(x: np.ndarray, mask: np.ndarray, err: np.ndarray) -> list[dict[str, An
     return out
 
 
+def short(v: float | None, digits: int = 3) -> str:
+    """A number in a few digits (None, a non-finite error, as inf)."""
+    if v is None:
+        return "inf"
+    if v == 0:
+        return "0"
+    return f"{v:.{digits}g}"
+
+
+def span(run: dict[str, Any]) -> str:
+    """A run of grid points in words: x ≥ a, x ≤ b, x = a, a ≤ x ≤ b, or everywhere."""
+    a, b = short(run["from"], 4), short(run["to"], 4)
+    if run["low_end"] and run["high_end"]:
+        return "everywhere"
+    if run["points"] == 1 or run["from"] == run["to"]:
+        return f"x = {a}"
+    if run["high_end"]:
+        return f"x ≥ {a}"
+    if run["low_end"]:
+        return f"x ≤ {b}"
+    return f"{a} ≤ x ≤ {b}"
+
+
 def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
 

@@ -263,6 +263,13 @@ SPECS: tuple[FunctionSpec, ...] = (
         derivative_fn=lambda T, x, p: T.sigmoid(x) * (1 + x * (1 - T.sigmoid(x))),
         aliases=("swish",),
         exact=lambda R, x, p: x * R.sigmoid(x),
+        stable={
+            1: ("silu′(x) = σ(x)·(1 + x·σ(−x))", "torch.sigmoid(x) * (1 + x * torch.sigmoid(-x))"),
+            2: (
+                "silu″(x) = σ(x)·σ(−x)·(2 − x·tanh(x/2))",
+                "torch.sigmoid(x) * torch.sigmoid(-x) * (2 - x * torch.tanh(x / 2))",
+            ),
+        },
         symbolic=lambda S, x, p: x / (1 + S.exp(-x)),
         example="actgrad silu --x 1 --grad",
     ),
@@ -289,6 +296,13 @@ SPECS: tuple[FunctionSpec, ...] = (
         "(0, 1)",
         derivative_fn=lambda T, x, p: T.sigmoid(x) * (1 - T.sigmoid(x)),
         exact=lambda R, x, p: R.sigmoid(x),
+        stable={
+            1: ("σ′(x) = σ(x)·σ(−x)", "torch.sigmoid(x) * torch.sigmoid(-x)"),
+            2: (
+                "σ″(x) = −σ(x)·σ(−x)·tanh(x/2)",
+                "-torch.sigmoid(x) * torch.sigmoid(-x) * torch.tanh(x / 2)",
+            ),
+        },
         symbolic=lambda S, x, p: 1 / (1 + S.exp(-x)),
         example="actgrad sigmoid --x 0.5 --grad",
     ),
@@ -302,6 +316,10 @@ SPECS: tuple[FunctionSpec, ...] = (
         "(−∞, 0)",
         derivative_fn=lambda T, x, p: T.sigmoid(-x),
         exact=lambda R, x, p: -R.softplus(-x),
+        stable={
+            1: ("logsigmoid′(x) = σ(−x)", "torch.sigmoid(-x)"),
+            2: ("logsigmoid″(x) = −σ(x)·σ(−x)", "-torch.sigmoid(x) * torch.sigmoid(-x)"),
+        },
         symbolic=lambda S, x, p: -S.log(1 + S.exp(-x)),
         example="actgrad logsigmoid --x -100,0,100 --grad",
     ),
@@ -337,6 +355,13 @@ SPECS: tuple[FunctionSpec, ...] = (
         "(−1, 1)",
         derivative_fn=lambda T, x, p: 1 - T.tanh(x) ** 2,
         exact=lambda R, x, p: R.tanh(x),
+        stable={
+            1: ("tanh′(x) = 4·σ(2x)·σ(−2x)", "4 * torch.sigmoid(2 * x) * torch.sigmoid(-2 * x)"),
+            2: (
+                "tanh″(x) = −8·tanh(x)·σ(2x)·σ(−2x)",
+                "-8 * torch.tanh(x) * torch.sigmoid(2 * x) * torch.sigmoid(-2 * x)",
+            ),
+        },
         symbolic=lambda S, x, p: S.tanh(x),
         example="actgrad tanh --x -10:10:1000 --grad --json",
     ),
@@ -420,6 +445,13 @@ SPECS: tuple[FunctionSpec, ...] = (
             )
         ],
         exact=lambda R, x, p: R.softplus_beta(x, p["beta"], p["threshold"]),
+        stable={
+            1: ("softplus′(x) = σ(βx) below the threshold", "torch.sigmoid(beta * x)"),
+            2: (
+                "softplus″(x) = β·σ(βx)·σ(−βx) below the threshold",
+                "beta * torch.sigmoid(beta * x) * torch.sigmoid(-beta * x)",
+            ),
+        },
         symbolic=lambda S, x, p: S.log(1 + S.exp(p["beta"] * x)) / p["beta"],
         example="actgrad softplus --x 1 --grad",
     ),

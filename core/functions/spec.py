@@ -190,6 +190,9 @@ class FunctionSpec:
     regions: Callable[[Params], list[Region]] = field(default=lambda p: [])
     # param_notes(params): what these parameter values mean for every result (gumbel's hard)
     param_notes: Callable[[Params], list[str]] = field(default=lambda p: [])
+    # stable forms of derivatives that torch's formula loses to cancellation, for --report:
+    # {order: (the formula in words, the same as torch source over x and the parameters)}
+    stable: Mapping[int, tuple[str, str]] = field(default_factory=dict)
 
     def standing_notes(self, dtype: str, order: int) -> list[str]:
         """The notes every result of this function carries in ``dtype`` at ``order``."""
