@@ -74,7 +74,13 @@ def _flags(row: sweeps.Row) -> str:
 LEFT_OUT_FIRST = ("median", "worst x", "wrong", "quantity")  # when a table is too narrow
 
 
-def _table(rows: list[sweeps.Row], limit: float | None, grid: str, width: int = 80) -> Any:
+def _table(
+    rows: list[sweeps.Row],
+    limit: float | None,
+    grid: sweeps.Grid,
+    width: int = 80,
+    dtypes: list[str] | None = None,
+) -> Any:
     from rich import box
     from rich.console import Group
     from rich.table import Table
@@ -137,7 +143,7 @@ def _table(rows: list[sweeps.Row], limit: float | None, grid: str, width: int = 
         table.add_row(*(cells[c] for c in kept))
     caption = (
         f"torch {sweeps.torch_version()} against the true value (arbitrary precision), "
-        f"in ulps of each dtype, over {sweeps.grid_words(grid)}. > N ulp: points (and "
+        f"in ulps of each dtype, over {sweeps.grid_words(grid, dtypes)}. > N ulp: points (and "
         "where) more than "
         f"{_limits(limit)} off; all digits lost: relative error ≥ 1; wrong: NaN or inf "
         "where the truth is finite, zero where it is not, the wrong sign, not 0 where "
@@ -182,26 +188,27 @@ def _plain(rows: list[sweeps.Row], limit: float | None, header: bool) -> str:
 
 
 def _curves(rows: list[sweeps.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """log10(1 + ulps) per row, on the rows' common x (sorted)."""
+    """log10(1 + ulps) per row, on the rows' common x (sorted); a row on other points (an
+    exhaustive sweep's other dtype) carries its own "x"."""
     xs = rows[0].x
     order = np.argsort(xs, kind="stable")
     curves = []
     functions = len({row.function for row in rows})
     quantities = list(dict.fromkeys(row.quantity for row in rows))
     for row in rows:
-        if row.x.shape != xs.shape:
-            continue
-        ys = np.log10(1 + np.nan_to_num(row.ulps[order], nan=0.0, posinf=1e300))
+        own = np.argsort(row.x, kind="stable")
+        ys = np.log10(1 + np.nan_to_num(row.ulps[own], nan=0.0, posinf=1e300))
         label = f"{registry.get(row.function).command} {quantity_name(row.quantity)}"
-        curves.append(
-            {
-                "name": f"{label} {row.dtype}",
-                "y": np.minimum(ys, 300),
-                # a colour per dtype (and function), a line style per quantity: f′ dashed
-                "group": row.dtype if functions == 1 else f"{row.function} {row.dtype}",
-                "style": quantities.index(row.quantity),
-            }
-        )
+        curve = {
+            "name": f"{label} {row.dtype}",
+            "y": np.minimum(ys, 300),
+            # a colour per dtype (and function), a line style per quantity: f′ dashed
+            "group": row.dtype if functions == 1 else f"{row.function} {row.dtype}",
+            "style": quantities.index(row.quantity),
+        }
+        if row.x.shape != xs.shape or not np.array_equal(row.x, xs):
+            curve["x"] = row.x[own]
+        curves.append(curve)
     return xs[order], curves
 
 
@@ -220,11 +227,65 @@ def _calibrate(spec: Any, params: dict[str, Any], order: int, dtypes: list[str])
     return (time.perf_counter() - start) / CALIBRATION_POINTS
 
 
+def _grid(
+    options: dict[str, Any], specs: list[Any], dtypes: list[str], cap: int, budget: int
+) -> tuple[sweeps.Grid, int, int]:
+    """(the grid, its points in float64, the reference evaluations it needs) of the options:
+    --x or the standard grid, or with --exhaustive every input of each dtype (within --x
+    bounds), refused where that is more than the element cap or the reference budget."""
+    plotting = bool(options["output"] or options["plot"])  # curves: the linear part by default
+    if not options.get("exhaustive"):
+        grid = options["x"] or (sweeps.LINEAR_GRID if plotting else sweeps.DEFAULT_GRID)
+        xs = sweeps.grid_values(grid, cap)
+        return grid, int(xs.size), sweeps.reference_points(specs, xs, dtypes)
+    bounded = options["x"] is not None
+    grid = sweeps.Exhaustive(*sweeps.parse_bounds(options["x"])) if bounded else sweeps.Exhaustive()
+    counts = {d: grid.count(d) for d in dtypes}
+    for dtype, count in counts.items():
+        if dtype in ("float32", "float64") and not bounded:
+            per_point = _calibrate(specs[0], options["function_params"], 1, [dtype])
+            raise BadParameter(
+                f"--exhaustive over {dtype} is {count:,} inputs: about "
+                f"{_duration(per_point * count * len(specs))} of the reference here",
+                f"give --x LOW:HIGH (every {dtype} between two numbers, up to the budget of "
+                f"{budget:,}), or sweep --dtypes float16,bfloat16",
+            )
+    points = sum(counts.values()) * len(specs)
+    if points > budget:
+        each = ", ".join(f"{c:,} in {d}" for d, c in counts.items())
+        raise BadParameter(
+            f"the exhaustive sweep needs {points:,} reference evaluations ({each}), over the "
+            f"budget of {budget:,}",
+            "narrow --x, sweep fewer dtypes or functions, or raise --max-points",
+        )
+    for dtype, count in counts.items():
+        if count > cap:
+            raise BadParameter(
+                f"every {dtype} input of the sweep is {count:,} numbers, over the element cap "
+                f"of {cap:,}",
+                "narrow --x, or raise --max-elements",
+            )
+    if points == 0:
+        raise BadParameter(
+            f"no {' or '.join(dtypes)} number lies in --x {options['x']}", "widen it"
+        )
+    return grid, max(counts.values()), points
+
+
+def _duration(seconds: float) -> str:
+    """A long estimate in the unit that reads best."""
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
-    from actgrad.cli.plot import FILE_TYPES, image, parse_size, terminal
+    from actgrad.cli.plot import FILE_TYPES, parse_size
 
     specs = sweeps.functions(items, options["all"])
-    dtypes = _dtypes(options["dtypes"])
+    exhaustive = bool(options.get("exhaustive"))
+    dtypes = _dtypes(options["dtypes"] or ("float16,bfloat16" if exhaustive else None))
     order = parse_int(options["order"], "--order", 0, 4) if options["order"] is not None else 2
     limit = parse_int(options["ulps"], "--ulps", 0, 1 << 62) if options["ulps"] else None
     budget = (
@@ -233,8 +294,6 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
         else sweeps.MAX_REFERENCE_POINTS
     )
     cap = parse_cap(options["max_elements"])
-    plotting = bool(options["output"] or options["plot"])  # curves: the linear part by default
-    grid = options["x"] or (sweeps.LINEAR_GRID if plotting else sweeps.DEFAULT_GRID)
     output = options["output"]
     if output and not output.lower().endswith(FILE_TYPES):
         raise BadParameter(
@@ -244,8 +303,9 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     params = {k: v for k, v in options["function_params"].items() if v is not None}
     fmt = resolve_format(options["output_format"], options["as_json"])
 
-    xs = sweeps.grid_values(grid, cap)
-    points = sweeps.reference_points(specs, xs, dtypes)
+    grid, size_of_grid, points = _grid(
+        {**options, "function_params": params}, specs, dtypes, cap, budget
+    )
     if points > budget:
         raise BadParameter(
             f"the sweep needs {points:,} reference evaluations, over the budget of {budget:,}",
@@ -262,52 +322,72 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     rows = list(_run(specs, grid, dtypes, order, params, limit, cap, points))
     took = time.perf_counter() - started
     if output or options["plot"]:
-        if not rows:
-            raise BadParameter("nothing to plot", "no function in the sweep has a reference")
-        xs_sorted, curves = _curves(rows)
-        if output:
-            names = ", ".join(dict.fromkeys(registry.get(r.function).command for r in rows))
-            image(
-                output,
-                xs_sorted,
-                curves,
-                size,
-                title=f"torch {sweeps.torch_version()} against the true value: {names}",
-                ylabel="log10(1 + error in ulps)",
-            )
-            sys.stderr.write(f"actgrad: wrote {output}\n")
-            return
-        import os
-
-        color = "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
-        write(terminal(xs_sorted, curves, options["width"], options["height"], color))
-        write(
-            "y: log10(1 + error in ulps) of each dtype: 0 is exact, ~16 is float64's every "
-            "digit, ~7 float32's, ~3 float16's and bfloat16's\n"
-        )
-        return
-    if fmt == "json":
+        _draw(rows, options, size, exhaustive)
+    elif fmt == "json":
         data = {
             "format": JSON_FORMAT,
             "torch": sweeps.torch_version(),
-            "grid": grid,
-            "points": int(xs.size),
+            "grid": _grid_name(grid),
+            "points": size_of_grid,
             "dtypes": dtypes,
             "order": order,
             "ulps": limit,
             "rows": [r.to_dict() for r in rows],
             "seconds": round(took, 3),
         }
+        if exhaustive:
+            data["inputs"] = {d: grid.count(d) for d in dtypes}
         write(orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY))
     elif fmt == "plain":
         write(_plain(rows, limit, options["header"]))
     else:
-        print_rich(_table(rows, limit, grid, width()))
+        print_rich(_table(rows, limit, grid, width(), dtypes))
+
+
+def _grid_name(grid: sweeps.Grid) -> str:
+    """The grid as JSON names it: its --x text, or exhaustive[:LOW:HIGH]."""
+    if not isinstance(grid, sweeps.Exhaustive):
+        return grid
+    if grid.low is None:
+        return "exhaustive"
+    return f"exhaustive:{grid.low!r}:{grid.high!r}"
+
+
+def _draw(rows: list[sweeps.Row], options: dict[str, Any], size: Any, exhaustive: bool) -> None:
+    """The error curves in the terminal, or as an image (--output)."""
+    import os
+
+    from actgrad.cli.plot import image, terminal
+
+    if not rows:
+        raise BadParameter("nothing to plot", "no function in the sweep has a reference")
+    xs_sorted, curves = _curves(rows)
+    scale = "symlog" if exhaustive else "linear"
+    if options["output"]:
+        names = ", ".join(dict.fromkeys(registry.get(r.function).command for r in rows))
+        image(
+            options["output"],
+            xs_sorted,
+            curves,
+            size,
+            title=f"torch {sweeps.torch_version()} against the true value: {names}",
+            ylabel="log10(1 + error in ulps)",
+            x_scale=scale,
+        )
+        sys.stderr.write(f"actgrad: wrote {options['output']}\n")
+        return
+    color = "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    write(terminal(xs_sorted, curves, options["width"], options["height"], color, scale))
+    write(
+        "y: log10(1 + error in ulps) of each dtype: 0 is exact, ~16 is float64's every "
+        "digit, ~7 float32's, ~3 float16's and bfloat16's"
+        + ("; x on a symmetric log scale\n" if exhaustive else "\n")
+    )
 
 
 def _run(
     specs: list[Any],
-    grid: str,
+    grid: sweeps.Grid,
     dtypes: list[str],
     order: int,
     params: dict[str, Any],

@@ -156,11 +156,28 @@ def tick_format(low: float, high: float, ticks: int) -> Any:
     return label
 
 
+def symlog(xs: np.ndarray, tiny: float) -> np.ndarray:
+    """x on a symmetric log scale: sign(x)·log10(1 + |x|/tiny) (0 at 0, ±0.3 at ±tiny)."""
+    return np.sign(xs) * np.log10(1 + np.abs(xs) / tiny)
+
+
+def _smallest(xs: list[np.ndarray]) -> float:
+    nonzero = [np.abs(x[(x != 0) & np.isfinite(x)]) for x in xs]
+    found = [float(n.min()) for n in nonzero if n.size]
+    return min(found) if found else 1.0
+
+
 def terminal(
-    xs: np.ndarray, curves: list[dict[str, Any]], width: int | None, height: int | None, color: bool
+    xs: np.ndarray,
+    curves: list[dict[str, Any]],
+    width: int | None,
+    height: int | None,
+    color: bool,
+    x_scale: str = "linear",
 ) -> str:
     """A braille plot with axes and a legend, sized to the terminal unless told; without
-    colour each curve has its own mark."""
+    colour each curve has its own mark. A curve with its own "x" is drawn on it; x_scale
+    "symlog" spreads x from the smallest number to the largest (labels in x itself)."""
     import plotille
 
     columns, lines = shutil.get_terminal_size((100, 30))
@@ -169,7 +186,11 @@ def terminal(
     fig.height = height or max(8, min(lines - 8, 25))
     fig.color_mode = "names"
     fig.with_colors = color
-    xs = xs.astype(np.float64)
+    own = [c.get("x", xs).astype(np.float64) for c in curves]
+    if x_scale == "symlog":
+        tiny = _smallest(own)
+        own = [symlog(x, tiny) for x in own]
+    xs = np.concatenate(own) if own else xs.astype(np.float64)
     left, right = float(xs.min()), float(xs.max())
     if left == right:  # a single point: give the axis some width around it
         left, right = left - max(abs(left), 1.0), right + max(abs(right), 1.0)
@@ -181,12 +202,16 @@ def terminal(
     fig.set_y_limits(low, high)
     fig.y_ticks_fkt = tick_format(low, high, fig.height)
     fig.x_ticks_fkt = tick_format(left, right, max(fig.width // 10, 1))
+    if x_scale == "symlog":
+        fig.x_ticks_fkt = lambda u, _next: f"{np.sign(u) * tiny * (10 ** abs(u) - 1):.0e}"
     palette = ["blue", "red", "green", "magenta", "cyan", "yellow", "white"]
-    series = [(c["name"], c["y"]) for c in curves]
-    series += [(f"d/dx {c['name']}", c["dy"]) for c in curves if "dy" in c]
-    for i, (name, ys) in enumerate(series):
+    series = [(c["name"], c["y"], x) for c, x in zip(curves, own, strict=True)]
+    series += [
+        (f"d/dx {c['name']}", c["dy"], x) for c, x in zip(curves, own, strict=True) if "dy" in c
+    ]
+    for i, (name, ys, x) in enumerate(series):
         fig.plot(
-            xs,
+            x,
             np.nan_to_num(ys),
             label=name,
             lc=palette[i % len(palette)],
@@ -244,6 +269,7 @@ def image(
     size: tuple[int, int],
     title: str = "",
     ylabel: str = "y",
+    x_scale: str = "linear",
 ) -> None:
     """The figure as PNG, SVG or PDF, with matplotlib (the optional extra actgrad[plot]).
     Every series is distinct: a colour for each curve's ``group`` (a function; its derivative
@@ -260,8 +286,13 @@ def image(
         ) from None
     width, height = size
     fig, ax = plt.subplots(figsize=(width / 100, height / 100), dpi=100)
-    for (name, ys), (color, style) in zip(_series(curves), series_styles(curves), strict=True):
-        ax.plot(xs, ys, label=name, color=color, linestyle=style)
+    own = [c.get("x", xs) for c in curves for _ in range(1 + ("dy" in c))]
+    for (name, ys), (color, style), x in zip(
+        _series(curves), series_styles(curves), own, strict=True
+    ):
+        ax.plot(x, ys, label=name, color=color, linestyle=style)
+    if x_scale == "symlog":  # every number from the smallest to the largest
+        ax.set_xscale("symlog", linthresh=_smallest(own))
     ax.axhline(0, color="0.8", linewidth=0.8)
     ax.axvline(0, color="0.8", linewidth=0.8)
     ax.set_xlabel("x")

@@ -195,8 +195,16 @@ ACCURACY: dict[str, Any] = {
     "properties": {
         "format": FORMAT,
         "torch": {"type": "string"},
-        "grid": {"type": "string"},
-        "points": {"type": "integer"},
+        "grid": {
+            "type": "string",
+            "description": "the --x text, standard, or exhaustive[:LOW:HIGH] (--exhaustive)",
+        },
+        "points": {"type": "integer", "description": "points of the grid (the most of a dtype)"},
+        "inputs": {
+            "type": "object",
+            "description": "--exhaustive: how many inputs each dtype has",
+            "additionalProperties": {"type": "integer"},
+        },
         "dtypes": STRINGS,
         "order": {"type": "integer"},
         "ulps": {"type": ["integer", "null"]},

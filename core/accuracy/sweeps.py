@@ -133,6 +133,96 @@ def _pieces(grid: str) -> list[str]:
     return [LINEAR_GRID, "[" + ",".join(repr(float(v)) for v in _tails()) + "]"]
 
 
+# the bits of each dtype: (signed integer type of its width, how its bit patterns read)
+_BITS: dict[str, tuple[Any, Callable[[np.ndarray], np.ndarray]]] = {
+    "float16": (np.int16, lambda p: p.view(np.float16).astype(np.float64)),
+    "bfloat16": (
+        np.int16,
+        lambda p: (p.view(np.uint16).astype(np.uint32) << 16).view(np.float32).astype(np.float64),
+    ),
+    "float32": (np.int32, lambda p: p.view(np.float32).astype(np.float64)),
+    "float64": (np.int64, lambda p: p.view(np.float64)),
+}
+LARGEST = {
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+    "float32": 3.4028234663852886e38,
+    "float64": 1.7976931348623157e308,
+}
+
+
+def _pattern(v: float, dtype: str) -> int:
+    """The bit pattern of ``v`` (a number of ``dtype``) as a signed integer."""
+    if dtype == "float16":
+        return int(np.array([v], np.float16).view(np.int16)[0])
+    if dtype == "bfloat16":
+        bits = int(np.array([v], np.float32).view(np.uint32)[0]) >> 16
+        return int(np.array([bits], np.uint16).view(np.int16)[0])
+    kind = np.float32 if dtype == "float32" else np.float64
+    return int(np.array([v], kind).view(_BITS[dtype][0])[0])
+
+
+def _key(pattern: int, width: int) -> int:
+    """Bit patterns in the order of their numbers: −max … −0, +0 … +max are consecutive."""
+    return pattern ^ ((1 << (width - 1)) - 1) if pattern < 0 else pattern
+
+
+@dataclass(frozen=True)
+class Exhaustive:
+    """Every finite input of each dtype, or every one between ``low`` and ``high``."""
+
+    low: float | None = None
+    high: float | None = None
+
+    def _keys(self, dtype: str) -> tuple[int, int]:
+        width = np.dtype(_BITS[dtype][0]).itemsize * 8
+        top = LARGEST[dtype]
+        low = -top if self.low is None else max(self.low, -top)
+        high = top if self.high is None else min(self.high, top)
+        first = float(in_dtype(np.array([low]), dtype)[0])
+        last = float(in_dtype(np.array([high]), dtype)[0])
+        k_first, k_last = _key(_pattern(first, dtype), width), _key(_pattern(last, dtype), width)
+        k_first += first < low  # rounded below the bound: the next number up
+        k_last -= last > high
+        return k_first, k_last
+
+    def count(self, dtype: str) -> int:
+        """How many inputs of ``dtype`` the sweep has."""
+        first, last = self._keys(dtype)
+        return max(0, last - first + 1)
+
+    def values(self, dtype: str) -> np.ndarray:
+        """The inputs, ascending, as float64 (−0 before +0)."""
+        kind, read = _BITS[dtype]
+        width = np.dtype(kind).itemsize * 8
+        first, last = self._keys(dtype)
+        keys = np.arange(first, last + 1, dtype=np.int64)
+        mask = (1 << (width - 1)) - 1
+        patterns = np.where(keys < 0, keys ^ mask, keys).astype(kind)
+        return read(patterns)
+
+    def words(self, dtypes: list[str]) -> str:
+        counts = ", ".join(f"{self.count(d):,} in {d}" for d in dtypes)
+        if self.low is None and self.high is None:
+            return f"every finite input ({counts})"
+        return f"every input from {self.low:g} to {self.high:g} ({counts})"
+
+
+def parse_bounds(text: str) -> tuple[float, float]:
+    """--x LOW:HIGH (or LOW,HIGH) of an exhaustive sweep."""
+    parts = [p.strip() for p in text.replace(",", ":").split(":")]
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise BadParameter(
+            f"--x {text!r} with --exhaustive: two bounds are needed",
+            "e.g. --x -1:1 (every input of the dtype from −1 to 1)",
+        ) from None
+    if math.isnan(low) or math.isnan(high) or low > high:
+        raise BadParameter(f"--x {text!r}: bounds must be LOW:HIGH with LOW ≤ HIGH", "e.g. -1:1")
+    return low, high
+
+
 def grid_values(grid: str, max_elements: int | None = None, dtype: str = "float64") -> np.ndarray:
     """The points of ``grid`` ("standard", or any --x form) in ``dtype``, as float64: a range
     is torch.linspace in that dtype, bit for bit."""
@@ -148,19 +238,29 @@ def grid_values(grid: str, max_elements: int | None = None, dtype: str = "float6
     return exact.to(torch.float64).reshape(-1).numpy()
 
 
-def grid_words(grid: str) -> str:
+def grid_words(grid: Grid, dtypes: list[str] | None = None) -> str:
     """The grid in words, for captions and reports."""
+    if isinstance(grid, Exhaustive):
+        return grid.words(dtypes or list(DTYPES))
     if grid == STANDARD:
         return f"the standard grid (x = {LINEAR_GRID} and ±10^k for k = −12, −11.75, …, 3.5)"
     return f"x = {grid}"
 
 
-def _inputs(spec: registry.FunctionSpec, grid: str, dtype: str) -> dict[str, list[str]]:
+Grid = str | Exhaustive  # any --x form (or "standard"), or every input of each dtype
+
+
+def _inputs(spec: registry.FunctionSpec, grid: Grid, dtype: str) -> dict[str, list[str]]:
     """The sweep's inputs as --x and the other options take them."""
+    pieces = (
+        [",".join(map(repr, grid.values(dtype).tolist()))]
+        if isinstance(grid, Exhaustive)
+        else _pieces(grid)
+    )
     if spec.kind != "activation":
-        return {"pred": _pieces(grid), **{k: [v] for k, v in LOSS_SWEEPS[spec.name].items()}}
+        return {"pred": pieces, **{k: [v] for k, v in LOSS_SWEEPS[spec.name].items()}}
     if spec.pointwise:
-        return {"x": _pieces(grid)}
+        return {"x": pieces}
     return {"x": [_pairs(grid, ROWS.get(spec.name, "0"), dtype)]}  # the slices [first, x]
 
 
@@ -303,7 +403,7 @@ def _row(
 
 def sweep(
     spec: registry.FunctionSpec,
-    grid: str,
+    grid: Grid,
     dtypes: list[str],
     order: int,
     params: dict[str, Any] | None = None,
@@ -345,9 +445,9 @@ def sweep(
                 yield _row(spec, dict(result.params), dtype, quantity, x, got, truths[path], over)
 
 
-def _pairs(grid: str, first: str, dtype: str) -> str:
+def _pairs(grid: Grid, first: str, dtype: str) -> str:
     """The rows [first, x] for every x of ``grid`` in ``dtype`` as a JSON array."""
-    xs = grid_values(grid, dtype=dtype)
+    xs = grid.values(dtype) if isinstance(grid, Exhaustive) else grid_values(grid, dtype=dtype)
     return "[" + ",".join(f"[{first},{_json_number(float(v))}]" for v in xs) + "]"
 
 

@@ -297,10 +297,12 @@ def point(
     fn = exact_form(name)
     if fn is None:
         raise NoReference(f"no elementwise reference for {name}")
-    key = (name, tuple(sorted(params.items())), float(x), order, bits)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        return hit
+    own = tuple(sorted(params.items()))
+    key = (name, own, float(x), order, bits)
+    for higher in range(order, MAX_ORDER + 1):  # a point known to a higher order knows this
+        hit = _CACHE.get((name, own, float(x), higher, bits))
+        if hit is not None:
+            return (hit[0][: order + 1], hit[1][: order + 1])
     if not math.isfinite(x):
         out: tuple[list[Any], list[bool]] = ([mpf(math.nan)] * (order + 1), [True] * (order + 1))
     else:
