@@ -133,11 +133,19 @@ def _table(
         box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD,
         padding=(0, 1, 0, 0) if compact else (0, 1),
     )
-    for c in kept:
+    # the widths are chosen here, not by Rich, whose proportional collapse can leave a table
+    # wider than the terminal (and cropped) although every column's longest word would fit
+    natural = [max(len(t) for t in [headers[c], *(cells[c] for cells in body)]) for c in kept]
+    widths = fitted_widths(
+        natural,
+        [least[c] for c in kept],
+        width - (2 if compact else 3) * len(kept) - (0 if compact else 1),
+    )
+    for c, w in zip(kept, widths, strict=True):
         table.add_column(
             headers[c],
             justify="left" if headers[c] in ("function", "dtype") else "right",
-            min_width=least[c],
+            width=w,
         )
     for cells in body:
         table.add_row(*(cells[c] for c in kept))
@@ -153,6 +161,19 @@ def _table(
         left_out = ", ".join(h for c, h in enumerate(headers) if c not in kept)
         caption += f". Left out at this width: {left_out} (--format plain has every column)"
     return Group(table, Text(caption, style="dim"))
+
+
+def fitted_widths(natural: list[int], least: list[int], room: int) -> list[int]:
+    """Column widths that fit ``room``: each as wide as its text, then the widest ones
+    narrowed a character at a time, never below their longest word."""
+    widths = list(natural)
+    while sum(widths) > room:
+        shrinkable = [i for i, w in enumerate(widths) if w > least[i]]
+        if not shrinkable:
+            break
+        widest = max(shrinkable, key=lambda i: widths[i])
+        widths[widest] -= 1
+    return widths
 
 
 def _limits(limit: float | None) -> str:

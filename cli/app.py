@@ -8,7 +8,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from actgrad.cli import describe
+from actgrad.cli import commands, describe
 from actgrad.cli.commands import (
     add_function_commands,
     grad_names,
@@ -137,7 +137,7 @@ class ActgradGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         argv = help_alias(list(sys.argv[1:] if args is None else args))
-        INVOKED[:] = argv  # as typed: --report's "found with" line
+        commands.INVOKED[:] = argv  # as typed: --report's "found with" line
         command = next((a for a in argv if not a.startswith("-")), None)
         if command == "expr":
             argv = grad_names(argv)
@@ -154,9 +154,6 @@ class ActgradGroup(TyperGroup):
         if standalone_mode:
             sys.exit(int(code))
         return int(code)
-
-
-INVOKED: list[str] = []  # this invocation's arguments, as given
 
 
 def _version(value: bool) -> None:

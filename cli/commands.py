@@ -77,6 +77,7 @@ def _stdin() -> Iterator[str]:
         yield chunk
 
 
+INVOKED: list[str] = []  # this invocation's arguments as given (the app sets them): --report
 RESULT_HOOKS: list[Callable[[Any], None]] = []  # each is called with every result (REPL's ans)
 
 
@@ -117,11 +118,14 @@ def _emit_report(request: Any, options: dict[str, Any], fmt: str, digits: int | 
     target = options["report"]
     if options.get("dtypes"):
         raise BadParameter("--report covers one dtype", "drop --dtypes (run once per dtype)")
+    if target == "-" and fmt == "json":
+        raise BadParameter(
+            "--report writes Markdown on stdout, not JSON",
+            "drop --json, or give --report FILE (the JSON result stays on stdout)",
+        )
     if target != "-" and not os.access(os.path.dirname(os.path.abspath(target)), os.W_OK):
         raise BadInput(f"cannot write the report to {target!r}", "give a writable path")
     result = evaluate(request)
-    from actgrad.cli.app import INVOKED
-
     found = report(request, result, "actgrad " + shlex.join(INVOKED))
     if not found.flagged:
         sys.stderr.write(f"actgrad: --report: {found.text}\n")

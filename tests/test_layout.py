@@ -185,6 +185,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.evaluator.engine",),  # the evaluator (torch)
     ("core.accuracy.check", "core.evaluator.batch"),  # --check; coalesced batch groups
     ("core.accuracy.sweeps",),  # torch's error over a range, per dtype and order
+    ("core.accuracy.reproducer",),  # a torch-only script giving one of torch's numbers
+    ("core.accuracy.report",),  # --report: the worst finding as an issue, with its reproducer
     ("core",),  # the package: evaluate(request), with --check
     ("cli.exits",),  # exit statuses and the line each way of ending says
     ("cli.numbers", "cli.output", "cli.client"),  # number text, stdout; the server's client

@@ -155,6 +155,7 @@ def test_a_number_after_a_bare_report_is_an_input_not_a_file(tmp_path, monkeypat
         (["sigmoid", "40", "--grad", "--dtypes", "float32", "--report"], "one dtype"),
         (["sigmoid", "40", "--grad", "--report", "/nonexistent/dir/r.md"], "cannot write"),
         (["gumbel-softmax", "--x", "[1,2]", "--report"], "random"),
+        (["sigmoid", "40", "--grad", "--report", "--json"], "not JSON"),
     ],
 )
 def test_what_a_report_cannot_do_is_a_usage_error(args, says):
