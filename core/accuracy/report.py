@@ -396,13 +396,33 @@ def _point_value(ours: Result, finding: Finding) -> float:
     return float(x.reshape(-1)[finding.where.flat if x.shape == finding.where.shape else 0])
 
 
+def _swept_at(req: Request, ours: Result, finding: Finding) -> float | None:
+    """The x of an accuracy sweep that holds the finding's point: an elementwise function's
+    input, or the pred of a one-number loss whose other inputs are the sweep's own (None:
+    no sweep holds it)."""
+    spec = registry.get(req.function)
+    if spec.elementwise and sweeps.sweepable(spec):
+        return _point_value(ours, finding)
+    fixed = sweeps.LOSS_SWEEPS.get(spec.name)
+    inputs = ours.inputs
+    if fixed is None or finding.where.leaf not in ("pred", None) or set(inputs) != {"pred", *fixed}:
+        return None
+    if any(a.size != 1 for a in inputs.values()):
+        return None
+    if any(float(inputs[k].reshape(-1)[0]) != float(v) for k, v in fixed.items()):
+        return None
+    return float(inputs["pred"].reshape(-1)[0])
+
+
 def _elsewhere(req: Request, ours: Result, finding: Finding) -> list[str]:
-    """Where on the accuracy grid the same loss happens (elementwise functions)."""
-    if req.function == "expr":
+    """Where on the accuracy grid the same loss happens (elementwise functions, and losses
+    the accuracy sweep covers at their own inputs)."""
+    if req.function == "expr" or req.device not in ("cpu", "auto"):
+        return []
+    x = _swept_at(req, ours, finding)
+    if x is None:
         return []
     spec = registry.get(req.function)
-    if not spec.elementwise or not sweeps.sweepable(spec) or req.device not in ("cpu", "auto"):
-        return []
     params = {k: v for k, v in req.params.items() if k in spec.param_names}
     rows = [
         r
@@ -418,23 +438,37 @@ def _elsewhere(req: Request, ours: Result, finding: Finding) -> list[str]:
     runs = row.lost if lost else row.regions
     what = "loses every digit" if lost else f"is more than {code_limit(req):g} ulps off"
     points = sum(r["points"] for r in runs)
-    x = _point_value(ours, finding)
     inside = [r for r in runs if _contains(r, x)]
-    where = ", ".join(sweeps.span(r) for r in runs[:4]) + (
+    loss = spec.kind != "activation"
+
+    def span(run: dict[str, Any]) -> str:  # a loss is swept over its pred
+        return sweeps.span(run).replace("x", "pred") if loss else sweeps.span(run)
+
+    where = ", ".join(span(r) for r in runs[:4]) + (
         f" and {len(runs) - 4} more" if len(runs) > 4 else ""
     )
+    if loss:
+        fixed = ", ".join(f"{k} = {v}" for k, v in sweeps.LOSS_SWEEPS[spec.name].items())
+        where += f" (with {fixed})"
     _, number = _quantity(finding.where, req)
-    text = (
-        f"Elsewhere: on {sweeps.grid_words(sweeps.STANDARD)}, torch's {req.dtype} {number} of "
-        f"{spec.command} {what} at {points:,} of {row.points:,} points: {where}"
-        + (f" (this input lies in {sweeps.span(inside[0])})" if inside else "")
-        + f". (`actgrad accuracy {spec.command} --dtypes {req.dtype} --order "
-        f"{finding.where.order}`)"
-        if runs
-        else f"Elsewhere: on {sweeps.grid_words(sweeps.STANDARD)}, no other point of "
-        f"{spec.command}'s {number} in {req.dtype} {what}."
+    grid = sweeps.grid_words(sweeps.STANDARD)
+    if loss:
+        grid = grid.replace("x =", "pred =")
+    command = (
+        f"`actgrad accuracy {spec.command} --dtypes {req.dtype} --order {finding.where.order}`"
     )
-    return [text, ""]
+    if not runs:
+        return [
+            f"Elsewhere: on {grid}, no other point of {spec.command}'s {number} in "
+            f"{req.dtype} {what}. ({command})",
+            "",
+        ]
+    lies = f"; this input lies in {span(inside[0])}" if inside else ""
+    return [
+        f"Elsewhere: on {grid}, torch's {req.dtype} {number} of {spec.command} {what} at "
+        f"{points:,} of {row.points:,} points: {where}{lies}. ({command})",
+        "",
+    ]
 
 
 def _contains(run: dict[str, Any], x: float) -> bool:

@@ -38,6 +38,7 @@ OPERATORS = {
     "__pow__": "**",
     "__rpow__": "**",
 }
+METHOD_OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
 PUBLIC = ("torch", "torch.nn.functional", "torch.linalg", "torch.special")
 LANES = 64  # actgrad computes elementwise programs in chunks padded to this many lanes
 
@@ -219,9 +220,11 @@ class _Source:
         if qual.startswith(("TensorBase.", "Tensor.")):
             import torch
 
-            if callable(getattr(torch, name, None)) and name not in ("to", "new_tensor"):
-                return f"torch.{name}({', '.join(listed)})"
-            return f"{listed[0]}.{name}({', '.join(listed[1:])})"
+            if name in METHOD_OPERATORS and len(args) == 2 and not kwargs:
+                return f"{listed[0]} {METHOD_OPERATORS[name]} {listed[1]}"
+            if len(args) == 1 and not kwargs and callable(getattr(torch, name, None)):
+                return f"torch.{name}({listed[0]})"  # x.sigmoid() is torch.sigmoid(x)
+            return f"{listed[0]}.{name}({', '.join(listed[1:])})"  # as the method was called
         return f"{qual or name}({', '.join(listed)})"  # never seen: said as is
 
 
