@@ -105,7 +105,7 @@ def report(req: Request, result: Result, command: str = "") -> Report:
     """The report of ``result``'s worst finding (``result`` carries the --check it was made
     with); ``command``: the actgrad command line that found it, for the report's last line."""
     reproducer.refuse(req)
-    limit = default_ulps(req.dtype) if req.ulps is None else req.ulps
+    limit = ulps_limit(req)
     order = max(req.order, 1)
     ours = result if result.order >= 1 else _evaluate(replace(req, order=order))
     try:
@@ -117,11 +117,11 @@ def report(req: Request, result: Result, command: str = "") -> Report:
         ) from None
     finding = worst(ours, truths, req.dtype, limit)
     if finding is None:
-        return Report(_nothing(req, result, limit), False, None)
+        return Report(_nothing(req, limit), False, None)
     claim = Claim(finding.true, finding.digits, limit, finding.ulp)
     inputs = {n: a.astype(np.float64) for n, a in ours.inputs.items()}
     req_at = replace(req, order=max(order, finding.where.order))
-    code, gives, out = reproducer.build(req_at, inputs, finding.where, finding.got, claim, [])
+    code, gives, out = reproducer.build(req_at, inputs, finding.where, finding.got, claim)
     reproduced = gives is not None and reproducer.same(gives, finding.got)
     return Report(_markdown(req_at, ours, finding, code, gives, out, command), True, reproduced)
 
@@ -132,7 +132,7 @@ def _evaluate(req: Request) -> Result:
     return torch_result(replace(req, check=False, exact=False, symbolic=False))
 
 
-def _nothing(req: Request, result: Result, limit: float) -> str:
+def _nothing(req: Request, limit: float) -> str:
     what = _subject(req)
     return (
         f"nothing flagged: every number of {what} in {req.dtype} is within {limit:g} ulps of "
@@ -243,18 +243,20 @@ def _markdown(
     output: str,
     command: str,
 ) -> str:
-    name = _call_name(req, ours)
+    name = code.call or f"torch.nn.functional.{registry.get(req.function).name}"
+    if req.function == "expr":
+        name = req.program.text
     dtype = req.dtype
     _, number = _quantity(finding.where, req)
     element = "" if finding.where.shape in ((), (1,)) else f" (element {list(finding.where.index)})"
-    flag = FLAG_WORDS[finding.flag].format(dtype=dtype, limit=code_limit(req))
+    flag = FLAG_WORDS[finding.flag].format(dtype=dtype, limit=ulps_limit(req))
     lines = [
         f"# {title(req, ours, finding, name)}",
         "",
         "## Describe the bug",
         "",
         f"With `dtype=torch.{dtype}` on `{_device(req)}`, the {number}{element} of "
-        f"`{name if req.function != 'expr' else req.program.text}` "
+        f"`{name}` "
         f"{_point(req, ours, finding.where)} is `{_plain(finding.got)}` in torch, "
         f"while the true value is `{finding.true!r}` (correctly rounded to float64).",
         "",
@@ -319,7 +321,7 @@ def _markdown(
     return "\n".join(lines) + "\n"
 
 
-def code_limit(req: Request) -> float:
+def ulps_limit(req: Request) -> float:
     return default_ulps(req.dtype) if req.ulps is None else req.ulps
 
 
@@ -337,29 +339,6 @@ def _ulps(v: float) -> str:
 
 def _device(req: Request) -> str:
     return "cpu" if req.device == "auto" else req.device
-
-
-def _call_name(req: Request, ours: Result) -> str:
-    """The torch call the finding is in, as the recorded forward names it."""
-    if req.function == "expr":
-        return req.program.text
-    import torch
-
-    inputs = {
-        n: torch.tensor(a.astype(np.float64)).to(getattr(torch, req.dtype))
-        for n, a in ours.inputs.items()
-        if req.program.kinds.get(n) != "index"
-    }
-    for n, a in ours.inputs.items():
-        if req.program.kinds.get(n) == "index":
-            inputs[n] = torch.tensor(a.astype(np.int64))
-    try:
-        _, _, name = reproducer.forward_lines(
-            req.program, inputs, getattr(torch, req.dtype), torch.device("cpu")
-        )
-    except Exception:  # only a name for the title
-        name = ""
-    return name or f"torch.nn.functional.{registry.get(req.function).name}"
 
 
 def _stable(req: Request, ours: Result, finding: Finding) -> list[str]:
@@ -427,7 +406,7 @@ def _elsewhere(req: Request, ours: Result, finding: Finding) -> list[str]:
     rows = [
         r
         for r in sweeps.sweep(
-            spec, sweeps.STANDARD, [req.dtype], finding.where.order, params, code_limit(req)
+            spec, sweeps.STANDARD, [req.dtype], finding.where.order, params, ulps_limit(req)
         )
         if r.quantity == finding.where.quantity
     ]
@@ -436,7 +415,7 @@ def _elsewhere(req: Request, ours: Result, finding: Finding) -> list[str]:
     row = rows[0]
     lost = finding.flag in LOST
     runs = row.lost if lost else row.regions
-    what = "loses every digit" if lost else f"is more than {code_limit(req):g} ulps off"
+    what = "loses every digit" if lost else f"is more than {ulps_limit(req):g} ulps off"
     points = sum(r["points"] for r in runs)
     inside = [r for r in runs if _contains(r, x)]
     loss = spec.kind != "activation"

@@ -272,8 +272,7 @@ def forward_lines(
                 source.names[id(o)] = f"{name}[{j}]"
         else:
             source.names[id(call.out)] = name
-        if _public(call.func) or getattr(call.func, "__name__", "") not in OPERATORS:
-            main = _title_name(call.func) or main
+        main = _title_name(call.func) or main
     if not kept:  # the output is an input itself
         lines.append(f"y = {source.arg(out)}")
     return lines, out, main
@@ -309,7 +308,7 @@ def _title_name(func: Any) -> str:
 
 
 def _derivative_lines(
-    req: Request, where: Where, leaves: list[str], y_shape: tuple[int, ...]
+    req: Request, where: Where, y_shape: tuple[int, ...]
 ) -> tuple[list[str], str]:
     """(lines, the expression of the number) for ``where``'s quantity of ``y``."""
     program = req.program
@@ -394,6 +393,7 @@ def _cotangent_text(req: Request) -> str:
 @dataclass
 class Reproducer:
     code: str  # the whole script
+    call: str  # the torch call the number comes from, as a title names it ("" if none stands out)
     lanes: bool  # the input is LANES copies of the point (the scalar path gives another number)
     scalar_gives: float | None  # with lanes: what the 0-dim tensor gives instead
 
@@ -433,30 +433,6 @@ def _inputs(
     return tensors, lines
 
 
-def build(
-    req: Request,
-    inputs: Mapping[str, np.ndarray],
-    where: Where,
-    got: float,
-    claim: Claim,
-    header: list[str],
-) -> tuple[Reproducer, float | None, str]:
-    """The reproducer of torch's number ``got`` at ``where``, what it gives here (None: it
-    raised) and what it prints. Elementwise programs try the point alone first; where torch's
-    scalar code gives another number than the vectorized code actgrad ran, LANES copies."""
-    forms = ["scalar", "lanes"] if _elementwise(req) else ["whole"]
-    tried: list[tuple[Reproducer, float | None, str]] = []
-    for form in forms:
-        code = _script(req, inputs, where, form, claim, header)
-        gives, printed = run(code)
-        scalar = tried[0][1] if tried else None
-        found = Reproducer(code, form == "lanes", scalar)
-        tried.append((found, gives, printed))
-        if gives is not None and same(gives, got):
-            break
-    return tried[-1]
-
-
 @dataclass(frozen=True)
 class Claim:
     """What the reproducer asserts: the true value (float64), its digits, and the tolerance
@@ -466,6 +442,29 @@ class Claim:
     digits: str
     ulps: float
     ulp: float
+
+
+def build(
+    req: Request,
+    inputs: Mapping[str, np.ndarray],
+    where: Where,
+    got: float,
+    claim: Claim,
+) -> tuple[Reproducer, float | None, str]:
+    """The reproducer of torch's number ``got`` at ``where``, what it gives here (None: it
+    raised) and what it prints. Elementwise programs try the point alone first; where torch's
+    scalar code gives another number than the vectorized code actgrad ran, LANES copies."""
+    forms = ["scalar", "lanes"] if _elementwise(req) else ["whole"]
+    tried: list[tuple[Reproducer, float | None, str]] = []
+    for form in forms:
+        code, call = _script(req, inputs, where, form, claim)
+        gives, printed = run(code)
+        scalar = tried[0][1] if tried else None
+        found = Reproducer(code, call, form == "lanes", scalar)
+        tried.append((found, gives, printed))
+        if gives is not None and same(gives, got):
+            break
+    return tried[-1]
 
 
 def same(a: float, b: float) -> bool:
@@ -492,21 +491,20 @@ def _script(
     where: Where,
     form: str,
     claim: Claim,
-    header: list[str],
-) -> str:
+) -> tuple[str, str]:
+    """(the script of one form, the name of its main call)."""
     import torch
 
     tensors, input_lines = _inputs(req, inputs, where, form)
     dtype = getattr(torch, req.dtype)
     device = next(iter(tensors.values())).device if tensors else torch.device("cpu")
-    forward, out, _ = forward_lines(req.program, tensors, dtype, device)
+    forward, out, call = forward_lines(req.program, tensors, dtype, device)
     shown = Where(where.path, tuple(out.shape) if where.order == 0 else where.shape, where.flat)
     if form != "whole":
         shown = Where(where.path, tuple(out.shape), 0)
-    derivative, number = _derivative_lines(req, shown, list(tensors), tuple(out.shape))
+    derivative, number = _derivative_lines(req, shown, tuple(out.shape))
     tolerance = claim.ulps * claim.ulp
     lines = [
-        *(f"# {h}" for h in header),
         "import torch",
         "",
         *input_lines,
@@ -523,11 +521,11 @@ def _script(
     ]
     if form == "lanes":
         lines.insert(
-            len(header) + 2,
+            2,
             f"# {LANES} copies of the input: torch's vectorized kernel, as a tensor of many "
             "elements takes it (a 0-dim tensor takes its scalar code, which gives another number)",
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", call
 
 
 def run(code: str) -> tuple[float | None, str]:
