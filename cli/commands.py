@@ -131,6 +131,8 @@ def _emit_report(request: Any, options: dict[str, Any], fmt: str, digits: int | 
         sys.stderr.write(f"actgrad: --report: {found.text}\n")
         if target != "-":
             show(result, fmt, digits, options.get("header", False), options.get("quiet", False))
+        elif not result.check["ok"]:  # flagged against torch's float64 alone: --check fails
+            raise typer.Exit(ExitStatus.ERROR)
         return
     if target == "-":
         write(found.text)

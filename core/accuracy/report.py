@@ -74,8 +74,11 @@ def worst(result: Result, truths: dict[str, Truth], dtype: str, limit: float) ->
         if got is None or got.shape != true.hi.shape:
             continue
         kinds, err = flag_masks(got, true, dtype, limit)
+        # the true value rounded to the dtype is torch's number (an infinity where the truth
+        # is beyond the dtype's range): flagged by --check, but torch's rounding is right
+        rounded = got.astype(np.float64).reshape(-1) == in_dtype(true.hi, dtype).reshape(-1)
         for flag, mask in kinds.items():
-            for i in np.flatnonzero(mask):
+            for i in np.flatnonzero(mask & ~rounded):
                 rank = _rank((float(err[i]), flag))
                 if best is not None and rank <= best[0]:
                     continue
@@ -109,7 +112,7 @@ def report(req: Request, result: Result, command: str = "") -> Report:
     order = max(req.order, 1)
     ours = result if result.order >= 1 else _evaluate(replace(req, order=order))
     try:
-        truths, _ = truth.truths(ours, req.program, digits=True)
+        truths, missing = truth.truths(ours, req.program, digits=True)
     except NoReference as e:
         raise BadParameter(
             f"--report needs the arbitrary-precision reference, and it has none here: {e}",
@@ -117,7 +120,8 @@ def report(req: Request, result: Result, command: str = "") -> Report:
         ) from None
     finding = worst(ours, truths, req.dtype, limit)
     if finding is None:
-        return Report(_nothing(req, limit), False, None)
+        unreported = result.check is not None and not result.check["ok"]
+        return Report(_nothing(req, limit, missing, unreported), False, None)
     claim = Claim(finding.true, finding.digits, limit, finding.ulp)
     inputs = {n: a.astype(np.float64) for n, a in ours.inputs.items()}
     req_at = replace(req, order=max(order, finding.where.order))
@@ -132,13 +136,23 @@ def _evaluate(req: Request) -> Result:
     return torch_result(replace(req, check=False, exact=False, symbolic=False))
 
 
-def _nothing(req: Request, limit: float) -> str:
-    what = _subject(req)
-    return (
-        f"nothing flagged: every number of {what} in {req.dtype} is within {limit:g} ulps of "
-        "the true value (and none is NaN, inf, zero or of the wrong sign where the true "
-        "value is not); no report written"
-    )
+def _nothing(req: Request, limit: float, missing: list[str], unreported: bool) -> str:
+    """What --report says where it has no finding to report."""
+    judged = " that the reference judges" if missing else ""
+    parts = [
+        f"nothing to report: no number of {_subject(req)} in {req.dtype}{judged} is more than "
+        f"{limit:g} ulps from its true value, or NaN, inf, zero or of the wrong sign where the "
+        "true value is not"
+    ]
+    if unreported:  # --check failed on numbers that are no finding of torch's
+        parts.append(
+            f"what --check flags is {req.dtype}'s own rounding of a true value beyond its "
+            "range, or a number with no true value"
+        )
+    if missing:
+        parts.append(f"no true value for {'; '.join(missing)}")
+    parts.append("no report written")
+    return "; ".join(parts)
 
 
 # ----------------------------------------------------------------------------------------------
