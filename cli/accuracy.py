@@ -122,10 +122,13 @@ def _table(
         max((len(w) for t in [h, *(cells[c] for cells in body)] for w in t.split()), default=1)
         for c, h in enumerate(headers)
     ]
+    # what a table of n columns takes besides its text: padding and borders (a compact table
+    # pads one side and draws its borders as spaces)
     compact = sum(least) + 3 * len(least) + 1 > width
+    per_column = 2 if compact else 3
     kept = list(range(len(headers)))
     for name in LEFT_OUT_FIRST:
-        if sum(least[c] for c in kept) + 2 * len(kept) <= width or not compact:
+        if sum(least[c] for c in kept) + per_column * len(kept) + 1 <= width or not compact:
             break
         kept.remove(headers.index(name))
     table = Table(
@@ -139,8 +142,11 @@ def _table(
     widths = fitted_widths(
         natural,
         [least[c] for c in kept],
-        width - (2 if compact else 3) * len(kept) - (0 if compact else 1),
+        width - per_column * len(kept) - 1,
     )
+    needed = sum(widths) + per_column * len(kept) + 1
+    if needed > width:  # not even the longest words fit: wider than the terminal, never cut
+        table.width = needed
     for c, w in zip(kept, widths, strict=True):
         table.add_column(
             headers[c],

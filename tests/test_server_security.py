@@ -431,9 +431,11 @@ def test_a_worker_stops_when_its_client_goes_away(server, sig):
     client = Waiting(server)
     worker = client.worker()
     client.proc.send_signal(sig)
+    # the worker goes before its input ends: closing stdin first would race the relay of a
+    # signal (the client's handler must run) against the worker reading the end of its input
+    assert wait(lambda: not alive(worker), 30), "the worker outlived its client"
     client.finish()
     assert client.proc.returncode == -sig  # as the command in-process would end
-    assert wait(lambda: not alive(worker), 30), "the worker outlived its client"
     assert run(["sigmoid", "--x", "0.5"], server.env)[:2] == (0, b"0.62245935\n")
 
 
