@@ -146,7 +146,7 @@ def _table(
     )
     needed = sum(widths) + per_column * len(kept) + 1
     if needed > width:  # not even the longest words fit: wider than the terminal, never cut
-        table.width = needed
+        table.width = needed  # (and printed at that width: the terminal wraps its lines)
     for c, w in zip(kept, widths, strict=True):
         table.add_column(
             headers[c],
@@ -166,7 +166,9 @@ def _table(
     if len(kept) < len(headers):
         left_out = ", ".join(h for c, h in enumerate(headers) if c not in kept)
         caption += f". Left out at this width: {left_out} (--format plain has every column)"
-    return Group(table, Text(caption, style="dim"))
+    group = Group(table, Text(caption, style="dim"))
+    group.width = max(needed, width)  # what print_rich gives it
+    return group
 
 
 def fitted_widths(natural: list[int], least: list[int], room: int) -> list[int]:
@@ -368,7 +370,8 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     elif fmt == "plain":
         write(_plain(rows, limit, options["header"]))
     else:
-        print_rich(_table(rows, limit, grid, width(), dtypes))
+        table = _table(rows, limit, grid, width(), dtypes)
+        print_rich(table, table.width)
 
 
 def _grid_name(grid: sweeps.Grid) -> str:

@@ -245,10 +245,12 @@ def width() -> int:
     return columns if columns >= MIN_WIDTH else FALLBACK_WIDTH
 
 
-def print_rich(renderable: Any) -> None:
+def print_rich(renderable: Any, at_least: int = 0) -> None:
+    """A rich renderable on stdout at the terminal's width (``at_least``: wider, for what
+    cannot be narrowed without cutting a number: the terminal wraps its lines instead)."""
     from rich.console import Console
 
-    console = Console(highlight=False, width=width())
+    console = Console(highlight=False, width=max(width(), at_least))
     with console.capture() as captured:
         console.print(renderable)
     # rich leaves the space it wrapped a line at: no line ends in spaces
