@@ -46,6 +46,7 @@ def test_bounds_take_every_number_between_them():
     assert Exhaustive(-0.0, 0.0).values("bfloat16").tolist() == [0.0, 0.0]
 
 
+@pytest.mark.slow
 def test_bfloat16_sigmoid_derivative_every_input():
     """The issue's example: the zeros it counts are the zeros torch gives where the true σ′
     (σ(x)·σ(−x) in float64, scipy) rounds to a nonzero bfloat16."""

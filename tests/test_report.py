@@ -80,7 +80,14 @@ FINDINGS = {
     "torch's vectorized kernel": "gelu --x 2.8247172832489014 --dtype float32 --ulps 0",
     "bfloat16": "sigmoid --x 7 --grad --dtype bfloat16",
 }
-SLOW = {"torch's vectorized kernel", "bfloat16"}
+# the default run keeps a first derivative and a Jacobian entry; the rest run with --slow ones
+SLOW = {
+    "torch's vectorized kernel",
+    "bfloat16",
+    "a loss",
+    "second derivative",
+    "an expression's derivative",
+}
 
 
 @pytest.mark.parametrize(
