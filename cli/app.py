@@ -497,7 +497,7 @@ def server(
             raise BadParameter(f"--idle {idle} is out of range", "give seconds, 0 for never")
         if not 1 <= workers <= 1024:
             raise BadParameter(f"--workers {workers} is out of range", "give 1 to 1024")
-        raise typer.Exit(warm.start(seconds, foreground, workers, main, prepare))
+        raise typer.Exit(warm.start(seconds, foreground, workers, main, prepare, named_files))
     if action == "stop":
         raise typer.Exit(warm.stop())
     if action == "status":
@@ -631,6 +631,36 @@ def run(argv: list[str]) -> int:
     else:  # --version, list, explain, expr, plot, batch, server, repl, help, or unknown
         command = _command("none", [])
     return command.main(argv, standalone_mode=False)
+
+
+FILE_PARAMETERS = ("report", "output", "source")  # --report FILE, --output FILE, batch FILE
+UNPARSED = "(a command line that does not parse)"
+
+
+def named_files(argv: list[str]) -> list[str]:
+    """The paths a command line would open by name (--report FILE, plot's and accuracy's
+    --output, batch FILE; completion's install writes a shell's start-up file), parsed as the
+    command parses them. A server's worker leaves such a command to its caller's process."""
+    if any(a.startswith(("--install-completion", "--show-completion")) for a in argv):
+        return ["(the shell's start-up file)"]
+    argv = help_alias(list(argv))
+    name = next((a for a in argv if not a.startswith("-")), None)
+    if name is None or "--" in argv[: argv.index(name)]:
+        return []
+    canonical = registry.resolve(name)
+    command = _command(canonical or "none", [registry.get(canonical)] if canonical else [])
+    group_context = command.make_context("actgrad", [], resilient_parsing=True)
+    found = command.get_command(group_context, name)
+    if found is None:
+        return []
+    args = argv[argv.index(name) + 1 :]
+    args = options_first(found, grad_names(["expr", *args])[1:] if name == "expr" else args)
+    try:
+        context = found.make_context(name, args, parent=group_context, resilient_parsing=True)
+    except Exception:  # what the command would refuse: it runs here and says so
+        return [UNPARSED]
+    values = [context.params.get(key) for key in FILE_PARAMETERS]
+    return [v for v in values if isinstance(v, str) and v not in ("", "-")]
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ import numpy as np
 import orjson
 import typer
 from actgrad import core
+from actgrad.cli import files
 from actgrad.cli.commands import (
     add_function_commands,
     evaluate_dtypes,
@@ -594,10 +595,7 @@ def run_batch(
     if source == "-":
         stream, size = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin, None
     else:
-        try:
-            stream = open(source, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise BadInput(f"cannot read {source}: {exc.strerror}", "check the path") from None
+        stream = files.open_for_reading(source)
         size = os.fstat(stream.fileno()).st_size
     reader = LineReader(stream, max_line_bytes)
     batch = Batch(max_elements)

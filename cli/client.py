@@ -220,7 +220,17 @@ def caller() -> dict:
         settings["affinity"] = sorted(os.sched_getaffinity(0))
     with contextlib.suppress(OSError, ValueError), open("/proc/self/oom_score_adj") as f:
         settings["oom_score_adj"] = int(f.read())
+    settings["ignored"] = ignored_signals()
     return settings
+
+
+def ignored_signals() -> list[int]:
+    """The relayed signals this process ignores (nohup's SIGHUP, a background job's SIGINT):
+    never relayed to the worker, and ignored there too, as in-process."""
+    import signal
+
+    found = (getattr(signal, name) for name in RELAYED)
+    return sorted(int(s) for s in found if signal.getsignal(s) == signal.SIG_IGN)
 
 
 def encode(message: dict) -> bytes:
@@ -436,7 +446,8 @@ def _exchange(sock: socket.socket, cwd: int, argv: list[str], auto: bool) -> int
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGCONT)
 
-    handlers = {getattr(signal, name): relay for name in RELAYED}
+    ignored = set(ignored_signals())
+    handlers = {getattr(signal, n): relay for n in RELAYED if getattr(signal, n) not in ignored}
     handlers.update({signal.SIGTSTP: suspend, signal.SIGCONT: resume})
     previous = {s: signal.signal(s, h) for s, h in handlers.items()}
     try:
@@ -477,7 +488,13 @@ def _end_by_signal(signum: int, ours: list[int] | bool) -> None:
     os.kill(os.getpid(), signum)
 
 
-LAUNCH = "from actgrad.cli.entry import main; main()"  # in /: the server drops it from sys.path
+# Started in /, with the entry -c puts first (the working directory) made a placeholder no
+# import can come from, before anything is imported (the server drops it from sys.path).
+LAUNCH = (
+    "import sys\n"
+    "if not sys.flags.safe_path: sys.path[0] = '/dev/null'\n"
+    "from actgrad.cli.entry import main; main()"
+)
 
 
 def start_background(

@@ -109,11 +109,11 @@ def _emit_report(request: Any, options: dict[str, Any], fmt: str, digits: int | 
     """--report [FILE]: --check, then the worst finding as Markdown on stdout (nothing else
     there) or in FILE (the result on stdout as usual). Exit 1 when something is flagged, as
     --check; nothing flagged: said on stderr, no report, exit 0."""
-    import os
     import shlex
 
+    from actgrad.cli import files
     from actgrad.core.accuracy.report import report
-    from actgrad.core.errors import BadInput, BadParameter
+    from actgrad.core.errors import BadParameter
 
     target = options["report"]
     if options.get("dtypes"):
@@ -123,8 +123,8 @@ def _emit_report(request: Any, options: dict[str, Any], fmt: str, digits: int | 
             "--report writes Markdown on stdout, not JSON",
             "drop --json, or give --report FILE (the JSON result stays on stdout)",
         )
-    if target != "-" and not os.access(os.path.dirname(os.path.abspath(target)), os.W_OK):
-        raise BadInput(f"cannot write the report to {target!r}", "give a writable path")
+    if target != "-":
+        files.check_writable(target)
     result = evaluate(request)
     found = report(request, result, "actgrad " + shlex.join(INVOKED))
     if not found.flagged:
@@ -137,13 +137,7 @@ def _emit_report(request: Any, options: dict[str, Any], fmt: str, digits: int | 
     if target == "-":
         write(found.text)
     else:
-        try:
-            with open(target, "w", encoding="utf-8") as handle:
-                handle.write(found.text)
-        except OSError as exc:
-            raise BadInput(
-                f"cannot write {target!r}: {exc.strerror}", "give a writable path"
-            ) from None
+        files.write_text(target, found.text)
         sys.stderr.write(f"actgrad: wrote {target}: {found.text.splitlines()[0][2:]}\n")
     if not found.reproduced:
         sys.stderr.write(

@@ -4,8 +4,12 @@ a command forwarded to a running server (cli.client) imports nothing heavy."""
 
 from __future__ import annotations
 
-import os
 import sys
+
+if __name__ == "__main__" and not sys.flags.safe_path:  # python -m actgrad.cli.entry
+    sys.path[0] = "/dev/null"  # -m put the working directory first: import nothing from it
+
+import os
 
 from actgrad.cli.boundary import guarded, run_here
 

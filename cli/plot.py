@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from actgrad.cli import files
 from actgrad.cli.output import steps, write
 from actgrad.core import cost, evaluate
 from actgrad.core.errors import BadParameter, EvaluationFailed, UnknownFunction
@@ -301,10 +302,9 @@ def image(
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    kind = path.rsplit(".", 1)[-1].lower()
     try:
-        fig.savefig(path, dpi=100)
-    except OSError as exc:
-        raise BadParameter(f"cannot write {path}: {exc.strerror}", "check the path") from None
+        files.write(path, lambda stream: fig.savefig(stream, format=kind, dpi=100))
     finally:
         plt.close(fig)
 

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from actgrad.cli import client
+from actgrad.cli import client, files
 from actgrad.cli.boundary import run_here
 from actgrad.cli.exits import INTERRUPTED_LINE, ExitStatus
 from actgrad.core.errors import BadParameter
@@ -55,6 +55,7 @@ OPS = ("run", "status", "stop")
 LIMIT_SIGNALS = (signal.SIGXCPU, signal.SIGXFSZ)  # sent by the kernel at a soft limit
 HINT = "remove it, or set XDG_RUNTIME_DIR to a private one"
 Runner = Callable[[], None]  # runs sys.argv in this process (the application's main)
+Paths = Callable[[list[str]], list[str]]  # the files a command line names (cli.app.named_files)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class State:
     idle: float
     max_workers: int
     main: Runner
+    named_files: Paths
     folder: int  # the socket directory's descriptor
     name: str  # the socket's name in it
     started: float = field(default_factory=time.time)
@@ -138,9 +140,12 @@ def safe_import_path(path: list[str]) -> list[str]:
     return [p for p in client.import_path(path) if p and os.path.isabs(p)]
 
 
-def serve(idle: float, max_workers: int, main: Runner, prepare: Callable[[], None]) -> int:
+def serve(
+    idle: float, max_workers: int, main: Runner, prepare: Callable[[], None], named_files: Paths
+) -> int:
     """Listen until stopped or idle; the exit status. ``prepare`` builds every command once;
-    ``main`` runs one command line, in each worker."""
+    ``main`` runs one command line, in each worker; a command line that ``named_files`` finds
+    a path in runs in its caller's process."""
     if not sys.platform.startswith("linux"):
         raise BadParameter("the server needs Linux", "run commands without one")
     sys.path[:] = safe_import_path(sys.path)
@@ -169,6 +174,7 @@ def serve(idle: float, max_workers: int, main: Runner, prepare: Callable[[], Non
         idle,
         max_workers,
         main,
+        named_files,
         folder,
         name,
         listener=listener,
@@ -457,7 +463,29 @@ def process(pid: int | str) -> dict[str, Any]:
             found["label"] = handle.read().strip("\0\n")
     except OSError:
         found["label"] = None
+    try:  # setarch: address randomization and the like (owner-readable)
+        with open(f"{base}/personality", encoding="utf-8") as handle:
+            found["personality"] = handle.read().strip()
+    except OSError:
+        found["personality"] = None
+    found["ioprio"] = _io_priority(os.getpid() if pid == "self" else int(pid))  # ionice
     return found
+
+
+IOPRIO_GET = {"x86_64": 252, "aarch64": 31, "i686": 290, "armv7l": 315, "ppc64le": 274}
+
+
+def _io_priority(pid: int) -> int | None:
+    """The I/O scheduling class and level of ``pid`` (ionice), or None where it cannot be
+    read (no /proc view exists: the ioprio_get system call)."""
+    import ctypes
+
+    number = IOPRIO_GET.get(os.uname().machine)
+    if number is None:
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    value = libc.syscall(number, 1, pid)  # IOPRIO_WHO_PROCESS
+    return None if value < 0 else value
 
 
 def _differs(state: State, message: dict, pid: int) -> str:
@@ -509,7 +537,7 @@ def _spare(state: State, also: tuple[int, ...] = ()) -> tuple[int, socket.socket
             for pending in state.pending.values():  # never hold another client's stdout
                 pending.close()
             parent_end.close()
-            code = _wait_and_work(child_end, state.main)
+            code = _wait_and_work(child_end, state.main, state.named_files)
         finally:
             os._exit(code)
     child_end.close()
@@ -553,7 +581,7 @@ def _unwatch(state: State, poller: select.epoll, fd: int, kill: bool) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def _wait_and_work(channel: socket.socket, main: Runner) -> int:
+def _wait_and_work(channel: socket.socket, main: Runner, named_files: Paths) -> int:
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -564,7 +592,7 @@ def _wait_and_work(channel: socket.socket, main: Runner) -> int:
     conn = socket.socket(fileno=fds[0])
     code = 0
     try:
-        reason = _take_on(message, fds[1])
+        reason = _take_on(message, fds[1]) or _names_a_file(message["argv"], named_files)
         if reason:
             client.send(conn, {"local": reason})
             return 0
@@ -584,6 +612,16 @@ def _wait_and_work(channel: socket.socket, main: Runner) -> int:
     with contextlib.suppress(OSError):
         client.send(conn, {"exit": code})
     return code
+
+
+def _names_a_file(argv: list[str], named_files: Paths) -> str:
+    """Why a command line runs in its caller's process because it opens a path ('' if it
+    does not): the caller may be confined in ways this process cannot see."""
+    try:
+        paths = named_files(argv)
+    except Exception:
+        return "the command line cannot be read for the files it names"
+    return f"it opens {paths[0]!r} by name" if paths else ""
 
 
 def _take_on(message: dict, cwd: int) -> str:
@@ -624,6 +662,9 @@ def _take_on(message: dict, cwd: int) -> str:
     finally:
         os.close(cwd)
     os.umask(caller["umask"] & 0o777)
+    for signum in caller.get("ignored", ()):  # nohup, a background job: ignored here too
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            signal.signal(signum, signal.SIG_IGN)
     os.environ.clear()
     os.environ.update(message["env"])
     return ""
@@ -644,6 +685,7 @@ def _work(message: dict, fds: list[int], main: Runner) -> int:
     sys.stdout = _stream(1, "w", stdio.get("1"))
     sys.stderr = _stream(2, "w", stdio.get("2"), stderr=True)
     sys.argv = ["actgrad", *message["argv"]]
+    files.IN_WORKER = True  # a path opened here would be opened with the server's rights
     try:
         run_here(main)
         code = 0
@@ -715,13 +757,18 @@ def _unsafe(call: Callable[[], Any]) -> Any:
 
 
 def start(
-    idle: float, foreground: bool, max_workers: int, main: Runner, prepare: Callable[[], None]
+    idle: float,
+    foreground: bool,
+    max_workers: int,
+    main: Runner,
+    prepare: Callable[[], None],
+    named_files: Paths,
 ) -> int:
     """`actgrad server start`: serve here (--foreground), or in a new session, waiting until
     it answers."""
     os.close(prepare_directory()[0])
     if foreground:
-        return serve(idle, max_workers, main, prepare)
+        return serve(idle, max_workers, main, prepare, named_files)
     if _unsafe(lambda: client.request("status")) is not None:
         sys.stderr.write("actgrad: a server is already running (actgrad server status)\n")
         return 1

@@ -189,7 +189,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.accuracy.report",),  # --report: the worst finding as an issue, with its reproducer
     ("core",),  # the package: evaluate(request), with --check
     ("cli.exits",),  # exit statuses and the line each way of ending says
-    ("cli.numbers", "cli.output", "cli.client"),  # number text, stdout; the server's client
+    # number text, stdout; the server's client; files opened by name
+    ("cli.numbers", "cli.output", "cli.client", "cli.files"),
     ("cli.boundary",),  # the process boundary: one line for an interrupt or a bug
     ("cli.status",),  # exit codes and the one-line error
     ("cli.describe", "cli.render"),  # list/explain texts; table, plain and JSON writers

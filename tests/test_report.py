@@ -4,6 +4,7 @@ in a fresh Python) gives torch's number bit for bit; nothing flagged says so and
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -157,6 +158,49 @@ def test_a_report_file_keeps_the_result_on_stdout(tmp_path):
     assert done.stdout == "1.0\t0.0\n"  # the result (σ(40), σ′(40)), as without --report
     assert target.read_text().startswith("# torch.sigmoid backward loses")
     assert f"wrote {target}" in done.stderr
+
+
+REPORT_ARGS = ("sigmoid", "--x", "40", "--grad", "--dtype", "float64", "--report")
+
+
+@pytest.mark.parametrize("command", ["report", "plot"])
+def test_output_files_never_follow_another_users_link(tmp_path, command):
+    shared = tmp_path / "shared"  # a /tmp: sticky, open to all
+    shared.mkdir()
+    shared.chmod(0o1777)
+    victim = tmp_path / "victim"
+    victim.write_text("theirs\n")
+    link = shared / ("r.md" if command == "report" else "p.png")
+    link.symlink_to(victim)
+    other = os.geteuid() + 4242  # another user's link (as root; else one's own is not theirs)
+    try:
+        os.lchown(link, other, other)
+    except PermissionError:
+        pytest.skip("making another user's link needs root")
+    args = [*REPORT_ARGS, str(link)] if command == "report" else ["plot", "relu", "-o", str(link)]
+    done = cli(*args)
+    assert done.exit_code == 2 and "symbolic link of another user's" in done.stderr
+    assert done.stdout == "" and "Traceback" not in done.output
+    assert victim.read_text() == "theirs\n" and link.is_symlink()
+    assert sorted(p.name for p in shared.iterdir()) == [link.name]  # nothing left beside it
+
+
+def test_a_report_replaces_its_file_whole_and_follows_ones_own_link(tmp_path):
+    target = tmp_path / "r.md"
+    target.write_text("old\n")
+    mine = tmp_path / "mine.md"
+    mine.symlink_to(target)
+    done = cli(*REPORT_ARGS, str(mine))
+    assert done.exit_code == 1, done.output
+    assert mine.is_symlink() and target.read_text().startswith("# torch.sigmoid backward")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.md", "r.md"]
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_a_number_after_a_bare_report_is_an_input_not_a_file(tmp_path, monkeypatch):

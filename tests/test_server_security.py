@@ -64,10 +64,10 @@ PLANTED = (
 )
 
 
-def _plant(folder: Path, marks: Path) -> None:
+def _plant(folder: Path, marks: Path, names: tuple[str, ...] = PLANTED) -> None:
     """A module (or package) for each name that records its import in ``marks``."""
     folder.mkdir(exist_ok=True)
-    for name in PLANTED:
+    for name in names:
         code = f"open({str(marks)!r}, 'a').write({name!r} + ' from {folder.name}\\n')\n"
         if name == "actgrad":
             (folder / name).mkdir(exist_ok=True)
@@ -76,16 +76,33 @@ def _plant(folder: Path, marks: Path) -> None:
             (folder / f"{name}.py").write_text(code)
 
 
-@pytest.mark.parametrize("how", ["server start", "auto"])
+@pytest.mark.parametrize(
+    "how", ["server start", "auto", "-m actgrad", "-m actgrad.cli", "-m actgrad.cli.entry"]
+)
 def test_no_module_is_imported_from_the_start_or_the_client_directory(runtime, tmp_path, how):
     marks = tmp_path / "imported"
     start, here = tmp_path / "start", tmp_path / "here"
-    _plant(start, marks)
+    # python -m finds the package it runs on the path before any code of ours runs (python -P
+    # is the answer to a planted actgrad/ there); everything after that must not come from it
+    names = tuple(n for n in PLANTED if n != "actgrad") if how.startswith("-m") else PLANTED
+    _plant(start, marks, names)
     _plant(here, marks)
     env = environment(runtime)
+    foreground = None
     if how == "auto":
         code, out, _ = run(["sigmoid", "--x", "0.5"], {**env, "ACTGRAD_SERVER": "auto"}, cwd=start)
         assert (code, out) == (0, b"0.62245935\n")  # in-process, a server on its way
+    elif how.startswith("-m"):  # python -m … server start --foreground, in the planted folder
+        module = how.split()[1]
+        foreground = subprocess.Popen(
+            [sys.executable, "-m", module, "server", "start", "--foreground", "--idle", "120"],
+            env=env,
+            cwd=start,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     else:
         assert run(["server", "start"], env, cwd=start)[0] == 0
     try:
@@ -105,6 +122,8 @@ def test_no_module_is_imported_from_the_start_or_the_client_directory(runtime, t
     finally:
         run(["server", "stop"], env)
         wait(lambda: status(env) is None)
+        if foreground is not None:
+            foreground.wait(timeout=60)
     assert not marks.exists(), marks.read_text()
 
 
@@ -508,3 +527,109 @@ def test_auto_in_another_install_never_stops_this_installs_server(server, tmp_pa
     finally:
         subprocess.run([other, "server", "stop"], env=env, capture_output=True, timeout=60)
         wait(lambda: status(env, other) is None)
+
+
+# 3. A path a command opens is opened by the caller's own process, confined as it is.
+
+LANDLOCK = """
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+writes = 2 | 16 | 32 | 128 | 256 | 512 | 1024 | 4096  # write, remove, make: a file, dir, link
+ruleset = libc.syscall(444, ctypes.c_char_p(struct.pack("Q", writes)), 8, 0)
+assert ruleset >= 0, ctypes.get_errno()
+for allowed in sys.argv[1].split(":"):
+    fd = os.open(allowed, os.O_PATH)
+    rule = struct.pack("=Qi", writes, fd)
+    assert libc.syscall(445, ruleset, 1, ctypes.c_char_p(rule), 0) == 0, ctypes.get_errno()
+assert libc.syscall(446, ruleset, 0) == 0, ctypes.get_errno()  # no no_new_privs: root may
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def _landlock() -> bool:
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syscall(444, None, 0, 1) >= 1  # LANDLOCK_CREATE_RULESET_VERSION
+    except OSError:
+        return False
+
+
+@needs_root
+@pytest.mark.skipif(not _landlock(), reason="needs Landlock in the kernel")
+@pytest.mark.parametrize("kind", ["report", "plot", "accuracy"])
+def test_a_confined_caller_is_refused_through_the_server_as_in_process(server, tmp_path, kind):
+    allowed, denied = tmp_path / "allowed", tmp_path / "denied"
+    allowed.mkdir()
+    denied.mkdir()
+    args = {
+        "report": ["sigmoid", "--x", "20", "--grad", "--dtype", "float64", "--report"],
+        "plot": ["plot", "sigmoid", "--output"],
+        "accuracy": ["accuracy", "relu", "--dtypes", "float32", "--output"],
+    }[kind]
+    name = "r.md" if kind == "report" else "p.png"
+    env = {**server.env, "MPLCONFIGDIR": str(allowed)}
+    confine = [sys.executable, "-c", LANDLOCK, f"{allowed}:/dev", ACTGRAD]
+
+    def confined(target: Path, mode: str) -> tuple[int, bytes]:
+        proc = subprocess.run(
+            [*confine, *args, str(target)],
+            env={**env, "ACTGRAD_SERVER": mode},
+            capture_output=True,
+            timeout=120,
+        )
+        return proc.returncode, proc.stderr
+
+    for mode in ("off", "on"):  # in-process, then through the server
+        code, err = confined(denied / name, mode)
+        assert code == 2, err
+        assert b"Permission denied" in err and err.count(b"\n") == 1, err
+        assert not (denied / name).exists()
+        assert not list(denied.iterdir())  # nor a temporary file beside it
+    code, err = confined(allowed / name, "on")  # where the caller may write, it is written
+    assert code in (0, 1), err
+    assert (allowed / name).stat().st_size > 0
+
+
+# 4. A caller's ignored signals, I/O priority and personality are its own.
+
+
+def test_a_signal_the_caller_ignores_is_not_relayed(server):
+    args = [ACTGRAD, "sigmoid", "--x", "-", "--grad"]  # waits on stdin: the worker is running
+    for ignored in (signal.SIGHUP, signal.SIGINT):
+        before = server.served()
+        read, write = os.pipe()
+        proc = subprocess.Popen(
+            args,
+            env=server.env,
+            stdin=read,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda sig=ignored: signal.signal(sig, signal.SIG_IGN),  # nohup, a job
+        )
+        os.close(read)
+        assert wait(lambda before=before: server.served() > before)
+        time.sleep(0.5)  # the worker has the go-ahead
+        proc.send_signal(ignored)
+        time.sleep(0.3)
+        os.write(write, b"0.5\n")
+        os.close(write)
+        out, err = proc.communicate(timeout=60)
+        assert (proc.returncode, out) == (0, b"0.62245935\t0.23500371\n"), err
+
+
+@pytest.mark.parametrize(
+    "wrapper", [["setarch", "-R"], ["ionice", "-c", "3"]], ids=["setarch -R", "ionice -c 3"]
+)
+def test_a_callers_personality_and_io_priority_run_in_process(server, wrapper):
+    if shutil.which(wrapper[0]) is None:
+        pytest.skip(f"needs {wrapper[0]}")
+    before = server.served()
+    proc = subprocess.run(
+        [*wrapper, ACTGRAD, "sigmoid", "--x", "0.5"], env=server.env, capture_output=True
+    )
+    assert (proc.returncode, proc.stdout) == (0, b"0.62245935\n"), proc.stderr
+    assert server.served() == before  # the server could not be that process: it ran here
+    assert run(["sigmoid", "--x", "0.5"], server.env)[:2] == (0, b"0.62245935\n")
+    assert server.served() == before + 1  # without them, the server answers
