@@ -6,7 +6,8 @@ busy, and memory on long streams.
 
 1. N scalar requests (default 20,000) over a real mix: 12 activations, x uniform in −30…30
    with kinks (x = 0) and their neighbours, float32 and float64 lines, --grad. Requests per
-   second of `actgrad batch` (in process, output to /dev/null, torch already imported) and of
+   second of `actgrad batch` (in process, output to /dev/null, torch already imported), of the
+   same requests written as command lines (`sigmoid --x 0.5 --grad`: within 2x of JSON), and of
    a Python loop doing torch.tensor, the function, torch.autograd.grad and .item() one request
    at a time, with the ratio, and how many rows batch evaluated on their own. Run twice: on
    an idle machine, and with a background process keeping one core busy.
@@ -66,6 +67,7 @@ KINKS = {
     "softplus": 20.0,
 }
 TARGET_RATE, TARGET_RATIO = 100_000, 5.0
+TARGET_COMMANDS = 2.0  # command lines against the same requests as JSON lines
 WINDOW = int(os.environ.get("BATCH_WINDOW", "0")) or None  # None: actgrad batch's default
 
 
@@ -138,20 +140,41 @@ def busy(on: bool):
         burner.wait()
 
 
+def command_lines(reqs: list[dict]) -> bytes:
+    """The same requests as command lines (the README's first batch example's form)."""
+    lines = []
+    for r in reqs:
+        dtype = f" --dtype {r['dtype']}" if "dtype" in r else ""
+        lines.append(f"{r['fn'].replace('_', '-')} --x {r['x']!r} --grad{dtype}\n")
+    return "".join(lines).encode()
+
+
 def throughput(path: Path, reqs: list[dict], loaded: bool) -> dict:
+    commands = path.with_suffix(".txt")
+    commands.write_bytes(command_lines(reqs))
     with busy(loaded):
         in_process(path)  # warm up
         runs = [in_process(path) for _ in range(3)]
         ours = min(t for t, _ in runs)
+        typed = min(in_process(commands)[0] for _ in range(3))
         theirs = min(loop(reqs) for _ in range(3))
     n = len(reqs)
-    return {"rate": n / ours, "loop": n / theirs, "ratio": theirs / ours, "alone": runs[0][1]}
+    return {
+        "rate": n / ours,
+        "commands": n / typed,
+        "loop": n / theirs,
+        "ratio": theirs / ours,
+        "alone": runs[0][1],
+    }
 
 
 def report(name: str, found: dict, n: int) -> list[str]:
     misses = []
     print(f"{name}: {n:,} scalar requests, {len(FUNCTIONS)} activations, float32 and float64")
     print(f"  actgrad batch (in process)   {found['rate']:12,.0f} requests/s")
+    print(f"  ... the same as command lines{found['commands']:12,.0f} requests/s")
+    slower = found["rate"] / found["commands"]
+    print(f"  ratio JSON / command lines   {slower:12.2f}x (target <= {TARGET_COMMANDS:g}x)")
     print(f"  hand-written torch loop      {found['loop']:12,.0f} requests/s")
     print(f"  ratio batch / loop           {found['ratio']:12.1f}x")
     print(f"  rows evaluated on their own  {found['alone']:12,d}")
@@ -161,6 +184,8 @@ def report(name: str, found: dict, n: int) -> list[str]:
         misses.append(f"{name}: {found['ratio']:.1f}x the loop < {TARGET_RATIO:g}x")
     if found["alone"]:
         misses.append(f"{name}: {found['alone']} rows evaluated on their own")
+    if slower > TARGET_COMMANDS:
+        misses.append(f"{name}: command lines {slower:.2f}x slower than JSON lines")
     return misses
 
 

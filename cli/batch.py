@@ -39,7 +39,7 @@ from actgrad.core.command_options import dtype_list, no_stdin, request_of
 from actgrad.core.errors import ActgradError, BadInput, BadParameter
 from actgrad.core.evaluator.batch import GroupKey, evaluate_group, scalar_key
 from actgrad.core.functions import registry
-from actgrad.core.json_line import json_options
+from actgrad.core.json_line import fast_command_line, json_options
 from actgrad.core.schema import JSON_FORMAT
 from actgrad.core.words import counted
 from typer._click.exceptions import ClickException
@@ -189,6 +189,10 @@ def cli_request(line: str, max_elements: int) -> Any:
     if canonical == "expr":
         args = grad_names(args)
     ctx = _make_context(_command(canonical), name, args[1:])
+    if ctx.params.get("report") is not None:
+        raise BadParameter(
+            "a batch line cannot write a report", f"run it as a command: actgrad {name} … --report"
+        )
     return _request(canonical, dict(ctx.params), max_elements)
 
 
@@ -278,6 +282,13 @@ class Batch:
                 line = Line(number, _id(data.get("id")))
                 fast = self._fast(data)
                 if fast is not None:
+                    line.data = data
+                    return line, fast
+            elif type(raw) is bytes and raw[:1] != b"{":  # a command line: as its JSON request
+                data = fast_command_line(raw.decode("utf-8"))
+                fast = None if data is None else self._fast(data)
+                if fast is not None:
+                    line = Line(number)
                     line.data = data
                     return line, fast
         except Exception:  # (bad JSON, an unhashable value, …): the general path says what

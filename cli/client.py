@@ -81,7 +81,14 @@ STARTUP_PREFIXES = (
 
 
 class Unsafe(Exception):
-    """The socket directory is not this user's alone."""
+    """The socket directory is not this user's alone; ``hint`` says what the user can do."""
+
+    def __init__(self, problem: str, hint: str = "") -> None:
+        super().__init__(problem)
+        self.hint = hint or ELSEWHERE
+
+
+ELSEWHERE = "set XDG_RUNTIME_DIR (or TMPDIR) to a private directory of yours"
 
 
 def directory() -> str:
@@ -103,7 +110,10 @@ def check_directory(fd: int, path: str) -> None:
     if st.st_uid != os.geteuid():
         raise Unsafe(f"{path} belongs to uid {st.st_uid}, not to you ({os.geteuid()})")
     if st.st_mode & 0o077:
-        raise Unsafe(f"{path} has mode {stat.S_IMODE(st.st_mode):o}; it must be 700")
+        raise Unsafe(
+            f"{path} has mode {stat.S_IMODE(st.st_mode):o}; it must be 700",
+            f"chmod 700 {path}, or {ELSEWHERE}",
+        )
 
 
 def open_directory(path: str | None = None) -> int | None:
@@ -117,7 +127,9 @@ def open_directory(path: str | None = None) -> int | None:
         return None
     except OSError as exc:  # ELOOP: a symbolic link; ENOTDIR: something else; EACCES
         if os.path.islink(path):
-            raise Unsafe(f"{path} is a symbolic link") from None
+            mine = os.lstat(path).st_uid == os.geteuid()
+            hint = f"remove the link, or {ELSEWHERE}" if mine else ""
+            raise Unsafe(f"{path} is a symbolic link", hint) from None
         if os.path.lexists(path) and not os.path.isdir(path):
             raise Unsafe(f"{path} is not a directory") from None
         raise Unsafe(f"{path}: {exc.strerror}") from None

@@ -72,7 +72,12 @@ def _parameter(option: Option) -> inspect.Parameter:
 
 def _stdin() -> Iterator[str]:
     """stdin in chunks, looked up at call time (tests replace sys.stdin): the parser streams
-    it, so an endless pipe meets the element cap, not the memory's end."""
+    it, so an endless pipe meets the element cap, not the memory's end. On a terminal: a
+    prompt, and one Ctrl-D ends the numbers (a read that returned would wait for another)."""
+    if sys.stdin.isatty():
+        sys.stderr.write("actgrad: reading numbers from the terminal; end them with Ctrl-D\n")
+        yield sys.stdin.read()
+        return
     while chunk := sys.stdin.read(1 << 20):
         yield chunk
 

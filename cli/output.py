@@ -157,17 +157,34 @@ def ascii_fallbacks() -> None:
 
     codecs.register_error("actgrad-ascii", _fallback)
     codecs.register(_ascii_codec)
+    plain = _c_locale()
     for stream in (sys.stdout, sys.stderr):
         encoding = getattr(stream, "encoding", None) or "utf-8"
         try:
             name = codecs.lookup(encoding).name
         except LookupError:
             continue
+        if plain and name.startswith("utf"):  # Python's UTF-8 mode, not the user's choice
+            name = "ascii"
         if name.startswith("utf") or not hasattr(stream, "reconfigure"):
             continue
         # ASCII under another name: Click re-wraps a stream it calls ASCII as UTF-8
         encoding = "actgrad-ascii" if name == "ascii" else encoding
         stream.reconfigure(encoding=encoding, errors="actgrad-ascii")
+
+
+def _c_locale() -> bool:
+    """Whether the user set the C (POSIX) locale (LC_ALL=C): ASCII, as the README says,
+    although Python then writes UTF-8 (its UTF-8 mode); PYTHONUTF8 or PYTHONIOENCODING set
+    by the user keep what they ask for."""
+    environ = os.environ
+    if environ.get("PYTHONIOENCODING") or environ.get("PYTHONUTF8"):
+        return False
+    for name in ("LC_ALL", "LC_CTYPE", "LANG"):
+        value = environ.get(name)
+        if value:
+            return value in ("C", "POSIX")
+    return False
 
 
 def _ascii_codec(name: str) -> Any:

@@ -18,6 +18,7 @@ from actgrad.core.functions import registry
 from actgrad.core.parse.expr import CONSTANTS, NAME
 from actgrad.core.request import build_expr_request, build_request
 from actgrad.core.schema import JSON_FORMAT
+from actgrad.core.words import counted
 
 DEFAULT_RANGE = "-10:10:1000"
 FILE_TYPES = (".png", ".svg", ".pdf")
@@ -211,9 +212,10 @@ def terminal(
         (f"d/dx {c['name']}", c["dy"], x) for c, x in zip(curves, own, strict=True) if "dy" in c
     ]
     for i, (name, ys, x) in enumerate(series):
+        shown = np.isfinite(ys)  # ±inf and nan have no place on the axis: left out, said
         fig.plot(
-            x,
-            np.nan_to_num(ys),
+            x[shown],
+            ys[shown].astype(np.float64),
             label=name,
             lc=palette[i % len(palette)],
             marker=None if color else MARKS[i % len(MARKS)],
@@ -374,6 +376,11 @@ def run_plot(items: list[str], options: dict[str, Any]) -> None:
         options["dtype"],
         options["max_elements"],
     )
+    if not np.isfinite(xs).all():  # a point with no place on the x axis
+        raise BadParameter(
+            "plot's points must be finite: --x has inf or nan (or a number past the dtype)",
+            f"give finite points, e.g. --x {DEFAULT_RANGE}",
+        )
     if output:
         image(output, xs, curves, size)
         sys.stderr.write(f"actgrad: wrote {output}\n")
@@ -385,3 +392,11 @@ def run_plot(items: list[str], options: dict[str, Any]) -> None:
 
     color = "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
     write(terminal(xs, curves, options["width"], options["height"], color))
+    for c in curves:
+        for key, what in (("y", c["name"]), ("dy", f"d/dx {c['name']}")):
+            left_out = int(np.sum(~np.isfinite(c[key]))) if key in c else 0
+            if left_out:
+                sys.stderr.write(
+                    f"actgrad: note: {what} is infinite or nan at {counted(left_out, 'point')}, "
+                    "not drawn (the points: --json)\n"
+                )

@@ -619,7 +619,7 @@ def render_dtypes_table(
         for flag in report["flags"]:
             lines.append(
                 f"{dtype}: {flag['flag'].replace('_', '-')} at {flag['path']}: got "
-                f"{_g(flag['got'])}, true value {_g(flag['true'])}"
+                f"{_v(flag['got'], dtype)}, float64 gives {_v(flag['true'])}"
             )
     if sum(c > 0 for c in columns_shown) < len(headers) - 1:
         lines.append("showing part of the columns; use --format plain or --json for all")

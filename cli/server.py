@@ -53,7 +53,6 @@ WARM_UP = (  # scalar requests (no thread pool) that import what a worker would 
 )
 OPS = ("run", "status", "stop")
 LIMIT_SIGNALS = (signal.SIGXCPU, signal.SIGXFSZ)  # sent by the kernel at a soft limit
-HINT = "remove it, or set XDG_RUNTIME_DIR to a private one"
 Runner = Callable[[], None]  # runs sys.argv in this process (the application's main)
 Paths = Callable[[list[str]], list[str]]  # the files a command line names (cli.app.named_files)
 
@@ -129,7 +128,7 @@ def prepare_directory() -> tuple[int, str]:
             os.close(fd)
             raise
     except client.Unsafe as exc:
-        raise BadParameter(f"unsafe server directory: {exc}", HINT) from None
+        raise BadParameter(f"unsafe server directory: {exc}", exc.hint) from None
     return fd, folder
 
 
@@ -753,7 +752,7 @@ def _unsafe(call: Callable[[], Any]) -> Any:
     try:
         return call()
     except client.Unsafe as exc:
-        raise BadParameter(f"unsafe server directory: {exc}", HINT) from None
+        raise BadParameter(f"unsafe server directory: {exc}", exc.hint) from None
 
 
 def start(

@@ -360,9 +360,20 @@ def _positional_values(spec: FunctionSpec, options: dict[str, Any]) -> dict[str,
 
 
 def _with_trust(request: Request, options: Mapping[str, Any]) -> Request:
-    """The request with --exact and --ulps N (which only --check reads) applied."""
+    """The request with --exact and --ulps N (which only --check reads) applied; an option
+    that would not act is refused, never ignored."""
     ulps = options.get("ulps")
+    checked = options.get("check") or options.get("report") is not None
+    if options.get("dtypes") and (checked or options.get("exact")):
+        given = "--exact" if options.get("exact") and not checked else "--check"
+        raise BadParameter(
+            f"{given} judges one dtype against the true value; --dtypes compares each with "
+            "torch's float64",
+            f"run {given} once per dtype (--dtype float16 {given}), or drop it",
+        )
     if ulps is not None:
+        if not checked:
+            raise BadParameter("--ulps sets --check's limit", "add --check, or drop --ulps")
         ulps = parse_int(ulps, "--ulps", 0, 1 << 62)
     if not options.get("exact") and ulps is None:
         return request
@@ -385,7 +396,7 @@ def function_request(
         params,
         wrt=_names(options.get("wrt")),
         broadcast=options.get("broadcast", False),
-        grad=options["grad"],
+        grad=options["grad"] or bool(options.get("wrt")),  # as in expr: --wrt asks for them
         order=options["order"],
         index=options.get("index"),
         device=options["device"],

@@ -8,7 +8,9 @@ function parameters and an expression's variables; ``"grad": ["w", "x"]`` is --g
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from typing import Any
 
 import orjson
@@ -175,3 +177,91 @@ def json_options(data: dict) -> tuple[str, dict[str, Any]]:
                 raise BadParameter(f"unknown key {key!r} for {_title(name)}", f"keys: {keys}")
             options[option.key] = _value(option, key, value)
     return name, options
+
+
+# A command line as the JSON request it means, where it is a plain scalar request: the
+# spellings of each function's options, from the same option table (batch's fast path; any
+# other line is parsed by the command's own parser).
+FAST_FIELDS = {"x": "x", "grad": "grad", "order": "order", "dtype": "dtype", "device": "device"}
+FINITE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?", re.ASCII)
+_SPELLINGS: dict[str, dict[str, tuple[str, str, Any]] | None] = {}
+
+
+def _spellings(name: str) -> dict[str, tuple[str, str, Any]] | None:
+    """{spelling: (field, name, value for a flag or switch)} of a function's command: the
+    fields of a fast JSON request ("x", "grad", …, or "params" with the parameter's name)."""
+    if name not in _SPELLINGS:
+        canonical = registry.resolve(name)
+        if canonical is None:
+            _SPELLINGS[name] = None
+            return None
+        found: dict[str, tuple[str, str, Any]] = {}
+        for option in options_of(canonical):
+            if option.key.startswith("p_"):
+                field = "params"
+            elif option.name in FAST_FIELDS or option.key == "t_x":
+                field = FAST_FIELDS.get(option.name, "x")
+            else:
+                continue
+            for flag in option.flags:
+                value = True if option.kind in ("flag", "switch") else None
+                found[flag] = (field, option.name, value)
+                if option.kind == "switch" and flag.startswith("--"):
+                    found["--no-" + flag[2:]] = (field, option.name, False)
+        _SPELLINGS[name] = found
+    return _SPELLINGS[name]
+
+
+def fast_command_line(text: str) -> dict | None:
+    """The JSON request a plain command line means (``sigmoid --x 0.5 --grad``: one finite
+    number, a derivative order, dtype, device and parameters), or None: then the command's
+    own parser reads it (quotes, ranges, lists, other options, anything it must refuse)."""
+    if "'" in text or '"' in text or "\\" in text:
+        return None
+    args = text.split()
+    if args[:1] == ["actgrad"]:
+        args = args[1:]
+    spellings = _spellings(args[0]) if args and args[0] != "expr" else None
+    if spellings is None:
+        return None
+    data: dict[str, Any] = {"fn": args[0]}
+    params: dict[str, Any] = {}
+    i = 1
+    while i < len(args):
+        flag, eq, attached = args[i].partition("=")
+        found = spellings.get(flag)
+        i += 1
+        if found is None:  # a positional value
+            found, value = ("x", "x", args[i - 1]), None
+        else:
+            value = found[2]
+            if value is None:  # an option with a value: attached, or the next word
+                if not eq and i == len(args):
+                    return None
+                value = attached if eq else args[i]
+                i += 0 if eq else 1
+            elif eq:
+                return None
+        field, name = found[0], found[1]
+        into = params if field == "params" else data
+        key = name if field == "params" else field
+        value = _fast_value(field, args[i - 1] if value is None else value)
+        if value is None or key in into:
+            return None
+        into[key] = value
+    if "x" not in data:
+        return None
+    if params:
+        data["params"] = params
+    return data
+
+
+def _fast_value(field: str, value: Any) -> Any:
+    """A fast request's field from its word (None: not a plain one)."""
+    if field == "x":
+        if not FINITE.fullmatch(value) or math.isinf(number := float(value)):
+            return None
+        return number
+    if field == "order":
+        return int(value) if value.isascii() and value.isdigit() and len(value) <= 2 else None
+    return value

@@ -15,6 +15,15 @@ MAX_NONFINITE_PATHS = 10_000
 CHUNK = 1 << 20
 
 
+def element_path(prefix: str, shape: tuple[int, ...], flat: int) -> str:
+    """The JSON path of element ``flat`` (row-major) of an array of ``shape`` under
+    ``prefix``: ``grad.x`` for a scalar, ``jacobian.x[1][2]`` in a matrix. Every path in a
+    result (nonfinite, flags, kinks) is written so: a script finds the number it names."""
+    if not shape:
+        return prefix
+    return prefix + "".join(f"[{k}]" for k in np.unravel_index(int(flat), shape))
+
+
 @dataclass
 class Result:
     function: str
@@ -70,8 +79,7 @@ class Result:
                     return paths
                 found = np.flatnonzero(~np.isfinite(flat[start : start + CHUNK])) + start
                 for i in found[: MAX_NONFINITE_PATHS - len(paths) + 1]:
-                    idx = np.unravel_index(i, arr.shape)
-                    paths.append(prefix + "".join(f"[{k}]" for k in idx))
+                    paths.append(element_path(prefix, arr.shape, i))
         return paths
 
     def to_dict(

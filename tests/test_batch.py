@@ -511,3 +511,47 @@ def test_a_null_dtype_or_device_is_that_lines_error_on_every_path():
     got = answers(batch("\n".join(lines * 2) + "\n").stdout)
     assert [g["ok"] for g in got] == [True, False, False, False] * 2
     assert "'dtype' cannot be null" in got[5]["error"]["message"]
+
+
+def test_command_lines_answer_as_the_command_itself():
+    """A plain command line takes batch's fast path (no Click context a line); its answer is
+    the command's own --json, byte for byte in its numbers, across functions, parameters,
+    dtypes, orders, spellings and the numbers that tend to break things."""
+    rng = random.Random(29)
+    spellings = [
+        "{fn} --x {x}",
+        "{fn} {x} --grad",
+        "{fn} -x {x} -g --dtype float64",
+        "{fn} --x={x} --order 2 --dtype float16",
+        "actgrad {fn} --x {x} --grad --dtype bfloat16",
+    ]
+    numbers = ["0", "-0", "0.5", "-2", "1e-300", "3", "-3", "6", "20", "1e30", "+1.5", ".5"]
+    lines = [
+        rng.choice(spellings).format(fn=rng.choice(FUNCTIONS), x=rng.choice(numbers))
+        for _ in range(120)
+    ]
+    lines += [
+        "leaky-relu --x -2 --negative-slope 0.1 --grad",
+        "gelu --x 1 --approximate=tanh --order 2",
+        "rrelu --x -1 --no-training --grad --seed 3",
+        "hardtanh --x 0.7 --min-val -0.1 --max-val 0.7 --grad",
+        "elu --x -1 --alpha=2 --grad --order 3",
+        "threshold --x 0.1 --threshold 0.1 --value 5 --grad",
+        "softplus --x 10 --beta 0.1 --threshold 1 --grad --dtype float64",
+    ]
+    done = batch("\n".join(lines) + "\n")
+    for line, answer in zip(lines, answers(done.stdout), strict=True):
+        args = line.split()[1:] if line.startswith("actgrad ") else line.split()
+        own = runner.invoke(app, [*args, "--json"], env=ENV)
+        if own.exit_code == 2:  # threshold without its parameters: the same error on its line
+            assert not answer["ok"] and answer["error"]["message"] in own.stderr, line
+            continue
+        assert own.exit_code == 0, (line, own.output)
+        assert answer["ok"] and answer["result"] == orjson.loads(own.stdout), line
+
+
+def test_a_command_line_asking_for_a_report_is_refused_on_its_line():
+    done = batch("sigmoid --x 40 --grad --report\nsigmoid --x 40 --grad --report r.md\n")
+    for answer in answers(done.stdout):
+        assert not answer["ok"] and "cannot write a report" in answer["error"]["message"]
+    assert done.exit_code == 1

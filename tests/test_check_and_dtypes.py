@@ -301,3 +301,56 @@ def test_terminal_plot_of_a_degenerate_range(x):
         app, ["plot", "sigmoid", "--x", x, "--terminal", "--width", "30", "--height", "6"]
     )
     assert out.exit_code == 0 and "sigmoid" in out.stdout, out.stderr
+
+
+def _at(document: dict, path: str):
+    """The number a path (``jacobian.x[1][3][0][0]``) names in a JSON document."""
+    head, *indices = path.replace("]", "").split("[")
+    found = document
+    for key in head.split("."):
+        found = found[key]
+    for index in indices:
+        found = found[int(index)]
+    return found
+
+
+def test_every_flag_path_names_its_number_in_the_same_document():
+    row = [1, 2, 3, 4]
+    x = orjson.dumps([[row, row, row, row], [row, row, row, [100, 2, 3, 4]]]).decode()
+    checked = as_json("softmax", "--x", x, "--grad", "--check")
+    compared = as_json("softmax", "--x", x, "--grad", "--dtypes", "float16")
+    found = [(checked, f) for f in checked["check"]["flags"]]
+    found += [(compared["dtypes"]["float16"], f) for f in compared["dtypes"]["float16"]["flags"]]
+    assert found and all(f["path"].count("[") == 4 for _, f in found)  # a 2×4×4×4 Jacobian
+    for document, flag in found:
+        assert _at(document, flag["path"]) == flag["got"], flag
+
+
+def test_dtypes_flags_are_against_float64_rounded_to_the_dtype():
+    """A 0 or 1 that is float64's number rounded to the dtype is no flush or saturation."""
+    report = as_json("sigmoid", "--x", "10,20", "--grad", "--dtypes", "float16,bfloat16")
+    half = {(f["flag"], f["path"]) for f in report["dtypes"]["float16"]["flags"]}
+    brain = {(f["flag"], f["path"]) for f in report["dtypes"]["bfloat16"]["flags"]}
+    # σ′(20) = 2.06e-9 is below float16's smallest number (0 is its rounding), not bfloat16's
+    assert ("flush_to_zero", "grad.x[0]") in half and ("flush_to_zero", "grad.x[1]") not in half
+    assert ("flush_to_zero", "grad.x[1]") in brain
+    assert not any(flag == "saturation" for flag, _ in half | brain)  # σ(10) rounds to 1 there
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["sigmoid", "--x", "10", "--grad", "--dtypes", "float16", "--check"], "--check judges"),
+        (["sigmoid", "--x", "10", "--dtypes", "float16", "--exact"], "--exact judges"),
+        (["sigmoid", "--x", "10", "--ulps", "3"], "--ulps sets --check's limit"),
+    ],
+)
+def test_an_option_that_would_not_act_is_refused(args, says):
+    out = runner.invoke(app, args)
+    assert out.exit_code == 2 and out.stdout == "" and says in out.stderr, out.output
+    assert out.stderr.count("\n") == 1
+
+
+def test_a_losss_wrt_asks_for_its_gradient():
+    data = as_json("mse", "--pred", "1,2", "--target", "0,0", "--wrt", "target")
+    assert data["grad"] == {"target": [-1.0, -2.0]}

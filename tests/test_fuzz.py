@@ -179,7 +179,53 @@ def test_every_parameter_at_its_edges_gives_a_value_or_a_usage_error(spec, param
         ["softplus", "--x", "0.5", "--threshold", "-1e30", "--grad"],
         ["softplus", "--x", "0.5", "--beta", "0"],
         ["multilabel-soft-margin", "--pred", "1", "--target", "1"],
+        ["l1-loss", "--w", "3", "--order", "2"],  # a symbolic zero derivative
+        ["l1-loss", "--pred", "1", "--target", "0", "--weight", "0", "--exact"],  # scalars
+        ["accuracy", "relu", "--x", "1", "--dtypes", "float16"],  # a grid of one point
+        ["accuracy", "relu", "--x", "[[1,2],[3,4]]", "--dtypes", "float16"],  # a matrix
+        ["accuracy", "relu", "--exhaustive", "--dtypes", "float16", "--x", "1:1"],
+        ["plot", "log(x)", "--x", "0:1:5", "--terminal"],  # -inf on the curve
+        ["plot", "exp(x)", "--x", "0:100:5", "--terminal", "--grad"],  # +inf
     ],
 )
 def test_what_an_audit_found_is_a_value_or_a_usage_error(args):
     _never_an_internal_error(args)
+
+
+# Each option of the commands that are not a function's (plot, accuracy and its exhaustive
+# bounds, batch, schema, explain) at the edges of what it takes.
+OPTION_EDGES = [*EDGE_VALUES, "", "1:1", "0:0:1", "-0:0", "inf:inf", "nan:1", "1:0", "[[1]]"]
+OPTION_EDGES += ["a", "1e400", "-5:5:3", "3x3", "0x0", "float16", "1,1", "=", "--"]
+COMMAND_BASES = {
+    "plot": ["plot", "relu", "--terminal", "--width", "20", "--height", "5"],
+    "accuracy": ["accuracy", "relu", "--x", "-1:1:5", "--dtypes", "float16", "--order", "1"],
+    "exhaustive": ["accuracy", "relu", "--exhaustive", "--x", "1:1.01", "--dtypes", "float16"],
+}
+
+
+def _value_options(command: str) -> list[str]:
+    import typer
+
+    group = typer.main.get_command(app)
+    found = group.get_command(None, command)
+    return sorted(
+        p.opts[0]
+        for p in found.params
+        if getattr(p, "param_type_name", "") == "option"
+        and not p.is_flag
+        and p.opts[0] not in ("--output", "-o")  # a file: the file tests
+    )
+
+
+OPTION_CASES = [
+    (base, option)
+    for base, command in (("plot", "plot"), ("accuracy", "accuracy"), ("exhaustive", "accuracy"))
+    for option in _value_options(command)
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("base", "option"), OPTION_CASES, ids=[f"{b}{o}" for b, o in OPTION_CASES])
+def test_every_command_option_at_its_edges_gives_a_value_or_a_usage_error(base, option):
+    for value in OPTION_EDGES:
+        _never_an_internal_error([*COMMAND_BASES[base], f"{option}={value}"])

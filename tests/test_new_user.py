@@ -399,3 +399,88 @@ def test_a_terminal_plot_without_colour_gives_each_series_its_own_mark():
     legend = done.stdout.split("Legend:")[1].splitlines()[2:14]
     marks = [line.split()[0] for line in legend]
     assert len(marks) == 12 and len(set(marks)) == 12, legend
+
+
+def test_a_region_note_names_the_region_with_the_most_inputs(monkeypatch):
+    from actgrad.core.accuracy import generated_accuracy
+
+    regions = [
+        (4.475, 4.485, False, "x = 4.48"),  # first in the list, one input
+        (4.84, 4.96, False, "4.84 ≤ x ≤ 4.96"),
+        (7.0, 8.0, True, "7 ≤ x ≤ 8"),
+    ]
+    monkeypatch.setitem(generated_accuracy.REGIONS, "sigmoid", {"float32": {"grad": regions}})
+    monkeypatch.setitem(generated_accuracy.PARAMS, "sigmoid", {})
+    done = cli("sigmoid", "--x", "4.48,4.85,4.9,4.95,7.5", "--grad", "--json")
+    notes = [n for n in json.loads(done.stdout)["notes"] if "ulps off" in n or "every digit" in n]
+    assert len(notes) == 1, notes
+    said = "over 64 ulps off for 4.84 ≤ x ≤ 4.96 (3 inputs there, and 2 more inputs in 2 other"
+    assert said + " regions;" in notes[0], notes
+
+
+def test_values_typed_at_a_terminal_end_with_one_ctrl_d():
+    import pty
+
+    main, side = pty.openpty()
+    proc = subprocess.Popen(
+        [ACTGRAD, "sigmoid", "--x", "-"],
+        stdin=side,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**ENV, "ACTGRAD_SERVER": "off"},
+    )
+    os.close(side)
+    os.write(main, b"0.5 1\n\x04")  # one Ctrl-D at the start of a line
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        os.close(main)
+    assert (proc.returncode, out) == (0, b"0.5\t0.62245935\n1.0\t0.7310586\n"), err
+    assert b"end them with Ctrl-D" in err  # the prompt
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("echo '' | actgrad sigmoid --x -", "e.g. echo 1 2 3 | actgrad tanh --x -\n"),
+        (
+            "mkdir gone && cd gone && rmdir ../gone && actgrad sigmoid --x 40 --grad --dtype "
+            "float64 --report rel.md",
+            "cannot write 'rel.md': the working directory was deleted; give an absolute path",
+        ),
+    ],
+)
+def test_messages_say_what_happened(tmp_path, line, says):
+    done = shell(f"cd {tmp_path} && {line}", ACTGRAD_SERVER="off")
+    assert done.returncode == 2 and done.stdout == b"", done.stderr
+    assert says in done.stderr.decode() and done.stderr.count(b"\n") == 1, done.stderr
+
+
+def test_the_c_locale_gets_ascii_tables():
+    done = shell("actgrad sigmoid --x 0.5,1 --grad --format table", LC_ALL="C")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode("ascii")  # no box drawing, no σ
+    assert "+--" in text and "sigma" in text
+    utf8 = shell("actgrad sigmoid --x 0.5,1 --grad --format table", LC_ALL="C.UTF-8")
+    assert "σ" in utf8.stdout.decode()
+
+
+def test_torchs_own_error_suggests_only_what_would_change_something():
+    import types
+
+    import torch
+    from actgrad.core.errors import EvaluationFailed
+    from actgrad.core.evaluator import engine
+
+    def fails(dtype: str) -> EvaluationFailed:
+        request = types.SimpleNamespace(dtype=dtype)
+        with (
+            pytest.raises(EvaluationFailed) as caught,
+            engine._torch_calls("sigmoid", request, torch.device("cpu")),
+        ):
+            raise RuntimeError("a kernel's own complaint")
+        return caught.value
+
+    for dtype, hint in (("float64", "change the input"), ("float32", "try --dtype float64")):
+        assert hint in fails(dtype).hint and "--device cpu" not in fails(dtype).hint

@@ -20,8 +20,8 @@ from ..functions import registry
 from ..options import default_ulps
 from ..parse.inputs import Values
 from ..request import Request, finite_difference_plan
-from ..result import Result
-from .ulps import ulp, ulp_errors
+from ..result import Result, element_path
+from .ulps import in_dtype, ulp, ulp_errors
 
 FD_RTOL, FD_ATOL = 1e-5, 1e-7
 MAX_FLAGS = 20
@@ -40,22 +40,25 @@ def _errors(got: np.ndarray, ref: np.ndarray, dtype: str) -> dict[str, float | N
 
 
 def _flags(
-    path: str, got: np.ndarray, ref: np.ndarray, only: np.ndarray | None = None
+    path: str, got: np.ndarray, ref: np.ndarray, dtype: str, only: np.ndarray | None = None
 ) -> list[dict[str, Any]]:
-    """Flags against torch's float64 result (at the elements ``only`` marks, if given)."""
+    """Flags against torch's float64 result rounded to ``dtype`` (at the elements ``only``
+    marks, if given): a 0 or ±1 that is that rounding is no flush or saturation."""
+    shape = np.shape(got)
     got, ref = got.astype(np.float64).reshape(-1), ref.astype(np.float64).reshape(-1)
     found = []
     if only is not None:
         ref = np.where(only.reshape(-1), ref, np.nan)
+    rounded = in_dtype(ref, dtype)
     kinds = {
-        "overflow": np.isfinite(ref) & np.isinf(got),
+        "overflow": np.isfinite(ref) & np.isinf(got),  # the dtype's own too, as --check
         "nan": np.isnan(got) & ~np.isnan(ref),
-        "flush_to_zero": (got == 0) & (ref != 0) & np.isfinite(ref),
-        "saturation": (np.abs(got) == 1) & (got != ref) & np.isfinite(ref),
+        "flush_to_zero": (got == 0) & (rounded != 0) & np.isfinite(ref),
+        "saturation": (np.abs(got) == 1) & (got != rounded) & np.isfinite(ref),
     }
     for flag, mask in kinds.items():
         for i in np.flatnonzero(mask)[:MAX_FLAGS]:
-            where = path if got.size == 1 else f"{path}[{i}]"
+            where = element_path(path, shape, i)
             found.append({"path": where, "flag": flag, "got": _num(got[i]), "true": _num(ref[i])})
     return found
 
@@ -225,9 +228,9 @@ def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
                 worst_rel = max(worst_rel or 0.0, float(rel[measurable].max()))
         bad = smooth & ~np.isclose(autograd, numeric, rtol=FD_RTOL, atol=FD_ATOL)
         for i in np.flatnonzero(kink.reshape(-1))[:MAX_FLAGS]:
-            kinks.append(f"{name}[{i}]" if kink.size > 1 else name)
+            kinks.append(element_path(name, kink.shape, i))
         for i in np.flatnonzero(bad.reshape(-1))[:MAX_FLAGS]:
-            failures.append(f"{name}[{i}]" if bad.size > 1 else name)
+            failures.append(element_path(name, bad.shape, i))
     return {
         "max_abs": worst_abs,
         "max_rel": worst_rel,
@@ -297,10 +300,9 @@ def reference_flags(
     found = []
     for flag, mask in kinds.items():
         for i in np.flatnonzero(mask)[:MAX_FLAGS]:
-            where = path if got.size == 1 else f"{path}[{i}]"
             found.append(
                 {
-                    "path": where,
+                    "path": element_path(path, np.shape(got), i),
                     "flag": flag,
                     "got": _num(g[i]),
                     "true": _num(true.hi.reshape(-1)[i]),
@@ -351,12 +353,12 @@ def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, 
         flags += reference_flags(path, ours[path], true, req.dtype, ulps)
         unknown = np.isnan(true.hi)  # inputs that overflowed the dtype: torch's float64 says
         if unknown.any() and path in float64 and float64[path].shape == true.hi.shape:
-            flags += _flags(path, ours[path], float64[path], unknown)
+            flags += _flags(path, ours[path], float64[path], req.dtype, unknown)
     if against == "float64" or missing:  # what the reference does not cover: torch's float64
         for path, ref in float64.items():
             if path not in truths and path in ours and ours[path].shape == ref.shape:
                 errors[path] = {**_errors(ours[path], ref, req.dtype), "against": "float64"}
-                flags += _flags(path, ours[path], ref)
+                flags += _flags(path, ours[path], ref, req.dtype)
     out["reference"] = against
     out["reference_missing"] = missing
     # where the precision or time budget ran out before the bounds decided a float64: those
@@ -407,6 +409,6 @@ def compare_dtypes(results: dict[str, Result]) -> dict[str, Any]:
         for path, arr in _pairs(result):
             if path in reference and reference[path].shape == arr.shape:
                 errors[path] = _errors(arr, reference[path], dtype)
-                flags += _flags(path, arr, reference[path])
+                flags += _flags(path, arr, reference[path], dtype)
         out[dtype] = {"error": errors, "flags": flags[:MAX_FLAGS]}
     return out

@@ -439,13 +439,13 @@ def sweep(
         except NoReference:
             continue
         x = result.inputs["x" if "x" in result.inputs else "pred"].astype(np.float64)
-        if dim_function:
-            x = x[:, 1]
+        x = x[:, 1] if dim_function else x.reshape(-1)  # a grid is its points (--x 1, a matrix)
         for path, got in result.arrays():
             if path in truths and not path.startswith("inputs."):
                 quantity = path.split(".")[0]
                 over = default_ulps(dtype) if limit is None else limit
-                yield _row(spec, dict(result.params), dtype, quantity, x, got, truths[path], over)
+                flat = np.reshape(got, -1), truths[path].flat()
+                yield _row(spec, dict(result.params), dtype, quantity, x, *flat, over)
 
 
 def _loss_truths(

@@ -99,9 +99,15 @@ def _linspace(piece: Linspace, dtype: torch.dtype, where: str) -> torch.Tensor:
             f"give ends within ±{torch.finfo(dtype).max:g}",
         ) from None
     if not bool(torch.isfinite(t).all()):
+        largest = torch.finfo(dtype).max
+        width = abs(piece.stop - piece.start)
+        why = (
+            f"its width {width:g} is more than {name} holds (±{largest:g})"
+            if width > largest
+            else f"a point of it rounds past {name}'s largest number (±{largest:g})"
+        )
         raise BadInput(
-            f"the range {text} in {where} overflows {name}: its width "
-            f"{piece.stop - piece.start:g} is more than {name} holds",
+            f"the range {text} in {where} overflows {name}: {why}",
             "narrow the range (or split it in two)",
         )
     return t
@@ -110,6 +116,8 @@ def _linspace(piece: Linspace, dtype: torch.dtype, where: str) -> torch.Tensor:
 def to_numpy(t: torch.Tensor) -> np.ndarray:
     """A tensor as a numpy array on the CPU (bfloat16 as float32, which holds it exactly)."""
     t = t.detach().to("cpu")
+    if t._is_zerotensor():  # autograd's symbolic zero (l1's second derivative): real zeros
+        t = torch.zeros(t.shape, dtype=t.dtype)
     if t.dtype == torch.bfloat16:
         t = t.float()
     return t.numpy()
@@ -403,9 +411,11 @@ def _torch_calls(command: str, req: Request, device: torch.device):
         raise BadInput(f"torch rejected the input of {command}: {exc}", "fix the input") from None
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        changes = {"--dtype float64": req.dtype != "float64", "--device cpu": device.type != "cpu"}
+        elsewhere = " or ".join(option for option, differs in changes.items() if differs)
         raise EvaluationFailed(
             f"torch could not evaluate {command} in {req.dtype} on {device}: {first}",
-            "try --dtype float64 or --device cpu",
+            f"try {elsewhere}" if elsewhere else "see torch's message; change the input",
         ) from None
 
 

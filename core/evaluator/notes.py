@@ -127,19 +127,31 @@ def accuracy_notes(
     spec: registry.FunctionSpec, params: dict, dtype: str, order: int, x: np.ndarray
 ) -> list[str]:
     """Where the accuracy report measured torch to be more ulps off than --check allows, or
-    to lose every digit, and an input lies there: one note per quantity (the worst region)."""
+    to lose every digit, and an input lies there: one note per quantity, naming the region
+    with the most inputs (every digit lost first among equals) and counting the rest."""
     out = []
     for k, runs in _measured(spec, params, dtype, order):
-        for low, high, lost, words in runs:  # every-digit-lost regions come first
-            inside = int(((x >= low) & (x <= high)).sum())
-            if inside:
-                what = "loses every digit" if lost else f"is over {default_ulps(dtype)} ulps off"
-                out.append(
-                    f"in {dtype} torch's {spec.name}{PRIMES[k]} {what} for {words} "
-                    f"({counted(inside, 'input')} there; {where_measured(spec)}; --check "
-                    "judges each number)"
-                )
-                break
+        found = [
+            (n, -i) for i, r in enumerate(runs) if (n := int(((x >= r[0]) & (x <= r[1])).sum()))
+        ]
+        if not found:
+            continue
+        inside, i = max(found)
+        low, high, lost, words = runs[-i]
+        outside = (x < low) | (x > high)  # regions overlap (every digit lost ⊂ > N ulps off)
+        rest, regions = np.zeros(x.shape, bool), 0
+        for r in runs:  # a mask at a time: bounded memory on a large input
+            more = (x >= r[0]) & (x <= r[1]) & outside
+            regions += bool(more.any())
+            rest |= more
+        others = f", and {counted(int(rest.sum()), 'more input')} in "
+        others += counted(regions, "other region")
+        what = "loses every digit" if lost else f"is over {default_ulps(dtype)} ulps off"
+        out.append(
+            f"in {dtype} torch's {spec.name}{PRIMES[k]} {what} for {words} "
+            f"({counted(inside, 'input')} there{others if regions else ''}; "
+            f"{where_measured(spec)}; --check judges each number)"
+        )
     return out
 
 

@@ -67,6 +67,14 @@ class Truth:
     def unsettled(self) -> int:
         return 0 if self.settled is None else int(np.size(self.settled) - np.sum(self.settled))
 
+    def flat(self) -> Truth:
+        """The same values as one row (a sweep's points, whatever the input's shape)."""
+
+        def row(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else np.reshape(a, -1)
+
+        return Truth(row(self.hi), row(self.lo), row(self.text), row(self.settled))
+
 
 def truth_of(values: list[Any], settled: list[bool], shape: tuple[int, ...], digits: bool) -> Truth:
     """A Truth of ``shape`` from intervals and whether each settled."""

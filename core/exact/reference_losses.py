@@ -68,7 +68,7 @@ def _weighted(
         return _reduce(loss, p["reduction"])
     w = a["weight"]
     loss = loss * w
-    divisor = total(np.broadcast_to(w, loss.shape)) if by_weight else None
+    divisor = total(np.broadcast_to(w, np.shape(loss))) if by_weight else None
     return _reduce(loss, p["reduction"], divisor)
 
 

@@ -327,7 +327,7 @@ def _parse_stdin(source: str | Iterable[str], where: str, max_elements: int) -> 
     if not head.strip():
         raise BadInput(
             f"stdin for {where.removesuffix(' (stdin)')} is empty",
-            "pipe numbers in, e.g. echo 1 2 3 |",
+            "pipe numbers in, e.g. echo 1 2 3 | actgrad tanh --x -",
         )
     if head.lstrip().startswith("["):
         return _parse_json_stream(_chain(head, chunks), where, max_elements)
