@@ -633,16 +633,17 @@ def run(argv: list[str]) -> int:
     return command.main(argv, standalone_mode=False)
 
 
-FILE_PARAMETERS = ("report", "output", "source")  # --report FILE, --output FILE, batch FILE
+FILE_PARAMETERS = {"report": "w", "output": "w", "source": "r"}  # --report FILE, batch FILE …
 UNPARSED = "(a command line that does not parse)"
 
 
-def named_files(argv: list[str]) -> list[str]:
-    """The paths a command line would open by name (--report FILE, plot's and accuracy's
-    --output, batch FILE; completion's install writes a shell's start-up file), parsed as the
-    command parses them. A server's worker leaves such a command to its caller's process."""
+def named_files(argv: list[str]) -> list[tuple[str, str]]:
+    """The paths a command line would open by name and how ("r" or "w"): --report FILE,
+    plot's and accuracy's --output, batch FILE (completion's install writes a shell's start-up
+    file), parsed as the command parses them. A server's worker has a file to read opened by
+    its caller, and leaves a command that writes one to its caller's process."""
     if any(a.startswith(("--install-completion", "--show-completion")) for a in argv):
-        return ["(the shell's start-up file)"]
+        return [("(the shell's start-up file)", "w")]
     argv = help_alias(list(argv))
     name = next((a for a in argv if not a.startswith("-")), None)
     if name is None or "--" in argv[: argv.index(name)]:
@@ -658,9 +659,9 @@ def named_files(argv: list[str]) -> list[str]:
     try:
         context = found.make_context(name, args, parent=group_context, resilient_parsing=True)
     except Exception:  # what the command would refuse: it runs here and says so
-        return [UNPARSED]
-    values = [context.params.get(key) for key in FILE_PARAMETERS]
-    return [v for v in values if isinstance(v, str) and v not in ("", "-")]
+        return [(UNPARSED, "w")]
+    values = [(context.params.get(key), mode) for key, mode in FILE_PARAMETERS.items()]
+    return [(v, mode) for v, mode in values if isinstance(v, str) and v not in ("", "-")]
 
 
 def main() -> None:

@@ -429,6 +429,10 @@ def _exchange(sock: socket.socket, cwd: int, argv: list[str], auto: bool) -> int
         send(sock, message, [cwd, *fds])
         sock.settimeout(ANSWER_TIMEOUT)
         answer, _ = receive(sock)
+        while answer is not None and isinstance(answer.get("open"), str):  # batch FILE
+            if not _hand_over(sock, answer["open"]):
+                return None  # it cannot be read here: the command says so, in-process
+            answer, _ = receive(sock)
     except (OSError, ProtocolError):  # the worker never got the go-ahead: nothing ran
         return None
     if answer is None or "pid" not in answer:
@@ -477,6 +481,21 @@ def _exchange(sock: socket.socket, cwd: int, argv: list[str], auto: bool) -> int
     if answer.get("signal"):
         _end_by_signal(int(answer["signal"]), True if answer.get("limit") else forwarded)
     return int(answer["exit"])
+
+
+def _hand_over(sock: socket.socket, path: str) -> bool:
+    """Open ``path`` to read here, as this process may (a worker never opens a path: this
+    process may be confined in ways the server cannot see), and send the worker its
+    descriptor; False when it cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        send(sock, {"opened": path}, [fd])
+    finally:
+        os.close(fd)
+    return True
 
 
 def _end_by_signal(signum: int, ours: list[int] | bool) -> None:

@@ -54,7 +54,8 @@ WARM_UP = (  # scalar requests (no thread pool) that import what a worker would 
 OPS = ("run", "status", "stop")
 LIMIT_SIGNALS = (signal.SIGXCPU, signal.SIGXFSZ)  # sent by the kernel at a soft limit
 Runner = Callable[[], None]  # runs sys.argv in this process (the application's main)
-Paths = Callable[[list[str]], list[str]]  # the files a command line names (cli.app.named_files)
+# the files a command line opens by name, and how: "r" or "w" (cli.app.named_files)
+Paths = Callable[[list[str]], list[tuple[str, str]]]
 
 
 @dataclass
@@ -591,7 +592,9 @@ def _wait_and_work(channel: socket.socket, main: Runner, named_files: Paths) -> 
     conn = socket.socket(fileno=fds[0])
     code = 0
     try:
-        reason = _take_on(message, fds[1]) or _names_a_file(message["argv"], named_files)
+        reason = _take_on(message, fds[1]) or _names_a_file(conn, message["argv"], named_files)
+        if reason is None:  # the caller did not open a file it names: nothing runs here
+            return 0
         if reason:
             client.send(conn, {"local": reason})
             return 0
@@ -613,14 +616,27 @@ def _wait_and_work(channel: socket.socket, main: Runner, named_files: Paths) -> 
     return code
 
 
-def _names_a_file(argv: list[str], named_files: Paths) -> str:
-    """Why a command line runs in its caller's process because it opens a path ('' if it
-    does not): the caller may be confined in ways this process cannot see."""
+def _names_a_file(conn: socket.socket, argv: list[str], named_files: Paths) -> str | None:
+    """Why a command line runs in its caller's process because it writes a path ('' if it
+    does not): the caller may be confined in ways this process cannot see. A file it reads is
+    opened by the caller, which hands over the descriptor (None: it did not)."""
     try:
         paths = named_files(argv)
     except Exception:
         return "the command line cannot be read for the files it names"
-    return f"it opens {paths[0]!r} by name" if paths else ""
+    written = [path for path, mode in paths if mode != "r"]
+    if written:
+        return f"it writes {written[0]!r}"
+    for path, _ in paths:
+        client.send(conn, {"open": path})
+        conn.settimeout(GO_TIMEOUT)
+        answer, fds = client.receive(conn, max_fds=1)
+        if not (answer and answer.get("opened") == path and len(fds) == 1):
+            for fd in fds:
+                os.close(fd)
+            return None
+        files.HANDED[path] = fds[0]
+    return ""
 
 
 def _take_on(message: dict, cwd: int) -> str:

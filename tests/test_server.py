@@ -70,6 +70,19 @@ def test_corpus_is_identical_in_process_and_through_the_server(server):
     assert server.served() - before == len(CORPUS) + len(SHELL)
 
 
+def test_batch_file_is_opened_by_the_caller_and_answered_by_the_server(server, tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"fn": "sigmoid", "x": 0.5}\nsigmoid --x 1 --grad\n')
+    off = {**server.env, "ACTGRAD_SERVER": "off"}
+    before = server.served()
+    here = run(["batch", "in.jsonl"], off, cwd=tmp_path)
+    there = run(["batch", "in.jsonl"], server.env, cwd=tmp_path)
+    assert here == there and here[0] == 0 and here[1].count(b"\n") == 2
+    assert server.served() == before + 1
+    missing = run(["batch", "missing.jsonl"], off, cwd=tmp_path)  # as in-process, either way
+    assert missing[0] == 2 and b"cannot read" in missing[2]
+    assert run(["batch", "missing.jsonl"], server.env, cwd=tmp_path) == missing
+
+
 def test_a_terminal_gets_a_table_through_the_server(server):
     """isatty and the terminal's size come with the client's own descriptors."""
     import pty
@@ -211,6 +224,7 @@ def test_an_unsafe_socket_directory_is_refused(runtime):
     env = environment(runtime)
     code, _, err = run(["server", "start", "--foreground"], env)
     assert code == 2 and b"mode 755" in err and err.count(b"\n") == 1
+    assert b"chmod 700" in err  # it is yours: the fix is yours too
     code, out, err = run(["sigmoid", "--x", "0.5"], {**env, "ACTGRAD_SERVER": "auto"})
     assert (code, out) == (0, b"0.62245935\n") and b"not using a server" in err
 
@@ -221,8 +235,9 @@ def test_a_socket_directory_of_another_owner_is_refused(tmp_path, monkeypatch):
     folder = tmp_path / "d"
     folder.mkdir(mode=0o700)
     monkeypatch.setattr(os, "geteuid", lambda: os.stat(folder).st_uid + 1)
-    with pytest.raises(client.Unsafe, match="belongs to uid"):
+    with pytest.raises(client.Unsafe, match="belongs to uid") as caught:
         client.open_directory(str(folder))
+    assert "remove" not in caught.value.hint and "XDG_RUNTIME_DIR" in caught.value.hint
 
 
 def test_a_server_of_another_version_is_not_used_and_auto_replaces_it(own_server, monkeypatch):
