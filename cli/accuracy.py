@@ -19,7 +19,8 @@ from actgrad.core.schema import JSON_FORMAT
 from actgrad.core.words import shortest
 
 MAX_SHOWN_REGIONS = 3
-CALIBRATION_POINTS = 24
+CALIBRATION_POINTS = 48
+CALIBRATION_SECONDS = 1.0  # the most an estimate spends measuring
 QUIET_SECONDS = 3.0  # a sweep estimated to take longer says so first
 
 
@@ -241,24 +242,45 @@ def _curves(rows: list[sweeps.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]:
     return xs[order], curves
 
 
-def _calibrate(spec: Any, params: dict[str, Any], order: int, dtypes: list[str]) -> float:
-    """Seconds per reference point, measured on a few points (which the cache then keeps)."""
+def _calibrate(spec: Any, params: dict[str, Any], order: int, sample: np.ndarray) -> float:
+    """Seconds per reference point, measured on ``sample`` (points drawn from the sweep's
+    own, so that its tails and subnormals weigh as they will), a few at a time for at most
+    CALIBRATION_SECONDS (the cache then keeps what was computed)."""
     from actgrad.core.exact import reference
 
-    if not (spec.elementwise):
+    if not spec.elementwise or not sample.size:
         return 3e-4
-    xs = np.linspace(-7.3, 7.9, CALIBRATION_POINTS)
-    start = time.perf_counter()
-    try:
-        reference.elementwise(spec.name, {**spec.defaults(), **params}, xs, order)
-    except Exception:  # only an estimate: a refusal shows up in the sweep itself
-        return 3e-4
-    return (time.perf_counter() - start) / CALIBRATION_POINTS
+    spent, done = 0.0, 0
+    for chunk in np.array_split(sample, max(1, sample.size // 4)):
+        start = time.perf_counter()
+        try:
+            reference.elementwise(spec.name, {**spec.defaults(), **params}, chunk, order)
+        except Exception:  # only an estimate: a refusal shows up in the sweep itself
+            break
+        spent += time.perf_counter() - start
+        done += chunk.size
+        if spent > CALIBRATION_SECONDS:
+            break
+    return spent / done if done else 3e-4
+
+
+def _sample(grid: sweeps.Grid, dtypes: list[str], xs: np.ndarray | None = None) -> np.ndarray:
+    """CALIBRATION_POINTS of the sweep's points at random (every dtype's, in proportion)."""
+    rng = np.random.default_rng(29)
+    if isinstance(grid, sweeps.Exhaustive):
+        counts = {d: grid.count(d) for d in dtypes}
+        total = sum(counts.values()) or 1
+        parts = [
+            grid.sample(d, -(-CALIBRATION_POINTS * c // total), rng) for d, c in counts.items()
+        ]
+        return rng.permutation(np.concatenate(parts)) if parts else np.zeros(0)
+    xs = np.zeros(0) if xs is None else xs
+    return rng.choice(xs, size=min(CALIBRATION_POINTS, xs.size), replace=False)
 
 
 def _grid(
     options: dict[str, Any], specs: list[Any], dtypes: list[str], cap: int, budget: int
-) -> tuple[sweeps.Grid, int, int]:
+) -> tuple[sweeps.Grid, int, int, np.ndarray]:
     """(the grid, its points in float64, the reference evaluations it needs) of the options:
     --x or the standard grid, or with --exhaustive every input of each dtype (within --x
     bounds), refused where that is more than the element cap or the reference budget."""
@@ -266,13 +288,15 @@ def _grid(
     if not options.get("exhaustive"):
         grid = options["x"] or (sweeps.LINEAR_GRID if plotting else sweeps.DEFAULT_GRID)
         xs = sweeps.grid_values(grid, cap)
-        return grid, int(xs.size), sweeps.reference_points(specs, xs, dtypes)
+        points = sweeps.reference_points(specs, xs, dtypes)
+        return grid, int(xs.size), points, _sample(grid, dtypes, xs)
     bounded = options["x"] is not None
     grid = sweeps.Exhaustive(*sweeps.parse_bounds(options["x"])) if bounded else sweeps.Exhaustive()
     counts = {d: grid.count(d) for d in dtypes}
     for dtype, count in counts.items():
         if dtype in ("float32", "float64") and not bounded:
-            per_point = _calibrate(specs[0], options["function_params"], 1, [dtype])
+            sample = _sample(grid, [dtype])
+            per_point = _calibrate(specs[0], options["function_params"], 1, sample)
             raise BadParameter(
                 f"--exhaustive over {dtype} is {count:,} inputs: about "
                 f"{_duration(per_point * count * len(specs))} of the reference here",
@@ -298,7 +322,7 @@ def _grid(
         raise BadParameter(
             f"no {' or '.join(dtypes)} number lies in --x {options['x']}", "widen it"
         )
-    return grid, max(counts.values()), points
+    return grid, max(counts.values()), points, _sample(grid, dtypes)
 
 
 def _duration(seconds: float) -> str:
@@ -332,7 +356,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     params = {k: v for k, v in options["function_params"].items() if v is not None}
     fmt = resolve_format(options["output_format"], options["as_json"])
 
-    grid, size_of_grid, points = _grid(
+    grid, size_of_grid, points, sample = _grid(
         {**options, "function_params": params}, specs, dtypes, cap, budget
     )
     if points > budget:
@@ -340,7 +364,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
             f"the sweep needs {points:,} reference evaluations, over the budget of {budget:,}",
             "use fewer points (--x), dtypes (--dtypes) or functions, or raise --max-points",
         )
-    per_point = _calibrate(specs[0], params, order, dtypes)
+    per_point = _calibrate(specs[0], params, order, sample)
     seconds = per_point * points * 1.2
     if seconds > QUIET_SECONDS:
         sys.stderr.write(

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import orjson
 from actgrad.cli.numbers import NUMPY, round_to, texts
+from actgrad.core.cost import STREAM_NUMBERS
 from actgrad.core.functions import registry
 from actgrad.core.result import Result
 from actgrad.core.schema import JSON_FORMAT
@@ -241,9 +242,11 @@ def render_plain(
 
 
 def _plain_rows(cols: list[np.ndarray], precision: int | None) -> Iterator[str]:
-    """Equal-length 1-D columns as tab-separated lines, formatted a chunk of rows at a time."""
-    for start in range(0, len(cols[0]), PLAIN_CHUNK_ROWS):
-        formatted = [texts(c[start : start + PLAIN_CHUNK_ROWS], precision) for c in cols]
+    """Equal-length 1-D columns as tab-separated lines, formatted a chunk at a time: at most
+    PLAIN_CHUNK_ROWS rows and STREAM_NUMBERS numbers (a Jacobian's row is thousands)."""
+    rows = max(1, min(PLAIN_CHUNK_ROWS, STREAM_NUMBERS // max(len(cols), 1)))
+    for start in range(0, len(cols[0]), rows):
+        formatted = [texts(c[start : start + rows], precision) for c in cols]
         yield "".join("\t".join(row) + "\n" for row in zip(*formatted, strict=True))
 
 

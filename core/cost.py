@@ -34,6 +34,9 @@ ARRAY_BYTES = 8  # each result array is also copied to float64 on its way to tex
 STREAM_NUMBERS = 16_384 * 16  # plain lines are formatted 16,384 rows (≤ 16 columns) at a time
 STR_BYTES = 128  # a number in a chunk of plain lines: its str, its share of the row and the chunk
 MAX_FD_ELEMENTS = 512  # --check: finite differences one element at a time up to this many
+# what building a Jacobian or Hessian a row at a time keeps besides the matrix (vmap's and
+# autograd's buffers; measured: about 4 MiB for a small one, written in any format)
+MATRIX_BYTES = 6 << 20
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,7 @@ def activation(
         jac = batch * out_size * dim_size
         parts += [
             tensor(jac, itemsize, "the Jacobian", copies=2),
+            Cost(bytes=MATRIX_BYTES),
             result(batch * out_size, dim_size),
             passes(out_size, GRAPH_FACTOR * n, "the Jacobian"),
         ]
@@ -213,6 +217,7 @@ def activation(
             hess = batch * dim_size * dim_size
             parts += [
                 tensor(hess, itemsize, "the Hessian", copies=2),
+                Cost(bytes=MATRIX_BYTES),
                 result(batch * dim_size, dim_size),
                 passes(dim_size, GRAPH_FACTOR * n, "the Hessian"),
             ]
@@ -242,6 +247,7 @@ def derivatives(
             if order > 1 and shape != ():
                 parts += [
                     tensor(size * size, itemsize, f"the Hessian for {name}", copies=2),
+                    Cost(bytes=MATRIX_BYTES),
                     result(*shape, *shape),
                     passes(size, graph, f"the Hessian for {name}"),
                 ]
@@ -252,6 +258,7 @@ def derivatives(
             count = min(value, size) if columns else value
             parts += [
                 tensor(value * size, itemsize, what, copies=2),
+                Cost(bytes=MATRIX_BYTES),
                 result(*value_shape, *shape),
                 passes(count, graph, what),
             ]

@@ -74,6 +74,38 @@ def run(name: str, x, params: dict | None = None, **options):
     return evaluate(build_request(name, {"x": [text(x)]}, raw, **options))
 
 
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _checkout_files() -> set[str]:
+    """Every file in the checkout outside the folders tools and runs make (.git, caches, a
+    virtual environment): what a test may not add to."""
+    skip = {".git", ".venv", "venv", ".pytest_cache", ".ruff_cache", ".hypothesis", "build"}
+    found = set()
+    for folder, dirs, names in os.walk(CHECKOUT):
+        dirs[:] = [
+            d for d in dirs if d not in skip and not d.endswith((".egg-info", "__pycache__"))
+        ]
+        found.update(os.path.join(folder, n) for n in names)
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_untouched():
+    """No test writes into the checkout (a report, an image, a stray file): each runs in its
+    own temporary directory, and the session fails if a file appeared in the checkout."""
+    before = _checkout_files()
+    yield
+    added = sorted(_checkout_files() - before)
+    assert not added, f"tests wrote into the checkout: {added}"
+
+
+@pytest.fixture(autouse=True)
+def _in_a_temporary_directory(tmp_path, monkeypatch):
+    """A relative path a test writes lands in its own temporary directory."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(autouse=True)
 def _no_env(monkeypatch):
     for name in ("ACTGRAD_DEVICE", "ACTGRAD_DTYPE", "ACTGRAD_MAX_ELEMENTS", "NO_COLOR"):

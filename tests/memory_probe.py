@@ -5,8 +5,9 @@ Reads one JSON case per line on stdin and answers one JSON line each on stdout:
 "message": …}``. The parent imports torch and answers one scalar request (so torch's lazy
 set-up is done), but never runs an op big enough to start torch's thread pool: forking after
 that can hang the child (shared/notes/server.md). Each child resets the kernel's peak-RSS mark
-(``/proc/self/clear_refs``), builds the request, evaluates it and renders it as JSON, as the
-command line does, and reports VmHWM − start.
+(``/proc/self/clear_refs``), builds the request, evaluates it and writes it as the command
+line does in the case's "format" (json, the default; plain, a chunk at a time; table), and
+reports VmHWM − start.
 
 A case: ``{"kind": "fn", "name": …, "inputs": {name: [text]}, "params": {…}, "options": {…}}``
 or ``{"kind": "expr", "text": …, "vars": ["x=…"], "options": {…}}``.
@@ -14,14 +15,16 @@ or ``{"kind": "expr", "text": …, "vars": ["x=…"], "options": {…}}``.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 
-from actgrad.cli.render import render_json
+from actgrad.cli.render import render_json, render_plain, render_table
 from actgrad.core import evaluate
 from actgrad.core.errors import ActgradError, TooLarge
-from actgrad.core.request import build_expr_request, build_request, estimate
+from actgrad.core.request import build_expr_request, build_request, total_cost
+from rich.console import Console
 
 
 def _hwm() -> int:
@@ -43,10 +46,18 @@ def _child(case: dict) -> dict:
     with open("/proc/self/clear_refs", "w") as refs:
         refs.write("5")
     start = _hwm()
+    fmt = case.get("format", "json")
     try:
         request = _build(case)
-        expected = estimate(request).peak(whole_text=True)
-        render_json(evaluate(request))
+        expected = total_cost(request).peak(whole_text=fmt == "json")
+        result = evaluate(request)
+        if fmt == "json":
+            render_json(result)
+        elif fmt == "plain":
+            for _ in render_plain(result):  # written a chunk at a time, as the command does
+                pass
+        else:
+            Console(file=io.StringIO(), width=120).print(render_table(result, None, 120))
     except TooLarge as exc:
         return {"status": "refused", "peak": _hwm() - start, "message": str(exc)}
     except ActgradError as exc:

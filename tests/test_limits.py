@@ -480,8 +480,13 @@ def test_random_shapes_are_refused_or_stay_under_the_measured_bound(probe, case)
         "mish-nested-64-order-4",
     ],
 )
-def test_worst_shapes_stay_under_their_estimate(probe, case):
-    case["options"] = {"max_elements": CAP * 4, **case["options"]}
+@pytest.mark.parametrize("fmt", ["json", "plain", "table"])
+def test_worst_shapes_stay_under_their_estimate(probe, case, fmt):
+    """Each kind's worst shape, written as JSON (whole), plain lines (a chunk at a time: a
+    Jacobian's rows are thousands of numbers each) and a table."""
+    streamed = fmt != "json"
+    case = {**case, "format": fmt}
+    case["options"] = {"max_elements": CAP * 4, "streamed": streamed, **case["options"]}
     answer = probe(case)
     assert answer["status"] == "ok", answer
     assert answer["peak"] <= answer["estimate"] + SLACK, (case, answer)

@@ -116,6 +116,27 @@ def test_a_reproducer_gives_torchs_number_bit_for_bit(name):
     assert any(_bits(float(dtype(v))) == _bits(torch_said) for v in numbers)
 
 
+@pytest.mark.parametrize("name", ["y", "lambda", "torch", "print", "t1", "g", "seed", "actual"])
+def test_a_variable_named_as_python_or_the_script_names_things_reproduces(name):
+    """A variable's name never collides with Python's (lambda, print), the script's own (y,
+    t1, g, seed, actual) or torch: the script runs to its assertion and gives torch's 0."""
+    done = cli("expr", f"sigmoid({name})", "--var", f"{name}=40", "--grad", "--dtype", "float64",
+               "--report")  # fmt: skip
+    assert done.exit_code == 1, done.output
+    report = done.stdout
+    assert "the reproducer gives torch's number bit for bit" in report
+    status, output = _run(_code(report))
+    assert status == 1 and "AssertionError: torch gives 0.0" in output, output
+    assert _printed(output, "torch") == 0.0 == float(_table(report, "torch"))
+
+
+def test_bit_for_bit_only_after_the_script_ran_to_its_end(monkeypatch):
+    from actgrad.core.accuracy import reproducer
+
+    assert reproducer.run("actual = 1.0\nassert actual == 2\n")[0] == 1.0  # its own assertion
+    assert reproducer.run("actual = 1.0\nprint = None\nprint('x')\n")[0] is None
+
+
 def _numbers(data) -> list[float]:
     if isinstance(data, dict):
         return [v for k, x in data.items() if k not in ("inputs", "params") for v in _numbers(x)]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,10 +230,15 @@ class _Source:
 
 
 def forward_lines(
-    program: Program, variables: Mapping[str, Any], dtype: Any, device: Any
+    program: Program,
+    variables: Mapping[str, Any],
+    dtype: Any,
+    device: Any,
+    shown: Mapping[str, str] | None = None,
 ) -> tuple[list[str], Any, str]:
     """(source lines, the output tensor, the name of the main call) of ``program`` run on
-    ``variables``: every recorded torch call the output depends on, in order."""
+    ``variables``: every recorded torch call the output depends on, in order; a variable is
+    written as ``shown`` names it in the script (its own name by default)."""
     import torch
 
     from ..evaluator.engine import Forward
@@ -259,7 +265,8 @@ def forward_lines(
         for a in _tensors((call.args, call.kwargs)):
             if id(a) in produced and produced[id(a)] < i:
                 stack.append(produced[id(a)])
-    source = _Source({id(t): n for n, t in variables.items()})
+    shown = shown or {}
+    source = _Source({id(t): shown.get(n, n) for n, t in variables.items()})
     lines: list[str] = []
     main = ""
     kept = sorted(needed)
@@ -308,11 +315,12 @@ def _title_name(func: Any) -> str:
 
 
 def _derivative_lines(
-    req: Request, where: Where, y_shape: tuple[int, ...]
+    req: Request, where: Where, y_shape: tuple[int, ...], shown: Mapping[str, str]
 ) -> tuple[list[str], str]:
-    """(lines, the expression of the number) for ``where``'s quantity of ``y``."""
+    """(lines, the expression of the number) for ``where``'s quantity of ``y``; the leaf is
+    written as ``shown`` names it in the script."""
     program = req.program
-    k, leaf = where.order, where.leaf
+    k, leaf = where.order, shown.get(where.leaf or "x", where.leaf)
     lines: list[str] = []
     element = _element(where.index)
     if k == 0:
@@ -350,7 +358,7 @@ def _derivative_lines(
             out = "g"
         size = int(np.prod(where.shape[len(where.shape) // 2 :], dtype=np.int64))
         if where.quantity == "jacobian":
-            size = _leaf_size(req, leaf)
+            size = _leaf_size(req, where.leaf)
         row, col = divmod(where.flat, size)
         matrix = "Jacobian" if out == "y" else "Hessian"
         lines += [
@@ -398,8 +406,36 @@ class Reproducer:
     scalar_gives: float | None  # with lanes: what the 0-dim tensor gives instead
 
 
+# names the script itself uses: a variable of the user's with one of them is renamed
+SCRIPT_NAMES = {"torch", "y", "g", "v", "seed", "row", "actual", "expected", "tolerance"}
+_OWN = re.compile(r"[tg][0-9]+")
+
+
+def script_names(names: Iterable[str]) -> dict[str, str]:
+    """{a variable's name: its name in the script}: itself, unless Python or the script
+    already means something by it (lambda, print, torch, y, t1): then ``name_``."""
+    import builtins
+    import keyword
+
+    taken = SCRIPT_NAMES | set(dir(builtins))
+    out: dict[str, str] = {}
+    for name in names:
+        shown = name
+        while (
+            not shown.isidentifier()
+            or keyword.iskeyword(shown)
+            or keyword.issoftkeyword(shown)
+            or shown in taken
+            or _OWN.fullmatch(shown)
+            or shown in out.values()
+        ):
+            shown += "_"
+        out[name] = shown
+    return out
+
+
 def _inputs(
-    req: Request, inputs: Mapping[str, np.ndarray], where: Where, form: str
+    req: Request, inputs: Mapping[str, np.ndarray], where: Where, form: str, shown: dict
 ) -> tuple[dict[str, Any], list[str]]:
     """The input tensors of one form ("whole": the request's own; "scalar": the point as 0-dim
     tensors; "lanes": LANES copies of the point in each input shaped like the output) and
@@ -429,7 +465,7 @@ def _inputs(
         if grad:
             t.requires_grad_(True)
         tensors[name] = t
-        lines.append(f"{name} = {text}")
+        lines.append(f"{shown[name]} = {text}")
     return tensors, lines
 
 
@@ -495,14 +531,15 @@ def _script(
     """(the script of one form, the name of its main call)."""
     import torch
 
-    tensors, input_lines = _inputs(req, inputs, where, form)
+    shown = script_names(inputs)
+    tensors, input_lines = _inputs(req, inputs, where, form, shown)
     dtype = getattr(torch, req.dtype)
     device = next(iter(tensors.values())).device if tensors else torch.device("cpu")
-    forward, out, call = forward_lines(req.program, tensors, dtype, device)
-    shown = Where(where.path, tuple(out.shape) if where.order == 0 else where.shape, where.flat)
+    forward, out, call = forward_lines(req.program, tensors, dtype, device, shown)
+    at = Where(where.path, tuple(out.shape) if where.order == 0 else where.shape, where.flat)
     if form != "whole":
-        shown = Where(where.path, tuple(out.shape), 0)
-    derivative, number = _derivative_lines(req, shown, tuple(out.shape))
+        at = Where(where.path, tuple(out.shape), 0)
+    derivative, number = _derivative_lines(req, at, tuple(out.shape), shown)
     tolerance = claim.ulps * claim.ulp
     lines = [
         "import torch",
@@ -535,12 +572,16 @@ def run(code: str) -> tuple[float | None, str]:
 
     scope: dict[str, Any] = {"__name__": "__reproducer__"}
     printed = io.StringIO()
+    ended = True
     with contextlib.redirect_stdout(printed):
         try:
             exec(compile(code, "<reproducer>", "exec"), scope)  # our own generated code
+        except AssertionError as exc:  # its own last line: torch's number is not the truth
+            printed.write("".join(traceback.format_exception_only(exc)))
         except Exception as exc:  # what it raises is part of what it prints
             printed.write("".join(traceback.format_exception_only(exc)))
-    value = scope.get("actual")
+            ended = False  # a script that fails before its end reproduces nothing
+    value = scope.get("actual") if ended else None
     return (float(value) if isinstance(value, int | float) else None), printed.getvalue()
 
 

@@ -201,6 +201,17 @@ class Exhaustive:
         patterns = np.where(keys < 0, keys ^ mask, keys).astype(kind)
         return read(patterns)
 
+    def sample(self, dtype: str, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` of the inputs drawn at random (by bit pattern, as the sweep spreads them)."""
+        kind, read = _BITS[dtype]
+        width = np.dtype(kind).itemsize * 8
+        first, last = self._keys(dtype)
+        if last < first:
+            return np.zeros(0)
+        keys = rng.integers(first, last + 1, size=n, dtype=np.int64)
+        mask = (1 << (width - 1)) - 1
+        return read(np.where(keys < 0, keys ^ mask, keys).astype(kind))
+
     def words(self, dtypes: list[str]) -> str:
         counts = ", ".join(f"{self.count(d):,} in {d}" for d in dtypes)
         if self.low is None and self.high is None:
