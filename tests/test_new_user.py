@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ACTGRAD = str(Path(sys.executable).with_name("actgrad"))
@@ -484,3 +485,28 @@ def test_torchs_own_error_suggests_only_what_would_change_something():
 
     for dtype, hint in (("float64", "change the input"), ("float32", "try --dtype float64")):
         assert hint in fails(dtype).hint and "--device cpu" not in fails(dtype).hint
+
+
+def test_a_learners_scalar_call_and_actgrads_number_are_both_given():
+    """actgrad shows torch's vectorized kernel (what any larger tensor and batch get); where a
+    0-dim tensor's scalar code gives another number, the result gives that one too."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.tensor(-4.0, requires_grad=True)
+    y = F.gelu(x)
+    (g,) = torch.autograd.grad(y, x)
+    lanes = torch.full((64,), -4.0, requires_grad=True)
+    (lane_g,) = torch.autograd.grad(F.gelu(lanes).sum(), lanes)
+    assert y.item() != F.gelu(lanes)[0].item()  # the two kernels differ here (the premise)
+    data = json.loads(cli("gelu", "--x", "-4", "--grad", "--json").stdout)
+    assert data["value"] == np.float32(F.gelu(lanes)[0].item()) and data["grad"]["x"] == np.float32(
+        lane_g[0].item()
+    )
+    said = [n for n in data["notes"] if n.startswith("torch's scalar code gives")]
+    assert len(said) == 1, data["notes"]
+    assert str(np.float32(y.item())) in said[0] and str(np.float32(g.item())) in said[0], said
+    line = json.loads(cli("batch", input="gelu --x -4 --grad\n").stdout)
+    assert line["result"] == data  # batch's row says the same
+    plain = json.loads(cli("sigmoid", "--x", "0.5", "--grad", "--json").stdout)
+    assert not any(n.startswith("torch's scalar code") for n in plain["notes"])

@@ -26,7 +26,7 @@ from ..parse.inputs import Values
 from ..request import Request
 from ..result import Result
 from . import notes
-from .engine import activation_notes, compute, result_of
+from .engine import activation_notes, compute, result_of, scalar_code, scalar_code_differs
 from .program import of_function
 
 
@@ -164,6 +164,8 @@ def _own_rows(
     own = np.zeros(len(xs), dtype=bool)  # notes that name the row's own numbers
     for g in grads:
         own |= np.isnan(g) & np.isfinite(x_np)
+    if x.device.type == "cpu" and spec.pointwise and not spec.stochastic:  # a 0-dim tensor's
+        own |= scalar_code_differs(got, scalar_code(spec, params, x, key.order))  # numbers
     live = notes.live_accuracy_mask(spec, params, key.dtype, x_np, got)
     if live is not None:
         own |= live

@@ -20,10 +20,11 @@ from ..parse.expr import CONSTANTS, OPERATORS
 from ..parse.inputs import Linspace, Values
 from ..request import Request
 from ..result import Result
-from ..words import counted, counted_are
+from ..words import counted, counted_are, shortest
 from . import symbolic
 from .derivatives import Derivatives, differentiate
 from .notes import (
+    PRIMES,
     accuracy_notes,
     kink_notes,
     live_accuracy_notes,
@@ -31,7 +32,7 @@ from .notes import (
     overflow_note,
     reduction_note,
 )
-from .program import Call, Program, elementwise_shape, run
+from .program import Call, Program, elementwise_shape, of_function, run
 
 CHUNK = 16_384  # under torch's parallel grain size: one thread, never split mid-vector
 LANES = 64  # chunks are padded to a multiple of this: every element takes the SIMD kernels
@@ -528,11 +529,95 @@ def activation_notes(
         )
     if spec.pointwise:
         notes += nan_derivative_notes(spec.name, x_np, derivatives)
-        got = [value, *(derivatives[k]["x"] for k in range(1, order + 1))]
+        got = [value, *got_derivatives(derivatives)]
         live = live_accuracy_notes(spec, params, dtype, x_np, got)
         notes += live if live is not None else accuracy_notes(spec, params, dtype, order, x_np)
+    notes += scalar_code_notes(
+        spec, params, dtype, order, x, [value, *got_derivatives(derivatives)]
+    )
     notes += spec.param_notes(params)
     return notes
+
+
+def got_derivatives(derivatives: dict[int, dict[str, np.ndarray]]) -> list[np.ndarray]:
+    return [derivatives[k]["x"] for k in sorted(derivatives)]
+
+
+SCALAR_POINTS = 64  # inputs up to this many are also evaluated as torch's scalar code runs them
+
+
+def scalar_code(spec: registry.FunctionSpec, params: dict, x: torch.Tensor, order: int) -> list:
+    """[value, f′, …] at each element of ``x`` as torch's scalar (not vectorized) code gives
+    them: the evaluator's own program and derivatives on a strided copy of ``x``, where every
+    element takes the loop a 0-dim tensor takes (``F.gelu(torch.tensor(-4.0))``), and the last
+    elements of a tensor whose size is not a multiple of the vector width."""
+    flat = x.detach().reshape(-1)
+    spread = torch.empty(2 * flat.numel(), dtype=flat.dtype, device=flat.device)[::2]
+    leaf = spread.copy_(flat).requires_grad_(order > 0)
+    program = of_function(spec, {"x": tuple(leaf.shape)}, params)
+    forward = Forward(flat.dtype, flat.device)
+    with _torch_calls(spec.name, types_of(flat), flat.device):
+        out = forward(program, {"x": leaf})
+        derivatives, _ = differentiate(program, out, {"x": leaf}, order)
+    found = [out, *(derivatives[k]["x"] for k in sorted(derivatives))]
+    return [to_numpy(t).reshape(x.shape) for t in found]
+
+
+def types_of(t: torch.Tensor) -> Any:
+    """A stand-in request for :func:`_torch_calls`' message: the tensor's dtype."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(dtype=str(t.dtype).removeprefix("torch."))
+
+
+def scalar_code_differs(got: list[np.ndarray], scalar: list[np.ndarray]) -> np.ndarray:
+    """Where (flat) any quantity differs between the two kernels (nan is nan)."""
+    differs = np.zeros(np.size(got[0]), dtype=bool)
+    for a, b in zip(got, scalar, strict=True):
+        a, b = np.reshape(a, -1), np.reshape(b, -1)
+        differs |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    return differs
+
+
+def scalar_code_notes(
+    spec: registry.FunctionSpec,
+    params: dict,
+    dtype: str,
+    order: int,
+    x: torch.Tensor,
+    got: list[np.ndarray],
+) -> list[str]:
+    """Where torch's scalar code gives other numbers than the vectorized kernel actgrad shows
+    (a learner's ``F.gelu(torch.tensor(-4.0))`` against ``actgrad gelu --x -4``): both."""
+    if (
+        x.device.type != "cpu"
+        or not spec.pointwise
+        or spec.stochastic
+        or not 0 < x.numel() <= SCALAR_POINTS
+    ):
+        return []
+    scalar = scalar_code(spec, params, x, order)
+    differs = scalar_code_differs(got, scalar)
+    if not differs.any():
+        return []
+    i = int(np.flatnonzero(differs)[0])
+    names = [f"{spec.name}{PRIMES[k]}" for k in range(order + 1)]
+    pairs = [
+        f"{name} {shortest(float(np.reshape(s, -1)[i]), dtype)} (vectorized: "
+        f"{shortest(float(np.reshape(g, -1)[i]), dtype)})"
+        for name, g, s in zip(names, got, scalar, strict=True)
+        if scalar_code_differs([g], [s])[i]
+    ]
+    point = shortest(float(x.detach().reshape(-1)[i]), dtype)
+    where = "here" if x.ndim == 0 else f"at x = {point}"
+    more = int(differs.sum()) - 1
+    if more:
+        where += f" (and at {counted(more, 'more input')})"
+    return [
+        f"torch's scalar code gives {', '.join(pairs)} {where}: a 0-dim tensor "
+        f"(torch.tensor({point})) and a tensor's last few elements take it; the numbers shown "
+        "are the vectorized kernel's, which every element of a larger tensor, and batch, gets"
+    ]
 
 
 def closed_form_derivative(spec: registry.FunctionSpec, x: np.ndarray, params: dict) -> np.ndarray:
