@@ -127,7 +127,19 @@ def _make_context(command: Any, name: str, args: list[str]) -> Any:
 
 def _request(name: str, options: dict[str, Any], max_elements: int) -> Any:
     """The Request of a batch line's parsed options (a JSON object's or a command line's),
-    built by core as the command line's is; its element cap is at most batch's own."""
+    built by core as the command line's is; its element cap is at most batch's own. What only
+    shapes a command's output (every answer is a JSON line) is refused, never ignored."""
+    shaping = {
+        "--format": options.get("output_format") not in (None, "auto", "json"),
+        "--header": bool(options.get("header")),
+        "--precision": options.get("precision") is not None,
+    }
+    for flag, given in shaping.items():
+        if given:
+            raise BadParameter(
+                f"{flag} shapes a command's output; batch answers every line in full JSON",
+                f"drop {flag} from the line",
+            )
     request = request_of(name, options, no_stdin, max_elements=max_elements)
     return Compare(request, dtype_list(options["dtypes"])) if options.get("dtypes") else request
 

@@ -29,6 +29,7 @@ from actgrad.core.command_options import (
     function_options,
     function_request,
 )
+from actgrad.core.errors import BadParameter
 from actgrad.core.functions import registry
 from actgrad.core.options import parse_int
 from actgrad.core.request import enforce_cost
@@ -89,6 +90,11 @@ RESULT_HOOKS: list[Callable[[Any], None]] = []  # each is called with every resu
 def _emit(request: Any, options: dict[str, Any]) -> None:
     """core.evaluate → renderer → stdout, in the format asked for."""
     fmt = resolve_format(options["output_format"], options["as_json"])
+    if options.get("header") and fmt == "json":
+        raise BadParameter(
+            "--header names plain output's columns; JSON names every number",
+            "drop --header, or use --format plain",
+        )
     precision = options["precision"]
     digits = None if precision is None else parse_int(precision, "--precision", 1, 17)
     if options.get("report") is not None:
@@ -118,7 +124,6 @@ def _emit_report(request: Any, options: dict[str, Any], fmt: str, digits: int | 
 
     from actgrad.cli import files
     from actgrad.core.accuracy.report import report
-    from actgrad.core.errors import BadParameter
 
     target = options["report"]
     if options.get("dtypes"):

@@ -195,10 +195,13 @@ def _loss_plain(result: Result, precision: int | None, header: bool) -> Iterator
         return
     rows = result.value.size
     points = [(n, a.reshape(rows, 1)) for n, a in result.inputs.items() if a.size == rows]
+    # a derivative with no row per value (vᵀJ for a scalar variable) is a block of its own
+    apart = [(n, a) for n, a in derivatives if a.size < rows or a.size % rows]
+    alone = {n for n, _ in apart}
     cols = [
         *points,
         (label, result.value.reshape(rows, 1)),
-        *((n, a.reshape(rows, -1)) for n, a in derivatives),
+        *((n, a.reshape(rows, -1)) for n, a in derivatives if n not in alone),
     ]
     if header:
         yield (
@@ -208,9 +211,13 @@ def _loss_plain(result: Result, precision: int | None, header: bool) -> Iterator
             )
             + "\n"
         )
-    for start in range(0, rows, PLAIN_CHUNK_ROWS):
-        cells = [_cells(c[start : start + PLAIN_CHUNK_ROWS], precision) for _, c in cols]
+    width = sum(c.shape[1] for _, c in cols)
+    chunk = max(1, min(PLAIN_CHUNK_ROWS, STREAM_NUMBERS // width))
+    for start in range(0, rows, chunk):
+        cells = [_cells(c[start : start + chunk], precision) for _, c in cols]
         yield "".join("\t".join(row) + "\n" for row in zip(*cells, strict=True))
+    for name, arr in apart:
+        yield (f"{name}\n" if header else "") + _lines(arr, precision)
     yield formulas
 
 

@@ -555,3 +555,18 @@ def test_a_command_line_asking_for_a_report_is_refused_on_its_line():
     for answer in answers(done.stdout):
         assert not answer["ok"] and "cannot write a report" in answer["error"]["message"]
     assert done.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"fn": "sigmoid", "x": 1, "precision": 3}',
+        '{"fn": "sigmoid", "x": 1, "header": true}',
+        '{"fn": "sigmoid", "x": 1, "format": "table"}',
+        "sigmoid --x 1 --header",
+        "sigmoid --x 1 --precision 3",
+    ],
+)
+def test_an_option_that_only_shapes_output_is_refused_on_its_line(line):
+    (answer,) = answers(batch(line + "\n").stdout)
+    assert not answer["ok"] and "shapes a command's output" in answer["error"]["message"]

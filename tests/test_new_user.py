@@ -510,3 +510,16 @@ def test_a_learners_scalar_call_and_actgrads_number_are_both_given():
     assert line["result"] == data  # batch's row says the same
     plain = json.loads(cli("sigmoid", "--x", "0.5", "--grad", "--json").stdout)
     assert not any(n.startswith("torch's scalar code") for n in plain["notes"])
+
+
+def test_a_cotangent_over_an_expression_with_a_scalar_variable_is_written_in_each_format():
+    for fmt in ("plain", "table", "json"):
+        done = cli("expr", "x*y", "--x", "1,2", "--var", "y=3", "--cotangent", "1,1", "-f", fmt)
+        assert done.exit_code == 0 and "internal error" not in done.stderr, done.output
+    plain = cli("expr", "x*y", "--x", "1,2", "--var", "y=3", "--cotangent", "1,1").stdout
+    assert plain == "1.0\t3.0\t3.0\n2.0\t6.0\t3.0\n3.0\n"  # vᵀ∂f/∂y = 1·1 + 1·2 = 3
+
+
+def test_header_with_json_is_refused():
+    done = cli("sigmoid", "--x", "1", "--header", "--json")
+    assert done.exit_code == 2 and done.stdout == "" and "--header" in done.stderr
