@@ -127,7 +127,10 @@ def open_directory(path: str | None = None) -> int | None:
         return None
     except OSError as exc:  # ELOOP: a symbolic link; ENOTDIR: something else; EACCES
         if os.path.islink(path):
-            mine = os.lstat(path).st_uid == os.geteuid()
+            try:
+                mine = os.lstat(path).st_uid == os.geteuid()
+            except OSError:  # swapped away meanwhile
+                mine = False
             hint = f"remove the link, or {ELSEWHERE}" if mine else ""
             raise Unsafe(f"{path} is a symbolic link", hint) from None
         if os.path.lexists(path) and not os.path.isdir(path):

@@ -57,6 +57,8 @@ def _trusted(path: str) -> str:
             st = os.lstat(path)
         except FileNotFoundError:
             return path
+        except OSError as exc:  # a folder that may not be searched: said where it is opened
+            raise _unavailable(path, exc) from None
         if not stat.S_ISLNK(st.st_mode):
             return path
         if st.st_uid not in (mine, 0):

@@ -396,7 +396,8 @@ def function_request(
         params,
         wrt=_names(options.get("wrt")),
         broadcast=options.get("broadcast", False),
-        grad=options["grad"] or bool(options.get("wrt")),  # as in expr: --wrt asks for them
+        # as in expr: --wrt (what to differentiate) and --index (which output's) ask for it
+        grad=options["grad"] or bool(options.get("wrt")) or options.get("index") is not None,
         order=options["order"],
         index=options.get("index"),
         device=options["device"],

@@ -354,3 +354,8 @@ def test_an_option_that_would_not_act_is_refused(args, says):
 def test_a_losss_wrt_asks_for_its_gradient():
     data = as_json("mse", "--pred", "1,2", "--target", "0,0", "--wrt", "target")
     assert data["grad"] == {"target": [-1.0, -2.0]}
+
+
+def test_index_asks_for_that_outputs_gradient():
+    data = as_json("softmax", "--x", "1,2", "--index", "0")
+    assert "grad" in data and len(data["grad"]["x"]) == 2

@@ -112,7 +112,7 @@ def test_a_reproducer_gives_torchs_number_bit_for_bit(name):
     dtype = {"float16": np.float16, "float32": np.float32, "bfloat16": np.float32}.get(
         args[args.index("--dtype") + 1], np.float64
     )
-    numbers = _numbers(json.loads(cli(*args, "--json").stdout))
+    numbers = _numbers(json.loads(cli(*args, "--check", "--json").stdout))  # --ulps is --check's
     assert any(_bits(float(dtype(v))) == _bits(torch_said) for v in numbers)
 
 
