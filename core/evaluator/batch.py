@@ -26,7 +26,14 @@ from ..parse.inputs import Values
 from ..request import Request
 from ..result import Result
 from . import notes
-from .engine import activation_notes, compute, result_of, scalar_code, scalar_code_differs
+from .engine import (
+    activation_notes,
+    compute,
+    result_of,
+    scalar_code,
+    scalar_code_differs,
+    scalar_code_notes,
+)
 from .program import of_function
 
 
@@ -136,7 +143,32 @@ def evaluate_group(key: GroupKey, xs: list[float]) -> Group:
     if done.warnings:  # warnings become notes: let each row say them as it would alone
         return Group(result, {}, finite, np.ones(len(xs), dtype=bool))
     notes_of = _own_rows(spec, params, key, xs, x, x_np, value, grads, finite)
+    if x.device.type == "cpu" and spec.pointwise and not spec.stochastic:
+        _scalar_code_rows(spec, params, key, x, [value, *grads], result.notes, notes_of)
     return Group(result, notes_of, finite, np.zeros(len(xs), dtype=bool))
+
+
+def _scalar_code_rows(
+    spec: registry.FunctionSpec,
+    params: dict,
+    key: GroupKey,
+    x: torch.Tensor,
+    got: list[np.ndarray],
+    shared: list[str],
+    notes_of: dict[int, list[str]],
+) -> None:
+    """Add to each row where torch's scalar code gives other numbers the note its one-off
+    gives, from one strided evaluation of the whole group (before the parameter notes, as
+    activation_notes orders them)."""
+    scalar = scalar_code(spec, params, x, key.order)
+    tail = spec.param_notes(params)
+    for i in np.flatnonzero(scalar_code_differs(got, scalar)).tolist():
+        base = notes_of.get(i, shared)
+        note = scalar_code_notes(
+            spec, params, key.dtype, key.order, x[i], [g[i] for g in got], [s[i] for s in scalar]
+        )
+        ends = bool(tail) and base[len(base) - len(tail) :] == tail
+        notes_of[i] = [*base[: len(base) - len(tail)], *note, *tail] if ends else [*base, *note]
 
 
 def _own_rows(
@@ -164,8 +196,6 @@ def _own_rows(
     own = np.zeros(len(xs), dtype=bool)  # notes that name the row's own numbers
     for g in grads:
         own |= np.isnan(g) & np.isfinite(x_np)
-    if x.device.type == "cpu" and spec.pointwise and not spec.stochastic:  # a 0-dim tensor's
-        own |= scalar_code_differs(got, scalar_code(spec, params, x, key.order))  # numbers
     live = notes.live_accuracy_mask(spec, params, key.dtype, x_np, got)
     if live is not None:
         own |= live
@@ -191,6 +221,7 @@ def _own_rows(
                 x_np[i],
                 value[i],
                 {k: {"x": g[i]} for k, g in enumerate(grads, 1)},
+                scalar_note=False,  # added from the group's own arrays
             )
         )
 

@@ -515,10 +515,12 @@ def activation_notes(
     x_np: np.ndarray,
     value: np.ndarray,
     derivatives: dict[int, dict[str, np.ndarray]],
+    scalar_note: bool = True,
 ) -> list[str]:
-    """Kinks and regions hit, nan inputs, nan derivatives, measured accuracy, gumbel's hard
-    one-hot: what an activation's result says besides its numbers (a one-off's, and each
-    row of a batch group's, by this same code)."""
+    """Kinks and regions hit, nan inputs, nan derivatives, measured accuracy, the scalar
+    kernel's numbers (unless ``scalar_note`` is False: a batch group adds them from its own
+    arrays), gumbel's hard one-hot: what an activation's result says besides its numbers (a
+    one-off's, and each row of a batch group's, by this same code)."""
     notes = kink_notes(spec, x, params, order)
     nans = int(np.isnan(x_np).sum())
     if nans and order:
@@ -532,9 +534,9 @@ def activation_notes(
         got = [value, *got_derivatives(derivatives)]
         live = live_accuracy_notes(spec, params, dtype, x_np, got)
         notes += live if live is not None else accuracy_notes(spec, params, dtype, order, x_np)
-    notes += scalar_code_notes(
-        spec, params, dtype, order, x, [value, *got_derivatives(derivatives)]
-    )
+    if scalar_note:
+        got = [value, *got_derivatives(derivatives)]
+        notes += scalar_code_notes(spec, params, dtype, order, x, got)
     notes += spec.param_notes(params)
     return notes
 
@@ -586,9 +588,11 @@ def scalar_code_notes(
     order: int,
     x: torch.Tensor,
     got: list[np.ndarray],
+    scalar: list[np.ndarray] | None = None,
 ) -> list[str]:
     """Where torch's scalar code gives other numbers than the vectorized kernel actgrad shows
-    (a learner's ``F.gelu(torch.tensor(-4.0))`` against ``actgrad gelu --x -4``): both."""
+    (a learner's ``F.gelu(torch.tensor(-4.0))`` against ``actgrad gelu --x -4``): both.
+    ``scalar``: the scalar code's numbers, when the caller has them."""
     if (
         x.device.type != "cpu"
         or not spec.pointwise
@@ -596,7 +600,7 @@ def scalar_code_notes(
         or not 0 < x.numel() <= SCALAR_POINTS
     ):
         return []
-    scalar = scalar_code(spec, params, x, order)
+    scalar = scalar_code(spec, params, x, order) if scalar is None else scalar
     differs = scalar_code_differs(got, scalar)
     if not differs.any():
         return []
