@@ -468,17 +468,15 @@ def test_the_c_locale_gets_ascii_tables():
 
 
 def test_torchs_own_error_suggests_only_what_would_change_something():
-    import types
 
     import torch
     from actgrad.core.errors import EvaluationFailed
     from actgrad.core.evaluator import engine
 
     def fails(dtype: str) -> EvaluationFailed:
-        request = types.SimpleNamespace(dtype=dtype)
         with (
             pytest.raises(EvaluationFailed) as caught,
-            engine._torch_calls("sigmoid", request, torch.device("cpu")),
+            engine._torch_calls("sigmoid", dtype, torch.device("cpu")),
         ):
             raise RuntimeError("a kernel's own complaint")
         return caught.value

@@ -277,7 +277,7 @@ def compute(req: Request) -> Computed:
     forward = Forward(dtype, device)
     names = [n for n in req.wrt if n in inputs]
     command = program.function.replace("_", "-") if program.function else "expr"
-    with _torch_calls(command, req, device) as caught:
+    with _torch_calls(command, req.dtype, device) as caught:
         if program.stochastic:
             torch.manual_seed(req.seed)
         shape = elementwise_shape(program, {n: tuple(t.shape) for n, t in inputs.items()})
@@ -401,7 +401,7 @@ def _cotangent(req: Request, out: torch.Tensor) -> torch.Tensor:
 
 
 @contextmanager
-def _torch_calls(command: str, req: Request, device: torch.device):
+def _torch_calls(command: str, dtype: str, device: torch.device):
     """Run torch: warnings are caught (they become notes), a RuntimeError becomes
     EvaluationFailed and a ValueError (torch's own input validation) BadInput."""
     try:
@@ -412,10 +412,10 @@ def _torch_calls(command: str, req: Request, device: torch.device):
         raise BadInput(f"torch rejected the input of {command}: {exc}", "fix the input") from None
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        changes = {"--dtype float64": req.dtype != "float64", "--device cpu": device.type != "cpu"}
+        changes = {"--dtype float64": dtype != "float64", "--device cpu": device.type != "cpu"}
         elsewhere = " or ".join(option for option, differs in changes.items() if differs)
         raise EvaluationFailed(
-            f"torch could not evaluate {command} in {req.dtype} on {device}: {first}",
+            f"torch could not evaluate {command} in {dtype} on {device}: {first}",
             f"try {elsewhere}" if elsewhere else "see torch's message; change the input",
         ) from None
 
@@ -558,18 +558,11 @@ def scalar_code(spec: registry.FunctionSpec, params: dict, x: torch.Tensor, orde
     leaf = spread.copy_(flat).requires_grad_(order > 0)
     program = of_function(spec, {"x": tuple(leaf.shape)}, params)
     forward = Forward(flat.dtype, flat.device)
-    with _torch_calls(spec.name, types_of(flat), flat.device):
+    with _torch_calls(spec.name, str(flat.dtype).removeprefix("torch."), flat.device):
         out = forward(program, {"x": leaf})
         derivatives, _ = differentiate(program, out, {"x": leaf}, order)
     found = [out, *(derivatives[k]["x"] for k in sorted(derivatives))]
     return [to_numpy(t).reshape(x.shape) for t in found]
-
-
-def types_of(t: torch.Tensor) -> Any:
-    """A stand-in request for :func:`_torch_calls`' message: the tensor's dtype."""
-    from types import SimpleNamespace
-
-    return SimpleNamespace(dtype=str(t.dtype).removeprefix("torch."))
 
 
 def scalar_code_differs(got: list[np.ndarray], scalar: list[np.ndarray]) -> np.ndarray:
