@@ -14,7 +14,7 @@ import argparse
 import time
 
 from actgrad.core.accuracy import sweeps
-from actgrad.core.exact import reference
+from actgrad.core.exact import truth
 from actgrad.core.functions import registry
 
 
@@ -38,11 +38,11 @@ def main() -> None:
     for dtype in args.dtypes.split(","):
         xs = grid.values(dtype)
         for order in (int(o) for o in args.orders.split(",")):
-            reference._CACHE.clear()
+            truth._CACHE.clear()
             cold = _timed(lambda: list(sweeps.sweep(spec, grid, [dtype], order)))  # noqa: B023
             warm = _timed(lambda: list(sweeps.sweep(spec, grid, [dtype], order)))  # noqa: B023
-            reference._CACHE.clear()
-            alone = _timed(lambda: reference.elementwise(spec.name, params, xs, order))  # noqa: B023
+            truth._CACHE.clear()
+            alone = _timed(lambda: truth.elementwise(spec.name, params, xs, order))  # noqa: B023
             print(
                 f"{dtype:9} {order:9} {xs.size:9,} {cold:9.1f} {alone / cold:9.0%} "
                 f"{warm / cold:9.2f}"

@@ -84,7 +84,7 @@ def check_in_process(runs: int) -> float:
 
 def sweep() -> float:
     from actgrad.core.accuracy import sweeps
-    from actgrad.core.exact import reference
+    from actgrad.core.exact import truth
     from actgrad.core.functions import registry
 
     spec = registry.get("sigmoid")
@@ -98,7 +98,7 @@ def sweep() -> float:
     start = time.perf_counter()
     list(sweeps.sweep(spec, "-40:40:2001", list(sweeps.DTYPES), 2))
     print(f"  the same again (the reference cached): {time.perf_counter() - start:.2f} s")
-    reference._CACHE.clear()
+    truth._CACHE.clear()
     return took
 
 
@@ -106,7 +106,7 @@ def against_mp_diff(points: int) -> None:
     """f, f′, f″ of gelu at the same points: Taylor series (two precisions, as the reference
     converges) against mpmath's numeric mp.diff at the same two precisions."""
     import numpy as np
-    from actgrad.core.exact import reference
+    from actgrad.core.exact import reference, truth
     from mpmath import mp
 
     xs = np.linspace(-7.3, 7.9, points).tolist()
@@ -117,10 +117,10 @@ def against_mp_diff(points: int) -> None:
 
     ours, theirs = [], []
     for _ in range(3):
-        reference._CACHE.clear()
+        truth._CACHE.clear()
         start = time.perf_counter()
         for x in xs:
-            reference.point("gelu", params, x, 2)
+            truth.point("gelu", params, x, 2)
         ours.append(time.perf_counter() - start)
         start = time.perf_counter()
         for x in xs:

@@ -246,7 +246,7 @@ def _calibrate(spec: Any, params: dict[str, Any], order: int, sample: np.ndarray
     """Seconds per reference point, measured on ``sample`` (points drawn from the sweep's
     own, so that its tails and subnormals weigh as they will), a few at a time for at most
     CALIBRATION_SECONDS (the cache then keeps what was computed)."""
-    from actgrad.core.exact import reference
+    from actgrad.core.exact import truth
 
     if not spec.elementwise or not sample.size:
         return 3e-4
@@ -254,7 +254,7 @@ def _calibrate(spec: Any, params: dict[str, Any], order: int, sample: np.ndarray
     for chunk in np.array_split(sample, max(1, sample.size // 4)):
         start = time.perf_counter()
         try:
-            reference.elementwise(spec.name, {**spec.defaults(), **params}, chunk, order)
+            truth.elementwise(spec.name, {**spec.defaults(), **params}, chunk, order)
         except Exception:  # only an estimate: a refusal shows up in the sweep itself
             break
         spent += time.perf_counter() - start

@@ -164,6 +164,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.errors", "core.words", "core.schema"),
     # text -> numbers; cost arithmetic; intervals in arbitrary precision; the machine
     ("core.parse.inputs", "core.cost", "core.exact.interval", "core.machine"),
+    ("core.functions.arithmetic",),  # how a parameter reaches torch's kernel (no torch)
     ("core.exact.taylor",),  # Taylor series over intervals
     ("core.functions.spec",),  # what a function is, as data
     # data: the entries; the measured regions
@@ -178,10 +179,11 @@ LAYERS: list[tuple[str, ...]] = [
     # validated requests; formulas; results
     ("core.request", "core.evaluator.symbolic", "core.result"),
     ("core.command_options",),  # each command's options as data; their values -> a request
-    # a JSON request's options; an expression's exact value
-    ("core.json_line", "core.exact.reference_program"),
-    # derivative forms; notes; a result's exact values
-    ("core.evaluator.derivatives", "core.evaluator.notes", "core.exact.truth"),
+    # a JSON request's options; the exact interpreter of every program
+    ("core.json_line", "core.exact.interpreter"),
+    ("core.exact.truth",),  # a result's exact values: the one driver of the interpreter
+    # derivative forms; notes
+    ("core.evaluator.derivatives", "core.evaluator.notes"),
     ("core.evaluator.engine",),  # the evaluator (torch)
     ("core.accuracy.check", "core.evaluator.batch"),  # --check; coalesced batch groups
     ("core.accuracy.sweeps",),  # torch's error over a range, per dtype and order

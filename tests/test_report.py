@@ -163,13 +163,16 @@ def test_nothing_flagged_says_so_and_exits_0():
 
 
 def test_a_dtypes_own_rounding_is_no_finding():
-    """mse of 1e20 is 5e39: float32's inf is its correct rounding, not torch's error; the
-    Hessian has no true value. --check fails on them, and --report has nothing to report."""
+    """mse of 1e20 is 5e39: float32's inf is its correct rounding, not torch's error (the
+    Hessian is judged by its true value too). --check fails on it, and --report has nothing
+    to report."""
     args = ["mse", "--pred", "[1e20, 1]", "--target", "[0,0]", "--order", "2", "--dtype", "float32"]
     done = cli(*args, "--report")
     assert done.exit_code == 1 and done.stdout == ""
     assert "nothing to report" in done.stderr and "own rounding" in done.stderr
-    assert "no true value for grad2.pred" in done.stderr
+    check = json.loads(cli(*args, "--check", "--json").stdout)["check"]
+    assert check["reference"] == "mpmath" and not check["reference_missing"]
+    assert {f["path"] for f in check["flags"]} == {"value"}  # the Hessian holds
 
 
 def test_a_report_file_keeps_the_result_on_stdout(tmp_path):

@@ -441,12 +441,9 @@ def sweep(
         req = build_request(spec.name, inputs, own, order=n, dtype=dtype, max_elements=max_elements)
         result = torch_result(req)
         try:
-            if spec.kind == "activation":
-                truths, _ = truth.truths(
-                    result, req.program, progress=progress, limit=None, seconds=None
-                )
-            else:
-                truths = _loss_truths(spec, result, progress)
+            truths, _ = truth.truths(
+                result, req.program, progress=progress, limit=None, seconds=None
+            )
         except NoReference:
             continue
         x = result.inputs["x" if "x" in result.inputs else "pred"].astype(np.float64)
@@ -457,36 +454,6 @@ def sweep(
                 over = default_ulps(dtype) if limit is None else limit
                 flat = np.reshape(got, -1), truths[path].flat()
                 yield _row(spec, dict(result.params), dtype, quantity, x, *flat, over)
-
-
-def _loss_truths(
-    spec: registry.FunctionSpec, result: Any, progress: Callable[[int], None] | None
-) -> dict[str, Truth]:
-    """The truth of a swept loss (reduction none: each element's loss depends on its own pred
-    alone), a point at a time: one reference evaluation of the whole grid would do a pass per
-    element over every element, and take the precision the widest spread of preds needs."""
-    from ..exact.reference import truth_of
-    from ..exact.reference_losses import loss
-
-    pred = result.inputs["pred"]
-    n = pred.size
-    values, value_ok, grads, grad_ok = [], [], [], []
-    for i in range(n):
-        one = {
-            k: np.asarray(v, dtype=np.float64).reshape(-1)[i if v.size == n else 0 : None][:1]
-            for k, v in result.inputs.items()
-        }
-        value, grad, ok, ok_grad = loss(spec.name, result.params, one, ["pred"])
-        values += value
-        value_ok += ok
-        grads += grad["pred"][0]
-        grad_ok += ok_grad["pred"]
-        if progress is not None and i % 256 == 255:
-            progress(256)
-    out = {"value": truth_of(values, value_ok, pred.shape, False)}
-    if 1 in result.derivatives:
-        out["grad.pred"] = truth_of(grads, grad_ok, pred.shape, False)
-    return out
 
 
 def _pairs(grid: Grid, first: str, dtype: str) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import torch
 
-from .program import Program
+from .program import Program, derivative_form
 
 Derivatives = dict[int, dict[str, torch.Tensor]]
 
@@ -44,18 +44,16 @@ def differentiate(
         return derivatives, jacobian
     if direction is not None:
         return {1: {n: _grad(value, leaf, direction=direction) for n, leaf in leaves.items()}}, {}
-    if program.dim is not None:
-        ((name, leaf),) = leaves.items()
-        if index is None:
-            jacobian[name] = jacobian_per_slice(value, leaf, program.dim, graph)
-            return derivatives, jacobian
-        g = _grad(value.movedim(program.dim, -1)[..., index], leaf, order > 1)
-        derivatives[1] = {name: g}
-        if order > 1:
-            derivatives[2] = {name: jacobian_per_slice(g, leaf, program.dim, graph)}
-        return derivatives, jacobian
     for name, leaf in leaves.items():
-        if (program.elementwise and leaf.shape == value.shape) or value.ndim == 0:
+        form = derivative_form(program, tuple(value.shape), tuple(leaf.shape), index)
+        if form == "slice-jacobian":
+            jacobian[name] = jacobian_per_slice(value, leaf, program.dim, graph)
+        elif form == "slice-index":
+            g = _grad(value.movedim(program.dim, -1)[..., index], leaf, order > 1)
+            derivatives[1] = {name: g}
+            if order > 1:
+                derivatives[2] = {name: jacobian_per_slice(g, leaf, program.dim, graph)}
+        elif form == "orders":
             out = value
             for k in range(1, order + 1):
                 if k == 2 and value.ndim == 0 and leaf.ndim:  # a scalar's Hessian
@@ -63,7 +61,7 @@ def differentiate(
                     break
                 out = _grad(out, leaf, create_graph=k < order)
                 derivatives.setdefault(k, {})[name] = out
-        elif program.separable and leaf.numel() >= value.numel():
+        elif form == "sum":
             derivatives.setdefault(1, {})[name] = _grad(value, leaf)
         else:  # a broadcast input (the model's w, x in x*z): every element's derivative
             jacobian[name] = jacobian_of(value, leaf, graph)

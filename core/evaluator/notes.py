@@ -183,12 +183,12 @@ def _live(
     if not judged_live(1 if rows else x.size):
         return None
     from ..accuracy.ulps import lost, ulp_errors
-    from ..exact import reference  # mpmath
+    from ..exact import reference, truth  # mpmath
     from ..exact.interval import budget
 
     try:
         with budget(LIVE_SECONDS):  # what does not settle in time is not judged
-            truths = reference.elementwise(spec.name, params, x, len(got) - 1)
+            truths = truth.elementwise(spec.name, params, x, len(got) - 1, dtype)
     except reference.NoReference:
         return None
     out = []

@@ -143,6 +143,34 @@ def of_function(
     )
 
 
+def derivative_form(
+    program: Program,
+    value_shape: tuple[int, ...],
+    leaf_shape: tuple[int, ...],
+    index: int | None = None,
+    direction: bool = False,
+) -> str:
+    """How a leaf's derivatives are taken, for torch's evaluator and the reference alike:
+
+    - "vjp": vᵀJ for a cotangent v (as ``value.backward(v)`` fills ``leaf.grad``);
+    - "slice-jacobian" / "slice-index": a function along the program's dim: its Jacobian per
+      slice, or the gradient of output ``index`` (and, at order 2, its Hessian per slice);
+    - "orders": repeated differentiation (an elementwise program and a leaf of the value's
+      shape, or a scalar value; a scalar's second derivative in a vector is its Hessian);
+    - "sum": a separable program (a loss with reduction none) and a leaf at least as large
+      as the value: the gradient of the sum, each element's own derivative;
+    - "jacobian": otherwise, the whole Jacobian."""
+    if direction:
+        return "vjp"
+    if program.dim is not None:
+        return "slice-jacobian" if index is None else "slice-index"
+    if (program.elementwise and tuple(leaf_shape) == tuple(value_shape)) or not value_shape:
+        return "orders"
+    if program.separable and math.prod(leaf_shape) >= math.prod(value_shape):
+        return "sum"
+    return "jacobian"
+
+
 def elementwise_shape(program: Program, shapes: Mapping[str, tuple[int, ...]]) -> tuple | None:
     """The output shape of an elementwise program over variables of ``shapes``, when each
     variable it uses is either that shape or a single number (so the program can be evaluated

@@ -316,11 +316,15 @@ def NAN() -> mpf:
 # -- settling ------------------------------------------------------------------------------
 
 TINY = mpf_shift(fone, -1075)  # half the smallest subnormal: below it a value rounds to 0
-OVERFLOW = mpf_sub(mpf_shift(fone, 1024), mpf_shift(fone, 970))  # at and past it: inf
 
 
-def nearest(s: tuple) -> float:
-    """A raw mpf as the nearest float64 (ties to even), subnormals and overflow included."""
+FORMATS = {"float64": (53, -1074, 1024), "float32": (24, -149, 128)}  # bits, quantum, max
+
+
+def nearest(s: tuple, fmt: str = "float64") -> float:
+    """A raw mpf as the nearest number of ``fmt`` (ties to even), subnormals and overflow
+    included, returned as a Python float."""
+    bits, quantum, top = FORMATS[fmt]
     if s == fnan:
         return math.nan
     if s in (finf, fninf):
@@ -328,12 +332,13 @@ def nearest(s: tuple) -> float:
     sign, man, exp, bc = s
     if not man:
         return 0.0
-    if mpf_cmp(abs_raw(s), OVERFLOW) >= 0:
+    overflow = mpf_sub(mpf_shift(fone, top), mpf_shift(fone, top - bits - 1))
+    if mpf_cmp(abs_raw(s), overflow) >= 0:
         return -math.inf if sign else math.inf
-    if exp + bc <= -1075:  # below half the smallest subnormal (or exactly it: to even, 0)
+    if exp + bc <= quantum - 1:  # below half the smallest subnormal (or exactly it: to even, 0)
         return -0.0 if sign else 0.0
-    if exp + bc - 1 < -1022:  # the subnormal grid: multiples of 2^-1074
-        shift = -1074 - exp
+    if exp + bc - 1 < quantum + bits - 1:  # the subnormal grid: multiples of 2^quantum
+        shift = quantum - exp
         if shift <= 0:
             q = man << -shift
         else:
@@ -341,11 +346,22 @@ def nearest(s: tuple) -> float:
             half = 1 << (shift - 1)
             if r > half or (r == half and q & 1):
                 q += 1
-        value = math.ldexp(q, -1074)
+        value = math.ldexp(q, quantum)
     else:
-        _, man, exp, _ = normalize(0, man, exp, bc, 53, round_nearest)
+        _, man, exp, _ = normalize(0, man, exp, bc, bits, round_nearest)
         value = math.ldexp(man, exp)
     return -value if sign else value
+
+
+def rounded(x: Any, fmt: str) -> mpf:
+    """``x`` rounded to ``fmt`` as torch's arithmetic rounds it (to nearest, ties to even):
+    a point, when both bounds round alike; Undecided otherwise (more bits decide it)."""
+    if not isinstance(x, mpf):
+        x = mpf(x)
+    low, high = nearest(x.a, fmt), nearest(x.b, fmt)
+    if low != high and not (math.isnan(low) and math.isnan(high)):
+        raise Undecided
+    return mpf(low)
 
 
 def settled(x: mpf) -> float | None:

@@ -10,8 +10,15 @@ and pin it past its last bit. That float64 is then the correctly rounded truth (
 hi + lo, so an error is measured to a fraction of an ulp); a point the precision or time
 budget stops first is *unsettled*, never a value.
 
-Elementwise functions get every derivative order through :mod:`taylor`'s Taylor arithmetic;
-functions along a dim their Jacobian, losses and norms their gradient (:mod:`reference_losses`).
+Here are the operations an activation's exact form is written with (:data:`OPS`): Taylor
+series over intervals, the branches of the piecewise functions, and the slices of the
+functions along a dim; :mod:`truth` runs every request's program over them (and over
+:mod:`reference_losses`' for losses and norms), to every order, with one driver.
+
+torch as it computes, not as typed: parameters arrive as the kernel stores them
+(:mod:`..functions.arithmetic`), a branch such as softplus's ``β·x > threshold`` is decided
+on the product rounded in the kernel's arithmetic (:func:`kernel_product`), and a kernel's own
+constants are held as it holds them (:func:`kernel_constant`).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ActgradError
-from ..functions import registry
+from ..functions.arithmetic import ARITHMETIC, EPSILON, round_to
 from . import interval as mp
 from . import taylor
 from .interval import Undecided, mpf
@@ -36,7 +43,6 @@ START_BITS = 96  # the first working precision; each next one is twice the last
 MAX_BITS = 1 << 15  # the highest working precision (a value still unknown there is unsettled)
 DIGITS = 20  # significant digits of --exact
 MAX_ORDER = 4
-CACHE_POINTS = 1 << 18
 
 SELU_ALPHA = "1.6732632423543772848170429916717"  # the self-normalizing constants, to 32 digits
 SELU_SCALE = "1.0507009873554804934193349852946"
@@ -101,11 +107,12 @@ def truth_of(values: list[Any], settled: list[bool], shape: tuple[int, ...], dig
 _TIE = [0]  # at a kink point: -1 the left branch, +1 the right one, 0 the function's own rule
 
 
-def _side(x: Taylor, c: Any) -> int:
-    """Where x is against the branch point ``c``: -1, +1, or at a tie the side being taken
-    (0: none forced)."""
-    if x.v != c:
-        return 1 if x.v > c else -1
+def _side(x: Taylor | Any, c: Any) -> int:
+    """Where x (a series, or a number) is against the branch point ``c``: -1, +1, or at a tie
+    the side being taken (0: none forced)."""
+    v = x.v if isinstance(x, Taylor) else x
+    if v != c:
+        return 1 if v > c else -1
     return _TIE[0]
 
 
@@ -122,8 +129,12 @@ def elu(x: Taylor, alpha: Any, scale: Any = 1) -> Taylor:
     return x * scale if _side(x, 0) > 0 else taylor.expm1(x) * (alpha * scale)
 
 
-def celu(x: Taylor, alpha: Any) -> Taylor:
-    return x if _side(x, 0) > 0 else taylor.expm1(x / alpha) * alpha
+def celu(x: Taylor, alpha: float, p: Mapping[str, Any]) -> Taylor:
+    """torch's celu is elu(x, alpha, 1, 1/alpha): alpha and 1/alpha (taken in double) reach
+    elu's kernel in its arithmetic (Activation.cpp, elu_kernel's negcoef and negiptcoef)."""
+    if _side(x, 0) > 0:
+        return x
+    return taylor.expm1(x * kernel_constant(1 / alpha, p)) * kernel_constant(alpha, p)
 
 
 def clip(x: Taylor, low: Any, high: Any) -> Taylor:
@@ -135,10 +146,13 @@ def clip(x: Taylor, low: Any, high: Any) -> Taylor:
     return x
 
 
-def gelu(x: Taylor, approximate: str) -> Taylor:
-    if approximate == "tanh":  # 0.5·x·(1 + tanh(z)) = x·σ(2z)
-        k = mp.sqrt(2 / mp.pi)
-        z = (x + x * x * x * mpf(GELU_KAPPA)) * k
+def gelu(x: Taylor, p: Mapping[str, Any]) -> Taylor:
+    """x·Φ(x), or the tanh form with torch's constants as its kernel holds them: kBeta =
+    √2·(2/√π)·½ and kKappa = 0.044715 in the kernel's arithmetic (GeluKernelImpl,
+    aten/src/ATen/native/cpu/Activation.cpp)."""
+    if p["approximate"] == "tanh":  # 0.5·x·(1 + tanh(z)) = x·σ(2z)
+        k = kernel_constant(math.sqrt(2 / math.pi), p)
+        z = (x + x * x * x * kernel_constant(GELU_KAPPA, p)) * k
         return x * taylor.sigmoid(z * 2)
     return x * taylor.erfc(-x / mp.sqrt(2)) / 2  # x·Φ(x), erfc so the left tail does not cancel
 
@@ -147,12 +161,24 @@ def softsign(x: Taylor) -> Taylor:
     return x / (1 + x) if _side(x, 0) >= 0 else x / (1 - x)
 
 
-def softplus_beta(x: Taylor, beta: float, threshold: float) -> Taylor:
-    """softplus(β·x)/β below the threshold, x from it on (torch's switch)."""
+def softplus_beta(x: Taylor, beta: float, threshold: float, p: Mapping[str, Any]) -> Taylor:
+    """softplus(β·x)/β below the threshold, x from it on: torch's switch ``β·x > threshold``,
+    decided on β·x rounded in the kernel's arithmetic (aten/src/ATen/native/cpu/Activation.cpp,
+    softplus_kernel and softplus_backward_kernel)."""
     b = mpf(beta)
-    if _side(x * b, threshold) > 0:
+    if _side(kernel_product(x.v, b, p), threshold) > 0:
         return x
     return taylor.softplus(x * b) / b
+
+
+def kernel_product(a: Any, b: Any, p: Mapping[str, Any]) -> Any:
+    """a·b as the kernel computes it: rounded to its arithmetic (``p[ARITHMETIC]``)."""
+    return mp.rounded(a * b, p.get(ARITHMETIC, "float64"))
+
+
+def kernel_constant(value: float | str, p: Mapping[str, Any]) -> Any:
+    """A constant of torch's kernel (a float literal in its source) as the kernel holds it."""
+    return mpf(round_to(float(value), p.get(ARITHMETIC, "float64")))
 
 
 def hardswish(x: Taylor) -> Taylor:
@@ -189,9 +215,103 @@ def threshold(x: Taylor, at: float, value: float) -> Taylor:
 
 
 def rrelu(x: Taylor, p: Mapping[str, Any]) -> Taylor:
+    """Evaluation mode: leaky_relu with the slope (lower + upper)/2, computed in double and
+    stored as leaky_relu stores its slope (torch.rrelu → at::leaky_relu, RReLU.cpp)."""
     if p.get("training"):
         raise NoReference("rrelu with --training draws a random slope per element")
-    return ramp(x, (mpf(p["lower"]) + mpf(p["upper"])) / 2)
+    return ramp(x, kernel_constant((p["lower"] + p["upper"]) / 2, p))
+
+
+def by_side(fn: Callable[[], list[Any]], sides: str) -> list[Any]:
+    """f's coefficients at a kink: each order from the branch torch takes there ("L", "R"; "0"
+    zero; "=" the function's own rule), ``fn`` evaluated once per side."""
+    values = {}
+    for side, tie in (("L", -1), ("R", 1), ("=", 0)):
+        _TIE[0] = tie
+        try:
+            values[side] = fn()
+        finally:
+            _TIE[0] = 0
+    out = []
+    for k, own in enumerate(values["="]):
+        c = sides[k] if k < len(sides) else "="
+        out.append(mpf(0) if c == "0" else values[c][k] if c in "LR" else own)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# functions along a dim: one slice (a list of Taylor series) to its outputs, written from the
+# definition; the series arithmetic differentiates them and the intervals hold through the
+# cancellations (1 − pᵢ, x − mean) at the precision that settles them
+
+
+def _top(x: list[Taylor]) -> Any:
+    """A shift for exp(x − shift): the largest value (any shift is exact; this one does not
+    overflow)."""
+    return max(x, key=lambda v: float(v.v)).v
+
+
+def softmax(x: list[Taylor], sign: int) -> list[Taylor]:
+    xs = [v * sign for v in x]
+    top = _top(xs)
+    e = [taylor.exp(v - top) for v in xs]
+    total = _total(e)
+    return [v / total for v in e]
+
+
+def log_softmax(x: list[Taylor]) -> list[Taylor]:
+    top = _top(x)
+    lse = taylor.log(_total([taylor.exp(v - top) for v in x])) + top
+    return [v - lse for v in x]
+
+
+def glu(x: list[Taylor]) -> list[Taylor]:
+    half = len(x) // 2
+    return [x[i] * taylor.sigmoid(x[half + i]) for i in range(half)]
+
+
+def normalize(x: list[Taylor], p: float, eps: Any) -> list[Taylor]:
+    """x / max(‖x‖_p, eps): torch's clamp_min passes the norm's gradient at equality."""
+    if not (math.isfinite(p) and p >= 1):
+        raise NoReference("the normalize reference covers finite p ≥ 1")
+    norm = pnorm(np.asarray(x, dtype=object), p)
+    den = norm if norm.v >= eps else norm.const(eps)
+    return [v / den for v in x]
+
+
+def layer_norm(x: list[Taylor], eps: Any, weight: Any, bias: Any) -> list[Taylor]:
+    n = len(x)
+    mean = _total(x) / n
+    d = [v - mean for v in x]
+    s = taylor.sqrt(_total([v * v for v in d]) / n + mpf(eps))
+    return [v / s * mpf(weight) + mpf(bias) for v in d]
+
+
+def rms_norm(x: list[Taylor], eps: Any, weight: Any, p: Mapping[str, Any]) -> list[Taylor]:
+    """Without eps, torch's is the machine epsilon of the arithmetic it computes in (float's
+    for float16 and bfloat16: std::numeric_limits<opmath_t>::epsilon(), layer_norm.cpp)."""
+    if eps is None:
+        eps = EPSILON[p.get(ARITHMETIC, "float64")]
+    r = taylor.sqrt(_total([v * v for v in x]) / len(x) + mpf(eps))
+    return [v / r * mpf(weight) for v in x]
+
+
+def pnorm(v: np.ndarray, order: float) -> Taylor:
+    """‖v‖_p for finite p ≥ 1 (0 at the origin, with gradient 0 there, torch's subgradient)."""
+    items = list(v.reshape(-1))
+    if all(i.v == 0 for i in items):
+        return items[0] * 0
+    if order == 1:
+        return _total([taylor.absolute(i) for i in items])
+    summed = _total([taylor.power(taylor.absolute(i), mpf(order)) if i.v else i * 0 for i in items])
+    return taylor.power(summed, 1 / mpf(order))
+
+
+def _total(items: list[Taylor]) -> Taylor:
+    out = items[0]
+    for item in items[1:]:
+        out = out + item
+    return out
 
 
 OPS = SimpleNamespace(
@@ -217,20 +337,18 @@ OPS = SimpleNamespace(
     rrelu=rrelu,
     SELU_ALPHA=SELU_ALPHA,
     SELU_SCALE=SELU_SCALE,
+    product=kernel_product,
+    constant=kernel_constant,
+    softmax=softmax,
+    log_softmax=log_softmax,
+    glu=glu,
+    normalize=normalize,
+    layer_norm=layer_norm,
+    rms_norm=rms_norm,
 )
 
 
-def exact_form(name: str) -> Callable[[Taylor, Mapping[str, Any]], Taylor] | None:
-    """The exact form of a registry function, as f(x, params) over Taylor series; None when
-    its entry has none."""
-    spec = registry.get(name) if registry.resolve(name) else None
-    if spec is None or spec.exact is None or not spec.elementwise:
-        return None
-    form = spec.exact
-    return lambda x, p: form(OPS, x, p)
-
-
-def _start_bits(xs: Iterable[float]) -> int:
+def start_bits(xs: Iterable[float]) -> int:
     """Enough bits that small inputs do not cancel away (x − tanh x ~ x³/3 near 0)."""
     tiny = max((-math.frexp(x)[1] for x in xs if x and math.isfinite(x)), default=0)
     return START_BITS + 3 * max(0, tiny)
@@ -268,215 +386,3 @@ def converge(
                 raise NoReference(f"the reference could not decide a branch at {bits} bits")
             return fixed, known
         bits *= 2
-
-
-def at_kink(spec: registry.FunctionSpec, params: Mapping[str, Any], x: float) -> str:
-    """torch's side at each order where ``x`` is one of the function's kinks ("" if none)."""
-    for kink in spec.kinks(params):
-        if not isinstance(kink.at, str) and x == kink.at and kink.sides:
-            return kink.sides
-    return ""
-
-
-def _by_side(fn: Callable[[], list[Any]], sides: str) -> list[Any]:
-    """f, f′, … at a kink: each order from the branch torch takes there (0 where neither)."""
-    values = {}
-    for side, tie in (("L", -1), ("R", 1), ("=", 0)):
-        _TIE[0] = tie
-        try:
-            values[side] = fn()
-        finally:
-            _TIE[0] = 0
-    out = []
-    for k, own in enumerate(values["="]):
-        c = sides[k] if k < len(sides) else "="
-        out.append(mpf(0) if c == "0" else values[c][k] if c in "LR" else own)
-    return out
-
-
-_CACHE: dict[tuple[Any, ...], tuple[list[Any], list[bool]]] = {}
-
-
-def point(
-    name: str, params: Mapping[str, Any], x: float, order: int, bits: int | None = None
-) -> tuple[list[Any], list[bool]]:
-    """f(x), f′(x), …, f⁽ᵒʳᵈᵉʳ⁾(x) as intervals, and whether each settled; ``bits``: start
-    at that working precision instead (uncached; the tests use it)."""
-    fn = exact_form(name)
-    if fn is None:
-        raise NoReference(f"no elementwise reference for {name}")
-    own = tuple(sorted(params.items()))
-    key = (name, own, float(x), order, bits)
-    for higher in range(order, MAX_ORDER + 1):  # a point known to a higher order knows this
-        hit = _CACHE.get((name, own, float(x), higher, bits))
-        if hit is not None:
-            return (hit[0][: order + 1], hit[1][: order + 1])
-    if not math.isfinite(x):
-        out: tuple[list[Any], list[bool]] = ([mpf(math.nan)] * (order + 1), [True] * (order + 1))
-    else:
-        sides = at_kink(registry.get(name), params, x)
-
-        def attempt() -> list[Any]:
-            return fn(Taylor.variable(x, order), params).derivatives()
-
-        try:
-            out = converge(
-                (lambda: _by_side(attempt, sides)) if sides else attempt, bits or _start_bits([x])
-            )
-        except mp.OutOfTime:  # the budget ran out before this point: unsettled
-            return [mpf(math.nan)] * (order + 1), [False] * (order + 1)
-    if all(out[1]) or mp.DEADLINE[0] == math.inf:  # what a budget cut short is not kept
-        if len(_CACHE) >= CACHE_POINTS:
-            _CACHE.clear()
-        _CACHE[key] = out
-    return out
-
-
-def elementwise(
-    name: str,
-    params: Mapping[str, Any],
-    x: np.ndarray,
-    order: int,
-    digits: bool = False,
-    progress: Callable[[int], None] | None = None,
-) -> list[Truth]:
-    """The truth for f, f′, …, f⁽ᵒʳᵈᵉʳ⁾ at every element of ``x`` (exact float64 values)."""
-    if order > MAX_ORDER:
-        raise NoReference(f"the reference stops at order {MAX_ORDER}")
-    flat = np.asarray(x, dtype=np.float64).reshape(-1)
-    values: list[list[Any]] = [[] for _ in range(order + 1)]
-    known: list[list[bool]] = [[] for _ in range(order + 1)]
-    for i, xi in enumerate(flat.tolist()):
-        found, ok = point(name, params, xi, order)
-        for k in range(order + 1):
-            values[k].append(found[k])
-            known[k].append(ok[k])
-        if progress is not None and i % 256 == 255:
-            progress(256)
-    shape = np.shape(x)
-    return [truth_of(values[k], known[k], shape, digits) for k in range(order + 1)]
-
-
-# ----------------------------------------------------------------------------------------------
-# functions along a dim: value and Jacobian of one slice, in closed forms that do not cancel
-
-
-def _softmax_parts(x: list[Any]) -> tuple[list[Any], list[Any], Any]:
-    """e_j = exp(x_j − max), their sum S, and for each i the sum of the others (1 − p_i = that
-    over S without cancelling)."""
-    top = max(x)
-    e = [mp.exp(v - top) for v in x]
-    total = mp.fsum(e)
-    others = [mp.fsum(e[:i] + e[i + 1 :]) for i in range(len(e))]
-    return e, others, total
-
-
-def _softmax(x: list[Any], sign: int) -> tuple[list[Any], list[list[Any]]]:
-    e, others, total = _softmax_parts([sign * v for v in x])
-    p = [v / total for v in e]
-    jac = [
-        [sign * (p[i] * others[i] / total if i == j else -p[i] * p[j]) for j in range(len(p))]
-        for i in range(len(p))
-    ]
-    return p, jac
-
-
-def _log_softmax(x: list[Any]) -> tuple[list[Any], list[list[Any]]]:
-    e, others, total = _softmax_parts(x)
-    top, log_total = max(x), mp.log(total)
-    y = [v - top - log_total for v in x]
-    p = [v / total for v in e]
-    jac = [[others[i] / total if i == j else -p[j] for j in range(len(x))] for i in range(len(x))]
-    return y, jac
-
-
-def _glu(x: list[Any]) -> tuple[list[Any], list[list[Any]]]:
-    half = len(x) // 2
-    y, jac = [], []
-    for i in range(half):
-        s = taylor.sigmoid(Taylor.variable(x[half + i], 1))  # σ(b) and σ′(b)
-        y.append(x[i] * s.c[0])
-        row = [mpf(0)] * len(x)
-        row[i], row[half + i] = s.c[0], x[i] * s.c[1]
-        jac.append(row)
-    return y, jac
-
-
-def _normalize(x: list[Any], p: float, eps: float) -> tuple[list[Any], list[list[Any]]]:
-    if not (math.isfinite(p) and p >= 1):
-        raise NoReference("the normalize reference covers finite p ≥ 1")
-    powers = [abs(v) ** p for v in x]
-    norm = mp.fsum(powers) ** (1 / mpf(p))
-    n = len(x)
-    if norm <= eps:  # x / eps: the identity over eps
-        return [v / eps for v in x], [
-            [mpf(1) / eps if i == j else mpf(0) for j in range(n)] for i in range(n)
-        ]
-    scale = norm ** (p + 1)
-    jac = []
-    for i in range(n):
-        row = []
-        for j in range(n):
-            if i == j:  # (‖x‖ᵖ − |x_i|ᵖ)/‖x‖ᵖ⁺¹, the other elements' share: no cancellation
-                row.append(mp.fsum(powers[:i] + powers[i + 1 :]) / scale)
-            else:
-                row.append(-x[i] * mp.sign(x[j]) * abs(x[j]) ** (p - 1) / scale)
-        jac.append(row)
-    return [v / norm for v in x], jac
-
-
-def _layer_norm(x: list[Any], eps: float, weight: float, bias: float) -> tuple[list, list]:
-    n = len(x)
-    mean = mp.fsum(x) / n
-    d = [v - mean for v in x]
-    s = mp.sqrt(mp.fsum([v * v for v in d]) / n + mpf(eps))
-    xh = [v / s for v in d]
-    w, b = mpf(weight), mpf(bias)
-    jac = [
-        [w / s * ((1 if i == j else 0) - mpf(1) / n - xh[i] * xh[j] / n) for j in range(n)]
-        for i in range(n)
-    ]
-    return [w * v + b for v in xh], jac
-
-
-def _rms_norm(x: list[Any], eps: float, weight: float) -> tuple[list, list]:
-    n = len(x)
-    r2 = mp.fsum([v * v for v in x]) / n + mpf(eps)
-    r = mp.sqrt(r2)
-    w = mpf(weight)
-    jac = [
-        [w / r * ((1 if i == j else 0) - x[i] * x[j] / (n * r2)) for j in range(n)]
-        for i in range(n)
-    ]
-    return [w * v / r for v in x], jac
-
-
-OPS.softmax, OPS.log_softmax, OPS.glu, OPS.normalize = _softmax, _log_softmax, _glu, _normalize
-OPS.layer_norm, OPS.rms_norm = _layer_norm, _rms_norm
-
-
-def along_dim(
-    name: str, params: Mapping[str, Any], row: list[float]
-) -> tuple[list[Any], list[list[Any]], list[bool], list[list[bool]]]:
-    """(y, J, whether each y settled, whether each entry of J did) of one slice (a list of
-    exact floats) of a function along a dim."""
-    if not all(math.isfinite(v) for v in row):
-        raise NoReference("the reference of a slice needs finite inputs")
-
-    form = registry.get(name).exact
-    if form is None:
-        raise NoReference(f"no reference for {name}")
-    m, n = len(row), len(row)
-
-    def attempt() -> list[Any]:
-        nonlocal m
-        y, jac = form(OPS, [mpf(v) for v in row], params)
-        m = len(y)
-        return [*y, *(v for r in jac for v in r)]
-
-    values, ok = converge(attempt, _start_bits(row))
-
-    def rows(a: list[Any]) -> list[list[Any]]:
-        return [a[m + i * n : m + (i + 1) * n] for i in range(m)]
-
-    return values[:m], rows(values), ok[:m], rows(ok)

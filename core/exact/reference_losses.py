@@ -17,16 +17,21 @@ from typing import Any
 
 import numpy as np
 
-from ..functions import registry
+from ..functions.arithmetic import ARITHMETIC
 from . import interval as mp
 from . import taylor
 from .interval import mpf
-from .reference import NoReference, converge
+from .reference import NoReference, pnorm
 from .taylor import Taylor
 
 MAX_WORK = 200_000  # seeded passes × elements: beyond this, no reference (it would take long)
-LOG_FLOOR = -100  # binary_cross_entropy clamps each log at −100
-BCE_EPS = 1e-12  # … and its backward divides by max(p·(1 − p), 1e-12)
+LOG_FLOOR = -100  # binary_cross_entropy clamps each log at −100 (aten/src/ATen/native/Loss.cpp)
+# … and its backward divides by max(p·(1 − p), EPSILON), EPSILON the float 1e-12f even in
+# float64 (Loss.cpp: ``static const float EPSILON = 1e-12;``): 9.999999960041972e-13
+BCE_EPS = float(np.float32(1e-12))
+# its double backward divides by (p + eps)²(1 − p + eps)², eps = 1e-12 (a double), instead
+# (binary_cross_entropy_double_backward, torch/csrc/autograd/FunctionsManual.cpp)
+BCE_DOUBLE_EPS = 1e-12
 COSINE_EPS = 1e-12
 
 
@@ -76,26 +81,63 @@ def _diff(a: Mapping[str, np.ndarray]) -> np.ndarray:
     return a["pred"] - a["target"]
 
 
-def _huber(z: Taylor, delta: Any) -> Taylor:
+def _kernel_abs(z: Taylor, p: Mapping[str, Any]) -> Any:
+    """|pred − target| as the kernel has it: the difference rounded in its arithmetic."""
+    return mp.rounded(abs(z.v), p.get(ARITHMETIC, "float64"))
+
+
+def _huber(z: Taylor, delta: Any, p: Mapping[str, Any]) -> Taylor:
+    """½d² below delta, delta·(d − ½delta) from it on: torch's test ``|d| < delta`` on the
+    difference as its kernel rounds it (huber_kernel, cpu/BinaryOpsKernel.cpp)."""
     d = taylor.absolute(z)
-    return d * d / 2 if d.v < delta else (d - delta / 2) * delta
+    return d * d / 2 if _kernel_abs(z, p) < delta else (d - delta / 2) * delta
 
 
-def _smooth_l1(z: Taylor, beta: Any) -> Taylor:
+def _smooth_l1(z: Taylor, beta: Any, p: Mapping[str, Any]) -> Taylor:
     d = taylor.absolute(z)
     if beta == 0:
         return d
-    return d * d / (2 * beta) if d.v < beta else d - beta / 2
+    return d * d / (2 * beta) if _kernel_abs(z, p) < beta else d - beta / 2
 
 
 def _bce(p: Taylor, t: Taylor) -> Taylor:
-    """−(t·log p + (1 − t)·log(1 − p)), each log clamped at −100; torch's gradient in p is
-    (p − t)/max(p(1 − p), 1e-12), in t the difference of the clamped logs."""
+    """−(t·log p + (1 − t)·log(1 − p)), each log clamped at −100; torch's derivative in p is
+    its backward's (p − t)/max(p(1 − p), EPSILON), in t the difference of the clamped logs
+    (binary_cross_entropy_backward, Loss.cpp), and higher orders are theirs differentiated."""
     lp = max(mp.log(p.v), LOG_FLOOR) if p.v > 0 else mpf(LOG_FLOOR)
     lq = max(mp.log1p(-p.v), LOG_FLOOR) if p.v < 1 else mpf(LOG_FLOOR)
     value = -(t.v * lp + (1 - t.v) * lq)
-    dp = (p.v - t.v) / max(p.v * (1 - p.v), mpf(BCE_EPS))
-    return Taylor([value, dp * p.c[1] - (lp - lq) * t.c[1]])
+    if len(p.c) == 1:
+        return Taylor([value])
+    if len(p.c) > 3:
+        raise NoReference("binary_cross_entropy has derivatives to order 2 in torch")
+    q = p.v * (1 - p.v)
+    dp = [(p.v - t.v) / max(q, mpf(BCE_EPS))]
+    if len(p.c) == 3:  # torch's double backward: its own eps, not the derivative of the clamp
+        e = mpf(BCE_DOUBLE_EPS)
+        d_p = (p.v * p.v - 2 * p.v * t.v + t.v) / ((p.v + e) ** 2 * (1 - p.v + e) ** 2)
+        d_t = -1 / max(q, mpf(BCE_EPS))
+        dp.append(d_p * p.c[1] + d_t * t.c[1])
+    ps = p.trunc(len(p.c) - 1)
+    dlogs = _clamped_log(ps, ps) - _clamped_log(1 - ps, ps)
+    return _integral(value, Taylor(dp) * _slope(p) - dlogs * _slope(t))
+
+
+def _clamped_log(u: Taylor, p: Taylor) -> Taylor:
+    """log u, or the constant −100 where torch's clamp holds it (no derivative there)."""
+    if u.v > 0 and mp.log(u.v) > LOG_FLOOR:
+        return taylor.log(u)
+    return p.const(LOG_FLOOR)
+
+
+def _slope(u: Taylor) -> Taylor:
+    """du/dh as a series one order shorter."""
+    return Taylor([u.c[k] * k for k in range(1, len(u.c))])
+
+
+def _integral(value: Any, slope: Taylor) -> Taylor:
+    """The series whose value is ``value`` and whose derivative is ``slope``."""
+    return Taylor([value, *(c / (k + 1) for k, c in enumerate(slope.c))])
 
 
 def _bce_logits(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
@@ -397,22 +439,6 @@ def _cosine_embedding(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     return _reduce(_per_sample(losses, a["x1"].ndim == 2), p["reduction"])
 
 
-def pnorm(v: np.ndarray, order: float) -> Taylor:
-    """‖v‖_p for finite p ≥ 1 (0 at the origin, with gradient 0 there, torch's subgradient)."""
-    items = list(v.reshape(-1))
-    if all(i.v == 0 for i in items):
-        return items[0] * 0
-    if order == 1:
-        return total(np.asarray([taylor.absolute(i) for i in items], dtype=object))
-    summed = total(
-        np.asarray(
-            [taylor.power(taylor.absolute(i), mpf(order)) if i.v else i * 0 for i in items],
-            dtype=object,
-        )
-    )
-    return taylor.power(summed, 1 / mpf(order))
-
-
 def _triplet(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     order = float(p["p"])
     if not (math.isfinite(order) and order >= 1):
@@ -474,105 +500,3 @@ OPS = SimpleNamespace(
     vector_norm=_vector_norm,
     ctc=_ctc,
 )
-
-
-def exact_loss(name: str) -> Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], Any]:
-    """A loss's exact form over arrays of Taylor series, from its entry."""
-    spec = registry.get(name)
-    if spec.exact is None:
-        raise NoReference(f"no reference for {name} yet")
-    form = spec.exact
-    return lambda a, p: form(OPS, a, p)
-
-
-def _with_posterior(
-    column: list[Any],
-    inputs: Mapping[str, np.ndarray],
-    params: Mapping[str, Any],
-    k: int,
-    values: list[Any],
-) -> None:
-    """Add ctc's y = exp(log_prob) term to the derivatives of element k (torch's convention),
-    except where a loss zero_infinity zeroed has no gradient at all."""
-    found = ctc_posterior(inputs, params, k, len(values))
-    if found is None:
-        return
-    i, scale = found
-    lp = float(np.asarray(inputs["log_probs"], dtype=np.float64).reshape(-1)[k])
-    column[i] += scale * mp.exp(mpf(lp))
-
-
-def _jets(values: np.ndarray, seed: int | None) -> np.ndarray:
-    flat = values.reshape(-1).tolist()
-    out = np.empty(len(flat), dtype=object)
-    for k, v in enumerate(flat):
-        out[k] = Taylor([mpf(v), mpf(1 if k == seed else 0)])
-    return out.reshape(values.shape)
-
-
-def start_bits(values: np.ndarray) -> int:
-    """Enough bits for the spread of the inputs (a softmax's 1 − p cancels within e^−spread)
-    and for the smallest of them."""
-    finite = values[np.isfinite(values)]
-    spread = float(finite.max()) - float(finite.min()) if finite.size else 0.0  # may be inf
-    tiny = min((abs(v) for v in finite.tolist() if v), default=1.0)
-    return 96 + int(min(spread, 3000) * 1.5) + 3 * max(0, -math.frexp(tiny)[1])
-
-
-def loss(
-    name: str,
-    params: Mapping[str, Any],
-    inputs: Mapping[str, np.ndarray],
-    wrt: list[str],
-    model: bool = False,
-) -> tuple[list[Any], dict[str, Any], list[bool], dict[str, list[bool]]]:
-    """(value, {input: (∂(value)/∂input_k as a flat (k, value) grid, k)}, whether each value
-    settled, {input: whether each derivative did}): the value as intervals (flattened), and
-    for each input in ``wrt`` the derivatives of every value element with respect to each of
-    its elements, flat, pass-major."""
-    fn = exact_loss(name)
-    logits_gradient = registry.get(name).logits_gradient
-    for v in inputs.values():
-        if not np.all(np.isfinite(np.asarray(v, dtype=np.float64))):
-            raise NoReference("the loss reference needs finite inputs")
-    size = sum(np.size(v) for v in inputs.values())
-    passes = 1 + sum(np.size(inputs[n]) for n in wrt)
-    if passes * size > MAX_WORK:
-        raise NoReference(
-            f"too large for the arbitrary-precision reference ({passes} passes "
-            f"over {size} elements; at most {MAX_WORK:,} element evaluations)"
-        )
-
-    def run(seed_name: str | None, seed: int | None) -> list[Any]:
-        a = {
-            k: _jets(np.asarray(v, dtype=np.float64), seed if k == seed_name else None)
-            for k, v in inputs.items()
-        }
-        if model:
-            a = {"pred": a.pop("x", np.asarray(Taylor([mpf(1), mpf(0)]))) * a.pop("w"), **a}
-        out = fn(a, params)
-        return list(np.asarray(out, dtype=object).reshape(-1))
-
-    def attempt() -> list[Any]:
-        values = [j.c[0] for j in run(None, None)]
-        grads = []
-        for n in wrt:
-            for k in range(np.size(inputs[n])):
-                column = [j.c[1] for j in run(n, k)]
-                if n == logits_gradient:
-                    _with_posterior(column, inputs, params, k, values)
-                grads.extend(column)
-        return values + grads
-
-    values = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in inputs.values()])
-    flat, ok = converge(attempt, start_bits(values))
-    m = len(flat) // passes
-    value, rest, rest_ok = flat[:m], flat[m:], ok[m:]
-    grads: dict[str, Any] = {}
-    grads_ok: dict[str, list[bool]] = {}
-    for n in wrt:
-        k = np.size(inputs[n])
-        grads[n] = (rest[: m * k], k)  # pass-major: [pass k][value i]
-        grads_ok[n] = rest_ok[: m * k]
-        rest, rest_ok = rest[m * k :], rest_ok[m * k :]
-    return value, grads, ok[:m], grads_ok

@@ -1,42 +1,103 @@
-"""The arbitrary-precision reference of a whole result: for each of its numeric fields
-(``value``, ``grad.x``, ``grad2.x``, ``jacobian.x``, …) a :class:`reference.Truth` of the same
-shape, from :mod:`reference` (activations) or :mod:`reference_losses` (losses, the norm)."""
+"""The arbitrary-precision truth of a whole result, by one driver for every request.
+
+Every request is a program (an activation, a function along a dim, a loss, a norm, an
+expression of any of them); :mod:`interpreter` runs it over Taylor series of intervals, and
+derivatives are forward mode, seeded as the result's form asks (:func:`program.derivative_form`,
+the evaluator's own rule):
+
+- per element, to any order: one pass with every element of the variable seeded;
+- a gradient, a Jacobian, the gradient of a sum or vᵀJ: a pass per element of the variable
+  (per position along the dim, every slice at once, for a function along a dim);
+- a Hessian (a scalar's, or one output's per slice): second-order passes seeded with eₖ and
+  eₖ + eₗ, Hₖₗ = c₂(eₖ + eₗ) − c₂(eₖ) − c₂(eₗ).
+
+The working precision doubles until every number's bounds round to one float64 (the
+reference's ``converge``): a point at a time where each output element depends on its own
+input element alone (elementwise programs, losses with reduction none), else the whole.
+No branch here on the kind of function: an entry's form says how it applies.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ..evaluator.program import Program
+from ..evaluator.program import Program, derivative_form, of_function
 from ..functions import registry
-from ..options import DTYPE_EPS
 from ..result import Result
-from . import reference, reference_losses, reference_program
-from .interval import OutOfTime, budget, known, workprec
-from .reference import NoReference, Truth, truth_of
-
-_truth = truth_of
-
+from . import interval as mp
+from . import reference_losses
+from .interpreter import Applied, Exact, run
+from .interval import OutOfTime, budget, mpf
+from .reference import MAX_ORDER, START_BITS, NoReference, Truth, converge, start_bits, truth_of
+from .taylor import Taylor
 
 CHECK_POINTS = 20_000  # --check and --exact: the reference's points at most (accuracy: its own)
-
-
 SECONDS = 20.0  # --check and --exact: the reference's time; past it, numbers are unsettled
 MICROSECONDS = 40.0  # about one Taylor-series operation of the reference at its first precision
+MAX_WORK = 200_000  # seeded passes × elements of a whole evaluation at most
+CACHE_POINTS = 1 << 18
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """What the result holds for one variable: its derivative form and the orders asked."""
+
+    name: str
+    form: str
+    orders: tuple[int, ...]
+    jacobian: bool
+
+    @property
+    def elementwise(self) -> bool:
+        return self.form == "elementwise"
+
+
+def plan(result: Result, program: Program) -> list[Leaf]:
+    """The derivatives ``result`` holds, as forms of its variables."""
+    names = [*result.derivatives.get(1, {}), *(n for n in result.jacobian)]
+    out = []
+    for name in dict.fromkeys(names):
+        leaf = result.inputs[name]
+        form = derivative_form(
+            program, result.value.shape, leaf.shape, result.index, result.cotangent is not None
+        )
+        orders = tuple(k for k in sorted(result.derivatives) if name in result.derivatives[k])
+        if form == "orders":
+            form = "elementwise" if leaf.size == result.value.size else "gradient"
+        out.append(Leaf(name, form, orders, name in result.jacobian))
+    return out
 
 
 def work(result: Result, program: Program | None) -> float:
     """The reference's work in Taylor-series operations, estimated from the shapes before it
-    starts: points × operations of the program × (order + 1)² × the passes of its gradient."""
+    starts: points × steps of the program × (order + 1)² × its passes."""
     size = sum(v.size for v in result.inputs.values()) or 1
     order = max(result.derivatives, default=0) + 1
-    expression = program is not None and result.kind == "expr"
-    steps = len(program.steps) if expression else 8
+    steps = len(program.steps) if program is not None else 8
     passes = 1
-    if expression:  # an elementwise program: a pass per variable; otherwise one per element
-        passes += len(result.inputs) if program.elementwise else size
+    if program is not None:
+        passes += sum(_passes(result, program, leaf) for leaf in plan(result, program))
     return size * steps * order * order * passes
+
+
+def _passes(result: Result, program: Program, leaf: Leaf) -> int:
+    if leaf.elementwise:
+        return 1
+    n = _seeds_per_pass(result, program, leaf.name)
+    return n * (n + 1) // 2 if 2 in leaf.orders else n
+
+
+def _seeds_per_pass(result: Result, program: Program, name: str) -> int:
+    """Passes of one order-1 sweep of ``name``: its elements, or its positions along the dim."""
+    leaf = result.inputs[name]
+    if program.dim is not None and leaf.ndim:
+        return leaf.shape[program.dim]
+    return leaf.size
 
 
 def truths(
@@ -50,7 +111,9 @@ def truths(
     """({path: Truth}, what has no reference and why). Raises NoReference when nothing has,
     when the inputs hold more than ``limit`` numbers, or when the estimated work would take
     more than ten times ``seconds``; past ``seconds`` what has not settled is unsettled (None:
-    no time limit). An expression's result needs its ``program``."""
+    no time limit)."""
+    if program is None:
+        raise NoReference("the reference needs the request's program")
     size = sum(v.size for v in result.inputs.values())
     if limit is not None and size > limit:
         raise NoReference(
@@ -76,148 +139,420 @@ def truths(
 
 
 def _truths(
-    result: Result, program: Program | None, digits: bool, progress: Callable[[int], None] | None
+    result: Result, program: Program, digits: bool, progress: Callable[[int], None] | None
 ) -> tuple[dict[str, Truth], list[str]]:
-    if result.cotangent is not None:
-        raise NoReference("a --cotangent product has no reference yet")
-    if result.kind == "expr":
-        if program is None:
-            raise NoReference("an expression's reference needs its program")
-        return _expression(program, result, digits)
-    spec = registry.get(result.function)
-    if spec.elementwise:
-        order = max(result.derivatives, default=0)
-        found = reference.elementwise(
-            spec.name, result.params, result.inputs["x"], order, digits, progress
-        )
-        out = {"value": found[0]}
-        out.update({f"{'grad' if k == 1 else f'grad{k}'}.x": found[k] for k in range(1, order + 1)})
-        return out, []
-    if spec.kind == "activation":
-        return _along_dim(spec, result, digits)
-    return _loss(spec, result, digits)
-
-
-def _along_dim(
-    spec: registry.FunctionSpec, result: Result, digits: bool
-) -> tuple[dict[str, Truth], list[str]]:
-    if spec.stochastic:
-        raise NoReference(f"{spec.name} draws random noise: no reference")
-    dim = result.params["dim"]
-    params = result.params
-    if "eps" in params and params["eps"] is None:  # torch's own: the dtype's machine epsilon
-        params = {**params, "eps": DTYPE_EPS[result.dtype]}
-    moved = np.moveaxis(result.inputs["x"].astype(np.float64), dim, -1)
-    n = moved.shape[-1]
-    rows = moved.reshape(-1, n)
-    ys, jacs, y_ok, jac_ok = [], [], [], []
-    for row in rows.tolist():
-        y, jac, settled_y, settled_jac = reference.along_dim(spec.name, params, row)
-        ys.append(y)
-        jacs.append(jac)
-        y_ok.append(settled_y)
-        jac_ok.append(settled_jac)
-    m = len(ys[0]) if ys else 0
-    batch = moved.shape[:-1]
-    value = _truth([v for y in ys for v in y], [k for y in y_ok for k in y], (*batch, m), digits)
-    out = {"value": _moved(value, dim)}
-    missing = []
-    if result.jacobian:
-        flat = [v for jac in jacs for r in jac for v in r]
-        oks = [k for jac in jac_ok for r in jac for k in r]
-        out["jacobian.x"] = _truth(flat, oks, (*batch, m, n), digits)
-    if 1 in result.derivatives:
-        i = result.index
-        grads = _truth(
-            [v for jac in jacs for v in jac[i]],
-            [k for jac in jac_ok for k in jac[i]],
-            (*batch, n),
-            digits,
-        )
-        out["grad.x"] = _moved(grads, dim)
-    if 2 in result.derivatives:
-        missing.append("grad2.x: the Hessian of one output has no reference yet")
-    return out, missing
-
-
-def _moved(truth: Truth, dim: int) -> Truth:
-    def back(a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else np.moveaxis(a, -1, dim)
-
-    return Truth(back(truth.hi), back(truth.lo), back(truth.text), back(truth.settled))
-
-
-def _loss(
-    spec: registry.FunctionSpec, result: Result, digits: bool
-) -> tuple[dict[str, Truth], list[str]]:
-    inputs = dict(result.inputs)
-    wrt = [
-        *result.derivatives.get(1, {}),
-        *(n for n in result.jacobian if n not in result.derivatives.get(1, {})),
-    ]
-    model = spec.model and "w" in inputs
-    value, grads, ok, grads_ok = reference_losses.loss(spec.name, result.params, inputs, wrt, model)
-    shape = result.value.shape
-    out = {"value": _truth(value, ok, shape, digits)}
-    m = len(value)
-    for name in wrt:
-        flat, k = grads[name]  # pass-major: flat[j·m + i] = ∂value_i/∂input_j
-        oks = grads_ok[name]
-        in_shape = inputs[name].shape
-        if name in result.jacobian:
-            order = [j * m + i for i in range(m) for j in range(k)]
-            out[f"jacobian.{name}"] = _truth(
-                [flat[t] for t in order], [oks[t] for t in order], (*shape, *in_shape), digits
-            )
-        if name in result.derivatives.get(1, {}):
-            with workprec(4096):  # each sum has one term or a few, each known: exact enough
-                summed = [sum(flat[j * m : (j + 1) * m][1:], flat[j * m]) for j in range(k)]
-            settled = [
-                all(oks[j * m : (j + 1) * m]) and known(v) is not None for j, v in enumerate(summed)
-            ]
-            out[f"grad.{name}"] = _truth(summed, settled, in_shape, digits)
+    if program.stochastic:
+        raise NoReference("a function that draws random noise has no reference")
+    if max(result.derivatives, default=0) > MAX_ORDER:
+        raise NoReference(f"the reference stops at order {MAX_ORDER}")
+    leaves = plan(result, program)
     missing = [
-        f"grad2.{n}: second derivatives of losses have no reference yet"
-        for n in result.derivatives.get(2, {})
+        f"grad{k}.{leaf.name}: derivatives past a Hessian have no reference"
+        for leaf in leaves
+        if not leaf.elementwise
+        for k in leaf.orders
+        if k > 2
     ]
-    return out, missing
+    if _pointwise(result, program, leaves):
+        return _by_point(result, program, leaves, digits, progress), missing
+    return _whole(result, program, leaves, digits), missing
 
 
-def _expression(
-    program: Program, result: Result, digits: bool
-) -> tuple[dict[str, Truth], list[str]]:
-    forms: dict[str, tuple[str, int]] = {name: ("columns", 1) for name in result.jacobian}
-    missing = []
-    for k, grads in sorted(result.derivatives.items()):
-        for name in grads:
-            if name in forms and forms[name][0] == "columns":
-                if k > 1:
-                    missing.append(f"grad{k}.{name}: a Hessian has no reference yet")
-                continue
-            leaf = result.inputs[name]
-            same = program.elementwise and leaf.shape == result.value.shape
-            if same or (leaf.ndim == 0 and result.value.ndim == 0):
-                forms[name] = ("elementwise", k)
-            elif k == 1:
-                forms[name] = ("columns", 1)  # a scalar's gradient
-    value, grads, ok, grads_ok = reference_program.expression(program, result.inputs, forms)
+# ----------------------------------------------------------------------------------------------
+# a point at a time: each output element depends on its own input elements alone
+
+
+def _pointwise(result: Result, program: Program, leaves: list[Leaf]) -> bool:
+    m = result.value.size
+    if not (program.elementwise or program.separable) or result.cotangent is not None:
+        return False
+    if any(v.size not in (m, 1) for v in result.inputs.values()):
+        return False
+    return all(
+        result.inputs[leaf.name].shape == result.value.shape
+        and (leaf.elementwise or leaf.form == "sum")
+        and not leaf.jacobian
+        for leaf in leaves
+    )
+
+
+_CACHE: dict[tuple[Any, ...], tuple[list[Any], list[bool]]] = {}
+
+
+def _by_point(
+    result: Result,
+    program: Program,
+    leaves: list[Leaf],
+    digits: bool,
+    progress: Callable[[int], None] | None,
+) -> dict[str, Truth]:
+    m = result.value.size
+    flat = {
+        n: np.asarray(v, dtype=np.float64).reshape(-1).tolist() for n, v in result.inputs.items()
+    }
+    orders = [(leaf.name, max(leaf.orders, default=1)) for leaf in leaves]
+    columns: list[list[Any]] = [[] for _ in range(1 + sum(k for _, k in orders))]
+    oks: list[list[bool]] = [[] for _ in columns]
+    point = Points(program, result.dtype, orders)
+    for i in range(m):
+        values = {n: (v[i] if len(v) == m else v[0]) for n, v in flat.items()}
+        found, ok = point(values)
+        for column, out, o, known in zip(columns, found, oks, ok, strict=True):
+            column.append(out)
+            o.append(known)
+        if progress is not None and i % 256 == 255:
+            progress(256)
     shape = result.value.shape
-    out = {"value": _truth(value, ok, shape, digits)}
-    m = len(value)
-    for name, (form, order) in forms.items():
-        flat, oks = grads[name], grads_ok[name]
-        if form == "elementwise":
-            for k in range(1, order + 1):
-                key = f"{'grad' if k == 1 else f'grad{k}'}.{name}"
-                out[key] = _truth(flat[k - 1 :: order], oks[k - 1 :: order], shape, digits)
-            continue
-        size = result.inputs[name].size
-        in_shape = result.inputs[name].shape
-        if name in result.jacobian:
-            at = [j * m + i for i in range(m) for j in range(size)]
-            out[f"jacobian.{name}"] = _truth(
-                [flat[t] for t in at], [oks[t] for t in at], (*shape, *in_shape), digits
+    out = {"value": truth_of(columns[0], oks[0], shape, digits)}
+    at = 1
+    for leaf, (_, top) in zip(leaves, orders, strict=True):
+        for k in range(1, top + 1):
+            if k in leaf.orders:
+                out[_key(k, leaf.name)] = truth_of(columns[at], oks[at], shape, digits)
+            at += 1
+    return out
+
+
+class Points:
+    """The program at one point: its value and, per variable, derivatives 1…order (a pass
+    with that variable seeded), settled point by point and cached."""
+
+    def __init__(self, program: Program, dtype: str, orders: list[tuple[str, int]]) -> None:
+        self.program = program
+        self.dtype = dtype
+        self.orders = orders
+        self.applied: dict[int, Applied] = {}
+        self.key = (repr(program.steps), dtype, tuple(orders))
+
+    def __call__(
+        self, values: Mapping[str, float], bits: int | None = None
+    ) -> tuple[list[Any], list[bool]]:
+        """``bits``: start at that working precision instead (uncached; the tests use it)."""
+        key = (*self.key, tuple(values.values()), bits)
+        hit = _CACHE.get(key)
+        if hit is not None:
+            return hit
+        size = 1 + sum(k for _, k in self.orders)
+        if not all(math.isfinite(v) for v in values.values()):
+            return [mpf(math.nan)] * size, [True] * size
+        try:
+            out = converge(lambda: self._attempt(values), bits or _first_bits(values.values()))
+        except OutOfTime:  # the budget ran out before this point: unsettled
+            return [mpf(math.nan)] * size, [False] * size
+        if all(out[1]) or mp.DEADLINE[0] == math.inf:  # what a budget cut short is not kept
+            if len(_CACHE) >= CACHE_POINTS:
+                _CACHE.clear()
+            _CACHE[key] = out
+        return out
+
+    def _attempt(self, values: Mapping[str, float]) -> list[Any]:
+        if not self.orders:
+            return [self._run(values, None, 0).c[0]]
+        out: list[Any] = []
+        for name, order in self.orders:
+            y = self._run(values, name, order)
+            if not out:
+                out.append(y.c[0])
+            out += y.derivatives()[1 : order + 1]
+        return out
+
+    def _run(self, values: Mapping[str, float], seeded: str | None, order: int) -> Taylor:
+        variables = {
+            n: Taylor(
+                [
+                    mpf(v),
+                    *([mpf(1 if n == seeded else 0)] if order else []),
+                    *[mpf(0)] * (order - 1),
+                ]
             )
-        else:
-            out[f"grad.{name}"] = _truth(flat, oks, in_shape, digits)
-    return out, missing
+            for n, v in values.items()
+        }
+        y = run(self.program, Exact(variables, order, self.dtype, self.applied))
+        return y if isinstance(y, Taylor) else np.asarray(y, dtype=object).reshape(-1)[0]
+
+
+def _first_bits(values: Any) -> int:
+    """Enough bits that small inputs do not cancel away (x − tanh x ~ x³/3 near 0)."""
+    return start_bits([v for v in values if isinstance(v, float)])
+
+
+# ----------------------------------------------------------------------------------------------
+# the whole program at once: passes seeded per element (or per position along the dim)
+
+
+@dataclass(frozen=True)
+class Pass:
+    order: int
+    leaf: str | None
+    seeds: tuple[int, ...]  # positions seeded with 1 (along the dim: in every slice)
+
+
+def _whole(result: Result, program: Program, leaves: list[Leaf], digits: bool) -> dict[str, Truth]:
+    inputs = {n: np.asarray(v, dtype=np.float64) for n, v in result.inputs.items()}
+    passes = [Pass(0, None, ())]
+    for leaf in leaves:
+        passes += list(_leaf_passes(result, program, leaf))
+    size = sum(v.size for v in inputs.values()) or 1
+    if len(passes) * size > MAX_WORK:
+        raise NoReference(
+            f"too large for the arbitrary-precision reference ({len(passes)} passes "
+            f"over {size} elements; at most {MAX_WORK:,} element evaluations)"
+        )
+    for v in inputs.values():
+        if not np.all(np.isfinite(v)):
+            raise NoReference("the reference of a whole program needs finite inputs")
+    applied: dict[int, Applied] = {}
+    layout: list[tuple[str, tuple[int, ...]]] = []
+
+    def attempt() -> list[Any]:
+        outs = {p: _items(_seeded_run(program, result, inputs, p, applied)) for p in passes}
+        found = _fields(result, program, leaves, passes, outs, inputs)
+        layout[:] = [(path, shape) for path, shape, _ in found]
+        return [v for _, _, values in found for v in values]
+
+    spread = np.concatenate([v.reshape(-1) for v in inputs.values()] or [np.zeros(0)])
+    flat, ok = converge(attempt, max(_spread_bits(spread), _first_bits(spread.tolist())))
+    out, at = {}, 0
+    for path, shape in layout:
+        n = math.prod(shape)
+        out[path] = truth_of(flat[at : at + n], ok[at : at + n], shape, digits)
+        at += n
+    return out
+
+
+def _spread_bits(values: np.ndarray) -> int:
+    """Enough bits for the spread of the inputs (a softmax's 1 − p cancels within e^−spread)."""
+    finite = values[np.isfinite(values)]
+    spread = float(finite.max()) - float(finite.min()) if finite.size else 0.0
+    return START_BITS + int(min(spread, 3000) * 1.5)
+
+
+def _leaf_passes(result: Result, program: Program, leaf: Leaf) -> Iterator[Pass]:
+    if leaf.elementwise:
+        yield Pass(max(leaf.orders), leaf.name, ())
+        return
+    n = _seeds_per_pass(result, program, leaf.name)
+    second = 2 in leaf.orders
+    for k in range(n):
+        yield Pass(2 if second else 1, leaf.name, (k,))
+    if second:
+        for k in range(n):
+            for j in range(k + 1, n):
+                yield Pass(2, leaf.name, (k, j))
+
+
+def _seeded_run(
+    program: Program,
+    result: Result,
+    inputs: Mapping[str, np.ndarray],
+    p: Pass,
+    applied: dict[int, Applied],
+) -> Any:
+    variables = {}
+    for name, arr in inputs.items():
+        seed = np.zeros(arr.shape)
+        if name == p.leaf:
+            if not p.seeds:
+                seed[...] = 1
+            for k in p.seeds:
+                if program.dim is not None and arr.ndim:
+                    np.moveaxis(seed, program.dim, -1)[..., k] = 1
+                else:
+                    seed.reshape(-1)[k] = 1
+        variables[name] = _series(arr, seed, p.order)
+    return run(program, Exact(variables, p.order, result.dtype, applied))
+
+
+def _series(arr: np.ndarray, seed: np.ndarray, order: int) -> Any:
+    out = np.empty(arr.size, dtype=object)
+    for i, (v, s) in enumerate(
+        zip(arr.reshape(-1).tolist(), seed.reshape(-1).tolist(), strict=True)
+    ):
+        out[i] = Taylor([mpf(v), *([mpf(s)] if order else []), *[mpf(0)] * (order - 1)])
+    return out.reshape(arr.shape)
+
+
+def _items(y: Any) -> np.ndarray:
+    if isinstance(y, Taylor):
+        out = np.empty((), dtype=object)
+        out[()] = y
+        return out
+    return np.asarray(y, dtype=object)
+
+
+def _key(k: int, name: str) -> str:
+    return f"{'grad' if k == 1 else f'grad{k}'}.{name}"
+
+
+def _coefficient(arr: np.ndarray, k: int) -> np.ndarray:
+    """Coefficient k of every series (an object array of arr's shape)."""
+    out = np.empty(arr.shape, dtype=object)
+    for i, t in enumerate(arr.reshape(-1)):
+        out.reshape(-1)[i] = t.c[k] if k < len(t.c) else mpf(0)
+    return out
+
+
+def _fields(
+    result: Result,
+    program: Program,
+    leaves: list[Leaf],
+    passes: list[Pass],
+    outs: Mapping[Pass, np.ndarray],
+    inputs: Mapping[str, np.ndarray],
+) -> list[tuple[str, tuple[int, ...], list[Any]]]:
+    """(path, shape, flat values) of every field of the result, from the passes' outputs."""
+    value = outs[passes[0]]
+    found = [("value", value.shape, list(_coefficient(value, 0).reshape(-1)))]
+    for leaf in leaves:
+        mine = [p for p in passes if p.leaf == leaf.name]
+        if leaf.elementwise:
+            y, shape = outs[mine[0]], inputs[leaf.name].shape
+            for k in leaf.orders:
+                scale = math.factorial(k)
+                values = [c * scale for c in _coefficient(y, k).reshape(-1)]
+                found.append((_key(k, leaf.name), shape, values))
+            continue
+        firsts = [outs[p] for p in mine if len(p.seeds) == 1]
+        columns = np.stack([_coefficient(o, 1) for o in firsts], axis=-1)  # (*value, n)
+        if leaf.name == _logits_gradient(program):
+            _with_posterior(columns, inputs, program)
+        found += _first_order(result, program, leaf, columns, inputs)
+        if 2 in leaf.orders:
+            found.append(_hessian(result, program, leaf, mine, outs))
+    return found
+
+
+def _first_order(
+    result: Result,
+    program: Program,
+    leaf: Leaf,
+    columns: np.ndarray,
+    inputs: Mapping[str, np.ndarray],
+) -> list[tuple[str, tuple[int, ...], list[Any]]]:
+    """The gradient, Jacobian, gradient of the sum or vᵀJ from the order-1 columns
+    ∂value/∂(seed k), shape (*value, n)."""
+    name, shape = leaf.name, inputs[leaf.name].shape
+    out = []
+    if leaf.form in ("slice-jacobian", "slice-index"):
+        at = program.dim % max(1, result.value.ndim)
+        moved = np.moveaxis(columns, at, -2)  # (..., m, n) per slice
+        if leaf.jacobian:
+            out.append((f"jacobian.{name}", moved.shape, list(moved.reshape(-1))))
+        if 1 in leaf.orders and result.index is not None:
+            grad = np.moveaxis(moved[..., result.index, :], -1, at)
+            out.append((f"grad.{name}", grad.shape, list(grad.reshape(-1))))
+        return out
+    flat = columns.reshape(-1, columns.shape[-1])  # (m, n)
+    if leaf.jacobian:
+        jac = flat.reshape(*result.value.shape, *shape)
+        out.append((f"jacobian.{name}", jac.shape, list(jac.reshape(-1))))
+    if 1 not in leaf.orders:
+        return out
+    if leaf.form == "vjp":
+        v = np.asarray(result.cotangent, dtype=np.float64).reshape(-1).tolist()
+        grads = [
+            mp.fsum(mpf(v[i]) * flat[i, k] for i in range(len(v))) for k in range(flat.shape[1])
+        ]
+    elif leaf.form == "sum":
+        grads = [mp.fsum(flat[:, k]) for k in range(flat.shape[1])]
+    else:  # the gradient of a scalar
+        grads = list(flat[0])
+    out.append((f"grad.{name}", shape, grads))
+    return out
+
+
+def _hessian(
+    result: Result, program: Program, leaf: Leaf, mine: list[Pass], outs: Mapping[Pass, np.ndarray]
+) -> tuple[str, tuple[int, ...], list[Any]]:
+    """Second derivatives from the c₂ of the passes seeded with eₖ and eₖ + eₗ: of the scalar
+    value, or of output ``index`` in every slice."""
+    c2 = {p.seeds: _coefficient(outs[p], 2) for p in mine}
+    n = sum(1 for s in c2 if len(s) == 1)
+
+    def pick(arr: np.ndarray) -> np.ndarray:
+        if leaf.form == "slice-index":
+            return np.moveaxis(arr, program.dim, -1)[..., result.index]
+        return arr.reshape(())
+
+    rows = []
+    for k in range(n):
+        row = []
+        for j in range(n):
+            if k == j:
+                row.append(pick(c2[(k,)]) * 2)
+            else:
+                a, b = min(k, j), max(k, j)
+                row.append(pick(c2[(a, b)]) - pick(c2[(k,)]) - pick(c2[(j,)]))
+        rows.append(np.stack(row, axis=-1))
+    hessian = np.stack(rows, axis=-2)  # (..., n, n)
+    if leaf.form != "slice-index":
+        hessian = hessian.reshape(*result.inputs[leaf.name].shape, *result.inputs[leaf.name].shape)
+    return (_key(2, leaf.name), hessian.shape, list(hessian.reshape(-1)))
+
+
+def _logits_gradient(program: Program) -> str:
+    if program.function is None or not registry.resolve(program.function):
+        return ""
+    return registry.get(program.function).logits_gradient
+
+
+def _with_posterior(
+    columns: np.ndarray, inputs: Mapping[str, np.ndarray], program: Program
+) -> None:
+    """torch's ctc gradient is with respect to the logits behind log_softmax: add the
+    y = exp(log_prob) term to each element's column (none where zero_infinity zeroed it)."""
+    call = next(program.calls())
+    params = {**registry.get(program.function).defaults(), **call.params}
+    flat = columns.reshape(-1, columns.shape[-1])
+    lp = inputs["log_probs"].reshape(-1)
+    for k in range(flat.shape[1]):
+        found = reference_losses.ctc_posterior(inputs, params, k, flat.shape[0])
+        if found is not None:
+            i, scale = found
+            flat[i, k] = flat[i, k] + scale * mp.exp(mpf(float(lp[k])))
+
+
+# ----------------------------------------------------------------------------------------------
+# one elementwise function at many points (notes, the accuracy estimate, the benchmarks)
+
+
+def point(
+    name: str,
+    params: Mapping[str, Any],
+    x: float,
+    order: int,
+    dtype: str = "float64",
+    bits: int | None = None,
+) -> tuple[list[Any], list[bool]]:
+    """f(x), f′(x), …, f⁽ᵒʳᵈᵉʳ⁾(x) of the registry function ``name`` as intervals, and whether
+    each settled; ``bits``: start at that working precision (uncached)."""
+    spec = registry.get(name)
+    points = Points(of_function(spec, {"x": ()}, params), dtype, [("x", order)] if order else [])
+    return points({"x": float(x)}, bits)
+
+
+def elementwise(
+    name: str,
+    params: Mapping[str, Any],
+    x: np.ndarray,
+    order: int,
+    dtype: str = "float64",
+    progress: Callable[[int], None] | None = None,
+) -> list[Truth]:
+    """The truth of f, f′, …, f⁽ᵒʳᵈᵉʳ⁾ of the registry function ``name`` at every element of
+    ``x`` (exact float64 values), its parameters as torch holds them in ``dtype``."""
+    if order > MAX_ORDER:
+        raise NoReference(f"the reference stops at order {MAX_ORDER}")
+    spec = registry.get(name)
+    points = Points(of_function(spec, {"x": ()}, params), dtype, [("x", order)] if order else [])
+    flat = np.asarray(x, dtype=np.float64).reshape(-1).tolist()
+    columns: list[list[Any]] = [[] for _ in range(order + 1)]
+    oks: list[list[bool]] = [[] for _ in range(order + 1)]
+    for i, v in enumerate(flat):
+        found, ok = points({"x": v})
+        for k in range(order + 1):
+            columns[k].append(found[k])
+            oks[k].append(ok[k])
+        if progress is not None and i % 256 == 255:
+            progress(256)
+    return [truth_of(columns[k], oks[k], np.shape(x), False) for k in range(order + 1)]

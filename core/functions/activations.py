@@ -13,6 +13,7 @@ from .spec import FunctionSpec, Kink, Param, Region
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 R = "ℝ"
+ACT = "aten/src/ATen/native/cpu/Activation.cpp"  # torch's CPU activation kernels
 
 DIM = Param("dim", "int", -1, "dimension the function works along (torch: a required choice)")
 
@@ -149,6 +150,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         kinks=lambda p: _slope_kink(p["negative_slope"]),
         exact=lambda R, x, p: R.ramp(x, R.mpf(p["negative_slope"])),
         symbolic=lambda S, x, p: S.Piecewise((x, x > 0), (p["negative_slope"] * x, True)),
+        stored={"negative_slope": "opmath"},
+        source=f"{ACT} (leaky_relu_kernel)",
         example="actgrad leaky-relu --x -2 --negative-slope 0.1 --grad --dtype float64",
     ),
     FunctionSpec(
@@ -164,6 +167,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         call=lambda F, x, p: F.prelu(x, x.new_tensor([p["weight"]])),
         kinks=lambda p: _slope_kink(p["weight"]),
         exact=lambda R, x, p: R.ramp(x, R.mpf(p["weight"])),
+        stored={"weight": "dtype"},
+        source="aten/src/ATen/native/Activation.cpp (prelu: the weight is a tensor of the dtype)",
         example="actgrad prelu --x -1,0,1 --weight 0.25 --grad",
     ),
     FunctionSpec(
@@ -184,6 +189,9 @@ SPECS: tuple[FunctionSpec, ...] = (
         kinks=lambda p: [] if p["training"] else _slope_kink((p["lower"] + p["upper"]) / 2),
         validate=lambda p: "lower must not exceed upper" if p["lower"] > p["upper"] else None,
         exact=lambda R, x, p: R.rrelu(x, p),
+        source=(
+            "aten/src/ATen/native/RReLU.cpp (evaluation: leaky_relu with slope (lower + upper)/2)"
+        ),
         example="actgrad rrelu --x -1,-2,3 --training --seed 0 --grad",
     ),
     FunctionSpec(
@@ -199,6 +207,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         kinks=lambda p: _elu_kinks(p["alpha"]),
         exact=lambda R, x, p: R.elu(x, R.mpf(p["alpha"])),
         symbolic=lambda S, x, p: S.Piecewise((x, x > 0), (p["alpha"] * (S.exp(x) - 1), True)),
+        stored={"alpha": "opmath"},
+        source=f"{ACT} (elu_kernel, elu_backward_kernel)",
         example="actgrad elu --x -1,0,1 --grad",
     ),
     FunctionSpec(
@@ -213,7 +223,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         params=(Param("alpha", "float", 1.0, "saturation value for negative inputs (≠ 0)"),),
         validate=lambda p: "alpha must not be 0" if p["alpha"] == 0 else None,
         kinks=lambda p: [Kink(0.0, 0.0, 1 / p["alpha"], 0.0, order=2, sides="==RRR")],
-        exact=lambda R, x, p: R.celu(x, R.mpf(p["alpha"])),
+        exact=lambda R, x, p: R.celu(x, p["alpha"], p),
+        source=f"{ACT} (celu is elu_kernel with input_scale 1/alpha)",
         example="actgrad celu --x -1,0,1 --alpha 2 --grad",
     ),
     FunctionSpec(
@@ -226,7 +237,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         "(−scale·α, ∞)",
         derivative_fn=lambda T, x, p: SELU_SCALE * T.where(x > 0, 1.0, SELU_ALPHA * T.exp(x)),
         kinks=lambda p: _elu_kinks(SELU_SCALE * SELU_ALPHA, SELU_SCALE),
-        exact=lambda R, x, p: R.elu(x, R.mpf(R.SELU_ALPHA), R.mpf(R.SELU_SCALE)),
+        exact=lambda R, x, p: R.elu(x, R.constant(R.SELU_ALPHA, p), R.constant(R.SELU_SCALE, p)),
+        source=f"{ACT} (selu is elu_kernel with SELU_ALPHA, SELU_SCALE)",
         example="actgrad selu --x -1,0,1 --grad",
     ),
     FunctionSpec(
@@ -248,8 +260,9 @@ SPECS: tuple[FunctionSpec, ...] = (
                 ("none", "tanh"),
             ),
         ),
-        exact=lambda R, x, p: R.gelu(x, p["approximate"]),
+        exact=lambda R, x, p: R.gelu(x, p),
         symbolic=_gelu_symbolic,
+        source=f"{ACT} (GeluKernelImpl: kBeta, kKappa in the kernel's arithmetic)",
         example="actgrad gelu --x 1 --approximate tanh --order 2",
     ),
     FunctionSpec(
@@ -401,6 +414,11 @@ SPECS: tuple[FunctionSpec, ...] = (
         ),
         exact=lambda R, x, p: R.clip(x, R.mpf(p["min_val"]), R.mpf(p["max_val"])),
         symbolic=lambda S, x, p: S.Min(S.Max(x, p["min_val"]), p["max_val"]),
+        stored={"min_val": "opmath", "max_val": "opmath"},
+        source=(
+            "aten/src/ATen/native/cpu/UnaryOpsKernel.cpp (clamp), "
+            "aten/src/ATen/native/cpu/Activation.cpp (hardtanh_backward_kernel)"
+        ),
         example="actgrad hardtanh --x -2,0,2 --min-val -1 --max-val 1 --grad",
     ),
     FunctionSpec(
@@ -444,7 +462,7 @@ SPECS: tuple[FunctionSpec, ...] = (
                 f"stability (the formula differs by at most {_softplus_gap(p)})",
             )
         ],
-        exact=lambda R, x, p: R.softplus_beta(x, p["beta"], p["threshold"]),
+        exact=lambda R, x, p: R.softplus_beta(x, p["beta"], p["threshold"], p),
         stable={
             1: ("softplus′(x) = σ(βx) below the threshold", "torch.sigmoid(beta * x)"),
             2: (
@@ -453,6 +471,11 @@ SPECS: tuple[FunctionSpec, ...] = (
             ),
         },
         symbolic=lambda S, x, p: S.log(1 + S.exp(p["beta"] * x)) / p["beta"],
+        stored={"beta": "opmath", "threshold": "opmath"},
+        source=(
+            f"{ACT} (softplus_kernel, softplus_backward_kernel: β·x > threshold in the kernel's "
+            "arithmetic)"
+        ),
         example="actgrad softplus --x 1 --grad",
     ),
     FunctionSpec(
@@ -487,6 +510,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         ],
         validate=_positive("lambd", strict=False),
         exact=lambda R, x, p: R.hardshrink(x, p["lambd"]),
+        stored={"lambd": "dtype"},
+        source=f"{ACT} (hardshrink_kernel, shrink_backward_kernel: lambd.to<scalar_t>())",
         example="actgrad hardshrink --x -1,-0.5,0,0.5,1 --grad",
     ),
     FunctionSpec(
@@ -505,6 +530,11 @@ SPECS: tuple[FunctionSpec, ...] = (
         ],
         validate=_positive("lambd", strict=False),
         exact=lambda R, x, p: R.softshrink(x, R.mpf(p["lambd"])),
+        stored={"lambd": "opmath,dtype"},
+        source=(
+            f"{ACT} (softshrink_kernel in float for the 16-bit dtypes; shrink_backward_kernel with "
+            "lambd.to<scalar_t>())"
+        ),
         example="actgrad softshrink --x -1,-0.5,0,0.5,1 --grad",
     ),
     FunctionSpec(
@@ -545,6 +575,8 @@ SPECS: tuple[FunctionSpec, ...] = (
             Kink(p["threshold"], 0.0, 0.0, 1.0, jump=p["threshold"] != p["value"], sides="LL")
         ],
         exact=lambda R, x, p: R.threshold(x, p["threshold"], p["value"]),
+        stored={"threshold": "opmath", "value": "opmath"},
+        source=f"{ACT} (threshold_kernel)",
         example="actgrad threshold --x 0,1,2 --threshold 1 --value -1 --grad",
     ),
     FunctionSpec(
@@ -636,6 +668,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         ),
         pointwise=False,
         exact=lambda R, x, p: R.normalize(x, float(p["p"]), float(p["eps"])),
+        stored={"eps": "dtype"},
+        source="torch/nn/functional.py (normalize: the norm clamp_min(eps) in the dtype)",
         example="actgrad normalize --x 3,4 --grad",
         notes=("torch's own default is dim=1; actgrad uses dim=-1 so that 1-D inputs work",),
     ),
@@ -657,6 +691,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         call=lambda F, x, p: _last_dims(F.layer_norm, x, p, p["bias"]),
         validate=lambda p: "eps must be non-negative" if p["eps"] < 0 else None,
         exact=lambda R, x, p: R.layer_norm(x, p["eps"], p["weight"], p["bias"]),
+        stored={"eps": "opmath", "weight": "dtype", "bias": "dtype"},
+        source="aten/src/ATen/native/cpu/layer_norm_kernel.cpp (eps as opmath_t)",
         example="actgrad layer-norm --x 1,2,3,4 --grad",
         notes=(
             "normalized_shape is the size of the dim (torch normalizes the last dims; --dim "
@@ -680,7 +716,12 @@ SPECS: tuple[FunctionSpec, ...] = (
         pointwise=False,
         call=lambda F, x, p: _last_dims(F.rms_norm, x, p),
         validate=lambda p: "eps must be non-negative" if (p["eps"] or 0) < 0 else None,
-        exact=lambda R, x, p: R.rms_norm(x, p["eps"], p["weight"]),
+        exact=lambda R, x, p: R.rms_norm(x, p["eps"], p["weight"], p),
+        stored={"eps": "opmath", "weight": "dtype"},
+        source=(
+            "aten/src/ATen/native/layer_norm.cpp (rms_norm: eps, or "
+            "std::numeric_limits<opmath_t>::epsilon())"
+        ),
         example="actgrad rms-norm --x 1,2,3,4 --grad",
         notes=(
             "normalized_shape is the size of the dim (torch normalizes the last dims; --dim "

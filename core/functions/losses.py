@@ -394,7 +394,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             "sum of the weights",
         ),
         exact=lambda R, a, p: R.weighted(
-            R.map(lambda z: R.huber(z, R.mpf(p["delta"])), R.diff(a)), a, p, False
+            R.map(lambda z: R.huber(z, R.mpf(p["delta"]), p), R.diff(a)), a, p, False
         ),
     ),
     FunctionSpec(
@@ -415,7 +415,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         call=lambda F, t, p: F.smooth_l1_loss(t["pred"], t["target"], **p),
         example="actgrad smooth-l1 --pred 0.5,3 --target 0,0 --grad",
         exact=lambda R, a, p: R.reduce(
-            R.map(lambda z: R.smooth_l1(z, R.mpf(p["beta"])), R.diff(a)), p["reduction"]
+            R.map(lambda z: R.smooth_l1(z, R.mpf(p["beta"]), p), R.diff(a)), p["reduction"]
         ),
     ),
     FunctionSpec(

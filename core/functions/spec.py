@@ -193,6 +193,11 @@ class FunctionSpec:
     # stable forms of derivatives that torch's formula loses to cancellation, for --report:
     # {order: (the formula in words, the same as torch source over x and the parameters)}
     stable: Mapping[int, tuple[str, str]] = field(default_factory=dict)
+    # how each parameter reaches torch's kernel: "dtype" (scalar_t), "opmath" (float for the
+    # 16-bit dtypes), "opmath,dtype" (forward, backward kernels): arithmetic.stored_params
+    stored: Mapping[str, str] = field(default_factory=dict)
+    # where torch's kernel is, whose storage, branch tests and constants the exact form follows
+    source: str = ""
 
     def standing_notes(self, dtype: str, order: int) -> list[str]:
         """The notes every result of this function carries in ``dtype`` at ``order``."""
