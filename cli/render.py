@@ -498,7 +498,10 @@ def check_lines(result: Result) -> list[str]:
             f"precision and time budget at {counted(count, 'point')}: not judged"
         )
     for reason in report.get("reference_missing", []):
-        lines.append(f"check: no arbitrary-precision reference: {reason}; compared with float64")
+        lines.append(
+            f"check: no arbitrary-precision reference: {reason}; compared with float64 (not a "
+            "verdict)"
+        )
     for path, err in report["dtype_error"].items():
         if err.get("against") == "float64":
             lines.append(
@@ -533,7 +536,15 @@ def check_lines(result: Result) -> list[str]:
                 f"is 0 in {report['dtype']}"
             )
         lines.append(line)
-    lines.append("check: " + ("ok" if report["ok"] else "see above: not every number holds"))
+    if report["ok"]:
+        lines.append("check: ok")
+    elif report["flags"]:
+        lines.append("check: see above: not every number holds")
+    else:
+        lines.append(
+            f"check: not judged: {counted(report.get('not_judged', 0), 'number')} without a "
+            "true value (see above); a check passes only on the truth"
+        )
     return lines
 
 

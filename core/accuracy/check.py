@@ -351,7 +351,10 @@ def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, 
         if worst and x is not None and x.shape == true.hi.shape:
             worst["x"] = _num(float(x[tuple(worst["index"])]))
         flags += reference_flags(path, ours[path], true, req.dtype, ulps)
-        unknown = np.isnan(true.hi)  # inputs that overflowed the dtype: torch's float64 says
+        # where an input is not finite the reference has no value: torch's float64 says
+        unknown = np.isnan(true.hi) & (
+            not all(np.isfinite(v).all() for v in ours_result.inputs.values())
+        )
         if unknown.any() and path in float64 and float64[path].shape == true.hi.shape:
             flags += _flags(path, ours[path], float64[path], req.dtype, unknown)
     if against == "float64" or missing:  # what the reference does not cover: torch's float64
@@ -369,14 +372,20 @@ def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, 
     out["ulps"] = ulps
     out["dtype_error"] = errors
     out["flags"] = flags[:MAX_FLAGS]
-    # where the reference judged every number, finite differences and the closed form are
-    # second opinions: they may disagree (a note), they never fail the check
-    out["decided"] = against == "mpmath" and not missing
-    second = out["finite_differences"].get("ok", True) and (
-        out["closed_form"] is None or out["closed_form"]["ok"]
-    )
-    out["ok"] = not flags and (out["decided"] or second)
+    # a number is judged by its true value, or it is not judged: finite differences and the
+    # closed form are second opinions (they may disagree, a note); they never pass a check
+    out["decided"] = against == "mpmath" and not missing and not out["reference_unsettled"]
+    out["not_judged"] = _not_judged(out, truths, ours)
+    out["ok"] = not flags and out["decided"]
     return out
+
+
+def _not_judged(out: dict[str, Any], truths: dict[str, Truth], ours: dict[str, np.ndarray]) -> int:
+    """How many of the result's numbers have no settled true value."""
+    count = sum(t.unsettled for t in truths.values())
+    if out["decided"]:
+        return 0
+    return count + sum(a.size for p, a in ours.items() if p not in truths)
 
 
 def _closed_form(req: Request, reference: Result) -> dict[str, Any] | None:

@@ -19,12 +19,12 @@ import numpy as np
 from ..evaluator.program import Call, Program
 from ..evaluator.program import run as program_run
 from ..functions import registry
-from ..functions.arithmetic import splits, stored_params
+from ..functions.arithmetic import orders_differ, stored_params
 from ..functions.spec import FunctionSpec, Kink
 from . import interval as mp
 from . import reference, reference_losses, taylor
 from .interval import mpf
-from .reference import NoReference
+from .reference import MAX_ORDER, NoReference
 from .taylor import Taylor
 
 CONSTANTS = {"pi": lambda: +mp.pi, "e": lambda: +mp.e}
@@ -142,8 +142,8 @@ def compose(coefficients: list[Any], u: Taylor) -> Taylor:
 
 
 class Applied:
-    """One registry call's entry with its parameters as the kernels store them in ``dtype``
-    (forward and backward) and its kinks there; applies the exact form by its shape."""
+    """One registry call's entry with its parameters as the kernel of each derivative order
+    stores them in ``dtype`` and its kinks there; applies the exact form by its shape."""
 
     def __init__(self, spec: FunctionSpec, params: Mapping[str, Any], dtype: str) -> None:
         if spec.exact is None:
@@ -151,12 +151,11 @@ class Applied:
         self.spec = spec
         given = {**spec.defaults(), **params}
         self.forward = stored_params(spec.stored, given, dtype)
-        self.backward = (
-            stored_params(spec.stored, given, dtype, backward=True)
-            if splits(spec.stored)
-            else self.forward
-        )
-        self.kinks = [k for k in spec.kinks(self.forward) if not isinstance(k.at, str)]
+        self.by_order = [self.forward]
+        for k in range(1, MAX_ORDER + 1 if orders_differ(spec.stored) else 1):
+            params = stored_params(spec.stored, given, dtype, k)
+            self.by_order.append(self.by_order[-1] if params == self.by_order[-1] else params)
+        self.kinks = {id(p): _kinks(spec, p) for p in self.by_order}
 
     def __call__(self, args: list[Any], names: tuple[str, ...], align: bool) -> Any:
         spec = self.spec
@@ -178,24 +177,36 @@ class Applied:
         return spec.exact(reference_losses.OPS, inputs, self.forward)
 
     def element(self, u: Taylor) -> Taylor:
-        """f(u), taking torch's side at a kink order by order and, where the backward kernel
-        holds a parameter otherwise than the forward one, its derivatives from the backward."""
+        """f(u), taking torch's side at a kink order by order (a branch test met with equality
+        is one), and each order from the kernel of that order (its parameters, its arithmetic)."""
         form = self.spec.exact
-        sides = _at_kink(self.kinks, u.v)
-        if not sides and self.backward is self.forward:
-            return form(reference.OPS, u, self.forward)
+        if all(p is self.forward for p in self.by_order):
+            reference.TIED[0] = False
+            y = form(reference.OPS, u, self.forward)
+            if not reference.TIED[0]:
+                return y
         order = len(u.c) - 1
-
-        def jet(params: Mapping[str, Any]) -> list[Any]:
-            def once() -> list[Any]:
-                return form(reference.OPS, Taylor.variable(u.v, order), params).c
-
-            return reference.by_side(once, sides) if sides else once()
-
-        coefficients = jet(self.forward)
-        if self.backward is not self.forward:
-            coefficients = coefficients[:1] + jet(self.backward)[1:]
+        jets: dict[int, list[Any]] = {}
+        coefficients = []
+        for k in range(order + 1):
+            params = self.by_order[min(k, len(self.by_order) - 1)]
+            if id(params) not in jets:
+                jets[id(params)] = self._jet(form, params, u.v, order)
+            coefficients.append(jets[id(params)][k])
         return compose(coefficients, u)
+
+    def _jet(self, form: Callable[..., Taylor], params: Mapping[str, Any], v: Any, order: int):
+        """f's Taylor coefficients at v with ``params``, by torch's sides where v is a tie."""
+
+        def once() -> list[Any]:
+            return form(reference.OPS, Taylor.variable(v, order), params).c
+
+        reference.TIED[0] = False
+        plain = once()
+        if not reference.TIED[0]:
+            return plain
+        sides = _at_kink(self.kinks[id(params)], v)
+        return reference.by_side(once, sides) if sides else plain
 
     def slices(self, x: Any) -> Any:
         """The form on each slice along the dim (moved last and back)."""
@@ -224,12 +235,17 @@ def _array(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=object)
 
 
+def _kinks(spec: FunctionSpec, params: Mapping[str, Any]) -> list[Kink]:
+    return [k for k in spec.kinks(params) if k.sides and not isinstance(k.at, str)]
+
+
 def _at_kink(kinks: list[Kink], v: Any) -> str:
-    """torch's sides at the kink ``v`` is at ("" where none): decided by the bounds."""
+    """torch's sides at the tie ``v`` is at: the kink there, or (a branch test in the kernel's
+    arithmetic ties at other inputs than its kink, softplus's β·x = threshold) the only one."""
     for kink in kinks:
-        if kink.sides and v == kink.at:
+        if v == kink.at:
             return kink.sides
-    return ""
+    return kinks[0].sides if len(kinks) == 1 else ""
 
 
 class Exact:

@@ -318,7 +318,13 @@ def NAN() -> mpf:
 TINY = mpf_shift(fone, -1075)  # half the smallest subnormal: below it a value rounds to 0
 
 
-FORMATS = {"float64": (53, -1074, 1024), "float32": (24, -149, 128)}  # bits, quantum, max
+# significant bits, the exponent of the smallest subnormal, the exponent past the largest
+FORMATS = {
+    "float64": (53, -1074, 1024),
+    "float32": (24, -149, 128),
+    "float16": (11, -24, 16),
+    "bfloat16": (8, -133, 128),
+}
 
 
 def nearest(s: tuple, fmt: str = "float64") -> float:

@@ -105,6 +105,7 @@ def truth_of(values: list[Any], settled: list[bool], shape: tuple[int, ...], dig
 
 
 _TIE = [0]  # at a kink point: -1 the left branch, +1 the right one, 0 the function's own rule
+TIED = [False]  # set when a branch test met its point with equality (the caller resets it)
 
 
 def _side(x: Taylor | Any, c: Any) -> int:
@@ -113,6 +114,7 @@ def _side(x: Taylor | Any, c: Any) -> int:
     v = x.v if isinstance(x, Taylor) else x
     if v != c:
         return 1 if v > c else -1
+    TIED[0] = True
     return _TIE[0]
 
 
@@ -130,8 +132,9 @@ def elu(x: Taylor, alpha: Any, scale: Any = 1) -> Taylor:
 
 
 def celu(x: Taylor, alpha: float, p: Mapping[str, Any]) -> Taylor:
-    """torch's celu is elu(x, alpha, 1, 1/alpha): alpha and 1/alpha (taken in double) reach
-    elu's kernel in its arithmetic (Activation.cpp, elu_kernel's negcoef and negiptcoef)."""
+    """torch's celu is elu(x, alpha, 1, 1/alpha): alpha and 1/alpha (in double) reach elu's
+    kernel in its arithmetic (Activation.cpp, elu_kernel's negcoef and negiptcoef). (Its
+    backward takes 1.0/alpha.toFloat(): a float's precision in float64, torch's error.)"""
     if _side(x, 0) > 0:
         return x
     return taylor.expm1(x * kernel_constant(1 / alpha, p)) * kernel_constant(alpha, p)

@@ -32,7 +32,7 @@ BCE_EPS = float(np.float32(1e-12))
 # its double backward divides by (p + eps)²(1 − p + eps)², eps = 1e-12 (a double), instead
 # (binary_cross_entropy_double_backward, torch/csrc/autograd/FunctionsManual.cpp)
 BCE_DOUBLE_EPS = 1e-12
-COSINE_EPS = 1e-12
+COSINE_EPS = BCE_EPS  # cosine_embedding_loss adds the same float EPSILON (Loss.cpp)
 
 
 def _map(fn: Callable[..., Any], *arrays: Any) -> np.ndarray:

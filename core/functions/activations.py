@@ -224,7 +224,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         validate=lambda p: "alpha must not be 0" if p["alpha"] == 0 else None,
         kinks=lambda p: [Kink(0.0, 0.0, 1 / p["alpha"], 0.0, order=2, sides="==RRR")],
         exact=lambda R, x, p: R.celu(x, p["alpha"], p),
-        source=f"{ACT} (celu is elu_kernel with input_scale 1/alpha)",
+        source=f"{ACT} (elu_kernel: celu's input_scale 1/alpha)",
         example="actgrad celu --x -1,0,1 --alpha 2 --grad",
     ),
     FunctionSpec(
@@ -471,7 +471,12 @@ SPECS: tuple[FunctionSpec, ...] = (
             ),
         },
         symbolic=lambda S, x, p: S.log(1 + S.exp(p["beta"] * x)) / p["beta"],
-        stored={"beta": "opmath", "threshold": "opmath"},
+        # the double backward is a composite of dtype tensors: (x·β < threshold) in the dtype
+        stored={
+            "beta": "opmath",
+            "threshold": "opmath,opmath,dtype",
+            "_opmath": "opmath,opmath,dtype",
+        },
         source=(
             f"{ACT} (softplus_kernel, softplus_backward_kernel: β·x > threshold in the kernel's "
             "arithmetic)"

@@ -19,11 +19,14 @@ import numpy as np
 OPMATH = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
 EPSILON = {"float32": 2.0**-23, "float64": 2.0**-52}  # std::numeric_limits<opmath_t>::epsilon()
 
-# how a parameter is stored: "dtype" (scalar_t), "opmath" (float for the 16-bit dtypes), or
-# "opmath,dtype": the forward kernel stores it one way and the backward kernel the other
-STORAGES = ("dtype", "opmath", "opmath,dtype", "dtype,opmath")
+# how a parameter is stored: "dtype" (scalar_t) or "opmath" (float for the 16-bit dtypes);
+# a list by derivative order where the kernels differ: "opmath,dtype" is the forward kernel's
+# way at order 0 and the backward's from order 1 on, "opmath,opmath,dtype" the double
+# backward's (a composite of dtype tensors) from order 2 on
+STORAGES = ("dtype", "opmath")
 
-# the keys a stored parameter set carries besides the entry's own: the arithmetic of branches
+# the key of a stored parameter set that names the arithmetic its branch tests are decided in
+# (an entry may give its own list by order under this key; the default is opmath throughout)
 ARITHMETIC = "_opmath"
 
 
@@ -52,21 +55,30 @@ def opmath(dtype: str) -> str:
 
 
 def stored_params(
-    storage: Mapping[str, str], params: Mapping[str, Any], dtype: str, backward: bool = False
+    storage: Mapping[str, str], params: Mapping[str, Any], dtype: str, order: int = 0
 ) -> dict[str, Any]:
-    """``params`` as the forward (or, ``backward``, the backward) kernel holds them in
-    ``dtype``, with the arithmetic its branches are decided in (``params[ARITHMETIC]``)."""
+    """``params`` as the kernel of derivative ``order`` holds them in ``dtype`` (0: the forward
+    kernel), with the arithmetic its branches are decided in (``params[ARITHMETIC]``)."""
     out = dict(params)
     for name, how in storage.items():
         value = out.get(name)
-        if not isinstance(value, float | int) or isinstance(value, bool):
+        if name == ARITHMETIC or isinstance(value, bool):
             continue
-        side = how.split(",")[-1 if backward else 0]
-        out[name] = round_to(float(value), dtype if side == "dtype" else opmath(dtype))
-    out[ARITHMETIC] = opmath(dtype)
+        if not isinstance(value, float | int):
+            continue
+        out[name] = round_to(float(value), _pick(how, order, dtype))
+    out[ARITHMETIC] = _pick(storage.get(ARITHMETIC, "opmath"), order, dtype)
     return out
 
 
-def splits(storage: Mapping[str, str]) -> bool:
-    """Whether the forward and backward kernels store some parameter differently."""
+def _pick(how: str, order: int, dtype: str) -> str:
+    ways = how.split(",")
+    way = ways[min(order, len(ways) - 1)]
+    if way not in STORAGES:
+        raise ValueError(f"a parameter is stored as one of {STORAGES}, not {way!r}")
+    return dtype if way == "dtype" else opmath(dtype)
+
+
+def orders_differ(storage: Mapping[str, str]) -> bool:
+    """Whether the kernels of different derivative orders store something differently."""
     return any("," in how for how in storage.values())

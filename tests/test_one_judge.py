@@ -1,0 +1,377 @@
+"""One judge: every verdict as torch computes it, by one truth driver, and no "ok" without the
+truth (core/functions/arithmetic.py, core/exact/interpreter.py, core/exact/truth.py).
+
+Parameters reach the reference as torch's kernels store them (cast to the dtype or to its
+opmath type), branch tests are decided in the kernel's arithmetic, and torch's own constants
+are torch's: each is checked against torch's own behaviour here (how torch stores a number is
+a fact about torch), and every value against independent float64/mpmath arithmetic.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+from actgrad.cli.app import app
+from actgrad.core.functions import registry
+from actgrad.core.functions.arithmetic import STORAGES, opmath, round_to
+from typer.testing import CliRunner
+
+F = torch.nn.functional
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+UNHELD = (0.1, 0.3, 0.7, 1 / 3)  # parameters no dtype holds exactly
+
+
+def check(*args: str) -> tuple[int, dict]:
+    done = CliRunner().invoke(app, [*args, "--check", "--json"])
+    assert done.stdout, done.stderr
+    return done.exit_code, json.loads(done.stdout)["check"]
+
+
+def near(v: float, dtype: str, steps: int = 2) -> list[float]:
+    """The dtype's numbers nearest v: its rounding and ``steps`` neighbours each way."""
+    t = torch.tensor([v], dtype=torch.float64).to(getattr(torch, dtype))
+    bits = {2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()]
+    b = t.view(bits).item()
+    return [
+        torch.tensor([b + i], dtype=bits).view(t.dtype).double().item()
+        for i in range(-steps, steps + 1)
+    ]
+
+
+def around(values: list[float], dtype: str) -> str:
+    """Inputs at and beside each value, both signs, as a JSON list."""
+    xs = {u for v in values for u in near(v, dtype)}
+    return json.dumps(sorted(xs | {-u for u in xs}))
+
+
+# ---------------------------------------------------------------------------------------------
+# the issue's examples, through the command line
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["threshold", "--x", "0.1", "--threshold", "0.1", "--value", "5", "--grad"],
+        ["hardshrink", "--x", "0.1", "--lambd", "0.1", "--grad"],
+        ["softshrink", "--x", "0.3", "--lambd", "0.3", "--grad"],
+        ["hardtanh", "--x", "0.7", "--min-val", "-0.1", "--max-val", "0.7", "--grad"],
+        ["softplus", "--x", "10", "--beta", "0.1", "--threshold", "1", "--grad"],
+        ["softplus", "--x", "0.3333333333333333", "--beta", "3", "--threshold", "1", "--grad"],
+    ],
+)
+def test_the_issues_false_alarms_are_gone(args, dtype):
+    code, report = check(*args, "--dtype", dtype)
+    assert code == 0 and report["ok"] and report["reference"] == "mpmath", report["flags"]
+
+
+def test_bce_divides_by_torchs_float_epsilon_even_in_float64():
+    done = CliRunner().invoke(
+        app, ["bce", "--pred", "1", "--target", "0", "--grad", "--dtype", "float64", "--check"]
+    )
+    assert done.exit_code == 0, done.stdout
+    code, report = check("bce", "--pred", "1", "--target", "0", "--grad", "--dtype", "float64")
+    assert code == 0 and not report["flags"]
+    data = json.loads(
+        CliRunner()
+        .invoke(
+            app,
+            [
+                "bce",
+                "--pred",
+                "1",
+                "--target",
+                "0",
+                "--grad",
+                "--dtype",
+                "float64",
+                "--exact",
+                "--json",
+            ],
+        )
+        .stdout
+    )
+    true = float(data["exact"]["grad"]["pred"])
+    assert true == 1 / float(np.float32(1e-12))  # 1/9.999999960041972e-13, not 1e12
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rms_norm_without_eps_uses_the_opmath_epsilon(dtype):
+    code, report = check("rms-norm", "--x", "1e-3,1e-3", "--grad", "--dtype", dtype)
+    assert code == 0 and report["ok"], report["flags"]
+    data = json.loads(
+        CliRunner()
+        .invoke(app, ["rms-norm", "--x", "1e-3,1e-3", "--dtype", dtype, "--exact", "--json"])
+        .stdout
+    )
+    x = round_to(1e-3, dtype)
+    eps = 2.0**-52 if dtype == "float64" else 2.0**-23  # float's for float16 and bfloat16
+    with mpmath.workdps(40):
+        true = mpmath.mpf(x) / mpmath.sqrt(mpmath.mpf(x) ** 2 + mpmath.mpf(eps))
+    assert float(data["exact"]["value"][0]) == pytest.approx(float(true), rel=1e-15)
+
+
+def test_bce_second_derivative_is_torchs_double_backward():
+    """torch's double backward divides by (p + 1e-12)²(1 − p + 1e-12)²."""
+    code, report = check(
+        "bce", "--pred", "0.3", "--target", "0.2", "--order", "2", "--dtype", "float64"
+    )
+    assert code == 0 and not report["flags"]
+    p, t, e = 0.3, 0.2, 1e-12
+    with mpmath.workdps(40):
+        p_, t_ = mpmath.mpf(p), mpmath.mpf(t)
+        true = (p_ * p_ - 2 * p_ * t_ + t_) / ((p_ + e) ** 2 * (1 - p_ + e) ** 2)
+    data = json.loads(
+        CliRunner()
+        .invoke(
+            app,
+            [
+                "bce",
+                "--pred",
+                "0.3",
+                "--target",
+                "0.2",
+                "--order",
+                "2",
+                "--dtype",
+                "float64",
+                "--exact",
+                "--json",
+            ],
+        )
+        .stdout
+    )
+    assert float(data["exact"]["grad2"]["pred"]) == pytest.approx(float(true), rel=1e-15)
+
+
+# ---------------------------------------------------------------------------------------------
+# every kink whose place is a parameter, with parameters no dtype holds, in every dtype
+
+
+KINKED = [
+    ("threshold", "--threshold", ["--value", "5"], 2),
+    ("hardshrink", "--lambd", [], 2),
+    ("softshrink", "--lambd", [], 2),
+    ("hardtanh", "--max-val", ["--min-val", "-3"], 1),
+    ("hardtanh", "--min-val", ["--max-val", "3"], 1),
+    ("softplus", "--threshold", ["--beta", "1"], 2),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("name", "option", "extra", "order"), KINKED)
+def test_every_parametrized_kink_in_every_dtype_is_judged_as_torch_computes(
+    name, option, extra, order, dtype
+):
+    for v in UNHELD:
+        value = -v if option == "--min-val" else v
+        at = [value, round_to(value, dtype), round_to(value, opmath(dtype))]
+        code, report = check(
+            name, "--x", around(at, dtype), option, repr(value), *extra,
+            "--order", str(order), "--dtype", dtype,
+        )  # fmt: skip
+        assert code == 0 and report["ok"], (name, value, dtype, report["flags"][:3])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("beta", [0.1, 3.0, 0.3])
+def test_softplus_switch_is_decided_on_the_product_as_the_kernel_rounds_it(beta, dtype):
+    for threshold in (1.0, 0.5, 2.0):
+        xs = json.dumps(sorted(set(near(threshold / beta, dtype, 3))))
+        code, report = check(
+            "softplus", "--x", xs, "--beta", repr(beta), "--threshold", repr(threshold),
+            "--order", "2", "--dtype", dtype,
+        )  # fmt: skip
+        assert code == 0 and report["ok"], (beta, threshold, dtype, report["flags"][:3])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("name", "option"), [("huber", "--delta"), ("smooth-l1", "--beta")])
+def test_a_losss_switch_is_decided_on_the_difference_as_the_kernel_rounds_it(name, option, dtype):
+    for v in (0.1, 0.3, 1 / 3):
+        preds = json.dumps(sorted(set(near(v, dtype) + near(v + 0.25, dtype, 1))))
+        code, report = check(
+            name, "--pred", preds, "--target", "0", option, repr(v), "--reduction", "none",
+            "--grad", "--dtype", dtype,
+        )  # fmt: skip
+        assert code == 0 and report["ok"], (name, v, dtype, report["flags"][:3])
+        code, report = check(
+            name, "--pred", repr(0.25 + v), "--target", "0.25", option, repr(v),
+            "--order", "2", "--dtype", dtype,
+        )  # fmt: skip
+        assert code == 0 and report["ok"], (name, v, dtype, report["flags"][:3])
+
+
+# ---------------------------------------------------------------------------------------------
+# how each entry says its parameters are stored is how torch stores them (asked of torch)
+
+
+def _decides(spec, name: str, value: float, dtype: str, order: int) -> bool:
+    """Whether the entry's storage of ``name`` explains torch's branches at the inputs beside
+    every candidate storage of ``value``, at derivative ``order`` (0: the value, 1: f′)."""
+    from actgrad.core.functions.arithmetic import stored_params
+
+    params = {**spec.defaults(), **REQUIRED.get(spec.name, {}), name: value}
+    stored = stored_params(spec.stored, params, dtype, order)
+    candidates = {round_to(value, d) for d in ("float64", "float32", dtype)}
+    xs = sorted({u for c in candidates for u in near(c, dtype, 1)})
+    x = torch.tensor(xs, dtype=getattr(torch, dtype), requires_grad=True)
+    call = {k: v for k, v in params.items() if k not in ("dim",)}
+    got = getattr(F, spec.name)(x, **call)
+    if order:
+        (got,) = torch.autograd.grad(got.sum(), x)
+    # the same function in float64 at the same inputs, with the parameter as stored
+    x64 = torch.tensor(xs, dtype=torch.float64, requires_grad=True)
+    want = getattr(F, spec.name)(x64, **{**call, name: stored[name]})
+    if order:
+        (want,) = torch.autograd.grad(want.sum(), x64)
+    return bool(torch.equal(want.to(x.dtype), got.detach()))
+
+
+REQUIRED = {"threshold": {"threshold": 1.0, "value": 5.0}}
+BRANCHING = [  # (entry, parameter): a branch or a clip happens at the parameter
+    ("threshold", "threshold"),
+    ("hardshrink", "lambd"),
+    ("softshrink", "lambd"),
+    ("hardtanh", "max_val"),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("name", "param"), BRANCHING)
+def test_the_entrys_storage_is_torchs(name, param, dtype):
+    spec = registry.get(name)
+    assert param in spec.stored and spec.source
+    for value in UNHELD:
+        for order in (0, 1):
+            assert _decides(spec, param, value, dtype, order), (name, param, value, dtype, order)
+
+
+def test_every_storage_is_written_in_the_known_ways_with_its_source():
+    for spec in registry.specs():
+        for name, how in spec.stored.items():
+            assert all(way in STORAGES for way in how.split(",")), (spec.name, name, how)
+            assert name.startswith("_") or name in spec.param_names, (spec.name, name)
+        if spec.stored:
+            assert spec.source.startswith(("aten/", "torch/")), spec.name
+
+
+def test_the_stored_value_rounds_as_torchs_scalar_does():
+    for v in (0.1, 1 / 3, 2.1, 1e-3, 65519.0, 1e-8, 3.0e38, 5e-45):
+        for dtype in ("float16", "bfloat16", "float32"):
+            theirs = torch.tensor(v, dtype=torch.float64).to(getattr(torch, dtype)).double().item()
+            via_float = (
+                torch.tensor(v, dtype=torch.float64)
+                .float()
+                .to(getattr(torch, dtype))
+                .double()
+                .item()
+            )
+            assert round_to(v, dtype) in (theirs, via_float)
+            assert round_to(v, dtype) == via_float  # c10's Scalar.to<Half>() goes through float
+
+
+# ---------------------------------------------------------------------------------------------
+# one driver: functions along a dim inside expressions, losses at order 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["expr", "softmax(x)", "--x", "1,2,3", "--grad"],
+        ["expr", "log_softmax(x)*2", "--x", "1,2,3", "--grad"],
+        ["mse", "--w", "3", "--order", "2"],
+        ["cross-entropy", "--pred", "1,2,3", "--target", "0", "--order", "2"],
+        ["softmax", "--x", "1,2,3", "--index", "1", "--order", "2"],
+        ["expr", "sum(softmax(x)*x)", "--x", "1,2,3", "--order", "2"],
+    ],
+)
+def test_every_kind_of_request_is_judged_by_the_true_value(args):
+    code, report = check(*args, "--dtype", "float64")
+    assert code == 0 and report["reference"] == "mpmath"
+    assert report["reference_missing"] == [] and report["decided"] and report["ok"]
+
+
+def _exact(*args: str) -> dict:
+    done = CliRunner().invoke(app, [*args, "--exact", "--json"])
+    return json.loads(done.stdout)["exact"]
+
+
+def test_the_true_hessians_and_jacobians_are_the_mathematics():
+    """Independent float64: softmax's Jacobian diag(p) − ppᵀ, cross-entropy's Hessian the
+    same (of the logits), mse's d²/dw² = 2x², log_softmax's Jacobian I − 1pᵀ (doubled)."""
+    x = np.array([1.0, 2.0, 3.0])
+    p = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
+    jac = np.diag(p) - np.outer(p, p)
+    got = np.array(
+        _exact("expr", "softmax(x)", "--x", "1,2,3", "--grad", "--dtype", "float64")["jacobian"][
+            "x"
+        ],
+        dtype=float,
+    )
+    np.testing.assert_allclose(got, jac, rtol=1e-14, atol=1e-16)
+    got = np.array(
+        _exact(
+            "cross-entropy",
+            "--pred",
+            "1,2,3",
+            "--target",
+            "0",
+            "--order",
+            "2",
+            "--dtype",
+            "float64",
+        )["grad2"]["pred"],
+        dtype=float,
+    )
+    np.testing.assert_allclose(got, jac, rtol=1e-14, atol=1e-16)
+    got = np.array(
+        _exact("expr", "log_softmax(x)*2", "--x", "1,2,3", "--grad", "--dtype", "float64")[
+            "jacobian"
+        ]["x"],
+        dtype=float,
+    )
+    np.testing.assert_allclose(got, 2 * (np.eye(3) - np.outer(np.ones(3), p)), rtol=1e-14)
+    assert (
+        float(
+            _exact("mse", "--w", "3", "--x", "1.5", "--order", "2", "--dtype", "float64")["grad2"][
+                "w"
+            ]
+        )
+        == 2 * 1.5**2
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# no "ok" without the truth
+
+
+def test_past_the_reference_size_the_check_is_not_judged_and_fails():
+    done = CliRunner().invoke(
+        app, ["sigmoid", "--x", "-10:10:20001", "--grad", "--check", "--format", "plain"]
+    )
+    assert done.exit_code == 1
+    assert "check: not judged: 40,002 numbers without a true value" in done.stderr
+    assert "check: ok" not in done.stderr
+
+
+def test_a_nan_against_an_unsettled_truth_is_not_judged():
+    code, report = check("expr", "(exp(exp(x))+1)-exp(exp(x))", "--x", "11", "--dtype", "float64")
+    assert code == 1
+    assert report["decided"] is False and report["ok"] is False and report["not_judged"] == 1
+
+
+def test_a_stochastic_function_is_not_judged():
+    code, report = check("gumbel-softmax", "--x", "1,2,3", "--seed", "0", "--grad")
+    assert code == 1 and not report["decided"] and report["not_judged"] > 0
+
+
+def test_the_limit_of_a_non_finite_input_is_still_judged_by_float64():
+    code, report = check("sigmoid", "--x", "-inf,inf,0", "--grad")
+    assert code == 0, report
+    assert math.isfinite(report["dtype_error"]["value"]["max_ulp"])
