@@ -536,16 +536,20 @@ def check_lines(result: Result) -> list[str]:
                 f"is 0 in {report['dtype']}"
             )
         lines.append(line)
-    if report["ok"]:
-        lines.append("check: ok")
-    elif report["flags"]:
-        lines.append("check: see above: not every number holds")
-    else:
-        lines.append(
-            f"check: not judged: {counted(report.get('not_judged', 0), 'number')} without a "
-            "true value (see above); a check passes only on the truth"
-        )
+    lines.append("check: " + _verdict(report))
     return lines
+
+
+def _verdict(report: dict) -> str:
+    """ok only on the truth: a flag fails, and so does a number no true value judged."""
+    if report["ok"]:
+        return "ok"
+    if report["flags"]:
+        return "see above: not every number holds"
+    return (
+        f"not judged: {counted(report.get('not_judged', 0), 'number')} without a true value "
+        "(see above); a check passes only on the truth"
+    )
 
 
 def _quantities(result: Result) -> list[tuple[str, np.ndarray]]:
