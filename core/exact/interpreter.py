@@ -32,7 +32,7 @@ CONSTANTS = {"pi": lambda: +mp.pi, "e": lambda: +mp.e}
 
 def _each(fn: Callable[..., Taylor], *args: Any) -> Any:
     """``fn`` on single series directly, elementwise over (broadcast) arrays of them."""
-    if all(isinstance(a, Taylor) for a in args):
+    if isinstance(args[0], Taylor) and (len(args) == 1 or all(isinstance(a, Taylor) for a in args)):
         return fn(*args)
     return np.asarray(np.frompyfunc(fn, len(args), 1)(*args), dtype=object)
 
@@ -130,17 +130,6 @@ BINARY: dict[str, Callable[[Taylor, Taylor], Taylor]] = {
 }
 
 
-def compose(coefficients: list[Any], u: Taylor) -> Taylor:
-    """Σₖ aₖ·(u − u₀)ᵏ: a function whose Taylor coefficients at u₀ are ``coefficients``,
-    applied to the series u."""
-    d = Taylor([mpf(0), *u.c[1:]])
-    out, power = u.const(coefficients[0]), None
-    for k in range(1, len(u.c)):
-        power = d if power is None else power * d
-        out = out + power * coefficients[k]
-    return out
-
-
 class Applied:
     """One registry call's entry with its parameters as the kernel of each derivative order
     stores them in ``dtype`` and its kinks there; applies the exact form by its shape."""
@@ -193,9 +182,11 @@ class Applied:
             if id(params) not in jets:
                 jets[id(params)] = self._jet(form, params, u.v, order)
             coefficients.append(jets[id(params)][k])
-        return compose(coefficients, u)
+        return taylor.compose(coefficients, u)
 
-    def _jet(self, form: Callable[..., Taylor], params: Mapping[str, Any], v: Any, order: int):
+    def _jet(
+        self, form: Callable[..., Taylor], params: Mapping[str, Any], v: Any, order: int
+    ) -> list[Any]:
         """f's Taylor coefficients at v with ``params``, by torch's sides where v is a tie."""
 
         def once() -> list[Any]:

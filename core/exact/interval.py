@@ -325,12 +325,18 @@ FORMATS = {
     "float16": (11, -24, 16),
     "bfloat16": (8, -133, 128),
 }
+# at and past these a value rounds to inf: the largest number plus half its ulp
+OVERFLOW = {
+    f: mpf_sub(mpf_shift(fone, top), mpf_shift(fone, top - bits - 1))
+    for f, (bits, _, top) in FORMATS.items()
+}
 
 
 def nearest(s: tuple, fmt: str = "float64") -> float:
     """A raw mpf as the nearest number of ``fmt`` (ties to even), subnormals and overflow
     included, returned as a Python float."""
-    bits, quantum, top = FORMATS[fmt]
+    bits, quantum, _ = FORMATS[fmt]
+    overflow = OVERFLOW[fmt]
     if s == fnan:
         return math.nan
     if s in (finf, fninf):
@@ -338,7 +344,6 @@ def nearest(s: tuple, fmt: str = "float64") -> float:
     sign, man, exp, bc = s
     if not man:
         return 0.0
-    overflow = mpf_sub(mpf_shift(fone, top), mpf_shift(fone, top - bits - 1))
     if mpf_cmp(abs_raw(s), overflow) >= 0:
         return -math.inf if sign else math.inf
     if exp + bc <= quantum - 1:  # below half the smallest subnormal (or exactly it: to even, 0)
@@ -357,6 +362,15 @@ def nearest(s: tuple, fmt: str = "float64") -> float:
         _, man, exp, _ = normalize(0, man, exp, bc, bits, round_nearest)
         value = math.ldexp(man, exp)
     return -value if sign else value
+
+
+def rounded_product(a: Any, b: Any, fmt: str) -> mpf:
+    """a·b rounded to ``fmt`` once, as a kernel's multiply rounds it: the exact product of two
+    points, else the product's interval rounded (:func:`rounded`)."""
+    a, b = mpf(a), mpf(b)
+    if a.a == a.b and b.a == b.b and fnan not in (a.a, b.a):
+        return mpf(nearest(mpf_mul(a.a, b.a), fmt))  # no precision given: exact
+    return rounded(a * b, fmt)
 
 
 def rounded(x: Any, fmt: str) -> mpf:

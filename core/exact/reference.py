@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ActgradError
-from ..functions.arithmetic import ARITHMETIC, EPSILON, round_to
+from ..functions.arithmetic import ARITHMETIC, DTYPE, EPSILON, round_to
 from . import interval as mp
 from . import taylor
 from .interval import Undecided, mpf
@@ -167,16 +167,25 @@ def softsign(x: Taylor) -> Taylor:
 def softplus_beta(x: Taylor, beta: float, threshold: float, p: Mapping[str, Any]) -> Taylor:
     """softplus(β·x)/β below the threshold, x from it on: torch's switch ``β·x > threshold``,
     decided on β·x rounded in the kernel's arithmetic (aten/src/ATen/native/cpu/Activation.cpp,
-    softplus_kernel and softplus_backward_kernel)."""
+    softplus_kernel and softplus_backward_kernel). Its double backward is a composite of
+    dtype tensors (softplus_double_backward, FunctionsManual.cpp): f″ and up are the formula's
+    where ``β·x < threshold`` with the product and the threshold in the dtype, else 0."""
     b = mpf(beta)
-    if _side(kernel_product(x.v, b, p), threshold) > 0:
-        return x
-    return taylor.softplus(x * b) / b
+    above = _side(kernel_product(x.v, b, p), threshold) > 0
+    if len(x.c) > 2:
+        dtype = p.get(DTYPE, "float64")
+        inside = mp.rounded_product(x.v, b, dtype) < round_to(threshold, dtype)
+        if inside == above:  # f, f′ from one branch, f″ and up from the other: spliced
+            jet = Taylor.variable(x.v, len(x.c) - 1)
+            one = jet if above else taylor.softplus(jet * b) / b
+            other = taylor.softplus(jet * b) / b if inside else jet.const(0)
+            return taylor.compose([*one.c[:2], *other.c[2:]], x)
+    return x if above else taylor.softplus(x * b) / b
 
 
 def kernel_product(a: Any, b: Any, p: Mapping[str, Any]) -> Any:
     """a·b as the kernel computes it: rounded to its arithmetic (``p[ARITHMETIC]``)."""
-    return mp.rounded(a * b, p.get(ARITHMETIC, "float64"))
+    return mp.rounded_product(a, b, p.get(ARITHMETIC, "float64"))
 
 
 def kernel_constant(value: float | str, p: Mapping[str, Any]) -> Any:

@@ -253,3 +253,14 @@ def real_power(u: Taylor, a: Taylor) -> Taylor:
 def _zero_power(u: Taylor, a: Any) -> Taylor:
     """0ᵃ for a positive non-integer a: the value 0; derivatives 0 below order a, inf above."""
     return Taylor([mpf(0)] + [mpf(0) if k < a else mpf("inf") for k in range(1, len(u.c))])
+
+
+def compose(coefficients: list[Any], u: Taylor) -> Taylor:
+    """Σₖ aₖ·(u − u₀)ᵏ: a function whose Taylor coefficients at u₀ are ``coefficients``,
+    applied to the series u."""
+    d = Taylor([mpf(0), *u.c[1:]])
+    out, power = u.const(coefficients[0]), None
+    for k in range(1, len(u.c)):
+        power = d if power is None else power * d
+        out = out + power * coefficients[k]
+    return out

@@ -222,7 +222,14 @@ class Points:
         self.dtype = dtype
         self.orders = orders
         self.applied: dict[int, Applied] = {}
-        self.key = (repr(program.steps), dtype, tuple(orders))
+        self.ops: dict[int, Exact] = {}  # one per order, its variables set for each run
+        held = []  # the parameters each call's kernels hold: dtypes that hold them alike share
+        for call in program.calls():
+            if call.target != "math":
+                applied = Applied(registry.get(call.target), call.params, dtype)
+                self.applied[id(call)] = applied
+                held.append(tuple(tuple(sorted(p.items())) for p in applied.by_order))
+        self.key = (repr((program.steps, held, orders)),)  # a str: its hash is kept
 
     def __call__(
         self, values: Mapping[str, float], bits: int | None = None
@@ -257,17 +264,15 @@ class Points:
         return out
 
     def _run(self, values: Mapping[str, float], seeded: str | None, order: int) -> Taylor:
-        variables = {
-            n: Taylor(
-                [
-                    mpf(v),
-                    *([mpf(1 if n == seeded else 0)] if order else []),
-                    *[mpf(0)] * (order - 1),
-                ]
-            )
+        ops = self.ops.get(order)
+        if ops is None:
+            ops = self.ops[order] = Exact({}, order, self.dtype, self.applied)
+        zeros = [mpf(0)] * (order - 1)
+        ops.variables = {
+            n: Taylor([mpf(v), mpf(1 if n == seeded else 0), *zeros] if order else [mpf(v)])
             for n, v in values.items()
         }
-        y = run(self.program, Exact(variables, order, self.dtype, self.applied))
+        y = run(self.program, ops)
         return y if isinstance(y, Taylor) else np.asarray(y, dtype=object).reshape(-1)[0]
 
 

@@ -471,12 +471,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             ),
         },
         symbolic=lambda S, x, p: S.log(1 + S.exp(p["beta"] * x)) / p["beta"],
-        # the double backward is a composite of dtype tensors: (x·β < threshold) in the dtype
-        stored={
-            "beta": "opmath",
-            "threshold": "opmath,opmath,dtype",
-            "_opmath": "opmath,opmath,dtype",
-        },
+        stored={"beta": "opmath", "threshold": "opmath"},
         source=(
             f"{ACT} (softplus_kernel, softplus_backward_kernel: β·x > threshold in the kernel's "
             "arithmetic)"

@@ -28,6 +28,7 @@ STORAGES = ("dtype", "opmath")
 # the key of a stored parameter set that names the arithmetic its branch tests are decided in
 # (an entry may give its own list by order under this key; the default is opmath throughout)
 ARITHMETIC = "_opmath"
+DTYPE = "_dtype"  # … and the dtype itself (a double backward's composite works in it)
 
 
 def round_to(value: float, dtype: str) -> float:
@@ -62,12 +63,13 @@ def stored_params(
     out = dict(params)
     for name, how in storage.items():
         value = out.get(name)
-        if name == ARITHMETIC or isinstance(value, bool):
+        if name in (ARITHMETIC, DTYPE) or isinstance(value, bool):
             continue
         if not isinstance(value, float | int):
             continue
         out[name] = round_to(float(value), _pick(how, order, dtype))
     out[ARITHMETIC] = _pick(storage.get(ARITHMETIC, "opmath"), order, dtype)
+    out[DTYPE] = dtype
     return out
 
 
