@@ -204,6 +204,12 @@ def ctc_loss(log_probs, targets, input_lengths=None, target_lengths=None):
     return (loss if batched else loss[0]), None, tl
 
 
+def cosine_similarity(x1, x2, dim=-1, eps=1e-8):
+    n1 = np.maximum(np.sqrt((x1**2).sum(dim, keepdims=True)), eps)
+    n2 = np.maximum(np.sqrt((x2**2).sum(dim, keepdims=True)), eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
 def vector_norm(x=None, pred=None, target=None, ord=2.0):
     v = x if x is not None else target - pred
     a = np.abs(v).reshape(-1)

@@ -128,6 +128,7 @@ CASES = [
     ("vector_norm", {"x": P}, {"ord": 3.0}),
     ("vector_norm", {"x": P}, {"ord": np.inf}),
     ("vector_norm", {"pred": P, "target": T}, {}),
+    ("cosine_similarity", {"x1": P, "x2": T}, {}),
 ]
 IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]
 
@@ -141,7 +142,7 @@ def run(name, inputs, params=None, **options):
 def reference(name, inputs, params, reduction):
     fn = getattr(ref, name)
     out = fn(**inputs, **{k: v for k, v in params.items() if k != "reduction"})
-    if name == "vector_norm":
+    if registry.get(name).kind == "norm":  # no reduction: the value itself
         return out
     unreduced, divisor, *lengths = out
     pred = inputs.get("pred", inputs.get("log_probs"))
@@ -229,8 +230,8 @@ def test_gradients_match_finite_differences_of_the_reference(name, inputs, param
 
 @pytest.mark.parametrize(
     ("name", "inputs", "params"),
-    [c for c in CASES if c[0] != "vector_norm"],
-    ids=[i for i in IDS if not i.startswith("vector_norm")],
+    [c for c in CASES if registry.get(c[0]).kind != "norm"],
+    ids=[i for i, c in zip(IDS, CASES, strict=True) if registry.get(c[0]).kind != "norm"],
 )
 def test_reduction_none_gives_per_element_derivatives(name, inputs, params):
     wrt = _differentiable(name, inputs)

@@ -375,3 +375,40 @@ def test_the_limit_of_a_non_finite_input_is_still_judged_by_float64():
     code, report = check("sigmoid", "--x", "-inf,inf,0", "--grad")
     assert code == 0, report
     assert math.isfinite(report["dtype_error"]["value"]["max_ulp"])
+
+
+# ---------------------------------------------------------------------------------------------
+# a function added after the driver: one entry (and its exact operation), judged everywhere
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cosine-similarity", "--x1", "1,2,3", "--x2", "3,1,2", "--grad"],
+        ["cosine-similarity", "--x1", "1,2,3", "--x2", "3,1,2", "--order", "2"],
+        ["cosine-similarity", "--x1", "[[1,2],[0,1]]", "--x2", "[[2,1],[1,1]]", "--grad"],
+        ["expr", "cosine_similarity(x, y)*2", "--x", "1,2", "--var", "y=3,1", "--grad"],
+    ],
+)
+def test_an_added_function_is_judged_by_the_truth_at_every_order(args):
+    code, report = check(*args, "--dtype", "float32")
+    assert report["reference"] == "mpmath" and report["decided"], report
+    hessian = "--order" in args  # torch's float32 Hessian cancels (a real finding there)
+    assert (code == 0 and report["ok"]) or (hessian and report["flags"]), report["flags"]
+
+
+def test_the_added_functions_truth_is_the_mathematics():
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([3.0, 1.0, 2.0])
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    cos = a @ b / na / nb
+    grad = a / na / nb - cos * b / (b @ b)
+    hessian = (
+        -(np.outer(a, b) + np.outer(b, a)) / (na * nb**3)
+        - cos * np.eye(3) / nb**2
+        + 3 * cos * np.outer(b, b) / nb**4
+    )
+    exact = _exact(
+        "cosine-similarity", "--x1", "1,2,3", "--x2", "3,1,2", "--order", "2", "--dtype", "float64"
+    )
+    np.testing.assert_allclose(np.array(exact["grad"]["x2"], dtype=float), grad, rtol=1e-14)
+    np.testing.assert_allclose(np.array(exact["grad2"]["x2"], dtype=float), hessian, rtol=1e-12)

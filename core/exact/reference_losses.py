@@ -439,6 +439,18 @@ def _cosine_embedding(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     return _reduce(_per_sample(losses, a["x1"].ndim == 2), p["reduction"])
 
 
+def _cosine_similarity(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
+    """Σ (x1/max(‖x1‖, eps))·(x2/max(‖x2‖, eps)) along dim: torch normalizes each first."""
+    x1, x2 = np.broadcast_arrays(a["x1"], a["x2"])
+    u, v = (np.moveaxis(np.asarray(t, dtype=object), p["dim"], -1) for t in (x1, x2))
+    out = np.empty(u.shape[:-1], dtype=object)
+    for at in np.ndindex(out.shape):
+        n1, n2 = (pnorm(t[at], 2.0) for t in (u, v))
+        n1, n2 = (n if n.v >= p["eps"] else n.const(p["eps"]) for n in (n1, n2))
+        out[at] = total(u[at] / n1 * (v[at] / n2))
+    return out
+
+
 def _triplet(a: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> Any:
     order = float(p["p"])
     if not (math.isfinite(order) and order >= 1):
@@ -498,5 +510,6 @@ OPS = SimpleNamespace(
     cosine_embedding=_cosine_embedding,
     triplet=_triplet,
     vector_norm=_vector_norm,
+    cosine_similarity=_cosine_similarity,
     ctc=_ctc,
 )

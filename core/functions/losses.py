@@ -860,6 +860,35 @@ SPECS: tuple[FunctionSpec, ...] = (
         logits_gradient="log_probs",
     ),
     FunctionSpec(
+        "cosine_similarity",
+        "norm",
+        "cosine of the angle between x1 and x2 along a dim",
+        "cos(x1, x2) = Σ (x1/max(‖x1‖, eps))·(x2/max(‖x2‖, eps)) along dim",
+        "∂cos/∂x1 = x2/(‖x1‖‖x2‖) − cos·x1/‖x1‖² (while both norms exceed eps)",
+        "x1, x2 ∈ ℝᴰ or ℝᴺˣᴰ (broadcast)",
+        "[−1, 1]",
+        params=(
+            Param("dim", "int", -1, "dimension the cosine is taken along (torch: 1)"),
+            Param("eps", "float", 1e-8, "lower bound of each norm"),
+        ),
+        aliases=("cosine-sim",),
+        inputs=(
+            TensorInput("x1", "first vector(s)"),
+            TensorInput("x2", "second vector(s)"),
+        ),
+        aligned=("x1", "x2"),
+        max_order=2,
+        stored={"eps": "opmath"},
+        source="aten/src/ATen/native/Distance.cpp (cosine_similarity: each norm clamp_min(eps))",
+        call=lambda F, t, p: F.cosine_similarity(t["x1"], t["x2"], **p),
+        example="actgrad cosine-similarity --x1 1,0 --x2 1,1 --grad",
+        limits=(
+            "where a norm is below eps torch clamps it in place without autograd: its "
+            "gradient there is not the derivative of its value (torch's gradcheck fails)",
+        ),
+        exact=lambda R, a, p: R.cosine_similarity(a, p),
+    ),
+    FunctionSpec(
         "vector_norm",
         "norm",
         "the L2 norm (any p-norm with --ord), of --x or of target − pred",
