@@ -396,6 +396,10 @@ SPECS: tuple[FunctionSpec, ...] = (
         exact=lambda R, a, p: R.weighted(
             R.map(lambda z: R.huber(z, R.mpf(p["delta"]), p), R.diff(a)), a, p, False
         ),
+        # the switch |d| < delta is seen only by the second derivative, whose composite
+        # double backward works in the dtype: d and delta there (huber_double_backward)
+        stored={"delta": "dtype", "_opmath": "dtype"},
+        source="torch/csrc/autograd/FunctionsManual.cpp (huber_double_backward)",
     ),
     FunctionSpec(
         "smooth_l1_loss",
@@ -417,6 +421,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         exact=lambda R, a, p: R.reduce(
             R.map(lambda z: R.smooth_l1(z, R.mpf(p["beta"]), p), R.diff(a)), p["reduction"]
         ),
+        stored={"beta": "dtype", "_opmath": "dtype"},  # as huber's: its double backward's
+        source="torch/csrc/autograd/FunctionsManual.cpp (smooth_l1_loss_double_backward)",
     ),
     FunctionSpec(
         "binary_cross_entropy",
