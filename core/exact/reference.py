@@ -170,6 +170,8 @@ def softplus_beta(x: Taylor, beta: float, threshold: float, p: Mapping[str, Any]
     softplus_kernel and softplus_backward_kernel). Its double backward is a composite of
     dtype tensors (softplus_double_backward, FunctionsManual.cpp): f″ and up are the formula's
     where ``β·x < threshold`` with the product and the threshold in the dtype, else 0."""
+    if beta == 0:
+        raise NoReference("softplus with beta 0 (as the dtype holds it) is log 2/0: no formula")
     b = mpf(beta)
     above = _side(kernel_product(x.v, b, p), threshold) > 0
     if len(x.c) > 2:

@@ -453,7 +453,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         validate=lambda p: (
             "beta must not be 0 (softplus divides by it)" if p["beta"] == 0 else None
         ),
-        kinks=lambda p: [_softplus_threshold(p)],
+        kinks=lambda p: [_softplus_threshold(p)] if p["beta"] else [],  # a beta the dtype flushes
         regions=lambda p: [
             Region(
                 lambda T, x: p["beta"] * x > p["threshold"],
