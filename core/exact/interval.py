@@ -236,9 +236,13 @@ class mpf:
         return mpf.of(*libmpi.mpi_abs((self.a, self.b)))
 
     def __add__(self, other: Any) -> mpf:
-        o, p = _operand(other), PREC[0]
+        o, p = (other if other.__class__ is mpf else _operand(other)), PREC[0]
         if o is None:
             return NotImplemented
+        if o.a is fzero and o.b is fzero:  # adding an exact 0 (a pass's unseeded tangents)
+            return self
+        if self.a is fzero and self.b is fzero:
+            return o
         return mpf.of(mpf_add(self.a, o.a, p, round_floor), mpf_add(self.b, o.b, p, round_ceiling))
 
     __radd__ = __add__
@@ -255,9 +259,11 @@ class mpf:
         return mpf(other) - self
 
     def __mul__(self, other: Any) -> mpf:
-        o = _operand(other)
+        o = other if other.__class__ is mpf else _operand(other)
         if o is None:
             return NotImplemented
+        if self.a is fzero and self.b is fzero and o.a == o.b and o.a not in _NONFINITE:
+            return self  # an exact 0 times a point: the seeded passes' most common product
         if self.a == fnan or o.a == fnan:
             return NAN()
         if (self.a == self.b == fzero and o.a != o.b) or (o.a == o.b == fzero and self.a != self.b):
@@ -299,6 +305,9 @@ class mpf:
 
     def __rpow__(self, base: Any) -> mpf:
         return power(mpf(base), self)
+
+
+_NONFINITE = (fnan, finf, fninf)
 
 
 def _operand(other: Any) -> mpf | None:
@@ -510,11 +519,26 @@ def __getattr__(name: str) -> Any:  # pi and e at the working precision
     raise AttributeError(name)
 
 
+_KNOWN: dict[tuple, mpf] = {}  # (f, a, b, precision) -> f over [a, b]: passes repeat values
+KNOWN_SIZE = 1 << 16
+
+
 def _monotone(f: Any, x: mpf, increasing: bool = True) -> mpf:
     """f over [a, b] for a monotone f evaluated GUARD bits beyond the working precision with
-    directed rounding, then widened by a unit there (mpmath's error bound)."""
+    directed rounding, then widened by a unit there (mpmath's error bound). Remembered: the
+    passes of a Jacobian evaluate the same values again."""
     if x.a == fnan:
         return x
+    key = (f, x.a, x.b, PREC[0], increasing)
+    found = _KNOWN.get(key)
+    if found is None:
+        if len(_KNOWN) >= KNOWN_SIZE:
+            _KNOWN.clear()
+        found = _KNOWN[key] = _monotone_now(f, x, increasing)
+    return found
+
+
+def _monotone_now(f: Any, x: mpf, increasing: bool) -> mpf:
     p = PREC[0]
     q = p + GUARD
     lo, hi = (x.a, x.b) if increasing else (x.b, x.a)

@@ -31,6 +31,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from mpmath.libmp import mpf_cmp
 
 from ..errors import ActgradError
 from ..functions.arithmetic import ARITHMETIC, DTYPE, EPSILON, round_to
@@ -260,17 +261,21 @@ def by_side(fn: Callable[[], list[Any]], sides: str) -> list[Any]:
 
 
 def _top(x: list[Taylor]) -> Any:
-    """A shift for exp(x − shift): the largest value (any shift is exact; this one does not
-    overflow)."""
-    return max(x, key=lambda v: float(v.v)).v
+    """A shift for exp(x − shift): the largest value's lower bound (any shift is exact; this
+    one does not overflow)."""
+    top = x[0].v.a
+    for v in x[1:]:
+        if mpf_cmp(v.v.a, top) > 0:
+            top = v.v.a
+    return mpf(top)
 
 
 def softmax(x: list[Taylor], sign: int) -> list[Taylor]:
-    xs = [v * sign for v in x]
-    top = _top(xs)
-    e = [taylor.exp(v - top) for v in xs]
-    total = _total(e)
-    return [v / total for v in e]
+    xs = x if sign == 1 else [-v for v in x]
+    shift = -_top(xs)
+    e = [taylor.exp(v + shift) for v in xs]
+    inverse = 1 / _total(e)  # once: most e of a seeded pass are constants, a scale each
+    return [v * inverse for v in e]
 
 
 def log_softmax(x: list[Taylor]) -> list[Taylor]:

@@ -9,7 +9,10 @@ order, independent of torch. Branches (relu's ``x > 0``) compare the value ``c[0
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from mpmath.libmp import finf, fnan, fninf, fzero
 
 from . import interval as mp
 from .interval import mpf
@@ -41,7 +44,7 @@ class Taylor:
         return out
 
     def const(self, value: Any) -> Taylor:
-        return Taylor([mpf(value), *[mpf(0)] * (len(self.c) - 1)])
+        return Taylor([mpf(value), *[ZERO] * (len(self.c) - 1)])
 
     def trunc(self, n: int) -> Taylor:
         return Taylor(self.c[:n])
@@ -68,6 +71,10 @@ class Taylor:
     def __mul__(self, other: Any) -> Taylor:
         if not isinstance(other, Taylor):
             return Taylor([a * other for a in self.c])
+        if constant(other):  # most series of a seeded pass carry no derivative: a scale
+            return _scaled(self.c[: len(other.c)], other.c[0])
+        if constant(self):
+            return _scaled(other.c[: len(self.c)], self.c[0])
         mp.on_time()
         a, b = self.c, other.c
         n = min(len(a), len(b))
@@ -78,6 +85,8 @@ class Taylor:
     def __truediv__(self, other: Any) -> Taylor:
         if not isinstance(other, Taylor):
             return Taylor([a / other for a in self.c])
+        if constant(other):
+            return Taylor([a / other.c[0] for a in self.c[: len(other.c)]])
         a, d = self.c, other.c
         out: list[Any] = []
         for k in range(min(len(a), len(d))):
@@ -96,6 +105,33 @@ class Taylor:
         return out
 
 
+ZERO = mpf(0)  # shared: intervals are never changed in place
+
+
+def _scaled(c: list[Any], by: Any) -> Taylor:
+    if by.a != by.b or by.a in (fnan, finf, fninf):
+        return Taylor([a * by for a in c])
+    return Taylor([c[0] * by, *(a if a.a is fzero and a.b is fzero else a * by for a in c[1:])])
+
+
+def constant(u: Taylor) -> bool:
+    """No derivative part: every coefficient past the value is an exact 0."""
+    return all(c.a is fzero or c.a == c.b == fzero for c in u.c[1:])
+
+
+def lifted(fn: Callable[..., Taylor]) -> Callable[..., Taylor]:
+    """``fn`` of a series, evaluated on its value alone where the series is a constant."""
+
+    def on(u: Taylor, *args: Any) -> Taylor:
+        if len(u.c) > 1 and constant(u):
+            value = fn(Taylor(u.c[:1]), *args).c[0]
+            return Taylor([value, *(ZERO for _ in u.c[1:])])
+        return fn(u, *args)
+
+    on.__name__, on.__doc__ = fn.__name__, fn.__doc__
+    return on
+
+
 def _chain(u: Taylor, value: Any, derivative: Taylor | None) -> Taylor:
     """g = F(u) from g(x) = value and F′(u) as a series one order shorter:
     g_k = (1/k)·Σ_{j=1..k} j·u_j·h_{k−j}."""
@@ -110,6 +146,7 @@ def _shorter(u: Taylor) -> Taylor | None:
     return u.trunc(len(u.c) - 1) if len(u.c) > 1 else None
 
 
+@lifted
 def exp(u: Taylor) -> Taylor:
     mp.on_time()
     c = [mp.exp(u.c[0])]
@@ -118,21 +155,25 @@ def exp(u: Taylor) -> Taylor:
     return Taylor(c)
 
 
+@lifted
 def expm1(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.expm1(u.v), s and exp(s))
 
 
+@lifted
 def log(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.log(u.v), s and 1 / s)
 
 
+@lifted
 def log1p(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.log1p(u.v), s and 1 / (1 + s))
 
 
+@lifted
 def sigmoid(u: Taylor) -> Taylor:
     """1/(1 + e⁻ᵘ), written so that neither tail cancels."""
     if mp.leaning_positive(u.v):
@@ -141,6 +182,7 @@ def sigmoid(u: Taylor) -> Taylor:
     return e / (1 + e)
 
 
+@lifted
 def softplus(u: Taylor) -> Taylor:
     """log(1 + eᵘ), with derivative σ(u)."""
     s = _shorter(u)
@@ -154,11 +196,13 @@ def sech2(u: Taylor) -> Taylor:
     return 4 / (c * c)
 
 
+@lifted
 def tanh(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.tanh(u.v), s and sech2(s))
 
 
+@lifted
 def tanhshrink(u: Taylor) -> Taylor:
     """u − tanh(u), whose derivative is tanh²(u) (no 1 − sech² cancellation)."""
     s = _shorter(u)
@@ -170,16 +214,19 @@ def _gauss(u: Taylor, scale: Any) -> Taylor:
     return exp(-(u * u)) * (scale * 2 / mp.sqrt(mp.pi))
 
 
+@lifted
 def erf(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.erf(u.v), s and _gauss(s, 1))
 
 
+@lifted
 def erfc(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.erfc(u.v), s and _gauss(s, -1))
 
 
+@lifted
 def power(u: Taylor, a: Any) -> Taylor:
     """uᵃ for u > 0 and any real a (derivative a·uᵃ⁻¹)."""
     s = _shorter(u)
@@ -204,11 +251,13 @@ def nan_like(u: Taylor) -> Taylor:
     return Taylor([mpf("nan")] * len(u.c))
 
 
+@lifted
 def sin(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.sin(u.v), s and cos(s))
 
 
+@lifted
 def cos(u: Taylor) -> Taylor:
     s = _shorter(u)
     return _chain(u, mp.cos(u.v), s and -sin(s))

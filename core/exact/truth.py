@@ -34,12 +34,12 @@ from . import reference_losses
 from .interpreter import Applied, Exact, run
 from .interval import OutOfTime, budget, mpf
 from .reference import MAX_ORDER, START_BITS, NoReference, Truth, converge, start_bits, truth_of
-from .taylor import Taylor
+from .taylor import ZERO, Taylor
 
 CHECK_POINTS = 20_000  # --check and --exact: the reference's points at most (accuracy: its own)
 SECONDS = 20.0  # --check and --exact: the reference's time; past it, numbers are unsettled
 MICROSECONDS = 40.0  # about one Taylor-series operation of the reference at its first precision
-MAX_WORK = 200_000  # seeded passes × elements of a whole evaluation at most
+MAX_WORK = 400_000  # seeded passes × elements of a whole evaluation at most
 CACHE_POINTS = 1 << 18
 
 
@@ -309,8 +309,10 @@ def _whole(result: Result, program: Program, leaves: list[Leaf], digits: bool) -
     applied: dict[int, Applied] = {}
     layout: list[tuple[str, tuple[int, ...]]] = []
 
+    held = {n: (v.shape, [mpf(x) for x in v.reshape(-1).tolist()]) for n, v in inputs.items()}
+
     def attempt() -> list[Any]:
-        outs = {p: _items(_seeded_run(program, result, inputs, p, applied)) for p in passes}
+        outs = {p: _items(_seeded_run(program, result, held, p, applied)) for p in passes}
         found = _fields(result, program, leaves, passes, outs, inputs)
         layout[:] = [(path, shape) for path, shape, _ in found]
         return [v for _, _, values in found for v in values]
@@ -349,32 +351,32 @@ def _leaf_passes(result: Result, program: Program, leaf: Leaf) -> Iterator[Pass]
 def _seeded_run(
     program: Program,
     result: Result,
-    inputs: Mapping[str, np.ndarray],
+    inputs: Mapping[str, list[Any]],
     p: Pass,
     applied: dict[int, Applied],
 ) -> Any:
+    """One pass: every input as series (its values, an input's own intervals made once),
+    the pass's leaf seeded with 1 at its positions (along the dim: in every slice)."""
     variables = {}
-    for name, arr in inputs.items():
-        seed = np.zeros(arr.shape)
+    for name, (shape, values) in inputs.items():
+        seed = np.zeros(shape, dtype=bool)
         if name == p.leaf:
             if not p.seeds:
-                seed[...] = 1
+                seed[...] = True
             for k in p.seeds:
-                if program.dim is not None and arr.ndim:
-                    np.moveaxis(seed, program.dim, -1)[..., k] = 1
+                if program.dim is not None and len(shape):
+                    np.moveaxis(seed, program.dim, -1)[..., k] = True
                 else:
-                    seed.reshape(-1)[k] = 1
-        variables[name] = _series(arr, seed, p.order)
+                    seed.reshape(-1)[k] = True
+        rest = [ZERO] * (p.order - 1)
+        out = np.empty(len(values), dtype=object)
+        for i, (v, s) in enumerate(zip(values, seed.reshape(-1).tolist(), strict=True)):
+            out[i] = Taylor([v, ONE if s else ZERO, *rest] if p.order else [v])
+        variables[name] = out.reshape(shape)
     return run(program, Exact(variables, p.order, result.dtype, applied))
 
 
-def _series(arr: np.ndarray, seed: np.ndarray, order: int) -> Any:
-    out = np.empty(arr.size, dtype=object)
-    for i, (v, s) in enumerate(
-        zip(arr.reshape(-1).tolist(), seed.reshape(-1).tolist(), strict=True)
-    ):
-        out[i] = Taylor([mpf(v), *([mpf(s)] if order else []), *[mpf(0)] * (order - 1)])
-    return out.reshape(arr.shape)
+ONE = mpf(1)
 
 
 def _items(y: Any) -> np.ndarray:
