@@ -145,12 +145,16 @@ class Applied:
             params = stored_params(spec.stored, given, dtype, k)
             self.by_order.append(self.by_order[-1] if params == self.by_order[-1] else params)
         self.kinks = {id(p): _kinks(spec, p) for p in self.by_order}
+        self.uniform = all(p is self.forward for p in self.by_order)
+        self.form = spec.exact
+        self.shape = "element" if spec.elementwise else "slice" if spec.along_dim else "whole"
 
     def __call__(self, args: list[Any], names: tuple[str, ...], align: bool) -> Any:
         spec = self.spec
-        if spec.elementwise:
-            return _each(self.element, args[0])
-        if spec.along_dim:
+        if self.shape == "element":
+            u = args[0]
+            return self.element(u) if u.__class__ is Taylor else _each(self.element, u)
+        if self.shape == "slice":
             return self.slices(args[0])
         inputs = dict(zip(names, (_array(a) for a in args), strict=True))
         if align:
@@ -168,8 +172,8 @@ class Applied:
     def element(self, u: Taylor) -> Taylor:
         """f(u), taking torch's side at a kink order by order (a branch test met with equality
         is one), and each order from the kernel of that order (its parameters, its arithmetic)."""
-        form = self.spec.exact
-        if all(p is self.forward for p in self.by_order):
+        form = self.form
+        if self.uniform:
             reference.TIED[0] = False
             y = form(reference.OPS, u, self.forward)
             if not reference.TIED[0]:

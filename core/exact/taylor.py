@@ -115,8 +115,15 @@ def _scaled(c: list[Any], by: Any) -> Taylor:
 
 
 def constant(u: Taylor) -> bool:
-    """No derivative part: every coefficient past the value is an exact 0."""
-    return all(c.a is fzero or c.a == c.b == fzero for c in u.c[1:])
+    """No derivative part: every coefficient past the value is an exact 0 (mpmath's own
+    zero; a zero made otherwise only takes the general path)."""
+    c = u.c
+    if len(c) < 2:
+        return True
+    first = c[1]
+    if first.a is not fzero or first.b is not fzero:  # the common case, decided at once
+        return False
+    return all(x.a is fzero and x.b is fzero for x in c[2:])
 
 
 def lifted(fn: Callable[..., Taylor]) -> Callable[..., Taylor]:

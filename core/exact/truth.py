@@ -228,8 +228,21 @@ class Points:
             if call.target != "math":
                 applied = Applied(registry.get(call.target), call.params, dtype)
                 self.applied[id(call)] = applied
-                held.append(tuple(tuple(sorted(p.items())) for p in applied.by_order))
+                # an entry that follows no kernel's arithmetic (no source cited) computes the
+                # same in every dtype: its points are shared by them
+                own = ("_opmath", "_dtype") if not applied.spec.source else ()
+                held.append(
+                    tuple(
+                        tuple(sorted((k, v) for k, v in p.items() if k not in own))
+                        for p in applied.by_order
+                    )
+                )
         self.key = (repr((program.steps, held, orders)),)  # a str: its hash is kept
+        steps = program.steps
+        one_call = len(steps) == 2 and steps[0][0] == "name" and steps[1][0] == "call"
+        applied = self.applied.get(id(steps[1][1])) if one_call else None
+        # f(x) itself: the entry applied to the series, as the stack machine would (no stack)
+        self.direct = applied if applied is not None and applied.shape == "element" else None
 
     def __call__(
         self, values: Mapping[str, float], bits: int | None = None
@@ -272,6 +285,8 @@ class Points:
             n: Taylor([mpf(v), mpf(1 if n == seeded else 0), *zeros] if order else [mpf(v)])
             for n, v in values.items()
         }
+        if self.direct is not None:
+            return self.direct.element(next(iter(ops.variables.values())))
         y = run(self.program, ops)
         return y if isinstance(y, Taylor) else np.asarray(y, dtype=object).reshape(-1)[0]
 
