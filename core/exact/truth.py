@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -155,7 +155,87 @@ def _truths(
     ]
     if _pointwise(result, program, leaves):
         return _by_point(result, program, leaves, digits, progress), missing
+    if _slicewise(result, program):
+        return _by_slice(result, program, leaves, digits, progress), missing
     return _whole(result, program, leaves, digits), missing
+
+
+# ----------------------------------------------------------------------------------------------
+# a slice at a time: a function along a dim, each slice settled on its own
+
+
+def _slicewise(result: Result, program: Program) -> bool:
+    return (
+        program.dim is not None
+        and len(result.inputs) == 1
+        and result.cotangent is None
+        and next(iter(result.inputs.values())).ndim > 1
+    )
+
+
+def _by_slice(
+    result: Result,
+    program: Program,
+    leaves: list[Leaf],
+    digits: bool,
+    progress: Callable[[int], None] | None,
+) -> dict[str, Truth]:
+    """Each slice along the dim as a result of its own (its other axes kept, of length 1),
+    settled apart (one hard slice does not raise the precision of all), placed back."""
+    (name, x), d = next(iter(result.inputs.items())), program.dim % result.value.ndim
+    batch = [n for a, n in enumerate(x.shape) if a != d]
+    out: dict[str, Truth] = {}
+    for count, at in enumerate(np.ndindex(*batch)):
+        pick = list(at)
+        idx = tuple(
+            slice(None) if a == d else slice(pick[a - (a > d)], pick[a - (a > d)] + 1)
+            for a in range(x.ndim)
+        )
+        part = replace(result, inputs={name: x[idx]}, value=result.value[idx])
+        for path, truth in _whole(part, program, leaves, digits).items():
+            _place(out, path, truth, idx, at, result, digits)
+        if progress is not None and count % 256 == 255:
+            progress(256)
+    return out
+
+
+def _place(
+    out: dict[str, Truth],
+    path: str,
+    part: Truth,
+    idx: tuple,
+    at: tuple[int, ...],
+    result: Result,
+    digits: bool,
+) -> None:
+    """Put one slice's truth of ``path`` into the whole result's: the value and a gradient
+    where the slice sits, a Jacobian or Hessian (batch…, m, n) at its batch position."""
+    if path not in out:
+        shape = _full_shape(path, result)
+        out[path] = Truth(
+            np.full(shape, np.nan),
+            np.full(shape, np.nan),
+            np.full(shape, "unsettled", dtype=object) if digits else None,
+            np.zeros(shape, dtype=bool),
+        )
+    whole = out[path]
+    where = idx if path == "value" or path.startswith("grad.") else at
+    settled = np.ones(part.hi.shape, dtype=bool) if part.settled is None else part.settled
+    pairs = [(whole.hi, part.hi), (whole.lo, part.lo), (whole.settled, settled)]
+    if digits and part.text is not None:
+        pairs.append((whole.text, part.text))
+    for mine, theirs in pairs:
+        mine[where] = np.reshape(theirs, mine[where].shape)
+
+
+def _full_shape(path: str, result: Result) -> tuple[int, ...]:
+    if path == "value":
+        return result.value.shape
+    kind, _, name = path.partition(".")
+    if kind == "jacobian":
+        return result.jacobian[name].shape
+    k = 1 if kind == "grad" else int(kind[4:])
+    return result.derivatives[k][name].shape
 
 
 # ----------------------------------------------------------------------------------------------
