@@ -360,9 +360,9 @@ class Points:
         ops = self.ops.get(order)
         if ops is None:
             ops = self.ops[order] = Exact({}, order, self.dtype, self.applied)
-        zeros = [mpf(0)] * (order - 1)
+        zeros = [ZERO] * (order - 1)
         ops.variables = {
-            n: Taylor([mpf(v), mpf(1 if n == seeded else 0), *zeros] if order else [mpf(v)])
+            n: Taylor([mpf(v), ONE if n == seeded else ZERO, *zeros] if order else [mpf(v)])
             for n, v in values.items()
         }
         if self.direct is not None:
