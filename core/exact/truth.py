@@ -271,17 +271,8 @@ def _by_point(
         n: np.asarray(v, dtype=np.float64).reshape(-1).tolist() for n, v in result.inputs.items()
     }
     orders = [(leaf.name, max(leaf.orders, default=1)) for leaf in leaves]
-    columns: list[list[Any]] = [[] for _ in range(1 + sum(k for _, k in orders))]
-    oks: list[list[bool]] = [[] for _ in columns]
-    point = Points(program, result.dtype, orders)
-    for i in range(m):
-        values = {n: (v[i] if len(v) == m else v[0]) for n, v in flat.items()}
-        found, ok = point(values)
-        for column, out, o, known in zip(columns, found, oks, ok, strict=True):
-            column.append(out)
-            o.append(known)
-        if progress is not None and i % 256 == 255:
-            progress(256)
+    rows = ({n: (v[i] if len(v) == m else v[0]) for n, v in flat.items()} for i in range(m))
+    columns, oks = _columns(Points(program, result.dtype, orders), rows, progress)
     shape = result.value.shape
     out = {"value": truth_of(columns[0], oks[0], shape, digits)}
     at = 1
@@ -291,6 +282,24 @@ def _by_point(
                 out[_key(k, leaf.name)] = truth_of(columns[at], oks[at], shape, digits)
             at += 1
     return out
+
+
+def _columns(
+    points: Points, rows: Iterator[dict[str, float]], progress: Callable[[int], None] | None
+) -> tuple[list[list[Any]], list[list[bool]]]:
+    """Each of the points' outputs (the value, then each derivative) as a column over the
+    rows, and whether each settled."""
+    width = 1 + sum(k for _, k in points.orders)
+    columns: list[list[Any]] = [[] for _ in range(width)]
+    oks: list[list[bool]] = [[] for _ in range(width)]
+    for i, values in enumerate(rows):
+        found, ok = points(values)
+        for column, out, o, known in zip(columns, found, oks, ok, strict=True):
+            column.append(out)
+            o.append(known)
+        if progress is not None and i % 256 == 255:
+            progress(256)
+    return columns, oks
 
 
 class Points:
@@ -648,13 +657,5 @@ def elementwise(
     spec = registry.get(name)
     points = Points(of_function(spec, {"x": ()}, params), dtype, [("x", order)] if order else [])
     flat = np.asarray(x, dtype=np.float64).reshape(-1).tolist()
-    columns: list[list[Any]] = [[] for _ in range(order + 1)]
-    oks: list[list[bool]] = [[] for _ in range(order + 1)]
-    for i, v in enumerate(flat):
-        found, ok = points({"x": v})
-        for k in range(order + 1):
-            columns[k].append(found[k])
-            oks[k].append(ok[k])
-        if progress is not None and i % 256 == 255:
-            progress(256)
+    columns, oks = _columns(points, ({"x": v} for v in flat), progress)
     return [truth_of(columns[k], oks[k], np.shape(x), False) for k in range(order + 1)]
