@@ -32,6 +32,11 @@ def check(*args: str) -> tuple[int, dict]:
     return done.exit_code, json.loads(done.stdout)["check"]
 
 
+def _exact(*args: str) -> dict:
+    done = CliRunner().invoke(app, [*args, "--exact", "--json"])
+    return json.loads(done.stdout)["exact"]
+
+
 def near(v: float, dtype: str, steps: int = 2) -> list[float]:
     """The dtype's numbers nearest v: its rounding and ``steps`` neighbours each way."""
     t = torch.tensor([v], dtype=torch.float64).to(getattr(torch, dtype))
@@ -77,26 +82,8 @@ def test_bce_divides_by_torchs_float_epsilon_even_in_float64():
     assert done.exit_code == 0, done.stdout
     code, report = check("bce", "--pred", "1", "--target", "0", "--grad", "--dtype", "float64")
     assert code == 0 and not report["flags"]
-    data = json.loads(
-        CliRunner()
-        .invoke(
-            app,
-            [
-                "bce",
-                "--pred",
-                "1",
-                "--target",
-                "0",
-                "--grad",
-                "--dtype",
-                "float64",
-                "--exact",
-                "--json",
-            ],
-        )
-        .stdout
-    )
-    true = float(data["exact"]["grad"]["pred"])
+    exact = _exact("bce", "--pred", "1", "--target", "0", "--grad", "--dtype", "float64")
+    true = float(exact["grad"]["pred"])
     assert true == 1 / float(np.float32(1e-12))  # 1/9.999999960041972e-13, not 1e12
 
 
@@ -104,16 +91,12 @@ def test_bce_divides_by_torchs_float_epsilon_even_in_float64():
 def test_rms_norm_without_eps_uses_the_opmath_epsilon(dtype):
     code, report = check("rms-norm", "--x", "1e-3,1e-3", "--grad", "--dtype", dtype)
     assert code == 0 and report["ok"], report["flags"]
-    data = json.loads(
-        CliRunner()
-        .invoke(app, ["rms-norm", "--x", "1e-3,1e-3", "--dtype", dtype, "--exact", "--json"])
-        .stdout
-    )
+    exact = _exact("rms-norm", "--x", "1e-3,1e-3", "--dtype", dtype)
     x = round_to(1e-3, dtype)
     eps = 2.0**-52 if dtype == "float64" else 2.0**-23  # float's for float16 and bfloat16
     with mpmath.workdps(40):
         true = mpmath.mpf(x) / mpmath.sqrt(mpmath.mpf(x) ** 2 + mpmath.mpf(eps))
-    assert float(data["exact"]["value"][0]) == pytest.approx(float(true), rel=1e-15)
+    assert float(exact["value"][0]) == pytest.approx(float(true), rel=1e-15)
 
 
 def test_bce_second_derivative_is_torchs_double_backward():
@@ -126,27 +109,8 @@ def test_bce_second_derivative_is_torchs_double_backward():
     with mpmath.workdps(40):
         p_, t_ = mpmath.mpf(p), mpmath.mpf(t)
         true = (p_ * p_ - 2 * p_ * t_ + t_) / ((p_ + e) ** 2 * (1 - p_ + e) ** 2)
-    data = json.loads(
-        CliRunner()
-        .invoke(
-            app,
-            [
-                "bce",
-                "--pred",
-                "0.3",
-                "--target",
-                "0.2",
-                "--order",
-                "2",
-                "--dtype",
-                "float64",
-                "--exact",
-                "--json",
-            ],
-        )
-        .stdout
-    )
-    assert float(data["exact"]["grad2"]["pred"]) == pytest.approx(float(true), rel=1e-15)
+    exact = _exact("bce", "--pred", "0.3", "--target", "0.2", "--order", "2", "--dtype", "float64")
+    assert float(exact["grad2"]["pred"]) == pytest.approx(float(true), rel=1e-15)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,11 +259,6 @@ def test_every_kind_of_request_is_judged_by_the_true_value(args):
     code, report = check(*args, "--dtype", "float64")
     assert code == 0 and report["reference"] == "mpmath"
     assert report["reference_missing"] == [] and report["decided"] and report["ok"]
-
-
-def _exact(*args: str) -> dict:
-    done = CliRunner().invoke(app, [*args, "--exact", "--json"])
-    return json.loads(done.stdout)["exact"]
 
 
 def test_the_true_hessians_and_jacobians_are_the_mathematics():

@@ -156,7 +156,7 @@ class Applied:
             return self.element(u) if u.__class__ is Taylor else _each(self.element, u)
         if self.shape == "slice":
             return self.slices(args[0])
-        inputs = dict(zip(names, (_array(a) for a in args), strict=True))
+        inputs = dict(zip(names, (as_array(a) for a in args), strict=True))
         if align:
             aligned = [n for n in spec.aligned if n in inputs]
             if len({np.shape(inputs[n]) for n in aligned}) > 1:
@@ -205,7 +205,7 @@ class Applied:
 
     def slices(self, x: Any) -> Any:
         """The form on each slice along the dim (moved last and back)."""
-        arr = _array(x)
+        arr = as_array(x)
         if arr.ndim == 0:
             arr = arr.reshape(1)
         moved = np.moveaxis(arr, self.forward["dim"], -1)
@@ -222,7 +222,8 @@ def _why(spec: FunctionSpec) -> str:
     return ": it draws random noise" if spec.stochastic else ""
 
 
-def _array(x: Any) -> np.ndarray:
+def as_array(x: Any) -> np.ndarray:
+    """A series or an array of them as an object array (a series: 0-d)."""
     if isinstance(x, Taylor):
         out = np.empty((), dtype=object)
         out[()] = x

@@ -31,7 +31,7 @@ from ..functions import registry
 from ..result import Result
 from . import interval as mp
 from . import reference_losses
-from .interpreter import Applied, Exact, run
+from .interpreter import Applied, Exact, as_array, run
 from .interval import OutOfTime, budget, mpf
 from .reference import MAX_ORDER, START_BITS, NoReference, Truth, converge, start_bits, truth_of
 from .taylor import ZERO, Taylor
@@ -416,7 +416,7 @@ def _whole(result: Result, program: Program, leaves: list[Leaf], digits: bool) -
     held = {n: (v.shape, [mpf(x) for x in v.reshape(-1).tolist()]) for n, v in inputs.items()}
 
     def attempt() -> list[Any]:
-        outs = {p: _items(_seeded_run(program, result, held, p, applied)) for p in passes}
+        outs = {p: as_array(_seeded_run(program, result, held, p, applied)) for p in passes}
         found = _fields(result, program, leaves, passes, outs, inputs)
         layout[:] = [(path, shape) for path, shape, _ in found]
         return [v for _, _, values in found for v in values]
@@ -481,14 +481,6 @@ def _seeded_run(
 
 
 ONE = mpf(1)
-
-
-def _items(y: Any) -> np.ndarray:
-    if isinstance(y, Taylor):
-        out = np.empty((), dtype=object)
-        out[()] = y
-        return out
-    return np.asarray(y, dtype=object)
 
 
 def _key(k: int, name: str) -> str:
