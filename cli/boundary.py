@@ -26,7 +26,12 @@ def guarded(call: Callable[[], T]) -> T:
 
 
 def run_here(main: Callable[[], None]) -> None:
-    """Run the application's ``main`` (which reads sys.argv) in this process."""
+    """Run the application's ``main`` (which reads sys.argv) in this process: an interrupt
+    while its streams are set up and its modules load ends as one during the run does."""
+    guarded(lambda: _prepared(main))
+
+
+def _prepared(main: Callable[[], None]) -> None:
     if sys.stdout is None:  # started with file descriptor 1 closed (>&-)
         from actgrad.cli.output import ClosedStdout
 
@@ -42,7 +47,7 @@ def run_here(main: Callable[[], None]) -> None:
         os.getcwd()
     except FileNotFoundError:  # a deleted working directory
         sys.meta_path.insert(0, LoadFromRoot("torch"))
-    guarded(main)
+    main()
 
 
 class LoadFromRoot:

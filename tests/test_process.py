@@ -105,7 +105,15 @@ def test_interrupt_exits_130_without_traceback():
         env=ENV,
     )
     with proc:
-        time.sleep(0.5)  # the run takes several seconds: it is still going
+        # past start-up (torch is loaded: the run has begun, and takes several seconds), so
+        # that a slow start on a busy machine is not what the signal meets
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            with open(f"/proc/{proc.pid}/maps") as maps:
+                if "libtorch_cpu" in maps.read():
+                    break
+            time.sleep(0.05)
+        time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         stderr = proc.stderr.read().decode()
         assert proc.wait(timeout=60) == 130
