@@ -371,3 +371,48 @@ def test_the_added_functions_truth_is_the_mathematics():
     )
     np.testing.assert_allclose(np.array(exact["grad"]["x2"], dtype=float), grad, rtol=1e-14)
     np.testing.assert_allclose(np.array(exact["grad2"]["x2"], dtype=float), hessian, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# a Jacobian's columns in one pass (taylor.Tangents)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_a_dense_jacobian_along_any_dim_is_the_mathematics(dim):
+    """Every slice's diag(p) − ppᵀ (mpmath, 40 digits), the slices along dim 0 or 1."""
+    x = [[0.5, -1.0, 2.0, 7.25], [3.0, 0.25, -0.75, -30.0], [1e-3, 4.0, 4.0, -2.5]]
+    got = _exact("softmax", "--x", json.dumps(x), "--dim", str(dim), "--grad", "--dtype", "float64")
+    rows = x if dim != 0 else [list(c) for c in zip(*x, strict=True)]
+    with mpmath.workdps(40):
+        for row, jac in zip(rows, got["jacobian"]["x"], strict=True):
+            e = [mpmath.exp(mpmath.mpf(v)) for v in row]
+            p = [v / mpmath.fsum(e) for v in e]
+            for i, line in enumerate(jac):
+                for j, text in enumerate(line):
+                    true = p[i] * ((i == j) - p[j])
+                    assert abs(mpmath.mpf(text) - true) <= abs(true) * 1e-19, (i, j, text)
+
+
+def test_tangents_carry_every_direction_as_its_own_pass_would():
+    """One series with n directions against n series seeded one at a time: the same bounds
+    in every direction (an interval's sum and product do not depend on their order), and a
+    NaN (log of a negative) in every direction where each pass has one."""
+    from actgrad.core.exact import interval, taylor
+    from actgrad.core.exact.taylor import Tangents, Taylor
+
+    xs = [interval.mpf(v) for v in (0.3, -1.7, 2.5)]
+    one, zero = interval.mpf(1), interval.mpf(0)
+
+    def f(u: list[Taylor]) -> list[Taylor]:
+        a = taylor.sigmoid(u[0]) * taylor.log(u[1] * u[1] + 1) / (u[2] + 3) - taylor.tanh(u[0])
+        return [a * u[1] + taylor.exp(u[2]) - 0.25, taylor.real_log(u[1]), u[0] * 2 + u[2] / 7]
+
+    with interval.workprec(96):
+        together = f([Taylor([x, Tangents(3, {i: one})]) for i, x in enumerate(xs)])
+        for k in range(3):
+            alone = f([Taylor([x, one if i == k else zero]) for i, x in enumerate(xs)])
+            for t, s in zip(together, alone, strict=True):
+                c = t.c[1].at(k) if isinstance(t.c[1], Tangents) else t.c[1]
+                assert (t.c[0].a, t.c[0].b) == (s.c[0].a, s.c[0].b)
+                assert (c.a, c.b) == (s.c[1].a, s.c[1].b), (k, c, s.c[1])
+    assert not isinstance(together[1].c[1], Tangents)  # NaN in every direction

@@ -236,7 +236,7 @@ class mpf:
         return mpf.of(*libmpi.mpi_abs((self.a, self.b)))
 
     def __add__(self, other: Any) -> mpf:
-        o, p = (other if other.__class__ is mpf else _operand(other)), PREC[0]
+        o, p = (other if other.__class__ is mpf else operand(other)), PREC[0]
         if o is None:
             return NotImplemented
         if o.a is fzero and o.b is fzero:  # adding an exact 0 (a pass's unseeded tangents)
@@ -248,7 +248,7 @@ class mpf:
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> mpf:
-        o, p = _operand(other), PREC[0]
+        o, p = operand(other), PREC[0]
         if o is None:
             return NotImplemented
         return mpf.of(mpf_sub(self.a, o.b, p, round_floor), mpf_sub(self.b, o.a, p, round_ceiling))
@@ -259,7 +259,7 @@ class mpf:
         return mpf(other) - self
 
     def __mul__(self, other: Any) -> mpf:
-        o = other if other.__class__ is mpf else _operand(other)
+        o = other if other.__class__ is mpf else operand(other)
         if o is None:
             return NotImplemented
         if self.a is fzero and self.b is fzero and o.a == o.b and o.a not in _NONFINITE:
@@ -278,7 +278,7 @@ class mpf:
     __rmul__ = __mul__
 
     def __truediv__(self, other: Any) -> mpf:
-        o = _operand(other)
+        o = operand(other)
         if o is None:
             return NotImplemented
         if self.a == fnan or o.a == fnan:
@@ -310,7 +310,7 @@ class mpf:
 _NONFINITE = (fnan, finf, fninf)
 
 
-def _operand(other: Any) -> mpf | None:
+def operand(other: Any) -> mpf | None:
     """``other`` as an interval; None for a type this arithmetic leaves to the other side (a
     Taylor, an array)."""
     if isinstance(other, mpf):

@@ -106,6 +106,78 @@ class Taylor:
 
 
 ZERO = mpf(0)  # shared: intervals are never changed in place
+_SOME = object()  # Tangents.a where some direction is held: not fzero, so not a constant
+
+
+class Tangents:
+    """A first-order coefficient in ``n`` directions at once (direction k → an interval; a
+    direction not held is an exact 0): one order-1 pass carries every seed eₖ of a Jacobian,
+    instead of a pass per seed that recomputes every value. A plain interval where a Tangents
+    is expected is the same number in every direction (an exact 0, or a NaN)."""
+
+    __slots__ = ("n", "d")
+
+    def __init__(self, n: int, d: dict[int, Any]) -> None:
+        self.n = n
+        self.d = d
+
+    @property
+    def a(self) -> Any:  # constant() and _scaled() test a coefficient's ends against fzero
+        return _SOME if self.d else fzero
+
+    b = a
+
+    def at(self, k: int) -> Any:
+        return self.d.get(k, ZERO)
+
+    def _everywhere(self, fn: Callable[[Any], Any]) -> Tangents:
+        """fn of every direction, where fn(0) is not 0 (a NaN, an inf) the absent ones too."""
+        z = fn(ZERO)
+        if z.a is fzero and z.b is fzero:
+            return Tangents(self.n, {k: fn(v) for k, v in self.d.items()})
+        return Tangents(self.n, {k: fn(self.at(k)) for k in range(self.n)})
+
+    def __add__(self, other: Any) -> Tangents:
+        if other.__class__ is Tangents:
+            big, small = (self.d, other.d) if len(self.d) >= len(other.d) else (other.d, self.d)
+            out = dict(big)
+            for k, v in small.items():
+                out[k] = out[k] + v if k in out else v
+            return Tangents(self.n, out)
+        o = mp.operand(other)
+        if o is None:
+            return NotImplemented
+        return self._everywhere(lambda v: v + o)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Tangents:
+        return Tangents(self.n, {k: -v for k, v in self.d.items()})
+
+    def __sub__(self, other: Any) -> Tangents:
+        return self + (-other)
+
+    def __rsub__(self, other: Any) -> Tangents:
+        return (-self) + other
+
+    def __mul__(self, other: Any) -> Tangents:
+        o = mp.operand(other)
+        if o is None:
+            return NotImplemented  # two first-order coefficients never meet at order 1
+        return self._everywhere(lambda v: v * o)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> Tangents:
+        o = mp.operand(other)
+        if o is None:
+            return NotImplemented
+        return self._everywhere(lambda v: v / o)
+
+    def __eq__(self, other: Any) -> bool:  # type: ignore[override]
+        return all(self.at(k) == other for k in range(self.n))
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _scaled(c: list[Any], by: Any) -> Taylor:

@@ -6,8 +6,9 @@ derivatives are forward mode, seeded as the result's form asks (:func:`program.d
 the evaluator's own rule):
 
 - per element, to any order: one pass with every element of the variable seeded;
-- a gradient, a Jacobian, the gradient of a sum or vᵀJ: a pass per element of the variable
-  (per position along the dim, every slice at once, for a function along a dim);
+- a gradient, a Jacobian, the gradient of a sum or vᵀJ: one pass whose first-order
+  coefficients carry a direction per element of the variable (per position along the dim,
+  every slice at once, for a function along a dim: :class:`taylor.Tangents`);
 - a Hessian (a scalar's, or one output's per slice): second-order passes seeded with eₖ and
   eₖ + eₗ, Hₖₗ = c₂(eₖ + eₗ) − c₂(eₖ) − c₂(eₗ).
 
@@ -34,7 +35,7 @@ from . import reference_losses
 from .interpreter import Applied, Exact, as_array, run
 from .interval import OutOfTime, budget, mpf
 from .reference import MAX_ORDER, START_BITS, NoReference, Truth, converge, start_bits, truth_of
-from .taylor import ZERO, Taylor
+from .taylor import ZERO, Tangents, Taylor
 
 CHECK_POINTS = 20_000  # --check and --exact: the reference's points at most (accuracy: its own)
 SECONDS = 20.0  # --check and --exact: the reference's time; past it, numbers are unsettled
@@ -394,6 +395,12 @@ class Pass:
     order: int
     leaf: str | None
     seeds: tuple[int, ...]  # positions seeded with 1 (along the dim: in every slice)
+    width: int = 0  # > 0: one order-1 pass seeding every position k with direction k
+
+    @property
+    def work(self) -> int:
+        """Passes' worth of work: a vector pass carries ``width`` directions."""
+        return max(self.width, 1)
 
 
 def _whole(result: Result, program: Program, leaves: list[Leaf], digits: bool) -> dict[str, Truth]:
@@ -402,9 +409,10 @@ def _whole(result: Result, program: Program, leaves: list[Leaf], digits: bool) -
     for leaf in leaves:
         passes += list(_leaf_passes(result, program, leaf))
     size = sum(v.size for v in inputs.values()) or 1
-    if len(passes) * size > MAX_WORK:
+    count = sum(p.work for p in passes)
+    if count * size > MAX_WORK:
         raise NoReference(
-            f"too large for the arbitrary-precision reference ({len(passes)} passes "
+            f"too large for the arbitrary-precision reference ({count} passes "
             f"over {size} elements; at most {MAX_WORK:,} element evaluations)"
         )
     for v in inputs.values():
@@ -443,13 +451,14 @@ def _leaf_passes(result: Result, program: Program, leaf: Leaf) -> Iterator[Pass]
         yield Pass(max(leaf.orders), leaf.name, ())
         return
     n = _seeds_per_pass(result, program, leaf.name)
-    second = 2 in leaf.orders
+    if 2 not in leaf.orders:  # every column of the first order in one pass
+        yield Pass(1, leaf.name, (), n)
+        return
     for k in range(n):
-        yield Pass(2 if second else 1, leaf.name, (k,))
-    if second:
-        for k in range(n):
-            for j in range(k + 1, n):
-                yield Pass(2, leaf.name, (k, j))
+        yield Pass(2, leaf.name, (k,))
+    for k in range(n):
+        for j in range(k + 1, n):
+            yield Pass(2, leaf.name, (k, j))
 
 
 def _seeded_run(
@@ -463,21 +472,29 @@ def _seeded_run(
     the pass's leaf seeded with 1 at its positions (along the dim: in every slice)."""
     variables = {}
     for name, (shape, values) in inputs.items():
-        seed = np.zeros(shape, dtype=bool)
-        if name == p.leaf:
-            if not p.seeds:
-                seed[...] = True
-            for k in p.seeds:
-                if program.dim is not None and len(shape):
-                    np.moveaxis(seed, program.dim, -1)[..., k] = True
-                else:
-                    seed.reshape(-1)[k] = True
+        position = np.arange(math.prod(shape)).reshape(shape)  # a seed's position k
+        if program.dim is not None and len(shape):
+            position = np.broadcast_to(
+                np.expand_dims(np.arange(shape[program.dim]), tuple(range(len(shape) - 1))),
+                np.moveaxis(position, program.dim, -1).shape,
+            )
+            position = np.moveaxis(position, -1, program.dim)
+        tangents = [_tangent(p, name == p.leaf, k) for k in position.reshape(-1).tolist()]
         rest = [ZERO] * (p.order - 1)
         out = np.empty(len(values), dtype=object)
-        for i, (v, s) in enumerate(zip(values, seed.reshape(-1).tolist(), strict=True)):
-            out[i] = Taylor([v, ONE if s else ZERO, *rest] if p.order else [v])
+        for i, (v, t) in enumerate(zip(values, tangents, strict=True)):
+            out[i] = Taylor([v, t, *rest] if p.order else [v])
         variables[name] = out.reshape(shape)
     return run(program, Exact(variables, p.order, result.dtype, applied))
+
+
+def _tangent(p: Pass, seeded: bool, k: int) -> Any:
+    """The first-order coefficient of the element at position ``k`` in pass ``p``."""
+    if not seeded:
+        return ZERO
+    if p.width:
+        return Tangents(p.width, {k: ONE})
+    return ONE if not p.seeds or k in p.seeds else ZERO
 
 
 ONE = mpf(1)
@@ -515,14 +532,28 @@ def _fields(
                 values = [c * scale for c in _coefficient(y, k).reshape(-1)]
                 found.append((_key(k, leaf.name), shape, values))
             continue
-        firsts = [outs[p] for p in mine if len(p.seeds) == 1]
-        columns = np.stack([_coefficient(o, 1) for o in firsts], axis=-1)  # (*value, n)
+        columns = _first_columns(mine, outs)  # (*value, n)
         if leaf.name == _logits_gradient(program):
             _with_posterior(columns, inputs, program)
         found += _first_order(result, program, leaf, columns, inputs)
         if 2 in leaf.orders:
             found.append(_hessian(result, program, leaf, mine, outs))
     return found
+
+
+def _first_columns(mine: list[Pass], outs: Mapping[Pass, np.ndarray]) -> np.ndarray:
+    """∂value/∂(seed k) for every k, (*value, n): from the one vector pass, or from the
+    passes seeded with eₖ alone."""
+    vector = [p for p in mine if p.width]
+    if not vector:
+        firsts = [outs[p] for p in mine if len(p.seeds) == 1]
+        return np.stack([_coefficient(o, 1) for o in firsts], axis=-1)
+    first = _coefficient(outs[vector[0]], 1)
+    columns = np.empty((*first.shape, vector[0].width), dtype=object)
+    flat = columns.reshape(-1, vector[0].width)
+    for i, c in enumerate(first.reshape(-1)):
+        flat[i] = [c.at(k) for k in range(c.n)] if isinstance(c, Tangents) else c
+    return columns
 
 
 def _first_order(
