@@ -115,7 +115,7 @@ class Tangents:
     instead of a pass per seed that recomputes every value. A plain interval where a Tangents
     is expected is the same number in every direction (an exact 0, or a NaN)."""
 
-    __slots__ = ("n", "d")
+    __slots__ = ("d", "n")
 
     def __init__(self, n: int, d: dict[int, Any]) -> None:
         self.n = n
