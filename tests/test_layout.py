@@ -165,7 +165,8 @@ LAYERS: list[tuple[str, ...]] = [
     # text -> numbers; cost arithmetic; intervals in arbitrary precision; the machine
     ("core.parse.inputs", "core.cost", "core.exact.interval", "core.machine"),
     ("core.functions.arithmetic",),  # how a parameter reaches torch's kernel (no torch)
-    ("core.exact.taylor",),  # Taylor series over intervals
+    # Taylor series over intervals; the fast tier's bounds over arrays of points
+    ("core.exact.taylor", "core.exact.fast"),
     ("core.functions.spec",),  # what a function is, as data
     # data: the entries; the measured regions
     ("core.functions.activations", "core.functions.losses", "core.accuracy.generated_accuracy"),

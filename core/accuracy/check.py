@@ -337,7 +337,7 @@ def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, 
     ours_result = result if result.order >= 1 else torch_result(replace(req, order=order))
     ours = dict(_pairs(ours_result))
     try:
-        truths, missing = truth.truths(ours_result, req.program)
+        truths, missing = truth.truths(ours_result, req.program, limits=(ulps,))
         against = "mpmath"
     except NoReference as e:
         truths, missing, against = {}, [str(e)], "float64"

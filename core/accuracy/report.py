@@ -99,7 +99,7 @@ def worst(result: Result, truths: dict[str, Truth], dtype: str, limit: float) ->
 
 
 def _smallest_normal(dtype: str) -> float:
-    from .ulps import FORMATS
+    from ..functions.arithmetic import FORMATS
 
     return math.ldexp(1.0, FORMATS[dtype][1])
 

@@ -440,9 +440,10 @@ def sweep(
         inputs = _inputs(spec, grid, dtype)
         req = build_request(spec.name, inputs, own, order=n, dtype=dtype, max_elements=max_elements)
         result = torch_result(req)
+        over = default_ulps(dtype) if limit is None else limit
         try:
             truths, _ = truth.truths(
-                result, req.program, progress=progress, limit=None, seconds=None
+                result, req.program, progress=progress, limit=None, seconds=None, limits=(over,)
             )
         except NoReference:
             continue
@@ -451,7 +452,6 @@ def sweep(
         for path, got in result.arrays():
             if path in truths and not path.startswith("inputs."):
                 quantity = path.split(".")[0]
-                over = default_ulps(dtype) if limit is None else limit
                 flat = np.reshape(got, -1), truths[path].flat()
                 yield _row(spec, dict(result.params), dtype, quantity, x, *flat, over)
 

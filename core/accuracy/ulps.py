@@ -6,40 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..exact.reference import Truth
+from ..functions.arithmetic import round_array, ulp
 
-# (explicit significand bits, smallest normal exponent) of each dtype
-FORMATS = {
-    "float64": (52, -1022),
-    "float32": (23, -126),
-    "float16": (10, -14),
-    "bfloat16": (7, -126),
-}
-
-
-def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
-    """One ulp of ``dtype`` at each value: the spacing of the dtype's numbers in the value's
-    binade, [2^e, 2^(e+1)) for |value| in it (a power of two: the spacing above it), the same
-    for both signs; the subnormal spacing below the smallest normal number (and at 0)."""
-    bits, lowest = FORMATS[dtype]
-    magnitude = np.abs(np.asarray(values, dtype=np.float64))
-    with np.errstate(invalid="ignore"):
-        _, exponent = np.frexp(np.where(np.isfinite(magnitude), magnitude, 0.0))
-    exponent = np.where(magnitude == 0, lowest + 1, exponent)  # frexp(0) is (0, 0)
-    return np.ldexp(1.0, np.maximum(exponent - 1, lowest) - bits)
-
-
-def in_dtype(values: np.ndarray, dtype: str) -> np.ndarray:
-    """float64 values rounded to ``dtype`` (to nearest, ties to even), back as float64."""
-    if dtype == "float64":
-        return values.astype(np.float64)
-    if dtype != "bfloat16":
-        with np.errstate(over="ignore"):
-            return values.astype(getattr(np, dtype)).astype(np.float64)
-    with np.errstate(over="ignore"):
-        bits = values.astype(np.float32).view(np.uint32).astype(np.uint64)
-    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
-    out = rounded.view(np.float32).astype(np.float64)
-    return np.where(np.isnan(values), np.nan, out)
+in_dtype = round_array  # the name the accuracy code reads
 
 
 def ulp_errors(got: np.ndarray, true: Truth, dtype: str) -> tuple[np.ndarray, np.ndarray]:

@@ -65,6 +65,7 @@ class Truth:
     lo: np.ndarray
     text: np.ndarray | None = None
     settled: np.ndarray | None = None  # None: every element
+    fast: np.ndarray | None = None  # where the fast tier decided (None: nowhere)
 
     @property
     def converged(self) -> bool:
@@ -80,7 +81,7 @@ class Truth:
         def row(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else np.reshape(a, -1)
 
-        return Truth(row(self.hi), row(self.lo), row(self.text), row(self.settled))
+        return Truth(row(self.hi), row(self.lo), row(self.text), row(self.settled), row(self.fast))
 
 
 def truth_of(values: list[Any], settled: list[bool], shape: tuple[int, ...], digits: bool) -> Truth:
@@ -177,7 +178,7 @@ def softplus_beta(x: Taylor, beta: float, threshold: float, p: Mapping[str, Any]
     above = _side(kernel_product(x.v, b, p), threshold) > 0
     if len(x.c) > 2:
         dtype = p.get(DTYPE, "float64")
-        inside = mp.rounded_product(x.v, b, dtype) < round_to(threshold, dtype)
+        inside = taylor.arithmetic(x.v).rounded_product(x.v, b, dtype) < round_to(threshold, dtype)
         if inside == above:  # f, f′ from one branch, f″ and up from the other: spliced
             jet = Taylor.variable(x.v, len(x.c) - 1)
             one = jet if above else taylor.softplus(jet * b) / b
@@ -188,7 +189,7 @@ def softplus_beta(x: Taylor, beta: float, threshold: float, p: Mapping[str, Any]
 
 def kernel_product(a: Any, b: Any, p: Mapping[str, Any]) -> Any:
     """a·b as the kernel computes it: rounded to its arithmetic (``p[ARITHMETIC]``)."""
-    return mp.rounded_product(a, b, p.get(ARITHMETIC, "float64"))
+    return taylor.arithmetic(a).rounded_product(a, b, p.get(ARITHMETIC, "float64"))
 
 
 def kernel_constant(value: float | str, p: Mapping[str, Any]) -> Any:

@@ -186,6 +186,12 @@ def _scaled(c: list[Any], by: Any) -> Taylor:
     return Taylor([c[0] * by, *(a if a.a is fzero and a.b is fzero else a * by for a in c[1:])])
 
 
+def arithmetic(x: Any) -> Any:
+    """The module whose elementary functions act on a value: the interval module for an
+    interval, else the value's own (the fast tier's bounds over many points)."""
+    return mp if x.__class__ is mpf else x.arithmetic
+
+
 def constant(u: Taylor) -> bool:
     """No derivative part: every coefficient past the value is an exact 0 (mpmath's own
     zero; a zero made otherwise only takes the general path)."""
@@ -228,7 +234,7 @@ def _shorter(u: Taylor) -> Taylor | None:
 @lifted
 def exp(u: Taylor) -> Taylor:
     mp.on_time()
-    c = [mp.exp(u.c[0])]
+    c = [arithmetic(u.v).exp(u.v)]
     for k in range(1, len(u.c)):
         c.append(mp.fsum(j * u.c[j] * c[k - j] for j in range(1, k + 1)) / k)
     return Taylor(c)
@@ -237,25 +243,25 @@ def exp(u: Taylor) -> Taylor:
 @lifted
 def expm1(u: Taylor) -> Taylor:
     s = _shorter(u)
-    return _chain(u, mp.expm1(u.v), s and exp(s))
+    return _chain(u, arithmetic(u.v).expm1(u.v), s and exp(s))
 
 
 @lifted
 def log(u: Taylor) -> Taylor:
     s = _shorter(u)
-    return _chain(u, mp.log(u.v), s and 1 / s)
+    return _chain(u, arithmetic(u.v).log(u.v), s and 1 / s)
 
 
 @lifted
 def log1p(u: Taylor) -> Taylor:
     s = _shorter(u)
-    return _chain(u, mp.log1p(u.v), s and 1 / (1 + s))
+    return _chain(u, arithmetic(u.v).log1p(u.v), s and 1 / (1 + s))
 
 
 @lifted
 def sigmoid(u: Taylor) -> Taylor:
     """1/(1 + e⁻ᵘ), written so that neither tail cancels."""
-    if mp.leaning_positive(u.v):
+    if arithmetic(u.v).leaning_positive(u.v):
         return 1 / (1 + exp(-u))
     e = exp(u)
     return e / (1 + e)
@@ -265,7 +271,8 @@ def sigmoid(u: Taylor) -> Taylor:
 def softplus(u: Taylor) -> Taylor:
     """log(1 + eᵘ), with derivative σ(u)."""
     s = _shorter(u)
-    value = u.v + mp.log1p(mp.exp(-u.v)) if mp.leaning_positive(u.v) else mp.log1p(mp.exp(u.v))
+    a = arithmetic(u.v)
+    value = u.v + a.log1p(a.exp(-u.v)) if a.leaning_positive(u.v) else a.log1p(a.exp(u.v))
     return _chain(u, value, s and sigmoid(s))
 
 
@@ -278,7 +285,7 @@ def sech2(u: Taylor) -> Taylor:
 @lifted
 def tanh(u: Taylor) -> Taylor:
     s = _shorter(u)
-    return _chain(u, mp.tanh(u.v), s and sech2(s))
+    return _chain(u, arithmetic(u.v).tanh(u.v), s and sech2(s))
 
 
 @lifted
@@ -286,7 +293,7 @@ def tanhshrink(u: Taylor) -> Taylor:
     """u − tanh(u), whose derivative is tanh²(u) (no 1 − sech² cancellation)."""
     s = _shorter(u)
     t = s and tanh(s)
-    return _chain(u, u.v - mp.tanh(u.v), t and t * t)
+    return _chain(u, u.v - arithmetic(u.v).tanh(u.v), t and t * t)
 
 
 def _gauss(u: Taylor, scale: Any) -> Taylor:
@@ -296,20 +303,20 @@ def _gauss(u: Taylor, scale: Any) -> Taylor:
 @lifted
 def erf(u: Taylor) -> Taylor:
     s = _shorter(u)
-    return _chain(u, mp.erf(u.v), s and _gauss(s, 1))
+    return _chain(u, arithmetic(u.v).erf(u.v), s and _gauss(s, 1))
 
 
 @lifted
 def erfc(u: Taylor) -> Taylor:
     s = _shorter(u)
-    return _chain(u, mp.erfc(u.v), s and _gauss(s, -1))
+    return _chain(u, arithmetic(u.v).erfc(u.v), s and _gauss(s, -1))
 
 
 @lifted
 def power(u: Taylor, a: Any) -> Taylor:
     """uᵃ for u > 0 and any real a (derivative a·uᵃ⁻¹)."""
     s = _shorter(u)
-    return _chain(u, mp.power(u.v, a), s and power(s, a - 1) * a)
+    return _chain(u, arithmetic(u.v).power(u.v, a), s and power(s, a - 1) * a)
 
 
 def sqrt(u: Taylor) -> Taylor:
@@ -333,13 +340,13 @@ def nan_like(u: Taylor) -> Taylor:
 @lifted
 def sin(u: Taylor) -> Taylor:
     s = _shorter(u)
-    return _chain(u, mp.sin(u.v), s and cos(s))
+    return _chain(u, arithmetic(u.v).sin(u.v), s and cos(s))
 
 
 @lifted
 def cos(u: Taylor) -> Taylor:
     s = _shorter(u)
-    return _chain(u, mp.cos(u.v), s and -sin(s))
+    return _chain(u, arithmetic(u.v).cos(u.v), s and -sin(s))
 
 
 def tan(u: Taylor) -> Taylor:

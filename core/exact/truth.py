@@ -33,8 +33,8 @@ import numpy as np
 from ..evaluator.program import Program, derivative_form, of_function
 from ..functions import registry
 from ..result import Result
+from . import fast, reference, reference_losses
 from . import interval as mp
-from . import reference_losses
 from .interpreter import Applied, Exact, as_array, run
 from .interval import OutOfTime, budget, mpf
 from .reference import MAX_ORDER, START_BITS, NoReference, Truth, converge, start_bits, truth_of
@@ -111,11 +111,13 @@ def truths(
     progress: Callable[[int], None] | None = None,
     limit: int | None = CHECK_POINTS,
     seconds: float | None = SECONDS,
+    limits: tuple[float, ...] = (),
 ) -> tuple[dict[str, Truth], list[str]]:
     """({path: Truth}, what has no reference and why). Raises NoReference when nothing has,
     when the inputs hold more than ``limit`` numbers, or when the estimated work would take
     more than ten times ``seconds``; past ``seconds`` what has not settled is unsettled (None:
-    no time limit)."""
+    no time limit). ``limits``: the errors in ulps the caller flags beyond (the fast tier
+    leaves a number whose error may lie either side of one to the exact tier)."""
     if program is None:
         raise NoReference("the reference needs the request's program")
     size = sum(v.size for v in result.inputs.values())
@@ -134,7 +136,7 @@ def truths(
         )
     try:
         with budget(seconds), _few_collections():
-            return _truths(result, program, digits, progress)
+            return _truths(result, program, digits, progress, limits)
     except OutOfTime:
         raise NoReference(
             f"the arbitrary-precision reference ran out of its {seconds:g} s "
@@ -168,7 +170,11 @@ _GC_LOCK = threading.Lock()
 
 
 def _truths(
-    result: Result, program: Program, digits: bool, progress: Callable[[int], None] | None
+    result: Result,
+    program: Program,
+    digits: bool,
+    progress: Callable[[int], None] | None,
+    limits: tuple[float, ...] = (),
 ) -> tuple[dict[str, Truth], list[str]]:
     if program.stochastic:
         raise NoReference("a function that draws random noise has no reference")
@@ -183,7 +189,7 @@ def _truths(
         if k > 2
     ]
     if _pointwise(result, program, leaves):
-        return _by_point(result, program, leaves, digits, progress), missing
+        return _by_point(result, program, leaves, digits, progress, limits), missing
     if _slicewise(result, program):
         return _by_slice(result, program, leaves, digits, progress), missing
     return _whole(result, program, leaves, digits), missing
@@ -294,23 +300,105 @@ def _by_point(
     leaves: list[Leaf],
     digits: bool,
     progress: Callable[[int], None] | None,
+    limits: tuple[float, ...] = (),
 ) -> dict[str, Truth]:
     m = result.value.size
     flat = {
         n: np.asarray(v, dtype=np.float64).reshape(-1).tolist() for n, v in result.inputs.items()
     }
     orders = [(leaf.name, max(leaf.orders, default=1)) for leaf in leaves]
-    rows = ({n: (v[i] if len(v) == m else v[0]) for n, v in flat.items()} for i in range(m))
-    columns, oks = _columns(Points(program, result.dtype, orders), rows, progress)
+    points = Points(program, result.dtype, orders)
+    quick = None if digits else _fast(points, result, limits)
+    rest = range(m) if quick is None else np.flatnonzero(~quick[1]).tolist()
+    if quick is not None and progress is not None:
+        progress(m - len(rest))
+    rows = ({n: (v[i] if len(v) == m else v[0]) for n, v in flat.items()} for i in rest)
+    columns, oks = _columns(points, rows, progress)
     shape = result.value.shape
-    out = {"value": truth_of(columns[0], oks[0], shape, digits)}
+
+    def field(at: int) -> Truth:
+        if quick is None:
+            return truth_of(columns[at], oks[at], shape, digits)
+        slow = truth_of(columns[at], oks[at], (len(rest),), digits)
+        return _merged(quick[0][at], quick[1], rest, slow, shape)
+
+    out = {"value": field(0)}
     at = 1
     for leaf, (_, top) in zip(leaves, orders, strict=True):
         for k in range(1, top + 1):
             if k in leaf.orders:
-                out[_key(k, leaf.name)] = truth_of(columns[at], oks[at], shape, digits)
+                out[_key(k, leaf.name)] = field(at)
             at += 1
     return out
+
+
+def _fast(
+    points: Points, result: Result, limits: tuple[float, ...] = ()
+) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """The fast tier (:mod:`fast`) at every finite point of a one-function, one-variable
+    elementwise program: (each output's value, where every output is decided for torch's
+    number in the result's dtype), or None where the fast tier has no bounds for it."""
+    if len(result.inputs) != 1:
+        return None
+    xs = np.asarray(next(iter(result.inputs.values())), dtype=np.float64).reshape(-1)
+    finite = np.flatnonzero(np.isfinite(xs))
+    found = fast_bounds(points, xs[finite])
+    if found is None:
+        return None
+    los, his, ok = found
+    values = []
+    name = points.orders[0][0] if points.orders else ""
+    for k, (lo, hi) in enumerate(zip(los, his, strict=True)):
+        got = result.value if k == 0 else result.derivatives.get(k, {}).get(name)
+        if got is not None:
+            ok &= fast.decided(lo, hi, np.reshape(got, -1)[finite], result.dtype, limits)
+        column = np.full(xs.shape, np.nan)
+        with np.errstate(over="ignore", invalid="ignore"):
+            column[finite] = np.where(lo == hi, lo, lo / 2 + hi / 2)
+        values.append(column)
+    where = np.zeros(xs.shape, dtype=bool)
+    where[finite] = ok
+    return values, where
+
+
+def fast_bounds(
+    points: Points, xs: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray] | None:
+    """The fast tier's bounds of the value and derivatives 1…order of a one-function
+    elementwise program at finite points ``xs``: (lower bounds, upper bounds, where it has
+    them), or None where it has no bounds for the program (the exact tier's then)."""
+    direct = points.direct
+    if direct is None or not direct.uniform or len(points.orders) > 1:
+        return None
+    order = points.orders[0][1] if points.orders else 0
+
+    def at(x: fast.Bounds) -> list[Any]:
+        u = Taylor([x, ONE, *[ZERO] * (order - 1)] if order else [x])
+        reference.TIED[0] = False
+        y = direct.form(reference.OPS, u, direct.forward)
+        if reference.TIED[0]:  # a kink met exactly: torch's side there is the exact tier's
+            paths = fast.PATHS[0]
+            assert paths is not None
+            paths.leave(paths.active)
+        return y.derivatives()
+
+    try:
+        return fast.evaluate(at, xs, order + 1)
+    except Exception:  # no bounds here (fast.Unsupported, or an operation Bounds lacks):
+        return None  # the exact tier's, which always has them
+
+
+def _merged(
+    quick: np.ndarray, where: np.ndarray, rest: list[int], slow: Truth, shape: tuple[int, ...]
+) -> Truth:
+    """The fast tier's values where it decided, the exact tier's at ``rest``."""
+    hi, lo = quick.copy(), np.zeros(quick.shape)
+    settled = where.copy()
+    hi[rest], lo[rest] = slow.hi, slow.lo
+    settled[rest] = True if slow.settled is None else slow.settled
+    return Truth(
+        hi.reshape(shape), lo.reshape(shape), None, settled.reshape(shape), where.reshape(shape)
+    )
 
 
 def _columns(

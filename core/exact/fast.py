@@ -1,0 +1,511 @@
+"""The fast tier of the truth: an entry's exact form over whole arrays of points in float64,
+every number a pair of bounds that hold.
+
+:class:`Bounds` is another arithmetic for the same forms and the same Taylor series
+(:mod:`taylor` asks a coefficient for its arithmetic): each operation rounds its lower bound
+down and its upper bound up. ``+ − × ÷`` and √ are IEEE operations, correctly rounded, so one
+step outward (``nextafter``) holds them; exp, log, expm1, log1p and tanh come from numpy, whose
+float64 results are within a few ulps, and erf and erfc from
+Python's math module (libm's); each is widened by :data:`WIDEN`, 2⁻⁴⁹ of the result (16 ulps)
+plus the smallest subnormal. glibc documents at most 5 ulps for these on x86-64 (erfc), and
+tests/test_fast_tier.py measures each on the machine it runs on against mpmath and holds it to
+a quarter of the widening (2.5 ulps at most, measured here).
+
+A branch test (``x > 0``, which tail of σ is stable) is decided per point: the points that go
+the way most go are followed, the others are evaluated again along their own path
+(:class:`Paths`), and a point whose bounds straddle the test, or that meets a kink exactly,
+is left to the arbitrary-precision tier, as is a NaN or an infinity (float64's range is not
+the truth's). Where an operation has no bound here (a power with a real exponent, sin, the
+kernel's rounding in a 16-bit dtype) the whole request goes there.
+
+:func:`decided` says where the bounds settle what a check of torch's number needs in a dtype:
+the true value's rounding there, and torch's error in ulps to 2⁻¹⁸ of itself.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from mpmath.libmp import fnan, fzero, round_ceiling, round_floor, to_float
+
+from ..functions.arithmetic import round_array, ulp
+from .interval import mpf
+
+WIDEN = 2.0**-49  # a libm result's error bound, relative (see the module's text)
+TINY = 2.0**-1074  # … and absolute (an error in ulps of a subnormal result)
+PRECISION = 2.0**-18  # torch's error in ulps, decided to this fraction of itself
+MAX_PATHS = 64  # distinct paths through the branches evaluated, at most (the rest: exact tier)
+_LOW, _HIGH = object(), object()  # Bounds.a and .b where some bound is not 0
+
+
+class Unsupported(Exception):
+    """An operation the fast tier does not bound: the request goes to the exact tier."""
+
+
+class _Empty(Exception):
+    """No point is left on this path."""
+
+
+class Paths:
+    """The branch decisions of one evaluation over an array of points: the decisions made so
+    far (``forced`` replays a path's first ones), the points still on this path, the points
+    left to the exact tier, and the other paths met, to evaluate after."""
+
+    def __init__(self, forced: list[bool], size: int) -> None:
+        self.forced = forced
+        self.made: list[bool] = []
+        self.active = np.ones(size, dtype=bool)
+        self.slow = np.zeros(size, dtype=bool)
+        self.pending: list[tuple[list[bool], np.ndarray]] = []
+
+    def decide(self, true: np.ndarray, false: np.ndarray) -> bool:
+        active = self.active
+        t, f = np.asarray(true) & active, np.asarray(false) & active
+        self.slow |= active & ~(t | f)
+        i = len(self.made)
+        choice = self.forced[i] if i < len(self.forced) else bool(t.sum() >= f.sum())
+        other = f if choice else t
+        if other.any():
+            self.pending.append(([*self.made, not choice], other))
+        self.active = t if choice else f
+        self.made.append(choice)
+        if not self.active.any():
+            raise _Empty
+        return choice
+
+    def leave(self, where: np.ndarray) -> None:
+        """These points go to the exact tier."""
+        self.slow |= where & self.active
+        self.active = self.active & ~where
+        if not self.active.any():
+            raise _Empty
+
+
+PATHS: list[Paths | None] = [None]
+
+
+def _paths() -> Paths:
+    p = PATHS[0]
+    if p is None:
+        raise Unsupported("a branch outside a fast evaluation")
+    return p
+
+
+def _down(v: np.ndarray) -> np.ndarray:
+    return np.nextafter(v, -np.inf)
+
+
+def _up(v: np.ndarray) -> np.ndarray:
+    return np.nextafter(v, np.inf)
+
+
+def _scalar(x: mpf) -> tuple[float, float]:
+    """An interval of the exact tier as float64 bounds (outward)."""
+    if x.a == fnan:
+        return math.nan, math.nan
+    return to_float(x.a, rnd=round_floor), to_float(x.b, rnd=round_ceiling)
+
+
+def lift(o: Any) -> tuple[Any, Any] | None:
+    """(lower, upper) of an operand: bounds, an interval, a number; None otherwise."""
+    if o.__class__ is Bounds:
+        return o.lo, o.hi
+    if o.__class__ is mpf:
+        return _scalar(o)
+    if isinstance(o, bool | int):
+        f = float(o)
+        return (f, f) if abs(o) <= 1 << 53 else (_down(f), _up(f))
+    if isinstance(o, float):
+        return o, o
+    return None
+
+
+class Bounds:
+    """Float64 bounds of a number at each of an array's points (NaN: NaN at that point)."""
+
+    __slots__ = ("hi", "lo")
+
+    def __init__(self, lo: Any, hi: Any) -> None:
+        self.lo = lo
+        self.hi = hi
+
+    @property
+    def arithmetic(self) -> Any:  # the module whose exp, log, … act on Bounds (taylor asks)
+        return sys.modules[__name__]
+
+    @property
+    def a(self) -> Any:  # taylor's test for an exact 0 coefficient (fzero: 0 at every point)
+        return fzero if not (np.any(self.lo) or np.any(self.hi)) else _LOW
+
+    @property
+    def b(self) -> Any:
+        return fzero if not (np.any(self.lo) or np.any(self.hi)) else _HIGH
+
+    def __repr__(self) -> str:
+        return f"Bounds({self.lo!r}, {self.hi!r})"
+
+    # -- arithmetic --------------------------------------------------------------------------
+    def __pos__(self) -> Bounds:
+        return self
+
+    def __neg__(self) -> Bounds:
+        return Bounds(-self.hi, -self.lo)
+
+    def __abs__(self) -> Bounds:
+        lo = np.where(self.lo >= 0, self.lo, np.where(self.hi <= 0, -self.hi, 0.0))
+        return Bounds(lo, np.maximum(np.abs(self.lo), np.abs(self.hi)))
+
+    def __add__(self, other: Any) -> Bounds:
+        o = lift(other)
+        if o is None:
+            return NotImplemented
+        if np.ndim(o[0]) == 0 and o[0] == 0 and o[1] == 0:
+            return self  # + an exact 0: exact
+        with np.errstate(invalid="ignore"):
+            return Bounds(_down(self.lo + o[0]), _up(self.hi + o[1]))
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Bounds:
+        o = lift(other)
+        if o is None:
+            return NotImplemented
+        return self + Bounds(-o[1], -o[0])
+
+    def __rsub__(self, other: Any) -> Bounds:
+        return (-self) + other
+
+    def __mul__(self, other: Any) -> Bounds:
+        o = lift(other)
+        if o is None:
+            return NotImplemented
+        return _product(self.lo, self.hi, o[0], o[1])
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> Bounds:
+        o = lift(other)
+        if o is None:
+            return NotImplemented
+        return _quotient(self.lo, self.hi, o[0], o[1])
+
+    def __rtruediv__(self, other: Any) -> Bounds:
+        o = lift(other)
+        if o is None:
+            return NotImplemented
+        return _quotient(o[0], o[1], self.lo, self.hi)
+
+    def __pow__(self, k: Any) -> Bounds:
+        if not isinstance(k, int) or k < 0 or k > 64:
+            raise Unsupported("a power other than a small whole number")
+        out: Any = Bounds(np.ones_like(self.lo), np.ones_like(self.hi))
+        for _ in range(k):
+            out = out * self
+        return out
+
+    # -- comparisons: a decision per point (Paths) -------------------------------------------
+    def _against(self, other: Any) -> tuple[Any, Any, np.ndarray]:
+        o = lift(other)
+        if o is None:
+            raise Unsupported(f"a comparison with {type(other).__name__}")
+        nan = np.isnan(self.lo) | np.isnan(o[0])
+        return o[0], o[1], nan
+
+    def __lt__(self, other: Any) -> bool:
+        lo, hi, nan = self._against(other)
+        return _paths().decide(~nan & (self.hi < lo), nan | (self.lo >= hi))
+
+    def __le__(self, other: Any) -> bool:
+        lo, hi, nan = self._against(other)
+        return _paths().decide(~nan & (self.hi <= lo), nan | (self.lo > hi))
+
+    def __gt__(self, other: Any) -> bool:
+        lo, hi, nan = self._against(other)
+        return _paths().decide(~nan & (self.lo > hi), nan | (self.hi <= lo))
+
+    def __ge__(self, other: Any) -> bool:
+        lo, hi, nan = self._against(other)
+        return _paths().decide(~nan & (self.lo >= hi), nan | (self.hi < lo))
+
+    def __eq__(self, other: Any) -> bool:  # type: ignore[override]
+        lo, hi, nan = self._against(other)
+        point = (self.lo == self.hi) & (self.lo == lo) & (lo == hi)
+        return _paths().decide(~nan & point, nan | (self.hi < lo) | (self.lo > hi))
+
+    def __ne__(self, other: Any) -> bool:  # type: ignore[override]
+        lo, hi, nan = self._against(other)
+        point = (self.lo == self.hi) & (self.lo == lo) & (lo == hi)
+        return _paths().decide(nan | (self.hi < lo) | (self.lo > hi), ~nan & point)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __bool__(self) -> bool:
+        return self != 0
+
+
+def _product(alo: Any, ahi: Any, blo: Any, bhi: Any) -> Bounds:
+    if np.ndim(blo) == 0 and blo == bhi:
+        return _scaled(alo, ahi, float(blo), np.multiply)
+    if np.ndim(alo) == 0 and alo == ahi:
+        return _scaled(blo, bhi, float(alo), np.multiply)
+    with np.errstate(invalid="ignore", over="ignore"):
+        c = (alo * blo, alo * bhi, ahi * blo, ahi * bhi)
+        lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
+        hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
+        if np.isnan(lo).any():  # 0 times an infinite bound (of a finite number) is 0
+            c = (_times(alo, blo), _times(alo, bhi), _times(ahi, blo), _times(ahi, bhi))
+            lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
+            hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
+            nan = np.isnan(alo) | np.isnan(ahi) | np.isnan(blo) | np.isnan(bhi)
+            lo, hi = np.where(nan, np.nan, lo), np.where(nan, np.nan, hi)
+    return Bounds(_down(lo), _up(hi))
+
+
+def _scaled(lo: Any, hi: Any, by: float, op: Callable[[Any, Any], Any]) -> Bounds:
+    """[lo, hi] times (or divided by) a number: exact for ±1 and, times 0, 0."""
+    if by == 0 and op is np.multiply:
+        zero = np.where(np.isnan(lo), np.nan, 0.0)
+        return Bounds(zero, zero)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        a, b = op(lo, by), op(hi, by)
+    if by < 0:
+        a, b = b, a
+    if by in (1.0, -1.0):
+        return Bounds(a, b)
+    return Bounds(_down(a), _up(b))
+
+
+def _quotient(alo: Any, ahi: Any, blo: Any, bhi: Any) -> Bounds:
+    if np.ndim(blo) == 0 and blo == bhi and blo != 0:
+        return _scaled(alo, ahi, float(blo), np.divide)
+    blo, bhi = np.asarray(blo, dtype=np.float64), np.asarray(bhi, dtype=np.float64)
+    straddle = (blo <= 0) & (bhi >= 0)
+    if straddle.any():  # a divisor that may be 0: the exact tier's case
+        _paths().leave(np.broadcast_to(straddle, np.shape(_paths().active)))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        c = (alo / blo, alo / bhi, ahi / blo, ahi / bhi)
+        lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
+        hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
+    return Bounds(_down(lo), _up(hi))
+
+
+def _widened(lo: np.ndarray, hi: np.ndarray) -> Bounds:
+    """A libm result's bounds: each end moved out by WIDEN of itself and the smallest
+    subnormal. A lower end that overflowed to +inf is the largest float (the value is finite
+    and past it), an upper end at −inf the lowest."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        low = np.where(lo == np.inf, BIG, lo - np.abs(lo) * WIDEN - TINY)
+        high = np.where(hi == -np.inf, -BIG, hi + np.abs(hi) * WIDEN + TINY)
+    return Bounds(low, high)
+
+
+BIG = float(np.finfo(np.float64).max)
+
+
+def _times(a: Any, b: Any) -> np.ndarray:
+    """a·b where an end is ±inf (a bound of a finite number past float64) and the other 0:
+    0, not NaN."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.where((np.asarray(a) == 0) | (np.asarray(b) == 0), 0.0, a * b)
+
+
+def _increasing(fn: Callable[[Any], Any], x: Any) -> Bounds:
+    b = x if x.__class__ is Bounds else Bounds(*lift(x))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return _widened(fn(b.lo), fn(b.hi))
+
+
+# -- the functions taylor and the forms call (the interval module's names) ------------------
+
+
+def exp(x: Any) -> Bounds:
+    out = _increasing(np.exp, x)
+    return Bounds(np.maximum(out.lo, 0.0), out.hi)
+
+
+def expm1(x: Any) -> Bounds:
+    out = _increasing(np.expm1, x)
+    return Bounds(np.maximum(out.lo, -1.0), out.hi)
+
+
+def log(x: Any) -> Bounds:
+    b = x if x.__class__ is Bounds else Bounds(*lift(x))
+    if np.any(b.lo <= 0):
+        _paths().leave(b.lo <= 0)
+    return _increasing(np.log, b)
+
+
+def log1p(x: Any) -> Bounds:
+    b = x if x.__class__ is Bounds else Bounds(*lift(x))
+    if np.any(b.lo <= -1):
+        _paths().leave(b.lo <= -1)
+    return _increasing(np.log1p, b)
+
+
+def tanh(x: Any) -> Bounds:
+    out = _increasing(np.tanh, x)
+    return Bounds(np.maximum(out.lo, -1.0), np.minimum(out.hi, 1.0))
+
+
+def sqrt(x: Any) -> Bounds:
+    b = x if x.__class__ is Bounds else Bounds(*lift(x))
+    if np.any(b.lo < 0):
+        _paths().leave(b.lo < 0)
+    with np.errstate(invalid="ignore"):
+        return Bounds(np.maximum(_down(np.sqrt(b.lo)), 0.0), _up(np.sqrt(b.hi)))
+
+
+def _unsupported(name: str) -> Callable[..., Any]:
+    def fn(*args: Any) -> Any:
+        raise Unsupported(f"{name} has no bounded float64 form here")
+
+    return fn
+
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+
+
+def erf(x: Any) -> Bounds:
+    out = _increasing(lambda v: _ERF(v).astype(np.float64), x)
+    return Bounds(np.maximum(out.lo, -1.0), np.minimum(out.hi, 1.0))
+
+
+def erfc(x: Any) -> Bounds:  # decreasing: the upper end's value bounds it below
+    b = x if x.__class__ is Bounds else Bounds(*lift(x))
+    out = _increasing(lambda v: _ERFC(v).astype(np.float64), Bounds(b.hi, b.lo))
+    return Bounds(np.maximum(out.lo, 0.0), np.minimum(out.hi, 2.0))
+
+
+power = _unsupported("a real power")
+sin = _unsupported("sin")
+cos = _unsupported("cos")
+
+
+def leaning_positive(x: Any) -> bool:
+    """Which of two equal formulas (a stable one for each sign): by the midpoint's sign."""
+    b = x if x.__class__ is Bounds else Bounds(*lift(x))
+    with np.errstate(invalid="ignore", over="ignore"):
+        up = (b.lo / 2 + b.hi / 2 >= 0) | np.isnan(b.lo)
+    return _paths().decide(up, ~up)
+
+
+def rounded_product(a: Any, b: Any, fmt: str) -> Bounds:
+    """a·b rounded once to ``fmt`` (a kernel's multiply), for points a and a number b: the
+    float64 product is within half an ulp of the exact one, so where both ends of a whole
+    float64 ulp either side round alike in ``fmt``, so does the exact product."""
+    x, y = lift(a), lift(b)
+    if x is None or y is None or fmt not in ("float32", "float64"):
+        raise Unsupported(f"a product rounded to {fmt}")
+    if not (np.all(x[0] == x[1]) and np.all(np.asarray(y[0]) == y[1])):
+        raise Unsupported("a rounded product of intervals")
+    with np.errstate(over="ignore", invalid="ignore"):
+        p = np.asarray(x[0] * y[0], dtype=np.float64)
+        if fmt == "float64":
+            return Bounds(p, p)
+        low, high = round_array(_down(p), fmt), round_array(_up(p), fmt)
+    hazard = (low != high) & ~np.isnan(p)
+    if hazard.any():
+        _paths().leave(np.broadcast_to(hazard, np.shape(_paths().active)))
+    out = round_array(p, fmt)
+    return Bounds(out, out)
+
+
+# -- evaluation over points, and what a dtype's check needs -----------------------------------
+
+
+BLOCK = 1 << 14  # points evaluated at once: each array stays in the core's cache
+
+
+def evaluate(
+    fn: Callable[[Bounds], list[Any]], xs: np.ndarray, width: int
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """``fn`` (bounds of the points → ``width`` outputs, each bounds or an interval of the
+    exact tier, the same at every point) at every point of ``xs``, path by path, a block of
+    points at a time. (Lower bounds per output, upper bounds per output, where the fast tier
+    has them.)"""
+    if len(xs) <= BLOCK:
+        return _evaluate(fn, xs, width)
+    parts = [_evaluate(fn, xs[i : i + BLOCK], width) for i in range(0, len(xs), BLOCK)]
+    return (
+        [np.concatenate([p[0][k] for p in parts]) for k in range(width)],
+        [np.concatenate([p[1][k] for p in parts]) for k in range(width)],
+        np.concatenate([p[2] for p in parts]),
+    )
+
+
+def _evaluate(
+    fn: Callable[[Bounds], list[Any]], xs: np.ndarray, width: int
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    n = len(xs)
+    los = [np.full(n, np.nan) for _ in range(width)]
+    his = [np.full(n, np.nan) for _ in range(width)]
+    ok = np.zeros(n, dtype=bool)
+    queue: list[tuple[list[bool], np.ndarray]] = [([], np.arange(n))]
+    runs = 0
+    while queue and runs < MAX_PATHS:
+        forced, where = queue.pop()
+        runs += 1
+        paths = PATHS[0] = Paths(forced, len(where))
+        x = xs[where]
+        try:
+            outs = fn(Bounds(x, x))
+        except _Empty:
+            outs = None
+        finally:
+            PATHS[0] = None
+        queue += [(path, where[mask]) for path, mask in paths.pending]
+        if outs is None:
+            continue
+        keep = paths.active
+        for k, out in enumerate(outs):
+            lo, hi = lift(out) or (np.nan, np.nan)
+            los[k][where[keep]] = np.broadcast_to(lo, keep.shape)[keep]
+            his[k][where[keep]] = np.broadcast_to(hi, keep.shape)[keep]
+        ok[where[keep]] = True
+    return los, his, ok
+
+
+def decided(
+    lo: np.ndarray,
+    hi: np.ndarray,
+    got: np.ndarray | None,
+    dtype: str,
+    limits: tuple[float, ...] = (),
+) -> np.ndarray:
+    """Where the bounds settle the check of torch's ``got`` in ``dtype``: a finite point (an
+    exact value); or finite bounds that round alike in the dtype (to 0: the check
+    then looks at ``got`` alone), of one sign, between which torch's error in ulps varies by
+    at most PRECISION of itself (of one ulp below one), and not across any of ``limits`` (the
+    errors the caller flags beyond), nor across a relative error of 1 (``got`` twice the
+    truth: every digit lost). float64 needs a point."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        point = (lo == hi) & np.isfinite(lo)  # a NaN or an inf here may be float64's own
+        if dtype == "float64" or got is None:
+            return point
+        g = np.asarray(got, dtype=np.float64).reshape(-1)
+        rlo, rhi = round_array(lo, dtype), round_array(hi, dtype)
+        finite = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(rlo) & np.isfinite(rhi)
+        same = finite & (rlo == rhi)
+        zero = same & (rlo == 0)
+        ulo, uhi = ulp(lo, dtype), ulp(hi, dtype)
+        # torch's error at each end, and at a binade's edge between them in both binades'
+        # ulps: the error is |g − τ|/ulp(τ), linear in τ within a binade, so its extremes
+        # over [lo, hi] are among these (and 0 where g lies between)
+        outer = np.where(np.abs(lo) > np.abs(hi), lo, hi)
+        edge = np.copysign(np.ldexp(1.0, np.frexp(np.abs(outer))[1] - 1), outer)
+        edge = np.where(ulo != uhi, edge, lo)
+        ends = [np.abs(g - lo) / ulo, np.abs(g - hi) / uhi]
+        ends += [np.abs(g - edge) / ulo, np.abs(g - edge) / uhi]
+        most = np.maximum.reduce(ends)
+        least = np.where((g >= lo) & (g <= hi), 0.0, np.minimum.reduce(ends))
+        settled = (most - least) <= PRECISION * np.maximum(1.0, least)
+        for limit in limits:
+            settled &= (most < limit) | (least > limit)
+        settled &= (g / 2 < lo) | (g / 2 > hi)
+        signed = (np.sign(lo) == np.sign(hi)) & (lo != 0)
+    return point | zero | (same & signed & settled & np.isfinite(g))

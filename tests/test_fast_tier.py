@@ -1,0 +1,166 @@
+"""The fast tier of the truth (core/exact/fast.py) against the arbitrary-precision tier: where
+the fast tier decides a number, the exact tier's true value lies within its bounds, rounds
+alike in the dtype, gives torch the same error in ulps (to the fast tier's precision) and the
+same flags. Inputs: every exponent of the dtype at random, a grid, the cancellations near 0,
+subnormals, the largest numbers, and every kink with its neighbours."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+from actgrad.core import evaluate
+from actgrad.core.accuracy.check import flag_masks
+from actgrad.core.accuracy.ulps import ulp_errors
+from actgrad.core.exact import fast, truth
+from actgrad.core.exact.reference import Truth
+from actgrad.core.functions import registry
+from actgrad.core.request import build_request
+
+DTYPES = ("float32", "bfloat16", "float16")
+PARAMS = {"threshold": {"threshold": 0.1, "value": 5.0}, "softplus": {"beta": 3.0}}
+FUNCTIONS = [
+    s.name for s in registry.specs() if s.elementwise and s.exact is not None and not s.stochastic
+]
+LIMIT = 64.0  # the checks' flags: more than 1 ulp, and more than 64
+KINKS = (0.0, 0.1, 0.3, 0.5, 1.0, 3.0, 6.0, 20.0 / 3)
+
+
+def inputs(dtype: str, n: int, seed: int) -> list[float]:
+    """Random bit patterns (every exponent), a grid, tiny and huge numbers, kinks ± a step."""
+    t = getattr(torch, dtype)
+    info = torch.finfo(t)
+    g = torch.Generator().manual_seed(seed)
+    bits = {2: torch.int16, 4: torch.int32}[info.bits // 8]
+    raw = torch.randint(-(1 << (info.bits - 1)), 1 << (info.bits - 1), (n,), generator=g)
+    rnd = raw.to(bits).view(t).double()
+    rnd = rnd[torch.isfinite(rnd)].tolist()
+    grid = torch.linspace(-40, 40, n // 2, dtype=t).double().tolist()
+    tiny = [s * 2.0**-k for k in range(1, 150, 3) for s in (1, -1)]
+    huge = [s * float(info.max) / d for d in (1, 3, 1e3) for s in (1, -1)]
+    near = []
+    for k in KINKS:
+        for s in (1, -1):
+            v = torch.tensor([s * k], dtype=t)
+            step = torch.tensor([math.inf], dtype=t)
+            near += [v.item(), torch.nextafter(v, step).item(), torch.nextafter(v, -step).item()]
+    values = torch.tensor(rnd + grid + tiny + huge + near, dtype=torch.float64).to(t).double()
+    return values.tolist()
+
+
+def _slow(result, program) -> dict[str, Truth]:
+    saved = truth._fast
+    truth._fast = lambda *args: None
+    try:
+        return truth.truths(result, program, limit=None, seconds=None)[0]
+    finally:
+        truth._fast = saved
+
+
+def compare(name: str, dtype: str, order: int, xs: list[float]) -> tuple[int, int]:
+    """(points the fast tier decided, points) for every output; asserts the exact tier
+    agrees wherever the fast tier decided."""
+    req = build_request(
+        name,
+        {"x": [",".join(repr(v) for v in xs)]},
+        PARAMS.get(name, {}),
+        order=order,
+        dtype=dtype,
+        max_elements=None,
+    )
+    result = evaluate(req)
+    fields = {"value": result.value}
+    for k in range(1, order + 1):
+        fields[truth._key(k, "x")] = result.derivatives[k]["x"]
+    points = truth.Points(req.program, dtype, [("x", order)] if order else [])
+    quick = truth._fast(points, result, (1.0, LIMIT))
+    assert quick is not None, f"{name} has no fast tier"
+    values, where = quick
+    slow = _slow(result, req.program)
+    x = np.asarray(xs)
+    for at, (path, got) in enumerate(fields.items()):
+        exact = slow[path]
+        decided = where & exact.settled.reshape(-1)
+        f = Truth(values[at], np.zeros_like(values[at]))
+        s = exact.flat()
+        g = np.asarray(got, dtype=np.float64).reshape(-1)
+        ef, tf = ulp_errors(g, f, dtype)
+        es, ts = ulp_errors(g, s, dtype)
+        same = (tf == ts) | (np.isnan(tf) & np.isnan(ts))
+        assert same[decided].all(), (path, x[decided & ~same][:5])
+        close = np.abs(ef - es) <= 2.0**-17 * np.maximum(1.0, es)
+        close |= (ef == es) | (np.isnan(ef) & np.isnan(es))
+        assert close[decided].all(), (path, x[decided & ~close][:5], ef[decided & ~close][:5])
+        for limit in (1.0, LIMIT):
+            for flag, mask in flag_masks(g, f, dtype, limit)[0].items():
+                other = flag_masks(g, s, dtype, limit)[0][flag]
+                wrong = decided & (mask != other)
+                assert not wrong.any(), (path, flag, limit, x[wrong][:5])
+    return int(where.sum()), len(xs)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_the_fast_tier_agrees_with_the_exact_tier_wherever_it_decides(name, dtype):
+    xs = inputs(dtype, 160, seed=len(name))
+    decided, total = compare(name, dtype, 1, xs)
+    assert decided >= 0.6 * total, f"{name} in {dtype}: the fast tier decided {decided}/{total}"
+
+
+@pytest.mark.parametrize("order", [0, 2])
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "gelu", "silu", "mish", "logsigmoid", "elu"])
+def test_the_fast_tier_at_orders_0_and_2(name, order):
+    compare(name, "float32", order, inputs("float32", 200, seed=order))
+
+
+def test_bounds_hold_through_cancellation_and_tails():
+    """Where float64 cannot tell the answer (1 − tanh at 20, x − tanh x near 0, σ(40)), the
+    bounds are wide or the point is left to the exact tier: never a confident wrong value."""
+    xs = np.array([20.0, 1e-6, -1e-6, 40.0, -40.0, 700.0, -745.0, 1e-300])
+    req = build_request(
+        "tanhshrink", {"x": [",".join(map(repr, xs.tolist()))]}, {}, dtype="float64"
+    )
+    points = truth.Points(req.program, "float64", [])
+    los, his, ok = truth.fast_bounds(points, xs)
+    with mpmath.workdps(60):
+        for x, lo, hi in zip(xs[ok], los[0][ok], his[0][ok], strict=True):
+            true = mpmath.mpf(x) - mpmath.tanh(mpmath.mpf(x))
+            assert lo <= true <= hi, (x, lo, hi, true)
+    got = evaluate(req).value.reshape(-1)
+    assert not fast.decided(los[0], his[0], got, "float64")[1:3].any()  # x³/3 cancels
+
+
+def test_libm_is_within_a_quarter_of_the_widening_here():
+    """The widening assumes libm's float64 results (numpy's, math's erf and erfc) are within
+    a few ulps: measured on this machine against mpmath, each within WIDEN / 4."""
+    rng = np.random.default_rng(7)
+    xs = np.concatenate([rng.uniform(-30, 30, 3000), rng.uniform(-3, 3, 3000)])
+    cases = [
+        (np.exp, mpmath.exp, xs),
+        (np.expm1, mpmath.expm1, xs),
+        (np.tanh, mpmath.tanh, xs),
+        (np.log, mpmath.log, np.abs(xs) + 1e-3),
+        (np.log1p, mpmath.log1p, np.abs(xs) - 0.999),
+        (np.frompyfunc(math.erf, 1, 1), mpmath.erf, xs),
+        (np.frompyfunc(math.erfc, 1, 1), mpmath.erfc, xs),
+    ]
+    with mpmath.workdps(40):
+        for ours, theirs, arg in cases:
+            got = np.asarray(ours(arg), dtype=np.float64)
+            for x, v in zip(arg.tolist(), got.tolist(), strict=True):
+                t = theirs(x)
+                bound = abs(t) * fast.WIDEN / 4 + fast.TINY
+                assert abs(v - t) <= bound, (ours, x, v, t)
+
+
+def test_branches_split_the_points_and_ties_go_to_the_exact_tier():
+    xs = np.array([-2.0, -0.0, 0.0, 1.5, 3.0, 2.0, -3.0, 0.25])
+    req = build_request("hardswish", {"x": [",".join(map(repr, xs.tolist()))]}, {}, grad=True)
+    points = truth.Points(req.program, "float32", [("x", 1)])
+    los, his, ok = truth.fast_bounds(points, xs)
+    assert not ok[[4, 6]].any()  # ±3, its kinks, met exactly: torch's side is the exact tier's
+    assert ok[[0, 1, 2, 3, 5, 7]].all()
+    assert los[1][3] <= (2 * 1.5 + 3) / 6 <= his[1][3]
