@@ -491,6 +491,12 @@ def check_lines(result: Result) -> list[str]:
             f"{_g(closed['max_abs'])}: {verdict}"
         )
     dtype = report["dtype"]
+    tiers = report.get("tiers") or {}
+    if tiers.get("fast"):
+        lines.append(
+            f"check: true values: {counted(tiers['fast'], 'number')} by the fast tier (float64 "
+            f"bounds), {tiers['exact']:,} by the arbitrary-precision tier"
+        )
     for path in report.get("reference_unsettled", []):
         count = report.get("unsettled_points", {}).get(path, 0)
         lines.append(

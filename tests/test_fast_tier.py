@@ -18,7 +18,7 @@ from actgrad.core.accuracy.ulps import ulp_errors
 from actgrad.core.exact import fast, truth
 from actgrad.core.exact.reference import Truth
 from actgrad.core.functions import registry
-from actgrad.core.request import build_request
+from actgrad.core.request import build_expr_request, build_request
 
 DTYPES = ("float32", "bfloat16", "float16")
 PARAMS = {"threshold": {"threshold": 0.1, "value": 5.0}, "softplus": {"beta": 3.0}}
@@ -61,16 +61,16 @@ def _slow(result, program) -> dict[str, Truth]:
 
 
 def compare(name: str, dtype: str, order: int, xs: list[float]) -> tuple[int, int]:
-    """(points the fast tier decided, points) for every output; asserts the exact tier
-    agrees wherever the fast tier decided."""
-    req = build_request(
-        name,
-        {"x": [",".join(repr(v) for v in xs)]},
-        PARAMS.get(name, {}),
-        order=order,
-        dtype=dtype,
-        max_elements=None,
-    )
+    """(points the fast tier decided, points) for every output of a function or (a name
+    with a space or a parenthesis) an expression of x; asserts the exact tier agrees
+    wherever the fast tier decided."""
+    text = ",".join(repr(v) for v in xs)
+    if "(" in name or " " in name:
+        req = build_expr_request(name, x=[text], order=order, dtype=dtype, max_elements=None)
+    else:
+        req = build_request(
+            name, {"x": [text]}, PARAMS.get(name, {}), order=order, dtype=dtype, max_elements=None
+        )
     result = evaluate(req)
     fields = {"value": result.value}
     for k in range(1, order + 1):
@@ -116,6 +116,27 @@ def test_the_fast_tier_at_orders_0_and_2(name, order):
     compare(name, "float32", order, inputs("float32", 200, seed=order))
 
 
+CANCELLATIONS = (
+    "log1p(x) - x",
+    "exp(x) - 1 - x",
+    "(x + 1) - x",
+    "1 - tanh(x)",
+    "sigmoid(x) - 1",
+    "logsigmoid(x) - x",
+    "x * sigmoid(x) - x",
+)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("text", CANCELLATIONS)
+def test_cancellations_are_decided_right_or_left_to_the_exact_tier(text, dtype):
+    """The cancellation families: where float64 loses every digit the bounds are wide and
+    the exact tier decides; where the fast tier decides, it agrees."""
+    xs = inputs(dtype, 120, seed=len(text)) + [2.0**-k for k in range(20, 60)]
+    xs = torch.tensor(xs, dtype=getattr(torch, dtype)).double().tolist()
+    compare(text, dtype, 1, xs)
+
+
 def test_bounds_hold_through_cancellation_and_tails():
     """Where float64 cannot tell the answer (1 − tanh at 20, x − tanh x near 0, σ(40)), the
     bounds are wide or the point is left to the exact tier: never a confident wrong value."""
@@ -124,7 +145,7 @@ def test_bounds_hold_through_cancellation_and_tails():
         "tanhshrink", {"x": [",".join(map(repr, xs.tolist()))]}, {}, dtype="float64"
     )
     points = truth.Points(req.program, "float64", [])
-    los, his, ok = truth.fast_bounds(points, xs)
+    los, his, ok = truth.fast_bounds(points, "x", xs)
     with mpmath.workdps(60):
         for x, lo, hi in zip(xs[ok], los[0][ok], his[0][ok], strict=True):
             true = mpmath.mpf(x) - mpmath.tanh(mpmath.mpf(x))
@@ -160,7 +181,7 @@ def test_branches_split_the_points_and_ties_go_to_the_exact_tier():
     xs = np.array([-2.0, -0.0, 0.0, 1.5, 3.0, 2.0, -3.0, 0.25])
     req = build_request("hardswish", {"x": [",".join(map(repr, xs.tolist()))]}, {}, grad=True)
     points = truth.Points(req.program, "float32", [("x", 1)])
-    los, his, ok = truth.fast_bounds(points, xs)
+    los, his, ok = truth.fast_bounds(points, "x", xs)
     assert not ok[[4, 6]].any()  # ±3, its kinks, met exactly: torch's side is the exact tier's
     assert ok[[0, 1, 2, 3, 5, 7]].all()
     assert los[1][3] <= (2 * 1.5 + 3) / 6 <= his[1][3]

@@ -376,8 +376,17 @@ def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, 
     # closed form are second opinions (they may disagree, a note); they never pass a check
     out["decided"] = against == "mpmath" and not missing and not out["reference_unsettled"]
     out["not_judged"] = _not_judged(out, truths, ours)
+    out["tiers"] = tiers(truths)
     out["ok"] = not flags and out["decided"]
     return out
+
+
+def tiers(truths: dict[str, Truth]) -> dict[str, int]:
+    """How many true values each tier of the reference decided: the fast tier's float64
+    bounds, the arbitrary-precision tier's intervals."""
+    quick = sum(int(np.sum(t.fast)) for t in truths.values() if t.fast is not None)
+    settled = sum(t.hi.size - t.unsettled for t in truths.values())
+    return {"fast": quick, "exact": settled - quick}
 
 
 def _not_judged(out: dict[str, Any], truths: dict[str, Truth], ours: dict[str, np.ndarray]) -> int:

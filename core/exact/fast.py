@@ -386,6 +386,13 @@ sin = _unsupported("sin")
 cos = _unsupported("cos")
 
 
+def at_kink(y: Any) -> Any:
+    """The points on this path met a kink exactly: torch's side there is the exact tier's."""
+    paths = _paths()
+    paths.leave(paths.active)
+    return y
+
+
 def leaning_positive(x: Any) -> bool:
     """Which of two equal formulas (a stable one for each sign): by the midpoint's sign."""
     b = x if x.__class__ is Bounds else Bounds(*lift(x))

@@ -178,6 +178,8 @@ class Applied:
             y = form(reference.OPS, u, self.forward)
             if not reference.TIED[0]:
                 return y
+            if u.v.__class__ is not mpf:  # many points (the fast tier): the tie's are left
+                return taylor.arithmetic(u.v).at_kink(y)
         order = len(u.c) - 1
         jets: dict[int, list[Any]] = {}
         coefficients = []

@@ -33,7 +33,7 @@ import numpy as np
 from ..evaluator.program import Program, derivative_form, of_function
 from ..functions import registry
 from ..result import Result
-from . import fast, reference, reference_losses
+from . import fast, reference_losses
 from . import interval as mp
 from .interpreter import Applied, Exact, as_array, run
 from .interval import OutOfTime, budget, mpf
@@ -121,14 +121,15 @@ def truths(
     if program is None:
         raise NoReference("the reference needs the request's program")
     size = sum(v.size for v in result.inputs.values())
-    if limit is not None and size > limit:
+    quick = not digits and _fast_first(result, program)
+    if limit is not None and size > limit and not quick:
         raise NoReference(
             f"{size:,} input numbers are more than the {limit:,} the "
             "arbitrary-precision reference checks at once; actgrad accuracy "
             "sweeps a range"
         )
     estimate = work(result, program) * MICROSECONDS * 1e-6
-    if seconds is not None and estimate > 10 * seconds:
+    if seconds is not None and estimate > 10 * seconds and not quick:
         raise NoReference(
             f"the arbitrary-precision reference would take about "
             f"{estimate:,.0f} s here, over its budget of {seconds:g} s; give "
@@ -136,7 +137,7 @@ def truths(
         )
     try:
         with budget(seconds), _few_collections():
-            return _truths(result, program, digits, progress, limits)
+            return _truths(result, program, digits, progress, limits, limit)
     except OutOfTime:
         raise NoReference(
             f"the arbitrary-precision reference ran out of its {seconds:g} s "
@@ -175,6 +176,7 @@ def _truths(
     digits: bool,
     progress: Callable[[int], None] | None,
     limits: tuple[float, ...] = (),
+    limit: int | None = None,
 ) -> tuple[dict[str, Truth], list[str]]:
     if program.stochastic:
         raise NoReference("a function that draws random noise has no reference")
@@ -189,7 +191,7 @@ def _truths(
         if k > 2
     ]
     if _pointwise(result, program, leaves):
-        return _by_point(result, program, leaves, digits, progress, limits), missing
+        return _by_point(result, program, leaves, digits, progress, limits, limit), missing
     if _slicewise(result, program):
         return _by_slice(result, program, leaves, digits, progress), missing
     return _whole(result, program, leaves, digits), missing
@@ -301,7 +303,10 @@ def _by_point(
     digits: bool,
     progress: Callable[[int], None] | None,
     limits: tuple[float, ...] = (),
+    limit: int | None = None,
 ) -> dict[str, Truth]:
+    """Each point settled apart (cached), the fast tier's first where it has the program:
+    the exact tier takes the rest, at most ``limit`` of them (the others: unsettled)."""
     m = result.value.size
     flat = {
         n: np.asarray(v, dtype=np.float64).reshape(-1).tolist() for n, v in result.inputs.items()
@@ -312,8 +317,18 @@ def _by_point(
     rest = range(m) if quick is None else np.flatnonzero(~quick[1]).tolist()
     if quick is not None and progress is not None:
         progress(m - len(rest))
-    rows = ({n: (v[i] if len(v) == m else v[0]) for n, v in flat.items()} for i in rest)
+    if quick is None and limit is not None and m > limit:
+        raise NoReference(
+            f"{m:,} points are more than the {limit:,} the arbitrary-precision reference "
+            "checks at once (the fast tier has no bounds for this program); actgrad accuracy "
+            "sweeps a range"
+        )
+    judged = rest if limit is None or len(rest) <= limit else []
+    rows = ({n: (v[i] if len(v) == m else v[0]) for n, v in flat.items()} for i in judged)
     columns, oks = _columns(points, rows, progress)
+    if len(judged) < len(rest):  # more than the exact tier takes at once: not judged
+        columns = [[mpf(math.nan)] * len(rest) for _ in columns]
+        oks = [[False] * len(rest) for _ in oks]
     shape = result.value.shape
 
     def field(at: int) -> Truth:
@@ -332,6 +347,15 @@ def _by_point(
     return out
 
 
+def _fast_first(result: Result, program: Program) -> bool:
+    """Whether the fast tier judges a result's points first (the exact tier's limits then
+    count only the points it leaves)."""
+    leaves = plan(result, program)
+    if len(result.inputs) != 1 or len(leaves) > 1 or program.stochastic:
+        return False
+    return max(result.derivatives, default=0) <= MAX_ORDER and _pointwise(result, program, leaves)
+
+
 def _fast(
     points: Points, result: Result, limits: tuple[float, ...] = ()
 ) -> tuple[list[np.ndarray], np.ndarray] | None:
@@ -342,7 +366,7 @@ def _fast(
         return None
     xs = np.asarray(next(iter(result.inputs.values())), dtype=np.float64).reshape(-1)
     finite = np.flatnonzero(np.isfinite(xs))
-    found = fast_bounds(points, xs[finite])
+    found = fast_bounds(points, next(iter(result.inputs)), xs[finite])
     if found is None:
         return None
     los, his, ok = found
@@ -362,24 +386,23 @@ def _fast(
 
 
 def fast_bounds(
-    points: Points, xs: np.ndarray
+    points: Points, variable: str, xs: np.ndarray
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray] | None:
-    """The fast tier's bounds of the value and derivatives 1…order of a one-function
+    """The fast tier's bounds of the value and derivatives 1…order of a one-variable
     elementwise program at finite points ``xs``: (lower bounds, upper bounds, where it has
     them), or None where it has no bounds for the program (the exact tier's then)."""
-    direct = points.direct
-    if direct is None or not direct.uniform or len(points.orders) > 1:
+    if len(points.orders) > 1:
         return None
     order = points.orders[0][1] if points.orders else 0
+    direct = points.direct
 
     def at(x: fast.Bounds) -> list[Any]:
         u = Taylor([x, ONE, *[ZERO] * (order - 1)] if order else [x])
-        reference.TIED[0] = False
-        y = direct.form(reference.OPS, u, direct.forward)
-        if reference.TIED[0]:  # a kink met exactly: torch's side there is the exact tier's
-            paths = fast.PATHS[0]
-            assert paths is not None
-            paths.leave(paths.active)
+        if direct is not None:
+            y = direct.element(u)
+        else:
+            y = run(points.program, Exact({variable: u}, order, points.dtype, points.applied))
+            y = y if isinstance(y, Taylor) else np.asarray(y, dtype=object).reshape(-1)[0]
         return y.derivatives()
 
     try:
