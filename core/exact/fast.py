@@ -435,9 +435,10 @@ def evaluate(
     exact tier, the same at every point) at every point of ``xs``, path by path, a block of
     points at a time. (Lower bounds per output, upper bounds per output, where the fast tier
     has them.)"""
-    if len(xs) <= BLOCK:
-        return _evaluate(fn, xs, width)
-    parts = [_evaluate(fn, xs[i : i + BLOCK], width) for i in range(0, len(xs), BLOCK)]
+    with np.errstate(all="ignore"):  # infinities and NaN are bounds here, not accidents
+        if len(xs) <= BLOCK:
+            return _evaluate(fn, xs, width)
+        parts = [_evaluate(fn, xs[i : i + BLOCK], width) for i in range(0, len(xs), BLOCK)]
     return (
         [np.concatenate([p[0][k] for p in parts]) for k in range(width)],
         [np.concatenate([p[1][k] for p in parts]) for k in range(width)],
