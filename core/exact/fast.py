@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from mpmath.libmp import fnan, fzero, round_ceiling, round_floor, to_float
 
-from ..functions.arithmetic import round_array, ulp
+from ..functions.arithmetic import FORMATS, round_array, ulp
 from .interval import mpf
 
 WIDEN = 2.0**-49  # a libm result's error bound, relative (see the module's text)
@@ -486,34 +486,55 @@ def decided(
     limits: tuple[float, ...] = (),
 ) -> np.ndarray:
     """Where the bounds settle the check of torch's ``got`` in ``dtype``: a finite point (an
-    exact value); or finite bounds that round alike in the dtype (to 0: the check
-    then looks at ``got`` alone), of one sign, between which torch's error in ulps varies by
-    at most PRECISION of itself (of one ulp below one), and not across any of ``limits`` (the
-    errors the caller flags beyond), nor across a relative error of 1 (``got`` twice the
-    truth: every digit lost). float64 needs a point."""
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+    exact value); or finite bounds that round alike in the dtype (to 0: the check then looks
+    at ``got`` alone), of one sign, between which torch's error in ulps varies by at most
+    PRECISION of itself (of one ulp below one), and not across any of ``limits`` (the errors
+    the caller flags beyond), nor across a relative error of 1 (``got`` twice the truth:
+    every digit lost). float64 needs a point. A block at a time (the arrays stay in cache)."""
+    if len(lo) > BLOCK:
+        return np.concatenate(
+            [
+                decided(
+                    lo[i : i + BLOCK],
+                    hi[i : i + BLOCK],
+                    None if got is None else got[i : i + BLOCK],
+                    dtype,
+                    limits,
+                )
+                for i in range(0, len(lo), BLOCK)
+            ]
+        )
+    with np.errstate(all="ignore"):
         point = (lo == hi) & np.isfinite(lo)  # a NaN or an inf here may be float64's own
         if dtype == "float64" or got is None:
             return point
         g = np.asarray(got, dtype=np.float64).reshape(-1)
         rlo, rhi = round_array(lo, dtype), round_array(hi, dtype)
-        finite = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(rlo) & np.isfinite(rhi)
-        same = finite & (rlo == rhi)
+        same = rlo == rhi
         zero = same & (rlo == 0)
-        ulo, uhi = ulp(lo, dtype), ulp(hi, dtype)
-        # torch's error at each end, and at a binade's edge between them in both binades'
-        # ulps: the error is |g − τ|/ulp(τ), linear in τ within a binade, so its extremes
-        # over [lo, hi] are among these (and 0 where g lies between)
-        outer = np.where(np.abs(lo) > np.abs(hi), lo, hi)
-        edge = np.copysign(np.ldexp(1.0, np.frexp(np.abs(outer))[1] - 1), outer)
-        edge = np.where(ulo != uhi, edge, lo)
-        ends = [np.abs(g - lo) / ulo, np.abs(g - hi) / uhi]
-        ends += [np.abs(g - edge) / ulo, np.abs(g - edge) / uhi]
-        most = np.maximum.reduce(ends)
-        least = np.where((g >= lo) & (g <= hi), 0.0, np.minimum.reduce(ends))
+        # torch's error |g − τ|/ulp(τ) is linear in τ within a binade: its extremes over
+        # [lo, hi] are at the ends (0 where g lies between), and where the bounds lie in two
+        # binades also at the edge between them, in both binades' ulps
+        bits, lowest = FORMATS[dtype][0], FORMATS[dtype][1]
+        _, elo = np.frexp(lo)
+        _, ehi = np.frexp(hi)
+        u = np.ldexp(1.0, np.maximum(elo - 1, lowest) - bits)
+        a, b = np.abs(g - lo) / u, np.abs(g - hi) / u
+        most = np.maximum(a, b)
+        least = np.minimum(a, b)
+        two = np.flatnonzero(elo != ehi)
+        if two.size:
+            l2, h2, g2 = lo[two], hi[two], g[two]
+            ul, uh = ulp(l2, dtype), ulp(h2, dtype)
+            outer = np.where(np.abs(l2) > np.abs(h2), l2, h2)
+            edge = np.copysign(np.ldexp(1.0, np.frexp(np.abs(outer))[1] - 1), outer)
+            ends = [np.abs(g2 - l2) / ul, np.abs(g2 - h2) / uh]
+            ends += [np.abs(g2 - edge) / ul, np.abs(g2 - edge) / uh]
+            most[two], least[two] = np.maximum.reduce(ends), np.minimum.reduce(ends)
+        least = np.where((g >= lo) & (g <= hi), 0.0, least)
         settled = (most - least) <= PRECISION * np.maximum(1.0, least)
         for limit in limits:
             settled &= (most < limit) | (least > limit)
         settled &= (g / 2 < lo) | (g / 2 > hi)
-        signed = (np.sign(lo) == np.sign(hi)) & (lo != 0)
-    return point | zero | (same & signed & settled & np.isfinite(g))
+        signed = (lo > 0) | (hi < 0)
+        return point | zero | (same & signed & settled & np.isfinite(g) & np.isfinite(rlo))

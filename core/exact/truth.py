@@ -308,13 +308,15 @@ def _by_point(
     """Each point settled apart (cached), the fast tier's first where it has the program:
     the exact tier takes the rest, at most ``limit`` of them (the others: unsettled)."""
     m = result.value.size
-    flat = {
-        n: np.asarray(v, dtype=np.float64).reshape(-1).tolist() for n, v in result.inputs.items()
-    }
     orders = [(leaf.name, max(leaf.orders, default=1)) for leaf in leaves]
     points = Points(program, result.dtype, orders)
     quick = None if digits else _fast(points, result, limits)
-    rest = range(m) if quick is None else np.flatnonzero(~quick[1]).tolist()
+    rest = range(m) if quick is None else np.flatnonzero(~quick[1])
+    pick = slice(None) if quick is None else rest
+    flat = {  # the exact tier's points: each input's own there, or its one broadcast number
+        n: np.asarray(v, dtype=np.float64).reshape(-1)[pick if v.size == m else 0].tolist()
+        for n, v in result.inputs.items()
+    }
     if quick is not None and progress is not None:
         progress(m - len(rest))
     if quick is None and limit is not None and m > limit:
@@ -324,7 +326,10 @@ def _by_point(
             "sweeps a range"
         )
     judged = rest if limit is None or len(rest) <= limit else []
-    rows = ({n: (v[i] if len(v) == m else v[0]) for n, v in flat.items()} for i in judged)
+    rows = (
+        {n: (v[i] if isinstance(v, list) else v) for n, v in flat.items()}
+        for i in range(len(judged))
+    )
     columns, oks = _columns(points, rows, progress)
     if len(judged) < len(rest):  # more than the exact tier takes at once: not judged
         columns = [[mpf(math.nan)] * len(rest) for _ in columns]
