@@ -38,7 +38,7 @@ from .interval import mpf
 WIDEN = 2.0**-49  # a libm result's error bound, relative (see the module's text)
 TINY = 2.0**-1074  # … and absolute (an error in ulps of a subnormal result)
 PRECISION = 2.0**-18  # torch's error in ulps, decided to this fraction of itself
-MAX_PATHS = 64  # distinct paths through the branches evaluated, at most (the rest: exact tier)
+MAX_PATHS = 256  # runs of a block's paths through the branches, at most (the rest: exact tier)
 _LOW, _HIGH = object(), object()  # Bounds.a and .b where some bound is not 0
 
 
@@ -48,6 +48,14 @@ class Unsupported(Exception):
 
 class _Empty(Exception):
     """No point is left on this path."""
+
+
+class _Split(Exception):
+    """A branch parted the points: each side is evaluated again on its own points (an array
+    mostly of points off the path would be computed for nothing)."""
+
+
+SPLIT = 0.75  # a new branch that keeps less than this share of a run's points splits it
 
 
 class Paths:
@@ -69,9 +77,13 @@ class Paths:
         i = len(self.made)
         choice = self.forced[i] if i < len(self.forced) else bool(t.sum() >= f.sum())
         other = f if choice else t
+        kept = t if choice else f
         if other.any():
             self.pending.append(([*self.made, not choice], other))
-        self.active = t if choice else f
+            if i >= len(self.forced) and kept.size >= 4096 and kept.sum() < SPLIT * kept.size:
+                self.pending.append(([*self.made, choice], kept))
+                raise _Split
+        self.active = kept
         self.made.append(choice)
         if not self.active.any():
             raise _Empty
@@ -462,7 +474,7 @@ def _evaluate(
         x = xs[where]
         try:
             outs = fn(Bounds(x, x))
-        except _Empty:
+        except (_Empty, _Split):
             outs = None
         finally:
             PATHS[0] = None
@@ -537,4 +549,6 @@ def decided(
             settled &= (most < limit) | (least > limit)
         settled &= (g / 2 < lo) | (g / 2 > hi)
         signed = (lo > 0) | (hi < 0)
-        return point | zero | (same & signed & settled & np.isfinite(g) & np.isfinite(rlo))
+        # torch's inf or NaN against a finite truth: infinitely far, whatever the truth is
+        wild = same & np.isfinite(rlo) & ~np.isfinite(g)
+        return point | zero | wild | (same & signed & settled & np.isfinite(g) & np.isfinite(rlo))

@@ -277,9 +277,11 @@ def softplus(u: Taylor) -> Taylor:
 
 
 def sech2(u: Taylor) -> Taylor:
-    """1/cosh²(u) = 4/(eᵘ + e⁻ᵘ)²: no cancellation in either tail."""
-    c = exp(u) + exp(-u)
-    return 4 / (c * c)
+    """1/cosh²(u) = 4t/(1 + t)² with t = e^(−2|u|): no cancellation and no huge number in
+    either tail (4/(eᵘ + e⁻ᵘ)² would hold e^|u|, past float64's range beyond 710)."""
+    t = exp(u * -2) if arithmetic(u.v).leaning_positive(u.v) else exp(u * 2)
+    d = 1 + t
+    return 4 * t / (d * d)
 
 
 @lifted
