@@ -3,13 +3,16 @@ dtype and derivative order, as a table, plain lines, JSON or an error-curve plot
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import orjson
 from actgrad.cli.output import print_rich, resolve_format, width, write
+from actgrad.core import machine
 from actgrad.core.accuracy import sweeps
 from actgrad.core.accuracy.sweeps import short, span
 from actgrad.core.errors import BadParameter
@@ -67,8 +70,15 @@ def over_text(row: sweeps.Row) -> str:
 
 
 def _flags(row: sweeps.Row) -> str:
-    names = {"nan": "NaN", "inf": "inf", "zero": "zero", "sign": "sign", "not_zero": "not 0"}
-    found = [f"{row.counts[k]} {label}" for k, label in names.items() if row.counts[k]]
+    names = {
+        "nan": "NaN",
+        "inf": "inf",
+        "zero": "zero",
+        "sign": "sign",
+        "not_zero": "not 0",
+        "unjudged": "not judged",
+    }
+    found = [f"{row.counts[k]:,} {label}" for k, label in names.items() if row.counts.get(k)]
     return ", ".join(found) or "—"
 
 
@@ -356,6 +366,21 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     params = {k: v for k, v in options["function_params"].items() if v is not None}
     fmt = resolve_format(options["output_format"], options["as_json"])
 
+    if exhaustive and _sharded(specs, dtypes, options, budget):
+        if output or options["plot"]:
+            raise BadParameter(
+                "a sweep in shards keeps no point to draw (every float32 is 4,278,190,080)",
+                "drop --plot/--output, or give --x LOW:HIGH within --max-points",
+            )
+        grid = (
+            sweeps.Exhaustive(*sweeps.parse_bounds(options["x"]))
+            if options["x"] is not None
+            else sweeps.Exhaustive()
+        )
+        started = time.perf_counter()
+        rows = _run_sharded(specs, grid, dtypes, order, params, limit, options)
+        _write_rows(rows, options, fmt, grid, dtypes, order, limit, time.perf_counter() - started)
+        return
     grid, size_of_grid, points, sample = _grid(
         {**options, "function_params": params}, specs, dtypes, cap, budget
     )
@@ -376,10 +401,30 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     took = time.perf_counter() - started
     if output or options["plot"]:
         _draw(rows, options, size, exhaustive)
-    elif fmt == "json":
+        return
+    _write_rows(rows, options, fmt, grid, dtypes, order, limit, took, size_of_grid)
+
+
+def _write_rows(
+    rows: list[sweeps.Row],
+    options: dict[str, Any],
+    fmt: str,
+    grid: sweeps.Grid,
+    dtypes: list[str],
+    order: int,
+    limit: float | None,
+    took: float,
+    size_of_grid: int | None = None,
+) -> None:
+    """The rows as JSON, plain lines or a table."""
+    exhaustive = isinstance(grid, sweeps.Exhaustive)
+    if fmt == "json":
+        if size_of_grid is None:
+            size_of_grid = max((grid.count(d) for d in dtypes), default=0)
         data = {
             "format": JSON_FORMAT,
             "torch": sweeps.torch_version(),
+            "machine": machine.identity(),
             "grid": _grid_name(grid),
             "points": size_of_grid,
             "dtypes": dtypes,
@@ -396,6 +441,136 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     else:
         table = _table(rows, limit, grid, width(), dtypes)
         print_rich(table, table.width)
+
+
+def _sharded(specs: list[Any], dtypes: list[str], options: dict[str, Any], budget: int) -> bool:
+    """Whether an exhaustive sweep runs in shards: elementwise activations, asked for
+    (--jobs, --scheduler, --checkpoint) or more inputs than --max-points."""
+    from actgrad.core.accuracy import exhaustive
+
+    if not all(exhaustive.supported(s) for s in specs):
+        return False
+    if options["jobs"] or options["scheduler"] or options["checkpoint"]:
+        return True
+    if options["x"] is None:
+        return "float32" in dtypes
+    grid = sweeps.Exhaustive(*sweeps.parse_bounds(options["x"]))
+    return sum(grid.count(d) for d in dtypes) * len(specs) > budget
+
+
+def _run_sharded(
+    specs: list[Any],
+    grid: sweeps.Exhaustive,
+    dtypes: list[str],
+    order: int,
+    params: dict[str, Any],
+    limit: float | None,
+    options: dict[str, Any],
+) -> list[sweeps.Row]:
+    """Every input in shards, on this machine's cores or a Dask cluster, each finished shard
+    kept in a checkpoint that the same command resumes from."""
+    import os
+    from pathlib import Path
+
+    from actgrad.core.accuracy import exhaustive
+
+    if "float64" in dtypes and options["x"] is None:
+        raise BadParameter(
+            "--exhaustive over float64 is 18,437,736,874,454,810,622 inputs",
+            "give --x LOW:HIGH, or sweep --dtypes float32,float16,bfloat16",
+        )
+    jobs = (
+        parse_int(options["jobs"], "--jobs", 1, 4096)
+        if options["jobs"]
+        else len(os.sched_getaffinity(0))
+    )
+    scheduler = options["scheduler"]
+    if scheduler:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise BadParameter(
+                "--scheduler needs dask's distributed scheduler",
+                "pip install 'actgrad[cluster]'",
+            ) from None
+    todo = exhaustive.tasks(specs, grid, dtypes, order, params, limit)
+    if not todo:
+        raise BadParameter(
+            f"no {' or '.join(dtypes)} number lies in --x {options['x']}", "widen it"
+        )
+    ident = exhaustive.identity(todo)
+    given = options["checkpoint"]
+    path = Path(given) if given else exhaustive.checkpoint_path(ident)
+    done = exhaustive.resume(path, ident)
+    left = [t for t in todo if t.index not in done]
+    inputs = sum(t.points for t in left)
+    if left:
+        where = f"on the cluster at {scheduler}" if scheduler else f"in {jobs} processes"
+        about = ""
+        if not scheduler:
+            estimate = exhaustive.seconds(left) / min(jobs, len(left)) + STARTUP_SECONDS
+            about = f", about {_duration(estimate)}"
+        resumed = f" (resuming: {len(done):,} of {len(todo):,} shards done)" if done else ""
+        sys.stderr.write(
+            f"actgrad: accuracy: {inputs:,} inputs in {len(left):,} shards {where}{about}"
+            f"{resumed}; checkpoint {path} (Ctrl-C stops; the same command resumes)\n"
+        )
+    keep = exhaustive.Checkpoint(path, ident, fresh=not done)
+    finished = False
+    try:
+        with _progress(inputs) as advance:
+
+            def on_done(task: Any, tallies: dict[str, Any]) -> None:
+                done[task.index] = tallies
+                keep.add(task.index, tallies)
+                advance(task.points)
+
+            if scheduler:
+                exhaustive.run_cluster(left, scheduler, on_done)
+            else:
+                exhaustive.run_local(left, jobs, on_done)
+        finished = True
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"actgrad: accuracy: stopped with {len(done):,} of {len(todo):,} shards done, kept "
+            f"in {path}; the same command resumes\n"
+        )
+        raise
+    finally:
+        keep.close(finished)
+    return exhaustive.rows(todo, done)
+
+
+STARTUP_SECONDS = 3.0  # a worker process's start (torch's import)
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """advance(n) for a rich progress bar of ``total`` inputs on stderr (when a terminal)."""
+    if not sys.stderr.isatty() or not total:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("inputs"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("sweep", total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def _grid_name(grid: sweeps.Grid) -> str:

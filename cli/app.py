@@ -324,9 +324,34 @@ def accuracy(
         typer.Option(
             "--exhaustive",
             help="Every finite input of each dtype: 63,488 in float16, 65,280 in bfloat16 (the "
-            "default dtypes here); float32 and float64 need --x LOW:HIGH.",
+            "default dtypes here), 4,278,190,080 in float32 (elementwise functions; in "
+            "shards, on every core, resumable); float64 needs --x LOW:HIGH.",
         ),
     ] = False,
+    jobs: Annotated[
+        str | None,
+        typer.Option(
+            "--jobs", "-j", metavar="N", help="Processes of a sharded sweep (default: every core)."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Run a sharded sweep's shards on a Dask cluster (tcp://HOST:8786; needs "
+            "actgrad[cluster]).",
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            metavar="FILE",
+            help="Where a sharded sweep keeps its finished shards (default: the user's cache); "
+            "the same command resumes from it.",
+        ),
+    ] = None,
     dtypes: Annotated[
         str | None,
         typer.Option(

@@ -191,32 +191,38 @@ class Exhaustive:
         first, last = self._keys(dtype)
         return max(0, last - first + 1)
 
+    def keys(self, dtype: str) -> tuple[int, int]:
+        """The first and last input's key: consecutive integers in the order of the inputs."""
+        return self._keys(dtype)
+
     def values(self, dtype: str) -> np.ndarray:
         """The inputs, ascending, as float64 (−0 before +0)."""
-        kind, read = _BITS[dtype]
-        width = np.dtype(kind).itemsize * 8
-        first, last = self._keys(dtype)
-        keys = np.arange(first, last + 1, dtype=np.int64)
-        mask = (1 << (width - 1)) - 1
-        patterns = np.where(keys < 0, keys ^ mask, keys).astype(kind)
-        return read(patterns)
+        return values_between(dtype, *self._keys(dtype))
 
     def sample(self, dtype: str, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` of the inputs drawn at random (by bit pattern, as the sweep spreads them)."""
-        kind, read = _BITS[dtype]
-        width = np.dtype(kind).itemsize * 8
         first, last = self._keys(dtype)
         if last < first:
             return np.zeros(0)
-        keys = rng.integers(first, last + 1, size=n, dtype=np.int64)
-        mask = (1 << (width - 1)) - 1
-        return read(np.where(keys < 0, keys ^ mask, keys).astype(kind))
+        return values_of(rng.integers(first, last + 1, size=n, dtype=np.int64), dtype)
 
     def words(self, dtypes: list[str]) -> str:
         counts = ", ".join(f"{self.count(d):,} in {d}" for d in dtypes)
         if self.low is None and self.high is None:
             return f"every finite input ({counts})"
         return f"every input from {self.low:g} to {self.high:g} ({counts})"
+
+
+def values_between(dtype: str, first: int, last: int) -> np.ndarray:
+    """The numbers of ``dtype`` with keys ``first`` … ``last``, ascending, as float64."""
+    return values_of(np.arange(first, last + 1, dtype=np.int64), dtype)
+
+
+def values_of(keys: np.ndarray, dtype: str) -> np.ndarray:
+    """The numbers of ``dtype`` with these keys, as float64."""
+    kind, read = _BITS[dtype]
+    mask = (1 << (np.dtype(kind).itemsize * 8 - 1)) - 1
+    return read(np.where(keys < 0, keys ^ mask, keys).astype(kind))
 
 
 def parse_bounds(text: str) -> tuple[float, float]:
@@ -335,19 +341,13 @@ def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _row(
-    spec: registry.FunctionSpec,
-    params: dict[str, Any],
-    dtype: str,
-    quantity: str,
-    x: np.ndarray,
-    got: np.ndarray,
-    true: Truth,
-    limit: float,
-) -> Row:
+def point_errors(
+    got: np.ndarray, true: Truth, dtype: str, limit: float
+) -> tuple[np.ndarray, dict[str, int], np.ndarray]:
+    """(torch's error in ulps at each point, the count of each flag, where every digit is
+    lost), flat."""
     err, td = ulp_errors(got, true, dtype)
     err, td, got = err.reshape(-1), td.reshape(-1), got.astype(np.float64).reshape(-1)
-    known = ~np.isnan(err)
     finite_truth = np.isfinite(td)
     zero = td == 0
     counts = {
@@ -358,8 +358,21 @@ def _row(
         "sign": int((np.sign(got) * np.sign(td) < 0).sum()),
         "over": int((err > limit).sum()),
     }
-    lost_here = lost(got, Truth(true.hi.reshape(-1), true.lo.reshape(-1)), dtype)
-    hi = true.hi.reshape(-1)
+    return err, counts, lost(got, Truth(true.hi.reshape(-1), true.lo.reshape(-1)), dtype)
+
+
+def _row(
+    spec: registry.FunctionSpec,
+    params: dict[str, Any],
+    dtype: str,
+    quantity: str,
+    x: np.ndarray,
+    got: np.ndarray,
+    true: Truth,
+    limit: float,
+) -> Row:
+    err, counts, lost_here = point_errors(got, true, dtype, limit)
+    got, hi = got.astype(np.float64).reshape(-1), true.hi.reshape(-1)
     per = err.size // max(x.size, 1)  # a slice's Jacobian: several numbers per point, the worst
     if per > 1:
         rows = np.arange(x.size)
