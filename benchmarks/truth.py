@@ -1,4 +1,5 @@
-"""The arbitrary-precision reference: what --check costs, how fast accuracy sweeps, and the
+"""The truth: what --check costs, how fast accuracy sweeps, the fast tier's points/s against
+torch's own evaluation and against the exact tier alone, a sharded float32 sweep, and the
 Taylor-series derivatives against mpmath's own numeric differentiation.
 
     python benchmarks/truth.py            # a minute or two
@@ -135,6 +136,81 @@ def against_mp_diff(points: int) -> None:
     )
 
 
+FAST_TARGET = 1e7  # decided points/s per core the fast tier aims at (issue 31)
+
+
+def fast_tier(names: list[str], orders: list[int], points: int, exact_points: int) -> list[str]:
+    """The truth's points/s on one core, fast tier first (with what it leaves to the exact
+    tier), beside torch's own evaluation of the same points (value and derivatives) and the
+    exact tier alone (the reference before the fast tier): the ratios, and a MISS per
+    function and order under FAST_TARGET."""
+    import numpy as np
+    import torch
+    from actgrad.core.evaluator.engine import torch_result
+    from actgrad.core.exact import truth
+    from actgrad.core.request import build_request
+
+    torch.set_num_threads(1)
+    misses = []
+    print(
+        f"truth on one core, {points:,} float32 points over [-40, 40] (torch.linspace); "
+        f"exact tier alone on {exact_points:,} of them"
+    )
+    print(
+        f"{'function':10} order {'torch':>9} {'truth':>9} {'ratio':>6} {'exact':>7} "
+        f"{'speed-up':>8} {'exact share':>11}"
+    )
+    for name in names:
+        for order in orders:
+            req = build_request(
+                name, {"x": [f"-40:40:{points}"]}, {}, order=order, max_elements=None
+            )
+            small = build_request(
+                name, {"x": [f"-40:40:{exact_points}"]}, {}, order=order, max_elements=None
+            )
+            torch_result(req)  # warm
+            start = time.perf_counter()
+            result = torch_result(req)
+            own = time.perf_counter() - start
+            truth._CACHE.clear()
+            start = time.perf_counter()
+            found, _ = truth.truths(result, req.program, limit=None, seconds=None, limits=(64.0,))
+            took = time.perf_counter() - start
+            fast = sum(int(np.sum(t.fast)) for t in found.values() if t.fast is not None)
+            numbers = sum(t.hi.size for t in found.values())
+            saved, truth._fast = truth._fast, lambda *a: None
+            try:
+                truth._CACHE.clear()
+                few = torch_result(small)
+                start = time.perf_counter()
+                truth.truths(few, small.program, limit=None, seconds=None)
+                exact = exact_points / (time.perf_counter() - start)
+            finally:
+                truth._fast = saved
+            rate = points / took
+            print(
+                f"{name:10} {order:5} {points / own:9.3g} {rate:9.3g} {took / own:6.1f} "
+                f"{exact:7.3g} {rate / exact:8.0f}x {1 - fast / numbers:11.2%}"
+            )
+            if rate < FAST_TARGET:
+                misses.append(
+                    f"truth of {name} order {order}: {rate:.3g} points/s < {FAST_TARGET:g}"
+                )
+    return misses
+
+
+def shards(jobs: int) -> float:
+    """accuracy --exhaustive over a small float32 range in shards, in ``jobs`` processes."""
+    argv = [sys.executable, "-m", "actgrad", "accuracy", "sigmoid", "--exhaustive"]
+    argv += ["--dtypes", "float32", "--order", "1", "--x", "4:5", "--jobs", str(jobs), "--json"]
+    took = timed(argv)
+    print(
+        f"accuracy sigmoid --exhaustive --dtypes float32 --x 4:5 (2,097,153 inputs), "
+        f"--jobs {jobs}: {took:.1f} s, {2_097_153 / took:,.0f} inputs/s"
+    )
+    return took
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -149,6 +225,8 @@ def main() -> int:
         took = sweep()
         if took > 2 * SWEEP_BEFORE:
             misses.append(f"accuracy sigmoid: {took:.2f} s > 2x {SWEEP_BEFORE} s")
+        misses += fast_tier(["sigmoid", "tanh"], [1], 1 << 20, 1000)
+        shards(2)
         for miss in misses:
             print(f"MISS {miss}")
         return 1 if misses else 0
@@ -156,6 +234,16 @@ def main() -> int:
     check_in_process(args.runs)
     sweep()
     against_mp_diff(300)
+    misses = fast_tier(
+        ["sigmoid", "tanh", "gelu", "silu", "mish", "softplus", "elu", "relu"],
+        [0, 1, 2],
+        1 << 21,
+        2000,
+    )
+    shards(1)
+    shards(2)
+    for miss in misses:
+        print(f"MISS {miss}")
     if args.report:
         took = timed([sys.executable, str(ROOT / "tools" / "accuracy_report.py"), "--check"])
         print(f"the whole report (tools/accuracy_report.py --check): {took:.0f} s")

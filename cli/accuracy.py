@@ -476,7 +476,7 @@ def _run_sharded(
 
     if "float64" in dtypes and options["x"] is None:
         raise BadParameter(
-            "--exhaustive over float64 is 18,437,736,874,454,810,622 inputs",
+            f"--exhaustive over float64 is {grid.count('float64'):,} inputs",
             "give --x LOW:HIGH, or sweep --dtypes float32,float16,bfloat16",
         )
     jobs = (
@@ -493,7 +493,8 @@ def _run_sharded(
                 "--scheduler needs dask's distributed scheduler",
                 "pip install 'actgrad[cluster]'",
             ) from None
-    todo = exhaustive.tasks(specs, grid, dtypes, order, params, limit)
+    cap = parse_cap(options["max_elements"])
+    todo = exhaustive.tasks(specs, grid, dtypes, order, params, limit, min(exhaustive.SHARD, cap))
     if not todo:
         raise BadParameter(
             f"no {' or '.join(dtypes)} number lies in --x {options['x']}", "widen it"

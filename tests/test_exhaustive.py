@@ -71,11 +71,11 @@ def test_bfloat16_sigmoid_derivative_every_input():
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--dtypes", "float32"], "4,278,190,080 inputs"),
+        (["--dtypes", "float32", "--plot"], "keeps no point to draw"),
         (["--dtypes", "float64"], "give --x LOW:HIGH"),
         (["--max-elements", "1000"], "over the element cap"),
         (["--max-points", "1000"], "over the budget"),
-        (["--dtypes", "float32", "--x", "0:1"], "over the budget"),
+        (["--dtypes", "float32", "--x", "0:1", "--output", "a.png"], "keeps no point to draw"),
         (["--x", "1"], "two bounds"),
         (["--x", "2:1"], "LOW ≤ HIGH"),
     ],

@@ -96,6 +96,73 @@ def known(rows: list[sweeps.Row]) -> tuple[dict, dict]:
     return out, params
 
 
+FLOAT32 = ROOT / "docs" / "float32"  # tools/float32_sweeps.py: every float32 input, order 1
+
+
+def float32_lines() -> list[str]:
+    """The section of every float32 input, from the sweeps kept in docs/float32 (each names
+    the machine that measured it)."""
+    import json
+
+    found = sorted(FLOAT32.glob("*.json"))
+    if not found:
+        return []
+    out = [
+        "",
+        "## Every float32 input, order 1",
+        "",
+        "Every one of the 4,278,190,080 finite float32 inputs, by `actgrad accuracy NAME "
+        "--exhaustive --dtypes float32 --order 1` in shards on every core "
+        "(`python tools/float32_sweeps.py NAME`; the true value from the fast tier, and the "
+        "arbitrary-precision tier where the fast tier's float64 bounds do not settle torch's "
+        "error). Max and median error in ulps of float32 (the median to 1/1024 of an ulp below "
+        "4 ulps, 0.14% above), the worst x, the inputs more than 64 ulps off and between which "
+        "x, where every digit is lost, wrong results (zero, NaN, inf, the wrong sign, not 0), "
+        "and how many inputs the arbitrary-precision tier decided.",
+        "",
+        "| function | quantity | max ulp (worst x) | median | > 64 ulps | all digits lost | "
+        "wrong | exact tier | measured with | wall time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in found:
+        data = json.loads(path.read_text())
+        where = machine.words(data["machine"])
+        took = f"{data['wall_seconds'] / 60:.1f} min, {data['jobs']} processes"
+        for r in data["rows"]:
+            worst = (
+                "—" if r["worst"] is None else f"{g(r['max_ulp'])} (x = {g(r['worst']['x'], 6)})"
+            )
+            over = sum(x["points"] for x in r["regions"])
+            within = ""
+            if r["regions"]:
+                within = f" in [{g(r['regions'][0]['from'], 4)}, {g(r['regions'][-1]['to'], 4)}]"
+            lost = ", ".join(span(x) for x in r["all_digits_lost"][:3]) or "—"
+            if len(r["all_digits_lost"]) > 3:
+                lost += f" (+{len(r['all_digits_lost']) - 3} more)"
+            c = r["counts"]
+            wrong = (
+                ", ".join(
+                    f"{c[k]:,} {label}"
+                    for k, label in (
+                        ("zero", "zero"),
+                        ("nan", "NaN"),
+                        ("inf", "inf"),
+                        ("sign", "sign"),
+                        ("not_zero", "not 0"),
+                    )
+                    if c.get(k)
+                )
+                or "—"
+            )
+            exact = r["points"] - c.get("fast_tier", 0)
+            out.append(
+                f"| {r['function']} | {quantity_name(r['quantity'])} | {worst} | "
+                f"{g(r['median_ulp'])} | {over:,}{within} | {lost} | {wrong} | {exact:,} | "
+                f"{where} | {took} |"
+            )
+    return out
+
+
 def render(
     measured_on: dict[str, str], lines: list[str], regions: tuple[dict, dict]
 ) -> tuple[str, str]:
@@ -126,7 +193,7 @@ def render(
         "| function | quantity | float64 | float32 | float16 | bfloat16 | all digits lost |",
         "|---|---|---|---|---|---|---|",
     ]
-    report = "\n".join(header + lines) + "\n"
+    report = "\n".join(header + lines + float32_lines()) + "\n"
     data = (
         '"""Regions where torch is measured to be inaccurate ('
         "more ulps than --check allows: 64 in float64\nand float32, 4 in float16 and bfloat16), "

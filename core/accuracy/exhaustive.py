@@ -260,9 +260,12 @@ def _bins(err: np.ndarray) -> np.ndarray:
 
 
 def _value(b: int) -> float:
-    """The middle of histogram bin ``b`` (inf for the last)."""
+    """The middle of histogram bin ``b`` (inf for the last; 0 for the first: below 1/FINE
+    of an ulp, as most inputs where the function saturates are)."""
     if b >= _TOP:
         return math.inf
+    if b == 0:
+        return 0.0
     if b < 4 * FINE:
         return (b + 0.5) / FINE
     return 4 * 2 ** ((b - 4 * FINE + 0.5) / OCTAVE)

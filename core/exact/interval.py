@@ -446,13 +446,18 @@ def split(x: mpf) -> tuple[float, float]:
 
 def text(x: mpf, digits: int) -> str:
     """The truth in decimal, up to ``digits`` significant digits, as many as the bounds
-    determine; "0" within half the smallest subnormal of 0."""
+    determine; "> bound" past any float, "< bound" for a positive number below any float
+    (e^−huge: 0 is only its lower bound); "0" where the bounds hold 0 on both sides."""
     if x.a == fnan:
         return "nan"
     if x.b == finf and x.a != finf and mpf_cmp(x.a, fzero) > 0:  # past any float
         return "> " + mpmath.mp.nstr(mpmath.mpf(x.a), 3)
     if x.a == fninf and x.b != fninf and mpf_cmp(x.b, fzero) < 0:
         return "< " + mpmath.mp.nstr(mpmath.mpf(x.b), 3)
+    if x.a == fzero and x.b != fzero and mpf_cmp(x.b, TINY) < 0:  # e^−huge: below any float
+        return "< " + mpmath.mp.nstr(mpmath.mpf(x.b), 3)
+    if x.b == fzero and x.a != fzero and mpf_cmp(mpf_neg(x.a), TINY) < 0:
+        return "> " + mpmath.mp.nstr(mpmath.mpf(x.a), 3)
     width = relative_width(x)
     if width == math.inf:  # the bounds hold 0 (within half the smallest subnormal of it)
         return "0"
