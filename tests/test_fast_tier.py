@@ -6,7 +6,9 @@ subnormals, the largest numbers, and every kink with its neighbours."""
 
 from __future__ import annotations
 
+import json
 import math
+import re
 
 import mpmath
 import numpy as np
@@ -124,6 +126,8 @@ CANCELLATIONS = (
     "sigmoid(x) - 1",
     "logsigmoid(x) - x",
     "x * sigmoid(x) - x",
+    "sqrt(x + 1) - 1",
+    "x ** 1.5 - x",
 )
 
 
@@ -185,3 +189,34 @@ def test_branches_split_the_points_and_ties_go_to_the_exact_tier():
     assert not ok[[4, 6]].any()  # ±3, its kinks, met exactly: torch's side is the exact tier's
     assert ok[[0, 1, 2, 3, 5, 7]].all()
     assert los[1][3] <= (2 * 1.5 + 3) / 6 <= his[1][3]
+
+
+def test_exact_says_below_any_float_for_e_to_the_minus_huge():
+    """softplus(−1e300) = log(1 + e^−1e300) > 0, below any float: its bound, not 0."""
+    from actgrad.cli.app import app
+    from typer.testing import CliRunner
+
+    done = CliRunner().invoke(
+        app, ["softplus", "--x", "-1e300,-30", "--dtype", "float64", "--exact", "--json"]
+    )
+    assert done.exit_code == 0, done.output
+    tiny, plain = json.loads(done.stdout)["exact"]["value"]
+    assert tiny.startswith("< ") and float(mpmath.mpf(tiny[2:])) == 0.0
+    with mpmath.workdps(50):
+        bound = mpmath.mpf(tiny[2:])
+        assert 0 < mpmath.exp(-(mpmath.mpf(10) ** 300)) < bound < mpmath.mpf(10) ** -300000000
+        assert abs(mpmath.mpf(plain) / mpmath.log1p(mpmath.exp(-30)) - 1) < 1e-19
+
+
+def test_the_check_says_how_many_numbers_each_tier_decided():
+    from actgrad.cli.app import app
+    from typer.testing import CliRunner
+
+    done = CliRunner().invoke(
+        app, ["tanh", "--x", "-3:3:30001", "--grad", "--check", "--format", "plain"]
+    )
+    line = next(x for x in done.stderr.splitlines() if x.startswith("check: true values:"))
+    fast_n, exact_n = (
+        int(v.replace(",", "")) for v in re.findall(r"[\d,]+(?= (?:numbers|by))", line)
+    )
+    assert fast_n + exact_n == 60_002 and fast_n > 59_000

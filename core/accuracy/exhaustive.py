@@ -440,13 +440,22 @@ def median(hist: dict[int, int]) -> float | None:
 
 
 def identity(task_list: list[Task]) -> dict[str, Any]:
-    """What a checkpoint must match to be resumed: the shards, actgrad, torch and the CPU
-    (a shard computed elsewhere is another machine's measurement)."""
+    """What a checkpoint must match to be resumed: the shards, actgrad and its code, torch
+    and the CPU (a shard computed elsewhere is another machine's measurement)."""
     from ... import __version__
 
     shards = [(t.function, t.params, t.dtype, t.order, t.limit, t.first, t.last) for t in task_list]
     digest = hashlib.sha256(orjson.dumps(shards)).hexdigest()
-    return {"shards": digest, "actgrad": __version__, **machine.identity()}
+    return {"shards": digest, "actgrad": __version__, "code": _code(), **machine.identity()}
+
+
+def _code() -> str:
+    """A digest of the core's source: a shard measured by other code is not resumed."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent.parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def checkpoint_path(ident: dict[str, Any]) -> Path:

@@ -15,7 +15,7 @@ A branch test (``x > 0``, which tail of σ is stable) is decided per point: the 
 the way most go are followed, the others are evaluated again along their own path
 (:class:`Paths`), and a point whose bounds straddle the test, or that meets a kink exactly,
 is left to the arbitrary-precision tier, as is a NaN or an infinity (float64's range is not
-the truth's). Where an operation has no bound here (a power with a real exponent, sin, the
+the truth's). Where an operation has no bound here (sin, cos, the
 kernel's rounding in a 16-bit dtype) the whole request goes there.
 
 :func:`decided` says where the bounds settle what a check of torch's number needs in a dtype:
@@ -393,7 +393,11 @@ def erfc(x: Any) -> Bounds:  # decreasing: the upper end's value bounds it below
     return Bounds(np.maximum(out.lo, 0.0), np.minimum(out.hi, 2.0))
 
 
-power = _unsupported("a real power")
+def power(x: Any, a: Any) -> Bounds:
+    """xᵃ for x > 0 (the points where x may not be go to the exact tier): exp(a·log x)."""
+    return exp(log(x) * a)
+
+
 sin = _unsupported("sin")
 cos = _unsupported("cos")
 
