@@ -4,19 +4,19 @@ every number a pair of bounds that hold.
 :class:`Bounds` is another arithmetic for the same forms and the same Taylor series
 (:mod:`taylor` asks a coefficient for its arithmetic): each operation rounds its lower bound
 down and its upper bound up. ``+ − × ÷`` and √ are IEEE operations, correctly rounded, so one
-step outward (``nextafter``) holds them; exp, log, expm1, log1p and tanh come from numpy, whose
-float64 results are within a few ulps, and erf and erfc from
-Python's math module (libm's); each is widened by :data:`WIDEN`, 2⁻⁴⁹ of the result (16 ulps)
-plus the smallest subnormal. glibc documents at most 5 ulps for these on x86-64 (erfc), and
-tests/test_fast_tier.py measures each on the machine it runs on against mpmath and holds it to
-a quarter of the widening (2.5 ulps at most, measured here).
+step outward (``nextafter``) holds them; exp, log, expm1, log1p and tanh come from numpy and
+erf and erfc from Python's math module (libm's), each widened by :data:`WIDEN`, 2⁻⁴⁹ of the
+result (16 ulps), plus the smallest subnormal: glibc documents at most 5 ulps for these on
+x86-64 (erfc), and tests/test_fast_tier.py measures each on the machine it runs on against
+mpmath and holds it to a quarter of the widening (2.5 ulps at most, measured here). A real
+power is exp(a·log x).
 
 A branch test (``x > 0``, which tail of σ is stable) is decided per point: the points that go
 the way most go are followed, the others are evaluated again along their own path
 (:class:`Paths`), and a point whose bounds straddle the test, or that meets a kink exactly,
 is left to the arbitrary-precision tier, as is a NaN or an infinity (float64's range is not
-the truth's). Where an operation has no bound here (sin, cos, the
-kernel's rounding in a 16-bit dtype) the whole request goes there.
+the truth's). Where an operation has no bound here (sin, cos, the kernel's rounding in a
+16-bit dtype) the whole request goes there. Points are evaluated :data:`BLOCK` at a time.
 
 :func:`decided` says where the bounds settle what a check of torch's number needs in a dtype:
 the true value's rounding there, and torch's error in ulps to 2⁻¹⁸ of itself.
