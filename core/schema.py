@@ -209,6 +209,11 @@ ACCURACY: dict[str, Any] = {
         "order": {"type": "integer"},
         "ulps": {"type": ["integer", "null"]},
         "seconds": {"type": "number"},
+        "machine": {
+            "type": "object",
+            "description": "what measured it: torch's version and build, the CPU, its capability",
+            "additionalProperties": {"type": "string"},
+        },
         "rows": {
             "type": "array",
             "items": {

@@ -125,7 +125,8 @@ def test_every_third_party_import_is_a_declared_dependency():
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = _requirement_names(project["dependencies"])
-    optional = _requirement_names(project["optional-dependencies"]["plot"])
+    extras = project["optional-dependencies"]
+    optional = _requirement_names(extras["plot"]) | _requirement_names(extras["cluster"])
     dists = packages_distributions()
     seen = set()
     for path in sorted([*(ROOT / "core").rglob("*.py"), *(ROOT / "cli").rglob("*.py")]):
@@ -188,6 +189,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.evaluator.engine",),  # the evaluator (torch)
     ("core.accuracy.check", "core.evaluator.batch"),  # --check; coalesced batch groups
     ("core.accuracy.sweeps",),  # torch's error over a range, per dtype and order
+    ("core.accuracy.exhaustive",),  # every input in shards: processes, a cluster, a checkpoint
     ("core.accuracy.reproducer",),  # a torch-only script giving one of torch's numbers
     ("core.accuracy.report",),  # --report: the worst finding as an issue, with its reproducer
     ("core",),  # the package: evaluate(request), with --check

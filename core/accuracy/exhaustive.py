@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 
 from .. import machine
+from ..errors import BadParameter
 from ..exact import truth
 from ..exact.reference import Truth
 from ..functions import registry
@@ -564,7 +565,12 @@ def run_cluster(
     todo: list[Task], address: str, on_done: Callable[[Task, dict[str, Any]], None]
 ) -> None:
     """Each shard of ``todo`` on the workers of the Dask cluster at ``address``."""
-    from distributed import Client, as_completed
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise BadParameter(
+            "--scheduler needs dask's distributed scheduler", "pip install 'actgrad[cluster]'"
+        ) from None
 
     with Client(address, timeout="30s") as client:
         futures = {client.submit(run_task, t, pure=False): t for t in todo}
