@@ -518,10 +518,8 @@ def _worker_start() -> None:
     is the parent's to handle."""
     import signal
 
-    import torch
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)
+    _worker_threads()
 
 
 def run_local(
