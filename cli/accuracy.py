@@ -22,7 +22,7 @@ from actgrad.core.schema import JSON_FORMAT
 from actgrad.core.words import shortest
 
 MAX_SHOWN_REGIONS = 3
-CALIBRATION_POINTS = 48
+CALIBRATION_POINTS = 1024  # of each dtype
 CALIBRATION_SECONDS = 1.0  # the most an estimate spends measuring
 QUIET_SECONDS = 3.0  # a sweep estimated to take longer says so first
 
@@ -252,46 +252,73 @@ def _curves(rows: list[sweeps.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]:
     return xs[order], curves
 
 
-def _calibrate(spec: Any, params: dict[str, Any], order: int, sample: np.ndarray) -> float:
-    """Seconds per reference point, measured on ``sample`` (points drawn from the sweep's
-    own, so that its tails and subnormals weigh as they will), a few at a time for at most
+def _estimate(
+    specs: list[Any],
+    params: dict[str, Any],
+    order: int,
+    limit: float | None,
+    samples: dict[str, np.ndarray],
+    counts: dict[str, int],
+) -> float:
+    """The sweep's seconds, measured on its own points drawn at random (``samples``, per
+    dtype) through the sweep itself (torch, the fast tier, the arbitrary-precision tier for
+    what the fast one leaves): a call's fixed cost from a few points, a point's from the
+    rest, scaled to ``counts`` (per dtype) for each function, for at most
     CALIBRATION_SECONDS (the cache then keeps what was computed)."""
-    from actgrad.core.exact import truth
 
-    if not spec.elementwise or not sample.size:
-        return 3e-4
-    spent, done = 0.0, 0
-    for chunk in np.array_split(sample, max(1, sample.size // 4)):
+    def timed(spec: Any, dtype: str, values: np.ndarray) -> float:
         start = time.perf_counter()
-        try:
-            truth.elementwise(spec.name, {**spec.defaults(), **params}, chunk, order)
-        except Exception:  # only an estimate: a refusal shows up in the sweep itself
+        grid = ",".join(map(repr, values.tolist()))
+        for _ in sweeps.sweep(spec, grid, [dtype], order, params, limit):
+            pass
+        return time.perf_counter() - start
+
+    measured: list[float] = []
+    began = time.perf_counter()
+    each = max(FEW_POINTS * 8, CALIBRATION_POINTS // len(specs))
+    samples = {d: v[:each] for d, v in samples.items()}
+    # the functions in a random order: those measured stand for the rest
+    for at in np.random.default_rng(3).permutation(len(specs)):
+        spec = specs[at]
+        if time.perf_counter() - began > CALIBRATION_SECONDS * min(len(specs), 4) and measured:
             break
-        spent += time.perf_counter() - start
-        done += chunk.size
-        if spent > CALIBRATION_SECONDS:
-            break
-    return spent / done if done else 3e-4
+        total = 0.0
+        for dtype, sample in samples.items():
+            if not sample.size:
+                continue
+            few = sample[:FEW_POINTS]
+            try:
+                timed(spec, dtype, few)  # warm: torch's first kernels, the program's build
+                fixed = timed(spec, dtype, few)
+                rest = timed(spec, dtype, sample) - fixed if sample.size > few.size else 0.0
+            except Exception:  # only an estimate: a refusal shows up in the sweep itself
+                continue
+            per_point = max(rest, 0.0) / max(sample.size - few.size, 1)
+            total += fixed + per_point * counts[dtype]
+        measured.append(total)
+    return sum(measured) / max(len(measured), 1) * len(specs)
 
 
-def _sample(grid: sweeps.Grid, dtypes: list[str], xs: np.ndarray | None = None) -> np.ndarray:
-    """CALIBRATION_POINTS of the sweep's points at random (every dtype's, in proportion)."""
+FEW_POINTS = 8
+
+
+def _sample(
+    grid: sweeps.Grid, dtypes: list[str], xs: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """CALIBRATION_POINTS of each dtype's points of the sweep, at random."""
     rng = np.random.default_rng(29)
     if isinstance(grid, sweeps.Exhaustive):
-        counts = {d: grid.count(d) for d in dtypes}
-        total = sum(counts.values()) or 1
-        parts = [
-            grid.sample(d, -(-CALIBRATION_POINTS * c // total), rng) for d, c in counts.items()
-        ]
-        return rng.permutation(np.concatenate(parts)) if parts else np.zeros(0)
+        return {d: grid.sample(d, min(CALIBRATION_POINTS, grid.count(d)), rng) for d in dtypes}
     xs = np.zeros(0) if xs is None else xs
-    return rng.choice(xs, size=min(CALIBRATION_POINTS, xs.size), replace=False)
+    drawn = rng.choice(xs, size=min(CALIBRATION_POINTS, xs.size), replace=False)
+    return dict.fromkeys(dtypes, drawn)
 
 
 def _grid(
     options: dict[str, Any], specs: list[Any], dtypes: list[str], cap: int, budget: int
-) -> tuple[sweeps.Grid, int, int, np.ndarray]:
-    """(the grid, its points in float64, the reference evaluations it needs) of the options:
+) -> tuple[sweeps.Grid, int, int, dict[str, np.ndarray], dict[str, int]]:
+    """(the grid, its points in float64, the reference evaluations it needs, a sample and
+    the count of each dtype's points) of the options:
     --x or the standard grid, or with --exhaustive every input of each dtype (within --x
     bounds), refused where that is more than the element cap or the reference budget."""
     plotting = bool(options["output"] or options["plot"])  # curves: the linear part by default
@@ -299,17 +326,17 @@ def _grid(
         grid = options["x"] or (sweeps.LINEAR_GRID if plotting else sweeps.DEFAULT_GRID)
         xs = sweeps.grid_values(grid, cap)
         points = sweeps.reference_points(specs, xs, dtypes)
-        return grid, int(xs.size), points, _sample(grid, dtypes, xs)
+        return grid, int(xs.size), points, _sample(grid, dtypes, xs), dict.fromkeys(dtypes, xs.size)
     bounded = options["x"] is not None
     grid = sweeps.Exhaustive(*sweeps.parse_bounds(options["x"])) if bounded else sweeps.Exhaustive()
     counts = {d: grid.count(d) for d in dtypes}
     for dtype, count in counts.items():
         if dtype in ("float32", "float64") and not bounded:
-            sample = _sample(grid, [dtype])
-            per_point = _calibrate(specs[0], options["function_params"], 1, sample)
+            params = options["function_params"]
+            took = _estimate(specs, params, 1, None, _sample(grid, [dtype]), {dtype: count})
             raise BadParameter(
                 f"--exhaustive over {dtype} is {count:,} inputs: about "
-                f"{_duration(per_point * count * len(specs))} of the reference here",
+                f"{_duration(took)} of the reference here",
                 f"give --x LOW:HIGH (every {dtype} between two numbers, up to the budget of "
                 f"{budget:,}), or sweep --dtypes float16,bfloat16",
             )
@@ -332,7 +359,7 @@ def _grid(
         raise BadParameter(
             f"no {' or '.join(dtypes)} number lies in --x {options['x']}", "widen it"
         )
-    return grid, max(counts.values()), points, _sample(grid, dtypes)
+    return grid, max(counts.values()), points, _sample(grid, dtypes), counts
 
 
 def _duration(seconds: float) -> str:
@@ -381,7 +408,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
         rows = _run_sharded(specs, grid, dtypes, order, params, limit, options)
         _write_rows(rows, options, fmt, grid, dtypes, order, limit, time.perf_counter() - started)
         return
-    grid, size_of_grid, points, sample = _grid(
+    grid, size_of_grid, points, sample, counts = _grid(
         {**options, "function_params": params}, specs, dtypes, cap, budget
     )
     if points > budget:
@@ -389,8 +416,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
             f"the sweep needs {points:,} reference evaluations, over the budget of {budget:,}",
             "use fewer points (--x), dtypes (--dtypes) or functions, or raise --max-points",
         )
-    per_point = _calibrate(specs[0], params, order, sample)
-    seconds = per_point * points * 1.2
+    seconds = _estimate(specs, params, order, limit, sample, counts)
     if seconds > QUIET_SECONDS:
         sys.stderr.write(
             f"actgrad: accuracy: {points:,} reference evaluations, about "
@@ -485,14 +511,6 @@ def _run_sharded(
         else len(os.sched_getaffinity(0))
     )
     scheduler = options["scheduler"]
-    if scheduler:
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise BadParameter(
-                "--scheduler needs dask's distributed scheduler",
-                "pip install 'actgrad[cluster]'",
-            ) from None
     cap = parse_cap(options["max_elements"])
     todo = exhaustive.tasks(specs, grid, dtypes, order, params, limit, min(exhaustive.SHARD, cap))
     if not todo:
@@ -505,6 +523,7 @@ def _run_sharded(
     done = exhaustive.resume(path, ident)
     left = [t for t in todo if t.index not in done]
     inputs = sum(t.points for t in left)
+    client = exhaustive.connect(scheduler) if scheduler and left else None
     if left:
         where = f"on the cluster at {scheduler}" if scheduler else f"in {jobs} processes"
         about = ""
@@ -526,8 +545,8 @@ def _run_sharded(
                 keep.add(task.index, tallies)
                 advance(task.points)
 
-            if scheduler:
-                exhaustive.run_cluster(left, scheduler, on_done)
+            if client is not None:
+                exhaustive.run_cluster(left, client, on_done)
             else:
                 exhaustive.run_local(left, jobs, on_done)
         finished = True

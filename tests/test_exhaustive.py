@@ -104,17 +104,25 @@ def test_curves_of_both_dtypes_as_an_image(tmp_path):
     assert "float16" in shown.stdout and "bfloat16" in shown.stdout
 
 
+ACTGRAD = [sys.executable, "-m", "actgrad"]
+EVERYTHING = ["--max-points", "100000000", "--max-elements", "1000000000"]
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_a_sweep():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "actgrad", "accuracy", "gelu", "--exhaustive"],
+        # every function's every 16-bit input: minutes
+        [*ACTGRAD, "accuracy", "--all", "--exhaustive", *EVERYTHING],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    time.sleep(6)
+    first = proc.stderr.readline()  # the estimate: the sweep has begun
+    assert "Ctrl-C stops" in first, first
+    time.sleep(1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
+    err = first + err
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err

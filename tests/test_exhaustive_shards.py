@@ -211,3 +211,24 @@ def test_a_dask_cluster_gives_the_local_result_bit_for_bit(tmp_path):
     assert remote.returncode == 0, remote.stderr
     assert f"on the cluster at {cluster.scheduler_address}" in remote.stderr
     assert json.loads(remote.stdout)["rows"] == json.loads(local.stdout)["rows"]
+
+
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [
+        ("nowhere", "is not a scheduler's address"),
+        ("tcp://localhost:0", "is not a scheduler's address"),
+        ("host:99999", "is not a scheduler's address"),
+        ("127.0.0.1:1", "cannot reach 127.0.0.1:1"),
+    ],
+)
+def test_a_scheduler_that_is_not_there_is_one_line_and_exit_2(address, says):
+    """A malformed or unreachable --scheduler is a usage error at once (Dask itself would
+    retry for its whole timeout), never an internal error."""
+    from actgrad.cli.app import app
+    from typer.testing import CliRunner
+
+    argv = ["accuracy", "relu", "--exhaustive", "--x", "1:1.01", "--dtypes", "float16"]
+    result = CliRunner().invoke(app, [*argv, "--scheduler", address])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and says in result.stderr, result.stderr

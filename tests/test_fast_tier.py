@@ -17,6 +17,7 @@ import torch
 from actgrad.core import evaluate
 from actgrad.core.accuracy.check import flag_masks
 from actgrad.core.accuracy.ulps import ulp_errors
+from actgrad.core.errors import BadParameter
 from actgrad.core.exact import fast, truth
 from actgrad.core.exact.reference import Truth
 from actgrad.core.functions import registry
@@ -113,9 +114,47 @@ def test_the_fast_tier_agrees_with_the_exact_tier_wherever_it_decides(name, dtyp
 
 
 @pytest.mark.parametrize("order", [0, 2])
-@pytest.mark.parametrize("name", ["sigmoid", "tanh", "gelu", "silu", "mish", "logsigmoid", "elu"])
+@pytest.mark.parametrize(
+    "name", ["sigmoid", "tanh", "gelu", "silu", "mish", "logsigmoid", "elu", "softplus"]
+)
 def test_the_fast_tier_at_orders_0_and_2(name, order):
     compare(name, "float32", order, inputs("float32", 200, seed=order))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softplus_second_derivative_across_its_switch(dtype):
+    """softplus″ splices two branches where torch's forward and double backward decide the
+    switch in different arithmetic (β·x against the threshold): the fast tier follows both."""
+    xs = np.linspace(6.0, 7.5, 97).tolist()  # β = 3: the switch at 20/3
+    decided, total = compare("softplus", dtype, 2, xs)
+    assert decided >= 0.9 * total
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_function_has_a_fast_tier_at_every_order_and_dtype(name):
+    """No function, order or dtype sends all its points to the slow tier (an operation the
+    fast tier lacks would: every float32 input would then take days)."""
+    for dtype in (*DTYPES, "float64"):
+        xs = inputs("float32" if dtype == "float64" else dtype, 120, seed=7)
+        for order in (0, 1, 2):
+            try:
+                req = build_request(
+                    name,
+                    {"x": [",".join(map(repr, xs))]},
+                    PARAMS.get(name, {}),
+                    order=order,
+                    dtype=dtype,
+                    max_elements=None,
+                )
+            except BadParameter as refused:  # torch has no such derivative
+                assert "no derivative of order" in str(refused)
+                continue
+            result = evaluate(req)
+            points = truth.Points(req.program, dtype, [("x", order)] if order else [])
+            quick = truth._fast(points, result, (1.0, LIMIT))
+            assert quick is not None, (name, dtype, order)
+            if dtype != "float64":  # (float64 needs an exact point)
+                assert quick[1].mean() >= 0.5, (name, dtype, order, quick[1].mean())
 
 
 CANCELLATIONS = (
@@ -220,3 +259,18 @@ def test_the_check_says_how_many_numbers_each_tier_decided():
         int(v.replace(",", "")) for v in re.findall(r"[\d,]+(?= (?:numbers|by))", line)
     )
     assert fast_n + exact_n == 60_002 and fast_n > 59_000
+
+
+def test_a_kernel_product_rounds_once_in_every_format():
+    """The fast tier rounds a product to a 16-bit format once, as the exact tier does: just
+    above a bfloat16 tie, rounding through float32 first (torch's conversion of a double)
+    lands on the tie and goes to even, the single rounding goes up."""
+    from actgrad.core.exact import interval
+    from actgrad.core.exact.fast import nearest
+    from actgrad.core.functions.arithmetic import round_array
+
+    x = np.array([1 + 2.0**-8 + 2.0**-30, -(1 + 2.0**-8 + 2.0**-30), 65519.0, 65520.0, 2.0**-134])
+    for fmt in ("float16", "bfloat16", "float32"):
+        want = [interval.nearest(interval.mpf(v).a, fmt) for v in x.tolist()]
+        assert nearest(x, fmt).tolist() == want
+    assert nearest(x[:1], "bfloat16")[0] == 1 + 2.0**-7 != round_array(x[:1], "bfloat16")[0]

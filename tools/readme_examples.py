@@ -4,7 +4,8 @@ shown to change no output, byte for byte.
 python tools/readme_examples.py --save before.json      # record (stdout, stderr, exit code)
 python tools/readme_examples.py --diff before.json      # run again; exit 1 on any difference
 
-Every command line in a ```sh block (the install and test blocks excepted) runs in a scratch
+Every command line in a ```sh block (the install and test blocks excepted; a ```sh long block,
+minutes to hours or a cluster, is shown, not run) runs in a scratch
 directory with a fixed terminal width and no colour, as written (so piped: plain lines); a line
 that starts with `actgrad ` also runs with `--format table` and with `--json`, so the table and
 JSON writers are compared too. What the clock decides (batch's elapsed time, accuracy's time

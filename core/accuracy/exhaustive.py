@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -559,18 +560,69 @@ def _worker_threads() -> None:
     torch.set_num_threads(1)
 
 
-def run_cluster(
-    todo: list[Task], address: str, on_done: Callable[[Task, dict[str, Any]], None]
-) -> None:
-    """Each shard of ``todo`` on the workers of the Dask cluster at ``address``."""
+def connect(address: str) -> Any:
+    """A Dask client of the scheduler at ``address``, or a BadParameter that says why not
+    (the extra not installed, a malformed address, nothing there, not a scheduler)."""
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError:
         raise BadParameter(
             "--scheduler needs dask's distributed scheduler", "pip install 'actgrad[cluster]'"
         ) from None
+    address = scheduler_address(address)
+    try:
+        return Client(address, timeout=f"{CONNECT_SECONDS}s")
+    except Exception as error:  # whatever answered there is not a Dask scheduler
+        reason = (
+            f"no answer within {CONNECT_SECONDS} s"
+            if isinstance(error, TimeoutError)
+            else f"what answered: {error.__class__.__name__}"
+        )
+        message = f"--scheduler: no Dask scheduler at {address} ({reason})"
+        raise BadParameter(message, _START) from None
 
-    with Client(address, timeout="30s") as client:
+
+def run_cluster(
+    todo: list[Task], client: Any, on_done: Callable[[Task, dict[str, Any]], None]
+) -> None:
+    """Each shard of ``todo`` on the workers of the Dask cluster of ``client`` (closed
+    after)."""
+    from distributed import as_completed
+
+    with client:
         futures = {client.submit(run_task, t, pure=False): t for t in todo}
         for future in as_completed(futures):
             on_done(futures[future], future.result())
+
+
+CONNECT_SECONDS = 10  # a scheduler that does not answer by then is not there
+_ADDRESS = re.compile(
+    r"(?:(?:tcp|tls|ws|wss|ucx)://)?"
+    r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)"
+    r":(\d{1,5})"
+)
+
+
+_START = "start one (dask scheduler; dask worker ADDRESS) or check the address"
+
+
+def scheduler_address(text: str) -> str:
+    """``text`` as a Dask scheduler's address (``[PROTOCOL://]HOST:PORT``) where something
+    listens, or a BadParameter at once that names the form or the reason (Dask itself would
+    retry for CONNECT_SECONDS)."""
+    import socket
+
+    address = text.strip()
+    found = _ADDRESS.fullmatch(address)
+    if not found or not 1 <= int(found.group(1)) <= 65535:
+        raise BadParameter(
+            f"--scheduler {text!r} is not a scheduler's address",
+            "give HOST:PORT or tcp://HOST:PORT (a Dask scheduler listens on 8786)",
+        )
+    host, _, port = address.rpartition("://")[2].rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as error:
+        reason = error.strerror or error.__class__.__name__
+        raise BadParameter(f"--scheduler: cannot reach {address}: {reason}", _START) from None
+    return address

@@ -422,7 +422,7 @@ def rounded_product(a: Any, b: Any, fmt: str) -> Bounds:
     float64 product is within half an ulp of the exact one, so where both ends of a whole
     float64 ulp either side round alike in ``fmt``, so does the exact product."""
     x, y = lift(a), lift(b)
-    if x is None or y is None or fmt not in ("float32", "float64"):
+    if x is None or y is None or fmt not in FORMATS:
         raise Unsupported(f"a product rounded to {fmt}")
     if not (np.all(x[0] == x[1]) and np.all(np.asarray(y[0]) == y[1])):
         raise Unsupported("a rounded product of intervals")
@@ -430,12 +430,38 @@ def rounded_product(a: Any, b: Any, fmt: str) -> Bounds:
         p = np.asarray(x[0] * y[0], dtype=np.float64)
         if fmt == "float64":
             return Bounds(p, p)
-        low, high = round_array(_down(p), fmt), round_array(_up(p), fmt)
-    hazard = (low != high) & ~np.isnan(p)
+        low, high = nearest(_down(p), fmt), nearest(_up(p), fmt)
+        exact = _bits(x[0]) + _bits(np.asarray(y[0], dtype=np.float64)) <= 53
+        exact &= np.isfinite(p) & (np.abs(p) >= 2.0**-1022)  # not rounded by an underflow
+    hazard = (low != high) & ~np.isnan(p) & ~exact
     if hazard.any():
         _paths().leave(np.broadcast_to(hazard, np.shape(_paths().active)))
-    out = round_array(p, fmt)
+    out = nearest(p, fmt)
     return Bounds(out, out)
+
+
+def _bits(values: np.ndarray) -> np.ndarray:
+    """The significant bits of each float64 (0 for 0): two numbers whose counts add up to
+    at most 53 have their exact product in float64."""
+    with np.errstate(invalid="ignore"):
+        m = np.frexp(np.where(np.isfinite(values), np.abs(values), 0.0))[0]
+        whole = (m * 2.0**53).astype(np.int64)
+    lowest = whole & -whole
+    return np.where(whole == 0, 0, 54 - np.frexp(lowest.astype(np.float64))[1])
+
+
+def nearest(values: np.ndarray, fmt: str) -> np.ndarray:
+    """float64 ``values`` rounded once to ``fmt`` (to nearest, ties to even), as an exact
+    product rounds; round_array goes through float32 for bfloat16, as torch's conversion of
+    a double does, which is not the same (a double rounding)."""
+    if fmt == "float64":
+        return np.asarray(values, dtype=np.float64)
+    bits, lowest = FORMATS[fmt]
+    with np.errstate(over="ignore", invalid="ignore"):
+        step = ulp(values, fmt)  # a power of two: the quotient is exact
+        out = np.round(values / step) * step
+        top = (2 - 2.0**-bits) * 2.0 ** (1 - lowest)  # the largest finite number
+        return np.where(np.abs(out) > top, np.copysign(np.inf, values), out)
 
 
 # -- evaluation over points, and what a dtype's check needs -----------------------------------

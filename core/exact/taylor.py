@@ -18,6 +18,11 @@ from . import interval as mp
 from .interval import mpf
 
 
+def _number(x: Any) -> Any:
+    """``x`` as a coefficient: the fast tier's bounds as they are, else an interval."""
+    return x if hasattr(x, "arithmetic") else mpf(x)
+
+
 class Taylor:
     """A Taylor series c[0] + c[1]·h + … + c[n]·hⁿ (c[k] = f⁽ᵏ⁾/k!)."""
 
@@ -28,8 +33,8 @@ class Taylor:
 
     @classmethod
     def variable(cls, x: Any, order: int) -> Taylor:
-        """The identity at x: x + h."""
-        return cls([mpf(x), mpf(1), *[mpf(0)] * (order - 1)][: order + 1])
+        """The identity at x: x + h (x a number, an interval, or the fast tier's bounds)."""
+        return cls([_number(x), mpf(1), *[mpf(0)] * (order - 1)][: order + 1])
 
     @property
     def v(self) -> Any:
@@ -44,7 +49,7 @@ class Taylor:
         return out
 
     def const(self, value: Any) -> Taylor:
-        return Taylor([mpf(value), *[ZERO] * (len(self.c) - 1)])
+        return Taylor([_number(value), *[ZERO] * (len(self.c) - 1)])
 
     def trunc(self, n: int) -> Taylor:
         return Taylor(self.c[:n])
