@@ -563,15 +563,9 @@ def _worker_threads() -> None:
 def connect(address: str) -> Any:
     """A Dask client of the scheduler at ``address``, or a BadParameter that says why not
     (the extra not installed, a malformed address, nothing there, not a scheduler)."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise BadParameter(
-            "--scheduler needs dask's distributed scheduler", "pip install 'actgrad[cluster]'"
-        ) from None
     address = scheduler_address(address)
     try:
-        return Client(address, timeout=f"{CONNECT_SECONDS}s")
+        return _distributed().Client(address, timeout=f"{CONNECT_SECONDS}s")
     except Exception as error:  # whatever answered there is not a Dask scheduler
         reason = (
             f"no answer within {CONNECT_SECONDS} s"
@@ -582,16 +576,25 @@ def connect(address: str) -> Any:
         raise BadParameter(message, _START) from None
 
 
+def _distributed() -> Any:
+    """dask's distributed module (the cluster extra), or a BadParameter that installs it."""
+    try:
+        import distributed
+    except ImportError:
+        raise BadParameter(
+            "--scheduler needs dask's distributed scheduler", "pip install 'actgrad[cluster]'"
+        ) from None
+    return distributed
+
+
 def run_cluster(
     todo: list[Task], client: Any, on_done: Callable[[Task, dict[str, Any]], None]
 ) -> None:
     """Each shard of ``todo`` on the workers of the Dask cluster of ``client`` (closed
     after)."""
-    from distributed import as_completed
-
     with client:
         futures = {client.submit(run_task, t, pure=False): t for t in todo}
-        for future in as_completed(futures):
+        for future in _distributed().as_completed(futures):
             on_done(futures[future], future.result())
 
 
