@@ -6,8 +6,10 @@ a traceback; a closed stdout and a deleted working directory behave as for any U
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import TypeVar
 
 from actgrad.cli.exits import internal_error, interrupted
@@ -32,6 +34,8 @@ def run_here(main: Callable[[], None]) -> None:
 
 
 def _prepared(main: Callable[[], None]) -> None:
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored (nohup, &)
+        signal.signal(signal.SIGINT, _interrupt)
     if sys.stdout is None:  # started with file descriptor 1 closed (>&-)
         from actgrad.cli.output import ClosedStdout
 
@@ -48,6 +52,24 @@ def _prepared(main: Callable[[], None]) -> None:
     except FileNotFoundError:  # a deleted working directory
         sys.meta_path.insert(0, LoadFromRoot("torch"))
     main()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C raises KeyboardInterrupt, as Python's own handler does, except inside a module's
+    load: there it is put off and sent again 50 ms later until the load is over. Raised in a
+    library's initialisation (torch's runs Python from C++), it can abort the process or leave
+    CPython's exit by SIGINT armed under our exit status 130."""
+    f = frame
+    while f is not None:
+        if f.f_code.co_filename.startswith("<frozen importlib"):
+            import threading  # here: not on the console script's first instructions
+
+            again = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+            again.daemon = True
+            again.start()
+            return
+        f = f.f_back
+    raise KeyboardInterrupt
 
 
 class LoadFromRoot:
