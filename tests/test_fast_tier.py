@@ -274,3 +274,37 @@ def test_a_kernel_product_rounds_once_in_every_format():
         want = [interval.nearest(interval.mpf(v).a, fmt) for v in x.tolist()]
         assert nearest(x, fmt).tolist() == want
     assert nearest(x[:1], "bfloat16")[0] == 1 + 2.0**-7 != round_array(x[:1], "bfloat16")[0]
+
+
+def test_the_outward_step_is_one_or_two_floats_never_none():
+    """fast._down and _up (Rump et al.'s successor without nextafter) move every float64 one
+    or two floats outward, never zero, across normals, subnormals, zeros and the largest."""
+    rng = np.random.default_rng(11)
+    bits = rng.integers(0, 1 << 63, 200_000, dtype=np.int64).view(np.float64)
+    special = np.array([0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1.0, -1.0])
+    big = np.finfo(np.float64).max
+    v = np.concatenate([bits[np.isfinite(bits)], -bits[np.isfinite(bits)], special, [big, -big]])
+    down, up = fast._down(v), fast._up(v)
+    once_d, once_u = np.nextafter(v, -np.inf), np.nextafter(v, np.inf)
+    assert (down <= once_d).all() and (up >= once_u).all()
+    below = v[down != -np.inf]  # -big steps to -inf (unbounded below): outward is all it owes
+    assert (fast._down(below) >= np.nextafter(np.nextafter(below, -np.inf), -np.inf)).all()
+    assert (up[v < big] <= np.nextafter(once_u[v < big], np.inf)).all()
+    assert fast._down(np.array([np.inf]))[0] == big  # a lower end past the largest: the largest
+
+
+@pytest.mark.parametrize("name", ["erf", "erfc"])
+def test_erf_bounds_hold_over_wide_intervals_and_keep_the_tails_relative(name):
+    """erf and erfc take one libm call at the middle and a slope local to the bounds: the
+    truth at both ends lies inside, and erfc's far tail keeps a relative width."""
+    rng = np.random.default_rng(5)
+    lo = np.concatenate([rng.uniform(-8, 8, 400), [-1.0, 0.0, 20.0]])
+    hi = lo + np.concatenate([10.0 ** rng.uniform(-15, 0, 400), [2.0, 0.0, 1e-12]])
+    b = getattr(fast, name)(fast.Bounds(lo, hi))
+    f = getattr(mpmath, name)
+    with mpmath.workdps(40):
+        for a, z, blo, bhi in zip(lo, hi, b.lo, b.hi, strict=True):
+            for t in (f(a), f(z)):
+                assert blo <= t <= bhi, (name, a, z, blo, bhi)
+    if name == "erfc":
+        assert (b.hi[-1] - b.lo[-1]) / b.hi[-1] < 1e-9  # erfc(20) ≈ 5e-176, not 0 ± 1e-16

@@ -37,7 +37,7 @@ from .interval import mpf
 
 WIDEN = 2.0**-49  # a libm result's error bound, relative (see the module's text)
 TINY = 2.0**-1074  # … and absolute (an error in ulps of a subnormal result)
-PRECISION = 2.0**-18  # torch's error in ulps, decided to this fraction of itself
+PRECISION = 2.0**-16  # torch's error in ulps, decided to this fraction of itself (4 digits shown)
 MAX_PATHS = 256  # runs of a block's paths through the branches, at most (the rest: exact tier)
 _LOW, _HIGH = object(), object()  # Bounds.a and .b where some bound is not 0
 
@@ -107,12 +107,35 @@ def _paths() -> Paths:
     return p
 
 
-def _down(v: np.ndarray) -> np.ndarray:
-    return np.nextafter(v, -np.inf)
+# Rump, Zimmermann, Boldo and Melquiond, "Computing predecessor and successor in rounding to
+# nearest" (BIT 49, 2009), Algorithm 2 and Theorem 2.2: for a float64 c, fl(c ± fl(φ·|c| + η))
+# with φ = 2⁻⁵³(1 + 2⁻⁵²) and η the smallest subnormal is succ(c) or succ(succ(c)) (pred(c)
+# or pred(pred(c)) below), never c: an outward step of five array operations, where numpy's
+# nextafter costs about thirty (tests/test_fast_tier.py checks it against nextafter).
+_PHI = 2.0**-53 * (1 + 2.0**-52)
 
 
-def _up(v: np.ndarray) -> np.ndarray:
-    return np.nextafter(v, np.inf)
+def _step(v: Any) -> np.ndarray:
+    """fl(φ·|v| + η), finite at every point that is not NaN (an infinite end stays one)."""
+    e = np.abs(v)
+    np.minimum(e, BIG, out=e)
+    e *= _PHI
+    e += TINY
+    return e
+
+
+def _down(v: Any) -> Any:
+    if np.ndim(v) == 0:
+        return np.nextafter(v, -np.inf)
+    out = v - _step(v)
+    return np.minimum(out, BIG, out=out)  # a lower end past float64's largest: the largest
+
+
+def _up(v: Any) -> Any:
+    if np.ndim(v) == 0:
+        return np.nextafter(v, np.inf)
+    out = v + _step(v)
+    return np.maximum(out, -BIG, out=out)
 
 
 def _scalar(x: mpf) -> tuple[float, float]:
@@ -264,11 +287,17 @@ def _product(alo: Any, ahi: Any, blo: Any, bhi: Any) -> Bounds:
         return _scaled(alo, ahi, float(blo), np.multiply)
     if np.ndim(alo) == 0 and alo == ahi:
         return _scaled(blo, bhi, float(alo), np.multiply)
+    if blo is bhi:  # points times bounds: two products, not four
+        alo, ahi, blo, bhi = blo, bhi, alo, ahi
     with np.errstate(invalid="ignore", over="ignore"):
-        c = (alo * blo, alo * bhi, ahi * blo, ahi * bhi)
-        lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
-        hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
-        if np.isnan(lo).any():  # 0 times an infinite bound (of a finite number) is 0
+        if alo is ahi:
+            c0, c1 = alo * blo, alo * bhi
+            lo, hi = np.minimum(c0, c1), np.maximum(c0, c1)
+        else:
+            c = (alo * blo, alo * bhi, ahi * blo, ahi * bhi)
+            lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
+            hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
+        if np.isnan(np.min(lo)):  # 0 times an infinite bound (of a finite number) is 0
             c = (_times(alo, blo), _times(alo, bhi), _times(ahi, blo), _times(ahi, bhi))
             lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
             hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
@@ -282,6 +311,10 @@ def _scaled(lo: Any, hi: Any, by: float, op: Callable[[Any, Any], Any]) -> Bound
     if by == 0 and op is np.multiply:
         zero = np.where(np.isnan(lo), np.nan, 0.0)
         return Bounds(zero, zero)
+    if by == 1.0:
+        return Bounds(lo, hi)
+    if by == -1.0:
+        return Bounds(-hi, -lo)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         a, b = op(lo, by), op(hi, by)
     if by < 0:
@@ -295,13 +328,20 @@ def _quotient(alo: Any, ahi: Any, blo: Any, bhi: Any) -> Bounds:
     if np.ndim(blo) == 0 and blo == bhi and blo != 0:
         return _scaled(alo, ahi, float(blo), np.divide)
     blo, bhi = np.asarray(blo, dtype=np.float64), np.asarray(bhi, dtype=np.float64)
-    straddle = (blo <= 0) & (bhi >= 0)
-    if straddle.any():  # a divisor that may be 0: the exact tier's case
-        _paths().leave(np.broadcast_to(straddle, np.shape(_paths().active)))
+    with np.errstate(invalid="ignore"):
+        apart = blo.min() > 0 or bhi.max() < 0  # (a NaN is neither)
+    if not apart:
+        straddle = (blo <= 0) & (bhi >= 0)
+        if straddle.any():  # a divisor that may be 0: the exact tier's case
+            _paths().leave(np.broadcast_to(straddle, np.shape(_paths().active)))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        c = (alo / blo, alo / bhi, ahi / blo, ahi / bhi)
-        lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
-        hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
+        if alo is ahi or (np.ndim(alo) == 0 and alo == ahi):  # a point over bounds
+            c0, c1 = alo / blo, alo / bhi
+            lo, hi = np.minimum(c0, c1), np.maximum(c0, c1)
+        else:
+            c = (alo / blo, alo / bhi, ahi / blo, ahi / bhi)
+            lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
+            hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
     return Bounds(_down(lo), _up(hi))
 
 
@@ -380,17 +420,41 @@ def _unsupported(name: str) -> Callable[..., Any]:
 
 _ERF = np.frompyfunc(math.erf, 1, 1)
 _ERFC = np.frompyfunc(math.erfc, 1, 1)
+_SLOPE = float(np.nextafter(2 / math.sqrt(math.pi), np.inf))  # erf's and erfc's steepest
+
+
+def _flat(fn: Any, x: Any, low: float, high: float) -> Bounds:
+    """erf or erfc over bounds from one libm call at each point's middle (a Python call per
+    point is the cost here, so one instead of two): the function moves by at most its
+    steepest slope over the bounds, (2/√π)·e^(−m²) with m the end nearest 0, times the
+    distance to either end (a slope local to the bounds keeps erfc's tails relative), and
+    libm's error is widened as for the others."""
+    b = x if x.__class__ is Bounds else Bounds(*lift(x))
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        if b.lo is b.hi:
+            return _clamped(_widened(*(fn(b.lo).astype(np.float64),) * 2), low, high)
+        middle = b.lo / 2 + b.hi / 2
+        y = fn(middle).astype(np.float64)
+        out = _widened(y, y)
+        near = np.minimum(np.minimum(np.abs(b.lo), np.abs(b.hi)), np.abs(middle))
+        near = np.where((b.lo <= 0) & (b.hi >= 0), 0.0, near)
+        slope = _up(_up(np.exp(-_down(near * near)) * (1 + WIDEN)) * _SLOPE)
+        reach = np.maximum(middle - b.lo, b.hi - middle) * (1 + 2.0**-50)  # their roundings
+        reach = _up(_up(reach) * slope)
+        out = Bounds(_down(out.lo - reach), _up(out.hi + reach))
+    return _clamped(out, low, high)
+
+
+def _clamped(b: Bounds, low: float, high: float) -> Bounds:
+    return Bounds(np.maximum(b.lo, low), np.minimum(b.hi, high))
 
 
 def erf(x: Any) -> Bounds:
-    out = _increasing(lambda v: _ERF(v).astype(np.float64), x)
-    return Bounds(np.maximum(out.lo, -1.0), np.minimum(out.hi, 1.0))
+    return _flat(_ERF, x, -1.0, 1.0)
 
 
-def erfc(x: Any) -> Bounds:  # decreasing: the upper end's value bounds it below
-    b = x if x.__class__ is Bounds else Bounds(*lift(x))
-    out = _increasing(lambda v: _ERFC(v).astype(np.float64), Bounds(b.hi, b.lo))
-    return Bounds(np.maximum(out.lo, 0.0), np.minimum(out.hi, 2.0))
+def erfc(x: Any) -> Bounds:
+    return _flat(_ERFC, x, 0.0, 2.0)
 
 
 def power(x: Any, a: Any) -> Bounds:
@@ -467,34 +531,45 @@ def nearest(values: np.ndarray, fmt: str) -> np.ndarray:
 # -- evaluation over points, and what a dtype's check needs -----------------------------------
 
 
-BLOCK = 1 << 14  # points evaluated at once: each array stays in the core's cache
+BLOCK = 16384  # points evaluated at once: each array stays in the core's cache
 
 
 def evaluate(
-    fn: Callable[[Bounds], list[Any]], xs: np.ndarray, width: int
+    fn: Callable[[Bounds], list[Any]],
+    xs: np.ndarray,
+    width: int,
+    judge: Callable[[slice, list[np.ndarray], list[np.ndarray]], np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """``fn`` (bounds of the points → ``width`` outputs, each bounds or an interval of the
     exact tier, the same at every point) at every point of ``xs``, path by path, a block of
     points at a time. (Lower bounds per output, upper bounds per output, where the fast tier
-    has them.)"""
+    has them: NaN elsewhere.) ``judge(block, lows, highs)``, given, says where a block's
+    bounds settle what the caller needs, while its arrays are in the core's cache."""
+    n = len(xs)
+    los = [np.empty(n) for _ in range(width)]
+    his = [np.empty(n) for _ in range(width)]
+    ok = np.empty(n, dtype=bool)
     with np.errstate(all="ignore"):  # infinities and NaN are bounds here, not accidents
-        if len(xs) <= BLOCK:
-            return _evaluate(fn, xs, width)
-        parts = [_evaluate(fn, xs[i : i + BLOCK], width) for i in range(0, len(xs), BLOCK)]
-    return (
-        [np.concatenate([p[0][k] for p in parts]) for k in range(width)],
-        [np.concatenate([p[1][k] for p in parts]) for k in range(width)],
-        np.concatenate([p[2] for p in parts]),
-    )
+        for start in range(0, n, BLOCK):
+            block = slice(start, min(start + BLOCK, n))
+            lo, hi = [v[block] for v in los], [v[block] for v in his]
+            _evaluate(fn, xs[block], lo, hi, ok[block])
+            if judge is not None:
+                ok[block] &= judge(block, lo, hi)
+    return los, his, ok
 
 
 def _evaluate(
-    fn: Callable[[Bounds], list[Any]], xs: np.ndarray, width: int
-) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    fn: Callable[[Bounds], list[Any]],
+    xs: np.ndarray,
+    los: list[np.ndarray],
+    his: list[np.ndarray],
+    ok: np.ndarray,
+) -> None:
+    """One block: its outputs' bounds into ``los`` and ``his``, and where they hold into
+    ``ok``."""
     n = len(xs)
-    los = [np.full(n, np.nan) for _ in range(width)]
-    his = [np.full(n, np.nan) for _ in range(width)]
-    ok = np.zeros(n, dtype=bool)
+    ok[:] = False
     queue: list[tuple[list[bool], np.ndarray]] = [([], np.arange(n))]
     runs = 0
     while queue and runs < MAX_PATHS:
@@ -512,12 +587,16 @@ def _evaluate(
         if outs is None:
             continue
         keep = paths.active
+        every = len(where) == n and bool(keep.all())  # the one path of the whole block
+        at = slice(None) if every else where[keep]
         for k, out in enumerate(outs):
             lo, hi = lift(out) or (np.nan, np.nan)
-            los[k][where[keep]] = np.broadcast_to(lo, keep.shape)[keep]
-            his[k][where[keep]] = np.broadcast_to(hi, keep.shape)[keep]
-        ok[where[keep]] = True
-    return los, his, ok
+            los[k][at] = lo if every else np.broadcast_to(lo, keep.shape)[keep]
+            his[k][at] = hi if every else np.broadcast_to(hi, keep.shape)[keep]
+        ok[at] = True
+    if not ok.all():
+        for v in (*los, *his):
+            v[~ok] = np.nan
 
 
 def decided(
@@ -551,19 +630,19 @@ def decided(
         if dtype == "float64" or got is None:
             return point
         g = np.asarray(got, dtype=np.float64).reshape(-1)
-        rlo, rhi = round_array(lo, dtype), round_array(hi, dtype)
-        same = rlo == rhi
+        rlo = round_array(lo, dtype)
+        same = rlo == round_array(hi, dtype)
         zero = same & (rlo == 0)
-        # torch's error |g − τ|/ulp(τ) is linear in τ within a binade: its extremes over
-        # [lo, hi] are at the ends (0 where g lies between), and where the bounds lie in two
-        # binades also at the edge between them, in both binades' ulps
+        # torch's error |g − τ|/ulp(τ) is linear in τ within a binade: over [lo, hi] it lies
+        # within (hi − lo)/ulp of its value a at lo. Where the bounds lie in two binades, its
+        # extremes are at the ends and at the edge between them, in both binades' ulps.
         bits, lowest = FORMATS[dtype][0], FORMATS[dtype][1]
         _, elo = np.frexp(lo)
         _, ehi = np.frexp(hi)
         u = np.ldexp(1.0, np.maximum(elo - 1, lowest) - bits)
-        a, b = np.abs(g - lo) / u, np.abs(g - hi) / u
-        most = np.maximum(a, b)
-        least = np.minimum(a, b)
+        width = (hi - lo) / u
+        a = np.abs(g - lo) / u
+        most, least = a + width, a - width
         two = np.flatnonzero(elo != ehi)
         if two.size:
             l2, h2, g2 = lo[two], hi[two], g[two]
@@ -573,12 +652,19 @@ def decided(
             ends = [np.abs(g2 - l2) / ul, np.abs(g2 - h2) / uh]
             ends += [np.abs(g2 - edge) / ul, np.abs(g2 - edge) / uh]
             most[two], least[two] = np.maximum.reduce(ends), np.minimum.reduce(ends)
-        least = np.where((g >= lo) & (g <= hi), 0.0, least)
+            least[two] = np.where((g2 >= l2) & (g2 <= h2), 0.0, least[two])
         settled = (most - least) <= PRECISION * np.maximum(1.0, least)
         for limit in limits:
             settled &= (most < limit) | (least > limit)
-        settled &= (g / 2 < lo) | (g / 2 > hi)
-        signed = (lo > 0) | (hi < 0)
+        half = g * 0.5
+        settled &= (half < lo) | (half > hi)
+        settled &= (lo > 0) | (hi < 0)  # of one sign
+        finite = np.isfinite(rlo)
+        finite &= same
         # torch's inf or NaN against a finite truth: infinitely far, whatever the truth is
-        wild = same & np.isfinite(rlo) & ~np.isfinite(g)
-        return point | zero | wild | (same & signed & settled & np.isfinite(g) & np.isfinite(rlo))
+        wild = np.isfinite(g)
+        settled &= wild
+        settled &= finite
+        np.logical_not(wild, out=wild)
+        wild &= finite
+        return point | zero | wild | settled

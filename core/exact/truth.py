@@ -370,20 +370,35 @@ def _fast(
     if len(result.inputs) != 1:
         return None
     xs = np.asarray(next(iter(result.inputs.values())), dtype=np.float64).reshape(-1)
-    finite = np.flatnonzero(np.isfinite(xs))
-    found = fast_bounds(points, next(iter(result.inputs)), xs[finite])
+    finite: Any = np.isfinite(xs)
+    finite = slice(None) if finite.all() else np.flatnonzero(finite)
+    name = points.orders[0][0] if points.orders else ""
+    width = 1 + (points.orders[0][1] if points.orders else 0)
+    gots = [
+        result.value if k == 0 else result.derivatives.get(k, {}).get(name) for k in range(width)
+    ]
+    gots = [None if g is None else np.reshape(g, -1)[finite] for g in gots]
+    size = len(xs) if isinstance(finite, slice) else len(finite)
+    middles = [np.empty(size) for _ in gots]
+
+    def judge(block: slice, los: list[np.ndarray], his: list[np.ndarray]) -> np.ndarray:
+        ok = np.ones(block.stop - block.start, dtype=bool)
+        for lo, hi, got, middle in zip(los, his, gots, middles, strict=True):
+            if got is not None:
+                ok &= fast.decided(lo, hi, got[block], result.dtype, limits)
+            middle[block] = np.where(lo == hi, lo, lo / 2 + hi / 2)
+        return ok
+
+    found = fast_bounds(points, next(iter(result.inputs)), xs[finite], judge)
     if found is None:
         return None
-    los, his, ok = found
+    ok = found[2]
+    if isinstance(finite, slice):
+        return middles, ok
     values = []
-    name = points.orders[0][0] if points.orders else ""
-    for k, (lo, hi) in enumerate(zip(los, his, strict=True)):
-        got = result.value if k == 0 else result.derivatives.get(k, {}).get(name)
-        if got is not None:
-            ok &= fast.decided(lo, hi, np.reshape(got, -1)[finite], result.dtype, limits)
+    for middle in middles:
         column = np.full(xs.shape, np.nan)
-        with np.errstate(over="ignore", invalid="ignore"):
-            column[finite] = np.where(lo == hi, lo, lo / 2 + hi / 2)
+        column[finite] = middle
         values.append(column)
     where = np.zeros(xs.shape, dtype=bool)
     where[finite] = ok
@@ -391,11 +406,15 @@ def _fast(
 
 
 def fast_bounds(
-    points: Points, variable: str, xs: np.ndarray
+    points: Points,
+    variable: str,
+    xs: np.ndarray,
+    judge: Callable[[slice, list[np.ndarray], list[np.ndarray]], np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray] | None:
     """The fast tier's bounds of the value and derivatives 1…order of a one-variable
     elementwise program at finite points ``xs``: (lower bounds, upper bounds, where it has
-    them), or None where it has no bounds for the program (the exact tier's then)."""
+    them), or None where it has no bounds for the program (the exact tier's then);
+    ``judge``: as :func:`fast.evaluate` takes it."""
     if len(points.orders) > 1:
         return None
     order = points.orders[0][1] if points.orders else 0
@@ -411,7 +430,7 @@ def fast_bounds(
         return y.derivatives()
 
     try:
-        return fast.evaluate(at, xs, order + 1)
+        return fast.evaluate(at, xs, order + 1, judge)
     except Exception:  # no bounds here (fast.Unsupported, or an operation Bounds lacks):
         return None  # the exact tier's, which always has them
 
