@@ -91,6 +91,7 @@ def _table(
     grid: sweeps.Grid,
     width: int = 80,
     dtypes: list[str] | None = None,
+    device: str = "cpu",
 ) -> Any:
     from rich import box
     from rich.console import Group
@@ -167,7 +168,7 @@ def _table(
     for cells in body:
         table.add_row(*(cells[c] for c in kept))
     caption = (
-        f"torch {sweeps.torch_version()} against the true value (arbitrary precision), "
+        f"{_measurer(device)} against the true value (arbitrary precision), "
         f"in ulps of each dtype, over {sweeps.grid_words(grid, dtypes)}. > N ulp: points (and "
         "where) more than "
         f"{_limits(limit)} off; all digits lost: relative error ≥ 1; wrong: NaN or inf "
@@ -180,6 +181,14 @@ def _table(
     group = Group(table, Text(caption, style="dim"))
     group.width = max(needed, width)  # what print_rich gives it
     return group
+
+
+def _measurer(device: str) -> str:
+    """Who computed torch's numbers, as a caption says it: "torch 2.13.0", and on a device
+    other than the CPU, which one ("torch … on NVIDIA H200 (CUDA 13.0, sm_90)")."""
+    if device == "cpu":
+        return f"torch {sweeps.torch_version()}"
+    return machine.words(machine.identity(device))
 
 
 def fitted_widths(natural: list[int], least: list[int], room: int) -> list[int]:
@@ -259,6 +268,7 @@ def _estimate(
     limit: float | None,
     samples: dict[str, np.ndarray],
     counts: dict[str, int],
+    device: str = "cpu",
 ) -> float:
     """The sweep's seconds, measured on its own points drawn at random (``samples``, per
     dtype) through the sweep itself (torch, the fast tier, the arbitrary-precision tier for
@@ -269,7 +279,7 @@ def _estimate(
     def timed(spec: Any, dtype: str, values: np.ndarray) -> float:
         start = time.perf_counter()
         grid = ",".join(map(repr, values.tolist()))
-        for _ in sweeps.sweep(spec, grid, [dtype], order, params, limit):
+        for _ in sweeps.sweep(spec, grid, [dtype], order, params, limit, device=device):
             pass
         return time.perf_counter() - start
 
@@ -333,7 +343,8 @@ def _grid(
     for dtype, count in counts.items():
         if dtype in ("float32", "float64") and not bounded:
             params = options["function_params"]
-            took = _estimate(specs, params, 1, None, _sample(grid, [dtype]), {dtype: count})
+            sample = _sample(grid, [dtype])
+            took = _estimate(specs, params, 1, None, sample, {dtype: count}, options["device"])
             raise BadParameter(
                 f"--exhaustive over {dtype} is {count:,} inputs: about "
                 f"{_duration(took)} of the reference here",
@@ -374,6 +385,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     from actgrad.cli.plot import FILE_TYPES, parse_size
 
     specs = sweeps.functions(items, options["all"])
+    options["device"] = machine.resolved(options.get("device"))  # refused here when absent
     exhaustive = bool(options.get("exhaustive"))
     dtypes = _dtypes(options["dtypes"] or ("float16,bfloat16" if exhaustive else None))
     order = parse_int(options["order"], "--order", 0, 4) if options["order"] is not None else 2
@@ -416,14 +428,14 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
             f"the sweep needs {points:,} reference evaluations, over the budget of {budget:,}",
             "use fewer points (--x), dtypes (--dtypes) or functions, or raise --max-points",
         )
-    seconds = _estimate(specs, params, order, limit, sample, counts)
+    seconds = _estimate(specs, params, order, limit, sample, counts, options["device"])
     if seconds > QUIET_SECONDS:
         sys.stderr.write(
             f"actgrad: accuracy: {points:,} reference evaluations, about "
             f"{seconds:.0f} s (Ctrl-C stops)\n"
         )
     started = time.perf_counter()
-    rows = list(_run(specs, grid, dtypes, order, params, limit, cap, points))
+    rows = list(_run(specs, grid, dtypes, order, params, limit, cap, points, options["device"]))
     took = time.perf_counter() - started
     if output or options["plot"]:
         _draw(rows, options, size, exhaustive)
@@ -450,7 +462,8 @@ def _write_rows(
         data = {
             "format": JSON_FORMAT,
             "torch": sweeps.torch_version(),
-            "machine": machine.identity(),
+            "device": options["device"],
+            "machine": machine.identity(options["device"]),
             "grid": _grid_name(grid),
             "points": size_of_grid,
             "dtypes": dtypes,
@@ -465,7 +478,7 @@ def _write_rows(
     elif fmt == "plain":
         write(_plain(rows, limit, options["header"]))
     else:
-        table = _table(rows, limit, grid, width(), dtypes)
+        table = _table(rows, limit, grid, width(), dtypes, options["device"])
         print_rich(table, table.width)
 
 
@@ -512,7 +525,8 @@ def _run_sharded(
     )
     scheduler = options["scheduler"]
     cap = parse_cap(options["max_elements"])
-    todo = exhaustive.tasks(specs, grid, dtypes, order, params, limit, min(exhaustive.SHARD, cap))
+    shard = min(exhaustive.SHARD, cap)
+    todo = exhaustive.tasks(specs, grid, dtypes, order, params, limit, shard, options["device"])
     if not todo:
         raise BadParameter(
             f"no {' or '.join(dtypes)} number lies in --x {options['x']}", "widen it"
@@ -619,7 +633,7 @@ def _draw(rows: list[sweeps.Row], options: dict[str, Any], size: Any, exhaustive
             xs_sorted,
             curves,
             size,
-            title=f"torch {sweeps.torch_version()} against the true value: {names}",
+            title=f"{_measurer(options['device'])} against the true value: {names}",
             ylabel="log10(1 + error in ulps)",
             x_scale=scale,
         )
@@ -643,11 +657,12 @@ def _run(
     limit: float | None,
     cap: int,
     points: int,
+    device: str = "cpu",
 ) -> Any:
     """The sweep's rows, with a progress bar on stderr when it is a terminal."""
     if not sys.stderr.isatty():
         for spec in specs:
-            yield from sweeps.sweep(spec, grid, dtypes, order, params, limit, cap)
+            yield from sweeps.sweep(spec, grid, dtypes, order, params, limit, cap, device=device)
         return
     from rich.console import Console
     from rich.progress import Progress
@@ -665,4 +680,5 @@ def _run(
                 limit,
                 cap,
                 progress=lambda n: bar.advance(task, n),
+                device=device,
             )

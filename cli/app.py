@@ -360,6 +360,14 @@ def accuracy(
             help="Dtypes to measure (default float64,float32,float16,bfloat16).",
         ),
     ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            metavar="DEVICE",
+            help="Whose kernels to measure: cpu | cuda | cuda:N | mps | auto (default cpu).",
+        ),
+    ] = None,
     order: Annotated[
         str | None,
         typer.Option("--order", metavar="N", help="Derivatives up to N (default 2; 0: values)."),

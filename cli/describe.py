@@ -6,7 +6,7 @@ from typing import Any
 
 from actgrad.core.accuracy import generated_accuracy
 from actgrad.core.functions import registry
-from actgrad.core.machine import words
+from actgrad.core.machine import device_of, words
 from actgrad.core.options import default_ulps
 
 
@@ -254,6 +254,11 @@ def accuracy_lines(spec: registry.FunctionSpec) -> list[str]:
             f"{words(generated_accuracy.MACHINE)}; actgrad accuracy {spec.command} "
             "measures it on this machine, over any range"
         )
+        if device_of(generated_accuracy.MACHINE) == "cpu":
+            out.append(
+                "these are the CPU's kernels; a GPU's round differently and are not measured "
+                f"here: actgrad accuracy {spec.command} --device cuda measures them there"
+            )
     return out
 
 

@@ -191,7 +191,17 @@ REGION = {
 ACCURACY: dict[str, Any] = {
     "type": "object",
     "description": "`actgrad accuracy ... --json`: torch's error over a range, per dtype",
-    "required": ["format", "torch", "grid", "points", "dtypes", "order", "rows"],
+    "required": [
+        "format",
+        "torch",
+        "device",
+        "machine",
+        "grid",
+        "points",
+        "dtypes",
+        "order",
+        "rows",
+    ],
     "properties": {
         "format": FORMAT,
         "torch": {"type": "string"},
@@ -209,9 +219,16 @@ ACCURACY: dict[str, Any] = {
         "order": {"type": "integer"},
         "ulps": {"type": ["integer", "null"]},
         "seconds": {"type": "number"},
+        "device": {
+            "type": "string",
+            "description": "the device whose kernels were measured, as torch names it: cpu, "
+            "cuda:0, mps",
+        },
         "machine": {
             "type": "object",
-            "description": "what measured it: torch's version and build, the CPU, its capability",
+            "description": "what measured it: torch's version and build, the CPU, its "
+            "capability (torch's CPU kernels; a GPU's: sm_XY), and on a GPU its name (gpu), "
+            "CUDA version (cuda) and device",
             "additionalProperties": {"type": "string"},
         },
         "rows": {

@@ -57,6 +57,7 @@ class Task:
     first: int
     last: int
     index: int  # its place in the sweep (the order tallies merge in)
+    device: str = "cpu"  # where torch computes
 
     @property
     def points(self) -> int:
@@ -76,21 +77,22 @@ def tasks(
     params: dict[str, Any],
     limit: float | None,
     shard: int = SHARD,
+    device: str = "cpu",
 ) -> list[Task]:
-    """The shards of a sweep, in order."""
+    """The shards of a sweep, in order, torch's numbers computed on ``device``."""
     out: list[Task] = []
     for spec in specs:
         own = _own(spec, params)
         n = sweeps.orders(spec, order)
         for dtype in dtypes:
-            if dtype in spec.no_cpu_kernel({**spec.defaults(), **own}):
+            if device == "cpu" and dtype in spec.no_cpu_kernel({**spec.defaults(), **own}):
                 continue
             first, last = grid.keys(dtype)
             over = float(default_ulps(dtype) if limit is None else limit)
             for start in range(first, last + 1, shard):
                 end = min(start + shard - 1, last)
                 key = tuple(sorted(own.items()))
-                out.append(Task(spec.name, key, dtype, n, over, start, end, len(out)))
+                out.append(Task(spec.name, key, dtype, n, over, start, end, len(out), device))
     return out
 
 
@@ -158,6 +160,7 @@ def _judged(task: Task, keys: np.ndarray) -> tuple[dict[str, Tally], np.ndarray]
         dict(task.params),
         order=task.order,
         dtype=task.dtype,
+        device=task.device,
         max_elements=None,
     )
     req = replace(template, inputs={"x": Values((array("d", xs.tobytes()),), (n,))})
@@ -443,12 +446,16 @@ def median(hist: dict[int, int]) -> float | None:
 
 def identity(task_list: list[Task]) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: the shards, actgrad and its code, torch
-    and the CPU (a shard computed elsewhere is another machine's measurement)."""
+    and the CPU or GPU (a shard computed elsewhere is another machine's measurement)."""
     from ... import __version__
 
-    shards = [(t.function, t.params, t.dtype, t.order, t.limit, t.first, t.last) for t in task_list]
+    shards = [
+        (t.function, t.params, t.dtype, t.order, t.limit, t.first, t.last, t.device)
+        for t in task_list
+    ]
     digest = hashlib.sha256(orjson.dumps(shards)).hexdigest()
-    return {"shards": digest, "actgrad": __version__, "code": _code(), **machine.identity()}
+    device = task_list[0].device if task_list else "cpu"
+    return {"shards": digest, "actgrad": __version__, "code": _code(), **machine.identity(device)}
 
 
 def _code() -> str:

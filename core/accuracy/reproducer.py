@@ -116,6 +116,22 @@ def tensor_text(t: Any, requires_grad: bool = False) -> str:
     return f"torch.tensor({values}, dtype=torch.{dtype}{extra}{grad})"
 
 
+def _range_text(values: Any, dtype: str, device: str, grad: bool) -> str | None:
+    """``torch.linspace(a, b, n, …)`` where the input is one range ``a:b:n``: made as actgrad
+    makes it (in the dtype on the CPU, then moved), so bit for bit the same; None otherwise."""
+    from ..parse.inputs import Linspace
+
+    pieces = getattr(values, "pieces", ())
+    if len(pieces) != 1 or not isinstance(pieces[0], Linspace) or len(values.shape) != 1:
+        return None
+    r = pieces[0]
+    ends = f"{number_text(r.start, 'float64')}, {number_text(r.stop, 'float64')}"
+    text = f"torch.linspace({ends}, {r.count}, dtype=torch.{dtype})"
+    if device != "cpu":
+        text += f'.to("{device}")'
+    return text + (".requires_grad_()" if grad else "")
+
+
 def filled_text(v: float, shape: tuple[int, ...], dtype: str, device: str, grad: bool) -> str:
     """``torch.full(shape, v, …)``: every element the same input."""
     extra = "" if device == "cpu" else f', device="{device}"'
@@ -442,8 +458,10 @@ def _inputs(
     their source lines."""
     import torch
 
+    from ..evaluator.engine import resolve_device
+
     dtype = getattr(torch, req.dtype)
-    device = torch.device("cpu" if req.device == "auto" else req.device)
+    device = resolve_device(req.device)  # auto: the device the request ran on
     leaves = set(req.wrt) if where.order > 0 else set()
     tensors: dict[str, Any] = {}
     lines: list[str] = []
@@ -454,7 +472,8 @@ def _inputs(
             text = tensor_text(t)
         elif form == "whole":
             t = torch.tensor(array, dtype=torch.float64).to(device=device, dtype=dtype)
-            text = tensor_text(t, grad)
+            text = _range_text(req.inputs.get(name), req.dtype, str(device), grad)
+            text = text or tensor_text(t, grad)
         else:
             full = array.shape == where.shape
             point = float(array.reshape(-1)[where.flat if full else 0])
@@ -490,7 +509,10 @@ def build(
     """The reproducer of torch's number ``got`` at ``where``, what it gives here (None: it
     raised) and what it prints. Elementwise programs try the point alone first; where torch's
     scalar code gives another number than the vectorized code actgrad ran, LANES copies."""
-    forms = ["scalar", "lanes"] if _elementwise(req) else ["whole"]
+    forms = ["whole"]
+    if _elementwise(req):  # the point alone, then its lanes; the whole input where it is short
+        ranges = all(_range_text(v, "float64", "cpu", False) for v in req.inputs.values())
+        forms = ["scalar", "lanes", *(["whole"] if ranges else [])]
     tried: list[tuple[Reproducer, float | None, str]] = []
     for form in forms:
         code, call = _script(req, inputs, where, form, claim)
@@ -513,8 +535,7 @@ def same(a: float, b: float) -> bool:
 def _elementwise(req: Request) -> bool:
     program = req.program
     return (
-        req.device in ("cpu",)
-        and program.elementwise
+        program.elementwise
         and not program.stochastic
         and req.cotangent is None
         and program.dim is None

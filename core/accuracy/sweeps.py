@@ -434,9 +434,11 @@ def sweep(
     limit: float | None = None,
     max_elements: int | None = None,
     progress: Callable[[int], None] | None = None,
+    device: str = "cpu",
 ) -> Iterator[Row]:
-    """One Row per dtype and quantity of ``spec`` over ``grid`` (any --x form); ``limit``:
-    the regions more ulps off than this (None: the dtype's --check default)."""
+    """One Row per dtype and quantity of ``spec`` over ``grid`` (any --x form), torch's
+    numbers computed on ``device``; ``limit``: the regions more ulps off than this (None: the
+    dtype's --check default)."""
     from ..evaluator.engine import torch_result  # torch
 
     own = {
@@ -448,10 +450,18 @@ def sweep(
     n = orders(spec, order)
     dim_function = spec.along_dim
     for dtype in dtypes:
-        if dtype in spec.no_cpu_kernel({**spec.defaults(), **own}):
+        if device == "cpu" and dtype in spec.no_cpu_kernel({**spec.defaults(), **own}):
             continue
         inputs = _inputs(spec, grid, dtype)
-        req = build_request(spec.name, inputs, own, order=n, dtype=dtype, max_elements=max_elements)
+        req = build_request(
+            spec.name,
+            inputs,
+            own,
+            order=n,
+            dtype=dtype,
+            device=device,
+            max_elements=max_elements,
+        )
         result = torch_result(req)
         over = default_ulps(dtype) if limit is None else limit
         try:

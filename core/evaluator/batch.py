@@ -196,7 +196,7 @@ def _own_rows(
     own = np.zeros(len(xs), dtype=bool)  # notes that name the row's own numbers
     for g in grads:
         own |= np.isnan(g) & np.isfinite(x_np)
-    live = notes.live_accuracy_mask(spec, params, key.dtype, x_np, got)
+    live = notes.live_accuracy_mask(spec, params, key.dtype, x_np, got, str(x.device))
     if live is not None:
         own |= live
     else:

@@ -532,8 +532,11 @@ def activation_notes(
     if spec.pointwise:
         notes += nan_derivative_notes(spec.name, x_np, derivatives)
         got = [value, *got_derivatives(derivatives)]
-        live = live_accuracy_notes(spec, params, dtype, x_np, got)
-        notes += live if live is not None else accuracy_notes(spec, params, dtype, order, x_np)
+        device = str(x.device)
+        live = live_accuracy_notes(spec, params, dtype, x_np, got, device)
+        if live is None:
+            live = accuracy_notes(spec, params, dtype, order, x_np, device)
+        notes += live
     if scalar_note:
         got = [value, *got_derivatives(derivatives)]
         notes += scalar_code_notes(spec, params, dtype, order, x, got)

@@ -123,12 +123,24 @@ def where_measured(spec: registry.FunctionSpec) -> str:
     )
 
 
+def _on_cpu(device: str) -> bool:
+    return device.partition(":")[0] == "cpu"
+
+
 def accuracy_notes(
-    spec: registry.FunctionSpec, params: dict, dtype: str, order: int, x: np.ndarray
+    spec: registry.FunctionSpec,
+    params: dict,
+    dtype: str,
+    order: int,
+    x: np.ndarray,
+    device: str = "cpu",
 ) -> list[str]:
     """Where the accuracy report measured torch to be more ulps off than --check allows, or
     to lose every digit, and an input lies there: one note per quantity, naming the region
-    with the most inputs (every digit lost first among equals) and counting the rest."""
+    with the most inputs (every digit lost first among equals) and counting the rest. The
+    report measures the CPU's kernels: on another device (whose kernels round differently)
+    one note says so instead, where the CPU's report would have spoken, and how to measure
+    that device."""
     out = []
     for k, runs in _measured(spec, params, dtype, order):
         found = [
@@ -136,6 +148,15 @@ def accuracy_notes(
         ]
         if not found:
             continue
+        if not _on_cpu(device):
+            kind = device.partition(":")[0]
+            return [
+                f"in {dtype} torch's {spec.name} on {kind} is not measured: the accuracy "
+                f"report's regions near these inputs are the CPU's "
+                f"({machine.words(generated_accuracy.MACHINE)}), and {kind}'s kernels round "
+                f"differently; actgrad accuracy {spec.command} --device {kind} measures it "
+                "there; --check judges each number"
+            ]
         inside, i = max(found)
         low, high, lost, words = runs[-i]
         outside = (x < low) | (x > high)  # regions overlap (every digit lost ⊂ > N ulps off)
@@ -162,10 +183,12 @@ LIVE_SECONDS = 2.0  # … within this long
 Judged = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-def judged_live(size: int) -> bool:
-    """Whether a result of ``size`` inputs is judged by the live reference (on a machine the
-    report was not measured on) rather than by the report."""
-    return size <= LIVE_POINTS and not machine.same(generated_accuracy.MACHINE)
+def judged_live(size: int, device: str = "cpu") -> bool:
+    """Whether a result of ``size`` inputs is judged by the live reference (on a machine or
+    device the report was not measured on) rather than by the report."""
+    if size > LIVE_POINTS:
+        return False
+    return not _on_cpu(device) or not machine.same(generated_accuracy.MACHINE)
 
 
 def _live(
@@ -175,12 +198,13 @@ def _live(
     x: np.ndarray,
     got: list[np.ndarray],
     rows: bool = False,
+    device: str = "cpu",
 ) -> Judged | None:
     """Per quantity: (every digit lost, over --check's ulps, the true values), element by
     element, from the live reference; None where the report speaks instead (on the machine
     it was measured on, or for more than LIVE_POINTS inputs, unless each element is a result
     of its own: ``rows``) or there is no reference."""
-    if not judged_live(1 if rows else x.size):
+    if not judged_live(1 if rows else x.size, device):
         return None
     from ..accuracy.ulps import lost, ulp_errors
     from ..exact import reference, truth  # mpmath
@@ -201,15 +225,23 @@ def _live(
 
 
 def live_accuracy_notes(
-    spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray, got: list[np.ndarray]
+    spec: registry.FunctionSpec,
+    params: dict,
+    dtype: str,
+    x: np.ndarray,
+    got: list[np.ndarray],
+    device: str = "cpu",
 ) -> list[str] | None:
     """On a machine the accuracy report was not measured on (its numbers may differ there),
     a small result is judged by the live reference instead: a note per quantity that loses
     every digit or is more ulps off than --check allows. None where the report speaks."""
-    judged = _live(spec, params, dtype, x, got)
+    judged = _live(spec, params, dtype, x, got, device=device)
     if judged is None:
         return None
     limit = default_ulps(dtype)
+    kind = device.partition(":")[0]
+    here = "on this machine" if kind == "cpu" else f"for {kind}'s numbers"
+    there = "" if kind == "cpu" else f" --device {kind}"
     out = []
     for k, ((gone, err, true), mine) in enumerate(zip(judged, got, strict=True)):
         bad = err > limit
@@ -221,18 +253,23 @@ def live_accuracy_notes(
             f"in {dtype} torch's {spec.name}{PRIMES[k]} {what} at x = "
             f"{float(x.reshape(-1)[at]):.10g} (torch {float(mine.reshape(-1)[at]):.6g}, true "
             f"{float(true[at]):.6g}; {counted(int(bad.sum()), 'input')}; judged against the true "
-            f"value on this machine, as --check does; actgrad accuracy {spec.command} measures "
+            f"value {here}, as --check does; actgrad accuracy {spec.command}{there} measures "
             "a range)"
         )
     return out
 
 
 def live_accuracy_mask(
-    spec: registry.FunctionSpec, params: dict, dtype: str, x: np.ndarray, got: list[np.ndarray]
+    spec: registry.FunctionSpec,
+    params: dict,
+    dtype: str,
+    x: np.ndarray,
+    got: list[np.ndarray],
+    device: str = "cpu",
 ) -> np.ndarray | None:
     """The elements :func:`live_accuracy_notes` would speak of, each judged as a result of
     its own (batch rows); None where the report speaks."""
-    judged = _live(spec, params, dtype, x, got, rows=True)
+    judged = _live(spec, params, dtype, x, got, rows=True, device=device)
     if judged is None:
         return None
     limit = default_ulps(dtype)
