@@ -12,6 +12,7 @@ script, and prints medians and their ratio.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -172,10 +173,14 @@ def fast_tier(names: list[str], orders: list[int], points: int, exact_points: in
             start = time.perf_counter()
             result = torch_result(req)
             own = time.perf_counter() - start
-            truth._CACHE.clear()
-            start = time.perf_counter()
-            found, _ = truth.truths(result, req.program, limit=None, seconds=None, limits=(64.0,))
-            took = time.perf_counter() - start
+            took = math.inf
+            for _ in range(2):  # the best of two: the first builds the program's form once
+                truth._CACHE.clear()
+                start = time.perf_counter()
+                found, _ = truth.truths(
+                    result, req.program, limit=None, seconds=None, limits=(64.0,)
+                )
+                took = min(took, time.perf_counter() - start)
             fast = sum(int(np.sum(t.fast)) for t in found.values() if t.fast is not None)
             numbers = sum(t.hi.size for t in found.values())
             saved, truth._fast = truth._fast, lambda *a: None
