@@ -385,7 +385,9 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     from actgrad.cli.plot import FILE_TYPES, parse_size
 
     specs = sweeps.functions(items, options["all"])
-    options["device"] = machine.resolved(options.get("device"))  # refused here when absent
+    from actgrad.core.evaluator.engine import resolved  # torch
+
+    options["device"] = resolved(options.get("device"))  # refused here when absent
     exhaustive = bool(options.get("exhaustive"))
     dtypes = _dtypes(options["dtypes"] or ("float16,bfloat16" if exhaustive else None))
     order = parse_int(options["order"], "--order", 0, 4) if options["order"] is not None else 2

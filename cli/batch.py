@@ -27,6 +27,7 @@ from actgrad import core
 from actgrad.cli import files
 from actgrad.cli.commands import (
     add_function_commands,
+    evaluate_devices,
     evaluate_dtypes,
     grad_names,
     make_expr_command,
@@ -35,7 +36,7 @@ from actgrad.cli.commands import (
 from actgrad.cli.exits import ExitStatus
 from actgrad.cli.output import write
 from actgrad.cli.render import render_json, render_json_rows
-from actgrad.core.command_options import dtype_list, no_stdin, request_of
+from actgrad.core.command_options import device_list, dtype_list, no_stdin, request_of
 from actgrad.core.errors import ActgradError, BadInput, BadParameter
 from actgrad.core.evaluator.batch import GroupKey, evaluate_group, scalar_key
 from actgrad.core.functions import registry
@@ -141,11 +142,15 @@ def _request(name: str, options: dict[str, Any], max_elements: int) -> Any:
                 f"drop {flag} from the line",
             )
     request = request_of(name, options, no_stdin, max_elements=max_elements)
-    return Compare(request, dtype_list(options["dtypes"])) if options.get("dtypes") else request
+    if options.get("dtypes"):
+        return Compare(request, dtype_list(options["dtypes"]))
+    if options.get("devices"):
+        return Sides(request, device_list(options["devices"]))
+    return request
 
 
 def json_request(data: dict, max_elements: int) -> Any:
-    """A JSON request object as a Request (or a Compare, with "dtypes")."""
+    """A JSON request object as a Request (a Compare with "dtypes", Sides with "devices")."""
     return _request(*json_options(data), max_elements)
 
 
@@ -164,6 +169,24 @@ class Compare:
         from actgrad.cli.render import render_dtypes_json
 
         return render_dtypes_json(*evaluate_dtypes(self.request, self.dtypes), None)
+
+
+@dataclass(frozen=True)
+class Sides:
+    """A line with --devices: its request on each device, side by side, each judged against
+    the true value (the command line's JSON)."""
+
+    request: Any
+    devices: list[str]
+
+    @property
+    def inputs(self) -> dict:
+        return self.request.inputs
+
+    def answer(self) -> bytes:
+        from actgrad.cli.render import render_devices_json
+
+        return render_devices_json(evaluate_devices(self.request, self.devices), None)
 
 
 _COMMANDS: dict[str, Any] = {}
@@ -490,7 +513,7 @@ class Batch:
             request = line.request
             answer = (
                 request.answer()
-                if type(request) is Compare
+                if type(request) in (Compare, Sides)
                 else render_json(core.evaluate(request))
             )
             _ok(line, answer[:-1])

@@ -23,6 +23,7 @@ from actgrad.core.command_options import (
     VALUES_HELP,
     Option,
     activation_param_options,
+    device_list,
     dtype_list,
     expr_options,
     expr_request,
@@ -104,6 +105,16 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
         _emit_dtypes(
             request,
             dtype_list(options["dtypes"]),
+            fmt,
+            digits,
+            options["header"],
+            options.get("quiet", False),
+        )
+        return
+    if options.get("devices"):
+        _emit_devices(
+            request,
+            device_list(options["devices"]),
             fmt,
             digits,
             options["header"],
@@ -216,6 +227,59 @@ def _emit_dtypes(
         _to_stderr([*(f"note: {n}" for n in shared), *extra])
     else:
         print_rich(render.render_dtypes_table(results, comparison, digits, width()))
+
+
+def evaluate_devices(
+    request: Any, devices: list[str], each: Callable = lambda items, label: items
+) -> dict[str, Any]:
+    """One request on several devices, each judged against the true value (--check), keyed
+    by the device as torch names it (auto and cuda resolved: cuda:0); a device named twice
+    that way, or one this machine lacks, is refused before anything runs."""
+    from actgrad.core.evaluator.engine import resolved  # torch
+
+    names: dict[str, str] = {}
+    for given in devices:
+        name = resolved(given)
+        if name in names:
+            raise BadParameter(
+                f"--devices names {name} twice ({names[name]} and {given})",
+                "name each device once",
+            )
+        names[name] = given
+    checked = replace(request, check=True)
+    enforce_cost(checked, (), len(names))
+    return {d: evaluate(replace(checked, device=d)) for d in each(list(names), "devices")}
+
+
+def _emit_devices(
+    request: Any,
+    devices: list[str],
+    fmt: str,
+    digits: int | None,
+    header: bool = False,
+    quiet: bool = False,
+) -> None:
+    """One request on several devices, side by side, each with its --check report; exit 1
+    when a device's check fails, as --check does."""
+    from actgrad.cli import render  # numpy: not on the --help path
+
+    results = evaluate_devices(request, devices, steps)
+    if quiet and fmt != "json":
+        results = {d: replace(r, notes=[]) for d, r in results.items()}
+    if fmt == "json":
+        write(render.render_devices_json(results, digits))
+    elif fmt == "plain":
+        for chunk in render.render_dtypes_plain(results, digits, header):
+            write(chunk)
+        lines = []
+        for device, result in results.items():
+            lines += [f"{device}: {line}" for line in render.check_lines(result)]
+            lines += [f"note: {device}: {n}" for n in result.notes]
+        _to_stderr(lines)
+    else:
+        print_rich(render.render_devices_table(results, digits, width()))
+    if not all(r.check["ok"] for r in results.values()):
+        raise typer.Exit(ExitStatus.ERROR)  # a failed check fails, as --check alone does
 
 
 def _to_stderr(lines: list[str]) -> None:

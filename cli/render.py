@@ -592,9 +592,9 @@ def render_dtypes_json(
 def render_dtypes_plain(
     results: dict[str, Result], precision: int | None, header: bool = False
 ) -> Iterator[str]:
-    """One line per point: the inputs, then each quantity in each dtype (with ``header``,
-    the column names first: ``value float16``, ``grad.x float32``, …)."""
-    first = results["float64"]
+    """One line per point: the inputs, then each quantity in each dtype or device (with
+    ``header``, the column names first: ``value float16``, ``grad.x cuda:0``, …)."""
+    first = next(iter(results.values()))
     rows = max(a.size for _, a in first.arrays())
     named = [(n, a.reshape(-1)) for n, a in first.inputs.items() if a.size == rows]
     for path, _ in _quantities(first):
@@ -610,10 +610,66 @@ def render_dtypes_plain(
 def render_dtypes_table(
     results: dict[str, Result], comparison: dict, precision: int | None, width: int = 80
 ) -> Any:
+    lines = []
+    for dtype, report in comparison.items():
+        for path, err in report["error"].items():
+            lines.append(
+                f"{dtype} vs float64, {path}: max abs {_g(err['max_abs'])}, max rel "
+                f"{_g(err['max_rel'])}, max {_g(err['max_ulp'])} ulp"
+            )
+        for flag in report["flags"]:
+            lines.append(
+                f"{dtype}: {flag['flag'].replace('_', '-')} at {flag['path']}: got "
+                f"{_v(flag['got'], dtype)}, float64 gives {_v(flag['true'])}"
+            )
+    return _side_by_side(results, precision, width, lines)
+
+
+def render_devices_table(results: dict[str, Result], precision: int | None, width: int = 80) -> Any:
+    """Each device's numbers side by side; under them each device's error against the true
+    value (its --check report) and its notes."""
+    lines = []
+    for device, result in results.items():
+        lines += [f"{device}: {line}" for line in check_lines(result)]
+        lines += [f"{device}: note: {n}" for n in result.notes]
+    return _side_by_side(results, precision, width, lines)
+
+
+def render_devices_json(results: dict[str, Result], precision: int | None) -> bytes:
+    """One request on several devices: what they share once, then per device its numbers,
+    notes and --check report."""
+    first = next(iter(results.values()))
+    data: dict[str, Any] = {
+        "format": JSON_FORMAT,
+        "function": first.function,
+        "params": first.params,
+        "dtype": first.dtype,
+        "torch": first.torch,
+        "inputs": {k: v for k, v in first.to_dict()["inputs"].items()},
+        "devices": {},
+    }
+    for device, result in results.items():
+        full = result.to_dict()
+        data["devices"][device] = {
+            k: v
+            for k, v in full.items()
+            if k in ("value", "nonfinite", "notes", "check", "exact")
+            or k.startswith(("grad", "jacobian"))
+        }
+    if precision is not None:
+        data = _rounded(data, precision)
+    return orjson.dumps(data, option=NUMPY | orjson.OPT_APPEND_NEWLINE)
+
+
+def _side_by_side(
+    results: dict[str, Result], precision: int | None, width: int, lines: list[str]
+) -> Any:
+    """The results' numbers in columns (``value float16``, ``grad.x cuda:0``), ``lines``
+    under them."""
     from rich.console import Group
     from rich.text import Text
 
-    first = results["float64"]
+    first = next(iter(results.values()))
     rows = max(a.size for _, a in first.arrays())
     headers, arrays = ["i"], [np.arange(rows)]
     for name, arr in first.inputs.items():
@@ -640,18 +696,6 @@ def render_dtypes_table(
         _quantity_priority(headers, len(headers) - 1 - sum(" " in h for h in headers[1:])),
     )
     title = Text(f"{first.function} in {', '.join(results)}")
-    lines = []
-    for dtype, report in comparison.items():
-        for path, err in report["error"].items():
-            lines.append(
-                f"{dtype} vs float64, {path}: max abs {_g(err['max_abs'])}, max rel "
-                f"{_g(err['max_rel'])}, max {_g(err['max_ulp'])} ulp"
-            )
-        for flag in report["flags"]:
-            lines.append(
-                f"{dtype}: {flag['flag'].replace('_', '-')} at {flag['path']}: got "
-                f"{_v(flag['got'], dtype)}, float64 gives {_v(flag['true'])}"
-            )
     if sum(c > 0 for c in columns_shown) < len(headers) - 1:
         lines.append("showing part of the columns; use --format plain or --json for all")
     return Group(title, table, *(Text(line, style="cyan") for line in lines))

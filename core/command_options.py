@@ -15,7 +15,7 @@ from typing import Any
 from .errors import BadInput, BadParameter
 from .functions import registry
 from .functions.spec import FunctionSpec, Param
-from .options import DTYPES, parse_cap, parse_int
+from .options import DTYPES, device_dtype, parse_cap, parse_int
 from .request import Request, build_expr_request, build_request
 
 INPUTS = "Inputs"
@@ -155,6 +155,14 @@ def _shared_tail(stochastic: bool) -> list[Option]:
             "dtypes",
             ("--dtypes",),
             "The same evaluation in each dtype (e.g. float32,float16), beside float64.",
+            OUTPUT,
+            metavar="LIST",
+        ),
+        Option(
+            "devices",
+            ("--devices",),
+            "The same request on each device (e.g. cpu,cuda), side by side, each judged "
+            "against the true value (--check).",
             OUTPUT,
             metavar="LIST",
         ),
@@ -332,6 +340,25 @@ def dtype_list(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+MAX_DEVICES = 4  # --devices: results kept side by side
+
+
+def device_list(text: str) -> list[str]:
+    """--devices LIST: each device name checked (not yet looked for: that needs torch), once
+    each, at most MAX_DEVICES."""
+    names = [d.strip().lower() for d in text.split(",") if d.strip()]
+    if not names:
+        raise BadParameter("--devices is empty", "e.g. --devices cpu,cuda")
+    for name in names:
+        device_dtype(name, None)
+    names = list(dict.fromkeys(names))
+    if len(names) > MAX_DEVICES:
+        raise BadParameter(
+            f"--devices names {len(names)} devices", f"give at most {MAX_DEVICES} at once"
+        )
+    return names
+
+
 def _names(text: str | None) -> list[str] | None:
     return None if text is None else [w.strip() for w in text.split(",") if w.strip()]
 
@@ -364,6 +391,16 @@ def _with_trust(request: Request, options: Mapping[str, Any]) -> Request:
     that would not act is refused, never ignored."""
     ulps = options.get("ulps")
     checked = options.get("check") or options.get("report") is not None
+    if options.get("devices"):
+        device_list(options["devices"])  # its form, at once
+        if options.get("dtypes"):
+            raise BadParameter(
+                "--devices and --dtypes each put results side by side",
+                "use one of them (--dtype picks the dtype of --devices)",
+            )
+        if options.get("report") is not None:
+            raise BadParameter("--report covers one device", "drop --devices, or use --device")
+        checked = True  # each device's numbers are judged against the true value
     if options.get("dtypes") and (checked or options.get("exact")):
         given = "--exact" if options.get("exact") and not checked else "--check"
         raise BadParameter(

@@ -20,16 +20,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def resolved(device: object) -> str:
-    """The device a --device name means on this machine (auto: the best one present; cuda:
-    the current one) as torch names it, "cpu" when none is given; BadParameter for a name
-    that is none, DeviceUnavailable (one line, exit 2) for one this machine lacks."""
-    from .evaluator.engine import resolve_device
-    from .options import device_dtype
-
-    return str(resolve_device(device_dtype(device, None)[0]))
-
-
 @functools.cache
 def identity(device: str = "cpu") -> dict[str, str]:
     """What computes on ``device`` (a resolved name: cpu, cuda:N, mps). The CPU: {"torch":

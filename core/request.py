@@ -499,10 +499,12 @@ def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
     )
 
 
-def enforce_cost(req: Request, dtypes: Sequence[str] = ()) -> None:
+def enforce_cost(req: Request, dtypes: Sequence[str] = (), times: int = 1) -> None:
     """Refuse the request (TooLarge) before any allocation when its estimated cost, with
-    --check or --dtypes copies, is over the budgets of its element cap."""
-    cost.enforce(total_cost(req, dtypes), req.max_elements, whole_text=not req.streamed)
+    --check or --dtypes copies, ``times`` over (--devices: one result per device, kept side by
+    side), is over the budgets of its element cap."""
+    whole = cost.total([total_cost(req, dtypes)] * times)
+    cost.enforce(whole, req.max_elements, whole_text=not req.streamed)
 
 
 def total_cost(req: Request, dtypes: Sequence[str] = ()) -> cost.Cost:

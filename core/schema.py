@@ -115,6 +115,40 @@ COMPARISON: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+SIDES: dict[str, Any] = {
+    "type": "object",
+    "description": "`--devices LIST --json`: one evaluation on each device, each judged "
+    "against the true value",
+    "required": ["format", "function", "params", "dtype", "torch", "inputs", "devices"],
+    "properties": {
+        "format": FORMAT,
+        "function": {"type": "string"},
+        "params": PARAMS,
+        "dtype": {"enum": ["float32", "float64", "float16", "bfloat16"]},
+        "torch": {"type": "string"},
+        "inputs": BY_INPUT,
+        "devices": {
+            "type": "object",
+            "description": "by the device as torch names it (cpu, cuda:0)",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["value", "nonfinite", "notes", "check"],
+                "properties": {
+                    "value": {"$ref": "#/$defs/numbers"},
+                    **DERIVATIVES,
+                    "nonfinite": NONFINITE,
+                    "notes": NOTES,
+                    "exact": RESULT["properties"]["exact"],
+                    "check": RESULT["properties"]["check"],
+                },
+                "patternProperties": HIGHER,
+                "additionalProperties": False,
+            },
+        },
+    },
+    "additionalProperties": False,
+}
+
 ERROR: dict[str, Any] = {
     "type": "object",
     "description": "why a batch line has no result",
@@ -138,7 +172,13 @@ BATCH_LINE: dict[str, Any] = {
         "line": {"type": "integer", "minimum": 1, "description": "its input line's number"},
         "id": {"description": "the request's own id, as given (null without one)"},
         "ok": {"type": "boolean"},
-        "result": {"anyOf": [{"$ref": "#/$defs/result"}, {"$ref": "#/$defs/comparison"}]},
+        "result": {
+            "anyOf": [
+                {"$ref": "#/$defs/result"},
+                {"$ref": "#/$defs/comparison"},
+                {"$ref": "#/$defs/sides"},
+            ]
+        },
         "error": {"$ref": "#/$defs/error"},
     },
     "oneOf": [
@@ -307,13 +347,20 @@ DEFS: dict[str, Any] = {
     "numbers": NUMBERS,
     "result": RESULT,
     "comparison": COMPARISON,
+    "sides": SIDES,
     "error": ERROR,
     "function": FUNCTION,
 }
 
 # name -> (the schema's root, what it describes)
 DOCUMENTS: dict[str, dict[str, Any]] = {
-    "result": {"anyOf": [{"$ref": "#/$defs/result"}, {"$ref": "#/$defs/comparison"}]},
+    "result": {
+        "anyOf": [
+            {"$ref": "#/$defs/result"},
+            {"$ref": "#/$defs/comparison"},
+            {"$ref": "#/$defs/sides"},
+        ]
+    },
     "batch-line": BATCH_LINE,
     "error": {"$ref": "#/$defs/error"},
     "plot": PLOT,
@@ -329,7 +376,7 @@ def schema(name: str) -> dict[str, Any]:
     definitions included, so that it validates with nothing else."""
     root = DOCUMENTS[name]
     titles = {
-        "result": "an evaluation's result (or a --dtypes comparison)",
+        "result": "an evaluation's result (or a --dtypes comparison, or --devices side by side)",
         "batch-line": "a line of actgrad batch's output",
         "error": "the error of a failed batch line",
     }

@@ -171,3 +171,71 @@ def test_a_cuda_report_is_short_and_runs_on_cuda():
     assert got.exit_code in (0, 1), got.stderr
     script = _script(got.stdout)
     assert len(script) < 1500 and 'device="cuda' in script
+
+
+def test_devices_side_by_side_each_judged_by_the_truth():
+    """--devices: each device's numbers and its own --check report (the truth), in the result
+    schema; exit 1 when a device's numbers fail the check, as --check alone."""
+    from actgrad.core.schema import schema
+
+    got = invoke("sigmoid", "--x", "0.5,-2", "--grad", "--devices", "cpu", "--json")
+    assert got.exit_code == 0, got.stderr
+    data = orjson.loads(got.stdout)
+    jsonschema.validate(data, schema("result"))
+    cpu = data["devices"]["cpu"]
+    assert cpu["check"]["ok"] is True and cpu["check"]["tiers"]["fast"] == 4
+    assert cpu["value"][0] == pytest.approx(1 / (1 + np.exp(-0.5)), rel=1e-7)
+    plain = invoke("sigmoid", "--x", "0.5", "--grad", "--devices", "cpu", "-f", "plain")
+    assert plain.stdout.split("\t")[0] == "0.5"
+    assert "cpu: check: float32 value vs the true value" in plain.stderr
+
+
+def test_devices_fail_like_check_where_a_device_is_off():
+    # mish′ at -1.19 in float32 on the CPU: hundreds of ulps off (torch's vectorized kernel)
+    got = invoke("mish", "--x", "-1.19", "--grad", "--devices", "cpu", "--json")
+    data = orjson.loads(got.stdout)
+    ulps = data["devices"]["cpu"]["check"]["dtype_error"]["grad.x"]["max_ulp"]
+    assert (got.exit_code == 1) == (ulps > 64)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--devices", "cpu,auto"] if not CUDA else ["--devices", "cuda,cuda:0"], "twice"),
+        (["--devices", "cpu", "--dtypes", "float16"], "--devices and --dtypes"),
+        (["--devices", "cpu", "--report"], "--report covers one device"),
+        (["--devices", ","], "--devices is empty"),
+        (["--devices", "cpu,tpu"], "unknown device 'tpu'"),
+        (["--devices", "cpu,cuda:0,cuda:1,cuda:2,cuda:3"], "at most 4"),
+    ],
+)
+def test_devices_refusals_are_one_line_and_exit_2(args, said):
+    got = invoke("sigmoid", "--x", "0.5", *args)
+    assert got.exit_code == 2 and got.stdout == ""
+    assert said in got.stderr and len(got.stderr.splitlines()) == 1, got.stderr
+
+
+@pytest.mark.skipif(CUDA, reason="this machine has CUDA: the refusal is for one without")
+def test_devices_with_an_absent_device_are_refused_before_anything_runs():
+    got = invoke("sigmoid", "--x", "0.5", "--devices", "cpu,cuda")
+    assert got.exit_code == 2 and got.stdout == ""
+    assert "device 'cuda' is not available" in got.stderr
+
+
+def test_a_batch_line_takes_devices():
+    lines = '{"fn": "sigmoid", "x": [0.5], "grad": true, "devices": "cpu"}\n'
+    lines += "sigmoid --x 0.5 --devices cpu\n"
+    got = CliRunner().invoke(app, ["batch"], input=lines, catch_exceptions=False)
+    answers = [orjson.loads(line) for line in got.stdout.splitlines()]
+    assert [a["ok"] for a in answers] == [True, True]
+    assert all("check" in a["result"]["devices"]["cpu"] for a in answers)
+
+
+@needs_cuda
+def test_devices_cpu_and_cuda_side_by_side():
+    got = invoke("gelu", "--x", "-40:40:801", "--grad", "--devices", "cpu,cuda", "--json")
+    assert got.exit_code in (0, 1), got.stderr
+    data = orjson.loads(got.stdout)
+    assert set(data["devices"]) == {"cpu", f"cuda:{torch.cuda.current_device()}"}
+    for side in data["devices"].values():
+        assert "dtype_error" in side["check"]

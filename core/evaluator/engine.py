@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from ..cost import broadcast_numel
 from ..errors import BadInput, BadParameter, DeviceUnavailable, EvaluationFailed
 from ..functions import registry
+from ..options import device_dtype
 from ..parse.expr import CONSTANTS, OPERATORS
 from ..parse.inputs import Linspace, Values
 from ..request import Request
@@ -68,6 +69,13 @@ def resolve_device(name: str) -> torch.device:
             "use --device cpu, or --device auto",
         )
     return torch.device(name)
+
+
+def resolved(device: object) -> str:
+    """The device a --device name means on this machine (auto: the best one present; cuda:
+    the current one) as torch names it, "cpu" when none is given; BadParameter for a name
+    that is none, DeviceUnavailable (one line, exit 2) for one this machine lacks."""
+    return str(resolve_device(device_dtype(device, None)[0]))
 
 
 def materialize(
