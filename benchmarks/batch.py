@@ -1,7 +1,7 @@
 """Batch throughput against a hand-written loop of torch calls, idle and with another process
 busy, and memory on long streams.
 
-    python benchmarks/batch.py [--requests N] [--stream M] [--quick]
+    python benchmarks/batch.py [--requests N] [--stream M] [--quick] [--device cuda]
     python benchmarks/batch.py --table     # issue 20's table: thread settings side by side
 
 1. N scalar requests (default 20,000) over a real mix: 12 activations, x uniform in −30…30
@@ -92,7 +92,8 @@ def loop(reqs: list[dict]) -> float:
     start = time.perf_counter()
     for r in reqs:
         dtype = torch.float64 if r.get("dtype") == "float64" else torch.float32
-        x = torch.tensor(r["x"], dtype=dtype, requires_grad=True)
+        device = r.get("device", "cpu")
+        x = torch.tensor(r["x"], dtype=dtype, device=device, requires_grad=True)
         y = getattr(F, r["fn"])(x)
         (g,) = torch.autograd.grad(y, x)
         _ = (y.item(), g.item())
@@ -293,6 +294,24 @@ def table(path: Path, reqs: list[dict]) -> None:
             print(f"  {label:44s} {r:10,.0f} requests/s {r / loop_rate:6.1f}x the loop")
 
 
+def on_device(path: Path, reqs: list[dict], device: str) -> list[str]:
+    """The same requests on ``device`` beside the CPU, in one run (idle): batch in process and
+    the hand loop, requests/s and their ratio on each."""
+    lines = [f"{len(reqs):,} scalar requests on the CPU and on {device} (idle)"]
+    for where in ("cpu", device):
+        mine = [{**r, "device": where} for r in reqs]
+        there = path.with_name(f"on-{where.replace(':', '-')}.jsonl")
+        there.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in mine))
+        in_process(there)  # warm: the device's context and kernels
+        took, _ = in_process(there)
+        hand = loop(mine)
+        lines.append(
+            f"  {where:8} actgrad batch {len(reqs) / took:10,.0f} requests/s, hand loop "
+            f"{len(reqs) / hand:9,.0f} requests/s, batch / loop {hand / took:5.1f}x"
+        )
+    return lines
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--child"]:
         child_rate(Path(sys.argv[2]), int(sys.argv[3]))
@@ -302,7 +321,19 @@ def main() -> int:
     parser.add_argument("--stream", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="the short form (benchmarks/run.py)")
     parser.add_argument("--table", action="store_true", help="thread settings side by side")
+    parser.add_argument(
+        "--device", help="also the same requests on this device (cuda) beside the CPU's"
+    )
     args = parser.parse_args()
+    device = None
+    if args.device:
+        from actgrad.core.errors import ActgradError
+        from actgrad.core.evaluator.engine import resolved
+
+        try:
+            device = resolved(args.device)
+        except ActgradError as exc:
+            parser.error(str(exc))
     if args.quick:
         args.requests, args.stream = 10_000, 100_000
     reqs = requests(args.requests)
@@ -315,6 +346,8 @@ def main() -> int:
             return 0
         import torch  # noqa: F401 - both sides start with torch imported
 
+        if device is not None and device != "cpu":
+            print("\n".join(on_device(path, reqs, device)))
         for name, loaded in (("idle", False), ("one core busy", True)):
             misses += report(name, throughput(path, reqs, loaded), len(reqs))
         big = Path(tmp) / "big.jsonl"

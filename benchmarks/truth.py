@@ -4,6 +4,7 @@ Taylor-series derivatives against mpmath's own numeric differentiation.
 
     python benchmarks/truth.py            # a minute or two
     python benchmarks/truth.py --report   # also time tools/accuracy_report.py --check
+    python benchmarks/truth.py --device cuda   # torch's points/s and a sweep there, beside the CPU
 
 Machines here are shared and noisy: every comparison runs both sides interleaved, in this
 script, and prints medians and their ratio.
@@ -140,7 +141,9 @@ def against_mp_diff(points: int) -> None:
 FAST_TARGET = 1e7  # decided points/s per core the fast tier aims at (issue 31)
 
 
-def fast_tier(names: list[str], orders: list[int], points: int, exact_points: int) -> list[str]:
+def fast_tier(
+    names: list[str], orders: list[int], points: int, exact_points: int, device: str = "cpu"
+) -> list[str]:
     """The truth's points/s on one core, fast tier first (with what it leaves to the exact
     tier), beside torch's own evaluation of the same points (value and derivatives) and the
     exact tier alone (the reference before the fast tier): the ratios, and a MISS per
@@ -153,8 +156,9 @@ def fast_tier(names: list[str], orders: list[int], points: int, exact_points: in
 
     torch.set_num_threads(1)
     misses = []
+    where = "" if device == "cpu" else f", torch on {device}"
     print(
-        f"truth on one core, {points:,} float32 points over [-40, 40] (torch.linspace); "
+        f"truth on one core, {points:,} float32 points over [-40, 40] (torch.linspace){where}; "
         f"exact tier alone on {exact_points:,} of them"
     )
     print(
@@ -164,7 +168,12 @@ def fast_tier(names: list[str], orders: list[int], points: int, exact_points: in
     for name in names:
         for order in orders:
             req = build_request(
-                name, {"x": [f"-40:40:{points}"]}, {}, order=order, max_elements=None
+                name,
+                {"x": [f"-40:40:{points}"]},
+                {},
+                order=order,
+                device=device,
+                max_elements=None,
             )
             small = build_request(
                 name, {"x": [f"-40:40:{exact_points}"]}, {}, order=order, max_elements=None
@@ -204,14 +213,14 @@ def fast_tier(names: list[str], orders: list[int], points: int, exact_points: in
     return misses
 
 
-def shards(jobs: int) -> float:
+def shards(jobs: int, device: str = "cpu") -> float:
     """accuracy --exhaustive over a small float32 range in shards, in ``jobs`` processes."""
     argv = [sys.executable, "-m", "actgrad", "accuracy", "sigmoid", "--exhaustive"]
     argv += ["--dtypes", "float32", "--order", "1", "--x", "4:5", "--jobs", str(jobs), "--json"]
-    took = timed(argv)
+    took = timed([*argv, "--device", device])
     print(
         f"accuracy sigmoid --exhaustive --dtypes float32 --x 4:5 (2,097,153 inputs), "
-        f"--jobs {jobs}: {took:.1f} s, {2_097_153 / took:,.0f} inputs/s"
+        f"--jobs {jobs}, --device {device}: {took:.1f} s, {2_097_153 / took:,.0f} inputs/s"
     )
     return took
 
@@ -221,7 +230,22 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--quick", action="store_true", help="the short form (benchmarks/run.py)")
+    parser.add_argument(
+        "--device", help="torch's side and a sweep on this device (cuda) beside the CPU's"
+    )
     args = parser.parse_args()
+    if args.device:
+        from actgrad.core.errors import ActgradError
+        from actgrad.core.evaluator.engine import resolved
+
+        try:
+            device = resolved(args.device)
+        except ActgradError as exc:
+            parser.error(str(exc))
+        for where in dict.fromkeys(("cpu", device)):  # the CPU, then the device, in one run
+            fast_tier(["sigmoid", "tanh", "gelu"], [1], 1 << 21, 1000, where)
+            shards(len(os.sched_getaffinity(0)), where)
+        return 0
     if args.quick:
         after = check_in_process(3)
         misses = (

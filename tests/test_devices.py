@@ -239,3 +239,36 @@ def test_devices_cpu_and_cuda_side_by_side():
     assert set(data["devices"]) == {"cpu", f"cuda:{torch.cuda.current_device()}"}
     for side in data["devices"].values():
         assert "dtype_error" in side["check"]
+
+
+def test_the_gpu_section_generator_runs_here_as_a_dry_run(tmp_path):
+    """tools/cuda_accuracy.py is what a GPU runs for docs/accuracy.md's CUDA section: here on
+    the CPU (--device cpu, which needs --out: the docs never get a CPU run as a GPU's), its
+    JSON names the machine and every phase, and the report renders it."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    tool = root / "tools" / "cuda_accuracy.py"
+    refused = subprocess.run([sys.executable, str(tool), "--device", "cpu"], capture_output=True)
+    assert refused.returncode == 2 and b"--out" in refused.stderr
+    out = tmp_path / "dry.json"
+    args = ["--device", "cpu", "--quick", "--out", str(out), "--minutes", "1", "--jobs", "1"]
+    done = subprocess.run([sys.executable, str(tool), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(out.read_text())
+    assert data["device"] == "cpu" and data["machine"] == machine.identity("cpu")
+    assert set(data["phases"]) == {"standard", "every 16-bit", "every float32"}
+    grids = {r["grid"] for r in data["rows"]}
+    assert {"standard", "every 16-bit"} <= grids
+    sixteen = [r for r in data["rows"] if r["grid"] == "every 16-bit"]
+    assert {r["points"] for r in sixteen if r["dtype"] == "float16"} == {63488}
+    assert all(r["differs_from_cpu"] == 0 for r in data["rows"] if r["grid"] != "every float32")
+    sys.path.insert(0, str(root / "tools"))
+    import accuracy_report
+
+    lines = accuracy_report.device_lines(data)
+    assert any(line.startswith("| sigmoid | f′ |") for line in lines)
+    assert any("every 16-bit" in line for line in lines)

@@ -163,6 +163,88 @@ def float32_lines() -> list[str]:
     return out
 
 
+DEVICES = ROOT / "docs" / "cuda"  # tools/cuda_accuracy.py, run on a GPU
+
+
+def _device_cell(r: dict | None) -> str:
+    if r is None:
+        return "—"
+    if r["worst"] is None:
+        return "no finite comparison"
+    return f"{g(r['max_ulp'])} (x = {g(r['worst']['x'], 6)})"
+
+
+def device_lines(data: dict) -> list[str]:
+    """A GPU's section, from tools/cuda_accuracy.py's JSON: per grid, a row per function and
+    quantity with a cell per dtype, where every digit is lost, and per dtype how many inputs
+    torch on the GPU gives other bits than torch on the CPU (whichever is nearer the truth)."""
+    where = machine.words(data["machine"])
+    cpu = machine.words(data["cpu"])
+    out = [
+        "",
+        f"## On {data['machine'].get('gpu', data['device'])}",
+        "",
+        f"Measured with {where} by `python tools/cuda_accuracy.py` ({data['seconds'] / 60:.1f} "
+        f"min; phases: {'; '.join(f'{k}: {v}' for k, v in data['phases'].items())}), as "
+        "`actgrad accuracy NAME --device cuda` measures. Each cell: the largest error of "
+        "torch's result on the GPU in ulps of that dtype, at the true value, and where; "
+        f"*differs from the CPU*: the inputs where the GPU's bits are not those of {cpu} "
+        "(per dtype; NaN equals NaN).",
+    ]
+    grids = list(dict.fromkeys(r["grid"] for r in data["rows"]))
+    for grid in grids:
+        rows = [r for r in data["rows"] if r["grid"] == grid]
+        dtypes = [d for d in sweeps.DTYPES if any(r["dtype"] == d for r in rows)]
+        out += [
+            "",
+            f"### {sweeps.grid_words(data['grid']) if grid == 'standard' else grid}",
+            "",
+            "| function | quantity | " + " | ".join(dtypes) + " | all digits lost | "
+            "differs from the CPU |",
+            "|---|---|" + "---|" * len(dtypes) + "---|---|",
+        ]
+        by = {(r["function"], r["quantity"], r["dtype"]): r for r in rows}
+        keys = list(dict.fromkeys((r["function"], r["quantity"]) for r in rows))
+        for function, quantity in keys:
+            cells = [_device_cell(by.get((function, quantity, d))) for d in dtypes]
+            lost, differs = [], []
+            for d in dtypes:
+                r = by.get((function, quantity, d))
+                if r is None:
+                    continue
+                if r["all_digits_lost"]:
+                    lost.append(f"{d}: " + ", ".join(span(x) for x in r["all_digits_lost"][:2]))
+                if r["differs_from_cpu"]:
+                    differs.append(f"{d}: {r['differs_from_cpu']:,} of {r['points']:,}")
+            out.append(
+                f"| {registry.get(function).command} | {quantity_name(quantity)} | "
+                + " | ".join(cells)
+                + f" | {'; '.join(lost) or '—'} | {'; '.join(differs) or '—'} |"
+            )
+    return out
+
+
+def devices_lines() -> list[str]:
+    """Every GPU section kept in docs/cuda, or a line saying none is measured yet."""
+    import json
+
+    found = sorted(DEVICES.glob("*.json"))
+    if not found:
+        return [
+            "",
+            "## On a GPU",
+            "",
+            "Not measured yet: everything above is the CPU's, and a GPU's kernels round "
+            "differently. `python tools/cuda_accuracy.py` on a machine with CUDA (at most 10 "
+            "minutes on one GPU) writes docs/cuda/accuracy.json, and this script then renders "
+            "its section; `actgrad accuracy NAME --device cuda` measures one function there.",
+        ]
+    out: list[str] = []
+    for path in found:
+        out += device_lines(json.loads(path.read_text()))
+    return out
+
+
 def render(
     measured_on: dict[str, str], lines: list[str], regions: tuple[dict, dict]
 ) -> tuple[str, str]:
@@ -193,7 +275,7 @@ def render(
         "| function | quantity | float64 | float32 | float16 | bfloat16 | all digits lost |",
         "|---|---|---|---|---|---|---|",
     ]
-    report = "\n".join(header + lines + float32_lines()) + "\n"
+    report = "\n".join(header + lines + float32_lines() + devices_lines()) + "\n"
     data = (
         '"""Regions where torch is measured to be inaccurate ('
         "more ulps than --check allows: 64 in float64\nand float32, 4 in float16 and bfloat16), "

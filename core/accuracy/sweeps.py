@@ -479,6 +479,52 @@ def sweep(
                 yield _row(spec, dict(result.params), dtype, quantity, x, *flat, over)
 
 
+def device_differences(
+    spec: registry.FunctionSpec,
+    grid: Grid,
+    dtypes: list[str],
+    order: int,
+    device: str,
+    params: dict[str, Any] | None = None,
+) -> dict[tuple[str, str], int]:
+    """{(dtype, quantity): inputs where torch on ``device`` gives other bits than torch on
+    the CPU} over ``grid`` (NaN equals NaN; -0.0 is not 0.0): where their kernels differ,
+    whichever is nearer the truth."""
+    from ..evaluator.engine import torch_result  # torch
+
+    own = {
+        **REQUIRED.get(spec.name, {}),
+        **{k: v for k, v in (params or {}).items() if k in spec.param_names},
+    }
+    if spec.kind != "activation":
+        own["reduction"] = "none"
+    n = orders(spec, order)
+    out: dict[tuple[str, str], int] = {}
+    for dtype in dtypes:
+        if dtype in spec.no_cpu_kernel({**spec.defaults(), **own}):
+            continue
+        inputs = _inputs(spec, grid, dtype)
+        sides = [
+            dict(
+                torch_result(
+                    build_request(
+                        spec.name, inputs, own, order=n, dtype=dtype, device=d, max_elements=None
+                    )
+                ).arrays()
+            )
+            for d in ("cpu", device)
+        ]
+        for path, here in sides[0].items():
+            there = sides[1].get(path)
+            if path.startswith("inputs.") or there is None:
+                continue
+            a, b = np.reshape(here, -1), np.reshape(there, -1)
+            same = (a == b) & (np.signbit(a) == np.signbit(b)) | (np.isnan(a) & np.isnan(b))
+            quantity = path.split(".")[0]
+            out[(dtype, quantity)] = out.get((dtype, quantity), 0) + int((~same).sum())
+    return out
+
+
 def _pairs(grid: Grid, first: str, dtype: str) -> str:
     """The rows [first, x] for every x of ``grid`` in ``dtype`` as a JSON array."""
     xs = grid.values(dtype) if isinstance(grid, Exhaustive) else grid_values(grid, dtype=dtype)
