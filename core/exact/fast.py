@@ -4,11 +4,12 @@ every number a pair of bounds that hold.
 :class:`Bounds` is another arithmetic for the same forms and the same Taylor series
 (:mod:`taylor` asks a coefficient for its arithmetic): each operation rounds its lower bound
 down and its upper bound up. ``+ − × ÷`` and √ are IEEE operations, correctly rounded, so one
-step outward (``nextafter``) holds them; exp, log, expm1, log1p and tanh come from numpy and
-erf and erfc from Python's math module (libm's), each widened by :data:`WIDEN`, 2⁻⁴⁹ of the
-result (16 ulps), plus the smallest subnormal: glibc documents at most 5 ulps for these on
-x86-64 (erfc), and tests/test_fast_tier.py measures each on the machine it runs on against
-mpmath and holds it to a quarter of the widening (2.5 ulps at most, measured here). A real
+step outward holds them; exp, log, expm1, log1p and tanh come from numpy and erf and erfc
+from torch.special in float64 (SLEEF's, or libm's where the CPU has no AVX2), each widened by
+:data:`WIDEN`, 2⁻⁴⁹ of the result (16 ulps), plus the smallest subnormal: glibc documents at
+most 5 ulps for these on x86-64 (erfc), SLEEF 1.5, and tests/test_fast_tier.py measures each
+on the machine it runs on against mpmath and holds it to a quarter of the widening (2.5 ulps
+at most, measured here). A real
 power is exp(a·log x).
 
 A branch test (``x > 0``, which tail of σ is stable) is decided per point: the points that go
@@ -282,6 +283,16 @@ class Bounds:
         return self != 0
 
 
+def _sign(lo: Any, hi: Any) -> int:
+    """1 where every point's bounds are ≥ 0, −1 where every one is ≤ 0, 0 otherwise (or a NaN):
+    a product or a quotient of operands of known signs takes two operations, not four."""
+    if np.ndim(lo) == 0:
+        return 1 if lo >= 0 else -1 if hi <= 0 else 0
+    if lo.min() >= 0:
+        return 1
+    return -1 if hi.max() <= 0 else 0
+
+
 def _product(alo: Any, ahi: Any, blo: Any, bhi: Any) -> Bounds:
     if np.ndim(blo) == 0 and blo == bhi:
         return _scaled(alo, ahi, float(blo), np.multiply)
@@ -290,14 +301,20 @@ def _product(alo: Any, ahi: Any, blo: Any, bhi: Any) -> Bounds:
     if blo is bhi:  # points times bounds: two products, not four
         alo, ahi, blo, bhi = blo, bhi, alo, ahi
     with np.errstate(invalid="ignore", over="ignore"):
-        if alo is ahi:
+        sa = _sign(alo, ahi)
+        sb = _sign(blo, bhi) if sa else 0
+        if sb:  # [alo, ahi]·[blo, bhi] with both signs known: the corners that bound it
+            lo = (alo if sb > 0 else ahi) * (blo if sa > 0 else bhi)
+            hi = (ahi if sb > 0 else alo) * (bhi if sa > 0 else blo)
+        elif alo is ahi:
             c0, c1 = alo * blo, alo * bhi
             lo, hi = np.minimum(c0, c1), np.maximum(c0, c1)
         else:
             c = (alo * blo, alo * bhi, ahi * blo, ahi * bhi)
             lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
             hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
-        if np.isnan(np.min(lo)):  # 0 times an infinite bound (of a finite number) is 0
+        if np.isnan(np.min(lo)) or (sb and np.isnan(np.min(hi))):
+            # 0 times an infinite bound (of a finite number) is 0
             c = (_times(alo, blo), _times(alo, bhi), _times(ahi, blo), _times(ahi, bhi))
             lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
             hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
@@ -335,7 +352,12 @@ def _quotient(alo: Any, ahi: Any, blo: Any, bhi: Any) -> Bounds:
         if straddle.any():  # a divisor that may be 0: the exact tier's case
             _paths().leave(np.broadcast_to(straddle, np.shape(_paths().active)))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        if alo is ahi or (np.ndim(alo) == 0 and alo == ahi):  # a point over bounds
+        sa = _sign(alo, ahi) if apart else 0
+        if sa:  # both signs known (the divisor's: apart from 0): two quotients, not four
+            sb = 1 if blo.min() > 0 else -1
+            lo = (alo if sb > 0 else ahi) / (bhi if sa > 0 else blo)
+            hi = (ahi if sb > 0 else alo) / (blo if sa > 0 else bhi)
+        elif alo is ahi or (np.ndim(alo) == 0 and alo == ahi):  # a point over bounds
             c0, c1 = alo / blo, alo / bhi
             lo, hi = np.minimum(c0, c1), np.maximum(c0, c1)
         else:
@@ -368,6 +390,8 @@ def _times(a: Any, b: Any) -> np.ndarray:
 def _increasing(fn: Callable[[Any], Any], x: Any) -> Bounds:
     b = x if x.__class__ is Bounds else Bounds(*lift(x))
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if b.lo is b.hi:  # a point: one call
+            return _widened(*(fn(b.lo),) * 2)
         return _widened(fn(b.lo), fn(b.hi))
 
 
@@ -418,31 +442,21 @@ def _unsupported(name: str) -> Callable[..., Any]:
     return fn
 
 
-_ERF = np.frompyfunc(math.erf, 1, 1)
-_ERFC = np.frompyfunc(math.erfc, 1, 1)
-_SLOPE = float(np.nextafter(2 / math.sqrt(math.pi), np.inf))  # erf's and erfc's steepest
+def _float64(fn: str) -> Callable[[Any], np.ndarray]:
+    """torch.special's float64 ``fn`` over an array, vectorised (SLEEF's on AVX2 and AVX-512:
+    1.0 ulp for erf and 1.5 for erfc, documented; libm's elsewhere). These are not the float32
+    or 16-bit kernels a check judges: those have their own polynomials in ATen."""
+
+    def call(x: Any) -> np.ndarray:
+        import torch  # the fast tier judges torch's numbers: torch is already loaded
+
+        a = np.ascontiguousarray(x, dtype=np.float64)
+        return getattr(torch.special, fn)(torch.from_numpy(a)).numpy()
+
+    return call
 
 
-def _flat(fn: Any, x: Any, low: float, high: float) -> Bounds:
-    """erf or erfc over bounds from one libm call at each point's middle (a Python call per
-    point is the cost here, so one instead of two): the function moves by at most its
-    steepest slope over the bounds, (2/√π)·e^(−m²) with m the end nearest 0, times the
-    distance to either end (a slope local to the bounds keeps erfc's tails relative), and
-    libm's error is widened as for the others."""
-    b = x if x.__class__ is Bounds else Bounds(*lift(x))
-    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        if b.lo is b.hi:
-            return _clamped(_widened(*(fn(b.lo).astype(np.float64),) * 2), low, high)
-        middle = b.lo / 2 + b.hi / 2
-        y = fn(middle).astype(np.float64)
-        out = _widened(y, y)
-        near = np.minimum(np.minimum(np.abs(b.lo), np.abs(b.hi)), np.abs(middle))
-        near = np.where((b.lo <= 0) & (b.hi >= 0), 0.0, near)
-        slope = _up(_up(np.exp(-_down(near * near)) * (1 + WIDEN)) * _SLOPE)
-        reach = np.maximum(middle - b.lo, b.hi - middle) * (1 + 2.0**-50)  # their roundings
-        reach = _up(_up(reach) * slope)
-        out = Bounds(_down(out.lo - reach), _up(out.hi + reach))
-    return _clamped(out, low, high)
+_ERF, _ERFC = _float64("erf"), _float64("erfc")
 
 
 def _clamped(b: Bounds, low: float, high: float) -> Bounds:
@@ -450,11 +464,14 @@ def _clamped(b: Bounds, low: float, high: float) -> Bounds:
 
 
 def erf(x: Any) -> Bounds:
-    return _flat(_ERF, x, -1.0, 1.0)
+    return _clamped(_increasing(_ERF, x), -1.0, 1.0)
 
 
 def erfc(x: Any) -> Bounds:
-    return _flat(_ERFC, x, 0.0, 2.0)
+    b = x if x.__class__ is Bounds else Bounds(*lift(x))
+    if b.lo is b.hi:
+        return _clamped(_increasing(_ERFC, b), 0.0, 2.0)
+    return _clamped(_widened(_ERFC(b.hi), _ERFC(b.lo)), 0.0, 2.0)  # decreasing: ends swap
 
 
 def power(x: Any, a: Any) -> Bounds:
@@ -531,7 +548,30 @@ def nearest(values: np.ndarray, fmt: str) -> np.ndarray:
 # -- evaluation over points, and what a dtype's check needs -----------------------------------
 
 
+_BINADE = np.int64(-(1 << 52))  # a float64's sign and exponent bits: the bottom of its binade
 BLOCK = 16384  # points evaluated at once: each array stays in the core's cache
+
+
+_HEAP = [False]  # glibc's heap told to keep freed blocks (once per process)
+
+
+def _keep_freed_blocks() -> None:
+    """Each operation here allocates a block's array (128 KiB), and glibc gives freed memory at
+    the heap's top back to the system past 128 KiB, to fault it in again, zeroed, at the next
+    allocation: measured here, 3.6x the time of :func:`decided`, 15–20% of a sweep's. Keep up
+    to 64 MiB (a bound: freed memory beyond it still goes back). Elsewhere (not glibc): as is."""
+    if _HEAP[0] or not sys.platform.startswith("linux"):
+        return
+    _HEAP[0] = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        if hasattr(libc, "gnu_get_libc_version"):
+            libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+            libc.mallopt(-3, 16 << 20)  # M_MMAP_THRESHOLD: blocks from the heap, not mmap
+    except (OSError, AttributeError):  # no C library to tell: slower, not wrong
+        pass
 
 
 def evaluate(
@@ -545,6 +585,7 @@ def evaluate(
     points at a time. (Lower bounds per output, upper bounds per output, where the fast tier
     has them: NaN elsewhere.) ``judge(block, lows, highs)``, given, says where a block's
     bounds settle what the caller needs, while its arrays are in the core's cache."""
+    _keep_freed_blocks()
     n = len(xs)
     los = [np.empty(n) for _ in range(width)]
     his = [np.empty(n) for _ in range(width)]
@@ -630,27 +671,31 @@ def decided(
         if dtype == "float64" or got is None:
             return point
         g = np.asarray(got, dtype=np.float64).reshape(-1)
-        rlo = round_array(lo, dtype)
-        same = rlo == round_array(hi, dtype)
+        if dtype == "bfloat16":
+            rlo, rhi = round_array(lo, dtype), round_array(hi, dtype)
+        else:  # compared in the dtype itself: no way back to float64
+            rlo, rhi = lo.astype(dtype), hi.astype(dtype)
+        same = rlo == rhi
         zero = same & (rlo == 0)
         # torch's error |g − τ|/ulp(τ) is linear in τ within a binade: over [lo, hi] it lies
         # within (hi − lo)/ulp of its value a at lo. Where the bounds lie in two binades, its
         # extremes are at the ends and at the edge between them, in both binades' ulps.
         bits, lowest = FORMATS[dtype][0], FORMATS[dtype][1]
-        _, elo = np.frexp(lo)
-        _, ehi = np.frexp(hi)
-        u = np.ldexp(1.0, np.maximum(elo - 1, lowest) - bits)
-        width = (hi - lo) / u
-        a = np.abs(g - lo) / u
+        elo = (lo.view(np.int64) >> 52) & 0x7FF  # biased exponents: the binades, in a bit op
+        ehi = (hi.view(np.int64) >> 52) & 0x7FF
+        # 1/ulp at lo, a power of two (its exponent field built directly): exact products
+        inverse = ((2046 + bits - np.maximum(elo, lowest + 1023)) << 52).view(np.float64)
+        width = (hi - lo) * inverse
+        a = np.abs(g - lo) * inverse
         most, least = a + width, a - width
         two = np.flatnonzero(elo != ehi)
         if two.size:
-            l2, h2, g2 = lo[two], hi[two], g[two]
-            ul, uh = ulp(l2, dtype), ulp(h2, dtype)
+            l2, h2, g2, il = lo[two], hi[two], g[two], inverse[two]
+            ih = ((2046 + bits - np.maximum(ehi[two], lowest + 1023)) << 52).view(np.float64)
             outer = np.where(np.abs(l2) > np.abs(h2), l2, h2)
-            edge = np.copysign(np.ldexp(1.0, np.frexp(np.abs(outer))[1] - 1), outer)
-            ends = [np.abs(g2 - l2) / ul, np.abs(g2 - h2) / uh]
-            ends += [np.abs(g2 - edge) / ul, np.abs(g2 - edge) / uh]
+            edge = (outer.view(np.int64) & _BINADE).view(np.float64)  # ±2^e: no mantissa
+            off = np.abs(g2 - edge)
+            ends = [np.abs(g2 - l2) * il, np.abs(g2 - h2) * ih, off * il, off * ih]
             most[two], least[two] = np.maximum.reduce(ends), np.minimum.reduce(ends)
             least[two] = np.where((g2 >= l2) & (g2 <= h2), 0.0, least[two])
         settled = (most - least) <= PRECISION * np.maximum(1.0, least)
