@@ -13,30 +13,15 @@ import numpy as np
 import orjson
 from actgrad.cli.output import print_rich, resolve_format, width, write
 from actgrad.core import machine
-from actgrad.core.accuracy import sweeps
+from actgrad.core.accuracy import plan, sweeps
 from actgrad.core.accuracy.sweeps import short, span
 from actgrad.core.errors import BadParameter
 from actgrad.core.functions import registry
-from actgrad.core.options import DTYPES, parse_cap, parse_int
-from actgrad.core.schema import JSON_FORMAT
+from actgrad.core.options import parse_cap, parse_int
 from actgrad.core.words import shortest
 
 MAX_SHOWN_REGIONS = 3
-CALIBRATION_POINTS = 1024  # of each dtype
-CALIBRATION_SECONDS = 1.0  # the most an estimate spends measuring
 QUIET_SECONDS = 3.0  # a sweep estimated to take longer says so first
-
-
-def _dtypes(text: str | None) -> list[str]:
-    if text is None:
-        return list(sweeps.DTYPES)
-    names = [d.strip().lower() for d in text.split(",") if d.strip()]
-    for name in names:
-        if name not in DTYPES:
-            raise BadParameter(f"unknown dtype {name!r} in --dtypes", f"use {', '.join(DTYPES)}")
-    if not names:
-        raise BadParameter("--dtypes is empty", "e.g. --dtypes float32,float16")
-    return list(dict.fromkeys(names))
 
 
 def quantity_name(quantity: str) -> str:
@@ -85,7 +70,7 @@ def _flags(row: sweeps.Row) -> str:
 LEFT_OUT_FIRST = ("median", "worst x", "wrong", "quantity")  # when a table is too narrow
 
 
-def _table(
+def table(
     rows: list[sweeps.Row],
     limit: float | None,
     grid: sweeps.Grid,
@@ -261,153 +246,20 @@ def _curves(rows: list[sweeps.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]:
     return xs[order], curves
 
 
-def _estimate(
-    specs: list[Any],
-    params: dict[str, Any],
-    order: int,
-    limit: float | None,
-    samples: dict[str, np.ndarray],
-    counts: dict[str, int],
-    device: str = "cpu",
-) -> float:
-    """The sweep's seconds, measured on its own points drawn at random (``samples``, per
-    dtype) through the sweep itself (torch, the fast tier, the arbitrary-precision tier for
-    what the fast one leaves): a call's fixed cost from a few points, a point's from the
-    rest, scaled to ``counts`` (per dtype) for each function, for at most
-    CALIBRATION_SECONDS (the cache then keeps what was computed)."""
-
-    def timed(spec: Any, dtype: str, values: np.ndarray) -> float:
-        start = time.perf_counter()
-        grid = ",".join(map(repr, values.tolist()))
-        for _ in sweeps.sweep(spec, grid, [dtype], order, params, limit, device=device):
-            pass
-        return time.perf_counter() - start
-
-    measured: list[float] = []
-    began = time.perf_counter()
-    each = max(FEW_POINTS * 8, CALIBRATION_POINTS // len(specs))
-    samples = {d: v[:each] for d, v in samples.items()}
-    # the functions in a random order: those measured stand for the rest
-    for at in np.random.default_rng(3).permutation(len(specs)):
-        spec = specs[at]
-        if time.perf_counter() - began > CALIBRATION_SECONDS * min(len(specs), 4) and measured:
-            break
-        total = 0.0
-        for dtype, sample in samples.items():
-            if not sample.size:
-                continue
-            few = sample[:FEW_POINTS]
-            try:
-                timed(spec, dtype, few)  # warm: torch's first kernels, the program's build
-                fixed = timed(spec, dtype, few)
-                rest = timed(spec, dtype, sample) - fixed if sample.size > few.size else 0.0
-            except Exception:  # only an estimate: a refusal shows up in the sweep itself
-                continue
-            per_point = max(rest, 0.0) / max(sample.size - few.size, 1)
-            total += fixed + per_point * counts[dtype]
-        measured.append(total)
-    return sum(measured) / max(len(measured), 1) * len(specs)
-
-
-FEW_POINTS = 8
-
-
-def _sample(
-    grid: sweeps.Grid, dtypes: list[str], xs: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
-    """CALIBRATION_POINTS of each dtype's points of the sweep, at random."""
-    rng = np.random.default_rng(29)
-    if isinstance(grid, sweeps.Exhaustive):
-        return {d: grid.sample(d, min(CALIBRATION_POINTS, grid.count(d)), rng) for d in dtypes}
-    xs = np.zeros(0) if xs is None else xs
-    drawn = rng.choice(xs, size=min(CALIBRATION_POINTS, xs.size), replace=False)
-    return dict.fromkeys(dtypes, drawn)
-
-
-def _grid(
-    options: dict[str, Any], specs: list[Any], dtypes: list[str], cap: int, budget: int
-) -> tuple[sweeps.Grid, int, int, dict[str, np.ndarray], dict[str, int]]:
-    """(the grid, its points in float64, the reference evaluations it needs, a sample and
-    the count of each dtype's points) of the options:
-    --x or the standard grid, or with --exhaustive every input of each dtype (within --x
-    bounds), refused where that is more than the element cap or the reference budget."""
-    plotting = bool(options["output"] or options["plot"])  # curves: the linear part by default
-    if not options.get("exhaustive"):
-        grid = options["x"] or (sweeps.LINEAR_GRID if plotting else sweeps.DEFAULT_GRID)
-        xs = sweeps.grid_values(grid, cap)
-        points = sweeps.reference_points(specs, xs, dtypes)
-        return grid, int(xs.size), points, _sample(grid, dtypes, xs), dict.fromkeys(dtypes, xs.size)
-    bounded = options["x"] is not None
-    grid = sweeps.Exhaustive(*sweeps.parse_bounds(options["x"])) if bounded else sweeps.Exhaustive()
-    counts = {d: grid.count(d) for d in dtypes}
-    for dtype, count in counts.items():
-        if dtype in ("float32", "float64") and not bounded:
-            params = options["function_params"]
-            sample = _sample(grid, [dtype])
-            took = _estimate(specs, params, 1, None, sample, {dtype: count}, options["device"])
-            raise BadParameter(
-                f"--exhaustive over {dtype} is {count:,} inputs: about "
-                f"{_duration(took)} of the reference here",
-                f"give --x LOW:HIGH (every {dtype} between two numbers, up to the budget of "
-                f"{budget:,}), or sweep --dtypes float16,bfloat16",
-            )
-    points = sum(counts.values()) * len(specs)
-    if points > budget:
-        each = ", ".join(f"{c:,} in {d}" for d, c in counts.items())
-        raise BadParameter(
-            f"the exhaustive sweep needs {points:,} reference evaluations ({each}), over the "
-            f"budget of {budget:,}",
-            "narrow --x, sweep fewer dtypes or functions, or raise --max-points",
-        )
-    for dtype, count in counts.items():
-        if count > cap:
-            raise BadParameter(
-                f"every {dtype} input of the sweep is {count:,} numbers, over the element cap "
-                f"of {cap:,}",
-                "narrow --x, or raise --max-elements",
-            )
-    if points == 0:
-        raise BadParameter(
-            f"no {' or '.join(dtypes)} number lies in --x {options['x']}", "widen it"
-        )
-    return grid, max(counts.values()), points, _sample(grid, dtypes), counts
-
-
-def _duration(seconds: float) -> str:
-    """A long estimate in the unit that reads best."""
-    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if seconds >= 2 * size:
-            return f"{seconds / size:,.0f} {unit}"
-    return f"{seconds:.0f} s"
-
-
 def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
     from actgrad.cli.plot import FILE_TYPES, parse_size
 
-    specs = sweeps.functions(items, options["all"])
-    from actgrad.core.evaluator.engine import resolved  # torch
-
-    options["device"] = resolved(options.get("device"))  # refused here when absent
-    exhaustive = bool(options.get("exhaustive"))
-    dtypes = _dtypes(options["dtypes"] or ("float16,bfloat16" if exhaustive else None))
-    order = parse_int(options["order"], "--order", 0, 4) if options["order"] is not None else 2
-    limit = parse_int(options["ulps"], "--ulps", 0, 1 << 62) if options["ulps"] else None
-    budget = (
-        parse_int(options["max_points"], "--max-points", 1, 1 << 40)
-        if options["max_points"]
-        else sweeps.MAX_REFERENCE_POINTS
-    )
-    cap = parse_cap(options["max_elements"])
+    given = plan.settings(items, options)
+    options["device"] = given["device"]
     output = options["output"]
     if output and not output.lower().endswith(FILE_TYPES):
         raise BadParameter(
             f"cannot tell the image type of {output!r}", "end the name with .png, .svg or .pdf"
         )
     size = parse_size(options["size"])
-    params = {k: v for k, v in options["function_params"].items() if v is not None}
     fmt = resolve_format(options["output_format"], options["as_json"])
-
-    if exhaustive and _sharded(specs, dtypes, options, budget):
+    specs, dtypes, order, limit = given["specs"], given["dtypes"], given["order"], given["limit"]
+    if plan.sharded(specs, dtypes, options, given["budget"]):
         if output or options["plot"]:
             raise BadParameter(
                 "a sweep in shards keeps no point to draw (every float32 is 4,278,190,080)",
@@ -419,30 +271,31 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
             else sweeps.Exhaustive()
         )
         started = time.perf_counter()
-        rows = _run_sharded(specs, grid, dtypes, order, params, limit, options)
+        rows = _run_sharded(specs, grid, dtypes, order, given["params"], limit, options)
         _write_rows(rows, options, fmt, grid, dtypes, order, limit, time.perf_counter() - started)
         return
-    grid, size_of_grid, points, sample, counts = _grid(
-        {**options, "function_params": params}, specs, dtypes, cap, budget
-    )
-    if points > budget:
-        raise BadParameter(
-            f"the sweep needs {points:,} reference evaluations, over the budget of {budget:,}",
-            "use fewer points (--x), dtypes (--dtypes) or functions, or raise --max-points",
-        )
-    seconds = _estimate(specs, params, order, limit, sample, counts, options["device"])
+    sweep = plan.plan(given, options, plotting=bool(output or options["plot"]))
+    seconds = sweep.estimate()
     if seconds > QUIET_SECONDS:
         sys.stderr.write(
-            f"actgrad: accuracy: {points:,} reference evaluations, about "
+            f"actgrad: accuracy: {sweep.points:,} reference evaluations, about "
             f"{seconds:.0f} s (Ctrl-C stops)\n"
         )
-    started = time.perf_counter()
-    rows = list(_run(specs, grid, dtypes, order, params, limit, cap, points, options["device"]))
-    took = time.perf_counter() - started
+    _run(sweep)
     if output or options["plot"]:
-        _draw(rows, options, size, exhaustive)
+        _draw(sweep.rows, options, size, isinstance(sweep.grid, sweeps.Exhaustive))
         return
-    _write_rows(rows, options, fmt, grid, dtypes, order, limit, took, size_of_grid)
+    _write_rows(
+        sweep.rows,
+        options,
+        fmt,
+        sweep.grid,
+        dtypes,
+        order,
+        limit,
+        sweep.seconds,
+        sweep.size_of_grid,
+    )
 
 
 def _write_rows(
@@ -457,46 +310,16 @@ def _write_rows(
     size_of_grid: int | None = None,
 ) -> None:
     """The rows as JSON, plain lines or a table."""
-    exhaustive = isinstance(grid, sweeps.Exhaustive)
     if fmt == "json":
-        if size_of_grid is None:
-            size_of_grid = max((grid.count(d) for d in dtypes), default=0)
-        data = {
-            "format": JSON_FORMAT,
-            "torch": sweeps.torch_version(),
-            "device": options["device"],
-            "machine": machine.identity(options["device"]),
-            "grid": _grid_name(grid),
-            "points": size_of_grid,
-            "dtypes": dtypes,
-            "order": order,
-            "ulps": limit,
-            "rows": [r.to_dict() for r in rows],
-            "seconds": round(took, 3),
-        }
-        if exhaustive:
-            data["inputs"] = {d: grid.count(d) for d in dtypes}
+        data = plan.result_dict(
+            rows, grid, dtypes, order, limit, took, options["device"], size_of_grid
+        )
         write(orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY))
     elif fmt == "plain":
         write(_plain(rows, limit, options["header"]))
     else:
-        table = _table(rows, limit, grid, width(), dtypes, options["device"])
-        print_rich(table, table.width)
-
-
-def _sharded(specs: list[Any], dtypes: list[str], options: dict[str, Any], budget: int) -> bool:
-    """Whether an exhaustive sweep runs in shards: elementwise activations, asked for
-    (--jobs, --scheduler, --checkpoint) or more inputs than --max-points."""
-    from actgrad.core.accuracy import exhaustive
-
-    if not all(exhaustive.supported(s) for s in specs):
-        return False
-    if options["jobs"] or options["scheduler"] or options["checkpoint"]:
-        return True
-    if options["x"] is None:
-        return "float32" in dtypes
-    grid = sweeps.Exhaustive(*sweeps.parse_bounds(options["x"]))
-    return sum(grid.count(d) for d in dtypes) * len(specs) > budget
+        shown = table(rows, limit, grid, width(), dtypes, options["device"])
+        print_rich(shown, shown.width)
 
 
 def _run_sharded(
@@ -545,7 +368,7 @@ def _run_sharded(
         about = ""
         if not scheduler:
             estimate = exhaustive.seconds(left) / min(jobs, len(left)) + STARTUP_SECONDS
-            about = f", about {_duration(estimate)}"
+            about = f", about {plan.duration(estimate)}"
         resumed = f" (resuming: {len(done):,} of {len(todo):,} shards done)" if done else ""
         sys.stderr.write(
             f"actgrad: accuracy: {inputs:,} inputs in {len(left):,} shards {where}{about}"
@@ -609,15 +432,6 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
         yield lambda n: bar.advance(task, n)
 
 
-def _grid_name(grid: sweeps.Grid) -> str:
-    """The grid as JSON names it: its --x text, or exhaustive[:LOW:HIGH]."""
-    if not isinstance(grid, sweeps.Exhaustive):
-        return grid
-    if grid.low is None:
-        return "exhaustive"
-    return f"exhaustive:{grid.low!r}:{grid.high!r}"
-
-
 def _draw(rows: list[sweeps.Row], options: dict[str, Any], size: Any, exhaustive: bool) -> None:
     """The error curves in the terminal, or as an image (--output)."""
     import os
@@ -650,37 +464,19 @@ def _draw(rows: list[sweeps.Row], options: dict[str, Any], size: Any, exhaustive
     )
 
 
-def _run(
-    specs: list[Any],
-    grid: sweeps.Grid,
-    dtypes: list[str],
-    order: int,
-    params: dict[str, Any],
-    limit: float | None,
-    cap: int,
-    points: int,
-    device: str = "cpu",
-) -> Any:
+def _run(sweep: plan.Plan) -> None:
     """The sweep's rows, with a progress bar on stderr when it is a terminal."""
     if not sys.stderr.isatty():
-        for spec in specs:
-            yield from sweeps.sweep(spec, grid, dtypes, order, params, limit, cap, device=device)
+        sweep.run()
         return
     from rich.console import Console
     from rich.progress import Progress
 
     with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("reference", total=points)
-        for spec in specs:
+        task = bar.add_task("reference", total=sweep.points)
+
+        def progress(spec: Any) -> Callable[[int], None]:
             bar.update(task, description=spec.command)
-            yield from sweeps.sweep(
-                spec,
-                grid,
-                dtypes,
-                order,
-                params,
-                limit,
-                cap,
-                progress=lambda n: bar.advance(task, n),
-                device=device,
-            )
+            return lambda n: bar.advance(task, n)
+
+        sweep.run(progress)

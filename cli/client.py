@@ -153,9 +153,9 @@ def at(fd: int, name: str) -> str:
 
 def install() -> tuple[str, str, str]:
     """What makes an install: actgrad's location, the environment's prefix, the interpreter."""
-    import actgrad
+    from actgrad import version
 
-    here = os.path.dirname(os.path.realpath(actgrad.__file__))
+    here = os.path.dirname(os.path.realpath(version.__file__))  # the package's folder
     return here, os.path.realpath(sys.prefix), os.path.realpath(sys.executable)
 
 
@@ -171,7 +171,7 @@ def identity() -> dict[str, str]:
     """What a server must share with its client: actgrad's version and install, torch's
     version (read from its version.py, not imported), the interpreter and the protocol. A
     server of the same install with another identity is stale (an upgrade in place)."""
-    import actgrad
+    from actgrad.version import __version__
 
     here, prefix, python = install()
     torch_version = "none"
@@ -188,7 +188,7 @@ def identity() -> dict[str, str]:
                 break
         break
     return {
-        "actgrad": actgrad.__version__,
+        "actgrad": __version__,
         "install": here,
         "prefix": prefix,
         "python": python,

@@ -11,7 +11,7 @@ import orjson
 from actgrad.cli.numbers import NUMPY, round_to, texts
 from actgrad.core.cost import STREAM_NUMBERS
 from actgrad.core.functions import registry
-from actgrad.core.result import Result
+from actgrad.core.result import Result, json_bytes
 from actgrad.core.schema import JSON_FORMAT
 from actgrad.core.words import counted, measured, shortest
 
@@ -25,7 +25,7 @@ def render_json(result: Result, precision: int | None = None) -> bytes:
     data = result.to_dict()
     if precision is not None:
         data = _rounded(data, precision)
-    return orjson.dumps(data, option=NUMPY | orjson.OPT_APPEND_NEWLINE)
+    return json_bytes(data, newline=True)
 
 
 def render_json_rows(result: Result) -> list[bytes]:

@@ -3,7 +3,7 @@
 Importing this package does not import torch; only :func:`evaluate` does.
 """
 
-from .. import __version__
+from ..version import __version__
 from .errors import ActgradError, BadInput, EvaluationFailed
 from .options import DEFAULT_MAX_ELEMENTS
 from .request import Request

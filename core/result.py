@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from .schema import JSON_FORMAT
 
@@ -82,6 +83,10 @@ class Result:
                     paths.append(element_path(prefix, arr.shape, i))
         return paths
 
+    def to_json(self) -> str:
+        """DESIGN.md's JSON result, one line, as ``--json`` writes it."""
+        return json_bytes(self.to_dict()).decode()
+
     def to_dict(
         self,
         number: Callable[[str, np.ndarray], Any] | None = None,
@@ -124,6 +129,13 @@ class Result:
         if self.check is not None:
             out["check"] = self.check
         return out
+
+
+def json_bytes(data: dict[str, Any], newline: bool = False) -> bytes:
+    """A result's dict as DESIGN.md's JSON (numpy arrays as lists; NaN and ±inf as null,
+    which the result's ``nonfinite`` paths name)."""
+    option = orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_APPEND_NEWLINE if newline else 0)
+    return orjson.dumps(data, option=option)
 
 
 def _nested(exact: dict[str, Any]) -> dict[str, Any]:

@@ -160,7 +160,7 @@ def test_every_third_party_import_is_a_declared_dependency():
 # end goes is where its layer says.
 LAYERS: list[tuple[str, ...]] = [
     # the version; the subpackages of core (docstrings only: each module has its own layer)
-    ("actgrad", "core.functions", "core.parse", "core.evaluator", "core.exact", "core.accuracy"),
+    ("version", "core.functions", "core.parse", "core.evaluator", "core.exact", "core.accuracy"),
     # error types and their exit codes; numbers in messages; the JSON documents' schemas
     ("core.errors", "core.words", "core.schema"),
     # text -> numbers; cost arithmetic; intervals in arbitrary precision; the machine
@@ -190,6 +190,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.accuracy.check", "core.evaluator.batch"),  # --check; coalesced batch groups
     ("core.accuracy.sweeps",),  # torch's error over a range, per dtype and order
     ("core.accuracy.exhaustive",),  # every input in shards: processes, a cluster, a checkpoint
+    ("core.accuracy.plan",),  # a sweep's options validated, its grid, its cost, its JSON
     ("core.accuracy.reproducer",),  # a torch-only script giving one of torch's numbers
     ("core.accuracy.report",),  # --report: the worst finding as an issue, with its reproducer
     ("core",),  # the package: evaluate(request), with --check
@@ -202,9 +203,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli.commands",),  # one Typer command per function, expr
     ("cli.plot", "cli.batch", "cli.server", "cli.repl"),  # front ends on the commands
     ("cli.accuracy",),  # torch's error over a range: tables, JSON, error curves (plot's)
+    ("api",),  # the library: evaluate(), accuracy(), results that show as the tables
     ("cli.app",),  # the Typer application
     ("cli.entry",),  # the console script: errors before any import
     ("cli", "cli.__main__", "__main__"),  # python -m actgrad, python -m actgrad.cli
+    ("actgrad",),  # the package: its version, and the library's names (lazily)
 ]
 
 

@@ -447,7 +447,7 @@ def median(hist: dict[int, int]) -> float | None:
 def identity(task_list: list[Task]) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: the shards, actgrad and its code, torch
     and the CPU or GPU (a shard computed elsewhere is another machine's measurement)."""
-    from ... import __version__
+    from ...version import __version__
 
     shards = [
         (t.function, t.params, t.dtype, t.order, t.limit, t.first, t.last, t.device)
