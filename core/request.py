@@ -72,6 +72,7 @@ def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
             f"use a dim from {-ndim} to {ndim - 1} (default -1, the last)",
         )
     dim %= ndim
+    spec.shapes({"x": shape}, {**req.params, "dim": dim})
     n = shape[dim]
     m = n
     if spec.halves:

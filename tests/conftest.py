@@ -49,8 +49,12 @@ PARAM_CASES: dict[str, list[dict]] = {
     "normalize": [{"p": 1.0}, {"p": 3.0}],
     "layer_norm": [{"eps": 0.5, "weight": 2.0, "bias": -1.0}],
     "rms_norm": [{"eps": 1e-3, "weight": -0.5}],
+    "group_norm": [{"num_groups": 1, "eps": 0.5, "weight": 2.0, "bias": -1.0}],
 }
-REQUIRED: dict[str, dict] = {"threshold": {"threshold": 1.0, "value": -1.0}}
+REQUIRED: dict[str, dict] = {
+    "threshold": {"threshold": 1.0, "value": -1.0},
+    "group_norm": {"num_groups": 2},
+}
 
 
 def cases(spec) -> list[dict]:

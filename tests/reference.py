@@ -8,7 +8,7 @@ These are written from the formulas, never from actgrad or torch.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
+from scipy import linalg, special
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -183,6 +183,16 @@ def _layer_norm_j(x, eps=1e-5, weight=1.0, bias=0.0, dim=-1):
     return weight / s * (np.eye(n) - 1 / n - np.outer(xh, xh) / n)
 
 
+def _group_norm(x, num_groups, eps=1e-5, weight=1.0, bias=0.0, dim=-1):
+    groups = np.split(np.asarray(x, dtype=np.float64), num_groups)
+    return np.concatenate([_layer_norm(g, eps, weight, bias) for g in groups])
+
+
+def _group_norm_j(x, num_groups, eps=1e-5, weight=1.0, bias=0.0, dim=-1):
+    groups = np.split(np.asarray(x, dtype=np.float64), num_groups)
+    return linalg.block_diag(*[_layer_norm_j(g, eps, weight, bias) for g in groups])
+
+
 def _rms_norm(x, eps=None, weight=1.0, dim=-1):
     eps = np.finfo(np.float64).eps if eps is None else eps  # torch's default: the dtype's
     return weight * x / np.sqrt(np.mean(x * x) + eps)
@@ -205,6 +215,7 @@ ALONG_DIM = {
     "glu": (_glu, _glu_j),
     "normalize": (_normalize, _normalize_j),
     "layer_norm": (_layer_norm, _layer_norm_j),
+    "group_norm": (_group_norm, _group_norm_j),
     "rms_norm": (_rms_norm, _rms_norm_j),
 }
 

@@ -73,7 +73,9 @@ def test_check_and_json_are_the_command_lines():
     r = actgrad.evaluate("sigmoid", x=[-3, 0.5], grad=True, check=True)
     assert r.check is not None and r.check["ok"] is True
     data = json.loads(r.to_json())
-    assert data["function"] == "sigmoid" and data["grad"]["x"] == pytest.approx(r.grad["x"].tolist())
+    assert data["function"] == "sigmoid" and data["grad"]["x"] == pytest.approx(
+        r.grad["x"].tolist()
+    )
     assert "check" in data
 
 

@@ -20,6 +20,7 @@ import sys
 import numpy as np
 import orjson
 from actgrad.core import evaluate
+from actgrad.core.accuracy.sweeps import own_params
 from actgrad.core.functions import registry
 from actgrad.core.request import build_request
 
@@ -30,7 +31,6 @@ TOL = {
     "bfloat16": (1.6e-2, 1e-5),
 }
 X = "[[-3.3,-1,-0.25,0],[0.001,0.25,1.5707963,501]]"
-REQUIRED = {"threshold": {"threshold": "1", "value": "-1"}}
 
 
 def arrays(result) -> dict[str, np.ndarray]:
@@ -44,7 +44,7 @@ def arrays(result) -> dict[str, np.ndarray]:
 def compare(spec, dtype: str, device: str, options: dict) -> list[str]:
     def run(dev: str):
         seed = 0 if spec.stochastic else None
-        params = REQUIRED.get(spec.name)
+        params = own_params(spec, None) or None
         req = build_request(
             spec.name, {"x": [X]}, params, device=dev, dtype=dtype, seed=seed, **options
         )

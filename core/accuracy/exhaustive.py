@@ -97,10 +97,7 @@ def tasks(
 
 
 def _own(spec: registry.FunctionSpec, params: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **sweeps.REQUIRED.get(spec.name, {}),
-        **{k: v for k, v in params.items() if k in spec.param_names},
-    }
+    return sweeps.own_params(spec, params)
 
 
 # ----------------------------------------------------------------------------------------------

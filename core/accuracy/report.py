@@ -396,7 +396,7 @@ def _swept_at(req: Request, ours: Result, finding: Finding) -> float | None:
     spec = registry.get(req.function)
     if spec.elementwise and sweeps.sweepable(spec):
         return _point_value(ours, finding)
-    fixed = sweeps.LOSS_SWEEPS.get(spec.name)
+    fixed = sweeps.fixed_inputs(spec) or None
     inputs = ours.inputs
     if fixed is None or finding.where.leaf not in ("pred", None) or set(inputs) != {"pred", *fixed}:
         return None
@@ -441,7 +441,7 @@ def _elsewhere(req: Request, ours: Result, finding: Finding) -> list[str]:
         f" and {len(runs) - 4} more" if len(runs) > 4 else ""
     )
     if loss:
-        fixed = ", ".join(f"{k} = {v}" for k, v in sweeps.LOSS_SWEEPS[spec.name].items())
+        fixed = ", ".join(f"{k} = {v}" for k, v in sweeps.fixed_inputs(spec).items())
         where += f" (with {fixed})"
     _, number = _quantity(finding.where, req)
     grid = sweeps.grid_words(sweeps.STANDARD)

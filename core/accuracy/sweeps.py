@@ -35,20 +35,6 @@ STANDARD = "standard"
 DEFAULT_GRID = STANDARD
 MAX_REFERENCE_POINTS = 1_000_000  # the reference-evaluation budget of one sweep (a few minutes)
 # the elementwise losses a sweep covers: pred = x against this target (and these inputs)
-LOSS_SWEEPS: dict[str, dict[str, str]] = {
-    "mse_loss": {"target": "0"},
-    "l1_loss": {"target": "0"},
-    "huber_loss": {"target": "0"},
-    "smooth_l1_loss": {"target": "0"},
-    "binary_cross_entropy_with_logits": {"target": "1"},
-    "soft_margin_loss": {"target": "1"},
-    "poisson_nll_loss": {"target": "2"},
-    "gaussian_nll_loss": {"target": "0", "var": "1"},
-    "hinge_embedding_loss": {"target": "-1"},
-}
-ROWS = {"glu": "1"}  # the slice [first, x] of a function along a dim
-# parameters torch has no default for, as a sweep of every function takes them
-REQUIRED = {"threshold": {"threshold": "1", "value": "-1"}}
 
 
 @dataclass
@@ -90,7 +76,21 @@ class Row:
 def sweepable(spec: registry.FunctionSpec) -> bool:
     if spec.stochastic:
         return False
-    return spec.kind == "activation" or spec.name in LOSS_SWEEPS
+    return spec.kind == "activation" or bool(spec.sweep)
+
+
+def fixed_inputs(spec: registry.FunctionSpec) -> dict[str, str]:
+    """The inputs a sweep of a loss holds fixed (its entry's ``sweep``: the target, …)."""
+    return {k: v for k, v in spec.sweep.items() if k not in spec.param_names}
+
+
+def own_params(spec: registry.FunctionSpec, params: dict[str, Any] | None) -> dict[str, Any]:
+    """A sweep's parameters: those torch has no default for (the entry's ``sweep``), then
+    the ones given that ``spec`` takes."""
+    return {
+        **{k: v for k, v in spec.sweep.items() if k in spec.param_names},
+        **{k: v for k, v in (params or {}).items() if k in spec.param_names},
+    }
 
 
 def functions(names: list[str], everything: bool) -> list[registry.FunctionSpec]:
@@ -275,10 +275,10 @@ def _inputs(spec: registry.FunctionSpec, grid: Grid, dtype: str) -> dict[str, li
         else _pieces(grid)
     )
     if spec.kind != "activation":
-        return {"pred": pieces, **{k: [v] for k, v in LOSS_SWEEPS[spec.name].items()}}
+        return {"pred": pieces, **{k: [v] for k, v in fixed_inputs(spec).items()}}
     if spec.pointwise:
         return {"x": pieces}
-    return {"x": [_pairs(grid, ROWS.get(spec.name, "0"), dtype)]}  # the slices [first, x]
+    return {"x": [_pairs(grid, spec.sweep_slice, dtype)]}  # the slices [first, x]
 
 
 def reference_points(specs: list[registry.FunctionSpec], xs: np.ndarray, dtypes: list[str]) -> int:
@@ -441,10 +441,7 @@ def sweep(
     dtype's --check default)."""
     from ..evaluator.engine import torch_result  # torch
 
-    own = {
-        **REQUIRED.get(spec.name, {}),
-        **{k: v for k, v in (params or {}).items() if k in spec.param_names},
-    }
+    own = own_params(spec, params)
     if spec.kind != "activation":
         own["reduction"] = "none"
     n = orders(spec, order)
@@ -492,10 +489,7 @@ def device_differences(
     whichever is nearer the truth."""
     from ..evaluator.engine import torch_result  # torch
 
-    own = {
-        **REQUIRED.get(spec.name, {}),
-        **{k: v for k, v in (params or {}).items() if k in spec.param_names},
-    }
+    own = own_params(spec, params)
     if spec.kind != "activation":
         own["reduction"] = "none"
     n = orders(spec, order)

@@ -307,6 +307,12 @@ def layer_norm(x: list[Taylor], eps: Any, weight: Any, bias: Any) -> list[Taylor
     return [v / s * mpf(weight) + mpf(bias) for v in d]
 
 
+def group_norm(x: list[Taylor], groups: int, eps: Any, weight: Any, bias: Any) -> list[Taylor]:
+    """layer_norm over each of ``groups`` equal runs of x."""
+    m = len(x) // groups
+    return [y for g in range(groups) for y in layer_norm(x[g * m : (g + 1) * m], eps, weight, bias)]
+
+
 def rms_norm(x: list[Taylor], eps: Any, weight: Any, p: Mapping[str, Any]) -> list[Taylor]:
     """Without eps, torch's is the machine epsilon of the arithmetic it computes in (float's
     for float16 and bfloat16: std::numeric_limits<opmath_t>::epsilon(), layer_norm.cpp)."""
@@ -364,6 +370,7 @@ OPS = SimpleNamespace(
     glu=glu,
     normalize=normalize,
     layer_norm=layer_norm,
+    group_norm=group_norm,
     rms_norm=rms_norm,
 )
 

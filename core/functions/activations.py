@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from ..errors import BadParameter
 from .spec import FunctionSpec, Kink, Param, Region
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -40,6 +41,34 @@ def _last_dims(fn, x, p, bias=None):
     weight = None if p["weight"] == 1 else t.new_full((n,), p["weight"])
     extra = () if bias is None else (None if bias == 0 else t.new_full((n,), bias),)
     return fn(t, (n,), weight, *extra, eps=p["eps"]).movedim(-1, p["dim"])
+
+
+def _groups(F, x, p):
+    """torch's group_norm on each slice along ``p["dim"]``, as one sample's channels (the
+    slices are its batch: an (N, C) input with dim −1 is torch's own call)."""
+    t = x.movedim(p["dim"], -1)
+    n = t.shape[-1]
+    rows = t.reshape(-1, n)
+    weight = None if p["weight"] == 1 else t.new_full((n,), p["weight"])
+    bias = None if p["bias"] == 0 else t.new_full((n,), p["bias"])
+    out = F.group_norm(rows, p["num_groups"], weight, bias, eps=p["eps"])
+    return out.reshape(t.shape).movedim(-1, p["dim"])
+
+
+def _divides_the_dim(shapes, p):
+    shape = shapes["x"]
+    n, groups = shape[p["dim"]], p["num_groups"]
+    if n % groups:
+        raise BadParameter(
+            f"--num-groups {groups} does not divide the {n} values along dim {p['dim']}",
+            f"give a number of groups that divides {n}, e.g. --num-groups 1",
+        )
+    if n == groups and math.prod(shape) == n:  # torch's own refusal, said before it
+        raise BadParameter(
+            f"--num-groups {groups} leaves one value per group, and torch refuses a group of "
+            "one value in a single sample (its variance is 0)",
+            f"use fewer groups than {n}, e.g. --num-groups 1",
+        )
 
 
 def _mish_derivative(T, x, p):
@@ -578,6 +607,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         stored={"threshold": "opmath", "value": "opmath"},
         source=f"{ACT} (threshold_kernel)",
         example="actgrad threshold --x 0,1,2 --threshold 1 --value -1 --grad",
+        sweep={"threshold": "1", "value": "-1"},
     ),
     FunctionSpec(
         "softmax",
@@ -631,6 +661,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         exact=lambda R, x, p: R.glu(x),
         halves=True,
         example="actgrad glu --x 1,2,0,-1 --grad",
+        sweep_slice="1",
     ),
     FunctionSpec(
         "gumbel_softmax",
@@ -699,6 +730,53 @@ SPECS: tuple[FunctionSpec, ...] = (
             "moves another one there and back)",
         ),
         limits=("weight and bias are one number each, not a tensor per element",),
+    ),
+    FunctionSpec(
+        "group_norm",
+        "activation",
+        "group normalization along a dim (GroupNorm): the channels in groups, each normalized",
+        "group_norm(x)ᵢ = weight·(xᵢ − μ)/√(σ² + eps) + bias, μ and σ² (biased) over xᵢ's "
+        "group: num_groups equal runs of the dim",
+        "within a group of m: ∂yᵢ/∂xⱼ = weight/√(σ² + eps)·(δᵢⱼ − 1/m − x̂ᵢ·x̂ⱼ/m); 0 across groups",
+        "ℝⁿ, n a multiple of num_groups",
+        "weight·(each group: mean 0, variance below 1) + bias",
+        params=(
+            Param(
+                "num_groups",
+                "int",
+                None,
+                "groups the dim's values are split into (torch has no default)",
+                required=True,
+            ),
+            DIM,
+            Param("eps", "float", 1e-5, "added to each group's variance (torch's 1e-5)"),
+            Param("weight", "float", 1.0, "one shared scale (torch: a tensor; filled with this)"),
+            Param("bias", "float", 0.0, "one shared shift (torch: a tensor; filled with this)"),
+        ),
+        pointwise=False,
+        call=_groups,
+        shapes=_divides_the_dim,
+        validate=lambda p: (
+            "num_groups must be positive"
+            if p["num_groups"] < 1
+            else "eps must be non-negative"
+            if p["eps"] < 0
+            else None
+        ),
+        exact=lambda R, x, p: R.group_norm(x, p["num_groups"], p["eps"], p["weight"], p["bias"]),
+        stored={"eps": "opmath", "weight": "dtype", "bias": "dtype"},
+        source="aten/src/ATen/native/cpu/group_norm_kernel.cpp (eps as opmath_t)",
+        example="actgrad group-norm --x 1,2,3,4,5,9 --num-groups 2 --grad",
+        notes=(
+            "each slice along the dim is one sample's channels (torch's (N, C) input with dim "
+            "-1); the groups are num_groups equal runs of it",
+        ),
+        limits=(
+            "weight and bias are one number each, not a tensor per channel",
+            "an (N, C, H, W) input's spatial values are not pooled into the groups: each slice "
+            "along the dim is normalized on its own",
+        ),
+        sweep={"num_groups": "1"},
     ),
     FunctionSpec(
         "rms_norm",

@@ -345,6 +345,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         weighted_mean_note=(
             "reduction=mean divides the weighted sum, and every derivative, by the weights' sum"
         ),
+        sweep={"target": "0"},
     ),
     FunctionSpec(
         "mse_loss",
@@ -371,6 +372,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         weighted_mean_note=(
             "reduction=mean divides the weighted sum, and every derivative, by the weights' sum"
         ),
+        sweep={"target": "0"},
     ),
     FunctionSpec(
         "huber_loss",
@@ -400,6 +402,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         # double backward works in the dtype: d and delta there (huber_double_backward)
         stored={"delta": "dtype", "_opmath": "dtype"},
         source="torch/csrc/autograd/FunctionsManual.cpp (huber_double_backward)",
+        sweep={"target": "0"},
     ),
     FunctionSpec(
         "smooth_l1_loss",
@@ -423,6 +426,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         ),
         stored={"beta": "dtype", "_opmath": "dtype"},  # as huber's: its double backward's
         source="torch/csrc/autograd/FunctionsManual.cpp (smooth_l1_loss_double_backward)",
+        sweep={"target": "0"},
     ),
     FunctionSpec(
         "binary_cross_entropy",
@@ -476,6 +480,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         ),
         example="actgrad bce-with-logits --pred -200 --target 1",
         exact=lambda R, a, p: R.bce_logits(a, p),
+        sweep={"target": "1"},
     ),
     FunctionSpec(
         "cross_entropy",
@@ -594,6 +599,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         call=lambda F, t, p: F.poisson_nll_loss(t["pred"], t["target"], **p),
         example="actgrad poisson-nll --pred 0.5,1 --target 2,0 --grad",
         exact=lambda R, a, p: R.poisson(a, p),
+        sweep={"target": "2"},
     ),
     FunctionSpec(
         "gaussian_nll_loss",
@@ -620,6 +626,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         call=lambda F, t, p: F.gaussian_nll_loss(t["pred"], t["target"], t["var"], **p),
         example="actgrad gaussian-nll --pred 0,1 --target 0.5,0.5 --var 1,2 --grad",
         exact=lambda R, a, p: R.gaussian(a, p),
+        sweep={"target": "0", "var": "1"},
     ),
     FunctionSpec(
         "hinge_embedding_loss",
@@ -639,6 +646,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         call=lambda F, t, p: F.hinge_embedding_loss(t["pred"], t["target"], **p),
         example="actgrad hinge-embedding --pred 0.3,2 --target 1,-1 --grad",
         exact=lambda R, a, p: R.hinge_embedding(a, p),
+        sweep={"target": "-1"},
     ),
     FunctionSpec(
         "soft_margin_loss",
@@ -660,6 +668,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         exact=lambda R, a, p: R.reduce(
             R.map(lambda x, t: R.softplus(-(x * t)), a["pred"], a["target"]), p["reduction"]
         ),
+        sweep={"target": "1"},
     ),
     FunctionSpec(
         "multilabel_soft_margin_loss",

@@ -198,6 +198,11 @@ class FunctionSpec:
     stored: Mapping[str, str] = field(default_factory=dict)
     # where torch's kernel is, whose storage, branch tests and constants the exact form follows
     source: str = ""
+    # a one-input sweep (actgrad accuracy): the inputs it holds fixed and the parameters torch
+    # has no default for, as options take them ({"target": "0"}, {"num_groups": "1"}); a loss
+    # without one has no sweep
+    sweep: Mapping[str, str] = field(default_factory=dict)
+    sweep_slice: str = "0"  # a function along a dim is swept over the slices [this, x]
 
     def standing_notes(self, dtype: str, order: int) -> list[str]:
         """The notes every result of this function carries in ``dtype`` at ``order``."""
