@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from actgrad.core.evaluator.derivatives import differentiate
-from actgrad.core.evaluator.program import Program
+from actgrad.core.program import Program
 
 
 def best(fn: Callable[[], torch.Tensor], runs: int = 5) -> tuple[float, torch.Tensor]:

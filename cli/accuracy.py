@@ -17,7 +17,7 @@ from actgrad.core.accuracy import plan, sweeps
 from actgrad.core.accuracy.sweeps import short, span
 from actgrad.core.errors import BadParameter
 from actgrad.core.functions import registry
-from actgrad.core.options import parse_cap, parse_int
+from actgrad.core.parse.options import parse_cap, parse_int
 from actgrad.core.words import shortest
 
 MAX_SHOWN_REGIONS = 3

@@ -269,7 +269,7 @@ def batch(
     (sigmoid --x 0.5 --grad); blank lines are skipped (each line's "line" is its number in
     the input). Exit 0 when every line succeeded, 1 when any failed."""
     from actgrad.cli.batch import run_batch
-    from actgrad.core.options import parse_cap, parse_int
+    from actgrad.core.parse.options import parse_cap, parse_int
 
     code = run_batch(
         source,

@@ -36,6 +36,7 @@ from actgrad.cli.commands import (
 from actgrad.cli.exits import ExitStatus
 from actgrad.cli.output import write
 from actgrad.cli.render import render_json, render_json_rows
+from actgrad.core.accuracy.notes import judge, judge_rows
 from actgrad.core.command_options import device_list, dtype_list, no_stdin, request_of
 from actgrad.core.errors import ActgradError, BadInput, BadParameter
 from actgrad.core.evaluator.batch import GroupKey, evaluate_group, scalar_key
@@ -478,7 +479,7 @@ class Batch:
         slots, first = window.slots, window.first
         for fields, (positions, xs) in window.groups.items():
             try:
-                group = evaluate_group(GroupKey(*fields), xs)
+                group = evaluate_group(GroupKey(*fields), xs, judge, judge_rows)
                 texts = render_json_rows(group.result)
                 own = _own_texts(group)
             except Exception:

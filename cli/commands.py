@@ -32,7 +32,7 @@ from actgrad.core.command_options import (
 )
 from actgrad.core.errors import BadParameter
 from actgrad.core.functions import registry
-from actgrad.core.options import parse_int
+from actgrad.core.parse.options import parse_int
 from actgrad.core.request import enforce_cost
 
 

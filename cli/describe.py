@@ -7,7 +7,7 @@ from typing import Any
 from actgrad.core.accuracy import generated_accuracy
 from actgrad.core.functions import registry
 from actgrad.core.machine import device_of, words
-from actgrad.core.options import default_ulps
+from actgrad.core.parse.options import default_ulps
 
 
 def _param_text(param: registry.Param) -> str:

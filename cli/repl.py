@@ -26,9 +26,9 @@ from actgrad.cli.output import FORMATS, resolve_format
 from actgrad.core.command_options import expr_options
 from actgrad.core.errors import ActgradError, BadInput, BadParameter
 from actgrad.core.functions import registry
-from actgrad.core.options import DEFAULT_MAX_ELEMENTS, DTYPES, parse_int
 from actgrad.core.parse.expr import CONSTANTS, callable_names
 from actgrad.core.parse.inputs import parse_values
+from actgrad.core.parse.options import DEFAULT_MAX_ELEMENTS, DTYPES, parse_int
 
 PROMPT = "actgrad> "
 ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*)$")

@@ -5,7 +5,7 @@ Importing this package does not import torch; only :func:`evaluate` does.
 
 from ..version import __version__
 from .errors import ActgradError, BadInput, EvaluationFailed
-from .options import DEFAULT_MAX_ELEMENTS
+from .parse.options import DEFAULT_MAX_ELEMENTS
 from .request import Request
 
 __all__ = [
@@ -22,9 +22,10 @@ __all__ = [
 def evaluate(request: Request):
     """Evaluate ``request`` (imports torch on first use) and return a Result, with the true
     values (--exact) and the --check report when asked for."""
+    from .accuracy.notes import judge
     from .evaluator import engine
 
-    result = engine.torch_result(request)
+    result = engine.torch_result(request, judge)
     if request.exact:
         from .accuracy.check import exact  # mpmath
 

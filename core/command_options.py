@@ -15,7 +15,7 @@ from typing import Any
 from .errors import BadInput, BadParameter
 from .functions import registry
 from .functions.spec import FunctionSpec, Param
-from .options import DTYPES, device_dtype, parse_cap, parse_int
+from .parse.options import DTYPES, device_dtype, parse_cap, parse_int
 from .request import Request, build_expr_request, build_request
 
 INPUTS = "Inputs"

@@ -14,9 +14,9 @@ from typing import Any
 from . import cost
 from .cost import broadcast_shape
 from .errors import BadInput, BadParameter
-from .evaluator.program import Program, of_function
 from .functions import registry
-from .options import (
+from .parse.inputs import Values, parse_values
+from .parse.options import (
     DEFAULT_MAX_ELEMENTS,
     MAX_ORDER,
     check_params_fit,
@@ -25,7 +25,7 @@ from .options import (
     parse_int,
     resolve_params,
 )
-from .parse.inputs import Values, parse_values
+from .program import Program, of_function
 
 
 @dataclass(frozen=True)

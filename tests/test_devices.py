@@ -11,8 +11,7 @@ import pytest
 import torch
 from actgrad.cli.app import app
 from actgrad.core import machine
-from actgrad.core.accuracy import generated_accuracy
-from actgrad.core.evaluator import notes
+from actgrad.core.accuracy import generated_accuracy, notes
 from actgrad.core.functions import registry
 from actgrad.core.schema import ACCURACY
 from typer.testing import CliRunner

@@ -175,8 +175,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.exact.reference",),  # the exact values of the activations (mpmath)
     ("core.exact.reference_losses",),  # … of the losses and the norm
     ("core.accuracy.ulps",),  # errors in ulps of a dtype against the exact value
-    ("core.options",),  # scalar options and parameters, parsed strictly
-    ("core.evaluator.program",),  # what every request becomes: steps over named variables
+    ("core.parse.options",),  # scalar options and parameters, parsed strictly
+    ("core.program",),  # what every request becomes: steps over named variables
     ("core.parse.expr",),  # expression text -> program
     # validated requests; formulas; results
     ("core.request", "core.evaluator.symbolic", "core.result"),
@@ -186,6 +186,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.exact.truth",),  # a result's exact values: the one driver of the interpreter
     # derivative forms; notes
     ("core.evaluator.derivatives", "core.evaluator.notes"),
+    ("core.accuracy.notes",),  # what the accuracy report or the live reference says of a result
     ("core.evaluator.engine",),  # the evaluator (torch)
     ("core.accuracy.check", "core.evaluator.batch"),  # --check; coalesced batch groups
     ("core.accuracy.sweeps",),  # torch's error over a range, per dtype and order
@@ -306,3 +307,19 @@ def test_no_import_cycles():
     assert len(graph) > 20 and "core.functions.registry" in graph["core.request"]
     cycle = _cycle(graph)
     assert cycle is None, " -> ".join(cycle)
+
+
+def test_no_two_packages_import_each_other():
+    """The core's subpackages are layers, not folders: no two of them (nor a top-level module
+    of core or of the package root, each counted on its own) import each other, function-level
+    imports included (tools/house.py measures it)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import house
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    graph = house.package_graph()
+    assert "actgrad.core.evaluator" in graph and graph["actgrad.core.evaluator"]
+    assert house.mutual_pairs(graph) == []

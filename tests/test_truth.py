@@ -21,7 +21,7 @@ from actgrad.core import evaluate, machine
 from actgrad.core.accuracy import generated_accuracy
 from actgrad.core.exact import reference, truth
 from actgrad.core.functions import registry
-from actgrad.core.options import default_ulps
+from actgrad.core.parse.options import default_ulps
 from actgrad.core.request import build_request
 from conftest import cases
 from hypothesis import given, settings

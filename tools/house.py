@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"main": "actgrad", "core": "actgrad.core", "cli": "actgrad.cli"}
+MODULES: set[str] = set()
 
 
 def sources() -> list[Path]:
@@ -40,17 +41,21 @@ def module_of(path: Path) -> str:
 
 
 def package_of(module: str) -> str:
-    """The package a module counts in: a core subpackage (actgrad.core.exact), the core's own
-    top-level modules (actgrad.core), the command line (actgrad.cli) or the root."""
+    """The node a module counts in: a core subpackage (actgrad.core.exact); a top-level
+    module of core or of the package root, each on its own (actgrad.core.request,
+    actgrad.version; a package's __init__ is the package); the command line (actgrad.cli)."""
     parts = module.split(".")
-    if parts[:2] == ["actgrad", "core"]:
-        if len(parts) >= 3 and (ROOT / "core" / parts[2]).is_dir():
-            return ".".join(parts[:3])
-        return "actgrad.core"
-    return ".".join(parts[:2]) if parts[:2] == ["actgrad", "cli"] else "actgrad"
+    if parts[:2] == ["actgrad", "cli"]:
+        return "actgrad.cli"
+    if parts[:2] == ["actgrad", "core"] and len(parts) >= 3:
+        return ".".join(parts[:3])
+    return ".".join(parts[:2])
 
 
 def imports(path: Path) -> set[str]:
+    global MODULES
+    if not MODULES:
+        MODULES = {module_of(p) for p in sources()}
     """Every actgrad module a file imports (relative imports resolved; function-level
     imports included)."""
     module = module_of(path)
@@ -68,8 +73,10 @@ def imports(path: Path) -> set[str]:
                 target = node.module or ""
             if not target.startswith("actgrad"):
                 continue
-            out.add(target)
-            out.update(f"{target}.{a.name}" for a in node.names)
+            names = {f"{target}.{a.name}" for a in node.names}
+            out.update(names)
+            if not names <= MODULES:  # `from .. import machine` imports the module, not ..
+                out.add(target)
     return out
 
 

@@ -17,8 +17,8 @@ from ..evaluator.engine import closed_form_derivative, torch_result
 from ..exact import truth
 from ..exact.reference import NoReference, Truth
 from ..functions import registry
-from ..options import default_ulps
 from ..parse.inputs import Values
+from ..parse.options import default_ulps
 from ..request import Request, finite_difference_plan
 from ..result import Result, element_path
 from .ulps import in_dtype, ulp, ulp_errors

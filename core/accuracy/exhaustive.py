@@ -32,8 +32,8 @@ from ..errors import BadParameter
 from ..exact import truth
 from ..exact.reference import Truth
 from ..functions import registry
-from ..options import default_ulps
 from ..parse.inputs import Values
+from ..parse.options import default_ulps
 from ..request import build_request
 from . import sweeps
 

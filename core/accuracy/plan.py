@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadParameter
-from ..options import DTYPES, parse_cap, parse_int
+from ..parse.options import DTYPES, parse_cap, parse_int
 from . import sweeps
 
 CALIBRATION_POINTS = 1024  # of each dtype

@@ -18,7 +18,7 @@ from ..errors import BadParameter
 from ..exact import truth
 from ..exact.reference import NoReference, Truth
 from ..functions import registry
-from ..options import default_ulps
+from ..parse.options import default_ulps
 from ..request import Request
 from ..result import Result
 from ..words import measured, shortest
@@ -132,8 +132,9 @@ def report(req: Request, result: Result, command: str = "") -> Report:
 
 def _evaluate(req: Request) -> Result:
     from ..evaluator.engine import torch_result
+    from .notes import judge
 
-    return torch_result(replace(req, check=False, exact=False, symbolic=False))
+    return torch_result(replace(req, check=False, exact=False, symbolic=False), judge)
 
 
 def _nothing(req: Request, limit: float, missing: list[str], unreported: bool) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadParameter
-from ..evaluator.program import Program
+from ..program import Program
 from ..request import Request
 from ..words import shortest
 

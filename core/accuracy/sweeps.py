@@ -23,7 +23,7 @@ from ..errors import BadParameter
 from ..exact import truth
 from ..exact.reference import NoReference, Truth
 from ..functions import registry
-from ..options import default_ulps
+from ..parse.options import default_ulps
 from ..request import build_request
 from .ulps import in_dtype, lost, ulp_errors
 
@@ -246,8 +246,8 @@ def grid_values(grid: str, max_elements: int | None = None, dtype: str = "float6
     import torch
 
     from ..evaluator.engine import materialize
-    from ..options import DEFAULT_MAX_ELEMENTS
     from ..parse.inputs import parse_values
+    from ..parse.options import DEFAULT_MAX_ELEMENTS
 
     cap = DEFAULT_MAX_ELEMENTS if max_elements is None else max_elements
     values = parse_values(_pieces(grid), "--x", max_elements=cap)

@@ -21,12 +21,14 @@ import torch
 
 from ..errors import ActgradError
 from ..functions import registry
-from ..options import DTYPES, resolve_params
 from ..parse.inputs import Values
+from ..parse.options import DTYPES, resolve_params
+from ..program import of_function
 from ..request import Request
 from ..result import Result
 from . import notes
 from .engine import (
+    Judge,
     activation_notes,
     compute,
     result_of,
@@ -34,7 +36,6 @@ from .engine import (
     scalar_code_differs,
     scalar_code_notes,
 )
-from .program import of_function
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,12 @@ def scalar_key(
     return spec.name, resolved, dtype, device, order
 
 
-def evaluate_group(key: GroupKey, xs: list[float]) -> Group:
-    """Value and derivatives of ``key.function`` at every x of ``xs`` at once."""
+def evaluate_group(
+    key: GroupKey, xs: list[float], judge: Judge | None = None, judge_rows: Any = None
+) -> Group:
+    """Value and derivatives of ``key.function`` at every x of ``xs`` at once; ``judge`` and
+    ``judge_rows`` (core.accuracy.notes') add what the accuracy report or the live reference
+    says of each row, as of a one-off."""
     spec = registry.get(key.function)
     params = dict(key.params)
     shape = (len(xs),)
@@ -142,7 +147,7 @@ def evaluate_group(key: GroupKey, xs: list[float]) -> Group:
         finite &= np.isfinite(g)
     if done.warnings:  # warnings become notes: let each row say them as it would alone
         return Group(result, {}, finite, np.ones(len(xs), dtype=bool))
-    notes_of = _own_rows(spec, params, key, xs, x, x_np, value, grads, finite)
+    notes_of = _own_rows(spec, params, key, xs, x, x_np, value, grads, finite, judge, judge_rows)
     if x.device.type == "cpu" and spec.pointwise and not spec.stochastic:
         _scalar_code_rows(spec, params, key, x, [value, *grads], result.notes, notes_of)
     return Group(result, notes_of, finite, np.zeros(len(xs), dtype=bool))
@@ -181,6 +186,8 @@ def _own_rows(
     value: np.ndarray,
     grads: list[np.ndarray],
     finite: np.ndarray,
+    judge: Judge | None,
+    judge_rows: Any,
 ) -> dict[int, list[str]]:
     """{row: its notes} for every row with something of its own to say or a non-finite
     number: the rows that hit the same rules share one call of the one-off's note code."""
@@ -196,11 +203,11 @@ def _own_rows(
     own = np.zeros(len(xs), dtype=bool)  # notes that name the row's own numbers
     for g in grads:
         own |= np.isnan(g) & np.isfinite(x_np)
-    live = notes.live_accuracy_mask(spec, params, key.dtype, x_np, got, str(x.device))
-    if live is not None:
-        own |= live
-    else:
-        rules += [r + 1 for r in notes.accuracy_regions(spec, params, key.dtype, key.order, x_np)]
+    if judge_rows is not None:
+        live, regions = judge_rows(spec, params, key.dtype, key.order, x_np, got, str(x.device))
+        if live is not None:
+            own |= live
+        rules += [r + 1 for r in regions]
     pattern = np.stack([np.asarray(r, dtype=np.int64) for r in rules], axis=1)
     special = pattern.any(axis=1) | own | ~finite
     rows = np.flatnonzero(special)
@@ -222,6 +229,7 @@ def _own_rows(
                 value[i],
                 {k: {"x": g[i]} for k, g in enumerate(grads, 1)},
                 scalar_note=False,  # added from the group's own arrays
+                judge=judge,
             )
         )
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import torch
 
-from .program import Program, derivative_form
+from ..program import Program, derivative_form
 
 Derivatives = dict[int, dict[str, torch.Tensor]]
 

@@ -4,7 +4,7 @@ torch on a device and dtype, its derivatives taken by :mod:`derivatives`, as a R
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from ..cost import broadcast_numel
 from ..errors import BadInput, BadParameter, DeviceUnavailable, EvaluationFailed
 from ..functions import registry
-from ..options import device_dtype
 from ..parse.expr import CONSTANTS, OPERATORS
 from ..parse.inputs import Linspace, Values
+from ..parse.options import device_dtype
+from ..program import Call, Program, elementwise_shape, of_function, run
 from ..request import Request
 from ..result import Result
 from ..words import counted, counted_are, shortest
@@ -26,14 +27,15 @@ from . import symbolic
 from .derivatives import Derivatives, differentiate
 from .notes import (
     PRIMES,
-    accuracy_notes,
     kink_notes,
-    live_accuracy_notes,
     nan_derivative_notes,
     overflow_note,
     reduction_note,
 )
-from .program import Call, Program, elementwise_shape, of_function, run
+
+# judge(spec, params, dtype, order, x, [value, f′, …], device): the accuracy notes of an
+# elementwise result (actgrad.core.accuracy.notes.judge; the evaluator does not import it)
+Judge = Callable[..., list[str]]
 
 CHUNK = 16_384  # under torch's parallel grain size: one thread, never split mid-vector
 LANES = 64  # chunks are padded to a multiple of this: every element takes the SIMD kernels
@@ -428,12 +430,15 @@ def _torch_calls(command: str, dtype: str, device: torch.device):
         ) from None
 
 
-def torch_result(req: Request) -> Result:
-    """Evaluate a validated request: value, derivatives and notes, as plain numpy arrays."""
-    return result_of(req, compute(req))
+def torch_result(req: Request, judge: Judge | None = None) -> Result:
+    """Evaluate a validated request: value, derivatives and notes, as plain numpy arrays;
+    ``judge`` adds what the accuracy report or the live reference says (core.evaluate's)."""
+    return result_of(req, compute(req), judge=judge)
 
 
-def result_of(req: Request, done: Computed, own_notes: bool = True) -> Result:
+def result_of(
+    req: Request, done: Computed, own_notes: bool = True, judge: Judge | None = None
+) -> Result:
     """The Result of a computed request: the one result builder, for one-offs and batch groups
     alike. Without ``own_notes`` it carries only the function's fixed notes (a batch group's
     rows get their own from :func:`activation_notes`, row by row)."""
@@ -452,7 +457,7 @@ def result_of(req: Request, done: Computed, own_notes: bool = True) -> Result:
     if kind == "activation" and spec.stochastic:
         params["seed"] = req.seed
     if own_notes:
-        notes += _own_notes(req, done, spec, kind, x, value, derivatives)
+        notes += _own_notes(req, done, spec, kind, x, value, derivatives, judge)
     formulas: dict[str, str] = {}
     if req.symbolic:
         formulas, more = symbolic.symbolic(program, req.wrt)
@@ -481,7 +486,14 @@ def result_of(req: Request, done: Computed, own_notes: bool = True) -> Result:
 
 
 def _own_notes(
-    req: Request, done: Computed, spec: Any, kind: str, x: dict, value: Any, derivatives: dict
+    req: Request,
+    done: Computed,
+    spec: Any,
+    kind: str,
+    x: dict,
+    value: Any,
+    derivatives: dict,
+    judge: Judge | None,
 ) -> list[str]:
     """What a result says of its own inputs and outputs: overflow on the cast, the model, unused
     variables, the domain, torch's warnings, kinks and regions, the reduction."""
@@ -505,6 +517,7 @@ def _own_notes(
             x["x"],
             value,
             derivatives,
+            judge=judge,
         )
     elif spec is not None and req.order and done.loss_args is not None:
         args = {n: t.detach() for n, t in done.loss_args.items()}
@@ -524,6 +537,7 @@ def activation_notes(
     value: np.ndarray,
     derivatives: dict[int, dict[str, np.ndarray]],
     scalar_note: bool = True,
+    judge: Judge | None = None,
 ) -> list[str]:
     """Kinks and regions hit, nan inputs, nan derivatives, measured accuracy, the scalar
     kernel's numbers (unless ``scalar_note`` is False: a batch group adds them from its own
@@ -539,12 +553,9 @@ def activation_notes(
         )
     if spec.pointwise:
         notes += nan_derivative_notes(spec.name, x_np, derivatives)
-        got = [value, *got_derivatives(derivatives)]
-        device = str(x.device)
-        live = live_accuracy_notes(spec, params, dtype, x_np, got, device)
-        if live is None:
-            live = accuracy_notes(spec, params, dtype, order, x_np, device)
-        notes += live
+        if judge is not None:
+            got = [value, *got_derivatives(derivatives)]
+            notes += judge(spec, params, dtype, order, x_np, got, str(x.device))
     if scalar_note:
         got = [value, *got_derivatives(derivatives)]
         notes += scalar_code_notes(spec, params, dtype, order, x, got)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..functions import registry
 from ..parse.expr import OPERATORS
-from .program import Program, run
+from ..program import Program, run
 
 
 def _sympy_activation(sp: Any, name: str, x: Any, p: Mapping[str, Any]) -> Any:

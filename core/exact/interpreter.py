@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluator.program import Call, Program
-from ..evaluator.program import run as program_run
 from ..functions import registry
 from ..functions.arithmetic import orders_differ, stored_params
 from ..functions.spec import FunctionSpec, Kink
+from ..program import Call, Program
+from ..program import run as program_run
 from . import interval as mp
 from . import reference, reference_losses, taylor
 from .interval import mpf

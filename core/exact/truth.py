@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluator.program import Program, derivative_form, of_function
 from ..functions import registry
+from ..program import Program, derivative_form, of_function
 from ..result import Result
 from . import fast, reference_losses
 from . import interval as mp

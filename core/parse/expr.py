@@ -19,11 +19,11 @@ from typing import Any
 
 from ..cost import broadcast_numel, broadcast_shape
 from ..errors import BadInput, TooLarge
-from ..evaluator.program import Call, Program
 from ..functions import registry
-from ..options import resolve_params
+from ..program import Call, Program
 from ..words import counted
 from .inputs import parse_number
+from .options import resolve_params
 
 MAX_LENGTH = 1000  # characters
 MAX_DEPTH = 64  # nested parentheses and calls

@@ -9,9 +9,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import BadParameter
-from .functions.spec import FunctionSpec
-from .parse.inputs import parse_number
+from ..errors import BadParameter
+from ..functions.spec import FunctionSpec
+from .inputs import parse_number
 
 DEFAULT_MAX_ELEMENTS = 2**27
 MAX_ORDER = 4

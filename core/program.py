@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..cost import broadcast_shape
-from ..functions.spec import FunctionSpec
+from .cost import broadcast_shape
+from .functions.spec import FunctionSpec
 
 
 @dataclass(frozen=True)
