@@ -103,6 +103,7 @@ def loop(reqs: list[dict]) -> float:
 def in_process(path: Path) -> tuple[float, int]:
     """(seconds, rows of coalesced groups evaluated on their own)."""
     from actgrad.cli import batch
+    from actgrad.core.command_options import BATCH_WINDOW
 
     alone = [0]
     original = batch.Batch.prepare_alone
@@ -117,7 +118,7 @@ def in_process(path: Path) -> tuple[float, int]:
         sys.stdout, sys.stderr = sink, io.StringIO()
         try:
             start = time.perf_counter()
-            code = batch.run_batch(str(path), False, WINDOW or batch.DEFAULT_WINDOW, 1 << 20, 2**27)
+            code = batch.run_batch(str(path), False, WINDOW or BATCH_WINDOW, 1 << 20, 2**27)
             elapsed = time.perf_counter() - start
         finally:
             sys.stdout, sys.stderr = saved_out, saved_err

@@ -11,14 +11,15 @@ from typing import Any
 
 import numpy as np
 import orjson
-from actgrad.cli.output import print_rich, resolve_format, width, write
-from actgrad.core import machine
-from actgrad.core.accuracy import plan, sweeps
-from actgrad.core.accuracy.sweeps import short, span
-from actgrad.core.errors import BadParameter
-from actgrad.core.functions import registry
-from actgrad.core.parse.options import parse_cap, parse_int
-from actgrad.core.words import shortest
+
+from ..core import machine
+from ..core.accuracy import plan, sweeps
+from ..core.accuracy.sweeps import short, span
+from ..core.errors import BadParameter
+from ..core.functions import registry
+from ..core.parse.options import parse_cap, parse_int
+from ..core.words import shortest
+from .output import print_rich, resolve_format, width, write
 
 MAX_SHOWN_REGIONS = 3
 QUIET_SECONDS = 3.0  # a sweep estimated to take longer says so first
@@ -247,7 +248,7 @@ def _curves(rows: list[sweeps.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]:
 
 
 def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
-    from actgrad.cli.plot import FILE_TYPES, parse_size
+    from .plot import FILE_TYPES, parse_size
 
     given = plan.settings(items, options)
     options["device"] = given["device"]
@@ -336,7 +337,7 @@ def _run_sharded(
     import os
     from pathlib import Path
 
-    from actgrad.core.accuracy import exhaustive
+    from ..core.accuracy import exhaustive
 
     if "float64" in dtypes and options["x"] is None:
         raise BadParameter(
@@ -436,7 +437,7 @@ def _draw(rows: list[sweeps.Row], options: dict[str, Any], size: Any, exhaustive
     """The error curves in the terminal, or as an image (--output)."""
     import os
 
-    from actgrad.cli.plot import image, terminal
+    from .plot import image, terminal
 
     if not rows:
         raise BadParameter("nothing to plot", "no function in the sweep has a reference")

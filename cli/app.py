@@ -8,22 +8,24 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from actgrad.cli import commands, describe
-from actgrad.cli.commands import (
+from typer.core import TyperGroup
+
+from ..core import __version__
+from ..core.command_options import BATCH_WINDOW, MAX_LINE_BYTES, SERVER_IDLE, SERVER_WORKERS
+from ..core.errors import BadParameter, UnknownFunction
+from ..core.functions import registry
+from ..core.schema import JSON_FORMAT
+from . import commands, describe
+from .commands import (
     add_function_commands,
     grad_names,
     make_expr_command,
     options_first,
     with_function_params,
 )
-from actgrad.cli.exits import ExitStatus, interrupted
-from actgrad.cli.output import FORMATS, print_rich, resolve_format, write
-from actgrad.cli.status import status_for
-from actgrad.core import __version__
-from actgrad.core.errors import BadParameter, UnknownFunction
-from actgrad.core.functions import registry
-from actgrad.core.schema import JSON_FORMAT
-from typer.core import TyperGroup
+from .exits import ExitStatus, interrupted
+from .output import FORMATS, print_rich, resolve_format, write
+from .status import status_for
 
 
 def _plain_metavars(command: Any) -> None:
@@ -91,7 +93,7 @@ class ActgradGroup(TyperGroup):
         groups = {
             "Activations": [s.command for s in registry.specs() if s.elementwise],
             "Along a dim": [s.command for s in registry.specs() if s.along_dim],
-            "Losses and the norm": [s.command for s in registry.specs() if s.kind != "activation"],
+            "Losses and the norm": [s.command for s in registry.specs() if s.reduces],
         }
         if not any(n in functions for n in self.list_commands(ctx)):
             return
@@ -245,10 +247,10 @@ def batch(
     ] = False,
     window: Annotated[
         str, typer.Option("--window", metavar="N", help="Lines coalesced at a time.")
-    ] = "65536",
+    ] = str(BATCH_WINDOW),
     max_line_bytes: Annotated[
         str, typer.Option("--max-line-bytes", metavar="N", help="Longer lines are errors.")
-    ] = str(1 << 20),
+    ] = str(MAX_LINE_BYTES),
     max_elements: Annotated[
         str | None,
         typer.Option(
@@ -268,8 +270,8 @@ def batch(
     {"expr": "x*sigmoid(x)", "vars": {"x": [0, 1]}, "grad": true}) or a command line
     (sigmoid --x 0.5 --grad); blank lines are skipped (each line's "line" is its number in
     the input). Exit 0 when every line succeeded, 1 when any failed."""
-    from actgrad.cli.batch import run_batch
-    from actgrad.core.parse.options import parse_cap, parse_int
+    from ..core.parse.options import parse_cap, parse_int
+    from .batch import run_batch
 
     code = run_batch(
         source,
@@ -421,7 +423,7 @@ def accuracy(
 
     Example: actgrad accuracy sigmoid --x -40:40:2001 (max and median ulps, worst point, the
     regions where digits are lost, for the value and derivatives in each dtype)."""
-    from actgrad.cli.accuracy import run_accuracy  # mpmath, torch
+    from .accuracy import run_accuracy  # mpmath, torch
 
     options = {k: v for k, v in locals().items() if k != "function_params"}
     options["all"] = options.pop("all_functions")
@@ -484,7 +486,7 @@ def plot(
     """Plot functions and their derivatives: in the terminal, to an image, or as JSON points.
 
     Example: actgrad plot sigmoid tanh (the tutorial's figure); piped, the points as JSON."""
-    from actgrad.cli.plot import run_plot
+    from .plot import run_plot
 
     options = {k: v for k, v in locals().items() if k != "function_params"}
     options["function_params"] = given_params(function_params)
@@ -505,7 +507,7 @@ def server(
             metavar="SECONDS",
             help="start: exit after this long without a request (0: never).",
         ),
-    ] = "900",
+    ] = str(SERVER_IDLE),
     workers: Annotated[
         int,
         typer.Option(
@@ -513,7 +515,7 @@ def server(
             metavar="N",
             help="start: requests answered at once; more run in their own process.",
         ),
-    ] = 32,
+    ] = SERVER_WORKERS,
     as_json: Annotated[bool, typer.Option("--json", help="status: as strict JSON.")] = False,
 ) -> None:
     """A warm server that answers every later command without importing torch again.
@@ -521,8 +523,8 @@ def server(
     With a server running, each actgrad command is forwarded to it (set ACTGRAD_SERVER=off
     to never use one); ACTGRAD_SERVER=auto starts one on first use. A command runs in its
     own process whenever the server could not run it exactly as that process would."""
-    from actgrad.cli import server as warm
-    from actgrad.core.parse.inputs import parse_number
+    from ..core.parse.inputs import parse_number
+    from . import server as warm
 
     if action == "start":
         seconds = parse_number(idle, "--idle")
@@ -544,7 +546,7 @@ def repl() -> None:
     actgrad> sigmoid 0.5 --grad      actgrad> x = -1:1:5      actgrad> relu x --grad
     actgrad> x*sigmoid(x)            actgrad> :format json    actgrad> ans
     :help lists the rest; Ctrl-D or :quit ends the session."""
-    from actgrad.cli.repl import session
+    from .repl import session
 
     raise typer.Exit(session(run, prepare))
 
@@ -565,8 +567,8 @@ def schema(
 
     Every document carries "format": N, which goes up only when a field is removed, renamed
     or changes its meaning. Without DOCUMENT: the names, one per line."""
-    from actgrad.core.schema import DOCUMENTS
-    from actgrad.core.schema import schema as document_schema
+    from ..core.schema import DOCUMENTS
+    from ..core.schema import schema as document_schema
 
     if name is None:
         write("".join(f"{n}\n" for n in DOCUMENTS))
@@ -583,7 +585,7 @@ def schema(
 
 
 def _schema_names() -> list[str]:
-    from actgrad.core.schema import DOCUMENTS
+    from ..core.schema import DOCUMENTS
 
     return list(DOCUMENTS)
 

@@ -23,9 +23,19 @@ from typing import Any
 import numpy as np
 import orjson
 import typer
-from actgrad import core
-from actgrad.cli import files
-from actgrad.cli.commands import (
+from typer._click.exceptions import ClickException
+
+from .. import core
+from ..core.accuracy.notes import judge, judge_rows
+from ..core.command_options import device_list, dtype_list, no_stdin, request_of
+from ..core.errors import ActgradError, BadInput, BadParameter
+from ..core.evaluator.batch import GroupKey, evaluate_group, scalar_key
+from ..core.functions import registry
+from ..core.json_line import fast_command_line, json_options
+from ..core.schema import JSON_FORMAT
+from ..core.words import counted
+from . import files
+from .commands import (
     add_function_commands,
     evaluate_devices,
     evaluate_dtypes,
@@ -33,21 +43,10 @@ from actgrad.cli.commands import (
     make_expr_command,
     options_first,
 )
-from actgrad.cli.exits import ExitStatus
-from actgrad.cli.output import write
-from actgrad.cli.render import render_json, render_json_rows
-from actgrad.core.accuracy.notes import judge, judge_rows
-from actgrad.core.command_options import device_list, dtype_list, no_stdin, request_of
-from actgrad.core.errors import ActgradError, BadInput, BadParameter
-from actgrad.core.evaluator.batch import GroupKey, evaluate_group, scalar_key
-from actgrad.core.functions import registry
-from actgrad.core.json_line import fast_command_line, json_options
-from actgrad.core.schema import JSON_FORMAT
-from actgrad.core.words import counted
-from typer._click.exceptions import ClickException
+from .exits import ExitStatus
+from .output import write
+from .render import render_json, render_json_rows
 
-DEFAULT_WINDOW = 65536
-DEFAULT_MAX_LINE_BYTES = 1 << 20
 READ_BYTES = 1 << 16
 BOM = b"\xef\xbb\xbf"
 FAST_KEYS = frozenset({"fn", "x", "grad", "order", "dtype", "device", "params", "id"})
@@ -167,7 +166,7 @@ class Compare:
         return self.request.inputs
 
     def answer(self) -> bytes:
-        from actgrad.cli.render import render_dtypes_json
+        from .render import render_dtypes_json
 
         return render_dtypes_json(*evaluate_dtypes(self.request, self.dtypes), None)
 
@@ -185,7 +184,7 @@ class Sides:
         return self.request.inputs
 
     def answer(self) -> bytes:
-        from actgrad.cli.render import render_devices_json
+        from .render import render_devices_json
 
         return render_devices_json(evaluate_devices(self.request, self.devices), None)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TypeVar
 
-from actgrad.cli.exits import internal_error, interrupted
+from .exits import internal_error, interrupted
 
 T = TypeVar("T")
 
@@ -37,14 +37,14 @@ def _prepared(main: Callable[[], None]) -> None:
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored (nohup, &)
         signal.signal(signal.SIGINT, _interrupt)
     if sys.stdout is None:  # started with file descriptor 1 closed (>&-)
-        from actgrad.cli.output import ClosedStdout
+        from .output import ClosedStdout
 
         sys.stdout = ClosedStdout()  # type: ignore[assignment]
-    from actgrad.cli.output import ascii_fallbacks
+    from .output import ascii_fallbacks
 
     ascii_fallbacks()  # an encoding that cannot hold σ, ′ or a table's box gets ASCII
     if sys.stdin is None:  # … or 0 (<&-)
-        from actgrad.cli.output import ClosedStdin
+        from .output import ClosedStdin
 
         sys.stdin = ClosedStdin()  # type: ignore[assignment]
     try:

@@ -153,7 +153,7 @@ def at(fd: int, name: str) -> str:
 
 def install() -> tuple[str, str, str]:
     """What makes an install: actgrad's location, the environment's prefix, the interpreter."""
-    from actgrad import version
+    from .. import version
 
     here = os.path.dirname(os.path.realpath(version.__file__))  # the package's folder
     return here, os.path.realpath(sys.prefix), os.path.realpath(sys.executable)
@@ -171,7 +171,7 @@ def identity() -> dict[str, str]:
     """What a server must share with its client: actgrad's version and install, torch's
     version (read from its version.py, not imported), the interpreter and the protocol. A
     server of the same install with another identity is stale (an upgrade in place)."""
-    from actgrad.version import __version__
+    from ..version import __version__
 
     here, prefix, python = install()
     torch_version = "none"

@@ -16,10 +16,9 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
-from actgrad.cli.exits import ExitStatus
-from actgrad.cli.output import print_rich, resolve_format, steps, width, write
-from actgrad.core import evaluate
-from actgrad.core.command_options import (
+
+from ..core import evaluate
+from ..core.command_options import (
     VALUES_HELP,
     Option,
     activation_param_options,
@@ -30,10 +29,12 @@ from actgrad.core.command_options import (
     function_options,
     function_request,
 )
-from actgrad.core.errors import BadParameter
-from actgrad.core.functions import registry
-from actgrad.core.parse.options import parse_int
-from actgrad.core.request import enforce_cost
+from ..core.errors import BadParameter
+from ..core.functions import registry
+from ..core.parse.options import parse_int
+from ..core.request import enforce_cost
+from .exits import ExitStatus
+from .output import print_rich, resolve_format, steps, width, write
 
 
 def _complete(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
@@ -133,8 +134,8 @@ def _emit_report(request: Any, options: dict[str, Any], fmt: str, digits: int | 
     --check; nothing flagged: said on stderr, no report, exit 0."""
     import shlex
 
-    from actgrad.cli import files
-    from actgrad.core.accuracy.report import report
+    from ..core.accuracy.report import report
+    from . import files
 
     target = options["report"]
     if options.get("dtypes"):
@@ -175,7 +176,7 @@ def show(
 ) -> None:
     """A result on stdout in ``fmt`` (table, plain or json), its notes beside plain data
     (``quiet``: none, except in JSON, which is data)."""
-    from actgrad.cli import render  # numpy: not on the --help path
+    from . import render  # numpy: not on the --help path
 
     if quiet and fmt != "json":
         result = replace(result, notes=[])
@@ -196,7 +197,7 @@ def evaluate_dtypes(
 ) -> tuple[dict[str, Any], dict]:
     """One request in several dtypes (``each`` walks them: a progress bar, or plainly), and
     their comparison against float64."""
-    from actgrad.core.accuracy.check import compare_dtypes  # torch
+    from ..core.accuracy.check import compare_dtypes  # torch
 
     enforce_cost(request, dtypes)
     results = {d: evaluate(replace(request, dtype=d, check=False)) for d in each(dtypes, "dtypes")}
@@ -212,7 +213,7 @@ def _emit_dtypes(
     quiet: bool = False,
 ) -> None:
     """One request in several dtypes, side by side, with errors against float64."""
-    from actgrad.cli import render  # numpy: not on the --help path
+    from . import render  # numpy: not on the --help path
 
     results, comparison = evaluate_dtypes(request, dtypes, steps)
     if quiet and fmt != "json":
@@ -235,7 +236,7 @@ def evaluate_devices(
     """One request on several devices, each judged against the true value (--check), keyed
     by the device as torch names it (auto and cuda resolved: cuda:0); a device named twice
     that way, or one this machine lacks, is refused before anything runs."""
-    from actgrad.core.evaluator.engine import resolved  # torch
+    from ..core.evaluator.engine import resolved  # torch
 
     names: dict[str, str] = {}
     for given in devices:
@@ -261,7 +262,7 @@ def _emit_devices(
 ) -> None:
     """One request on several devices, side by side, each with its --check report; exit 1
     when a device's check fails, as --check does."""
-    from actgrad.cli import render  # numpy: not on the --help path
+    from . import render  # numpy: not on the --help path
 
     results = evaluate_devices(request, devices, steps)
     if quiet and fmt != "json":
@@ -390,7 +391,7 @@ def make_command(spec: registry.FunctionSpec) -> Callable[..., None]:
                 metavar="[VALUES]...",
                 show_default=False,
                 help="The input, as --x takes it: actgrad sigmoid 0.5 is --x 0.5."
-                if spec.kind == "activation"
+                if not spec.reduces
                 else "Not taken: give the inputs by name (see below).",
             ),
         ],
@@ -401,7 +402,7 @@ def make_command(spec: registry.FunctionSpec) -> Callable[..., None]:
 
     doc = (
         f"{spec.summary[0].upper()}{spec.summary[1:]}: {spec.formula}.\n\nExample: {spec.example}"
-        + (f"\n\nVALUES: {VALUES_HELP}." if spec.kind != "activation" else "")
+        + (f"\n\nVALUES: {VALUES_HELP}." if spec.reduces else "")
     )
     parameters = [values, *map(_parameter, function_options(spec))]
     return _signed(command, parameters, spec.name, doc)

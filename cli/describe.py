@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from actgrad.core.accuracy import generated_accuracy
-from actgrad.core.functions import registry
-from actgrad.core.machine import device_of, words
-from actgrad.core.parse.options import default_ulps
+from ..core.accuracy import generated_accuracy
+from ..core.functions import registry
+from ..core.machine import device_of, words
+from ..core.parse.options import default_ulps
 
 
 def _param_text(param: registry.Param) -> str:
@@ -96,7 +96,7 @@ def list_rows() -> list[tuple[str, str, str, str, str]]:
         (
             spec.command,
             ", ".join(a for a in spec.aliases) or "",
-            spec.kind if spec.pointwise or spec.kind != "activation" else "activation (along dim)",
+            spec.kind if spec.pointwise or spec.reduces else "activation (along dim)",
             spec.formula,
             " ".join(_param_text(p) for p in spec.params),
         )
@@ -167,7 +167,7 @@ def list_table(width: int) -> Any:
 def _grad_text(spec: registry.FunctionSpec) -> str:
     """How --grad (torch.autograd.grad) and --cotangent (y.backward(v)) differ here."""
     backward = "--cotangent V gives vᵀJ, what y.backward(v) leaves in x.grad"
-    if spec.kind != "activation":
+    if spec.reduces:
         return (
             "--grad gives ∂ℓ/∂input (torch.autograd.grad; per element with --reduction none); "
             f"{backward} for a loss that is not a scalar (--reduction none)"
@@ -193,7 +193,7 @@ def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
         ("kind", _kind_text(spec)),
         ("grad vs backward", _grad_text(spec)),
     ]
-    if spec.kind != "activation":
+    if spec.reduces:
         for t in spec.inputs:
             need = "required" if t.required else "optional"
             fields.append(("input", f"{', '.join(t.options)} ({need}): {t.help}"))
@@ -217,7 +217,7 @@ def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
         if k.sides.strip("=") and (k.at, k.sides) not in shown:
             shown.add((k.at, k.sides))
             fields.append(("by order", k.convention(spec.name)))
-    if not kinks and spec.kind == "activation":
+    if not kinks and not spec.reduces:
         fields.append(("kinks", "none (differentiable everywhere for the default parameters)"))
     fields.extend(("note", n) for n in spec.notes)
     fields.extend(("limit", n) for n in spec.limits)

@@ -11,7 +11,7 @@ if __name__ == "__main__" and not sys.flags.safe_path:  # python -m actgrad.cli.
 
 import os
 
-from actgrad.cli.boundary import guarded, run_here
+from .boundary import guarded, run_here
 
 LOCAL = ("server", "repl")  # commands that run here even with a server
 
@@ -32,13 +32,13 @@ def main() -> None:
 
 
 def _forward(argv: list[str], auto: bool) -> int | None:
-    from actgrad.cli.client import forward
+    from .client import forward
 
     return forward(argv, auto)
 
 
 def _app() -> None:
-    from actgrad.cli.app import main as run
+    from .app import main as run
 
     run()
 

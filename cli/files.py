@@ -20,7 +20,7 @@ import stat
 from collections.abc import Callable
 from typing import IO
 
-from actgrad.core.errors import BadInput
+from ..core.errors import BadInput
 
 IN_WORKER = False  # set in a server's worker before it runs a forwarded command
 HANDED: dict[str, int] = {}  # in a worker: the files to read its caller opened, by their path

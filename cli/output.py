@@ -8,9 +8,10 @@ import sys
 from typing import Any
 
 import typer
-from actgrad.cli.exits import ExitStatus
-from actgrad.core.command_options import FORMATS
-from actgrad.core.errors import BadParameter
+
+from ..core.command_options import FORMATS
+from ..core.errors import BadParameter
+from .exits import ExitStatus
 
 
 def resolve_format(fmt: str, as_json: bool, formats: tuple[str, ...] = FORMATS) -> str:
@@ -214,7 +215,7 @@ class ClosedStdin:
     closed = False
 
     def _closed(self, *args: object) -> str:
-        from actgrad.core.errors import BadInput
+        from ..core.errors import BadInput
 
         raise BadInput(
             "standard input is closed (started with <&-)",

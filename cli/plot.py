@@ -10,15 +10,16 @@ from typing import Any
 
 import numpy as np
 import orjson
-from actgrad.cli import files
-from actgrad.cli.output import steps, write
-from actgrad.core import cost, evaluate
-from actgrad.core.errors import BadParameter, EvaluationFailed, UnknownFunction
-from actgrad.core.functions import registry
-from actgrad.core.parse.expr import CONSTANTS, NAME
-from actgrad.core.request import build_expr_request, build_request
-from actgrad.core.schema import JSON_FORMAT
-from actgrad.core.words import counted
+
+from ..core import cost, evaluate
+from ..core.errors import BadParameter, EvaluationFailed, UnknownFunction
+from ..core.functions import registry
+from ..core.parse.expr import CONSTANTS, NAME
+from ..core.request import build_expr_request, build_request
+from ..core.schema import JSON_FORMAT
+from ..core.words import counted
+from . import files
+from .output import steps, write
 
 DEFAULT_RANGE = "-10:10:1000"
 FILE_TYPES = (".png", ".svg", ".pdf")
@@ -103,7 +104,7 @@ def _curve_request(
     item: str, x: str, grad: bool, dtype: str | None, max_elements: int | None
 ) -> Any:
     """An expression's curve: a function of x alone (plot has no other variables)."""
-    from actgrad.core.parse.expr import ExprError
+    from ..core.parse.expr import ExprError
 
     try:
         return build_expr_request(

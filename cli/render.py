@@ -8,12 +8,13 @@ from typing import Any
 
 import numpy as np
 import orjson
-from actgrad.cli.numbers import NUMPY, round_to, texts
-from actgrad.core.cost import STREAM_NUMBERS
-from actgrad.core.functions import registry
-from actgrad.core.result import Result, json_bytes
-from actgrad.core.schema import JSON_FORMAT
-from actgrad.core.words import counted, measured, shortest
+
+from ..core.cost import STREAM_NUMBERS
+from ..core.functions import registry
+from ..core.result import Result, json_bytes
+from ..core.schema import JSON_FORMAT
+from ..core.words import counted, measured, shortest
+from .numbers import NUMPY, round_to, texts
 
 HEAD_ROWS = 10  # long inputs show this many rows at each end in a table
 MAX_TABLE_COLUMNS = 10
@@ -160,7 +161,7 @@ def loss_items(result: Result) -> list[tuple[str, np.ndarray]]:
 
 def exact_lines(result: Result) -> list[str]:
     """--exact for results that are not one row per point: ``exact PATH: digits …``."""
-    if result.exact is None or (result.kind == "activation" and result.pointwise):
+    if result.exact is None or (result.activation and result.pointwise):
         return []
     out = []
     for path, digits in result.exact.items():
@@ -237,7 +238,7 @@ def render_plain(
     ``header``, the column names first.
 
     Yields chunks of lines, so a large result is never formatted all at once."""
-    if result.kind != "activation":
+    if not result.activation:
         yield from _loss_plain(result, precision, header)
     else:
         table = columns(result)
@@ -384,13 +385,13 @@ def render_table(result: Result, precision: int | None = None, width: int = 80) 
     from rich.console import Group
     from rich.text import Text
 
-    if result.kind == "expr":
+    if result.function == "expr":
         title = f"expr: {result.params['expression']}"
     else:
         spec = registry.get(result.function)
         title = f"{spec.command}: {spec.formula}"
     lines: list[str] = []
-    if result.kind == "activation":
+    if result.activation:
         data = columns(result)
     else:
         data, lines = _loss_columns(result)

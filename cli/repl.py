@@ -20,15 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from actgrad.cli import commands
-from actgrad.cli.exits import interrupted
-from actgrad.cli.output import FORMATS, resolve_format
-from actgrad.core.command_options import expr_options
-from actgrad.core.errors import ActgradError, BadInput, BadParameter
-from actgrad.core.functions import registry
-from actgrad.core.parse.expr import CONSTANTS, callable_names
-from actgrad.core.parse.inputs import parse_values
-from actgrad.core.parse.options import DEFAULT_MAX_ELEMENTS, DTYPES, parse_int
+from ..core.command_options import expr_options
+from ..core.errors import ActgradError, BadInput, BadParameter
+from ..core.functions import registry
+from ..core.parse.expr import CONSTANTS, callable_names
+from ..core.parse.inputs import parse_values
+from ..core.parse.options import DEFAULT_MAX_ELEMENTS, DTYPES, parse_int
+from . import commands
+from .exits import interrupted
+from .output import FORMATS, resolve_format
 
 PROMPT = "actgrad> "
 ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*)$")
@@ -315,7 +315,7 @@ class Completer:
             return [*self.session.values, "ans"]
         options = [*SHARED_OPTIONS, *(p.option for p in spec.params)]
         options += [o for t in spec.inputs for o in t.options]
-        if spec.kind == "activation":
+        if not spec.reduces:
             options.append("--x")
         return [*options, *self.session.values]
 

@@ -36,14 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from actgrad.cli import client, files
-from actgrad.cli.boundary import run_here
-from actgrad.cli.exits import INTERRUPTED_LINE, ExitStatus
-from actgrad.core.errors import BadParameter
-from actgrad.core.schema import JSON_FORMAT
+from ..core.errors import BadParameter
+from ..core.schema import JSON_FORMAT
+from . import client, files
+from .boundary import run_here
+from .exits import INTERRUPTED_LINE, ExitStatus
 
-DEFAULT_IDLE = 15 * 60  # seconds without a request before the server exits (0: never)
-DEFAULT_WORKERS = 32  # requests answered at once; past it a client is answered "busy"
 MAX_PENDING = 64  # connections still sending their request; past it, closed at once
 HANDSHAKE = 2.0  # seconds a connection has to send its whole request
 GO_TIMEOUT = 30.0  # seconds a worker waits for its client's go-ahead

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import sys
 
-from actgrad.cli.exits import ExitStatus, internal_error, interrupted, report
-from actgrad.core.errors import ActgradError
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption, UsageError
+
+from ..core.errors import ActgradError
+from .exits import ExitStatus, internal_error, interrupted, report
 
 __all__ = ["ExitStatus", "report", "status_for"]
 
@@ -21,7 +22,7 @@ def status_for(exc: BaseException, command: str | None = None) -> ExitStatus:
             sys.stderr.write(caret + "\n")
         return ExitStatus.USAGE if exc.usage else ExitStatus.ERROR
     if isinstance(exc, OSError) and exc.filename is None:  # stdout: full disk, closed, ...
-        from actgrad.cli.output import discard_stdout
+        from .output import discard_stdout
 
         report(f"cannot write to standard output: {exc.strerror or exc}")
         discard_stdout()

@@ -83,7 +83,7 @@ def _cotangent(index: bool) -> Option:
 
 
 def _inputs(spec: FunctionSpec) -> list[Option]:
-    if spec.kind == "activation":
+    if not spec.reduces:
         return [_tensor("x", ("--x", "-x"), f"Input: {VALUES_HELP}. Repeat to concatenate.")]
     out = [_tensor(t.name, t.options, f"{t.help[0].upper()}{t.help[1:]}.") for t in spec.inputs]
     if spec.model:
@@ -95,7 +95,7 @@ def _inputs(spec: FunctionSpec) -> list[Option]:
 
 
 def _derivatives(spec: FunctionSpec) -> list[Option]:
-    loss = spec.kind != "activation"
+    loss = spec.reduces
     what = {"loss": "loss", "norm": "norm"}.get(spec.kind, "output")
     if loss:
         reduction = any(p.name == "reduction" for p in spec.params)
@@ -341,6 +341,11 @@ def dtype_list(text: str) -> list[str]:
 
 
 MAX_DEVICES = 4  # --devices: results kept side by side
+# the defaults of batch's and the server's own options (app.py's Typer options show them)
+BATCH_WINDOW = 65536  # lines coalesced at a time
+MAX_LINE_BYTES = 1 << 20  # a longer batch line is that line's error
+SERVER_IDLE = 15 * 60  # seconds without a request before the server exits (0: never)
+SERVER_WORKERS = 32  # requests answered at once; past it a client is answered "busy"
 
 
 def device_list(text: str) -> list[str]:
@@ -369,7 +374,7 @@ def _positional_values(spec: FunctionSpec, options: dict[str, Any]) -> dict[str,
     if not values:
         return options
     shown = " ".join(values)
-    if spec.kind != "activation":
+    if spec.reduces:
         raise BadParameter(
             f"{spec.command} takes its inputs by name, not as positional values ({shown})",
             f"e.g. {spec.example}",

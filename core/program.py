@@ -22,16 +22,18 @@ from .functions.spec import FunctionSpec
 
 @dataclass(frozen=True)
 class Call:
-    """A call of a registry function (``target`` its name) or of a math function
-    (``target == "math"``). A registry loss names the tensor input of each argument in
-    ``args``; ``align`` broadcasts its aligned inputs explicitly (the command line's
-    ``--broadcast`` and scalar targets) instead of leaving it to torch, which warns."""
+    """A call of a registry function (``spec`` its entry, resolved where the program is made;
+    ``target`` its name) or of a math function (``target == "math"``, no spec). A registry
+    loss names the tensor input of each argument in ``args``; ``align`` broadcasts its aligned
+    inputs explicitly (the command line's ``--broadcast`` and scalar targets) instead of
+    leaving it to torch, which warns."""
 
     name: str
     target: str
     params: Mapping[str, Any] = field(default_factory=dict)
     args: tuple[str, ...] = ()
     align: bool = False
+    spec: FunctionSpec | None = field(default=None, compare=False, repr=False)
 
 
 class Operations(Protocol):
@@ -92,6 +94,7 @@ class Program:
     function: str | None = None
     kinds: Mapping[str, str] = field(default_factory=dict)
     stochastic: bool = False
+    spec: FunctionSpec | None = field(default=None, compare=False, repr=False)  # function's
 
     def calls(self) -> Iterator[Call]:
         """Every call, in evaluation order."""
@@ -105,8 +108,8 @@ def of_function(
 ) -> Program:
     """The program of one command: ``spec`` called on its inputs (``shapes`` by name, in the
     order they were given; an activation's is ``x``; a loss may have the model's x and w)."""
-    if spec.kind == "activation":
-        call = Call(spec.name, spec.name, dict(params))
+    if not spec.reduces:
+        call = Call(spec.name, spec.name, dict(params), spec=spec)
         shape = shapes["x"]
         return Program(
             (("name", "x"), ("call", call, 1)),
@@ -115,6 +118,7 @@ def of_function(
             shape,
             dim=None if spec.pointwise else params["dim"],
             function=spec.name,
+            spec=spec,
             kinds={} if spec.pointwise else {"x": "vector"},
             stochastic=spec.stochastic,
         )
@@ -131,7 +135,7 @@ def of_function(
             args.append(meta.name)
             if meta.kind == "index" or (meta.kind == "target" and shapes[meta.name] != pred_shape):
                 kinds[meta.name] = "index"
-    call = Call(spec.name, spec.name, dict(params), tuple(args), align=True)
+    call = Call(spec.name, spec.name, dict(params), tuple(args), align=True, spec=spec)
     steps.append(("call", call, len(args)))
     return Program(
         tuple(steps),
@@ -139,6 +143,7 @@ def of_function(
         False,
         separable=params.get("reduction") == "none",
         function=spec.name,
+        spec=spec,
         kinds=kinds,
     )
 

@@ -51,6 +51,12 @@ class Request:
     exact: bool = False  # add the arbitrary-precision reference's digits (--exact)
     ulps: int | None = None  # --check flags numbers more than this many ulps off (None: 64)
 
+    @property
+    def spec(self) -> registry.FunctionSpec | None:
+        """The function's entry, resolved once where the request was made (None: an
+        expression)."""
+        return None if self.program is None else self.program.spec
+
 
 def _check_activation(spec: registry.FunctionSpec, req: Request) -> Request:
     """Shape-dependent checks for functions along a dim; returns the request with dim and
@@ -233,7 +239,7 @@ def build_request(
         raise BadParameter(f"{spec.command} is deterministic; --seed has no effect", "drop --seed")
     else:
         seed_value = None
-    activation = spec.kind == "activation"
+    activation = not spec.reduces
     if activation:
         if not inputs.get("x"):
             raise BadParameter(
@@ -337,7 +343,7 @@ def _check_expr_order(
             raise BadParameter(f"--grad {name}: no variable {name!r}", f"variables: {known}")
     if n and not chosen:
         raise BadParameter("the expression has no variables to differentiate", "give --var")
-    for spec in (registry.get(c.target) for c in program.calls() if c.target != "math"):
+    for spec in (c.spec for c in program.calls() if c.spec is not None):
         if n > spec.max_order:
             raise BadParameter(
                 f"torch's autograd has no derivative of order {n} for {spec.command}",
@@ -397,7 +403,7 @@ def build_expr_request(
     dev, dt = device_dtype(device, dtype)
     for call in program.calls():
         if call.target != "math":
-            check_params_fit(registry.get(call.target), call.params, dt)
+            check_params_fit(call.spec, call.params, dt)
     req = Request(
         "expr",
         values,
@@ -434,9 +440,7 @@ def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
     if req.function == "expr":
         program = req.program
         per_element = {n: program.elementwise and program.shape == shapes[n] for n in req.wrt}
-        no_double = any(
-            registry.get(c.target).max_order < 2 for c in program.calls() if c.target != "math"
-        )
+        no_double = any(c.spec.max_order < 2 for c in program.calls() if c.spec is not None)
         # each derivative order differentiates the graph of the one before, which grows: by
         # ~2.2x an order on sigmoid(tanh(x)*gelu(x))*mish(x), and by up to ~3x on deep
         # compositions (mish nested 64 deep peaked at 1.73x a 2.5x estimate at order 4): 3.5x
@@ -460,8 +464,8 @@ def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
                 ),
             ]
         )
-    spec = registry.get(req.function)
-    if spec.kind == "activation":
+    spec = req.spec
+    if not spec.reduces:
         shape = shapes["x"]
         if spec.pointwise:
             return cost.activation(shape, itemsize, req.order, True, 1, 1, None)
@@ -524,7 +528,7 @@ def finite_difference_plan(req: Request, reference: cost.Cost | None = None) -> 
     """(evaluations, why they are skipped: "" when they run) of --check's finite differences
     beside a Jacobian or gradient: one pair per element differentiated. They are skipped, on
     one rule whatever the size, past MAX_FD_ELEMENTS elements or past the work budget."""
-    spec = None if req.function == "expr" else registry.get(req.function)
+    spec = req.spec
     if spec is not None and spec.elementwise:
         return 0, ""  # three evaluations over the whole input, counted as copies
     sizes = {n: v.numel for n, v in req.inputs.items() if not req.wrt or n in req.wrt}

@@ -43,6 +43,13 @@ class Result:
     index: int | None = None
     notes: list[str] = field(default_factory=list)
     kind: str = "activation"  # or "loss", "norm", "expr": rendered by input
+
+    @property
+    def activation(self) -> bool:
+        """An activation's result (x, its value and derivatives by element or slice); else a
+        loss's, a norm's or an expression's (named inputs, derivatives by input)."""
+        return self.kind == "activation"
+
     symbolic: dict[str, str] = field(default_factory=dict)  # expr --symbolic: d/dv as text
     check: dict[str, Any] | None = None  # --check: actgrad.core.accuracy.check's report
     cotangent: np.ndarray | None = None  # --cotangent v: grad holds vᵀJ, as y.backward(v)

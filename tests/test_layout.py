@@ -321,5 +321,5 @@ def test_no_two_packages_import_each_other():
     finally:
         sys.path.remove(str(ROOT / "tools"))
     graph = house.package_graph()
-    assert "actgrad.core.evaluator" in graph and graph["actgrad.core.evaluator"]
+    assert graph.get("actgrad.core.evaluator")
     assert house.mutual_pairs(graph) == []

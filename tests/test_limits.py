@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -646,14 +645,12 @@ def test_symbolic_past_its_budget_keeps_the_numbers(monkeypatch, expression, why
     from actgrad.core.evaluator import symbolic
 
     monkeypatch.setattr(symbolic, "SYMBOLIC_SECONDS", 0.3)
-    start = time.perf_counter()
     out = invoke("expr", expression, "--x", "1", "--grad", "--symbolic", "--json")
     assert out.exit_code == 0, out.stderr
     data = orjson.loads(out.stdout)
     assert "symbolic" not in data and isinstance(data["grad"]["x"], float)
     notes = " ".join(data["notes"])
     assert "--symbolic: no formula" in notes and (why in notes or "sympy took over" in notes)
-    assert time.perf_counter() - start < 60  # a hang guard, not a timing test
 
 
 @pytest.mark.parametrize("expression", ["x * ((9**1024)**1024)**16", "x*1e300**1024"])

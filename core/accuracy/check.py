@@ -150,11 +150,11 @@ def finite_differences(req: Request, reference: Result) -> dict[str, Any]:
 
 
 def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
-    spec = registry.get(req.function) if registry.resolve(req.function) else None
+    spec = req.spec
     if spec is not None and spec.no_finite_differences:
         return {"skipped": spec.no_finite_differences}
     names = list(reference.derivatives.get(1, {})) or list(reference.jacobian)
-    spec = None if req.function == "expr" else registry.get(req.function)
+    spec = req.spec
     pointwise = spec is not None and spec.elementwise
     worst_abs = 0.0
     worst_rel: float | None = None
@@ -401,7 +401,7 @@ def _closed_form(req: Request, reference: Result) -> dict[str, Any] | None:
     """Autograd against the registry's closed-form derivative (elementwise functions)."""
     if req.function == "expr":
         return None
-    spec = registry.get(req.function)
+    spec = req.spec
     if not spec.elementwise or spec.derivative_fn is None:
         return None
     closed = closed_form_derivative(spec, reference.inputs["x"], reference.params)

@@ -66,7 +66,7 @@ class Task:
 
 def supported(spec: registry.FunctionSpec) -> bool:
     """Whether ``spec`` sweeps in shards (an elementwise activation)."""
-    return spec.kind == "activation" and spec.pointwise and not spec.stochastic
+    return not spec.reduces and spec.pointwise and not spec.stochastic
 
 
 def tasks(

@@ -163,7 +163,7 @@ def _nothing(req: Request, limit: float, missing: list[str], unreported: bool) -
 def _subject(req: Request) -> str:
     if req.function == "expr":
         return f"`{req.program.text}`"
-    return registry.get(req.function).command
+    return req.spec.command
 
 
 def _quantity(where: Where, req: Request) -> tuple[str, str]:
@@ -258,7 +258,7 @@ def _markdown(
     output: str,
     command: str,
 ) -> str:
-    name = code.call or f"torch.nn.functional.{registry.get(req.function).name}"
+    name = code.call or f"torch.nn.functional.{req.spec.name}"
     if req.function == "expr":
         name = req.program.text
     dtype = req.dtype
@@ -358,9 +358,9 @@ def _device(req: Request) -> str:
 
 def _stable(req: Request, ours: Result, finding: Finding) -> list[str]:
     """The registry's stable form of this derivative, and what it gives at the point."""
-    if req.function == "expr" or not registry.get(req.function).elementwise:
+    if req.spec is None or not req.spec.elementwise:
         return []
-    spec = registry.get(req.function)
+    spec = req.spec
     form = spec.stable.get(finding.where.order)
     if form is None:
         return []
@@ -394,7 +394,7 @@ def _swept_at(req: Request, ours: Result, finding: Finding) -> float | None:
     """The x of an accuracy sweep that holds the finding's point: an elementwise function's
     input, or the pred of a one-number loss whose other inputs are the sweep's own (None:
     no sweep holds it)."""
-    spec = registry.get(req.function)
+    spec = req.spec
     if spec.elementwise and sweeps.sweepable(spec):
         return _point_value(ours, finding)
     fixed = sweeps.fixed_inputs(spec) or None
@@ -416,7 +416,7 @@ def _elsewhere(req: Request, ours: Result, finding: Finding) -> list[str]:
     x = _swept_at(req, ours, finding)
     if x is None:
         return []
-    spec = registry.get(req.function)
+    spec = req.spec
     params = {k: v for k, v in req.params.items() if k in spec.param_names}
     rows = [
         r
@@ -433,7 +433,7 @@ def _elsewhere(req: Request, ours: Result, finding: Finding) -> list[str]:
     what = "loses every digit" if lost else f"is more than {ulps_limit(req):g} ulps off"
     points = sum(r["points"] for r in runs)
     inside = [r for r in runs if _contains(r, x)]
-    loss = spec.kind != "activation"
+    loss = spec.reduces
 
     def span(run: dict[str, Any]) -> str:  # a loss is swept over its pred
         return sweeps.span(run).replace("x", "pred") if loss else sweeps.span(run)

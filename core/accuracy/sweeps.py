@@ -76,7 +76,7 @@ class Row:
 def sweepable(spec: registry.FunctionSpec) -> bool:
     if spec.stochastic:
         return False
-    return spec.kind == "activation" or bool(spec.sweep)
+    return not spec.reduces or bool(spec.sweep)
 
 
 def fixed_inputs(spec: registry.FunctionSpec) -> dict[str, str]:
@@ -274,7 +274,7 @@ def _inputs(spec: registry.FunctionSpec, grid: Grid, dtype: str) -> dict[str, li
         if isinstance(grid, Exhaustive)
         else _pieces(grid)
     )
-    if spec.kind != "activation":
+    if spec.reduces:
         return {"pred": pieces, **{k: [v] for k, v in fixed_inputs(spec).items()}}
     if spec.pointwise:
         return {"x": pieces}
@@ -442,7 +442,7 @@ def sweep(
     from ..evaluator.engine import torch_result  # torch
 
     own = own_params(spec, params)
-    if spec.kind != "activation":
+    if spec.reduces:
         own["reduction"] = "none"
     n = orders(spec, order)
     dim_function = spec.along_dim
@@ -490,7 +490,7 @@ def device_differences(
     from ..evaluator.engine import torch_result  # torch
 
     own = own_params(spec, params)
-    if spec.kind != "activation":
+    if spec.reduces:
         own["reduction"] = "none"
     n = orders(spec, order)
     out: dict[tuple[str, str], int] = {}

@@ -196,8 +196,8 @@ class Forward:
     def call(self, call: Call, args: list[torch.Tensor]) -> torch.Tensor:
         if call.target == "math":
             return _math(call, args)
-        spec = registry.get(call.target)
-        if spec.kind == "activation":
+        spec = call.spec
+        if not spec.reduces:
             x = args[0]
             return apply(
                 spec, x.reshape(1) if not spec.pointwise and x.ndim == 0 else x, call.params
@@ -275,7 +275,7 @@ def compute(req: Request) -> Computed:
     device = resolve_device(req.device)
     for call in program.calls():
         if call.target != "math":
-            spec = registry.get(call.target)
+            spec = call.spec
             if device.type == "cpu" and req.dtype in spec.no_cpu_kernel(call.params):
                 raise BadParameter(
                     f"torch has no {req.dtype} kernel for {spec.command} on the CPU",
@@ -443,8 +443,9 @@ def result_of(
     alike. Without ``own_notes`` it carries only the function's fixed notes (a batch group's
     rows get their own from :func:`activation_notes`, row by row)."""
     program = req.program
-    spec = registry.get(program.function) if program.function else None
-    kind = "expr" if spec is None else spec.kind
+    spec = program.spec
+    kind = "expr" if spec is None else spec.kind  # the result's, for its renderers
+    activation = spec is not None and not spec.reduces
     x = {n: to_numpy(t) for n, t in done.inputs.items()}
     value = to_numpy(done.value)
     derivatives = {
@@ -452,12 +453,12 @@ def result_of(
     }
     notes: list[str] = []
     if spec is not None:
-        notes += spec.standing_notes(req.dtype, req.order) if kind == "activation" else spec.notes
+        notes += spec.standing_notes(req.dtype, req.order) if activation else spec.notes
     params = dict(req.params)
-    if kind == "activation" and spec.stochastic:
+    if activation and spec.stochastic:
         params["seed"] = req.seed
     if own_notes:
-        notes += _own_notes(req, done, spec, kind, x, value, derivatives, judge)
+        notes += _own_notes(req, done, spec, x, value, derivatives, judge)
     formulas: dict[str, str] = {}
     if req.symbolic:
         formulas, more = symbolic.symbolic(program, req.wrt)
@@ -470,7 +471,7 @@ def result_of(
         torch=torch.__version__,
         inputs=x,
         value=value,
-        pointwise=kind == "activation" and spec.pointwise,
+        pointwise=activation and spec.pointwise,
         scalar=value.ndim == 0,
         derivatives=derivatives,
         jacobian={n: to_numpy(j) for n, j in done.jacobian.items()},
@@ -489,7 +490,6 @@ def _own_notes(
     req: Request,
     done: Computed,
     spec: Any,
-    kind: str,
     x: dict,
     value: Any,
     derivatives: dict,
@@ -507,7 +507,7 @@ def _own_notes(
         zero = " (its derivative is 0)" if set(unused) & set(req.wrt) else ""
         notes.append(f"given but not used by the expression: {', '.join(unused)}{zero}")
     notes += done.lint + done.warnings
-    if kind == "activation":
+    if spec is not None and not spec.reduces:
         notes += activation_notes(
             spec,
             dict(req.params),

@@ -7,14 +7,14 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..functions import registry
+from ..functions.spec import FunctionSpec
 from ..parse.expr import OPERATORS
 from ..program import Program, run
 
 
-def _sympy_activation(sp: Any, name: str, x: Any, p: Mapping[str, Any]) -> Any:
+def _sympy_activation(sp: Any, spec: FunctionSpec, x: Any, p: Mapping[str, Any]) -> Any:
     """The closed form of an activation from its registry entry (None: it has none)."""
-    form = registry.get(name).symbolic
+    form = spec.symbolic
     return None if form is None else form(sp, x, p)
 
 
@@ -148,12 +148,8 @@ class _Sympy:
             low, high = params.get("min"), params.get("max")
             out = args[0] if low is None else sp.Max(args[0], low)
             return out if high is None else sp.Min(out, high)
-        if (
-            target != "math"
-            and registry.get(target).pointwise
-            and (registry.get(target).kind == "activation")
-        ):
-            form = _sympy_activation(sp, target, args[0], params)
+        if call.spec is not None and call.spec.elementwise:
+            form = _sympy_activation(sp, call.spec, args[0], params)
             if form is None:
                 raise _NoFormula(f"--symbolic: no closed form for {name} here")
             return form

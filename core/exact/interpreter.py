@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from ..functions import registry
 from ..functions.arithmetic import orders_differ, stored_params
 from ..functions.spec import FunctionSpec, Kink
 from ..program import Call, Program
@@ -282,7 +281,7 @@ class Exact:
             return _math(call, args)
         applied = self.applied.get(id(call))
         if applied is None:
-            applied = Applied(registry.get(call.target), call.params, self.dtype)
+            applied = Applied(call.spec, call.params, self.dtype)
             self.applied[id(call)] = applied
         return applied(args, call.args, call.align)
 

@@ -34,6 +34,7 @@ import numpy as np
 from mpmath.libmp import mpf_cmp
 
 from ..errors import ActgradError
+from ..functions.activations import SELU_ALPHA_TEXT, SELU_SCALE_TEXT
 from ..functions.arithmetic import ARITHMETIC, DTYPE, EPSILON, round_to
 from . import interval as mp
 from . import taylor
@@ -45,8 +46,7 @@ MAX_BITS = 1 << 15  # the highest working precision (a value still unknown there
 DIGITS = 20  # significant digits of --exact
 MAX_ORDER = 4
 
-SELU_ALPHA = "1.6732632423543772848170429916717"  # the self-normalizing constants, to 32 digits
-SELU_SCALE = "1.0507009873554804934193349852946"
+SELU_ALPHA, SELU_SCALE = SELU_ALPHA_TEXT, SELU_SCALE_TEXT  # the entry's, to 32 digits
 GELU_KAPPA = "0.044715"
 
 

@@ -479,7 +479,7 @@ class Points:
         held = []  # the parameters each call's kernels hold: dtypes that hold them alike share
         for call in program.calls():
             if call.target != "math":
-                applied = Applied(registry.get(call.target), call.params, dtype)
+                applied = Applied(call.spec, call.params, dtype)
                 self.applied[id(call)] = applied
                 # an entry that follows no kernel's arithmetic (no source cited) computes the
                 # same in every dtype: its points are shared by them
@@ -790,7 +790,7 @@ def _hessian(
 def _logits_gradient(program: Program) -> str:
     if program.function is None or not registry.resolve(program.function):
         return ""
-    return registry.get(program.function).logits_gradient
+    return program.spec.logits_gradient
 
 
 def _with_posterior(
@@ -799,7 +799,7 @@ def _with_posterior(
     """torch's ctc gradient is with respect to the logits behind log_softmax: add the
     y = exp(log_prob) term to each element's column (none where zero_infinity zeroed it)."""
     call = next(program.calls())
-    params = {**registry.get(program.function).defaults(), **call.params}
+    params = {**program.spec.defaults(), **call.params}
     flat = columns.reshape(-1, columns.shape[-1])
     lp = inputs["log_probs"].reshape(-1)
     for k in range(flat.shape[1]):

@@ -11,8 +11,10 @@ import math
 from ..errors import BadParameter
 from .spec import FunctionSpec, Kink, Param, Region
 
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
+# the self-normalizing constants, to 32 digits (the exact form takes the text, torch the float)
+SELU_ALPHA_TEXT = "1.6732632423543772848170429916717"
+SELU_SCALE_TEXT = "1.0507009873554804934193349852946"
+SELU_ALPHA, SELU_SCALE = float(SELU_ALPHA_TEXT), float(SELU_SCALE_TEXT)
 R = "ℝ"
 ACT = "aten/src/ATen/native/cpu/Activation.cpp"  # torch's CPU activation kernels
 

@@ -212,14 +212,21 @@ class FunctionSpec:
         return notes
 
     @property
+    def reduces(self) -> bool:
+        """A loss or a norm: named inputs reduced to a value (derivatives by input, --wrt, the
+        tutorial's model); not an activation. The one test of an entry's kind: the rest of
+        the program asks this, :attr:`elementwise` or :attr:`along_dim`."""
+        return self.kind != "activation"
+
+    @property
     def elementwise(self) -> bool:
         """An activation applied to each element on its own (its derivative is elementwise)."""
-        return self.kind == "activation" and self.pointwise
+        return not self.reduces and self.pointwise
 
     @property
     def along_dim(self) -> bool:
         """An activation along a dim (softmax, glu, layer_norm): its derivative is a Jacobian."""
-        return self.kind == "activation" and not self.pointwise
+        return not self.reduces and not self.pointwise
 
     @property
     def command(self) -> str:

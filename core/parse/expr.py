@@ -31,14 +31,6 @@ MAX_NODES = 500  # numbers, variables, operators and calls
 MAX_LITERAL = 64  # characters in one number or name
 MAX_EXPONENT = 1024  # |constant exponent|
 MAX_VARIABLES = 16
-LIMITS = {
-    "length": MAX_LENGTH,
-    "depth": MAX_DEPTH,
-    "nodes": MAX_NODES,
-    "literal": MAX_LITERAL,
-    "exponent": MAX_EXPONENT,
-    "variables": MAX_VARIABLES,
-}
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
 UNARY = ("exp", "log", "log1p", "expm1", "sqrt", "abs", "sin", "cos", "tan", "erf")
@@ -605,7 +597,7 @@ def _activation_call(
                 raise site.fail(f"{site.name} needs an even size along dim", "fix the input")
             shape = tuple(s // 2 if k == dim % len(shape) else s for k, s in enumerate(shape))
     elementwise = args[0].elementwise and spec.pointwise
-    return _Info(shape, None, elementwise, uses), Call(site.name, spec.name, params)
+    return _Info(shape, None, elementwise, uses), Call(site.name, spec.name, params, spec=spec)
 
 
 def _loss_call(
@@ -624,7 +616,7 @@ def _loss_call(
     params = _spec_params(site.text, site.pos, spec, kwargs)
     shape = site.broadcast(a.shape for a in args) if params.get("reduction") == "none" else ()
     names = tuple(t.name for t in spec.inputs[: len(args)])
-    return _Info(shape, None, False, uses), Call(site.name, spec.name, params, names)
+    return _Info(shape, None, False, uses), Call(site.name, spec.name, params, names, spec=spec)
 
 
 def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tuple[_Info, Call]:
@@ -638,6 +630,6 @@ def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tup
             f"{name} draws random numbers, which expressions do not",
             f"use the command: actgrad {spec.command} … --seed N",
         )
-    if spec.kind == "activation":
+    if not spec.reduces:
         return _activation_call(site, spec, args, kwargs, uses)
     return _loss_call(site, spec, args, kwargs, uses)
