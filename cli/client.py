@@ -31,6 +31,8 @@ import contextlib
 import os
 import sys
 
+from .exits import ExitStatus, report
+
 TYPE_CHECKING = False  # typing costs 5 ms to import; its TYPE_CHECKING is False at run time too
 if TYPE_CHECKING:
     import socket
@@ -479,8 +481,8 @@ def _exchange(sock: socket.socket, cwd: int, argv: list[str], auto: bool) -> int
         for s, handler in previous.items():
             signal.signal(s, handler)
     if answer is None:
-        sys.stderr.write("actgrad: error: the server went away during the request\n")
-        return 1
+        report("the server went away during the request")
+        return ExitStatus.ERROR
     if answer.get("signal"):
         _end_by_signal(int(answer["signal"]), True if answer.get("limit") else forwarded)
     return int(answer["exit"])
@@ -513,7 +515,7 @@ def _end_by_signal(signum: int, ours: list[int] | bool) -> None:
             name = signal.Signals(signum).name
         except ValueError:
             name = f"signal {signum}"
-        sys.stderr.write(f"actgrad: error: the server's worker was killed ({name})\n")
+        report(f"the server's worker was killed ({name})")
         return
     with contextlib.suppress(OSError, ValueError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))

@@ -27,7 +27,7 @@ from ..core.parse.expr import CONSTANTS, callable_names
 from ..core.parse.inputs import parse_values
 from ..core.parse.options import DEFAULT_MAX_ELEMENTS, DTYPES, parse_int
 from . import commands
-from .exits import interrupted
+from .exits import interrupted, report
 from .output import FORMATS, resolve_format
 
 PROMPT = "actgrad> "
@@ -91,7 +91,7 @@ class Session:
             else:
                 self.command(self.argv(text))
         except ActgradError as exc:
-            sys.stderr.write(f"actgrad: error: {' '.join(str(exc).split())}\n")
+            report(str(exc))
         return True
 
     def setting(self, text: str) -> bool:

@@ -36,11 +36,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import BadParameter
+from ..core.errors import BadParameter, ServerState
 from ..core.schema import JSON_FORMAT
 from . import client, files
 from .boundary import run_here
 from .exits import INTERRUPTED_LINE, ExitStatus
+
+NO_SERVER = "no server is running for this install"
 
 MAX_PENDING = 64  # connections still sending their request; past it, closed at once
 HANDSHAKE = 2.0  # seconds a connection has to send its whole request
@@ -153,8 +155,7 @@ def serve(
     lock = _lock(folder, name)
     if lock is None:
         os.close(folder)
-        sys.stderr.write("actgrad: a server is already running (actgrad server status)\n")
-        return 1
+        raise ServerState("a server is already running", "see actgrad server status")
     with contextlib.suppress(FileNotFoundError):  # a dead server's (the lock says so)
         os.unlink(name, dir_fd=folder)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -200,7 +201,7 @@ def serve(
             state.spare[1].close()  # the spare reads the end of its channel and exits
         poller.close()
         os.close(folder)
-    return 0
+    return ExitStatus.OK
 
 
 def _lock(folder: int, name: str) -> int | None:
@@ -586,21 +587,21 @@ def _wait_and_work(channel: socket.socket, main: Runner, named_files: Paths) -> 
     message, fds = client.receive(channel, max_fds=client.MAX_FDS + 1)
     channel.close()
     if message is None:  # the server stopped
-        return 0
+        return ExitStatus.OK
     conn = socket.socket(fileno=fds[0])
     code = 0
     try:
         reason = _take_on(message, fds[1]) or _names_a_file(conn, message["argv"], named_files)
         if reason is None:  # the caller did not open a file it names: nothing runs here
-            return 0
+            return ExitStatus.OK
         if reason:
             client.send(conn, {"local": reason})
-            return 0
+            return ExitStatus.OK
         client.send(conn, {"pid": os.getpid()})
         conn.settimeout(GO_TIMEOUT)
         go, _ = client.receive(conn)
         if not (go and go.get("go") is True):  # the client gave up: nothing runs
-            return 0
+            return ExitStatus.OK
         conn.settimeout(None)
         code = _work(message, fds[2:], main)
     except KeyboardInterrupt:  # Ctrl-C before the application's own handler was in place
@@ -608,7 +609,7 @@ def _wait_and_work(channel: socket.socket, main: Runner, named_files: Paths) -> 
         with contextlib.suppress(OSError):
             os.write(2, INTERRUPTED_LINE.encode())
     except (OSError, client.ProtocolError):
-        return 0
+        return ExitStatus.OK
     with contextlib.suppress(OSError):
         client.send(conn, {"exit": code})
     return code
@@ -783,8 +784,7 @@ def start(
     if foreground:
         return serve(idle, max_workers, main, prepare, named_files)
     if _unsafe(lambda: client.request("status")) is not None:
-        sys.stderr.write("actgrad: a server is already running (actgrad server status)\n")
-        return 1
+        raise ServerState("a server is already running", "see actgrad server status")
     client.start_background(idle, max_workers)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -794,38 +794,37 @@ def start(
                 f"actgrad server started: pid {answer['status']['pid']}, "
                 f"socket {answer['status']['socket']}"
             )
-            return 0
+            return ExitStatus.OK
         time.sleep(0.05)
-    sys.stderr.write("actgrad: error: the server did not start within 60 s\n")
-    return 1
+    raise ServerState(
+        "the server did not start within 60 s", "start it with --foreground to see why"
+    )
 
 
 def stop() -> int:
     answer = _unsafe(lambda: client.request("stop"))
     if answer is None:
-        sys.stderr.write("actgrad: no server is running for this install\n")
-        return 1
+        raise ServerState(NO_SERVER, "start one with actgrad server start")
     pid = answer.get("stopping")
     print(f"actgrad server stopping (pid {pid})" if pid else "actgrad server stopping")
-    return 0
+    return ExitStatus.OK
 
 
 def status(as_json: bool) -> int:
     answer = _unsafe(lambda: client.request("status"))
     if answer is None:
-        sys.stderr.write("actgrad: no server is running for this install\n")
-        return 1
+        raise ServerState(NO_SERVER, "start one with actgrad server start")
     if "stale" in answer:
         info = answer["stale"]
-        sys.stderr.write(
-            f"actgrad: this install's server runs another version ({info.get('actgrad')}, "
-            f"torch {info.get('torch')}); not used (actgrad server stop)\n"
+        raise ServerState(
+            f"this install's server runs another version ({info.get('actgrad')}, torch "
+            f"{info.get('torch')}) and is not used",
+            "stop it with actgrad server stop",
         )
-        return 1
     info = answer["status"]
     if as_json:
         print(json.dumps({"format": JSON_FORMAT, **info}))
     else:
         for key, value in info.items():
             print(f"{key}\t{value}")
-    return 0
+    return ExitStatus.OK

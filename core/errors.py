@@ -44,6 +44,14 @@ class DeviceUnavailable(ActgradError):
     code = "device_unavailable"
 
 
+class ServerState(ActgradError):
+    """`actgrad server start|stop|status` found the server not as asked (none, another,
+    one that did not start): exit 1."""
+
+    code = "server"
+    usage = False
+
+
 class EvaluationFailed(ActgradError):
     """torch raised while evaluating a request that passed validation."""
 
