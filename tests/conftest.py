@@ -34,32 +34,22 @@ GRID = [
     math.nan,
 ]
 
-# Non-default parameter sets exercised for each function (defaults are always tested).
-PARAM_CASES: dict[str, list[dict]] = {
-    "leaky_relu": [{"negative_slope": 0.2}, {"negative_slope": -0.5}],
-    "prelu": [{"weight": 0.1}],
-    "rrelu": [{"lower": 0.1, "upper": 0.3}],
-    "elu": [{"alpha": 2.0}, {"alpha": 0.5}],
-    "celu": [{"alpha": 2.0}],
-    "gelu": [{"approximate": "tanh"}],
-    "hardtanh": [{"min_val": -2.0, "max_val": 0.5}],
-    "softplus": [{"beta": 2.0, "threshold": 5.0}],
-    "hardshrink": [{"lambd": 1.0}],
-    "softshrink": [{"lambd": 1.0}],
-    "normalize": [{"p": 1.0}, {"p": 3.0}],
-    "layer_norm": [{"eps": 0.5, "weight": 2.0, "bias": -1.0}],
-    "rms_norm": [{"eps": 1e-3, "weight": -0.5}],
-    "group_norm": [{"num_groups": 1, "eps": 0.5, "weight": 2.0, "bias": -1.0}],
-}
-REQUIRED: dict[str, dict] = {
-    "threshold": {"threshold": 1.0, "value": -1.0},
-    "group_norm": {"num_groups": 2},
-}
+
+def required(spec) -> dict:
+    """The parameters torch has no default for, as the entry's sweep gives them, typed."""
+    kinds = {"int": int, "float": float}
+    return {
+        k: kinds.get(spec.param(k).kind, str)(v)
+        for k, v in spec.sweep.items()
+        if k in spec.param_names
+    }
 
 
 def cases(spec) -> list[dict]:
-    base = REQUIRED.get(spec.name, {})
-    return [base, *({**base, **extra} for extra in PARAM_CASES.get(spec.name, []))]
+    """The parameter sets a function's tests run: the required ones, then each of the
+    entry's samples on top."""
+    base = required(spec)
+    return [base, *({**base, **extra} for extra in spec.samples)]
 
 
 def text(values: Sequence[float] | np.ndarray | float) -> str:

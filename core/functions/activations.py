@@ -184,6 +184,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         stored={"negative_slope": "opmath"},
         source=f"{ACT} (leaky_relu_kernel)",
         example="actgrad leaky-relu --x -2 --negative-slope 0.1 --grad --dtype float64",
+        samples=({"negative_slope": 0.2}, {"negative_slope": -0.5}),
     ),
     FunctionSpec(
         "prelu",
@@ -201,6 +202,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         stored={"weight": "dtype"},
         source="aten/src/ATen/native/Activation.cpp (prelu: the weight is a tensor of the dtype)",
         example="actgrad prelu --x -1,0,1 --weight 0.25 --grad",
+        samples=({"weight": 0.1},),
     ),
     FunctionSpec(
         "rrelu",
@@ -224,6 +226,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             "aten/src/ATen/native/RReLU.cpp (evaluation: leaky_relu with slope (lower + upper)/2)"
         ),
         example="actgrad rrelu --x -1,-2,3 --training --seed 0 --grad",
+        samples=({"lower": 0.1, "upper": 0.3},),
     ),
     FunctionSpec(
         "elu",
@@ -241,6 +244,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         stored={"alpha": "opmath"},
         source=f"{ACT} (elu_kernel, elu_backward_kernel)",
         example="actgrad elu --x -1,0,1 --grad",
+        samples=({"alpha": 2.0}, {"alpha": 0.5}),
     ),
     FunctionSpec(
         "celu",
@@ -257,6 +261,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         exact=lambda R, x, p: R.celu(x, p["alpha"], p),
         source=f"{ACT} (elu_kernel: celu's input_scale 1/alpha)",
         example="actgrad celu --x -1,0,1 --alpha 2 --grad",
+        samples=({"alpha": 2.0},),
     ),
     FunctionSpec(
         "selu",
@@ -295,6 +300,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         symbolic=_gelu_symbolic,
         source=f"{ACT} (GeluKernelImpl: kBeta, kKappa in the kernel's arithmetic)",
         example="actgrad gelu --x 1 --approximate tanh --order 2",
+        samples=({"approximate": "tanh"},),
     ),
     FunctionSpec(
         "silu",
@@ -451,6 +457,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             "aten/src/ATen/native/cpu/Activation.cpp (hardtanh_backward_kernel)"
         ),
         example="actgrad hardtanh --x -2,0,2 --min-val -1 --max-val 1 --grad",
+        samples=({"min_val": -2.0, "max_val": 0.5},),
     ),
     FunctionSpec(
         "softsign",
@@ -508,6 +515,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             "arithmetic)"
         ),
         example="actgrad softplus --x 1 --grad",
+        samples=({"beta": 2.0, "threshold": 5.0},),
     ),
     FunctionSpec(
         "hardswish",
@@ -544,6 +552,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         stored={"lambd": "dtype"},
         source=f"{ACT} (hardshrink_kernel, shrink_backward_kernel: lambd.to<scalar_t>())",
         example="actgrad hardshrink --x -1,-0.5,0,0.5,1 --grad",
+        samples=({"lambd": 1.0},),
     ),
     FunctionSpec(
         "softshrink",
@@ -567,6 +576,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             "lambd.to<scalar_t>())"
         ),
         example="actgrad softshrink --x -1,-0.5,0,0.5,1 --grad",
+        samples=({"lambd": 1.0},),
     ),
     FunctionSpec(
         "tanhshrink",
@@ -705,6 +715,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         source="torch/nn/functional.py (normalize: the norm clamp_min(eps) in the dtype)",
         example="actgrad normalize --x 3,4 --grad",
         notes=("torch's own default is dim=1; actgrad uses dim=-1 so that 1-D inputs work",),
+        samples=({"p": 1.0}, {"p": 3.0}),
     ),
     FunctionSpec(
         "layer_norm",
@@ -732,6 +743,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             "moves another one there and back)",
         ),
         limits=("weight and bias are one number each, not a tensor per element",),
+        samples=({"eps": 0.5, "weight": 2.0, "bias": -1.0},),
     ),
     FunctionSpec(
         "group_norm",
@@ -779,6 +791,7 @@ SPECS: tuple[FunctionSpec, ...] = (
             "along the dim is normalized on its own",
         ),
         sweep={"num_groups": "1"},
+        samples=({"num_groups": 2}, {"eps": 0.5, "weight": 2.0, "bias": -1.0}),
     ),
     FunctionSpec(
         "rms_norm",
@@ -809,5 +822,6 @@ SPECS: tuple[FunctionSpec, ...] = (
             "epsilon, as in torch",
         ),
         limits=("weight is one number, not a tensor per element",),
+        samples=({"eps": 1e-3, "weight": -0.5},),
     ),
 )

@@ -203,6 +203,9 @@ class FunctionSpec:
     # without one has no sweep
     sweep: Mapping[str, str] = field(default_factory=dict)
     sweep_slice: str = "0"  # a function along a dim is swept over the slices [this, x]
+    # parameter sets besides the defaults (and the sweep's) that the tests exercise, as
+    # PyTorch's OpInfo keeps sample inputs on its entries
+    samples: tuple[Mapping[str, Any], ...] = ()
 
     def standing_notes(self, dtype: str, order: int) -> list[str]:
         """The notes every result of this function carries in ``dtype`` at ``order``."""
