@@ -309,3 +309,16 @@ def test_erf_bounds_hold_over_wide_intervals_and_keep_the_tails_relative(name):
                 assert blo <= t <= bhi, (name, a, z, blo, bhi)
     if name == "erfc":
         assert (b.hi[-1] - b.lo[-1]) / b.hi[-1] < 1e-9  # erfc(20) ≈ 5e-176, not 0 ± 1e-16
+
+
+def test_scaling_by_a_power_of_two_is_exact_and_overflows_to_the_largest_float():
+    big = float(np.finfo(np.float64).max)
+    b = fast.Bounds(np.array([1.5, -3.0, 1e308, -1e308]), np.array([2.5, -1.0, 1e308, -1e308]))
+    four = b * 4.0
+    assert four.lo[:2].tolist() == [6.0, -12.0] and four.hi[:2].tolist() == [10.0, -4.0]
+    assert four.lo[2] == big and four.hi[2] == np.inf  # past the largest: still a bound
+    assert four.lo[3] == -np.inf and four.hi[3] == -big
+    halved = b / 0.5  # dividing by a half doubles: exact too
+    assert halved.lo[:2].tolist() == [3.0, -6.0]
+    tiny = fast.Bounds(np.array([5e-324]), np.array([5e-324])) / 2.0  # may round: outward
+    assert tiny.lo[0] <= 2.5e-324 <= tiny.hi[0] and tiny.lo[0] < tiny.hi[0]

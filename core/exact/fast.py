@@ -324,7 +324,8 @@ def _product(alo: Any, ahi: Any, blo: Any, bhi: Any) -> Bounds:
 
 
 def _scaled(lo: Any, hi: Any, by: float, op: Callable[[Any, Any], Any]) -> Bounds:
-    """[lo, hi] times (or divided by) a number: exact for ±1 and, times 0, 0."""
+    """[lo, hi] times (or divided by) a number: exact for ±1, for a power of two that does not
+    shrink it, and, times 0, 0; rounded outward otherwise."""
     if by == 0 and op is np.multiply:
         zero = np.where(np.isnan(lo), np.nan, 0.0)
         return Bounds(zero, zero)
@@ -336,8 +337,10 @@ def _scaled(lo: Any, hi: Any, by: float, op: Callable[[Any, Any], Any]) -> Bound
         a, b = op(lo, by), op(hi, by)
     if by < 0:
         a, b = b, a
-    if by in (1.0, -1.0):
-        return Bounds(a, b)
+    if math.frexp(by)[0] in (0.5, -0.5) and (abs(by) >= 1) == (op is np.multiply):
+        # a power of two that does not shrink the bounds: exact (no underflow can round);
+        # an end that overflowed is the largest float on its side, as _down and _up do
+        return Bounds(np.minimum(a, BIG), np.maximum(b, -BIG))
     return Bounds(_down(a), _up(b))
 
 
