@@ -109,6 +109,22 @@ MODEL_INPUTS = ("x", "w")  # the tutorial's model: pred = x·w, target y
 
 
 def _check_loss(spec: registry.FunctionSpec, req: Request, given: set[str]) -> Request:
+    """A loss's or a norm's request checked (shapes, order, index) and what it differentiates
+    decided."""
+    _check_loss_shapes(spec, req)
+    if req.order > 1 and req.params.get("reduction") == "none":
+        raise BadParameter(
+            "--order 2 needs a scalar loss, but reduction is none",
+            "use --reduction mean or sum for the Hessian",
+        )
+    if req.index is not None:
+        raise BadParameter(f"--index does not apply to {spec.command}", "drop --index")
+    return replace(req, wrt=_loss_wrt(spec, req, given))
+
+
+def _check_loss_shapes(spec: registry.FunctionSpec, req: Request) -> None:
+    """The model's x and w broadcast; aligned inputs share a shape (or --broadcast asks, and
+    they broadcast); the entry's own shape rules hold."""
     shapes = {name: v.shape for name, v in req.inputs.items()}
     if "w" in shapes:
         pred = broadcast_shape([shapes["x"], shapes["w"]])
@@ -130,29 +146,27 @@ def _check_loss(spec: registry.FunctionSpec, req: Request, given: set[str]) -> R
         if broadcast_shape(list(aligned.values())) is None:
             raise BadInput(f"shapes do not broadcast: {listed}", "fix the shapes")
     spec.shapes(shapes, req.params)
-    if req.order > 1 and req.params.get("reduction") == "none":
-        raise BadParameter(
-            "--order 2 needs a scalar loss, but reduction is none",
-            "use --reduction mean or sum for the Hessian",
-        )
-    if req.index is not None:
-        raise BadParameter(f"--index does not apply to {spec.command}", "drop --index")
+
+
+def _loss_wrt(spec: registry.FunctionSpec, req: Request, given: set[str]) -> tuple[str, ...]:
+    """The inputs a loss is differentiated with respect to: --wrt's (each allowed), else the
+    model's w (and x when given), else every input differentiated by default."""
     allowed = {t.name for t in spec.inputs if t.grad != "never" and t.name in given}
     if "w" in req.inputs:
         allowed |= set(MODEL_INPUTS)
+    for name in req.wrt:
+        if name not in allowed:
+            raise BadParameter(
+                f"--wrt {name}: {spec.command} cannot be differentiated with respect to it",
+                f"choose from {', '.join(sorted(allowed)) or 'nothing'}",
+            )
     if req.wrt:
-        for name in req.wrt:
-            if name not in allowed:
-                raise BadParameter(
-                    f"--wrt {name}: {spec.command} cannot be differentiated with respect to it",
-                    f"choose from {', '.join(sorted(allowed)) or 'nothing'}",
-                )
         wrt = req.wrt
     elif "w" in req.inputs:
         wrt = ("w", "x") if "x" in given else ("w",)
     else:
         wrt = tuple(t.name for t in spec.inputs if t.grad == "default" and t.name in given)
-    return replace(req, wrt=tuple(dict.fromkeys(wrt)))
+    return tuple(dict.fromkeys(wrt))
 
 
 def _loss_inputs(
@@ -175,17 +189,7 @@ def _loss_inputs(
         out[name] = raw
     given = set(out)
     if spec.model and ("x" in out or "w" in out):
-        if "pred" in out:
-            raise BadParameter(
-                "give either --pred or the model pred = x·w (--x, --w), not both",
-                f"e.g. actgrad {spec.command} --w 3, or --pred 3 --target 1",
-            )
-        if "w" not in out:
-            raise BadParameter(
-                "the model pred = x·w needs --w", f"e.g. actgrad {spec.command} --w 3"
-            )
-        out.setdefault("x", ["1"])
-        out.setdefault("target", ["1"])
+        _the_model(spec, out)
     for t in spec.inputs:
         if t.required and t.name not in out and not (t.name == "pred" and "w" in out):
             model = " (or the model: --w W, with --x X and --y Y)" if spec.model else ""
@@ -194,6 +198,20 @@ def _loss_inputs(
                 f"e.g. {spec.example}" if spec.example else f"give {t.option} VALUES",
             )
     return out, given
+
+
+def _the_model(spec: registry.FunctionSpec, out: dict[str, Sequence[str]]) -> None:
+    """The tutorial's model pred = x·w in place of --pred: w given, x and the target 1 by
+    default."""
+    if "pred" in out:
+        raise BadParameter(
+            "give either --pred or the model pred = x·w (--x, --w), not both",
+            f"e.g. actgrad {spec.command} --w 3, or --pred 3 --target 1",
+        )
+    if "w" not in out:
+        raise BadParameter("the model pred = x·w needs --w", f"e.g. actgrad {spec.command} --w 3")
+    out.setdefault("x", ["1"])
+    out.setdefault("target", ["1"])
 
 
 def build_request(
@@ -216,41 +234,16 @@ def build_request(
     cotangent: Sequence[str] | None = None,
 ) -> Request:
     """Validate raw user data (strings from argv or values from JSON) into a Request."""
-    spec = registry.get(function)
+    spec = registry.get(function)  # the edge: from here on the entry travels, not its name
     cap = parse_cap(max_elements)
     resolved = resolve_params(spec, {k: v for k, v in (params or {}).items() if v is not None})
-    n = parse_int(order, "--order", 0, MAX_ORDER) if order is not None else 0
-    if grad:
-        n = max(n, 1)
-    if n > spec.max_order:
-        raise BadParameter(
-            f"torch's autograd has no derivative of order {n} for {spec.command}",
-            f"use --order {spec.max_order} or lower (see 'actgrad explain {spec.command}')",
-        )
+    n = _order(spec, order, grad)
     idx = parse_int(index, "--index", -(2**40), 2**40) if index is not None else None
     dev, dt = device_dtype(device, dtype)
-    if spec.stochastic:
-        import secrets
-
-        seed_value = (
-            secrets.randbits(31) if seed is None else parse_int(seed, "--seed", 0, 2**63 - 1)
-        )
-    elif seed is not None:
-        raise BadParameter(f"{spec.command} is deterministic; --seed has no effect", "drop --seed")
-    else:
-        seed_value = None
+    seed_value = _seed(spec, seed)
     activation = not spec.reduces
     if activation:
-        if not inputs.get("x"):
-            raise BadParameter(
-                f"{spec.command} needs an input",
-                f"give --x VALUES, e.g. {spec.example or '--x 0.5'}",
-            )
-        unknown = [k for k, v in inputs.items() if v and k != "x"]
-        if unknown or wrt or broadcast:
-            what = f"--{unknown[0]}" if unknown else "--wrt" if wrt else "--broadcast"
-            raise BadParameter(f"{spec.command} takes no {what}", "its input is --x")
-        raw_inputs, given = dict(inputs), {"x"}
+        raw_inputs, given = _activation_inputs(spec, inputs, bool(wrt), broadcast), {"x"}
     else:
         raw_inputs, given = _loss_inputs(spec, inputs)
     values = {
@@ -281,6 +274,47 @@ def build_request(
     req = _with_cotangent(req, cotangent, read_stdin)
     enforce_cost(req)
     return req
+
+
+def _order(spec: registry.FunctionSpec, order: object, grad: bool) -> int:
+    """The derivative order asked (--grad: at least 1), within what torch's autograd has."""
+    n = parse_int(order, "--order", 0, MAX_ORDER) if order is not None else 0
+    if grad:
+        n = max(n, 1)
+    if n > spec.max_order:
+        raise BadParameter(
+            f"torch's autograd has no derivative of order {n} for {spec.command}",
+            f"use --order {spec.max_order} or lower (see 'actgrad explain {spec.command}')",
+        )
+    return n
+
+
+def _seed(spec: registry.FunctionSpec, seed: object) -> int | None:
+    """A stochastic function's seed (a fresh one unless given); a deterministic one takes
+    none."""
+    if spec.stochastic:
+        import secrets
+
+        return secrets.randbits(31) if seed is None else parse_int(seed, "--seed", 0, 2**63 - 1)
+    if seed is not None:
+        raise BadParameter(f"{spec.command} is deterministic; --seed has no effect", "drop --seed")
+    return None
+
+
+def _activation_inputs(
+    spec: registry.FunctionSpec, inputs: Mapping[str, Sequence[str]], wrt: bool, broadcast: bool
+) -> dict[str, Sequence[str]]:
+    """An activation's one input, --x (nothing a loss takes)."""
+    if not inputs.get("x"):
+        raise BadParameter(
+            f"{spec.command} needs an input",
+            f"give --x VALUES, e.g. {spec.example or '--x 0.5'}",
+        )
+    unknown = [k for k, v in inputs.items() if v and k != "x"]
+    if unknown or wrt or broadcast:
+        what = f"--{unknown[0]}" if unknown else "--wrt" if wrt else "--broadcast"
+        raise BadParameter(f"{spec.command} takes no {what}", "its input is --x")
+    return dict(inputs)
 
 
 def _with_cotangent(
@@ -437,43 +471,55 @@ def estimate(req: Request, dtype: str | None = None) -> cost.Cost:
         return base.times(2) + cost.inputs({"cotangent": shape}, itemsize) + grads
     itemsize = cost.ITEMSIZE[dtype or req.dtype]
     shapes = {name: v.shape for name, v in req.inputs.items()}
-    if req.function == "expr":
-        program = req.program
-        per_element = {n: program.elementwise and program.shape == shapes[n] for n in req.wrt}
-        no_double = any(c.spec.max_order < 2 for c in program.calls() if c.spec is not None)
-        # each derivative order differentiates the graph of the one before, which grows: by
-        # ~2.2x an order on sigmoid(tanh(x)*gelu(x))*mish(x), and by up to ~3x on deep
-        # compositions (mish nested 64 deep peaked at 1.73x a 2.5x estimate at order 4): 3.5x
-        grows = max(req.order - 1, 0)
-        graph = cost.GRAPH_FACTOR * program.graph * 7**grows // 2**grows
-        return cost.total(
-            [
-                cost.inputs(shapes, itemsize),
-                cost.Cost(
-                    program.largest, graph * itemsize, 0, "an intermediate of the expression"
-                ),
-                cost.result(*program.shape),
-                cost.derivatives(
-                    program.shape,
-                    {n: shapes[n] for n in req.wrt},
-                    req.order,
-                    graph,
-                    itemsize,
-                    per_element,
-                    columns=not no_double,
-                ),
-            ]
-        )
     spec = req.spec
+    if spec is None:
+        return _expression_cost(req, shapes, itemsize)
     if not spec.reduces:
-        shape = shapes["x"]
-        if spec.pointwise:
-            return cost.activation(shape, itemsize, req.order, True, 1, 1, None)
-        shape = shape or (1,)
-        dim = req.params["dim"] % len(shape)
-        size = shape[dim]
-        out = size // 2 if spec.halves else size
-        return cost.activation(shape, itemsize, req.order, False, size, out, req.index)
+        return _activation_cost(req, spec, shapes["x"], itemsize)
+    return _loss_cost(req, spec, shapes, itemsize)
+
+
+def _expression_cost(req: Request, shapes: dict[str, tuple[int, ...]], itemsize: int) -> cost.Cost:
+    program = req.program
+    per_element = {n: program.elementwise and program.shape == shapes[n] for n in req.wrt}
+    no_double = any(c.spec.max_order < 2 for c in program.calls() if c.spec is not None)
+    # each derivative order differentiates the graph of the one before, which grows: by
+    # ~2.2x an order on sigmoid(tanh(x)*gelu(x))*mish(x), and by up to ~3x on deep
+    # compositions (mish nested 64 deep peaked at 1.73x a 2.5x estimate at order 4): 3.5x
+    grows = max(req.order - 1, 0)
+    graph = cost.GRAPH_FACTOR * program.graph * 7**grows // 2**grows
+    return cost.total(
+        [
+            cost.inputs(shapes, itemsize),
+            cost.Cost(program.largest, graph * itemsize, 0, "an intermediate of the expression"),
+            cost.result(*program.shape),
+            cost.derivatives(
+                program.shape,
+                {n: shapes[n] for n in req.wrt},
+                req.order,
+                graph,
+                itemsize,
+                per_element,
+                columns=not no_double,
+            ),
+        ]
+    )
+
+
+def _activation_cost(
+    req: Request, spec: registry.FunctionSpec, shape: tuple[int, ...], itemsize: int
+) -> cost.Cost:
+    if spec.pointwise:
+        return cost.activation(shape, itemsize, req.order, True, 1, 1, None)
+    shape = shape or (1,)
+    size = shape[req.params["dim"] % len(shape)]
+    out = size // 2 if spec.halves else size
+    return cost.activation(shape, itemsize, req.order, False, size, out, req.index)
+
+
+def _loss_cost(
+    req: Request, spec: registry.FunctionSpec, shapes: dict[str, tuple[int, ...]], itemsize: int
+) -> cost.Cost:
     floats = [
         s for n, s in shapes.items() if (t := spec.tensor_input(n)) is None or t.kind != "index"
     ]
