@@ -154,64 +154,98 @@ def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
     if spec is not None and spec.no_finite_differences:
         return {"skipped": spec.no_finite_differences}
     names = list(reference.derivatives.get(1, {})) or list(reference.jacobian)
-    spec = req.spec
     pointwise = spec is not None and spec.elementwise
-    worst_abs = 0.0
-    worst_rel: float | None = None
-    below_floor = 0  # derivatives too small for a central difference to say anything relative
-    kinks: list[str] = []
-    failures: list[str] = []
+    if names and not pointwise:
+        _, skipped = finite_difference_plan(req)
+        if skipped:
+            return {"skipped": skipped}
+    tally = _Tally()
     for name in names:
         x = reference.inputs[name].astype(np.float64).reshape(-1)
         h = 1e-6 * np.maximum(1.0, np.abs(x))
         if pointwise:
-            h, side = _clear_of_kinks(spec, reference.params, x, h)
-            columns = [
-                torch_result(_perturbed(req, name, x + s * h)).value.astype(np.float64).reshape(-1)
-                for s in (1, 0, -1)
-            ]
-            up, mid, down = columns
-            left, right = (mid - down) / h, (up - mid) / h
-            # at a kink, the one-sided difference of the branch torch takes there
-            numeric = np.where(side < 0, left, np.where(side > 0, right, (up - down) / (2 * h)))
-            autograd = reference.derivatives[1][name].astype(np.float64).reshape(-1)
+            found = _elementwise_differences(req, spec, reference, name, x, h)
         else:
-            _, skipped = finite_difference_plan(req)
-            if skipped:
-                return {"skipped": skipped}
-            base = torch_result(_perturbed(req, name, x)).value.astype(np.float64).reshape(-1)
-            cols, lefts, rights = [], [], []
-            for j in range(x.size):
-                up, down, hj = _steps_inside(req, name, x, j, h[j], base)
-                cols.append(
-                    (up - down) / (2 * hj)
-                    if up is not None and down is not None
-                    else (up - base) / hj
-                    if up is not None
-                    else (base - down) / hj
-                )
-                lefts.append(cols[-1] if down is None else (base - down) / hj)
-                rights.append(cols[-1] if up is None else (up - base) / hj)
-            jac = np.stack(cols, axis=-1)  # (outputs, inputs)
-            left, right = np.stack(lefts, -1), np.stack(rights, -1)
-            if name in reference.jacobian and req.program.dim is not None:  # per slice
-                autograd = reference.jacobian[name].astype(np.float64).reshape(-1)
-                shapes = reference.value.shape, reference.inputs[name].shape, req.program.dim
-                jac, left, right = (_per_slice(a, *shapes).reshape(-1) for a in (jac, left, right))
-            elif name in reference.jacobian:
-                autograd = reference.jacobian[name].astype(np.float64).reshape(jac.shape)
-            elif reference.value.ndim == 0:
-                autograd = reference.derivatives[1][name].astype(np.float64).reshape(jac.shape)
-            elif req.index is not None and reference.inputs[name].ndim == 1:
-                autograd = reference.derivatives[1][name].astype(np.float64).reshape(1, -1)
-                jac, left, right = jac[[req.index]], left[[req.index]], right[[req.index]]
-            else:
-                autograd = reference.derivatives[1][name].astype(np.float64).reshape(-1)
-                if jac.shape[0] == jac.shape[1]:  # elementwise: the diagonal
-                    jac, left, right = np.diagonal(jac), np.diagonal(left), np.diagonal(right)
-                else:  # a loss per sample: the gradient of their sum
-                    jac, left, right = jac.sum(0), left.sum(0), right.sum(0)
-            numeric = jac
+            found = _column_differences(req, reference, name, x, h)
+        tally.add(name, *found)
+    return tally.report()
+
+
+def _elementwise_differences(
+    req: Request, spec: Any, reference: Result, name: str, x: np.ndarray, h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(numeric, autograd, left, right) of an elementwise function: three evaluations over
+    the whole input; at a kink, the one-sided difference of the branch torch takes there."""
+    h, side = _clear_of_kinks(spec, reference.params, x, h)
+    up, mid, down = (
+        torch_result(_perturbed(req, name, x + s * h)).value.astype(np.float64).reshape(-1)
+        for s in (1, 0, -1)
+    )
+    left, right = (mid - down) / h, (up - mid) / h
+    numeric = np.where(side < 0, left, np.where(side > 0, right, (up - down) / (2 * h)))
+    autograd = reference.derivatives[1][name].astype(np.float64).reshape(-1)
+    return numeric, autograd, left, right
+
+
+def _column_differences(
+    req: Request, reference: Result, name: str, x: np.ndarray, h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(numeric, autograd, left, right): a column of the Jacobian per element of the input,
+    central where both steps stay in the domain, matched to the form autograd gave."""
+    base = torch_result(_perturbed(req, name, x)).value.astype(np.float64).reshape(-1)
+    cols, lefts, rights = [], [], []
+    for j in range(x.size):
+        up, down, hj = _steps_inside(req, name, x, j, h[j], base)
+        cols.append(
+            (up - down) / (2 * hj)
+            if up is not None and down is not None
+            else (up - base) / hj
+            if up is not None
+            else (base - down) / hj
+        )
+        lefts.append(cols[-1] if down is None else (base - down) / hj)
+        rights.append(cols[-1] if up is None else (up - base) / hj)
+    jac = np.stack(cols, axis=-1)  # (outputs, inputs)
+    left, right = np.stack(lefts, -1), np.stack(rights, -1)
+    if name in reference.jacobian and req.program.dim is not None:  # per slice
+        autograd = reference.jacobian[name].astype(np.float64).reshape(-1)
+        shapes = reference.value.shape, reference.inputs[name].shape, req.program.dim
+        jac, left, right = (_per_slice(a, *shapes).reshape(-1) for a in (jac, left, right))
+    elif name in reference.jacobian:
+        autograd = reference.jacobian[name].astype(np.float64).reshape(jac.shape)
+    elif reference.value.ndim == 0:
+        autograd = reference.derivatives[1][name].astype(np.float64).reshape(jac.shape)
+    elif req.index is not None and reference.inputs[name].ndim == 1:
+        autograd = reference.derivatives[1][name].astype(np.float64).reshape(1, -1)
+        jac, left, right = jac[[req.index]], left[[req.index]], right[[req.index]]
+    else:
+        autograd = reference.derivatives[1][name].astype(np.float64).reshape(-1)
+        if jac.shape[0] == jac.shape[1]:  # elementwise: the diagonal
+            jac, left, right = np.diagonal(jac), np.diagonal(left), np.diagonal(right)
+        else:  # a loss per sample: the gradient of their sum
+            jac, left, right = jac.sum(0), left.sum(0), right.sum(0)
+    return jac, autograd, left, right
+
+
+class _Tally:
+    """Finite differences against autograd, over every input: the worst errors, the kinks
+    (one-sided differences that disagree) and the failures."""
+
+    def __init__(self) -> None:
+        self.worst_abs = 0.0
+        self.worst_rel: float | None = None
+        self.below_floor = 0  # derivatives too small for a central difference to say much
+        self.kinks: list[str] = []
+        self.failures: list[str] = []
+
+    def add(
+        self,
+        name: str,
+        numeric: np.ndarray,
+        autograd: np.ndarray,
+        left: np.ndarray,
+        right: np.ndarray,
+    ) -> None:
         finite = np.isfinite(numeric) & np.isfinite(autograd)
         kink = (
             ~np.isclose(left, right, rtol=1e-3, atol=1e-5) & np.isfinite(left) & np.isfinite(right)
@@ -221,25 +255,27 @@ def _finite_differences(req: Request, reference: Result) -> dict[str, Any]:
             rel = diff / np.maximum(np.abs(numeric), 1e-300)
         smooth = finite & ~kink
         if smooth.any():
-            worst_abs = max(worst_abs, float(diff[smooth].max()))
+            self.worst_abs = max(self.worst_abs, float(diff[smooth].max()))
             measurable = smooth & (np.abs(numeric) > FD_ATOL)
-            below_floor += int((smooth & ~measurable).sum())
+            self.below_floor += int((smooth & ~measurable).sum())
             if measurable.any():
-                worst_rel = max(worst_rel or 0.0, float(rel[measurable].max()))
+                self.worst_rel = max(self.worst_rel or 0.0, float(rel[measurable].max()))
         bad = smooth & ~np.isclose(autograd, numeric, rtol=FD_RTOL, atol=FD_ATOL)
         for i in np.flatnonzero(kink.reshape(-1))[:MAX_FLAGS]:
-            kinks.append(element_path(name, kink.shape, i))
+            self.kinks.append(element_path(name, kink.shape, i))
         for i in np.flatnonzero(bad.reshape(-1))[:MAX_FLAGS]:
-            failures.append(element_path(name, bad.shape, i))
-    return {
-        "max_abs": worst_abs,
-        "max_rel": worst_rel,
-        "below_floor": below_floor,
-        "floor": FD_ATOL,
-        "kinks": kinks,
-        "failures": failures,
-        "ok": not failures,
-    }
+            self.failures.append(element_path(name, bad.shape, i))
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "max_abs": self.worst_abs,
+            "max_rel": self.worst_rel,
+            "below_floor": self.below_floor,
+            "floor": FD_ATOL,
+            "kinks": self.kinks,
+            "failures": self.failures,
+            "ok": not self.failures,
+        }
 
 
 def measure(got: np.ndarray, true: Truth, dtype: str) -> dict[str, Any]:
@@ -342,21 +378,7 @@ def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, 
     except NoReference as e:
         truths, missing, against = {}, [str(e)], "float64"
     float64 = dict(_pairs(reference))
-    x = ours_result.inputs.get("x") if ours_result.pointwise else None
-    for path, true in truths.items():
-        if path not in ours or ours[path].shape != true.hi.shape:
-            continue
-        errors[path] = measure(ours[path], true, req.dtype)
-        worst = errors[path].get("worst")
-        if worst and x is not None and x.shape == true.hi.shape:
-            worst["x"] = _num(float(x[tuple(worst["index"])]))
-        flags += reference_flags(path, ours[path], true, req.dtype, ulps)
-        # where an input is not finite the reference has no value: torch's float64 says
-        unknown = np.isnan(true.hi) & (
-            not all(np.isfinite(v).all() for v in ours_result.inputs.values())
-        )
-        if unknown.any() and path in float64 and float64[path].shape == true.hi.shape:
-            flags += _flags(path, ours[path], float64[path], req.dtype, unknown)
+    flags += _judged(req, ours_result, ours, truths, float64, ulps, errors)
     if against == "float64" or missing:  # what the reference does not cover: torch's float64
         for path, ref in float64.items():
             if path not in truths and path in ours and ours[path].shape == ref.shape:
@@ -379,6 +401,35 @@ def check(req: Request, result: Result, ulps: float | None = None) -> dict[str, 
     out["tiers"] = tiers(truths)
     out["ok"] = not flags and out["decided"]
     return out
+
+
+def _judged(
+    req: Request,
+    ours_result: Result,
+    ours: dict[str, np.ndarray],
+    truths: dict[str, Truth],
+    float64: dict[str, np.ndarray],
+    ulps: float,
+    errors: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Each of torch's fields against its truth: its errors into ``errors`` (the worst with
+    its x), and the flags; where an input is not finite the truth has no value, and torch's
+    float64 says."""
+    flags: list[dict[str, Any]] = []
+    x = ours_result.inputs.get("x") if ours_result.pointwise else None
+    inputs_finite = all(np.isfinite(v).all() for v in ours_result.inputs.values())
+    for path, true in truths.items():
+        if path not in ours or ours[path].shape != true.hi.shape:
+            continue
+        errors[path] = measure(ours[path], true, req.dtype)
+        worst = errors[path].get("worst")
+        if worst and x is not None and x.shape == true.hi.shape:
+            worst["x"] = _num(float(x[tuple(worst["index"])]))
+        flags += reference_flags(path, ours[path], true, req.dtype, ulps)
+        unknown = np.isnan(true.hi) & (not inputs_finite)
+        if unknown.any() and path in float64 and float64[path].shape == true.hi.shape:
+            flags += _flags(path, ours[path], float64[path], req.dtype, unknown)
+    return flags
 
 
 def tiers(truths: dict[str, Truth]) -> dict[str, int]:
