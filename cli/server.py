@@ -238,25 +238,12 @@ def _loop(state: State, poller: select.epoll, wake_read: int) -> None:
             _close_listener(state, poller)
             if not state.workers and not state.pending:
                 return
-        now = time.monotonic()
-        timeout = -1.0
-        if state.pending:
-            timeout = max(0.0, min(p.deadline for p in state.pending.values()) - now)
-        elif state.idle > 0 and not state.workers and not state.stopping:
-            timeout = state.idle - (now - state.last)
-            if timeout <= 0:
-                return
+        timeout = _timeout(state)
+        if timeout is None:  # idle for long enough
+            return
         for fd, _ in poller.poll(timeout):
             try:
-                if fd == wake_read:
-                    with contextlib.suppress(OSError):
-                        os.read(wake_read, 4096)
-                elif state.listener is not None and fd == state.listener.fileno():
-                    _accept(state, poller)
-                elif fd in state.pending:
-                    _read(state, poller, fd)
-                elif fd in state.watched:  # a client went away: so does its worker
-                    _unwatch(state, poller, fd, kill=True)
+                _ready(state, poller, fd, wake_read)
             except Exception:  # one connection's fault never stops the server
                 _drop(state, poller, fd)
         now = time.monotonic()
@@ -265,6 +252,32 @@ def _loop(state: State, poller: select.epoll, wake_read: int) -> None:
         _reap(state, poller)
         if state.spare is None and not state.stopping:
             state.spare = _spare(state)
+
+
+def _timeout(state: State) -> float | None:
+    """How long the loop may wait: until the first pending request's deadline, or the idle
+    limit (None: it has passed); -1 for as long as it takes."""
+    now = time.monotonic()
+    if state.pending:
+        return max(0.0, min(p.deadline for p in state.pending.values()) - now)
+    if state.idle > 0 and not state.workers and not state.stopping:
+        left = state.idle - (now - state.last)
+        return None if left <= 0 else left
+    return -1.0
+
+
+def _ready(state: State, poller: select.epoll, fd: int, wake_read: int) -> None:
+    """One descriptor the poll found ready: a signal's wake-up, a new connection, a request's
+    next bytes, or a watched client that went away (its worker goes too)."""
+    if fd == wake_read:
+        with contextlib.suppress(OSError):
+            os.read(wake_read, 4096)
+    elif state.listener is not None and fd == state.listener.fileno():
+        _accept(state, poller)
+    elif fd in state.pending:
+        _read(state, poller, fd)
+    elif fd in state.watched:
+        _unwatch(state, poller, fd, kill=True)
 
 
 def _warm_up(main: Runner, prepare: Callable[[], None]) -> None:
@@ -387,26 +400,41 @@ def _answer(
     conn.close()
 
 
-def _validate(message: dict, fds: list[int]) -> None:
-    """ProtocolError unless a run request has the fields and types a worker relies on."""
+def _strings(value: Any) -> bool:
+    return isinstance(value, str) and "\0" not in value
 
-    def strings(value: Any) -> bool:
-        return isinstance(value, str) and "\0" not in value
 
-    argv, env, stdio, given = (message.get(k) for k in ("argv", "env", "stdio", "fds"))
-    caller = message.get("caller")
-    ok = (
+def _command_fields(argv: Any, env: Any) -> bool:
+    """A command line of strings and an environment of NAME=value strings."""
+    return (
         isinstance(argv, list)
-        and all(strings(a) for a in argv)
+        and all(_strings(a) for a in argv)
         and isinstance(env, dict)
-        and all(strings(k) and k and "=" not in k and strings(v) for k, v in env.items())
-        and isinstance(given, list)
+        and all(_strings(k) and k and "=" not in k and _strings(v) for k, v in env.items())
+    )
+
+
+def _descriptor_fields(stdio: Any, given: Any, fds: list[int]) -> bool:
+    """The standard descriptors the caller passed (a sorted subset of 0, 1, 2, one received
+    descriptor each besides the connection's) and a stream description for each of them."""
+    return (
+        isinstance(given, list)
         and given == sorted(set(given))
         and all(type(fd) is int and fd in (0, 1, 2) for fd in given)
         and len(fds) == 1 + len(given)
         and isinstance(stdio, dict)
         and set(stdio) == {"0", "1", "2"}
         and all((spec is None) == (int(fd) not in given) for fd, spec in stdio.items())
+    )
+
+
+def _validate(message: dict, fds: list[int]) -> None:
+    """ProtocolError unless a run request has the fields and types a worker relies on."""
+    argv, env, stdio, given = (message.get(k) for k in ("argv", "env", "stdio", "fds"))
+    caller = message.get("caller")
+    ok = (
+        _command_fields(argv, env)
+        and _descriptor_fields(stdio, given, fds)
         and isinstance(message.get("context"), dict)
         and isinstance(caller, dict)
         and type(caller.get("umask")) is int
@@ -418,8 +446,8 @@ def _validate(message: dict, fds: list[int]) -> None:
         if spec is not None:
             if not (
                 isinstance(spec, dict)
-                and strings(spec.get("encoding"))
-                and strings(spec.get("errors"))
+                and _strings(spec.get("encoding"))
+                and _strings(spec.get("errors"))
             ):
                 raise client.ProtocolError("a stream without its encoding")
             codecs.lookup(spec["encoding"])  # LookupError: dropped
