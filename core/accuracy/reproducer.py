@@ -221,6 +221,19 @@ class _Source:
         qual = getattr(func, "__qualname__", "") or ""
         kwargs = {k: v for k, v in kwargs.items() if v is not None and not k.startswith("_")}
         listed = [self.arg(a) for a in args] + [f"{k}={self.arg(v)}" for k, v in kwargs.items()]
+        written = self._syntax(func, name, args, kwargs)
+        if written is not None:
+            return written
+        method = qual.startswith(("TensorBase.", "Tensor."))
+        path = _public(func)
+        if path is not None and not method:
+            return f"{path}({', '.join(listed)})"
+        if method:
+            return self._method(name, args, kwargs, listed)
+        return f"{qual or name}({', '.join(listed)})"  # never seen: said as is
+
+    def _syntax(self, func: Any, name: str, args: tuple, kwargs: dict) -> str | None:
+        """An indexing, an operator, a negation or a property as Python writes it."""
         if name == "__getitem__":
             index = args[1] if isinstance(args[1], tuple) else (args[1],)
             return f"{self.arg(args[0])}[{', '.join(self.arg(i) for i in index)}]"
@@ -231,18 +244,18 @@ class _Source:
             return f"-{self.arg(args[0])}"
         if name == "__get__":  # a tensor property (x.T)
             return f"{self.arg(args[0])}.{func.__self__.__name__}"
-        path = _public(func)
-        if path is not None and not qual.startswith(("TensorBase.", "Tensor.")):
-            return f"{path}({', '.join(listed)})"
-        if qual.startswith(("TensorBase.", "Tensor.")):
-            import torch
+        return None
 
-            if name in METHOD_OPERATORS and len(args) == 2 and not kwargs:
-                return f"{listed[0]} {METHOD_OPERATORS[name]} {listed[1]}"
-            if len(args) == 1 and not kwargs and callable(getattr(torch, name, None)):
-                return f"torch.{name}({listed[0]})"  # x.sigmoid() is torch.sigmoid(x)
-            return f"{listed[0]}.{name}({', '.join(listed[1:])})"  # as the method was called
-        return f"{qual or name}({', '.join(listed)})"  # never seen: said as is
+    @staticmethod
+    def _method(name: str, args: tuple, kwargs: dict, listed: list[str]) -> str:
+        """A tensor method: an operator, torch's function of one tensor, or the method."""
+        import torch
+
+        if name in METHOD_OPERATORS and len(args) == 2 and not kwargs:
+            return f"{listed[0]} {METHOD_OPERATORS[name]} {listed[1]}"
+        if len(args) == 1 and not kwargs and callable(getattr(torch, name, None)):
+            return f"torch.{name}({listed[0]})"  # x.sigmoid() is torch.sigmoid(x)
+        return f"{listed[0]}.{name}({', '.join(listed[1:])})"  # as the method was called
 
 
 def forward_lines(
