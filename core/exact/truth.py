@@ -325,15 +325,7 @@ def _by_point(
             "checks at once (the fast tier has no bounds for this program); actgrad accuracy "
             "sweeps a range"
         )
-    judged = rest if limit is None or len(rest) <= limit else []
-    rows = (
-        {n: (v[i] if isinstance(v, list) else v) for n, v in flat.items()}
-        for i in range(len(judged))
-    )
-    columns, oks = _columns(points, rows, progress)
-    if len(judged) < len(rest):  # more than the exact tier takes at once: not judged
-        columns = [[mpf(math.nan)] * len(rest) for _ in columns]
-        oks = [[False] * len(rest) for _ in oks]
+    columns, oks = _exact_tier(points, flat, rest, limit, progress)
     shape = result.value.shape
 
     def field(at: int) -> Truth:
@@ -350,6 +342,28 @@ def _by_point(
                 out[_key(k, leaf.name)] = field(at)
             at += 1
     return out
+
+
+def _exact_tier(
+    points: Points,
+    flat: dict[str, Any],
+    rest: Any,
+    limit: int | None,
+    progress: Callable[[int], None] | None,
+) -> tuple[list[list[Any]], list[list[bool]]]:
+    """The exact tier's columns (per output) at the points the fast tier left (``flat``: each
+    input's numbers there, or its one broadcast number); NaN and not settled, all of them,
+    where they are more than ``limit``."""
+    judged = rest if limit is None or len(rest) <= limit else []
+    rows = (
+        {n: (v[i] if isinstance(v, list) else v) for n, v in flat.items()}
+        for i in range(len(judged))
+    )
+    columns, oks = _columns(points, rows, progress)
+    if len(judged) < len(rest):  # more than the exact tier takes at once: not judged
+        columns = [[mpf(math.nan)] * len(rest) for _ in columns]
+        oks = [[False] * len(rest) for _ in oks]
+    return columns, oks
 
 
 def _fast_first(result: Result, program: Program) -> bool:
