@@ -228,24 +228,13 @@ def fast_command_line(text: str) -> dict | None:
     params: dict[str, Any] = {}
     i = 1
     while i < len(args):
-        flag, eq, attached = args[i].partition("=")
-        found = spellings.get(flag)
-        i += 1
-        if found is None:  # a positional value
-            found, value = ("x", "x", args[i - 1]), None
-        else:
-            value = found[2]
-            if value is None:  # an option with a value: attached, or the next word
-                if not eq and i == len(args):
-                    return None
-                value = attached if eq else args[i]
-                i += 0 if eq else 1
-            elif eq:
-                return None
-        field, name = found[0], found[1]
+        taken = _fast_option(args, i, spellings)
+        if taken is None:
+            return None
+        (field, name, text), i = taken
         into = params if field == "params" else data
         key = name if field == "params" else field
-        value = _fast_value(field, args[i - 1] if value is None else value)
+        value = _fast_value(field, text)
         if value is None or key in into:
             return None
         into[key] = value
@@ -254,6 +243,26 @@ def fast_command_line(text: str) -> dict | None:
     if params:
         data["params"] = params
     return data
+
+
+def _fast_option(
+    args: list[str], i: int, spellings: dict[str, tuple[str, str, Any]]
+) -> tuple[tuple[str, str, Any], int] | None:
+    """((field, name, its text), the next word's index) of the option at ``args[i]``: a flag
+    (its value fixed), an option with a value (attached after = or the next word), or a
+    positional value of x; None where only the command's parser can say."""
+    flag, eq, attached = args[i].partition("=")
+    found = spellings.get(flag)
+    if found is None:  # a positional value
+        return ("x", "x", args[i]), i + 1
+    value = found[2]
+    if value is not None:  # a flag: --grad
+        return None if eq else ((found[0], found[1], value), i + 1)
+    if eq:
+        return (found[0], found[1], attached), i + 1
+    if i + 1 == len(args):
+        return None
+    return (found[0], found[1], args[i + 1]), i + 2
 
 
 def _fast_value(field: str, value: Any) -> Any:
