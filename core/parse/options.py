@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import BadParameter
-from ..functions.spec import FunctionSpec
+from ..functions.spec import FunctionSpec, Param
 from .inputs import parse_number
 
 DEFAULT_MAX_ELEMENTS = 2**27
@@ -74,31 +74,35 @@ def resolve_params(spec: FunctionSpec, raw: Mapping[str, Any]) -> dict[str, Any]
                 )
             out[param.name] = param.default
             continue
-        if param.kind == "float":
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise BadParameter(
-                    f"{param.option} must be a number, not {value!r}"[:120],
-                    f"e.g. {param.option} 0.5",
-                )
-            num = parse_number(value, param.option) if isinstance(value, str) else float(value)
-            if not math.isfinite(num) and (param.finite or math.isnan(num)):
-                raise BadParameter(f"{param.option} must be finite, not {num}", "give a number")
-            out[param.name] = num
-        elif param.kind == "int":
-            out[param.name] = parse_int(value, param.option, -64, 63)
-        elif param.kind == "bool":
-            out[param.name] = parse_bool(value, param.option)
-        else:  # choice
-            if not isinstance(value, str) or value not in param.choices:
-                raise BadParameter(
-                    f"{param.option} must be one of {', '.join(param.choices)}, not {value!r}",
-                    f"e.g. {param.option} {param.choices[-1]}",
-                )
-            out[param.name] = value
+        out[param.name] = _param_value(param, value)
     problem = spec.validate(out)
     if problem:
         raise BadParameter(f"{spec.command}: {problem}", f"see 'actgrad explain {spec.command}'")
     return out
+
+
+def _param_value(param: Param, value: Any) -> Any:
+    """One given parameter value, parsed strictly as its kind."""
+    if param.kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise BadParameter(
+                f"{param.option} must be a number, not {value!r}"[:120],
+                f"e.g. {param.option} 0.5",
+            )
+        num = parse_number(value, param.option) if isinstance(value, str) else float(value)
+        if not math.isfinite(num) and (param.finite or math.isnan(num)):
+            raise BadParameter(f"{param.option} must be finite, not {num}", "give a number")
+        return num
+    if param.kind == "int":
+        return parse_int(value, param.option, -64, 63)
+    if param.kind == "bool":
+        return parse_bool(value, param.option)
+    if not isinstance(value, str) or value not in param.choices:  # a choice
+        raise BadParameter(
+            f"{param.option} must be one of {', '.join(param.choices)}, not {value!r}",
+            f"e.g. {param.option} {param.choices[-1]}",
+        )
+    return value
 
 
 DTYPE_MAX = {
