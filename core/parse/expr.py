@@ -323,17 +323,7 @@ def _keyword(text: str, tokens: list[Token], i: int, frame: dict) -> tuple[int, 
             )
         return i, False
     key = tokens[i].text
-    j = i + 2
-    sign = 1.0
-    if j < len(tokens) and tokens[j].text in "+-" and tokens[j].kind == "op":
-        sign = -1.0 if tokens[j].text == "-" else 1.0
-        j += 1
-    if j >= len(tokens) or tokens[j].kind not in ("num", "name"):
-        pos = tokens[j].pos if j < len(tokens) else len(text) - 1
-        raise _fail(text, pos, f"keyword {key}= needs a number or a name", f"e.g. {key}=0.2")
-    value: Any = sign * tokens[j].value if tokens[j].kind == "num" else tokens[j].text
-    if isinstance(value, str) and sign < 0:
-        raise _fail(text, tokens[j].pos, "a sign before a name keyword value", "remove it")
+    value, j = _keyword_value(text, tokens, i + 2, key)
     if key in frame["kwargs"]:
         raise _fail(text, tokens[i].pos, f"keyword {key} given twice", "give it once")
     frame["kwargs"][key] = (value, tokens[i].pos)
@@ -346,6 +336,21 @@ def _keyword(text: str, tokens: list[Token], i: int, frame: dict) -> tuple[int, 
             "keyword values are single numbers or names",
         )
     return j, True
+
+
+def _keyword_value(text: str, tokens: list[Token], j: int, key: str) -> tuple[Any, int]:
+    """(a keyword's value: a signed number or a name, the index of its token) at tokens[j]."""
+    sign = 1.0
+    if j < len(tokens) and tokens[j].text in "+-" and tokens[j].kind == "op":
+        sign = -1.0 if tokens[j].text == "-" else 1.0
+        j += 1
+    if j >= len(tokens) or tokens[j].kind not in ("num", "name"):
+        pos = tokens[j].pos if j < len(tokens) else len(text) - 1
+        raise _fail(text, pos, f"keyword {key}= needs a number or a name", f"e.g. {key}=0.2")
+    value: Any = sign * tokens[j].value if tokens[j].kind == "num" else tokens[j].text
+    if isinstance(value, str) and sign < 0:
+        raise _fail(text, tokens[j].pos, "a sign before a name keyword value", "remove it")
+    return value, j
 
 
 def _unknown(text: str, tok: Token, known: Mapping[str, Any], call: bool) -> ExprError:
