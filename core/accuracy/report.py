@@ -414,20 +414,10 @@ def _elsewhere(req: Request, ours: Result, finding: Finding) -> list[str]:
     if req.function == "expr" or req.device not in ("cpu", "auto"):
         return []
     x = _swept_at(req, ours, finding)
-    if x is None:
+    row = None if x is None else _swept_row(req, finding)
+    if row is None:
         return []
     spec = req.spec
-    params = {k: v for k, v in req.params.items() if k in spec.param_names}
-    rows = [
-        r
-        for r in sweeps.sweep(
-            spec, sweeps.STANDARD, [req.dtype], finding.where.order, params, ulps_limit(req)
-        )
-        if r.quantity == finding.where.quantity
-    ]
-    if not rows:
-        return []
-    row = rows[0]
     lost = finding.flag in LOST
     runs = row.lost if lost else row.regions
     what = "loses every digit" if lost else f"is more than {ulps_limit(req):g} ulps off"
@@ -463,6 +453,17 @@ def _elsewhere(req: Request, ours: Result, finding: Finding) -> list[str]:
         f"{points:,} of {row.points:,} points: {where}{lies}. ({command})",
         "",
     ]
+
+
+def _swept_row(req: Request, finding: Finding) -> sweeps.Row | None:
+    """The standard sweep's row of the finding's quantity, in the request's dtype and
+    parameters (None where the sweep has none)."""
+    spec = req.spec
+    params = {k: v for k, v in req.params.items() if k in spec.param_names}
+    swept = sweeps.sweep(
+        spec, sweeps.STANDARD, [req.dtype], finding.where.order, params, ulps_limit(req)
+    )
+    return next((r for r in swept if r.quantity == finding.where.quantity), None)
 
 
 def _contains(run: dict[str, Any], x: float) -> bool:
