@@ -71,21 +71,10 @@ def _flags(row: sweeps.Row) -> str:
 LEFT_OUT_FIRST = ("median", "worst x", "wrong", "quantity")  # when a table is too narrow
 
 
-def table(
-    rows: list[sweeps.Row],
-    limit: float | None,
-    grid: sweeps.Grid,
-    width: int = 80,
-    dtypes: list[str] | None = None,
-    device: str = "cpu",
-) -> Any:
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    names = list(dict.fromkeys(r.function for r in rows))
-    one = len(names) == 1
+def _cells(
+    rows: list[sweeps.Row], limit: float | None, one: bool
+) -> tuple[list[str], list[list[str]]]:
+    """The table's headers and each row's cells (a function column when it has several)."""
     headers = [
         "dtype",
         "quantity",
@@ -114,21 +103,26 @@ def table(
         if not one:
             cells.insert(0, registry.get(row.function).command)
         body.append(cells)
-    # lines break between words, never inside one: each column is as wide as its longest
-    # word; when they do not fit, the table drops its borders, then its least needed columns
-    least = [
-        max((len(w) for t in [h, *(cells[c] for cells in body)] for w in t.split()), default=1)
-        for c, h in enumerate(headers)
-    ]
-    # what a table of n columns takes besides its text: padding and borders (a compact table
-    # pads one side and draws its borders as spaces)
-    compact = sum(least) + 3 * len(least) + 1 > width
-    per_column = 2 if compact else 3
-    kept = list(range(len(headers)))
-    for name in LEFT_OUT_FIRST:
-        if sum(least[c] for c in kept) + per_column * len(kept) + 1 <= width or not compact:
-            break
-        kept.remove(headers.index(name))
+    return headers, body
+
+
+def table(
+    rows: list[sweeps.Row],
+    limit: float | None,
+    grid: sweeps.Grid,
+    width: int = 80,
+    dtypes: list[str] | None = None,
+    device: str = "cpu",
+) -> Any:
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    names = list(dict.fromkeys(r.function for r in rows))
+    one = len(names) == 1
+    headers, body = _cells(rows, limit, one)
+    least, compact, per_column, kept = _layout(headers, body, width)
     table = Table(
         title=registry.get(names[0]).command if one and rows else None,
         box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD,
@@ -153,7 +147,38 @@ def table(
         )
     for cells in body:
         table.add_row(*(cells[c] for c in kept))
-    caption = (
+    caption = _caption(limit, grid, dtypes, device)
+    if len(kept) < len(headers):
+        left_out = ", ".join(h for c, h in enumerate(headers) if c not in kept)
+        caption += f". Left out at this width: {left_out} (--format plain has every column)"
+    group = Group(table, Text(caption, style="dim"))
+    group.width = max(needed, width)  # what print_rich gives it
+    return group
+
+
+def _layout(
+    headers: list[str], body: list[list[str]], width: int
+) -> tuple[list[int], bool, int, list[int]]:
+    """(each column's longest word, compact, what a column takes besides its text, the
+    columns kept): lines break between words, never inside one, so each column is as wide as
+    its longest word; when they do not fit, the table drops its borders (a compact table pads
+    one side and draws its borders as spaces), then its least needed columns."""
+    least = [
+        max((len(w) for t in [h, *(cells[c] for cells in body)] for w in t.split()), default=1)
+        for c, h in enumerate(headers)
+    ]
+    compact = sum(least) + 3 * len(least) + 1 > width
+    per_column = 2 if compact else 3
+    kept = list(range(len(headers)))
+    for name in LEFT_OUT_FIRST:
+        if sum(least[c] for c in kept) + per_column * len(kept) + 1 <= width or not compact:
+            break
+        kept.remove(headers.index(name))
+    return least, compact, per_column, kept
+
+
+def _caption(limit: float | None, grid: sweeps.Grid, dtypes: list[str] | None, device: str) -> str:
+    return (
         f"{_measurer(device)} against the true value (arbitrary precision), "
         f"in ulps of each dtype, over {sweeps.grid_words(grid, dtypes)}. > N ulp: points (and "
         "where) more than "
@@ -161,12 +186,6 @@ def table(
         "where the truth is finite, zero where it is not, the wrong sign, not 0 where "
         "it is"
     )
-    if len(kept) < len(headers):
-        left_out = ", ".join(h for c, h in enumerate(headers) if c not in kept)
-        caption += f". Left out at this width: {left_out} (--format plain has every column)"
-    group = Group(table, Text(caption, style="dim"))
-    group.width = max(needed, width)  # what print_rich gives it
-    return group
 
 
 def _measurer(device: str) -> str:
