@@ -185,15 +185,34 @@ def _loss_plain(result: Result, precision: int | None, header: bool) -> Iterator
     label = items[len(result.inputs)][0]
     formulas = "".join(f"d/d{n}\t{f}\n" for n, f in result.symbolic.items())
     if result.scalar:
-        blocks = [(label, result.value), *derivatives]
-        if all(a.ndim == 0 for _, a in blocks):
-            names = "\t".join(name for name, _ in blocks) + "\n" if header else ""
-            yield names + "\t".join(texts(a, precision)[0] for _, a in blocks) + "\n" + formulas
-            return
-        for name, arr in blocks:  # a block per quantity, a line per row of it
-            yield (f"{name}\n" if header else "") + _lines(arr, precision)
-        yield formulas
+        yield from _scalar_loss_plain([(label, result.value), *derivatives], precision, header)
+    else:
+        yield from _rows_plain(result, label, derivatives, precision, header)
+    yield formulas
+
+
+def _scalar_loss_plain(
+    blocks: list[tuple[str, np.ndarray]], precision: int | None, header: bool
+) -> Iterator[str]:
+    """A scalar loss: one line of numbers, or (a gradient with a shape) a block per quantity,
+    a line per row of it."""
+    if all(a.ndim == 0 for _, a in blocks):
+        names = "\t".join(name for name, _ in blocks) + "\n" if header else ""
+        yield names + "\t".join(texts(a, precision)[0] for _, a in blocks) + "\n"
         return
+    for name, arr in blocks:
+        yield (f"{name}\n" if header else "") + _lines(arr, precision)
+
+
+def _rows_plain(
+    result: Result,
+    label: str,
+    derivatives: list[tuple[str, np.ndarray]],
+    precision: int | None,
+    header: bool,
+) -> Iterator[str]:
+    """A loss per sample (or an expression over points): a line per value, its inputs and
+    derivatives beside it, a chunk of lines at a time."""
     rows = result.value.size
     points = [(n, a.reshape(rows, 1)) for n, a in result.inputs.items() if a.size == rows]
     # a derivative with no row per value (vᵀJ for a scalar variable) is a block of its own
@@ -219,7 +238,6 @@ def _loss_plain(result: Result, precision: int | None, header: bool) -> Iterator
         yield "".join("\t".join(row) + "\n" for row in zip(*cells, strict=True))
     for name, arr in apart:
         yield (f"{name}\n" if header else "") + _lines(arr, precision)
-    yield formulas
 
 
 def _cells(block: np.ndarray, precision: int | None) -> list[str]:
@@ -379,17 +397,20 @@ def _quantity_priority(headers: list[str], inputs: int) -> list[int]:
     return out
 
 
+def _title(result: Result) -> str:
+    if result.function == "expr":
+        return f"expr: {result.params['expression']}"
+    spec = registry.get(result.function)
+    return f"{spec.command}: {spec.formula}"
+
+
 def render_table(result: Result, precision: int | None = None, width: int = 80) -> Any:
     """A rich renderable: the formula, the values and derivatives, parameters and notes,
     laid out for ``width`` columns."""
     from rich.console import Group
     from rich.text import Text
 
-    if result.function == "expr":
-        title = f"expr: {result.params['expression']}"
-    else:
-        spec = registry.get(result.function)
-        title = f"{spec.command}: {spec.formula}"
+    title = _title(result)
     lines: list[str] = []
     if result.activation:
         data = columns(result)
@@ -432,16 +453,19 @@ def render_table(result: Result, precision: int | None = None, width: int = 80) 
                 style="dim",
             )
         )
-    parts.extend(Text(f"note: {note}", style="yellow") for note in result.notes)
+    parts += _notes_and_nonfinite(result)
+    return Group(*parts)
+
+
+def _notes_and_nonfinite(result: Result) -> list[Any]:
+    from rich.text import Text
+
+    parts = [Text(f"note: {note}", style="yellow") for note in result.notes]
     nonfinite = result.nonfinite()
     if nonfinite:
-        parts.append(
-            Text(
-                f"non-finite: {', '.join(nonfinite[:8])}" + (" …" if len(nonfinite) > 8 else ""),
-                style="yellow",
-            )
-        )
-    return Group(*parts)
+        more = " …" if len(nonfinite) > 8 else ""
+        parts.append(Text(f"non-finite: {', '.join(nonfinite[:8])}{more}", style="yellow"))
+    return parts
 
 
 def _g(value: float | None) -> str:
@@ -460,12 +484,22 @@ def check_lines(result: Result) -> list[str]:
     report = result.check
     if report is None:
         return []
+    lines = [*_second_opinion_lines(report), *_reference_lines(report)]
+    dtype = report["dtype"]
+    lines += [_error_line(path, err, dtype) for path, err in report["dtype_error"].items()]
+    lines += [_flag_line(flag, report) for flag in report["flags"]]
+    lines.append("check: " + _verdict(report))
+    return lines
+
+
+def _second_opinion_lines(report: dict) -> list[str]:
+    """Finite differences and the closed form against autograd (second opinions)."""
     lines = []
+    second = " (a second opinion: the true value decides)" if report.get("decided") else ""
     fd = report["finite_differences"]
     if "skipped" in fd:
         lines.append(f"check: finite differences skipped ({fd['skipped']})")
     else:
-        second = " (a second opinion: the true value decides)" if report.get("decided") else ""
         verdict = "ok" if fd["ok"] else f"differ at {', '.join(fd['failures'])}{second}"
         kinks = (
             f"; kinks (one-sided derivatives differ) at {', '.join(fd['kinks'])}"
@@ -485,13 +519,17 @@ def check_lines(result: Result) -> list[str]:
         )
     closed = report["closed_form"]
     if closed is not None:
-        second = " (a second opinion: the true value decides)" if report.get("decided") else ""
         verdict = "ok" if closed["ok"] else f"differ{second}"
         lines.append(
             f"check: autograd vs the closed-form derivative: max abs "
             f"{_g(closed['max_abs'])}: {verdict}"
         )
-    dtype = report["dtype"]
+    return lines
+
+
+def _reference_lines(report: dict) -> list[str]:
+    """Which tier gave the true values, and what the reference left unsettled or lacks."""
+    lines = []
     tiers = report.get("tiers") or {}
     if tiers.get("fast"):
         lines.append(
@@ -509,42 +547,46 @@ def check_lines(result: Result) -> list[str]:
             f"check: no arbitrary-precision reference: {reason}; compared with float64 (not a "
             "verdict)"
         )
-    for path, err in report["dtype_error"].items():
-        if err.get("against") == "float64":
-            lines.append(
-                f"check: {dtype} vs float64, {path}: max abs {_g(err['max_abs'])}, "
-                f"max rel {_g(err['max_rel'])}, max {_g(err['max_ulp'])} ulp"
-            )
-            continue
-        line = (
-            f"check: {dtype} {path} vs the true value: max {_g(err['max_ulp'])} ulp, "
-            f"median {_g(err['median_ulp'])}, max rel {_g(err['max_rel'])}"
-        )
-        worst = err.get("worst")
-        if worst and worst["index"]:
-            at = (
-                f"x = {_v(worst['x'], dtype)}"
-                if "x" in worst
-                else f"[{','.join(map(str, worst['index']))}]"
-            )
-            line += f"; worst at {at}: got {_v(worst['got'], dtype)}, true {_v(worst['true'])}"
-        lines.append(line)
-    for flag in report["flags"]:
-        kind = flag["flag"].replace("_", "-")
-        line = (
-            f"check: {kind} at {flag['path']}: got {_v(flag['got'], dtype)}, true value "
-            f"{_v(flag['true'])}"
-        )
-        if kind == "inaccurate":
-            line += f" ({_g(flag['ulps'])} ulps > {report['ulps']})"
-        if kind == "not-zero":
-            line = (
-                f"check: not zero at {flag['path']}: got {_v(flag['got'], dtype)}; the true value "
-                f"is 0 in {report['dtype']}"
-            )
-        lines.append(line)
-    lines.append("check: " + _verdict(report))
     return lines
+
+
+def _error_line(path: str, err: dict, dtype: str) -> str:
+    """One field's error: against the true value (its worst point), or against float64."""
+    if err.get("against") == "float64":
+        return (
+            f"check: {dtype} vs float64, {path}: max abs {_g(err['max_abs'])}, "
+            f"max rel {_g(err['max_rel'])}, max {_g(err['max_ulp'])} ulp"
+        )
+    line = (
+        f"check: {dtype} {path} vs the true value: max {_g(err['max_ulp'])} ulp, "
+        f"median {_g(err['median_ulp'])}, max rel {_g(err['max_rel'])}"
+    )
+    worst = err.get("worst")
+    if worst and worst["index"]:
+        at = (
+            f"x = {_v(worst['x'], dtype)}"
+            if "x" in worst
+            else f"[{','.join(map(str, worst['index']))}]"
+        )
+        line += f"; worst at {at}: got {_v(worst['got'], dtype)}, true {_v(worst['true'])}"
+    return line
+
+
+def _flag_line(flag: dict, report: dict) -> str:
+    dtype = report["dtype"]
+    kind = flag["flag"].replace("_", "-")
+    if kind == "not-zero":
+        return (
+            f"check: not zero at {flag['path']}: got {_v(flag['got'], dtype)}; the true value "
+            f"is 0 in {report['dtype']}"
+        )
+    line = (
+        f"check: {kind} at {flag['path']}: got {_v(flag['got'], dtype)}, true value "
+        f"{_v(flag['true'])}"
+    )
+    if kind == "inaccurate":
+        line += f" ({_g(flag['ulps'])} ulps > {report['ulps']})"
+    return line
 
 
 def _verdict(report: dict) -> str:
