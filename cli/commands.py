@@ -331,17 +331,12 @@ def options_first(command: Any, args: list[str]) -> list[str]:
     """``args`` for ``command`` with its options first and its positional arguments after
     ``--``: Click would read a value such as ``-0.5`` or an expression such as ``-x^2`` as an
     option. An unknown ``--long`` option stays an option, for Click to name it."""
-    takes_value: dict[str, bool] = {}
-    for param in command.params:
-        if getattr(param, "param_type_name", "") == "option":
-            for name in (*param.opts, *param.secondary_opts):
-                takes_value[name] = not param.is_flag and not param.count
+    takes_value = _takes_value(command)
     options: list[str] = []
     positional: list[str] = []
     i = 0
     while i < len(args):
         arg = args[i]
-        name = arg.split("=", 1)[0]
         if arg == "--":
             positional += args[i + 1 :]
             break
@@ -352,19 +347,41 @@ def options_first(command: Any, args: list[str]) -> list[str]:
             options.append(f"{arg}={args[i + 1] if given else '-'}")
             i += 2 if given else 1
             continue
-        if _short_with_value(arg, takes_value):  # -x0.5, -fjson: a short option and its value
-            options.append(arg)
-        elif name in takes_value and (not takes_value[name] or "=" in arg or has_value or long):
-            options.append(arg)
-            if takes_value[name] and "=" not in arg and has_value:
-                options.append(args[i + 1])
-                i += 1
-        elif arg.startswith("--") and name not in takes_value:
-            options.append(arg)
+        taken = _option_words(args, i, takes_value, has_value, long)
+        if taken:
+            options += taken
         else:  # a value, an expression, or a short option left without its value: -x
             positional.append(arg)
-        i += 1
+        i += max(len(taken), 1)
     return [*options, "--", *positional] if positional else options
+
+
+def _takes_value(command: Any) -> dict[str, bool]:
+    """{option spelling: whether it takes a value} of a Click command."""
+    takes_value: dict[str, bool] = {}
+    for param in command.params:
+        if getattr(param, "param_type_name", "") == "option":
+            for name in (*param.opts, *param.secondary_opts):
+                takes_value[name] = not param.is_flag and not param.count
+    return takes_value
+
+
+def _option_words(
+    args: list[str], i: int, takes_value: dict[str, bool], has_value: bool, long: bool
+) -> list[str]:
+    """The words of the option at ``args[i]`` (with its value when it takes the next word),
+    or [] where ``args[i]`` is a positional word."""
+    arg = args[i]
+    name = arg.split("=", 1)[0]
+    if _short_with_value(arg, takes_value):  # -x0.5, -fjson: a short option and its value
+        return [arg]
+    if name in takes_value and (not takes_value[name] or "=" in arg or has_value or long):
+        if takes_value[name] and "=" not in arg and has_value:
+            return [arg, args[i + 1]]
+        return [arg]
+    if long and name not in takes_value:  # an unknown --long: Click names it
+        return [arg]
+    return []
 
 
 def _signed(
