@@ -193,14 +193,35 @@ def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
         ("kind", _kind_text(spec)),
         ("grad vs backward", _grad_text(spec)),
     ]
-    if spec.reduces:
-        for t in spec.inputs:
-            need = "required" if t.required else "optional"
-            fields.append(("input", f"{', '.join(t.options)} ({need}): {t.help}"))
-        if spec.model:
-            fields.append(("input", "--x, --w: the tutorial's model pred = x·w (x = 1, y = 1)"))
+    fields += _input_fields(spec)
     if spec.aliases:
         fields.append(("aliases", ", ".join(spec.aliases)))
+    fields += _param_fields(spec)
+    fields += _kink_fields(spec)
+    fields.extend(("note", n) for n in spec.notes)
+    fields.extend(("limit", n) for n in spec.limits)
+    fields.extend(("dtype note", f"{k}: {v}") for k, v in spec.dtype_notes.items())
+    fields.extend(("accuracy", line) for line in accuracy_lines(spec))
+    if spec.worked_example:
+        fields.append(("worked example", spec.worked_example))
+    fields.append(("example", spec.example))
+    return fields
+
+
+def _input_fields(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
+    if not spec.reduces:
+        return []
+    fields = []
+    for t in spec.inputs:
+        need = "required" if t.required else "optional"
+        fields.append(("input", f"{', '.join(t.options)} ({need}): {t.help}"))
+    if spec.model:
+        fields.append(("input", "--x, --w: the tutorial's model pred = x·w (x = 1, y = 1)"))
+    return fields
+
+
+def _param_fields(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
+    fields = []
     for p in spec.params:
         if p.kind == "bool":
             typed = f"{p.option}/--no-{p.option[2:]} (default {_param_text(p)})"
@@ -210,8 +231,12 @@ def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
         fields.append(("param", f"{p.option} {p.kind} = {default}: {p.help}"))
     if spec.stochastic:
         fields.append(("param", "--seed N: random seed for reproducible draws"))
+    return fields
+
+
+def _kink_fields(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
     kinks = default_kinks(spec)
-    fields.extend(("kink", kink_text(spec, k)) for k in kinks)
+    fields = [("kink", kink_text(spec, k)) for k in kinks]
     shown = set()
     for k in kinks:  # each kink point once: the branch torch takes at every order
         if k.sides.strip("=") and (k.at, k.sides) not in shown:
@@ -219,13 +244,6 @@ def explain_lines(spec: registry.FunctionSpec) -> list[tuple[str, str]]:
             fields.append(("by order", k.convention(spec.name)))
     if not kinks and not spec.reduces:
         fields.append(("kinks", "none (differentiable everywhere for the default parameters)"))
-    fields.extend(("note", n) for n in spec.notes)
-    fields.extend(("limit", n) for n in spec.limits)
-    fields.extend(("dtype note", f"{k}: {v}") for k, v in spec.dtype_notes.items())
-    fields.extend(("accuracy", line) for line in accuracy_lines(spec))
-    if spec.worked_example:
-        fields.append(("worked example", spec.worked_example))
-    fields.append(("example", spec.example))
     return fields
 
 
