@@ -36,6 +36,7 @@ from .exits import ExitStatus, report
 TYPE_CHECKING = False  # typing costs 5 ms to import; its TYPE_CHECKING is False at run time too
 if TYPE_CHECKING:
     import socket
+    from typing import Any
 
 PROTOCOL = 2
 MAX_FRAME = 4 << 20  # bytes in one message: argv and the environment fit (Linux: 2 MiB)
@@ -415,6 +416,35 @@ def forward(argv: list[str], auto: bool) -> int | None:
 
 
 def _exchange(sock: socket.socket, cwd: int, argv: list[str], auto: bool) -> int | None:
+    """The command run by the server's worker: its exit status, or None where it must run
+    here (nothing ran there)."""
+    pid = _offer(sock, cwd, argv, auto)
+    if pid is None:
+        return None
+    forwarded: list[int] = []
+    previous = _relay_signals(pid, forwarded)
+    try:
+        sock.settimeout(None)
+        send(sock, {"go": True})
+        answer, _ = receive(sock)
+    except (OSError, ProtocolError):
+        answer = None
+    finally:
+        import signal
+
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if answer is None:
+        report("the server went away during the request")
+        return ExitStatus.ERROR
+    if answer.get("signal"):
+        _end_by_signal(int(answer["signal"]), True if answer.get("limit") else forwarded)
+    return int(answer["exit"])
+
+
+def _offer(sock: socket.socket, cwd: int, argv: list[str], auto: bool) -> int | None:
+    """Send the request (the caller's descriptors, settings and environment) and hand over
+    the files it names: the worker's pid, or None (too large, refused, stale: run here)."""
     streams = {0: sys.stdin, 1: sys.stdout, 2: sys.stderr}
     stdio = {str(fd): _stdio(fd, s) for fd, s in streams.items()}
     fds = [fd for fd in (0, 1, 2) if stdio[str(fd)] is not None]
@@ -446,10 +476,13 @@ def _exchange(sock: socket.socket, cwd: int, argv: list[str], auto: bool) -> int
                 request("stop")
             start_background(wait_gone=True)
         return None
-    import signal
+    return int(answer["pid"])
 
-    pid = int(answer["pid"])
-    forwarded: list[int] = []
+
+def _relay_signals(pid: int, forwarded: list[int]) -> dict[int, Any]:
+    """Signals this process gets relayed to the worker (``forwarded`` lists them), Ctrl-Z
+    stopping both; the handlers they replace."""
+    import signal
 
     def relay(signum: int, frame: object) -> None:
         forwarded.append(signum)
@@ -470,22 +503,7 @@ def _exchange(sock: socket.socket, cwd: int, argv: list[str], auto: bool) -> int
     ignored = set(ignored_signals())
     handlers = {getattr(signal, n): relay for n in RELAYED if getattr(signal, n) not in ignored}
     handlers.update({signal.SIGTSTP: suspend, signal.SIGCONT: resume})
-    previous = {s: signal.signal(s, h) for s, h in handlers.items()}
-    try:
-        sock.settimeout(None)
-        send(sock, {"go": True})
-        answer, _ = receive(sock)
-    except (OSError, ProtocolError):
-        answer = None
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    if answer is None:
-        report("the server went away during the request")
-        return ExitStatus.ERROR
-    if answer.get("signal"):
-        _end_by_signal(int(answer["signal"]), True if answer.get("limit") else forwarded)
-    return int(answer["exit"])
+    return {s: signal.signal(s, h) for s, h in handlers.items()}
 
 
 def _hand_over(sock: socket.socket, path: str) -> bool:
