@@ -699,15 +699,9 @@ def _run(
             while at < len(chunk) and not stop:
                 at = take(window, chunk, at, max_line_bytes)
                 if window.full() or out.terminated:
-                    stop = out.flush(window)
-                    if progress:
-                        progress(reader.consumed)
-                    window = Window(window.first + len(window.slots), window_lines)
+                    stop, window = _flushed(out, window, progress, reader)
             if window.slots and not stop and not reader.waiting():
-                stop = out.flush(window)
-                if progress:
-                    progress(reader.consumed)
-                window = Window(window.first + len(window.slots), window_lines)
+                stop, window = _flushed(out, window, progress, reader)
         if window.slots and not stop:
             stop = out.flush(window)
     finally:
@@ -716,8 +710,20 @@ def _run(
             stream.close()
         if progress:
             progress(None)
+    return _ending(batch, out, time.perf_counter() - start, quiet)
+
+
+def _flushed(out: Stream, window: Window, progress: Any, reader: LineReader) -> tuple[bool, Window]:
+    """The window's answers written (whether to stop) and the next, empty window."""
+    stop = out.flush(window)
+    if progress:
+        progress(reader.consumed)
+    return stop, Window(window.first + len(window.slots), window.lines)
+
+
+def _ending(batch: Batch, out: Stream, elapsed: float, quiet: bool) -> int:
+    """The counts line on stderr (unless quiet) and the exit status."""
     answered, failed = batch.answered - batch.blank, out.failed
-    elapsed = time.perf_counter() - start
     counts = (
         f"{counted(answered, 'request')}, {answered - failed:,} ok, {failed:,} failed, "
         f"{elapsed:.2f} s"
