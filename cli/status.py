@@ -27,6 +27,16 @@ def status_for(exc: BaseException, command: str | None = None) -> ExitStatus:
         report(f"cannot write to standard output: {exc.strerror or exc}")
         discard_stdout()
         return ExitStatus.ERROR
+    if isinstance(exc, ClickException):
+        return _click_status(exc, command)
+    if isinstance(exc, KeyboardInterrupt):
+        return interrupted()
+    return internal_error(exc)
+
+
+def _click_status(exc: ClickException, command: str | None) -> ExitStatus:
+    """A usage error Click found: help where no argument was given, the line naming the
+    option otherwise (with actgrad's own words for --index and expr's variables)."""
     if isinstance(exc, NoArgsIsHelpError):
         if exc.ctx is not None:
             help_text = exc.ctx.get_help()  # rich help prints itself and returns ""
@@ -54,9 +64,5 @@ def status_for(exc: BaseException, command: str | None = None) -> ExitStatus:
         where = f"actgrad {command} --help" if command else "actgrad --help"
         report(f"{exc.format_message().rstrip('.')}; see '{where}'")
         return ExitStatus.USAGE
-    if isinstance(exc, ClickException):
-        report(exc.format_message())
-        return ExitStatus(exc.exit_code) if exc.exit_code in (0, 1, 2) else ExitStatus.ERROR
-    if isinstance(exc, KeyboardInterrupt):
-        return interrupted()
-    return internal_error(exc)
+    report(exc.format_message())
+    return ExitStatus(exc.exit_code) if exc.exit_code in (0, 1, 2) else ExitStatus.ERROR
