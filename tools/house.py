@@ -6,6 +6,7 @@ default test run's time.
     python tools/house.py            # the counts, one per line
     python tools/house.py --json     # the same as JSON (a record to compare with later)
     python tools/house.py --tests    # also time `python -m pytest -q` (minutes)
+    python tools/house.py --root ../old-checkout   # the same measures of another tree
 
 Static measures read the source with ast (nothing is imported); radon is a development
 tool (``pip install radon``), and without it its line says so.
@@ -176,7 +177,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--tests", action="store_true", help="also time the default test run")
+    parser.add_argument("--root", type=Path, help="measure another checkout (an older commit)")
     args = parser.parse_args()
+    if args.root:
+        global ROOT
+        ROOT = args.root.resolve()
     found = measures(args.tests)
     if args.json:
         print(json.dumps(found, indent=1))
