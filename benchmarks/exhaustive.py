@@ -42,7 +42,7 @@ def main() -> None:
             cold = _timed(lambda: list(sweeps.sweep(spec, grid, [dtype], order)))  # noqa: B023
             warm = _timed(lambda: list(sweeps.sweep(spec, grid, [dtype], order)))  # noqa: B023
             truth._CACHE.clear()
-            alone = _timed(lambda: truth.elementwise(spec.name, params, xs, order))  # noqa: B023
+            alone = _timed(lambda: truth.elementwise(spec, params, xs, order))  # noqa: B023
             print(
                 f"{dtype:9} {order:9} {xs.size:9,} {cold:9.1f} {alone / cold:9.0%} "
                 f"{warm / cold:9.2f}"

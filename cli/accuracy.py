@@ -16,7 +16,6 @@ from ..core import machine
 from ..core.accuracy import plan, sweeps
 from ..core.accuracy.sweeps import short, span
 from ..core.errors import BadParameter
-from ..core.functions import registry
 from ..core.parse.options import parse_cap, parse_int
 from ..core.words import shortest
 from .output import print_rich, resolve_format, width, write
@@ -101,7 +100,7 @@ def _cells(
             _flags(row),
         ]
         if not one:
-            cells.insert(0, registry.get(row.function).command)
+            cells.insert(0, row.spec.command)
         body.append(cells)
     return headers, body
 
@@ -124,7 +123,7 @@ def table(
     headers, body = _cells(rows, limit, one)
     least, compact, per_column, kept = _layout(headers, body, width)
     table = Table(
-        title=registry.get(names[0]).command if one and rows else None,
+        title=rows[0].spec.command if one and rows else None,
         box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD,
         padding=(0, 1, 0, 0) if compact else (0, 1),
     )
@@ -252,7 +251,7 @@ def _curves(rows: list[sweeps.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]:
     for row in rows:
         own = np.argsort(row.x, kind="stable")
         ys = np.log10(1 + np.nan_to_num(row.ulps[own], nan=0.0, posinf=1e300))
-        label = f"{registry.get(row.function).command} {quantity_name(row.quantity)}"
+        label = f"{row.spec.command} {quantity_name(row.quantity)}"
         curve = {
             "name": f"{label} {row.dtype}",
             "y": np.minimum(ys, 300),
@@ -463,7 +462,7 @@ def _draw(rows: list[sweeps.Row], options: dict[str, Any], size: Any, exhaustive
     xs_sorted, curves = _curves(rows)
     scale = "symlog" if exhaustive else "linear"
     if options["output"]:
-        names = ", ".join(dict.fromkeys(registry.get(r.function).command for r in rows))
+        names = ", ".join(dict.fromkeys(r.spec.command for r in rows))
         image(
             options["output"],
             xs_sorted,

@@ -10,7 +10,6 @@ import numpy as np
 import orjson
 
 from ..core.cost import STREAM_NUMBERS
-from ..core.functions import registry
 from ..core.result import Result, json_bytes
 from ..core.schema import JSON_FORMAT
 from ..core.words import counted, measured, shortest
@@ -400,8 +399,7 @@ def _quantity_priority(headers: list[str], inputs: int) -> list[int]:
 def _title(result: Result) -> str:
     if result.function == "expr":
         return f"expr: {result.params['expression']}"
-    spec = registry.get(result.function)
-    return f"{spec.command}: {spec.formula}"
+    return f"{result.spec.command}: {result.spec.formula}"
 
 
 def render_table(result: Result, precision: int | None = None, width: int = 80) -> Any:

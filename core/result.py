@@ -56,6 +56,7 @@ class Result:
     # --exact: the arbitrary-precision truth of each field ("value", "grad.x", …) as decimal
     # strings shaped like it; "missing": why a field (or all) has none
     exact: dict[str, Any] | None = None
+    spec: Any = field(default=None, repr=False, compare=False)  # the entry (None: expr)
 
     @property
     def order(self) -> int:

@@ -148,11 +148,10 @@ def _judged(task: Task, keys: np.ndarray) -> tuple[dict[str, Tally], np.ndarray]
     """(:func:`_measured`, where the fast tier left some quantity to the exact tier)."""
     from ..evaluator.engine import torch_result  # torch
 
-    spec = registry.get(task.function)
     xs = sweeps.values_of(keys, task.dtype)
     n = xs.size
     template = build_request(
-        spec.name,
+        task.function,
         {"x": [f"0:1:{n}"]},
         dict(task.params),
         order=task.order,
@@ -391,10 +390,15 @@ def rows(task_list: list[Task], done: dict[int, dict[str, dict[str, Any]]]) -> l
                 merged[key] = (merged[key][0], merge(merged[key][1], tally))
             else:
                 merged[key] = (task, tally)
-    return [_row(task, quantity, t) for (_, _, quantity), (task, t) in merged.items()]
+    # the tasks came back by name (a shard crosses processes): their entries, once each
+    specs = {name: registry.get(name) for name in {t.function for t in task_list}}
+    return [
+        _row(task, quantity, t, specs[task.function])
+        for (_, _, quantity), (task, t) in merged.items()
+    ]
 
 
-def _row(task: Task, quantity: str, t: Tally) -> sweeps.Row:
+def _row(task: Task, quantity: str, t: Tally, spec: registry.FunctionSpec) -> sweeps.Row:
     def spans(regions: list[list[Any]]) -> list[dict[str, Any]]:
         return [
             {
@@ -421,6 +425,7 @@ def _row(task: Task, quantity: str, t: Tally) -> sweeps.Row:
         {**t.counts, "unjudged": t.unjudged, "fast_tier": t.fast},
         spans(t.regions),
         spans(t.lost),
+        spec=spec,
     )
 
 

@@ -127,7 +127,7 @@ def _live(
 
     try:
         with budget(LIVE_SECONDS):  # what does not settle in time is not judged
-            truths = truth.elementwise(spec.name, params, x, len(got) - 1, dtype)
+            truths = truth.elementwise(spec, params, x, len(got) - 1, dtype)
     except reference.NoReference:
         return None
     out = []

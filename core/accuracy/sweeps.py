@@ -55,6 +55,7 @@ class Row:
     lost: list[dict[str, Any]]  # where every digit is lost (relative error ≥ 1, or wrong)
     x: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     ulps: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    spec: Any = field(default=None, repr=False, compare=False)  # the function's entry
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -396,6 +397,7 @@ def _row(
             counts,
             [],
             [],
+            spec=spec,
         )
     worst = int(np.flatnonzero(known)[np.argmax(err[known])])
     marked = np.where(np.isnan(err) & lost_here, np.inf, err)  # not 0 where the truth is: lost
@@ -422,6 +424,7 @@ def _row(
         _runs(xs, losts, errs),
         x,
         err,
+        spec=spec,
     )
 
 

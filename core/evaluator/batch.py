@@ -75,6 +75,7 @@ class Group:
             scalar=True,
             derivatives={k: {"x": g["x"][pick]} for k, g in r.derivatives.items()},
             notes=r.notes if notes is None else notes,
+            spec=r.spec,
         )
 
 

@@ -465,6 +465,7 @@ def result_of(
         notes += more
     result = Result(
         function=program.function or "expr",
+        spec=spec,
         params=params,
         dtype=req.dtype,
         device=str(done.device),

@@ -843,18 +843,17 @@ def point(
 
 
 def elementwise(
-    name: str,
+    spec: registry.FunctionSpec,
     params: Mapping[str, Any],
     x: np.ndarray,
     order: int,
     dtype: str = "float64",
     progress: Callable[[int], None] | None = None,
 ) -> list[Truth]:
-    """The truth of f, f′, …, f⁽ᵒʳᵈᵉʳ⁾ of the registry function ``name`` at every element of
-    ``x`` (exact float64 values), its parameters as torch holds them in ``dtype``."""
+    """The truth of f, f′, …, f⁽ᵒʳᵈᵉʳ⁾ of the function ``spec`` at every element of ``x``
+    (exact float64 values), its parameters as torch holds them in ``dtype``."""
     if order > MAX_ORDER:
         raise NoReference(f"the reference stops at order {MAX_ORDER}")
-    spec = registry.get(name)
     points = Points(of_function(spec, {"x": ()}, params), dtype, [("x", order)] if order else [])
     flat = np.asarray(x, dtype=np.float64).reshape(-1).tolist()
     columns, oks = _columns(points, ({"x": v} for v in flat), progress)
