@@ -7,7 +7,7 @@ down and its upper bound up. ``+ − × ÷`` and √ are IEEE operations, correc
 step outward holds them; exp, log, expm1, log1p and tanh come from numpy and erf and erfc
 from torch.special in float64 (SLEEF's, or libm's where the CPU has no AVX2), each widened by
 :data:`WIDEN`, 2⁻⁴⁹ of the result (16 ulps), plus the smallest subnormal: glibc documents at
-most 5 ulps for these on x86-64 (erfc), SLEEF 1.5, and tests/test_fast_tier.py measures each
+most 5 ulps for these on x86-64 (erfc), SLEEF 1.5, and tests/core/exact/test_fast.py measures each
 on the machine it runs on against mpmath and holds it to a quarter of the widening (2.5 ulps
 at most, measured here). A real
 power is exp(a·log x).
@@ -112,7 +112,7 @@ def _paths() -> Paths:
 # nearest" (BIT 49, 2009), Algorithm 2 and Theorem 2.2: for a float64 c, fl(c ± fl(φ·|c| + η))
 # with φ = 2⁻⁵³(1 + 2⁻⁵²) and η the smallest subnormal is succ(c) or succ(succ(c)) (pred(c)
 # or pred(pred(c)) below), never c: an outward step of five array operations, where numpy's
-# nextafter costs about thirty (tests/test_fast_tier.py checks it against nextafter).
+# nextafter costs about thirty (tests/core/exact/test_fast.py checks it against nextafter).
 _PHI = 2.0**-53 * (1 + 2.0**-52)
 
 

@@ -422,7 +422,7 @@ def _readme_commands() -> list[list[str]]:
     import shlex
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     out = []
     for block in re.findall(r"```sh\n(.*?)```", readme, re.S):
         for line in block.splitlines():

@@ -19,7 +19,7 @@ from actgrad.core.schema import DOCUMENTS, JSON_FORMAT, schema
 from jsonschema import Draft202012Validator
 from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from mpmath import mp
 from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 PINNED = "2.13.0"
 ON_PINNED = torch.__version__.split("+")[0] == PINNED
 NOT_PINNED = f"depends on torch {PINNED}'s exact bits; this is torch {torch.__version__}"

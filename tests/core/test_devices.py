@@ -249,7 +249,7 @@ def test_the_gpu_section_generator_runs_here_as_a_dry_run(tmp_path):
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     tool = root / "tools" / "cuda_accuracy.py"
     refused = subprocess.run([sys.executable, str(tool), "--device", "cpu"], capture_output=True)
     assert refused.returncode == 2 and b"--out" in refused.stderr

@@ -14,7 +14,7 @@ from actgrad.cli.app import app
 from actgrad.core.functions import registry
 from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tools"))
 import readme_examples  # noqa: E402
 

@@ -1,6 +1,6 @@
 """group_norm, added as one entry and its test reference (issue 33's proof that a new
 function reaches every front end): the command line's refusals, batch, expressions, the truth
-at its orders, an accuracy sweep; values and Jacobians against numpy are in test_functions."""
+at its orders, an accuracy sweep; values and Jacobians against numpy are in test_activations."""
 
 from __future__ import annotations
 
