@@ -25,7 +25,7 @@ from ..core.errors import ActgradError, BadInput, BadParameter
 from ..core.functions import registry
 from ..core.parse.expr import CONSTANTS, callable_names
 from ..core.parse.inputs import parse_values
-from ..core.parse.options import DEFAULT_MAX_ELEMENTS, DTYPES, parse_int
+from ..core.parse.options import DEFAULT_MAX_ELEMENTS, DTYPES, dtype_name, parse_int
 from . import commands
 from .exits import interrupted, report
 from .output import FORMATS, resolve_format
@@ -115,9 +115,7 @@ class Session:
             self.fmt = resolve_format(value or "auto", False)
             self.fmt = None if value in ("", "auto") else self.fmt
         elif name == ":dtype":
-            if value not in DTYPES:
-                raise BadParameter(f"unknown dtype {value!r}", f"use one of {', '.join(DTYPES)}")
-            os.environ["ACTGRAD_DTYPE"] = value
+            os.environ["ACTGRAD_DTYPE"] = dtype_name(value)
         elif name == ":device":
             if not value:
                 raise BadParameter(":device needs a device", "e.g. :device cpu")

@@ -15,7 +15,7 @@ from typing import Any
 from .errors import BadInput, BadParameter
 from .functions import registry
 from .functions.spec import FunctionSpec, Param
-from .parse.options import DTYPES, device_dtype, parse_cap, parse_int
+from .parse.options import DTYPES, device_dtype, dtype_names, parse_cap, parse_int
 from .request import Request, build_expr_request, build_request
 
 INPUTS = "Inputs"
@@ -333,11 +333,7 @@ def defaults(table: Iterable[Option], environ: Mapping[str, str]) -> dict[str, A
 
 def dtype_list(text: str) -> list[str]:
     """--dtypes LIST: float64 first, then each dtype named once."""
-    names = ["float64", *(d.strip().lower() for d in text.split(",") if d.strip())]
-    for name in names:
-        if name not in DTYPES:
-            raise BadParameter(f"unknown dtype {name!r} in --dtypes", f"use {', '.join(DTYPES)}")
-    return list(dict.fromkeys(names))
+    return dtype_names(text, first=("float64",))
 
 
 MAX_DEVICES = 4  # --devices: results kept side by side

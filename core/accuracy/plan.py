@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadParameter
-from ..parse.options import DTYPES, parse_cap, parse_int
+from ..parse.options import dtype_names, parse_cap, parse_int
 from . import sweeps
 
 CALIBRATION_POINTS = 1024  # of each dtype
@@ -21,15 +21,7 @@ FEW_POINTS = 8
 
 def parse_dtypes(text: str | None) -> list[str]:
     """The dtypes of --dtypes (every one the sweep knows without it), each once."""
-    if text is None:
-        return list(sweeps.DTYPES)
-    names = [d.strip().lower() for d in text.split(",") if d.strip()]
-    for name in names:
-        if name not in DTYPES:
-            raise BadParameter(f"unknown dtype {name!r} in --dtypes", f"use {', '.join(DTYPES)}")
-    if not names:
-        raise BadParameter("--dtypes is empty", "e.g. --dtypes float32,float16")
-    return list(dict.fromkeys(names))
+    return list(sweeps.DTYPES) if text is None else dtype_names(text)
 
 
 def estimate(

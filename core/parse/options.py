@@ -143,13 +143,25 @@ def device_dtype(device: object, dtype: object) -> tuple[str, str]:
             f"unknown device {device!r} (from --device or ACTGRAD_DEVICE)",
             "use cpu, cuda, cuda:N, mps or auto",
         )
-    dt = "float32" if dtype is None else str(dtype).strip().lower()
-    if dt not in DTYPES:
-        raise BadParameter(
-            f"unknown dtype {dtype!r} (from --dtype or ACTGRAD_DTYPE)",
-            f"use one of {', '.join(DTYPES)}",
-        )
+    dt = "float32" if dtype is None else dtype_name(dtype, " (from --dtype or ACTGRAD_DTYPE)")
     return dev, dt
+
+
+def dtype_name(given: Any, where: str = "") -> str:
+    """One dtype's name, checked: the one home of the dtype names every option and setting
+    takes (``where``: whence it came, for the error)."""
+    name = str(given).strip().lower()
+    if name not in DTYPES:
+        raise BadParameter(f"unknown dtype {given!r}{where}", f"use one of {', '.join(DTYPES)}")
+    return name
+
+
+def dtype_names(text: str, first: tuple[str, ...] = ()) -> list[str]:
+    """--dtypes LIST: ``first``, then each dtype named, once each."""
+    names = [*first, *(dtype_name(d, " in --dtypes") for d in text.split(",") if d.strip())]
+    if len(names) == len(first):
+        raise BadParameter("--dtypes is empty", "e.g. --dtypes float32,float16")
+    return list(dict.fromkeys(names))
 
 
 # --check flags a number more than this many ulps of its dtype off: 6 of float64's 53 bits or
