@@ -4,7 +4,7 @@ code, with the same errors (raised, not printed) and the same JSON.
     >>> import actgrad
     >>> r = actgrad.evaluate("sigmoid", x=0.5, grad=True)
     >>> float(r.value), float(r.grad["x"])
-    (0.622459352016449, 0.2350037139654159)
+    (0.622459352016449, 0.23500370979309082)
 
 A function's options are its command's, spelled as Python names (``negative_slope=0.1``,
 ``order=2``, ``dtype="float64"``, ``check=True``); an input takes a number, a list, a numpy
