@@ -120,3 +120,10 @@ def test_importing_actgrad_imports_neither_torch_nor_the_api():
     code = "import sys, actgrad; print('torch' in sys.modules, 'actgrad.api' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_module_docstring_example_runs(monkeypatch):
+    monkeypatch.setenv("ACTGRAD_SERVER", "off")
+    from actgrad import api
+
+    assert doctest.testmod(api, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
