@@ -19,6 +19,9 @@ R = "ℝ"
 ACT = "aten/src/ATen/native/cpu/Activation.cpp"  # torch's CPU activation kernels
 
 DIM = Param("dim", "int", -1, "dimension the function works along (torch: a required choice)")
+# the normalizations' affine parameters, one number each where torch takes a tensor
+WEIGHT = Param("weight", "float", 1.0, "one shared scale (torch: a tensor; filled with this)")
+BIAS = Param("bias", "float", 0.0, "one shared shift (torch: a tensor; filled with this)")
 
 
 def _gelu_derivative(T, x, p):
@@ -728,8 +731,8 @@ SPECS: tuple[FunctionSpec, ...] = (
         params=(
             DIM,
             Param("eps", "float", 1e-5, "added to the variance (torch's 1e-5)"),
-            Param("weight", "float", 1.0, "one shared scale (torch: a tensor; filled with this)"),
-            Param("bias", "float", 0.0, "one shared shift (torch: a tensor; filled with this)"),
+            WEIGHT,
+            BIAS,
         ),
         pointwise=False,
         call=lambda F, x, p: _last_dims(F.layer_norm, x, p, p["bias"]),
@@ -764,8 +767,8 @@ SPECS: tuple[FunctionSpec, ...] = (
             ),
             DIM,
             Param("eps", "float", 1e-5, "added to each group's variance (torch's 1e-5)"),
-            Param("weight", "float", 1.0, "one shared scale (torch: a tensor; filled with this)"),
-            Param("bias", "float", 0.0, "one shared shift (torch: a tensor; filled with this)"),
+            WEIGHT,
+            BIAS,
         ),
         pointwise=False,
         call=_groups,
@@ -804,7 +807,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         params=(
             DIM,
             Param("eps", "float", None, "added to the mean square (torch: the dtype's epsilon)"),
-            Param("weight", "float", 1.0, "one shared scale (torch: a tensor; filled with this)"),
+            WEIGHT,
         ),
         pointwise=False,
         call=lambda F, x, p: _last_dims(F.rms_norm, x, p),
