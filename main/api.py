@@ -186,30 +186,24 @@ class Result:
         return _text(self.__rich__())
 
 
-def _console(width: int = 100) -> Any:
+def _recorded(renderable: Any) -> Any:
+    """A rich console (100 columns, writing nowhere) that printed ``renderable``."""
+    import io
+
     from rich.console import Console
 
-    return Console(record=True, width=width, highlight=False, file=_Null())
-
-
-class _Null:
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
+    console = Console(record=True, width=100, highlight=False, file=io.StringIO())
+    console.print(renderable)
+    return console
 
 
 def _text(renderable: Any) -> str:
-    console = _console()
-    console.print(renderable)
-    return "\n".join(line.rstrip() for line in console.export_text().splitlines())
+    text = _recorded(renderable).export_text()
+    return "\n".join(line.rstrip() for line in text.splitlines())
 
 
 def _html(renderable: Any) -> str:
-    console = _console()
-    console.print(renderable)
-    return console.export_html(inline_styles=True)
+    return _recorded(renderable).export_html(inline_styles=True)
 
 
 class Accuracy:

@@ -349,7 +349,8 @@ def _quotient(alo: Any, ahi: Any, blo: Any, bhi: Any) -> Bounds:
         return _scaled(alo, ahi, float(blo), np.divide)
     blo, bhi = np.asarray(blo, dtype=np.float64), np.asarray(bhi, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        apart = blo.min() > 0 or bhi.max() < 0  # (a NaN is neither)
+        positive = bool(blo.min() > 0)
+        apart = positive or bhi.max() < 0  # (a NaN is neither)
     if not apart:
         straddle = (blo <= 0) & (bhi >= 0)
         if straddle.any():  # a divisor that may be 0: the exact tier's case
@@ -357,7 +358,7 @@ def _quotient(alo: Any, ahi: Any, blo: Any, bhi: Any) -> Bounds:
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         sa = _sign(alo, ahi) if apart else 0
         if sa:  # both signs known (the divisor's: apart from 0): two quotients, not four
-            sb = 1 if blo.min() > 0 else -1
+            sb = 1 if positive else -1
             lo = (alo if sb > 0 else ahi) / (bhi if sa > 0 else blo)
             hi = (ahi if sb > 0 else alo) / (blo if sa > 0 else bhi)
         elif alo is ahi or (np.ndim(alo) == 0 and alo == ahi):  # a point over bounds
