@@ -656,9 +656,9 @@ def run(argv: list[str]) -> int:
     registered command's options on start-up)."""
     argv = help_alias(list(argv))
     first = next((a for a in argv if not a.startswith("-")), None)
-    name = registry.resolve(first) if first else None
-    if name is not None:
-        command = _command(name, [registry.get(name)])
+    spec = _named(first)
+    if spec is not None:
+        command = _command(spec.name, [spec])
     elif any(k.endswith("_COMPLETE") for k in os.environ):
         command = _command("all", registry.specs())  # completion knows every command's options
     elif first is None and (not argv or any(a in ("-h", "--help") for a in argv)):
@@ -666,6 +666,12 @@ def run(argv: list[str]) -> int:
     else:  # --version, list, explain, expr, plot, batch, server, repl, help, or unknown
         command = _command("none", [])
     return command.main(argv, standalone_mode=False)
+
+
+def _named(word: str | None) -> registry.FunctionSpec | None:
+    """The entry a command line's first word names (None: another command, or none): the
+    command line's edge, where a name becomes what travels."""
+    return registry.find(word) if word else None
 
 
 FILE_PARAMETERS = {"report": "w", "output": "w", "source": "r"}  # --report FILE, batch FILE …
@@ -683,8 +689,8 @@ def named_files(argv: list[str]) -> list[tuple[str, str]]:
     name = next((a for a in argv if not a.startswith("-")), None)
     if name is None or "--" in argv[: argv.index(name)]:
         return []
-    canonical = registry.resolve(name)
-    command = _command(canonical or "none", [registry.get(canonical)] if canonical else [])
+    spec = _named(name)
+    command = _command(spec.name, [spec]) if spec else _command("none", [])
     group_context = command.make_context("actgrad", [], resilient_parsing=True)
     found = command.get_command(group_context, name)
     if found is None:
@@ -703,7 +709,6 @@ def main() -> None:
     """Console-script entry point (behind cli.entry, which forwards to a server first)."""
     sys.argv[1:] = help_alias(sys.argv[1:])
     if any(k.endswith("_COMPLETE") for k in os.environ):  # Click's completion exits itself
-        first = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
-        name = registry.resolve(first) if first else None
-        make_app([registry.get(name)] if name else registry.specs())()
+        spec = _named(next((a for a in sys.argv[1:] if not a.startswith("-")), None))
+        make_app([spec] if spec else registry.specs())()
     sys.exit(run(sys.argv[1:]))

@@ -27,10 +27,10 @@ from typer._click.exceptions import ClickException
 
 from .. import core
 from ..core.accuracy.notes import judge, judge_rows
-from ..core.command_options import device_list, dtype_list, no_stdin, request_of
+from ..core.command_options import device_list, dtype_list, entry, no_stdin, request_of
 from ..core.errors import ActgradError, BadInput, BadParameter
 from ..core.evaluator.batch import GroupKey, evaluate_group, scalar_key
-from ..core.functions import registry
+from ..core.functions.spec import FunctionSpec
 from ..core.json_line import fast_command_line, json_options
 from ..core.schema import JSON_FORMAT
 from ..core.words import counted
@@ -126,7 +126,7 @@ def _make_context(command: Any, name: str, args: list[str]) -> Any:
         raise BadParameter(exc.format_message(), f"see 'actgrad {name} --help'") from None
 
 
-def _request(name: str, options: dict[str, Any], max_elements: int) -> Any:
+def _request(spec: FunctionSpec | None, options: dict[str, Any], max_elements: int) -> Any:
     """The Request of a batch line's parsed options (a JSON object's or a command line's),
     built by core as the command line's is; its element cap is at most batch's own. What only
     shapes a command's output (every answer is a JSON line) is refused, never ignored."""
@@ -141,7 +141,7 @@ def _request(name: str, options: dict[str, Any], max_elements: int) -> Any:
                 f"{flag} shapes a command's output; batch answers every line in full JSON",
                 f"drop {flag} from the line",
             )
-    request = request_of(name, options, no_stdin, max_elements=max_elements)
+    request = request_of(spec, options, no_stdin, max_elements=max_elements)
     if options.get("dtypes"):
         return Compare(request, dtype_list(options["dtypes"]))
     if options.get("devices"):
@@ -189,22 +189,22 @@ class Sides:
         return render_devices_json(evaluate_devices(self.request, self.devices), None)
 
 
-_COMMANDS: dict[str, Any] = {}
+_COMMANDS: dict[FunctionSpec | None, Any] = {}
 
 
-def _command(name: str) -> Any:
-    """The Typer (Click) command that the command line would run for ``name``."""
-    if name not in _COMMANDS:
+def _command(spec: FunctionSpec | None) -> Any:
+    """The Typer (Click) command that the command line would run for ``spec`` (None: expr)."""
+    if spec not in _COMMANDS:
         app = typer.Typer()
-        if name == "expr":
+        if spec is None:
             app.command("expr")(make_expr_command())
         else:
-            add_function_commands(app, [registry.get(name)])
+            add_function_commands(app, [spec])
         app.callback()(lambda: None)  # a group, even with one command
         group = typer.main.get_command(app)
-        key = "expr" if name == "expr" else registry.get(name).command
-        _COMMANDS[name] = group.commands[key]  # type: ignore[attr-defined]
-    return _COMMANDS[name]
+        key = "expr" if spec is None else spec.command
+        _COMMANDS[spec] = group.commands[key]  # type: ignore[attr-defined]
+    return _COMMANDS[spec]
 
 
 def cli_request(line: str, max_elements: int) -> Any:
@@ -220,15 +220,15 @@ def cli_request(line: str, max_elements: int) -> Any:
     if any(a in ("-h", "--help", "--version", "-V") for a in args):
         raise BadParameter("--help and --version do not apply to batch lines", "drop them")
     name = args[0]
-    canonical = "expr" if name == "expr" else registry.get(name).name
-    if canonical == "expr":
+    spec = entry(name)
+    if spec is None:
         args = grad_names(args)
-    ctx = _make_context(_command(canonical), name, args[1:])
+    ctx = _make_context(_command(spec), name, args[1:])
     if ctx.params.get("report") is not None:
         raise BadParameter(
             "a batch line cannot write a report", f"run it as a command: actgrad {name} … --report"
         )
-    return _request(canonical, dict(ctx.params), max_elements)
+    return _request(spec, dict(ctx.params), max_elements)
 
 
 def _id(value: Any) -> bytes:

@@ -36,7 +36,9 @@ def series(
     """Sample each function or expression at the points of ``x``: (x, [{name, params, y,
     dy}], dtype). Every curve is validated, and the plot's cost checked, before the first is
     evaluated."""
-    requests = _requests(items, x, grad, params, dtype, max_elements)
+    entries = [registry.find(item) for item in items]  # None: an expression (or unknown)
+    _check_params(entries, params)
+    requests = _requests(items, entries, x, grad, params, dtype, max_elements)
     xs: np.ndarray | None = None
     dtype = ""
     out = []
@@ -54,6 +56,7 @@ def series(
 
 def _requests(
     items: list[str],
+    entries: list[registry.FunctionSpec | None],
     x: str,
     grad: bool,
     params: dict[str, str],
@@ -63,14 +66,12 @@ def _requests(
     """The request of each curve, validated, and the curves' memory together within the cap."""
     out = []
     held = 0  # elements of the curves kept for drawing
-    for item in items:
-        name = registry.resolve(item)
-        spec = registry.get(name) if name else None
+    for item, spec in zip(items, entries, strict=True):
         if spec is not None and spec.elementwise:
             own = {k: v for k, v in params.items() if k in spec.param_names}
             seed = "0" if spec.stochastic else None
             req = build_request(
-                spec.name,
+                spec,
                 {"x": [x]},
                 own,
                 grad=grad,
@@ -331,14 +332,9 @@ def _canvas(option: str, value: int | None, low: int, high: int) -> None:
         raise BadParameter(f"{option} {value} is out of range", hint)
 
 
-def _check_params(items: list[str], params: dict[str, str]) -> None:
+def _check_params(entries: list[registry.FunctionSpec | None], params: dict[str, str]) -> None:
     """Every parameter given must belong to some plotted function."""
-    known = {
-        p
-        for item in items
-        if (name := registry.resolve(item))
-        for p in registry.get(name).param_names
-    }
+    known = {p for spec in entries if spec is not None for p in spec.param_names}
     for key in params:
         if key not in known:
             options = ", ".join(sorted("--" + k.replace("_", "-") for k in known)) or "none"
@@ -368,7 +364,6 @@ def run_plot(items: list[str], options: dict[str, Any]) -> None:
         if not eq:
             raise BadParameter(f"bad --param {item!r}", "write NAME=VALUE, e.g. alpha=2")
         params[key.strip().replace("-", "_")] = value.strip()
-    _check_params(items, params)
     xs, curves, dtype = series(
         items,
         options["x"] or DEFAULT_RANGE,

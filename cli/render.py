@@ -397,7 +397,7 @@ def _quantity_priority(headers: list[str], inputs: int) -> list[int]:
 
 
 def _title(result: Result) -> str:
-    if result.function == "expr":
+    if result.spec is None:
         return f"expr: {result.params['expression']}"
     return f"{result.spec.command}: {result.spec.formula}"
 

@@ -220,8 +220,7 @@ class Session:
 
     def command(self, argv: list[str]) -> None:
         name = argv[0] if argv else ""
-        spec_name = registry.resolve(name)
-        evaluates = spec_name is not None or name == "expr"
+        evaluates = registry.find(name) is not None or name == "expr"
         formats = evaluates or name in ("list", "explain")
         if formats and self.fmt and not {"--format", "-f", "--json"} & set(argv):
             argv = [*argv, "--format", self.fmt]
@@ -263,7 +262,7 @@ def _is_command(text: str) -> bool:
     if first is None:  # a number, '(' or '-' first
         return False
     word, rest = first.group(), text[first.end() :]
-    known = word in (*COMMANDS, "actgrad", "repl", "server") or registry.resolve(word) is not None
+    known = word in (*COMMANDS, "actgrad", "repl", "server") or registry.find(word) is not None
     if not rest.strip():
         return known
     if not rest[0].isspace():
@@ -298,7 +297,7 @@ class Completer:
             return list(DTYPES)
         if before[0] == ":device":
             return list(DEVICES)
-        spec = registry.get(before[0]) if registry.resolve(before[0]) else None
+        spec = registry.find(before[0])
         previous = before[-1]
         choices = {"--dtype": DTYPES, "--device": DEVICES, "--format": FORMATS}
         if spec is not None:

@@ -311,9 +311,15 @@ def expr_options() -> list[Option]:
     ]
 
 
-def options_of(name: str) -> list[Option]:
-    """The option table of the command for ``name`` (a function, an alias, or "expr")."""
-    return expr_options() if name == "expr" else function_options(registry.get(name))
+def entry(word: str) -> FunctionSpec | None:
+    """The edge where a command's name becomes what travels: its entry (None: "expr"); an
+    unknown name is the user's error, with the nearest name."""
+    return None if word == "expr" else registry.get(word)
+
+
+def options_of(spec: FunctionSpec | None) -> list[Option]:
+    """The option table of ``spec``'s command (None: expr's)."""
+    return expr_options() if spec is None else function_options(spec)
 
 
 def activation_param_options() -> list[Option]:
@@ -429,7 +435,7 @@ def function_request(
     params = {p.name: options[f"p_{p.name}"] for p in spec.params}
     inputs = {k[2:]: v for k, v in options.items() if k.startswith("t_") and v}
     request = build_request(
-        spec.name,
+        spec,
         inputs,
         params,
         wrt=_names(options.get("wrt")),
@@ -474,21 +480,22 @@ def expr_request(
 
 
 def request_of(
-    name: str,
+    spec: FunctionSpec | None,
     options: Mapping[str, Any],
     read_stdin: Callable[[], Any],
     streamed: bool = False,
     max_elements: int | None = None,
 ) -> Request:
-    """The Request of a command's parsed options (``name``: a function or "expr");
+    """The Request of a command's parsed options (``spec``: the function's entry, None for
+    expr);
     ``max_elements``: a cap the options' own may lower but not raise (batch's)."""
     if max_elements is not None:
         own = options.get("max_elements")
         cap = max_elements if own is None else min(parse_cap(own), max_elements)
         options = {**options, "max_elements": cap}
-    if name == "expr":
+    if spec is None:
         return expr_request(options, read_stdin, streamed)
-    return function_request(registry.get(name), options, read_stdin, streamed)
+    return function_request(spec, options, read_stdin, streamed)
 
 
 def no_stdin() -> str:

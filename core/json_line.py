@@ -15,9 +15,10 @@ from typing import Any
 
 import orjson
 
-from .command_options import Option, defaults, options_of
+from .command_options import Option, defaults, entry, options_of
 from .errors import BadInput, BadParameter
 from .functions import registry
+from .functions.spec import FunctionSpec
 
 # The JSON types each key takes where the type alone decides (inputs and function parameters
 # are checked where they are parsed); anything else is that line's error, with an example.
@@ -109,34 +110,31 @@ def _value(option: Option, key: str, value: Any) -> Any:
     return _text(value, key)
 
 
-_KEYS: dict[str, dict[str, Option]] = {}
+_KEYS: dict[FunctionSpec | None, dict[str, Option]] = {}
 
 
-def json_keys(name: str) -> dict[str, Option]:
-    """{JSON key: option} of the command for ``name`` (a function or "expr"): each long
-    spelling (``negative_slope``, ``vjp``) and each option's own name (``output_format``)."""
-    found = _KEYS.get(name)
+def json_keys(spec: FunctionSpec | None) -> dict[str, Option]:
+    """{JSON key: option} of ``spec``'s command (None: expr's): each long spelling
+    (``negative_slope``, ``vjp``) and each option's own name (``output_format``)."""
+    found = _KEYS.get(spec)
     if found is None:
         found = {}
-        for option in options_of(name):
+        for option in options_of(spec):
             if option.key == "var":  # JSON's "vars"
                 continue
             for key in option.long_names:
                 found[key] = option
             found.setdefault(option.name, option)
-        _KEYS[name] = found
+        _KEYS[spec] = found
     return found
 
 
-def _title(name: str) -> str:
-    return "an expression" if name == "expr" else registry.get(name).command
-
-
-def json_options(data: dict) -> tuple[str, dict[str, Any]]:
-    """(command, parsed options) of a JSON request object."""
+def json_options(data: dict) -> tuple[FunctionSpec | None, dict[str, Any]]:
+    """(the function's entry or None for an expression, parsed options) of a JSON request
+    object."""
     _check_types(data)
     if "expr" in data:
-        given = name = "expr"
+        given = "expr"
     else:
         given = data.get("fn")
         if not isinstance(given, str):
@@ -144,27 +142,27 @@ def json_options(data: dict) -> tuple[str, dict[str, Any]]:
                 'a request needs "fn" (a function name) or "expr"',
                 'e.g. {"fn": "sigmoid", "x": 0.5, "grad": true}',
             )
-        name = registry.get(given).name
-    options = {**POSITIONAL, **defaults(options_of(name), os.environ)}
-    if name == "expr":
+    spec = entry(given)
+    options = {**POSITIONAL, **defaults(options_of(spec), os.environ)}
+    if spec is None:
         options["expression"] = data["expr"]
-    table = json_keys(name)
+    table = json_keys(spec)
     for key, value in data.items():
         if key in ("fn", "expr", "id"):
             continue
         if key == "report":
             raise BadParameter(
                 "a batch line cannot write a report",
-                f"run it as a command: actgrad {given if name != 'expr' else 'expr'} … --report",
+                f"run it as a command: actgrad {given} … --report",
             )
-        if key == "vars" and name == "expr":
+        if key == "vars" and spec is None:
             options["var"] = [f"{k}={values_text(v, k)}" for k, v in value.items()]
-        elif key == "params" and name != "expr":
+        elif key == "params" and spec is not None:
             for k, v in value.items():
                 option = table.get(k)
                 if option is None or not option.key.startswith("p_"):
                     raise BadParameter(
-                        f"{registry.get(name).command} has no parameter {k!r}",
+                        f"{spec.command} has no parameter {k!r}",
                         f"see actgrad explain {given}",
                     )
                 options[option.key] = v
@@ -173,10 +171,11 @@ def json_options(data: dict) -> tuple[str, dict[str, Any]]:
         else:
             option = table.get(key)
             if option is None:
-                keys = ", ".join(sorted({*table, "id", *(("vars",) if name == "expr" else ())}))
-                raise BadParameter(f"unknown key {key!r} for {_title(name)}", f"keys: {keys}")
+                keys = ", ".join(sorted({*table, "id", *(() if spec else ("vars",))}))
+                title = spec.command if spec else "an expression"
+                raise BadParameter(f"unknown key {key!r} for {title}", f"keys: {keys}")
             options[option.key] = _value(option, key, value)
-    return name, options
+    return spec, options
 
 
 # A command line as the JSON request it means, where it is a plain scalar request: the
@@ -191,12 +190,12 @@ def _spellings(name: str) -> dict[str, tuple[str, str, Any]] | None:
     """{spelling: (field, name, value for a flag or switch)} of a function's command: the
     fields of a fast JSON request ("x", "grad", …, or "params" with the parameter's name)."""
     if name not in _SPELLINGS:
-        canonical = registry.resolve(name)
-        if canonical is None:
+        spec = registry.find(name)
+        if spec is None:
             _SPELLINGS[name] = None
             return None
         found: dict[str, tuple[str, str, Any]] = {}
-        for option in options_of(canonical):
+        for option in options_of(spec):
             if option.key.startswith("p_"):
                 field = "params"
             elif option.name in FAST_FIELDS or option.key == "t_x":

@@ -215,7 +215,7 @@ def _the_model(spec: registry.FunctionSpec, out: dict[str, Sequence[str]]) -> No
 
 
 def build_request(
-    function: str,
+    function: registry.FunctionSpec | str,
     inputs: Mapping[str, Sequence[str]],
     params: Mapping[str, Any] | None = None,
     *,
@@ -233,8 +233,9 @@ def build_request(
     streamed: bool = False,
     cotangent: Sequence[str] | None = None,
 ) -> Request:
-    """Validate raw user data (strings from argv or values from JSON) into a Request."""
-    spec = registry.get(function)  # the edge: from here on the entry travels, not its name
+    """Validate raw user data (strings from argv or values from JSON) into a Request of
+    ``function``: its entry, or (a Python caller's edge) its name."""
+    spec = function if isinstance(function, registry.FunctionSpec) else registry.get(function)
     cap = parse_cap(max_elements)
     resolved = resolve_params(spec, {k: v for k, v in (params or {}).items() if v is not None})
     n = _order(spec, order, grad)

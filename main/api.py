@@ -45,13 +45,13 @@ def _plain(value: Any) -> Any:
 
 
 def _is_function(name: str) -> bool:
-    try:
-        registry.get(name)
-    except ActgradError:
-        if name.replace("-", "_").isidentifier():
-            raise  # an unknown name: its error (with the nearest name) is the user's answer
-        return False
-    return True
+    """Whether ``name`` names a function rather than writing an expression; an unknown name
+    is the user's error (with the nearest name), as on the command line."""
+    if registry.find(name) is not None:
+        return True
+    if name.replace("-", "_").isidentifier():
+        raise registry.unknown(name)
+    return False
 
 
 def _request_data(what: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def _request_data(what: str, options: Mapping[str, Any]) -> dict[str, Any]:
         return {"fn": what, **data}
     from .core.json_line import json_keys
 
-    keys = json_keys("expr")
+    keys = json_keys(None)
     given = {k: v for k, v in data.items() if k in keys and k != "x"}
     variables = {k: v for k, v in data.items() if k not in given}
     if "vars" in variables:

@@ -151,6 +151,9 @@ def test_time() -> float:
     return round(time.perf_counter() - start, 1)
 
 
+LOOKUP = r"registry\.(?:get|find|resolve)\("
+
+
 def measures(tests: bool = False) -> dict[str, object]:
     graph = package_graph()
     pairs = mutual_pairs(graph)
@@ -159,6 +162,10 @@ def measures(tests: bool = False) -> dict[str, object]:
         "mutual_pairs": [f"{a} <-> {b}" for a, b in pairs],
         "registry_get": count(r"registry\.get\(")[0],
         "registry_get_modules": count(r"registry\.get\(")[1],
+        # every place a name becomes an entry, however spelled (get raises, find and resolve
+        # give None): the edges where user text enters
+        "name_lookups": count(LOOKUP)[0],
+        "name_lookup_modules": count(LOOKUP)[1],
         # a function's kind tested by name (a token's or a parameter's kind is another thing)
         "kind_eq": count(KIND)[0],
         "kind_eq_modules": count(KIND)[1],

@@ -450,7 +450,7 @@ def _not_judged(out: dict[str, Any], truths: dict[str, Truth], ours: dict[str, n
 
 def _closed_form(req: Request, reference: Result) -> dict[str, Any] | None:
     """Autograd against the registry's closed-form derivative (elementwise functions)."""
-    if req.function == "expr":
+    if req.spec is None:
         return None
     spec = req.spec
     if not spec.elementwise or spec.derivative_fn is None:

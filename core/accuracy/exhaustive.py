@@ -47,9 +47,10 @@ _TOP = 4 * FINE + 200 * OCTAVE  # the last bin (inf, and anything past 2^202 ulp
 @dataclass(frozen=True)
 class Task:
     """One shard: the inputs of ``dtype`` with keys ``first`` … ``last`` (consecutive in the
-    inputs' order), of ``function`` at derivative ``order``."""
+    inputs' order), of ``spec``'s function at derivative ``order`` (the entry crosses
+    processes by its name)."""
 
-    function: str
+    spec: registry.FunctionSpec
     params: tuple[tuple[str, Any], ...]
     dtype: str
     order: int
@@ -58,6 +59,10 @@ class Task:
     last: int
     index: int  # its place in the sweep (the order tallies merge in)
     device: str = "cpu"  # where torch computes
+
+    @property
+    def function(self) -> str:
+        return self.spec.name
 
     @property
     def points(self) -> int:
@@ -92,7 +97,7 @@ def tasks(
             for start in range(first, last + 1, shard):
                 end = min(start + shard - 1, last)
                 key = tuple(sorted(own.items()))
-                out.append(Task(spec.name, key, dtype, n, over, start, end, len(out), device))
+                out.append(Task(spec, key, dtype, n, over, start, end, len(out), device))
     return out
 
 
@@ -151,7 +156,7 @@ def _judged(task: Task, keys: np.ndarray) -> tuple[dict[str, Tally], np.ndarray]
     xs = sweeps.values_of(keys, task.dtype)
     n = xs.size
     template = build_request(
-        task.function,
+        task.spec,
         {"x": [f"0:1:{n}"]},
         dict(task.params),
         order=task.order,
@@ -390,12 +395,7 @@ def rows(task_list: list[Task], done: dict[int, dict[str, dict[str, Any]]]) -> l
                 merged[key] = (merged[key][0], merge(merged[key][1], tally))
             else:
                 merged[key] = (task, tally)
-    # the tasks came back by name (a shard crosses processes): their entries, once each
-    specs = {name: registry.get(name) for name in {t.function for t in task_list}}
-    return [
-        _row(task, quantity, t, specs[task.function])
-        for (_, _, quantity), (task, t) in merged.items()
-    ]
+    return [_row(task, quantity, t, task.spec) for (_, _, quantity), (task, t) in merged.items()]
 
 
 def _row(task: Task, quantity: str, t: Tally, spec: registry.FunctionSpec) -> sweeps.Row:

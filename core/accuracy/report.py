@@ -161,7 +161,7 @@ def _nothing(req: Request, limit: float, missing: list[str], unreported: bool) -
 
 
 def _subject(req: Request) -> str:
-    if req.function == "expr":
+    if req.spec is None:
         return f"`{req.program.text}`"
     return req.spec.command
 
@@ -234,7 +234,7 @@ def _values(a: np.ndarray, dtype: str) -> str:
 
 def title(req: Request, ours: Result, finding: Finding, name: str) -> str:
     passes, _ = _quantity(finding.where, req)
-    if req.function == "expr":
+    if req.spec is None:
         subject = (
             f"torch {passes} of `{req.program.text}`" if passes else f"torch's `{req.program.text}`"
         )
@@ -259,7 +259,7 @@ def _markdown(
     command: str,
 ) -> str:
     name = code.call or f"torch.nn.functional.{req.spec.name}"
-    if req.function == "expr":
+    if req.spec is None:
         name = req.program.text
     dtype = req.dtype
     _, number = _quantity(finding.where, req)
@@ -411,7 +411,7 @@ def _swept_at(req: Request, ours: Result, finding: Finding) -> float | None:
 def _elsewhere(req: Request, ours: Result, finding: Finding) -> list[str]:
     """Where on the accuracy grid the same loss happens (elementwise functions, and losses
     the accuracy sweep covers at their own inputs)."""
-    if req.function == "expr" or req.device not in ("cpu", "auto"):
+    if req.spec is None or req.device not in ("cpu", "auto"):
         return []
     x = _swept_at(req, ours, finding)
     row = None if x is None else _swept_row(req, finding)

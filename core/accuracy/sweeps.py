@@ -454,7 +454,7 @@ def sweep(
             continue
         inputs = _inputs(spec, grid, dtype)
         req = build_request(
-            spec.name,
+            spec,
             inputs,
             own,
             order=n,
@@ -505,7 +505,7 @@ def device_differences(
             dict(
                 torch_result(
                     build_request(
-                        spec.name, inputs, own, order=n, dtype=dtype, device=d, max_elements=None
+                        spec, inputs, own, order=n, dtype=dtype, device=d, max_elements=None
                     )
                 ).arrays()
             )

@@ -22,7 +22,7 @@ import torch
 from ..errors import ActgradError
 from ..functions import registry
 from ..parse.inputs import Values
-from ..parse.options import DTYPES, resolve_params
+from ..parse.options import DEVICE_PATTERN, DTYPES, resolve_params
 from ..program import of_function
 from ..request import Request
 from ..result import Result
@@ -40,7 +40,7 @@ from .engine import (
 
 @dataclass(frozen=True)
 class GroupKey:
-    function: str
+    spec: registry.FunctionSpec
     params: tuple[tuple[str, Any], ...]
     dtype: str
     device: str
@@ -83,13 +83,10 @@ def coalescible(spec: registry.FunctionSpec) -> bool:
     return spec.elementwise and not spec.stochastic
 
 
-DEVICES = frozenset({"cpu", "cuda", "mps", "auto", *(f"cuda:{i}" for i in range(16))})
-
-
 def scalar_key(
     fn: Any, params: Any, grad: Any, order: Any, dtype: Any, device: Any, dtype0: str, device0: str
 ) -> tuple | None:
-    """The group key (function, resolved params, dtype, device, order) of a scalar request
+    """The group key (entry, resolved params, dtype, device, order) of a scalar request
     that can be coalesced, the request's fields as a JSON line gives them ("" or 0: left out,
     then ``dtype0`` and ``device0``); None when it must take the general path, which says what
     is wrong with it (a null, a wrong type, an unknown function, a bad parameter)."""
@@ -102,8 +99,7 @@ def scalar_key(
         or type(fn) is not str
     ):
         return None
-    name = registry.resolve(fn)
-    spec = registry.get(name) if name else None
+    spec = registry.find(fn)  # a JSON line's edge
     if spec is None or not coalescible(spec):
         return None
     try:
@@ -114,18 +110,22 @@ def scalar_key(
         order = 1
     dtype = dtype or dtype0
     device = device or device0
-    if not 0 <= order <= min(spec.max_order, 4) or dtype not in DTYPES or device not in DEVICES:
+    if (
+        not 0 <= order <= min(spec.max_order, 4)
+        or dtype not in DTYPES
+        or not DEVICE_PATTERN.fullmatch(device)  # as written: the general path says the rest
+    ):
         return None
-    return spec.name, resolved, dtype, device, order
+    return spec, resolved, dtype, device, order
 
 
 def evaluate_group(
     key: GroupKey, xs: list[float], judge: Judge | None = None, judge_rows: Any = None
 ) -> Group:
-    """Value and derivatives of ``key.function`` at every x of ``xs`` at once; ``judge`` and
+    """Value and derivatives of ``key.spec`` at every x of ``xs`` at once; ``judge`` and
     ``judge_rows`` (core.accuracy.notes') add what the accuracy report or the live reference
     says of each row, as of a one-off."""
-    spec = registry.get(key.function)
+    spec = key.spec
     params = dict(key.params)
     shape = (len(xs),)
     req = Request(

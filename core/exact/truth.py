@@ -802,9 +802,7 @@ def _hessian(
 
 
 def _logits_gradient(program: Program) -> str:
-    if program.function is None or not registry.resolve(program.function):
-        return ""
-    return program.spec.logits_gradient
+    return "" if program.spec is None else program.spec.logits_gradient
 
 
 def _with_posterior(
@@ -828,16 +826,15 @@ def _with_posterior(
 
 
 def point(
-    name: str,
+    spec: registry.FunctionSpec,
     params: Mapping[str, Any],
     x: float,
     order: int,
     dtype: str = "float64",
     bits: int | None = None,
 ) -> tuple[list[Any], list[bool]]:
-    """f(x), f′(x), …, f⁽ᵒʳᵈᵉʳ⁾(x) of the registry function ``name`` as intervals, and whether
-    each settled; ``bits``: start at that working precision (uncached)."""
-    spec = registry.get(name)
+    """f(x), f′(x), …, f⁽ᵒʳᵈᵉʳ⁾(x) of ``spec``'s function as intervals, and whether each
+    settled; ``bits``: start at that working precision (uncached)."""
     points = Points(of_function(spec, {"x": ()}, params), dtype, [("x", order)] if order else [])
     return points({"x": float(x)}, bits)
 

@@ -11,11 +11,11 @@ import difflib
 
 from ..errors import UnknownFunction
 from . import activations, losses
-from .spec import FunctionSpec, Kink, Param, Params, Region, TensorInput
+from .spec import REGISTERED, FunctionSpec, Kink, Param, Params, Region, TensorInput
 
 __all__ = ["REGISTRY", "FunctionSpec", "Kink", "Param", "Params", "Region", "TensorInput"]
 
-REGISTRY: dict[str, FunctionSpec] = {}
+REGISTRY: dict[str, FunctionSpec] = REGISTERED
 _LOOKUP: dict[str, str] = {}
 
 
@@ -48,13 +48,26 @@ def resolve(name: str) -> str | None:
     return _LOOKUP.get(_key(name))
 
 
+def find(name: str) -> FunctionSpec | None:
+    """The entry a command name or alias names, or None."""
+    canonical = _LOOKUP.get(_key(name))
+    return None if canonical is None else REGISTRY[canonical]
+
+
 def get(name: str) -> FunctionSpec:
-    canonical = resolve(name)
-    if canonical is None:
-        guess = suggest(name)
-        hint = f"did you mean '{guess}'?" if guess else "run 'actgrad list' to see every function"
-        raise UnknownFunction(f"unknown function {name!r}", hint)
-    return REGISTRY[canonical]
+    """The entry a command name or alias names; an unknown name is the user's error (with the
+    nearest name)."""
+    spec = find(name)
+    if spec is None:
+        raise unknown(name)
+    return spec
+
+
+def unknown(name: str) -> UnknownFunction:
+    """The error of a name no entry has, with the nearest name."""
+    guess = suggest(name)
+    hint = f"did you mean '{guess}'?" if guess else "run 'actgrad list' to see every function"
+    return UnknownFunction(f"unknown function {name!r}", hint)
 
 
 def specs() -> list[FunctionSpec]:

@@ -128,8 +128,11 @@ class Region:
     note: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FunctionSpec:
+    """One function's entry. An entry is its own identity (one per name: equal only to itself,
+    hashed as itself), and crosses processes by name (a shard, a batch worker)."""
+
     name: str  # torch.nn.functional spelling, e.g. "leaky_relu"
     kind: str  # "activation" (losses and norms come later)
     summary: str
@@ -207,6 +210,9 @@ class FunctionSpec:
     # PyTorch's OpInfo keeps sample inputs on its entries
     samples: tuple[Mapping[str, Any], ...] = ()
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return _entry, (self.name,)
+
     def standing_notes(self, dtype: str, order: int) -> list[str]:
         """The notes every result of this function carries in ``dtype`` at ``order``."""
         notes = list(self.notes)
@@ -247,3 +253,12 @@ class FunctionSpec:
 
     def tensor_input(self, name: str) -> TensorInput | None:
         return next((t for t in self.inputs if t.name == name), None)
+
+
+# every registered entry by its name (core.functions.registry fills it)
+REGISTERED: dict[str, FunctionSpec] = {}
+
+
+def _entry(name: str) -> FunctionSpec:
+    """The registered entry called ``name`` (unpickling: an entry travels by its name)."""
+    return REGISTERED[name]

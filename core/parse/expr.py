@@ -164,13 +164,14 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def callable_names() -> dict[str, str]:
-    """Every callable name → what it is ("math" or a registry name)."""
-    names = {name: "math" for name in MATH}
+def callable_names() -> dict[str, str | registry.FunctionSpec]:
+    """Every callable name → what it is ("math" or the function's entry): an expression's
+    edge, where a name becomes what travels."""
+    names: dict[str, str | registry.FunctionSpec] = {name: "math" for name in MATH}
     for spec in registry.specs():
         for alias in (spec.name, *spec.aliases):
             if NAME.fullmatch(alias):
-                names.setdefault(alias, spec.name)
+                names.setdefault(alias, spec)
     return names
 
 
@@ -624,12 +625,11 @@ def _loss_call(
     return _Info(shape, None, False, uses), Call(site.name, spec.name, params, names, spec=spec)
 
 
-def _call_info(text, pos, name, target, args: list[_Info], kwargs: tuple) -> tuple[_Info, Call]:
+def _call_info(text, pos, name, spec, args: list[_Info], kwargs: tuple) -> tuple[_Info, Call]:
     site = _Site(text, pos, name)
     uses = frozenset().union(*(a.uses for a in args))
-    if target == "math":
+    if spec == "math":
         return _math_call(site, args, kwargs, uses)
-    spec = registry.get(target)
     if spec.stochastic:
         raise site.fail(
             f"{name} draws random numbers, which expressions do not",

@@ -487,10 +487,11 @@ def test_json_keys_are_the_command_lines_option_table(name):
     """Every long option of the command is a JSON key (no 'unknown key'); a key it lacks is
     refused, naming the keys there are."""
     from actgrad.cli.batch import _command
+    from actgrad.core.command_options import entry
     from actgrad.core.json_line import json_keys
 
-    keys = json_keys(name)
-    for param in _command(name).params:
+    keys = json_keys(entry(name))
+    for param in _command(entry(name)).params:
         for opt in param.opts:
             if opt.startswith("--") and param.name not in ("var",):
                 assert opt[2:].replace("-", "_") in keys, opt

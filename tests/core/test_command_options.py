@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from actgrad.cli.batch import _command, json_request
-from actgrad.core.command_options import defaults, dtype_list, options_of
+from actgrad.core.command_options import defaults, dtype_list, entry, options_of
 from actgrad.core.errors import BadInput, BadParameter
 from actgrad.core.functions import registry
 from actgrad.core.json_line import json_keys, json_options
@@ -18,8 +18,8 @@ NAMES = ["expr", *(s.name for s in registry.specs())]
 def test_the_command_lines_options_are_the_core_table(name):
     """Every option of the Typer command comes from the table, in its order, with its
     spellings (nothing added by hand in cli/)."""
-    table = options_of(name)
-    params = [p for p in _command(name).params if p.param_type_name == "option"]
+    table = options_of(entry(name))
+    params = [p for p in _command(entry(name)).params if p.param_type_name == "option"]
     assert [p.name for p in params] == [o.key for o in table]
     for param, option in zip(params, table, strict=True):
         spelled = {f.split("/")[0] for f in option.flags}
@@ -29,8 +29,8 @@ def test_the_command_lines_options_are_the_core_table(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_option_is_a_json_key(name):
-    keys = json_keys(name)
-    for option in options_of(name):
+    keys = json_keys(entry(name))
+    for option in options_of(entry(name)):
         if option.key != "var":  # JSON's "vars"
             assert option.name in keys and all(k in keys for k in option.long_names)
 
@@ -76,7 +76,7 @@ def test_a_json_line_and_a_command_line_give_the_same_request():
 
 
 def test_defaults_read_the_environment_as_the_command_line_does():
-    table = options_of("sigmoid")
+    table = options_of(entry("sigmoid"))
     got = defaults(table, {"ACTGRAD_DTYPE": "float64", "ACTGRAD_DEVICE": ""})
     assert got["dtype"] == "float64" and got["device"] is None and got["grad"] is False
     assert got["output_format"] == "auto"

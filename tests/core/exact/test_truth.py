@@ -65,7 +65,7 @@ def test_derivatives_match_sympy_diff_at_60_digits(key):
     name = key.split("_")[0]
     derivatives = [expr, *(sp.diff(expr, X, k) for k in range(1, 4))]
     for x in POINTS:
-        ours, ok = truth.point(name, params, x, 3)
+        ours, ok = truth.point(registry.get(name), params, x, 3)
         assert ok
         for k, d in enumerate(derivatives):
             assert float(ours[k]) == _sympy_value(d, x), (key, x, k)
@@ -89,7 +89,7 @@ def test_piecewise_references_match_sympy_on_each_side():
         ("softplus", {"beta": 2.0, "threshold": 20.0}, 0.75, sp.log(1 + sp.exp(2 * X)) / 2),
     ]
     for name, params, x, expr in cases:
-        ours, _ = truth.point(name, params, x, 2)
+        ours, _ = truth.point(registry.get(name), params, x, 2)
         for k in range(3):
             assert float(ours[k]) == _sympy_value(sp.diff(expr, X, k), x), (name, k)
 
@@ -121,25 +121,30 @@ def test_values_agree_with_scipy_and_numpy_to_a_few_ulps(name, params, numpy_fn)
 def test_published_values_computed_here_with_math():
     # σ′(x) = e^(−x)/(1 + e^(−x))² has no cancellation: math gets it to an ulp or two
     for x in (20.0, 88.0):
-        ours, _ = truth.point("sigmoid", {}, x, 1)
+        ours, _ = truth.point(registry.get("sigmoid"), {}, x, 1)
         e = math.exp(-x)
         assert _ulps(float(ours[1]), e / (1 + e) ** 2) <= 2
-    assert float(truth.point("sigmoid", {}, 20.0, 1)[0][1]) == pytest.approx(
+    assert float(truth.point(registry.get("sigmoid"), {}, 20.0, 1)[0][1]) == pytest.approx(
         2.0611536139418493e-9, rel=1e-16
     )
     # gelu(−10) = −10·Φ(−10), Φ(−10) = 7.6198530241605260659733432515993e−24 (published
     # tables of the normal distribution); gelu′(−10) = Φ(−10) + (−10)·φ(−10)
     tail = 7.6198530241605260659733432515993e-24
-    ours, _ = truth.point("gelu", {"approximate": "none"}, -10.0, 1)
+    ours, _ = truth.point(registry.get("gelu"), {"approximate": "none"}, -10.0, 1)
     assert float(ours[0]) == pytest.approx(-10 * tail, rel=1e-15)
     phi = math.exp(-50) / math.sqrt(2 * math.pi)
     assert float(ours[1]) == pytest.approx(tail - 10 * phi, rel=1e-13)
     # tanh′(20) = 1/cosh²(20); σ″(1e−8) = −1.25e−9·(1 − …)
-    assert _ulps(float(truth.point("tanh", {}, 20.0, 1)[0][1]), 1 / math.cosh(20) ** 2) <= 2
-    second = float(truth.point("sigmoid", {}, 1e-8, 2)[0][2])
+    assert (
+        _ulps(float(truth.point(registry.get("tanh"), {}, 20.0, 1)[0][1]), 1 / math.cosh(20) ** 2)
+        <= 2
+    )
+    second = float(truth.point(registry.get("sigmoid"), {}, 1e-8, 2)[0][2])
     assert second == pytest.approx(-1.25e-9, rel=1e-15)
     # x − tanh(x) ~ x³/3 far below float64's ulp of x, where the formula cancels completely
-    assert float(truth.point("tanhshrink", {}, 1e-30, 0)[0][0]) == pytest.approx(1e-90 / 3)
+    assert float(truth.point(registry.get("tanhshrink"), {}, 1e-30, 0)[0][0]) == pytest.approx(
+        1e-90 / 3
+    )
 
 
 PARAMS = {"threshold": {"threshold": 1.0, "value": -1.0}}  # torch has no default for these
@@ -156,9 +161,9 @@ PARAMS = {"threshold": {"threshold": 1.0, "value": -1.0}}  # torch has no defaul
 )
 def test_property_twice_the_precision_gives_the_same_float64(x, name):
     params = PARAMS.get(name) or registry.get(name).defaults()
-    once, _ = truth.point(name, params, x, 2)
+    once, _ = truth.point(registry.get(name), params, x, 2)
     bits = 2 * max(reference.START_BITS, 3 * max(0, -math.frexp(x)[1]) + reference.START_BITS)
-    twice, _ = truth.point(name, params, x, 2, bits=bits)
+    twice, _ = truth.point(registry.get(name), params, x, 2, bits=bits)
     assert [float(v) for v in once] == [float(v) for v in twice]
 
 
@@ -224,7 +229,7 @@ def test_at_every_kink_and_order_the_reference_takes_torchs_convention(dtype):
         if round_to(x, dtype) != x:
             continue  # no input of the dtype is on it
         order = min(4, spec.max_order)
-        ours, _ = truth.point(spec.name, params, x, order, dtype)
+        ours, _ = truth.point(spec, params, x, order, dtype)
         theirs = _torch_derivatives(spec, x, params, order, getattr(torch, dtype))
         left, right = (_one_sided(spec, stored, x, order, tie) for tie in (-1, 1))
         for k in range(order + 1):
