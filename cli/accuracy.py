@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..core import machine
+from ..core import command_options, machine
 from ..core.accuracy import plan, sweeps
 from ..core.accuracy.sweeps import short, span
+from ..core.command_options import Drawing, drawing
 from ..core.errors import BadParameter
-from ..core.parse.options import parse_cap, parse_int
+from ..core.parse.options import parse_cap
 from ..core.words import shortest
 from .output import print_rich, resolve_format, width, write
 
@@ -266,16 +267,10 @@ def _curves(rows: list[sweeps.Row]) -> tuple[np.ndarray, list[dict[str, Any]]]:
 
 
 def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
-    from .plot import FILE_TYPES, parse_size
-
     given = plan.settings(items, options)
     options["device"] = given["device"]
-    output = options["output"]
-    if output and not output.lower().endswith(FILE_TYPES):
-        raise BadParameter(
-            f"cannot tell the image type of {output!r}", "end the name with .png, .svg or .pdf"
-        )
-    size = parse_size(options["size"])
+    draw = drawing(options)
+    output = draw.output
     fmt = resolve_format(options["output_format"], options["as_json"])
     specs, dtypes, order, limit = given["specs"], given["dtypes"], given["order"], given["limit"]
     if plan.sharded(specs, dtypes, options, given["budget"]):
@@ -302,7 +297,7 @@ def run_accuracy(items: list[str], options: dict[str, Any]) -> None:
         )
     _run(sweep)
     if output or options["plot"]:
-        _draw(sweep.rows, options, size, isinstance(sweep.grid, sweeps.Exhaustive))
+        _draw(sweep.rows, options, draw, isinstance(sweep.grid, sweeps.Exhaustive))
         return
     _write_rows(
         sweep.rows,
@@ -362,11 +357,7 @@ def _run_sharded(
             f"--exhaustive over float64 is {grid.count('float64'):,} inputs",
             "give --x LOW:HIGH, or sweep --dtypes float32,float16,bfloat16",
         )
-    jobs = (
-        parse_int(options["jobs"], "--jobs", 1, 4096)
-        if options["jobs"]
-        else len(os.sched_getaffinity(0))
-    )
+    jobs = command_options.jobs(options["jobs"], len(os.sched_getaffinity(0)))
     scheduler = options["scheduler"]
     cap = parse_cap(options["max_elements"])
     shard = min(exhaustive.SHARD, cap)
@@ -451,7 +442,7 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
         yield lambda n: bar.advance(task, n)
 
 
-def _draw(rows: list[sweeps.Row], options: dict[str, Any], size: Any, exhaustive: bool) -> None:
+def _draw(rows: list[sweeps.Row], options: dict[str, Any], draw: Drawing, exhaustive: bool) -> None:
     """The error curves in the terminal, or as an image (--output)."""
     import os
 
@@ -461,21 +452,21 @@ def _draw(rows: list[sweeps.Row], options: dict[str, Any], size: Any, exhaustive
         raise BadParameter("nothing to plot", "no function in the sweep has a reference")
     xs_sorted, curves = _curves(rows)
     scale = "symlog" if exhaustive else "linear"
-    if options["output"]:
+    if draw.output:
         names = ", ".join(dict.fromkeys(r.spec.command for r in rows))
         image(
-            options["output"],
+            draw.output,
             xs_sorted,
             curves,
-            size,
+            draw.size,
             title=f"{_measurer(options['device'])} against the true value: {names}",
             ylabel="log10(1 + error in ulps)",
             x_scale=scale,
         )
-        sys.stderr.write(f"actgrad: wrote {options['output']}\n")
+        sys.stderr.write(f"actgrad: wrote {draw.output}\n")
         return
     color = "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
-    write(terminal(xs_sorted, curves, options["width"], options["height"], color, scale))
+    write(terminal(xs_sorted, curves, draw.width, draw.height, color, scale))
     write(
         "y: log10(1 + error in ulps) of each dtype: 0 is exact, ~16 is float64's every "
         "digit, ~7 float32's, ~3 float16's and bfloat16's"

@@ -10,8 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ..core import __version__
-from ..core.command_options import BATCH_WINDOW, MAX_LINE_BYTES, SERVER_IDLE, SERVER_WORKERS
+from ..core import __version__, command_options
 from ..core.errors import BadParameter, UnknownFunction
 from ..core.functions import registry
 from ..core.schema import JSON_FORMAT
@@ -21,7 +20,6 @@ from .commands import (
     grad_names,
     make_expr_command,
     options_first,
-    with_function_params,
 )
 from .exits import ExitStatus, interrupted
 from .output import FORMATS, print_rich, resolve_format, write
@@ -238,306 +236,98 @@ def explain(
         print_rich(describe.explain_table(spec))
 
 
-def batch(
-    source: Annotated[
-        str, typer.Argument(metavar="FILE", help="JSON Lines or command lines; - for stdin.")
-    ] = "-",
-    fail_fast: Annotated[
-        bool, typer.Option("--fail-fast", help="Stop at the first failure.")
-    ] = False,
-    window: Annotated[
-        str, typer.Option("--window", metavar="N", help="Lines coalesced at a time.")
-    ] = str(BATCH_WINDOW),
-    max_line_bytes: Annotated[
-        str, typer.Option("--max-line-bytes", metavar="N", help="Longer lines are errors.")
-    ] = str(MAX_LINE_BYTES),
-    max_elements: Annotated[
-        str | None,
-        typer.Option(
-            "--max-elements",
-            metavar="N",
-            envvar="ACTGRAD_MAX_ELEMENTS",
-            help="Element cap for each line (default 2^27).",
-        ),
-    ] = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No summary line on stderr.")
-    ] = False,
-) -> None:
-    """Many requests in one process: one JSON result per input line, in order.
+def _batch(source: str, **options: Any) -> None:
+    from .batch import run_batch
+
+    given = command_options.batch_settings(options)
+    code = run_batch(
+        source,
+        options["fail_fast"],
+        given.window,
+        given.max_line_bytes,
+        given.max_elements,
+        options["quiet"],
+    )
+    raise typer.Exit(code)
+
+
+def _accuracy(items: list[str] | None, **options: Any) -> None:
+    from .accuracy import run_accuracy  # mpmath, torch
+
+    options["function_params"] = command_options.function_params(options)
+    run_accuracy(items or [], options)
+
+
+def _plot(items: list[str] | None, **options: Any) -> None:
+    from .plot import run_plot
+
+    options["function_params"] = command_options.function_params(options)
+    run_plot(items or [], options)
+
+
+def _server(action: str, **options: Any) -> None:
+    from . import server as warm
+
+    seconds, workers = command_options.server_settings(action, options)
+    if action == "start":
+        foreground = options["foreground"]
+        raise typer.Exit(warm.start(seconds, foreground, workers, main, prepare, named_files))
+    if action == "stop":
+        raise typer.Exit(warm.stop())
+    raise typer.Exit(warm.status(options["as_json"]))
+
+
+def batch_command() -> Any:
+    source = commands.argument(
+        "source", "FILE", "JSON Lines or command lines; - for stdin.", default="-"
+    )
+    doc = """Many requests in one process: one JSON result per input line, in order.
 
     A line is a JSON object ({"fn": "sigmoid", "x": 0.5, "grad": true, "id": 1}, or
     {"expr": "x*sigmoid(x)", "vars": {"x": [0, 1]}, "grad": true}) or a command line
     (sigmoid --x 0.5 --grad); blank lines are skipped (each line's "line" is its number in
     the input). Exit 0 when every line succeeded, 1 when any failed."""
-    from ..core.parse.options import parse_cap, parse_int
-    from .batch import run_batch
+    return commands.table_command(_batch, [source], command_options.batch_options(), "batch", doc)
 
-    code = run_batch(
-        source,
-        fail_fast,
-        parse_int(window, "--window", 1, 1 << 20),
-        parse_int(max_line_bytes, "--max-line-bytes", 64, 1 << 30),
-        parse_cap(max_elements),
-        quiet,
+
+def accuracy_command() -> Any:
+    items = commands.argument(
+        "items", "NAME...", "Functions to sweep (or --all).", None, True, _complete_function
     )
-    raise typer.Exit(code)
-
-
-# options plot and accuracy share
-Size = Annotated[str, typer.Option("--size", metavar="WxH", help="Image size in pixels.")]
-Width = Annotated[
-    int | None, typer.Option("--width", metavar="N", help="Terminal plot width (10-1000).")
-]
-Height = Annotated[
-    int | None, typer.Option("--height", metavar="N", help="Terminal plot height (4-500).")
-]
-
-
-def given_params(function_params: dict[str, Any]) -> dict[str, Any]:
-    """The function parameters given on the command line (``p_NAME`` options), by name."""
-    return {k[2:]: v for k, v in function_params.items() if k.startswith("p_") and v is not None}
-
-
-def accuracy(
-    items: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="NAME...",
-            help="Functions to sweep (or --all).",
-            autocompletion=_complete_function,
-        ),
-    ] = None,
-    all_functions: Annotated[
-        bool, typer.Option("--all", help="Every function with a sweep (the standard grid).")
-    ] = False,
-    x: Annotated[
-        str | None,
-        typer.Option(
-            "--x",
-            "-x",
-            metavar="VALUES",
-            help="Points (default: the standard grid; plots: -40:40:2001); with --exhaustive "
-            "LOW:HIGH, the bounds.",
-        ),
-    ] = None,
-    exhaustive: Annotated[
-        bool,
-        typer.Option(
-            "--exhaustive",
-            help="Every finite input of each dtype: 63,488 in float16, 65,280 in bfloat16 (the "
-            "default dtypes here), 4,278,190,080 in float32 (elementwise functions; in "
-            "shards, on every core, resumable); float64 needs --x LOW:HIGH.",
-        ),
-    ] = False,
-    jobs: Annotated[
-        str | None,
-        typer.Option(
-            "--jobs", "-j", metavar="N", help="Processes of a sharded sweep (default: every core)."
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            metavar="ADDRESS",
-            help="Run a sharded sweep's shards on a Dask cluster (tcp://HOST:8786; needs "
-            "actgrad[cluster]).",
-        ),
-    ] = None,
-    checkpoint: Annotated[
-        str | None,
-        typer.Option(
-            "--checkpoint",
-            metavar="FILE",
-            help="Where a sharded sweep keeps its finished shards (default: the user's cache); "
-            "the same command resumes from it.",
-        ),
-    ] = None,
-    dtypes: Annotated[
-        str | None,
-        typer.Option(
-            "--dtypes",
-            metavar="LIST",
-            help="Dtypes to measure (default float64,float32,float16,bfloat16).",
-        ),
-    ] = None,
-    device: Annotated[
-        str | None,
-        typer.Option(
-            "--device",
-            metavar="DEVICE",
-            help="Whose kernels to measure: cpu | cuda | cuda:N | mps | auto (default cpu).",
-        ),
-    ] = None,
-    order: Annotated[
-        str | None,
-        typer.Option("--order", metavar="N", help="Derivatives up to N (default 2; 0: values)."),
-    ] = None,
-    ulps: Annotated[
-        str | None,
-        typer.Option(
-            "--ulps",
-            metavar="N",
-            help="Report the regions more than N ulps off (64; 4 in half precision).",
-        ),
-    ] = None,
-    plot_curves: Annotated[
-        bool, typer.Option("--plot", help="Draw the error curves in the terminal.")
-    ] = False,
-    output: Annotated[
-        str | None,
-        typer.Option(
-            "--output",
-            "-o",
-            metavar="FILE",
-            help="Write the error curves to .png, .svg or .pdf (needs actgrad[plot]).",
-        ),
-    ] = None,
-    size: Size = "800x500",
-    width: Width = None,
-    height: Height = None,
-    output_format: Annotated[
-        str, typer.Option("--format", "-f", metavar="FORMAT", help="auto | table | plain | json.")
-    ] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    header: Annotated[bool, typer.Option("--header", help="Plain output: column names.")] = False,
-    max_points: Annotated[
-        str | None,
-        typer.Option(
-            "--max-points", metavar="N", help="Reference-evaluation budget (default 10^6 points)."
-        ),
-    ] = None,
-    max_elements: Annotated[
-        str | None,
-        typer.Option(
-            "--max-elements",
-            metavar="N",
-            envvar="ACTGRAD_MAX_ELEMENTS",
-            help="Element cap of each evaluation (default 2^27).",
-        ),
-    ] = None,
-    **function_params: Any,
-) -> None:
-    """Torch's error against the true value (arbitrary precision) over a range, per dtype.
+    doc = """Torch's error against the true value (arbitrary precision) over a range, per dtype.
 
     Example: actgrad accuracy sigmoid --x -40:40:2001 (max and median ulps, worst point, the
     regions where digits are lost, for the value and derivatives in each dtype)."""
-    from .accuracy import run_accuracy  # mpmath, torch
-
-    options = {k: v for k, v in locals().items() if k != "function_params"}
-    options["all"] = options.pop("all_functions")
-    options["plot"] = options.pop("plot_curves")
-    options["function_params"] = given_params(function_params)
-    run_accuracy(items or [], options)
+    return commands.table_command(
+        _accuracy, [items], command_options.accuracy_options(), "accuracy", doc
+    )
 
 
-def plot(
-    items: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="NAME|EXPR...",
-            help="Elementwise functions or expressions in x.",
-            autocompletion=_complete_function,
-        ),
-    ] = None,
-    x: Annotated[
-        str | None,
-        typer.Option("--x", "-x", metavar="VALUES", help="Points (default -10:10:1000)."),
-    ] = None,
-    grad: Annotated[bool, typer.Option("--grad", "-g", help="Add the derivatives.")] = False,
-    param: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--param", metavar="NAME=VALUE", help="A parameter, for every function that has it."
-        ),
-    ] = None,
-    output: Annotated[
-        str | None,
-        typer.Option(
-            "--output", "-o", metavar="FILE", help="Write .png, .svg or .pdf (needs actgrad[plot])."
-        ),
-    ] = None,
-    size: Size = "800x500",
-    width: Width = None,
-    height: Height = None,
-    terminal: Annotated[bool, typer.Option("--terminal", help="Draw even when piped.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="The sampled points as JSON.")] = False,
-    dtype: Annotated[
-        str | None,
-        typer.Option(
-            "--dtype",
-            metavar="DTYPE",
-            envvar="ACTGRAD_DTYPE",
-            help="float32 | float64 | float16 | bfloat16 (default float32).",
-        ),
-    ] = None,
-    max_elements: Annotated[
-        str | None,
-        typer.Option(
-            "--max-elements",
-            metavar="N",
-            envvar="ACTGRAD_MAX_ELEMENTS",
-            help="Element cap for the curves together (default 2^27).",
-        ),
-    ] = None,
-    **function_params: Any,
-) -> None:
-    """Plot functions and their derivatives: in the terminal, to an image, or as JSON points.
+def plot_command() -> Any:
+    items = commands.argument(
+        "items",
+        "NAME|EXPR...",
+        "Elementwise functions or expressions in x.",
+        None,
+        True,
+        _complete_function,
+    )
+    doc = """Plot functions and their derivatives: in the terminal, to an image, or as JSON points.
 
     Example: actgrad plot sigmoid tanh (the tutorial's figure); piped, the points as JSON."""
-    from .plot import run_plot
-
-    options = {k: v for k, v in locals().items() if k != "function_params"}
-    options["function_params"] = given_params(function_params)
-    run_plot(items or [], options)
+    return commands.table_command(_plot, [items], command_options.plot_options(), "plot", doc)
 
 
-def server(
-    action: Annotated[
-        str, typer.Argument(metavar="start|stop|status", help="What to do with the server.")
-    ],
-    foreground: Annotated[
-        bool, typer.Option("--foreground", help="start: serve in this process, not detached.")
-    ] = False,
-    idle: Annotated[
-        str,
-        typer.Option(
-            "--idle",
-            metavar="SECONDS",
-            help="start: exit after this long without a request (0: never).",
-        ),
-    ] = str(SERVER_IDLE),
-    workers: Annotated[
-        int,
-        typer.Option(
-            "--workers",
-            metavar="N",
-            help="start: requests answered at once; more run in their own process.",
-        ),
-    ] = SERVER_WORKERS,
-    as_json: Annotated[bool, typer.Option("--json", help="status: as strict JSON.")] = False,
-) -> None:
-    """A warm server that answers every later command without importing torch again.
+def server_command() -> Any:
+    action = commands.argument("action", "start|stop|status", "What to do with the server.")
+    doc = """A warm server that answers every later command without importing torch again.
 
     With a server running, each actgrad command is forwarded to it (set ACTGRAD_SERVER=off
     to never use one); ACTGRAD_SERVER=auto starts one on first use. A command runs in its
     own process whenever the server could not run it exactly as that process would."""
-    from ..core.parse.inputs import parse_number
-    from . import server as warm
-
-    if action == "start":
-        seconds = parse_number(idle, "--idle")
-        if not 0 <= seconds < 1e9:
-            raise BadParameter(f"--idle {idle} is out of range", "give seconds, 0 for never")
-        if not 1 <= workers <= 1024:
-            raise BadParameter(f"--workers {workers} is out of range", "give 1 to 1024")
-        raise typer.Exit(warm.start(seconds, foreground, workers, main, prepare, named_files))
-    if action == "stop":
-        raise typer.Exit(warm.stop())
-    if action == "status":
-        raise typer.Exit(warm.status(as_json))
-    raise BadParameter(f"unknown server action {action!r}", "use start, stop or status")
+    return commands.table_command(
+        _server, [action], command_options.server_options(), "server", doc
+    )
 
 
 def repl() -> None:
@@ -611,10 +401,10 @@ def make_app(specs: list[registry.FunctionSpec], listing: bool = False) -> typer
         ("list", list_functions),
         ("explain", explain),
         ("expr", make_expr_command()),
-        ("batch", batch),
-        ("plot", with_function_params(plot)),
-        ("accuracy", with_function_params(accuracy)),
-        ("server", server),
+        ("batch", batch_command()),
+        ("plot", plot_command()),
+        ("accuracy", accuracy_command()),
+        ("server", server_command()),
         ("repl", repl),
         ("schema", schema),
         ("help", help_command),

@@ -17,11 +17,10 @@ from typing import Annotated, Any
 
 import typer
 
-from ..core import evaluate
+from ..core import command_options, evaluate
 from ..core.command_options import (
     VALUES_HELP,
     Option,
-    activation_param_options,
     device_list,
     dtype_list,
     expr_options,
@@ -31,7 +30,6 @@ from ..core.command_options import (
 )
 from ..core.errors import BadParameter
 from ..core.functions import registry
-from ..core.parse.options import parse_int
 from ..core.request import enforce_cost
 from .exits import ExitStatus
 from .output import print_rich, resolve_format, steps, width, write
@@ -98,7 +96,7 @@ def _emit(request: Any, options: dict[str, Any]) -> None:
             "drop --header, or use --format plain",
         )
     precision = options["precision"]
-    digits = None if precision is None else parse_int(precision, "--precision", 1, 17)
+    digits = command_options.digits(precision)
     if options.get("report") is not None:
         _emit_report(replace(request, check=True), options, fmt, digits)
         return
@@ -475,17 +473,36 @@ def make_expr_command() -> Callable[..., None]:
     return _signed(command, [expression, *map(_parameter, expr_options())], "expr", doc)
 
 
-def with_function_params(fn: Callable[..., None]) -> Callable[..., None]:
-    """``fn`` plus one option for each parameter of the elementwise activations
-    (``--negative-slope``, ``--alpha``, …), as on the function commands."""
-    own = [
-        p
-        for p in inspect.signature(fn, eval_str=True).parameters.values()
-        if p.kind is not p.VAR_KEYWORD
-    ]
-    extra = [_parameter(o) for o in activation_param_options()]
+def argument(
+    name: str,
+    metavar: str,
+    help: str,
+    default: Any = inspect.Parameter.empty,
+    many: bool = False,
+    complete: Callable[[str], list[str]] | None = None,
+) -> inspect.Parameter:
+    """A positional argument of a command built from a table (``many``: NAME...)."""
+    extra = {"autocompletion": complete} if complete else {}
+    annotation = list[str] | None if many else str
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=default,
+        annotation=Annotated[annotation, typer.Argument(metavar=metavar, help=help, **extra)],
+    )
 
-    def command(*args: Any, **options: Any) -> None:
-        fn(*args, **options)
 
-    return _signed(command, [*own, *extra], fn.__name__, fn.__doc__)
+def table_command(
+    run: Callable[..., None],
+    arguments: list[inspect.Parameter],
+    table: list[Option],
+    name: str,
+    doc: str | None,
+) -> Callable[..., None]:
+    """The command ``name`` with ``arguments`` and the options of one of core's tables
+    (core/command_options.py): ``run`` gets each by its key."""
+
+    def command(**options: Any) -> None:
+        run(**options)
+
+    return _signed(command, [*arguments, *map(_parameter, table)], name, doc)

@@ -9,16 +9,14 @@ from typing import Any
 
 import typer
 
-from ..core.command_options import FORMATS
+from ..core.command_options import FORMATS, format_name
 from ..core.errors import BadParameter
 from .exits import ExitStatus
 
 
 def resolve_format(fmt: str, as_json: bool, formats: tuple[str, ...] = FORMATS) -> str:
     """The concrete format: ``auto`` is a table on a terminal and plain lines in a pipe."""
-    fmt = fmt.strip().lower()
-    if fmt not in formats:
-        raise BadParameter(f"unknown format {fmt!r}", f"use one of {', '.join(formats)}")
+    fmt = format_name(fmt, formats)
     if as_json:
         if fmt not in ("auto", "json"):
             raise BadParameter(f"--json conflicts with --format {fmt}", "give only one of them")

@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 
 from ..core import cost, evaluate
+from ..core.command_options import drawing
 from ..core.errors import BadParameter, EvaluationFailed, UnknownFunction
 from ..core.functions import registry
 from ..core.parse.expr import CONSTANTS, NAME
@@ -22,7 +23,6 @@ from . import files
 from .output import steps, write
 
 DEFAULT_RANGE = "-10:10:1000"
-FILE_TYPES = (".png", ".svg", ".pdf")
 
 
 def series(
@@ -313,25 +313,6 @@ def image(
         plt.close(fig)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    width, sep, height = text.lower().partition("x")
-    if not (sep and width.isdigit() and height.isdigit()):
-        raise BadParameter(f"bad --size {text!r}", "write WIDTHxHEIGHT in pixels, e.g. 800x500")
-    w, h = int(width), int(height)
-    if not (16 <= w <= 8000 and 16 <= h <= 8000):
-        raise BadParameter(f"--size {text} is out of range", "use 16 to 8000 pixels a side")
-    return w, h
-
-
-MAX_WIDTH, MAX_HEIGHT = 1000, 500  # terminal canvas, in characters
-
-
-def _canvas(option: str, value: int | None, low: int, high: int) -> None:
-    if value is not None and not low <= value <= high:
-        hint = f"use {low} to {high} characters (default: the terminal size)"
-        raise BadParameter(f"{option} {value} is out of range", hint)
-
-
 def _check_params(entries: list[registry.FunctionSpec | None], params: dict[str, str]) -> None:
     """Every parameter given must belong to some plotted function."""
     known = {p for spec in entries if spec is not None for p in spec.param_names}
@@ -347,23 +328,8 @@ def _check_params(entries: list[registry.FunctionSpec | None], params: dict[str,
 def run_plot(items: list[str], options: dict[str, Any]) -> None:
     if not items:
         raise BadParameter("nothing to plot", "e.g. actgrad plot sigmoid tanh")
-    _canvas("--width", options["width"], 10, MAX_WIDTH)
-    _canvas("--height", options["height"], 4, MAX_HEIGHT)
-    output = options["output"]
-    if output and not output.lower().endswith(FILE_TYPES):
-        raise BadParameter(
-            f"cannot tell the image type of {output!r}", "end the name with .png, .svg or .pdf"
-        )
-    size = parse_size(options["size"])
-    params = {
-        k: v if isinstance(v, str) else str(v).lower()
-        for k, v in options["function_params"].items()
-    }
-    for item in options["param"] or []:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise BadParameter(f"bad --param {item!r}", "write NAME=VALUE, e.g. alpha=2")
-        params[key.strip().replace("-", "_")] = value.strip()
+    draw = drawing(options)
+    params = options["function_params"]
     xs, curves, dtype = series(
         items,
         options["x"] or DEFAULT_RANGE,
@@ -377,9 +343,9 @@ def run_plot(items: list[str], options: dict[str, Any]) -> None:
             "plot's points must be finite: --x has inf or nan (or a number past the dtype)",
             f"give finite points, e.g. --x {DEFAULT_RANGE}",
         )
-    if output:
-        image(output, xs, curves, size)
-        sys.stderr.write(f"actgrad: wrote {output}\n")
+    if draw.output:
+        image(draw.output, xs, curves, draw.size)
+        sys.stderr.write(f"actgrad: wrote {draw.output}\n")
         return
     if options["as_json"] or (not sys.stdout.isatty() and not options["terminal"]):
         write(points_json(xs, curves, dtype))
@@ -387,7 +353,7 @@ def run_plot(items: list[str], options: dict[str, Any]) -> None:
     import os
 
     color = "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
-    write(terminal(xs, curves, options["width"], options["height"], color))
+    write(terminal(xs, curves, draw.width, draw.height, color))
     for c in curves:
         for key, what in (("y", c["name"]), ("dy", f"d/dx {c['name']}")):
             left_out = int(np.sum(~np.isfinite(c[key]))) if key in c else 0

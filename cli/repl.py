@@ -20,38 +20,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.command_options import expr_options
+from ..core.command_options import REPL_SETTINGS, choices, expr_options, options_of, setting
 from ..core.errors import ActgradError, BadInput, BadParameter
 from ..core.functions import registry
 from ..core.parse.expr import CONSTANTS, callable_names
 from ..core.parse.inputs import parse_values
-from ..core.parse.options import DEFAULT_MAX_ELEMENTS, DTYPES, dtype_name, parse_int
+from ..core.parse.options import DEFAULT_MAX_ELEMENTS
 from . import commands
 from .exits import interrupted, report
-from .output import FORMATS, resolve_format
+from .output import resolve_format
 
 PROMPT = "actgrad> "
 ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*)$")
 TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 COMMANDS = ("expr", "plot", "accuracy", "list", "explain", "help", "batch")
-DEVICES = ("cpu", "cuda", "mps", "auto")
 SETTINGS = (":format", ":dtype", ":device", ":precision", ":vars", ":settings", ":help", ":quit")
-SHARED_OPTIONS = (
-    "--grad",
-    "--order",
-    "--dtype",
-    "--device",
-    "--format",
-    "--json",
-    "--precision",
-    "--check",
-    "--dtypes",
-    "--cotangent",
-    "--max-elements",
-    "--header",
-    "--exact",
-    "--ulps",
-)
+# options after which a word is never a named value (a flag, a setting, a count): the
+# evaluating commands' own, from core's table
+_SHARED = frozenset(f for o in options_of(None) if o.kind != "values" for f in o.flags)
 HELP = """\
   sigmoid 0.5 --grad           any command line (actgrad optional)
   x = -1:1:5                   a named value: relu x --grad, relu --x x, x*sigmoid(x)
@@ -111,18 +97,14 @@ class Session:
                 f"{os.environ.get('ACTGRAD_DEVICE', 'cpu')}, precision "
                 f"{self.precision or 'full'}\n"
             )
-        elif name == ":format":
-            self.fmt = resolve_format(value or "auto", False)
-            self.fmt = None if value in ("", "auto") else self.fmt
-        elif name == ":dtype":
-            os.environ["ACTGRAD_DTYPE"] = dtype_name(value)
-        elif name == ":device":
-            if not value:
-                raise BadParameter(":device needs a device", "e.g. :device cpu")
-            os.environ["ACTGRAD_DEVICE"] = value  # checked when a command uses it
-        elif name == ":precision":
-            off = value in ("", "off", "full")
-            self.precision = None if off else parse_int(value, ":precision", 1, 17)
+        elif name in REPL_SETTINGS:
+            checked = setting(name, value)
+            if name == ":format":
+                self.fmt = checked
+            elif name == ":precision":
+                self.precision = checked
+            else:  # a setting the commands read from the environment, as they read it
+                os.environ[f"ACTGRAD_{name[1:].upper()}"] = str(checked)
         else:
             raise BadParameter(f"unknown setting {name}", "see :help")
         return True
@@ -209,7 +191,7 @@ class Session:
         out = []
         for i, arg in enumerate(args):
             previous = args[i - 1] if i else ""
-            takes_values = not previous.startswith("--") or previous not in SHARED_OPTIONS
+            takes_values = not previous.startswith("--") or previous not in _SHARED
             if arg == "ans" and takes_values:
                 out.append(self.last_values())
             elif arg in self.values and takes_values:
@@ -291,30 +273,17 @@ class Completer:
         if not before:
             names = [*COMMANDS, *registry.names_and_aliases(), *self.session.values, "ans"]
             return [*SETTINGS, *names] if word.startswith(":") or not word else names
-        if before[0] in (":format",):
-            return list(FORMATS)
-        if before[0] == ":dtype":
-            return list(DTYPES)
-        if before[0] == ":device":
-            return list(DEVICES)
+        if before[0] in REPL_SETTINGS:
+            return list(choices(REPL_SETTINGS[before[0]]))
         spec = registry.find(before[0])
-        previous = before[-1]
-        choices = {"--dtype": DTYPES, "--device": DEVICES, "--format": FORMATS}
-        if spec is not None:
-            for param in spec.params:
-                if param.choices:
-                    choices[param.option] = param.choices
-                elif param.kind == "bool":
-                    choices[param.option] = ("true", "false")
-        if previous in choices:
-            return list(choices[previous])
-        if spec is None:
+        if spec is None and before[0] != "expr":
             return [*self.session.values, "ans"]
-        options = [*SHARED_OPTIONS, *(p.option for p in spec.params)]
-        options += [o for t in spec.inputs for o in t.options]
-        if not spec.reduces:
-            options.append("--x")
-        return [*options, *self.session.values]
+        table = options_of(spec)  # the command's own options, from core's one table
+        offered = {f: o.choices for o in table for f in o.flags if o.choices}
+        offered |= {f: ("true", "false") for o in table if o.kind == "switch" for f in o.flags}
+        if before[-1] in offered:
+            return list(offered[before[-1]])
+        return [*(o.flags[0] for o in table), *self.session.values]
 
     def __call__(self, word: str, state: int) -> str | None:
         if state == 0:

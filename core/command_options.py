@@ -1,9 +1,11 @@
-"""The options of every evaluating command, as data, and how their values become a Request.
+"""The options of every command, as data, and what their values mean, checked.
 
-One table per command (a function's, generated from its spec, or ``expr``'s): the command line
-builds its Typer options from it (cli/commands.py), a JSON line takes its keys from it
-(:mod:`json_line`), and :func:`request_of` validates the parsed values of either, so a JSON
-line, a command line, a batch line and a REPL line accept exactly the same things.
+One table per command: a function's (generated from its spec), ``expr``'s, and batch's,
+plot's, accuracy's and the server's; the REPL's :settings stand for the evaluating options.
+The command line builds its Typer options from them (cli/commands.py), a JSON line takes its
+keys from them (:mod:`json_line`), and :func:`request_of` and the validators here check the
+parsed values of either, so a JSON line, a command line, a batch line and a REPL line accept
+exactly the same things.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from .errors import BadInput, BadParameter
 from .functions import registry
 from .functions.spec import FunctionSpec, Param
-from .parse.options import DTYPES, device_dtype, dtype_names, parse_cap, parse_int
+from .parse.options import DTYPES, device_dtype, dtype_name, dtype_names, parse_cap, parse_int
 from .request import Request, build_expr_request, build_request
 
 INPUTS = "Inputs"
@@ -36,7 +38,7 @@ class Option:
     key: str
     flags: tuple[str, ...]
     help: str
-    panel: str
+    panel: str | None  # its help panel (None: "Options")
     kind: str = "text"
     metavar: str | None = None
     default: Any = None
@@ -501,3 +503,296 @@ def request_of(
 def no_stdin() -> str:
     """A line of a stream cannot read the stream."""
     raise BadInput("a batch line cannot read stdin", "give the values inline")
+
+
+# ----------------------------------------------------------------------------------------------
+# the commands that are not one evaluation: batch, server, plot, accuracy (their tables, then
+# what their values mean, checked)
+
+FILE_TYPES = (".png", ".svg", ".pdf")  # an image plot and accuracy write, by its name's end
+MAX_WIDTH, MAX_HEIGHT = 1000, 500  # a terminal canvas, in characters
+MAX_JOBS = 4096
+
+
+def _cap(help: str) -> Option:
+    return Option(
+        "max_elements",
+        ("--max-elements",),
+        help,
+        None,
+        metavar="N",
+        envvar="ACTGRAD_MAX_ELEMENTS",
+    )
+
+
+def batch_options() -> list[Option]:
+    return [
+        Option("fail_fast", ("--fail-fast",), "Stop at the first failure.", None, "flag"),
+        Option(
+            "window", ("--window",), "Lines coalesced at a time.", None, metavar="N",
+            default=str(BATCH_WINDOW),
+        ),
+        Option(
+            "max_line_bytes", ("--max-line-bytes",), "Longer lines are errors.", None,
+            metavar="N", default=str(MAX_LINE_BYTES),
+        ),
+        _cap("Element cap for each line (default 2^27)."),
+        Option("quiet", ("--quiet", "-q"), "No summary line on stderr.", None, "flag"),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    window: int
+    max_line_bytes: int
+    max_elements: int
+
+
+def batch_settings(options: Mapping[str, Any]) -> BatchSettings:
+    """batch's options, checked."""
+    return BatchSettings(
+        parse_int(options["window"], "--window", 1, 1 << 20),
+        parse_int(options["max_line_bytes"], "--max-line-bytes", 64, 1 << 30),
+        parse_cap(options["max_elements"]),
+    )
+
+
+def server_options() -> list[Option]:
+    return [
+        Option(
+            "foreground", ("--foreground",), "start: serve in this process, not detached.",
+            None, "flag",
+        ),
+        Option(
+            "idle", ("--idle",), "start: exit after this long without a request (0: never).",
+            None, metavar="SECONDS", default=str(SERVER_IDLE),
+        ),
+        Option(
+            "workers", ("--workers",),
+            "start: requests answered at once; more run in their own process.", None,
+            metavar="N", default=str(SERVER_WORKERS),
+        ),
+        Option("as_json", ("--json",), "status: as strict JSON.", None, "flag"),
+    ]  # fmt: skip
+
+
+SERVER_ACTIONS = ("start", "stop", "status")
+
+
+def server_settings(action: str, options: Mapping[str, Any]) -> tuple[float, int]:
+    """(idle seconds, workers) of ``actgrad server ACTION``, checked."""
+    from .parse.inputs import parse_number
+
+    if action not in SERVER_ACTIONS:
+        raise BadParameter(f"unknown server action {action!r}", "use start, stop or status")
+    idle = options["idle"]
+    seconds = parse_number(idle, "--idle")
+    if not 0 <= seconds < 1e9:
+        raise BadParameter(f"--idle {idle} is out of range", "give seconds, 0 for never")
+    return seconds, parse_int(options["workers"], "--workers", 1, 1024)
+
+
+def _drawing_options(output: str) -> list[Option]:
+    """The options plot and accuracy share: where and how large a drawing is."""
+    return [
+        Option("output", ("--output", "-o"), output, None, metavar="FILE"),
+        Option("size", ("--size",), "Image size in pixels.", None, metavar="WxH",
+               default="800x500"),
+        Option("width", ("--width",), "Terminal plot width (10-1000).", None, metavar="N"),
+        Option("height", ("--height",), "Terminal plot height (4-500).", None, metavar="N"),
+    ]  # fmt: skip
+
+
+def plot_options() -> list[Option]:
+    return [
+        Option("x", ("--x", "-x"), "Points (default -10:10:1000).", None, metavar="VALUES"),
+        Option("grad", ("--grad", "-g"), "Add the derivatives.", None, "flag"),
+        Option(
+            "param", ("--param",), "A parameter, for every function that has it.", None,
+            "values", "NAME=VALUE",
+        ),
+        *_drawing_options("Write .png, .svg or .pdf (needs actgrad[plot])."),
+        Option("terminal", ("--terminal",), "Draw even when piped.", None, "flag"),
+        Option("as_json", ("--json",), "The sampled points as JSON.", None, "flag"),
+        Option(
+            "dtype", ("--dtype",), "float32 | float64 | float16 | bfloat16 (default float32).",
+            None, metavar="DTYPE", envvar="ACTGRAD_DTYPE",
+        ),
+        _cap("Element cap for the curves together (default 2^27)."),
+        *activation_param_options(),
+    ]  # fmt: skip
+
+
+def accuracy_options() -> list[Option]:
+    return [
+        Option("all", ("--all",), "Every function with a sweep (the standard grid).", None,
+               "flag"),
+        Option(
+            "x", ("--x", "-x"),
+            "Points (default: the standard grid; plots: -40:40:2001); with --exhaustive "
+            "LOW:HIGH, the bounds.", None, metavar="VALUES",
+        ),
+        Option(
+            "exhaustive", ("--exhaustive",),
+            "Every finite input of each dtype: 63,488 in float16, 65,280 in bfloat16 (the "
+            "default dtypes here), 4,278,190,080 in float32 (elementwise functions; in "
+            "shards, on every core, resumable); float64 needs --x LOW:HIGH.", None, "flag",
+        ),
+        Option(
+            "jobs", ("--jobs", "-j"), "Processes of a sharded sweep (default: every core).",
+            None, metavar="N",
+        ),
+        Option(
+            "scheduler", ("--scheduler",),
+            "Run a sharded sweep's shards on a Dask cluster (tcp://HOST:8786; needs "
+            "actgrad[cluster]).", None, metavar="ADDRESS",
+        ),
+        Option(
+            "checkpoint", ("--checkpoint",),
+            "Where a sharded sweep keeps its finished shards (default: the user's cache); "
+            "the same command resumes from it.", None, metavar="FILE",
+        ),
+        Option(
+            "dtypes", ("--dtypes",),
+            "Dtypes to measure (default float64,float32,float16,bfloat16).", None,
+            metavar="LIST",
+        ),
+        Option(
+            "device", ("--device",),
+            "Whose kernels to measure: cpu | cuda | cuda:N | mps | auto (default cpu).", None,
+            metavar="DEVICE",
+        ),
+        Option("order", ("--order",), "Derivatives up to N (default 2; 0: values).", None,
+               metavar="N"),
+        Option(
+            "ulps", ("--ulps",),
+            "Report the regions more than N ulps off (64; 4 in half precision).", None,
+            metavar="N",
+        ),
+        Option("plot", ("--plot",), "Draw the error curves in the terminal.", None, "flag"),
+        *_drawing_options(
+            "Write the error curves to .png, .svg or .pdf (needs actgrad[plot])."
+        ),
+        Option(
+            "output_format", ("--format", "-f"), "auto | table | plain | json.", None,
+            metavar="FORMAT", default="auto",
+        ),
+        Option("as_json", ("--json",), "Same as --format json.", None, "flag"),
+        Option("header", ("--header",), "Plain output: column names.", None, "flag"),
+        Option(
+            "max_points", ("--max-points",), "Reference-evaluation budget (default 10^6 points).",
+            None, metavar="N",
+        ),
+        _cap("Element cap of each evaluation (default 2^27)."),
+        *activation_param_options(),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """Where a plot goes and how large: an image file (``output``, ``size`` in pixels) or the
+    terminal (``width`` × ``height`` characters; None: the terminal's size)."""
+
+    output: str | None
+    size: tuple[int, int]
+    width: int | None
+    height: int | None
+
+
+def drawing(options: Mapping[str, Any]) -> Drawing:
+    """plot's and accuracy's drawing options, checked."""
+    output = options["output"]
+    if output and not output.lower().endswith(FILE_TYPES):
+        raise BadParameter(
+            f"cannot tell the image type of {output!r}", "end the name with .png, .svg or .pdf"
+        )
+    return Drawing(
+        output or None,
+        image_size(options["size"]),
+        _canvas("--width", options["width"], 10, MAX_WIDTH),
+        _canvas("--height", options["height"], 4, MAX_HEIGHT),
+    )
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """--size WxH in pixels."""
+    width, sep, height = text.lower().partition("x")
+    if not (sep and width.isdigit() and height.isdigit()):
+        raise BadParameter(f"bad --size {text!r}", "write WIDTHxHEIGHT in pixels, e.g. 800x500")
+    w, h = int(width), int(height)
+    if not (16 <= w <= 8000 and 16 <= h <= 8000):
+        raise BadParameter(f"--size {text} is out of range", "use 16 to 8000 pixels a side")
+    return w, h
+
+
+def _canvas(option: str, value: Any, low: int, high: int) -> int | None:
+    if value is None:
+        return None
+    hint = f"use {low} to {high} characters (default: the terminal size)"
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        raise BadParameter(f"{option} {value} is not a whole number", hint) from None
+    if not low <= n <= high:
+        raise BadParameter(f"{option} {value} is out of range", hint)
+    return n
+
+
+def function_params(options: Mapping[str, Any]) -> dict[str, str]:
+    """The function parameters plot and accuracy were given (``p_NAME`` options, then each
+    --param NAME=VALUE), by name."""
+    params = {k[2:]: v for k, v in options.items() if k.startswith("p_") and v is not None}
+    for item in options.get("param") or []:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise BadParameter(f"bad --param {item!r}", "write NAME=VALUE, e.g. alpha=2")
+        params[key.strip().replace("-", "_")] = value.strip()
+    return params
+
+
+def jobs(text: str | None, cores: int) -> int:
+    """--jobs N (default: ``cores``)."""
+    return parse_int(text, "--jobs", 1, MAX_JOBS) if text else cores
+
+
+def format_name(text: str, formats: tuple[str, ...] = FORMATS) -> str:
+    """--format FORMAT (one of ``formats``)."""
+    name = text.strip().lower()
+    if name not in formats:
+        raise BadParameter(f"unknown format {name!r}", f"use one of {', '.join(formats)}")
+    return name
+
+
+def digits(text: Any, option: str = "--precision") -> int | None:
+    """--precision N: significant digits (None: the shortest round-trip)."""
+    return None if text is None else parse_int(text, option, 1, 17)
+
+
+# the REPL's :settings: each stands for an option of the evaluating commands, checked as it is
+REPL_SETTINGS = {
+    ":format": "output_format",
+    ":dtype": "dtype",
+    ":device": "device",
+    ":precision": "precision",
+}
+
+
+def setting(name: str, text: str) -> str | int | None:
+    """A :setting's value, checked as the option it stands for (None: back to the default)."""
+    text = text.strip()
+    if name == ":precision":
+        return None if text in ("", "off", "full") else digits(text, name)
+    if name == ":format":
+        return None if text in ("", "auto") else format_name(text)
+    if not text:
+        raise BadParameter(
+            f"{name} needs a value", f"e.g. {name} {choices(REPL_SETTINGS[name])[0]}"
+        )
+    if name == ":dtype":
+        return dtype_name(text)
+    return device_dtype(text, None)[0]
+
+
+def choices(key: str) -> tuple[str, ...]:
+    """What completion offers for the evaluating commands' option ``key``."""
+    return next(o.choices for o in _shared_tail(False) if o.key == key)
