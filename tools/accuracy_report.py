@@ -25,6 +25,7 @@ from actgrad.cli.accuracy import short as g
 from actgrad.core import machine
 from actgrad.core.accuracy import sweeps
 from actgrad.core.functions import registry
+from actgrad.core.words import counted
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "accuracy.md"
@@ -127,7 +128,8 @@ def float32_lines() -> list[str]:
     for path in found:
         data = json.loads(path.read_text())
         where = machine.words(data["machine"])
-        took = f"{data['wall_seconds'] / 60:.1f} min, {data['jobs']} processes"
+        jobs = counted(data["jobs"], "process", "processes")
+        took = f"{data['wall_seconds'] / 60:.1f} min, {jobs}"
         for r in data["rows"]:
             worst = (
                 "—" if r["worst"] is None else f"{g(r['max_ulp'])} (x = {g(r['worst']['x'], 6)})"

@@ -15,6 +15,8 @@ from ..errors import BadInput
 from ..words import counted_are
 from .spec import FunctionSpec, Param, TensorInput
 
+INDEX = (-(1 << 31), (1 << 31) - 1)  # a class index (ignore_index, blank): any int32
+
 REDUCTIONS = ("none", "mean", "sum")
 REDUCTION = Param(
     "reduction", "choice", "mean", "combine per-element losses: none, mean or sum", REDUCTIONS
@@ -493,7 +495,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         "[0, ∞)",
         params=(
             REDUCTION,
-            Param("ignore_index", "int", -100, "class index that contributes nothing"),
+            Param("ignore_index", "int", -100, "class index that contributes nothing", span=INDEX),
             Param("label_smoothing", "float", 0.0, "ε in [0, 1]: mix the target with uniform"),
         ),
         aliases=("ce",),
@@ -532,7 +534,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         "ℝ",
         params=(
             REDUCTION,
-            Param("ignore_index", "int", -100, "class index that contributes nothing"),
+            Param("ignore_index", "int", -100, "class index that contributes nothing", span=INDEX),
         ),
         aliases=("nll",),
         inputs=(PRED, INDEX_TARGET, CLASS_WEIGHT),
@@ -727,7 +729,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         "[0, ∞)",
         params=(
             REDUCTION,
-            Param("p", "int", 1, "exponent of the hinge: 1 or 2"),
+            Param("p", "int", 1, "exponent of the hinge: 1 or 2", span=(1, 2)),
             Param("margin", "float", 1.0, "margin"),
         ),
         aliases=("multi-margin",),
@@ -829,7 +831,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         "[0, ∞]",
         params=(
             REDUCTION,
-            Param("blank", "int", 0, "index of the blank class"),
+            Param("blank", "int", 0, "index of the blank class", span=(0, INDEX[1])),
             Param("zero_infinity", "bool", False, "zero infinite losses and their gradients"),
         ),
         aliases=("ctc",),

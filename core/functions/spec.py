@@ -25,6 +25,7 @@ class Param:
     choices: tuple[str, ...] = ()
     required: bool = False
     finite: bool = True  # False: inf and -inf are allowed (vector_norm's ord)
+    span: tuple[int, int] = (-64, 63)  # an int's allowed values (a dim's, by default)
 
     @property
     def option(self) -> str:

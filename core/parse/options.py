@@ -94,7 +94,7 @@ def _param_value(param: Param, value: Any) -> Any:
             raise BadParameter(f"{param.option} must be finite, not {num}", "give a number")
         return num
     if param.kind == "int":
-        return parse_int(value, param.option, -64, 63)
+        return parse_int(value, param.option, *param.span)
     if param.kind == "bool":
         return parse_bool(value, param.option)
     if not isinstance(value, str) or value not in param.choices:  # a choice

@@ -753,3 +753,28 @@ def test_random_command_lines_each_get_one_answer():
             assert answer["ok"] or answer["error"]["code"] != "internal_error", (text, answer)
 
     check()
+
+
+def test_every_int_parameters_default_is_in_its_own_range():
+    """Each entry's whole-number parameter takes its own default when given: torch's
+    ignore_index −100 is a class index, not a dim (once refused as outside −64..63)."""
+    from actgrad.core.functions import registry
+
+    for spec in registry.REGISTRY.values():
+        for p in spec.params:
+            if p.kind == "int" and p.default is not None:
+                assert p.span[0] <= p.default <= p.span[1], (spec.name, p.name)
+
+
+def test_an_explicit_default_changes_nothing():
+    args = ["cross_entropy", "--input", "1,2,3", "--target", "0", "--grad", "--json"]
+    given = invoke(*args, "--ignore-index", "-100")
+    assert given.exit_code == 0, given.output
+    assert orjson.loads(given.stdout) == orjson.loads(invoke(*args).stdout)
+
+
+def test_more_groups_than_a_dim_has_room_for_is_only_a_shape_error():
+    x = ",".join(str(i) for i in range(128))
+    done = invoke("group_norm", "--x", x, "--num-groups", "64", "--json")
+    assert done.exit_code == 0, done.output
+    refused("group_norm", "--x", x, "--num-groups", "0", needle="--num-groups 0 is out of range")
