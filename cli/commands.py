@@ -238,7 +238,7 @@ def evaluate_devices(
 
     names: dict[str, str] = {}
     for given in devices:
-        name = resolved(given)
+        name = resolved(given, " in --devices")
         if name in names:
             raise BadParameter(
                 f"--devices names {name} twice ({names[name]} and {given})",

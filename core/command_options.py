@@ -17,7 +17,7 @@ from typing import Any
 from .errors import BadInput, BadParameter
 from .functions import registry
 from .functions.spec import FunctionSpec, Param
-from .parse.options import DTYPES, device_dtype, dtype_name, dtype_names, parse_cap, parse_int
+from .parse.options import DTYPES, device_name, dtype_name, dtype_names, parse_cap, parse_int
 from .request import Request, build_expr_request, build_request
 
 INPUTS = "Inputs"
@@ -359,7 +359,7 @@ def device_list(text: str) -> list[str]:
     if not names:
         raise BadParameter("--devices is empty", "e.g. --devices cpu,cuda")
     for name in names:
-        device_dtype(name, None)
+        device_name(name, " in --devices")
     names = list(dict.fromkeys(names))
     if len(names) > MAX_DEVICES:
         raise BadParameter(
@@ -790,7 +790,7 @@ def setting(name: str, text: str) -> str | int | None:
         )
     if name == ":dtype":
         return dtype_name(text)
-    return device_dtype(text, None)[0]
+    return device_name(text, "")
 
 
 def choices(key: str) -> tuple[str, ...]:

@@ -231,7 +231,7 @@ def settings(items: list[str], options: dict[str, Any]) -> dict[str, Any]:
     params = options.get("function_params") or {}
     return {
         "specs": sweeps.functions(items, bool(options.get("all"))),
-        "device": resolved(options.get("device")),  # refused here when absent
+        "device": resolved(options.get("device"), " (from --device)"),  # refused here when absent
         "dtypes": parse_dtypes(dtypes),
         "order": parse_int(order, "--order", 0, 4) if order is not None else 2,
         "limit": parse_int(options["ulps"], "--ulps", 0, 1 << 62) if options.get("ulps") else None,

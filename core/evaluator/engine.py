@@ -18,7 +18,7 @@ from ..errors import BadInput, BadParameter, DeviceUnavailable, EvaluationFailed
 from ..functions import registry
 from ..parse.expr import CONSTANTS, OPERATORS
 from ..parse.inputs import Linspace, Values
-from ..parse.options import device_dtype
+from ..parse.options import device_name
 from ..program import Call, Program, elementwise_shape, of_function, run
 from ..request import Request
 from ..result import Result
@@ -73,11 +73,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def resolved(device: object) -> str:
+def resolved(device: object, where: str = " (from --device or ACTGRAD_DEVICE)") -> str:
     """The device a --device name means on this machine (auto: the best one present; cuda:
     the current one) as torch names it, "cpu" when none is given; BadParameter for a name
     that is none, DeviceUnavailable (one line, exit 2) for one this machine lacks."""
-    return str(resolve_device(device_dtype(device, None)[0]))
+    return str(resolve_device(device_name(device, where)))
 
 
 def materialize(

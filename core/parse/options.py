@@ -136,15 +136,20 @@ def check_params_fit(spec: FunctionSpec, params: Mapping[str, Any], dtype: str) 
             )
 
 
-def device_dtype(device: object, dtype: object) -> tuple[str, str]:
+def device_name(device: object, where: str = " (from --device or ACTGRAD_DEVICE)") -> str:
+    """A device's name checked (not looked for: that needs torch); ``where`` says where the
+    name came from, as the error tells."""
     dev = "cpu" if device is None else str(device).strip().lower()
     if not DEVICE_PATTERN.fullmatch(dev):
         raise BadParameter(
-            f"unknown device {device!r} (from --device or ACTGRAD_DEVICE)",
-            "use cpu, cuda, cuda:N, mps or auto",
+            f"unknown device {device!r}{where}", "use cpu, cuda, cuda:N, mps or auto"
         )
+    return dev
+
+
+def device_dtype(device: object, dtype: object) -> tuple[str, str]:
     dt = "float32" if dtype is None else dtype_name(dtype, " (from --dtype or ACTGRAD_DTYPE)")
-    return dev, dt
+    return device_name(device), dt
 
 
 def dtype_name(given: Any, where: str = "") -> str:

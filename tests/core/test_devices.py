@@ -204,7 +204,7 @@ def test_devices_fail_like_check_where_a_device_is_off():
         (["--devices", "cpu", "--dtypes", "float16"], "--devices and --dtypes"),
         (["--devices", "cpu", "--report"], "--report covers one device"),
         (["--devices", ","], "--devices is empty"),
-        (["--devices", "cpu,tpu"], "unknown device 'tpu'"),
+        (["--devices", "cpu,tpu"], "unknown device 'tpu' in --devices;"),
         (["--devices", "cpu,cuda:0,cuda:1,cuda:2,cuda:3"], "at most 4"),
     ],
 )
@@ -212,6 +212,15 @@ def test_devices_refusals_are_one_line_and_exit_2(args, said):
     got = invoke("sigmoid", "--x", "0.5", *args)
     assert got.exit_code == 2 and got.stdout == ""
     assert said in got.stderr and len(got.stderr.splitlines()) == 1, got.stderr
+
+
+def test_an_unknown_device_is_named_where_it_came_from():
+    """accuracy reads no ACTGRAD_DEVICE: its error names --device alone."""
+    got = invoke("accuracy", "sigmoid", "--device", "tpu")
+    assert got.exit_code == 2 and got.stdout == ""
+    assert "unknown device 'tpu' (from --device);" in got.stderr, got.stderr
+    got = invoke("sigmoid", "--x", "1", "--device", "tpu")
+    assert "unknown device 'tpu' (from --device or ACTGRAD_DEVICE);" in got.stderr
 
 
 @pytest.mark.skipif(CUDA, reason="this machine has CUDA: the refusal is for one without")
