@@ -59,8 +59,11 @@ class Server:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        assert wait(lambda: status(self.env) is not None or self.proc.poll() is not None)
-        assert self.proc.poll() is None, self.proc.stderr.read()
+        up = wait(lambda: status(self.env) is not None or self.proc.poll() is not None)
+        if not up or self.proc.poll() is not None:  # a server that did not start: closed
+            said = self.proc.stderr.read() if self.proc.poll() is not None else b""
+            self.stop()  # (its pipe left open would fail a later test: a ResourceWarning)
+            raise AssertionError(f"the server did not start: {said!r}")
 
     def served(self) -> int:
         return status(self.env)["served"]
