@@ -764,7 +764,7 @@ SPECS: tuple[FunctionSpec, ...] = (
                 None,
                 "groups the dim's values are split into (torch has no default)",
                 required=True,
-                span=(1, (1 << 31) - 1),
+                span=(-(1 << 31), (1 << 31) - 1),  # 0 and below: its validate says why
             ),
             DIM,
             Param("eps", "float", 1e-5, "added to each group's variance (torch's 1e-5)"),

@@ -729,7 +729,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         "[0, ∞)",
         params=(
             REDUCTION,
-            Param("p", "int", 1, "exponent of the hinge: 1 or 2", span=(1, 2)),
+            Param("p", "int", 1, "exponent of the hinge: 1 or 2"),
             Param("margin", "float", 1.0, "margin"),
         ),
         aliases=("multi-margin",),
