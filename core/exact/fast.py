@@ -681,27 +681,7 @@ def decided(
             rlo, rhi = lo.astype(dtype), hi.astype(dtype)
         same = rlo == rhi
         zero = same & (rlo == 0)
-        # torch's error |g − τ|/ulp(τ) is linear in τ within a binade: over [lo, hi] it lies
-        # within (hi − lo)/ulp of its value a at lo. Where the bounds lie in two binades, its
-        # extremes are at the ends and at the edge between them, in both binades' ulps.
-        bits, lowest = FORMATS[dtype][0], FORMATS[dtype][1]
-        elo = (lo.view(np.int64) >> 52) & 0x7FF  # biased exponents: the binades, in a bit op
-        ehi = (hi.view(np.int64) >> 52) & 0x7FF
-        # 1/ulp at lo, a power of two (its exponent field built directly): exact products
-        inverse = ((2046 + bits - np.maximum(elo, lowest + 1023)) << 52).view(np.float64)
-        width = (hi - lo) * inverse
-        a = np.abs(g - lo) * inverse
-        most, least = a + width, a - width
-        two = np.flatnonzero(elo != ehi)
-        if two.size:
-            l2, h2, g2, il = lo[two], hi[two], g[two], inverse[two]
-            ih = ((2046 + bits - np.maximum(ehi[two], lowest + 1023)) << 52).view(np.float64)
-            outer = np.where(np.abs(l2) > np.abs(h2), l2, h2)
-            edge = (outer.view(np.int64) & _BINADE).view(np.float64)  # ±2^e: no mantissa
-            off = np.abs(g2 - edge)
-            ends = [np.abs(g2 - l2) * il, np.abs(g2 - h2) * ih, off * il, off * ih]
-            most[two], least[two] = np.maximum.reduce(ends), np.minimum.reduce(ends)
-            least[two] = np.where((g2 >= l2) & (g2 <= h2), 0.0, least[two])
+        least, most = _span(lo, hi, g, dtype)
         settled = (most - least) <= PRECISION * np.maximum(1.0, least)
         for limit in limits:
             settled &= (most < limit) | (least > limit)
@@ -717,3 +697,52 @@ def decided(
         np.logical_not(wild, out=wild)
         wild &= finite
         return point | zero | wild | settled
+
+
+def _span(lo: np.ndarray, hi: np.ndarray, g: np.ndarray, dtype: str) -> tuple[Any, Any]:
+    """(least, most): torch's error |g − τ|/ulp(τ) in ulps of ``dtype`` over the τ between
+    the bounds (one sign, 1/ulp a normal float64 there: elsewhere meaningless)."""
+    # torch's error is linear in τ within a binade: over [lo, hi] it lies within (hi − lo)/ulp
+    # of its value a at lo. Where the bounds lie in two binades, its extremes are at the ends
+    # and at the edge between them, in both binades' ulps.
+    bits, lowest = FORMATS[dtype][0], FORMATS[dtype][1]
+    elo = (lo.view(np.int64) >> 52) & 0x7FF  # biased exponents: the binades, in a bit op
+    ehi = (hi.view(np.int64) >> 52) & 0x7FF
+    # 1/ulp at lo, a power of two (its exponent field built directly): exact products
+    inverse = ((2046 + bits - np.maximum(elo, lowest + 1023)) << 52).view(np.float64)
+    width = (hi - lo) * inverse
+    a = np.abs(g - lo) * inverse
+    most, least = a + width, a - width
+    two = np.flatnonzero(elo != ehi)
+    if two.size:
+        l2, h2, g2, il = lo[two], hi[two], g[two], inverse[two]
+        ih = ((2046 + bits - np.maximum(ehi[two], lowest + 1023)) << 52).view(np.float64)
+        outer = np.where(np.abs(l2) > np.abs(h2), l2, h2)
+        edge = (outer.view(np.int64) & _BINADE).view(np.float64)  # ±2^e: no mantissa
+        off = np.abs(g2 - edge)
+        ends = [np.abs(g2 - l2) * il, np.abs(g2 - h2) * ih, off * il, off * ih]
+        most[two], least[two] = np.maximum.reduce(ends), np.minimum.reduce(ends)
+        least[two] = np.where((g2 >= l2) & (g2 <= h2), 0.0, least[two])
+    return least, most
+
+
+def below(lo: np.ndarray, hi: np.ndarray, got: np.ndarray, dtype: str, limit: float) -> np.ndarray:
+    """Where the bounds show torch's ``got`` less than ``limit`` ulps of ``dtype`` from every
+    number between them, of the same sign, under a relative error of 1, and neither rounding to
+    0 nor past the dtype's range: a verdict (not flagged), not a measurement, so float64 too.
+    The bounds' middle then judges as the truth would (its error lies among theirs)."""
+    if len(lo) > BLOCK:
+        return np.concatenate(
+            [
+                below(lo[i : i + BLOCK], hi[i : i + BLOCK], got[i : i + BLOCK], dtype, limit)
+                for i in range(0, len(lo), BLOCK)
+            ]
+        )
+    with np.errstate(all="ignore"):
+        g = np.asarray(got, dtype=np.float64).reshape(-1)
+        rlo, rhi = round_array(lo, dtype), round_array(hi, dtype)
+        ok = np.isfinite(rlo) & np.isfinite(rhi) & (rlo != 0) & (rhi != 0) & np.isfinite(g)
+        ok &= ((lo > 0) & (g > 0) & (g * 0.5 < lo)) | ((hi < 0) & (g < 0) & (g * 0.5 > hi))
+        for end in (lo, hi):  # 1/ulp a normal float64 at both ends
+            ok &= ((end.view(np.int64) >> 52) & 0x7FF) > FORMATS[dtype][0]
+        return ok & (_span(lo, hi, g, dtype)[1] < limit)

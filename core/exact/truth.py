@@ -383,14 +383,30 @@ def _fast(
     number in the result's dtype), or None where the fast tier has no bounds for it."""
     if len(result.inputs) != 1:
         return None
-    xs = np.asarray(next(iter(result.inputs.values())), dtype=np.float64).reshape(-1)
-    finite: Any = np.isfinite(xs)
-    finite = slice(None) if finite.all() else np.flatnonzero(finite)
     name = points.orders[0][0] if points.orders else ""
     width = 1 + (points.orders[0][1] if points.orders else 0)
     gots = [
         result.value if k == 0 else result.derivatives.get(k, {}).get(name) for k in range(width)
     ]
+    variable, x = next(iter(result.inputs.items()))
+    return _fast_at(points, variable, x, gots, result.dtype, limits)
+
+
+def _fast_at(
+    points: Points,
+    variable: str,
+    x: Any,
+    gots: list[Any],
+    dtype: str,
+    limits: tuple[float, ...] = (),
+    verdict: float | None = None,
+) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """:func:`_fast` at the points ``x`` of ``variable``, torch's numbers ``gots`` (the value,
+    then each derivative; None: not judged) in ``dtype``; ``verdict``, given: a point where
+    the bounds show torch less than that many ulps off is decided too (:func:`fast.below`)."""
+    xs = np.asarray(x, dtype=np.float64).reshape(-1)
+    finite: Any = np.isfinite(xs)
+    finite = slice(None) if finite.all() else np.flatnonzero(finite)
     gots = [None if g is None else np.reshape(g, -1)[finite] for g in gots]
     size = len(xs) if isinstance(finite, slice) else len(finite)
     middles = [np.empty(size) for _ in gots]
@@ -399,11 +415,14 @@ def _fast(
         ok = np.ones(block.stop - block.start, dtype=bool)
         for lo, hi, got, middle in zip(los, his, gots, middles, strict=True):
             if got is not None:
-                ok &= fast.decided(lo, hi, got[block], result.dtype, limits)
+                settled = fast.decided(lo, hi, got[block], dtype, limits)
+                if verdict is not None:
+                    settled |= fast.below(lo, hi, got[block], dtype, verdict)
+                ok &= settled
             middle[block] = np.where(lo == hi, lo, lo / 2 + hi / 2)
         return ok
 
-    found = fast_bounds(points, next(iter(result.inputs)), xs[finite], judge)
+    found = fast_bounds(points, variable, xs[finite], judge)
     if found is None:
         return None
     ok = found[2]
@@ -846,12 +865,30 @@ def elementwise(
     order: int,
     dtype: str = "float64",
     progress: Callable[[int], None] | None = None,
+    got: list[np.ndarray] | None = None,
+    limits: tuple[float, ...] = (),
+    verdict: float | None = None,
 ) -> list[Truth]:
     """The truth of f, f′, …, f⁽ᵒʳᵈᵉʳ⁾ of the function ``spec`` at every element of ``x``
-    (exact float64 values), its parameters as torch holds them in ``dtype``."""
+    (exact float64 values), its parameters as torch holds them in ``dtype``. Given torch's
+    numbers there (``got``: the value, then each derivative), the fast tier decides first
+    where its bounds settle their check (``limits``: the errors the caller flags beyond, as
+    --check's), and the exact tier takes the rest; ``verdict``, given: where the bounds show
+    torch less than that many ulps off, the point is decided too, its truth the bounds'
+    middle (enough to say it is not flagged, in float64 too; not the digits of its error)."""
     if order > MAX_ORDER:
         raise NoReference(f"the reference stops at order {MAX_ORDER}")
     points = Points(of_function(spec, {"x": ()}, params), dtype, [("x", order)] if order else [])
-    flat = np.asarray(x, dtype=np.float64).reshape(-1).tolist()
-    columns, oks = _columns(points, ({"x": v} for v in flat), progress)
-    return [truth_of(columns[k], oks[k], np.shape(x), False) for k in range(order + 1)]
+    flat = np.asarray(x, dtype=np.float64).reshape(-1)
+    quick = None if got is None else _fast_at(points, "x", flat, got, dtype, limits, verdict)
+    rest = np.arange(flat.size) if quick is None else np.flatnonzero(~quick[1])
+    if quick is not None and progress is not None:
+        progress(flat.size - rest.size)
+    columns, oks = _columns(points, ({"x": v} for v in flat[rest].tolist()), progress)
+    shape = np.shape(x)
+    if quick is None:
+        return [truth_of(columns[k], oks[k], shape, False) for k in range(order + 1)]
+    return [
+        _merged(quick[0][k], quick[1], rest, truth_of(columns[k], oks[k], rest.shape, False), shape)
+        for k in range(order + 1)
+    ]

@@ -16,7 +16,7 @@ import pytest
 import torch
 from actgrad.core import evaluate
 from actgrad.core.accuracy.check import flag_masks
-from actgrad.core.accuracy.ulps import ulp_errors
+from actgrad.core.accuracy.ulps import lost, ulp_errors
 from actgrad.core.errors import BadParameter
 from actgrad.core.exact import fast, truth
 from actgrad.core.exact.reference import Truth
@@ -322,3 +322,60 @@ def test_scaling_by_a_power_of_two_is_exact_and_overflows_to_the_largest_float()
     assert halved.lo[:2].tolist() == [3.0, -6.0]
     tiny = fast.Bounds(np.array([5e-324]), np.array([5e-324])) / 2.0  # may round: outward
     assert tiny.lo[0] <= 2.5e-324 <= tiny.hi[0] and tiny.lo[0] < tiny.hi[0]
+
+
+def _float64_inputs(n: int, seed: int) -> list[float]:
+    """Random float64 numbers of every size, a grid over [-40, 40], and the kinks."""
+    rng = np.random.default_rng(seed)
+    spread = rng.standard_normal(n) * 10.0 ** rng.integers(-300, 300, n)
+    grid = np.linspace(-40, 40, n)
+    return [*spread.tolist(), *grid.tolist(), *KINKS, *(-k for k in KINKS)]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_a_verdict_from_bounds_flags_what_the_exact_tier_flags(name, dtype):
+    """The live notes ask only whether torch is more than LIMIT ulps off (or lost every
+    digit): bounds that show it below LIMIT decide a point in float64 too (fast.below), and
+    their middle flags exactly what the exact truth flags."""
+    spec = registry.get(name)
+    xs = _float64_inputs(60, len(name)) if dtype == "float64" else inputs(dtype, 120, len(name))
+    t = torch.tensor(xs, dtype=getattr(torch, dtype))
+    text = ",".join(map(repr, t.tolist()))
+    req = build_request(name, {"x": [text]}, PARAMS.get(name, {}), order=1, dtype=dtype)
+    result = evaluate(req)
+    got = [np.reshape(result.value, -1), np.reshape(result.derivatives[1]["x"], -1)]
+    x = np.asarray(t.detach().double())
+    params = result.params
+    quick = truth.elementwise(spec, params, x, 1, dtype, got=got, limits=(LIMIT,), verdict=LIMIT)
+    exact = truth.elementwise(spec, params, x, 1, dtype)
+    assert quick[0].fast is not None
+    for at, (q, e, g) in enumerate(zip(quick, exact, got, strict=True)):
+        decided = q.fast & e.settled.reshape(-1)
+        for flag, mask in flag_masks(g, q, dtype, LIMIT)[0].items():
+            wrong = decided & (mask != flag_masks(g, e, dtype, LIMIT)[0][flag])
+            assert not wrong.any(), (at, flag, x[wrong][:5])
+        wrong = decided & (lost(g, q, dtype).reshape(-1) != lost(g, e, dtype).reshape(-1))
+        assert not wrong.any(), (at, "every digit lost", x[wrong][:5])
+    if dtype == "float64" and name in ("sigmoid", "relu", "elu", "softsign"):
+        assert quick[0].fast.mean() > 0.3, quick[0].fast.mean()  # the verdicts decide many
+
+
+def test_below_holds_at_every_number_between_the_bounds():
+    """fast.below against brute force: where it says torch is under the limit, it is under
+    the limit, of the truth's sign and not every digit lost at sampled numbers in between."""
+    rng = np.random.default_rng(7)
+    for dtype in ("float64", "float32", "bfloat16"):
+        mid = rng.standard_normal(4000) * 10.0 ** rng.integers(-40, 40, 4000)
+        width = np.abs(mid) * 10.0 ** rng.uniform(-17, -1, 4000)
+        lo, hi = mid - width, mid + width
+        got = mid * (1 + rng.standard_normal(4000) * 10.0 ** rng.integers(-17, 0, 4000))
+        got = np.asarray(torch.tensor(got).to(getattr(torch, dtype)).double())
+        ok = fast.below(lo, hi, got, dtype, LIMIT)
+        assert ok.any() and not ok.all()
+        for s in np.linspace(0, 1, 9):
+            tau = lo + (hi - lo) * s
+            true = Truth(tau, np.zeros_like(tau))
+            flags = flag_masks(got, true, dtype, LIMIT)[0]
+            bad = np.logical_or.reduce([*flags.values(), lost(got, true, dtype)])
+            assert not (ok & bad).any(), (dtype, s, lo[ok & bad][:3], got[ok & bad][:3])
