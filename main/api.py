@@ -74,9 +74,11 @@ def _request_data(what: str, options: Mapping[str, Any]) -> dict[str, Any]:
                 f"call evaluate once per {one} ({one}=...)",
             )
     data = {k: _plain(v) for k, v in options.items()}
-    if _is_function(what):
-        return {"fn": what, **data}
     from .core.json_line import json_keys
+
+    if _is_function(what):
+        _known_keywords(what, options, json_keys(registry.find(what)))
+        return {"fn": what, **data}
 
     keys = json_keys(None)
     given = {k: v for k, v in data.items() if k in keys and k != "x"}
@@ -84,6 +86,15 @@ def _request_data(what: str, options: Mapping[str, Any]) -> dict[str, Any]:
     if "vars" in variables:
         variables = {**variables.pop("vars"), **variables}
     return {"expr": what, **given, **({"vars": variables} if variables else {})}
+
+
+def _known_keywords(name: str, options: Mapping[str, Any], keys: Mapping[str, Any]) -> None:
+    """An unknown keyword is refused with the keywords evaluate takes for ``name`` (not the
+    command line's output options, which the JSON request's own error would list)."""
+    for key in options:
+        if key not in keys and key != "params":
+            usable = sorted(k for k in keys if k not in _OUTPUT_ONLY | {*_ONE_AT_A_TIME, "quiet"})
+            raise BadParameter(f"{name} takes no keyword {key}=", f"keywords: {', '.join(usable)}")
 
 
 def request(what: str, /, **options: Any) -> Any:

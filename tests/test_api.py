@@ -100,7 +100,7 @@ def test_accuracy_rows_json_and_table():
     ("call", "words"),
     [
         (lambda: actgrad.evaluate("sigmoidd", x=1), "did you mean 'sigmoid'"),
-        (lambda: actgrad.evaluate("sigmoid", x=1, foo=2), "unknown key 'foo'"),
+        (lambda: actgrad.evaluate("sigmoid", x=1, foo=2), "sigmoid takes no keyword foo="),
         (lambda: actgrad.evaluate("sigmoid", x=1, format="json"), "returns the numbers"),
         (lambda: actgrad.evaluate("sigmoid", x=1, dtypes="float16,float32"), "once per dtype"),
         (lambda: actgrad.evaluate("sigmoid", x="abc"), "bad number 'abc'"),
@@ -114,6 +114,15 @@ def test_bad_input_raises_the_command_lines_error(call, words):
     with pytest.raises(actgrad.ActgradError) as raised:
         call()
     assert words in f"{raised.value.message} {raised.value.hint}"
+
+
+def test_an_unknown_keyword_lists_what_evaluate_takes():
+    """Not the command line's output options (a library returns the numbers)."""
+    with pytest.raises(actgrad.ActgradError) as raised:
+        actgrad.evaluate("leaky_relu", x=1, slope=0.2)
+    hint = raised.value.hint
+    assert "negative_slope" in hint and "grad" in hint
+    assert not {"as_json", "format", "header", "dtypes", "quiet"} & set(hint[10:].split(", "))
 
 
 def test_importing_actgrad_imports_neither_torch_nor_the_api():
