@@ -146,7 +146,11 @@ def _script(report: str) -> str:
 @pytest.mark.parametrize(
     ("args", "made"),
     [
-        (["softmax", "--x", "-40:40:401", "--grad", "--dtype", "float16"], "torch.linspace"),
+        pytest.param(  # a process per reproducer, the whole range's (about 20 s)
+            ["softmax", "--x", "-40:40:401", "--grad", "--dtype", "float16"],
+            "torch.linspace",
+            marks=pytest.mark.slow,
+        ),
         (["mish", "--x", "-40:40:8001", "--grad"], None),  # elementwise: the point alone
     ],
 )

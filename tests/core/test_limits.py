@@ -561,6 +561,7 @@ request = st.dictionaries(st.sampled_from(KEYS), JSON_VALUES, max_size=6).map(
 )
 
 
+@pytest.mark.slow  # fuzzing: 120 random batches (about 19 s)
 @settings(
     max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
