@@ -16,7 +16,6 @@ import stat
 import struct
 import subprocess
 import sys
-import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -495,13 +494,15 @@ def _second_install(tmp_path: Path) -> str:
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
     )
-    here = sysconfig.get_paths()["purelib"]
+    # every site directory this interpreter sees (a venv's, and the system's where the venv
+    # was made with --system-site-packages)
+    here = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")]
     query = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     there = subprocess.run(
         [str(venv / "bin" / "python"), "-c", query], capture_output=True, text=True, check=True
     ).stdout.strip()
     there = Path(there)
-    (there / "first.pth").write_text(f"import site; site.addsitedir({here!r})\n")
+    (there / "first.pth").write_text(f"import site; list(map(site.addsitedir, {here!r}))\n")
     script = venv / "bin" / "actgrad"
     script.write_text(f"#!{venv / 'bin' / 'python'}\nfrom actgrad.cli.entry import main\nmain()\n")
     script.chmod(0o755)
