@@ -398,6 +398,7 @@ def _bounded(case: dict, answer: dict) -> None:
     assert answer["peak"] <= cost.memory_budget(CAP) + SLACK, (case, answer)
 
 
+@pytest.mark.slow  # fuzzing: 40 random shapes, each measured in a process (about 9 s)
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
 @settings(
     max_examples=40,
