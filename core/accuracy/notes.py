@@ -121,9 +121,10 @@ def _live(
     of its own: ``rows``) or there is no reference."""
     if not judged_live(1 if rows else x.size, device):
         return None
-    key = _row_key(spec, params, dtype, device, x, got)
-    if key is not None and key in _ROWS:  # a batch row its group judged already
-        return _ROWS[key]
+    head = _head(spec, params, dtype, device)
+    kept = _ROWS.get((head, _bits(x, got))) if head is not None and np.size(x) == 1 else None
+    if kept is not None:  # a batch row its group judged already
+        return kept
     from ..accuracy.ulps import lost, ulp_errors
     from ..exact import reference, truth  # mpmath
     from ..exact.interval import budget
@@ -142,8 +143,8 @@ def _live(
         err = np.where(np.isnan(err), -np.inf, err).reshape(-1)
         gone = lost(mine, true, dtype).reshape(-1)
         out.append((gone, np.where(gone, np.inf, err), true.hi.reshape(-1)))
-    if rows:  # the rows it speaks of get notes of their own next: each row's judgment kept
-        _keep_rows(spec, params, dtype, device, x, got, out)
+    if rows and head is not None:  # the rows it flags get notes of their own next
+        _keep_rows(head, default_ulps(dtype), x, got, out)
     return out
 
 
@@ -151,47 +152,33 @@ _ROWS: dict[tuple, Judged] = {}  # (entry, params, dtype, device, x, torch's num
 MAX_ROWS = 4096
 
 
-def _row_key(
-    spec: registry.FunctionSpec,
-    params: dict,
-    dtype: str,
-    device: str,
-    x: np.ndarray,
-    got: list[np.ndarray],
-) -> tuple | None:
-    """The key of a one-element result among the judged batch rows (None: not one)."""
-    if np.size(x) != 1:
-        return None
-    numbers = np.asarray([np.reshape(v, -1)[0] for v in (x, *got)], dtype=np.float64)
-    key = (spec, tuple(sorted(params.items())), dtype, device, numbers.tobytes())  # -0.0 ≠ 0.0
+def _head(spec: registry.FunctionSpec, params: dict, dtype: str, device: str) -> tuple | None:
+    """What a judged row's key shares with its group (None: a parameter is not hashable)."""
+    key = (spec, tuple(sorted(params.items())), dtype, device)
     try:
         hash(key)
-        return key
-    except TypeError:  # a parameter that is not hashable: judged again
+    except TypeError:
         return None
+    return key
+
+
+def _bits(x: np.ndarray, got: list[np.ndarray]) -> bytes:
+    """One element's input and torch's numbers, as bits (-0.0 is not 0.0)."""
+    return np.asarray([np.reshape(v, -1)[0] for v in (x, *got)], dtype=np.float64).tobytes()
 
 
 def _keep_rows(
-    spec: registry.FunctionSpec,
-    params: dict,
-    dtype: str,
-    device: str,
-    x: np.ndarray,
-    got: list[np.ndarray],
-    judged: Judged,
+    head: tuple, limit: float, x: np.ndarray, got: list[np.ndarray], judged: Judged
 ) -> None:
-    """Keep the judgment of each row the live reference speaks of (its note is built next, row
-    by row, from the same truth), at most MAX_ROWS of them."""
-    limit = default_ulps(dtype)
-    flat_x = np.reshape(x, -1)
-    flat_got = [np.reshape(g, -1) for g in got]
+    """Keep the judgment of each row over ``limit`` ulps (its note is built next, row by row,
+    from the same truth), at most MAX_ROWS of them."""
+    flat_x, flat_got = np.reshape(x, -1), [np.reshape(g, -1) for g in got]
     for i in np.flatnonzero(np.logical_or.reduce([err > limit for _, err, _ in judged])):
         if len(_ROWS) >= MAX_ROWS:
             _ROWS.clear()
         row = slice(i, i + 1)
-        key = _row_key(spec, params, dtype, device, flat_x[row], [g[row] for g in flat_got])
-        if key is not None:
-            _ROWS[key] = [(gone[row], err[row], true[row]) for gone, err, true in judged]
+        key = (head, _bits(flat_x[row], [g[row] for g in flat_got]))
+        _ROWS[key] = [(gone[row], err[row], true[row]) for gone, err, true in judged]
 
 
 def live_accuracy_notes(
