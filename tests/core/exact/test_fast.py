@@ -314,6 +314,39 @@ def test_the_outward_step_is_one_or_two_floats_never_none():
     assert fast._down(np.array([np.inf]))[0] == big  # a lower end past the largest: the largest
 
 
+def test_the_outward_step_of_a_known_sign_moves_each_end_past_its_neighbour():
+    """fast._outward of one sign: the end nearer 0 goes to its predecessor in magnitude
+    (exactly from 2⁻¹⁰²⁰ up, where the smallest subnormal is under half an ulp; one or two
+    floats below; clipped at 0 and at the largest float), the end away from 0 one or two
+    floats out; NaN stays NaN, across normals, powers of two, subnormals, zeros and the
+    largest."""
+    rng = np.random.default_rng(12)
+    bits = rng.integers(0, 0x7FF0 << 48, 200_000, dtype=np.int64).view(np.float64)  # ≥ 0
+    big = np.finfo(np.float64).max
+    special = [0.0, 5e-324, 1e-323, 2.0**-1022, 2.0**-1022 - 5e-324, 2.0**-1021, 1.0, 0.5, big]
+    v = np.concatenate([bits, special, np.ldexp(1.0, np.arange(-1074, 1024)), [np.nan]])
+    for sign in (1, -1):
+        ends = v * sign
+        b = fast._outward(ends, ends, sign)
+        near, far = (b.lo, b.hi) if sign > 0 else (b.hi, b.lo)
+        inward, outward = (-np.inf, np.inf) if sign > 0 else (np.inf, -np.inf)
+        nan = np.isnan(ends)
+        assert np.isnan(near[nan]).all() and np.isnan(far[nan]).all()
+        e, n, f = ends[~nan], near[~nan], far[~nan]
+        want = np.nextafter(e, inward)
+        twice = np.nextafter(want, inward)
+        want, twice = (np.where(np.sign(w) == -sign, 0.0, w) for w in (want, twice))  # at 0
+        small = np.abs(e) < 2.0**-1020
+        assert (n[~small] == want[~small]).all() and (np.sign(n) != -sign).all()
+        assert ((n[small] == want[small]) | (n[small] == twice[small])).all()
+        once = np.nextafter(e, outward)
+        assert (sign * f >= sign * once).all()
+        ok = np.abs(e) < big
+        assert (sign * f[ok] <= sign * np.nextafter(once[ok], outward)).all()
+        assert b.sign == sign
+    assert fast._outward(np.array([np.inf]), np.array([np.inf]), 1).lo[0] == big
+
+
 @pytest.mark.parametrize("name", ["erf", "erfc"])
 def test_erf_bounds_hold_over_wide_intervals_and_keep_the_tails_relative(name):
     """erf and erfc over wide intervals: the truth at both ends lies inside, and erfc's far
