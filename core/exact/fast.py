@@ -745,10 +745,80 @@ def decided(
             ]
         )
     with np.errstate(all="ignore"):
-        point = (lo == hi) & np.isfinite(lo)  # a NaN or an inf here may be float64's own
         if dtype == "float64" or got is None:
-            return point
+            return (lo == hi) & np.isfinite(lo)  # a NaN or an inf here may be float64's own
         g = np.asarray(got, dtype=np.float64).reshape(-1)
+        sure = _surely(lo, hi, g, dtype, limits)
+        rest = np.flatnonzero(~sure)
+        if rest.size:
+            sure[rest] = _decided(lo[rest], hi[rest], g[rest], dtype, limits)
+        return sure
+
+
+def _surely(
+    lo: np.ndarray, hi: np.ndarray, g: np.ndarray, dtype: str, limits: tuple[float, ...]
+) -> np.ndarray:
+    """Where :func:`decided` holds by sufficient tests of half its operations, the common
+    cases: bounds a few float64 ulps apart that round alike to a finite number of the dtype,
+    and torch near them or far from them. With m the dtype's mantissa bits and 2^e its least
+    normal number, 2^m/max(|τ|, 2^e) ≤ 1/ulp(τ) < 2^(m+1)/|τ| at every τ.
+
+    Near: |g − lo|·K₂ + (hi − lo)·K₁ < |lo|, and, where the bounds lie in two binades,
+    (|g − lo| + hi − lo)·K₁ < min(|lo|, |hi|). In one binade 1/ulp is lo's, under
+    2^(m+1)/|lo|, and K₁ = 2^(m+3)/PRECISION puts the spread of torch's error in ulps under a
+    quarter of PRECISION; across two, the error itself is under it. K₂ = 2^(m+2)/(the least
+    limit) puts the error under half of every limit; K₁ ≥ K₂ ≥ 2 keeps it under half the
+    truth (no relative error of 1) and the bounds of one sign (hi − lo < |lo|/2).
+
+    Far (torch's 0 for a tiny truth, every digit lost): one binade (so one sign, and
+    |τ| < 2|lo|), (hi − lo)·32/PRECISION < |g − lo| (the spread, 2(hi − lo)/ulp, within a
+    quarter of PRECISION of the least error, (|g − lo| − (hi − lo))/ulp, the ulp at most
+    doubling across the binade), |g − lo| > max(|lo|, 2^e)·2^(3−m)·(the greatest limit)
+    (the least error past every limit), and g/2 outside the bounds. The margins of 2 hold
+    the tests' own roundings. The rest take :func:`_decided`'s whole test."""
+    bits = FORMATS[dtype][0]
+    least = min(limits, default=math.inf)
+    if not least > 0:
+        return np.zeros(len(lo), dtype=bool)
+    k2 = max(2.0 ** (bits + 2) / least, 2.0)
+    k1 = max(2.0 ** (bits + 3) / PRECISION, k2)
+    if dtype == "bfloat16":
+        rlo, rhi = round_array(lo, dtype), round_array(hi, dtype)
+    else:
+        rlo, rhi = lo.astype(dtype), hi.astype(dtype)
+    ok = rlo == rhi
+    ok &= np.isfinite(rlo)
+    off = g - lo
+    np.abs(off, out=off)
+    d = hi - lo
+    size = np.abs(lo)
+    t = off * k2
+    t += d * k1
+    near = t < size
+    one = (lo.view(np.int64) ^ hi.view(np.int64)) < (1 << 52)  # (of one sign:) one binade
+    if not one.all():
+        t = off + d
+        t *= k1
+        near &= one | (t < np.minimum(size, np.abs(hi)))
+    near &= ok
+    if near.all():
+        return near
+    far = d * (32 / PRECISION) < off
+    np.maximum(size, 2.0 ** FORMATS[dtype][1], out=size)
+    far &= off > size * (max(limits, default=0.0) * 2.0 ** (3 - bits))
+    far &= one
+    half = g * 0.5
+    far &= (half < lo) | (half > hi)
+    far &= ok
+    return near | far
+
+
+def _decided(
+    lo: np.ndarray, hi: np.ndarray, g: np.ndarray, dtype: str, limits: tuple[float, ...]
+) -> np.ndarray:
+    """:func:`decided`'s whole test (a dtype other than float64)."""
+    with np.errstate(all="ignore"):
+        point = (lo == hi) & np.isfinite(lo)  # a NaN or an inf here may be float64's own
         if dtype == "bfloat16":
             rlo, rhi = round_array(lo, dtype), round_array(hi, dtype)
         else:  # compared in the dtype itself: no way back to float64

@@ -421,7 +421,9 @@ def _fast_at(
                 if verdict is not None:
                     settled |= fast.below(lo, hi, got[block], dtype, verdict)
                 ok &= settled
-            middle[block] = np.where(lo == hi, lo, lo / 2 + hi / 2)
+            np.subtract(hi, lo, out=middle[block])  # lo + (hi − lo)/2: lo itself at a point,
+            middle[block] *= 0.5  # within the bounds elsewhere (finite at every decided
+            middle[block] += lo  # point: no overflow; the others take the exact tier's)
         return ok
 
     found = fast_bounds(points, variable, xs[finite], judge)

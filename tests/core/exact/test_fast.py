@@ -414,6 +414,40 @@ def test_a_verdict_from_bounds_flags_what_the_exact_tier_flags(name, dtype):
         assert quick[0].fast.mean() > 0.3, quick[0].fast.mean()  # the verdicts decide many
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_the_quick_tests_decide_only_what_the_whole_test_decides(dtype):
+    """fast.decided's quick tests (_surely: torch near the bounds or far from them) are
+    sufficient for its whole test (_decided), so decided gives what the whole test gives,
+    over bounds of every width and both signs, at powers of two, subnormals of the dtype and
+    past its range, torch's number near the truth, 0 or far off, with and without limits;
+    and they decide most of the common case."""
+    rng = np.random.default_rng(31)
+    n = 60_000
+    for limits in ((), (64.0,), (1.0, 4.0), (0.5,)):
+        for scale in (1e-44, 6e-8, 1e-5, 1.0, 1e4, 3e38):
+            sign = rng.choice([-1.0, 1.0], n)
+            tau = scale * np.exp(rng.uniform(-5, 5, n)) * sign
+            two = rng.random(n) < 0.1
+            tau[two] = np.ldexp(sign[two], rng.integers(-140, 128, two.sum()))
+            rel = 10.0 ** rng.uniform(-17, -1, n)
+            lo = tau - np.abs(tau) * rel * rng.random(n)
+            hi = tau + np.abs(tau) * rel * rng.random(n)
+            with np.errstate(all="ignore"):
+                g = fast.round_array(tau, dtype)
+                steps = rng.integers(-100, 100, n) * (rng.random(n) < 0.5)
+                g += np.abs(np.spacing(g.astype(np.float32))).astype(np.float64) * steps
+                g[rng.random(n) < 0.2] = 0.0
+                far = rng.random(n) < 0.1
+                g[far] *= rng.uniform(0.3, 3, far.sum())
+                quick = fast._surely(lo, hi, g, dtype, limits)
+                whole = fast._decided(lo, hi, g, dtype, limits)
+                assert not (quick & ~whole).any()
+                assert (fast.decided(lo, hi, g, dtype, limits) == whole).all()
+                if scale == 1.0 and limits == (64.0,):
+                    common = (rel < 1e-14) & (steps == 0) & ~far & (g != 0)
+                    assert quick[common].mean() > 0.9
+
+
 def test_below_holds_at_every_number_between_the_bounds():
     """fast.below against brute force: where it says torch is under the limit, it is under
     the limit, of the truth's sign and not every digit lost at sampled numbers in between."""
