@@ -435,11 +435,27 @@ def _quotient(alo: Any, ahi: Any, blo: Any, bhi: Any, sa: int | None = None) -> 
     return Bounds(_down(lo), _up(hi))
 
 
-def _widened(lo: np.ndarray, hi: np.ndarray, widen: float = WIDEN) -> Bounds:
+def _widened(lo: np.ndarray, hi: np.ndarray, widen: float = WIDEN, sign: int = 0) -> Bounds:
     """An elementary function's bounds: each end moved out by ``widen`` of itself and the
     smallest subnormal. A lower end that overflowed to +inf is the largest float (the value is
-    finite and past it), an upper end at −inf the lowest."""
+    finite and past it), an upper end at −inf the lowest. Where the value's ``sign`` is known
+    (1: ≥ 0 at every point, −1: ≤ 0), each end is scaled by 1 ∓ ``widen`` and moved by the
+    subnormal, and the end nearer 0 clipped at 0 and at the largest float: five operations,
+    not twelve. Either way an end's rounding takes at most 2⁻⁵³ of it back: the widening
+    that holds is ``widen`` − 2⁻⁵³, 1.5 ulps of 2⁻⁵² for :data:`WIDEN`, over the documented
+    bound, which the tests hold each function to."""
     with np.errstate(invalid="ignore", over="ignore"):
+        if sign and np.ndim(lo) and np.ndim(hi):
+            near, far = 1 - widen, 1 + widen
+            low = lo * (near if sign > 0 else far)
+            low -= TINY
+            high = hi * (far if sign > 0 else near)
+            high += TINY
+            if sign > 0:
+                np.clip(low, 0.0, BIG, out=low)
+            else:
+                np.clip(high, -BIG, 0.0, out=high)
+            return Bounds(low, high, sign)
         low = np.where(lo == np.inf, BIG, lo - np.abs(lo) * widen - TINY)
         high = np.where(hi == -np.inf, -BIG, hi + np.abs(hi) * widen + TINY)
     return Bounds(low, high)
@@ -455,25 +471,34 @@ def _times(a: Any, b: Any) -> np.ndarray:
         return np.where((np.asarray(a) == 0) | (np.asarray(b) == 0), 0.0, a * b)
 
 
-def _increasing(fn: Callable[[Any], Any], x: Any, widen: float = WIDEN) -> Bounds:
+def _increasing(
+    fn: Callable[[Any], Any], x: Any, widen: float = WIDEN, odd: bool = False
+) -> Bounds:
+    """An increasing ``fn`` at x's bounds, widened; ``odd``: fn(x) has x's sign (tanh, erf,
+    expm1, log1p), used where x's is known already."""
     b = x if x.__class__ is Bounds else Bounds(*lift(x))
+    sign = (b.sign or 0) if odd else 0
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if b.lo is b.hi:  # a point: one call
-            return _widened(*(fn(b.lo),) * 2, widen)
-        return _widened(fn(b.lo), fn(b.hi), widen)
+            return _widened(*(fn(b.lo),) * 2, widen, sign)
+        return _widened(fn(b.lo), fn(b.hi), widen, sign)
 
 
 # -- the functions taylor and the forms call (the interval module's names) ------------------
 
 
 def exp(x: Any) -> Bounds:
-    out = _increasing(_EXP, x)
+    b = x if x.__class__ is Bounds else Bounds(*lift(x))
+    if np.ndim(b.lo) and np.ndim(b.hi):  # > 0: the quick widening, clipped at 0
+        lo = _EXP(b.lo)
+        return _widened(lo, lo if b.hi is b.lo else _EXP(b.hi), sign=1)
+    out = _increasing(_EXP, b)
     return Bounds(np.maximum(out.lo, 0.0), out.hi, 1)
 
 
 def expm1(x: Any) -> Bounds:
-    out = _increasing(_EXPM1, x)
-    return Bounds(np.maximum(out.lo, -1.0), out.hi)
+    out = _increasing(_EXPM1, x, odd=True)
+    return out if out.sign == 1 else Bounds(np.maximum(out.lo, -1.0), out.hi, out.sign)
 
 
 def log(x: Any) -> Bounds:
@@ -485,14 +510,15 @@ def log(x: Any) -> Bounds:
 
 def log1p(x: Any) -> Bounds:
     b = x if x.__class__ is Bounds else Bounds(*lift(x))
-    if np.any(b.lo <= -1):
+    if b.sign != 1 and np.any(b.lo <= -1):
         _paths().leave(b.lo <= -1)
-    return _increasing(_LOG1P, b)
+    return _increasing(_LOG1P, b, odd=True)
 
 
 def tanh(x: Any) -> Bounds:
-    out = _increasing(_TANH, x)
-    return Bounds(np.maximum(out.lo, -1.0), np.minimum(out.hi, 1.0))
+    out = _increasing(_TANH, x, odd=True)
+    lo = out.lo if out.sign == 1 else np.maximum(out.lo, -1.0)
+    return Bounds(lo, out.hi if out.sign == -1 else np.minimum(out.hi, 1.0), out.sign)
 
 
 def sqrt(x: Any) -> Bounds:
@@ -538,15 +564,20 @@ def _clamped(b: Bounds, low: float, high: float) -> Bounds:
 
 
 def erf(x: Any) -> Bounds:
-    return _clamped(_increasing(_ERF, x), -1.0, 1.0)
+    out = _increasing(_ERF, x, odd=True)
+    lo = out.lo if out.sign == 1 else np.maximum(out.lo, -1.0)
+    return Bounds(lo, out.hi if out.sign == -1 else np.minimum(out.hi, 1.0), out.sign)
 
 
 def erfc(x: Any) -> Bounds:
     b = x if x.__class__ is Bounds else Bounds(*lift(x))
-    if b.lo is b.hi:
-        return _clamped(_increasing(_ERFC, b, WIDEN_ERFC), 0.0, 2.0)
-    # decreasing: the ends swap
-    return _clamped(_widened(_ERFC(b.hi), _ERFC(b.lo), WIDEN_ERFC), 0.0, 2.0)
+    if np.ndim(b.lo) == 0 or np.ndim(b.hi) == 0:
+        if b.lo is b.hi:
+            return _clamped(_increasing(_ERFC, b, WIDEN_ERFC), 0.0, 2.0)
+        return _clamped(_widened(_ERFC(b.hi), _ERFC(b.lo), WIDEN_ERFC), 0.0, 2.0)
+    hi = _ERFC(b.lo)  # decreasing: the ends swap; > 0: the quick widening, clipped at 0
+    out = _widened(hi if b.hi is b.lo else _ERFC(b.hi), hi, WIDEN_ERFC, 1)
+    return Bounds(out.lo, np.minimum(out.hi, 2.0), 1)
 
 
 def power(x: Any, a: Any) -> Bounds:
@@ -612,6 +643,9 @@ def nearest(values: np.ndarray, fmt: str) -> np.ndarray:
     a double does, which is not the same (a double rounding)."""
     if fmt == "float64":
         return np.asarray(values, dtype=np.float64)
+    if fmt == "float32":  # the CPU's own conversion of a double: rounded once, 4x faster
+        with np.errstate(over="ignore"):
+            return np.asarray(values, dtype=np.float64).astype(np.float32).astype(np.float64)
     bits, lowest = FORMATS[fmt]
     with np.errstate(over="ignore", invalid="ignore"):
         step = ulp(values, fmt)  # a power of two: the quotient is exact
