@@ -234,7 +234,11 @@ class Bounds:
         return self
 
     def __neg__(self) -> Bounds:
-        return Bounds(-self.hi, -self.lo, None if self.sign is None else -self.sign)
+        sign = None if self.sign is None else -self.sign
+        if self.lo is self.hi:  # a point stays one
+            n = -self.lo
+            return Bounds(n, n, sign)
+        return Bounds(-self.hi, -self.lo, sign)
 
     def __abs__(self) -> Bounds:
         lo = np.where(self.lo >= 0, self.lo, np.where(self.hi <= 0, -self.hi, 0.0))
@@ -393,15 +397,20 @@ def _scaled(
     if by == 1.0:
         return Bounds(lo, hi, sign)
     if by == -1.0:
-        return Bounds(-hi, -lo, None if sign is None else -sign)
+        return -Bounds(lo, hi, sign)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        a, b = op(lo, by), op(hi, by)
+        a = op(lo, by)
+        b = a if hi is lo else op(hi, by)  # a point stays one: one call of what follows
+        exact = math.frexp(by)[0] in (0.5, -0.5)  # a power of two: exact, but past the range
+        if exact and (abs(by) >= 1) != (op is np.multiply):  # shrinking: exact but where an
+            undo = np.divide if op is np.multiply else np.multiply  # underflow rounded it
+            exact = np.array_equal(undo(a, by), lo) and (b is a or np.array_equal(undo(b, by), hi))
         if by < 0:
             a, b = b, a
             sign = None if sign is None else -sign
-        if math.frexp(by)[0] in (0.5, -0.5) and (abs(by) >= 1) == (op is np.multiply):
-            # a power of two that does not shrink the bounds: exact (no underflow can round);
-            # an end that overflowed is the largest float on its side, as _down and _up do
+        if exact:  # an end that overflowed is the largest float on its side, as _down and _up
+            if a is b and not np.abs(a).max() > BIG:  # do (a point below it stays one)
+                return Bounds(a, a, sign)
             return Bounds(np.minimum(a, BIG), np.maximum(b, -BIG), sign)
         return _outward(a, b, sign or 0)
 

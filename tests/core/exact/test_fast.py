@@ -278,6 +278,50 @@ def test_a_known_sign_widens_as_much_and_keeps_it(sign):
                 assert lo <= t <= hi or (abs(t) > fast.BIG and abs(lo or hi) == fast.BIG)
 
 
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "sech2"])
+def test_derivatives_near_zero_and_in_the_tails_stay_a_few_ulps_wide(name):
+    """tanh's, σ's and sech²'s series as products (sech²′ = −2·tanh·sech², σ′ = sech²(u/2)/4),
+    not quotients whose terms cancel near 0: through order 4, from 10⁻³⁰⁰ to 30 of both
+    signs, the bounds hold mpmath's derivatives and, up to tanh‴ (whose roots cancel by
+    right) and near 0 at every order, are at most 2⁻⁴⁴ of them wide (the quotient's σ″ at
+    10⁻⁴ was 2⁻³⁴, tanh″ at 10⁻⁸ wider than a float32 ulp), so the fast tier decides there,
+    where a float32 sweep has half its inputs."""
+    from actgrad.core.exact import taylor
+    from actgrad.core.exact.interval import mpf
+
+    rng = np.random.default_rng(9)
+    mags = np.concatenate([10 ** rng.uniform(-300, -2, 300), rng.uniform(0.01, 30, 100)])
+    x = np.concatenate([mags, -mags])
+
+    def tanh(v: mpmath.mpf, k: int) -> mpmath.mpf:  # closed forms (mp.diff fails at 10⁻²¹⁵)
+        t = mpmath.tanh(v)
+        s = 1 / mpmath.cosh(v) ** 2
+        return [t, s, -2 * t * s, 4 * t * t * s - 2 * s * s, 16 * t * s * s - 8 * t**3 * s,
+                16 * s**3 - 88 * t * t * s * s + 16 * t**4 * s][k]  # fmt: skip
+
+    def exact(v: mpmath.mpf, k: int) -> mpmath.mpf:
+        if name == "sech2":
+            return tanh(v, k + 1)
+        if name == "sigmoid":  # (1 + tanh(v/2))/2
+            return 1 / (1 + mpmath.exp(-v)) if k == 0 else tanh(v / 2, k) / 2 ** (k + 1)
+        return tanh(v, k)
+
+    fast.PATHS[0] = fast.Paths([], len(x))
+    try:
+        u = taylor.Taylor([fast.Bounds(x, x), mpf(1), mpf(0), mpf(0), mpf(0)])
+        got = getattr(taylor, name)(u).derivatives()
+    finally:
+        fast.PATHS[0] = None
+    with mpmath.workdps(60):
+        for k, b in enumerate(got):
+            for v, lo, hi in zip(x.tolist(), b.lo.tolist(), b.hi.tolist(), strict=True):
+                t = exact(mpmath.mpf(v), k)
+                assert lo <= t <= hi, (name, k, v)
+                j = k + (name == "sech2")  # tanh's order: past 2 its derivatives have
+                if abs(t) > 1e-290 and (j <= 2 or abs(v) < 0.01):  # roots, and cancel by
+                    assert hi - lo <= abs(t) * 2.0**-44, (name, k, v)  # rights there
+
+
 def test_branches_split_the_points_and_ties_go_to_the_exact_tier():
     xs = np.array([-2.0, -0.0, 0.0, 1.5, 3.0, 2.0, -3.0, 0.25])
     req = build_request("hardswish", {"x": [",".join(map(repr, xs.tolist()))]}, {}, grad=True)
@@ -412,6 +456,18 @@ def test_scaling_by_a_power_of_two_is_exact_and_overflows_to_the_largest_float()
     assert halved.lo[:2].tolist() == [3.0, -6.0]
     tiny = fast.Bounds(np.array([5e-324]), np.array([5e-324])) / 2.0  # may round: outward
     assert tiny.lo[0] <= 2.5e-324 <= tiny.hi[0] and tiny.lo[0] < tiny.hi[0]
+    x = np.array([3.0, -0.75, 0.0, 2.0**-1021, 1e300])
+    half = fast.Bounds(x, x) * 0.5  # shrinking without an underflow that rounds: exact,
+    assert half.lo is half.hi and half.lo.tolist() == [1.5, -0.375, 0.0, 2.0**-1022, 5e299]
+    odd = np.array([3.0, 3 * 2.0**-1074])  # ... and outward where one rounds
+    half = fast.Bounds(odd, odd) * -0.5
+    assert (half.lo <= -odd / 2).all() and (half.hi >= -odd / 2).all() and half.lo[1] < half.hi[1]
+    assert half.lo[0] < -1.5 < half.hi[0]  # (the whole block is stepped out)
+    with np.errstate(over="ignore"):
+        up = fast.Bounds(np.array([1.0, 1e308]), np.array([1.0, 1e308])) * 4.0
+    assert up.lo.tolist() == [4.0, big] and up.hi.tolist() == [4.0, np.inf]  # past it: not a point
+    neg = -fast.Bounds(x, x)
+    assert neg.lo is neg.hi and (neg.lo == -x).all()  # a point stays one
 
 
 def _float64_inputs(n: int, seed: int) -> list[float]:
