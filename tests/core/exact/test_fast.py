@@ -322,6 +322,36 @@ def test_derivatives_near_zero_and_in_the_tails_stay_a_few_ulps_wide(name):
                     assert hi - lo <= abs(t) * 2.0**-44, (name, k, v)  # rights there
 
 
+@pytest.mark.parametrize("name", ["gelu", "silu", "mish", "softplus", "elu", "tanh"])
+def test_terms_with_a_zero_seed_are_left_out_and_the_bounds_still_hold(name, monkeypatch):
+    """The fast tier's series leave out a term whose factor is an exact 0 of the seeds
+    (taylor._live): through order 3 the bounds are NaN where the whole sums' are, decide
+    the same points, and meet the exact tier's interval of each value and derivative (which
+    holds the truth, a few ulps wide) over the range, the tails and subnormal values."""
+    from actgrad.core.exact import taylor
+    from actgrad.core.program import of_function
+
+    x = np.concatenate([np.linspace(-40, 40, 161), [0.0, 1e-300, 3e38, -3e38, 800, -800]])
+    spec = registry.get(name)
+    points = truth.Points(of_function(spec, {"x": ()}, {}), "float32", [("x", 3)])
+    left_out = truth.fast_bounds(points, "x", x)
+    with monkeypatch.context() as m:
+        m.setattr(taylor, "_live", lambda a, b: True)
+        whole = truth.fast_bounds(points, "x", x)
+    assert left_out is not None and whole is not None
+    for k in range(4):
+        assert np.array_equal(np.isnan(left_out[0][k]), np.isnan(whole[0][k]))
+    assert np.array_equal(left_out[2], whole[2])
+    for i, v in enumerate(x.tolist()):
+        exact, _ = truth.point(spec, {}, v, 3, "float32")
+        for k, interval in enumerate(exact):
+            lo, hi = left_out[0][k][i], left_out[1][k][i]
+            if math.isnan(lo) or interval.a == mpmath.libmp.fnan:
+                continue
+            a, b = fast.lift(interval)
+            assert lo <= b and hi >= a, (name, v, k, lo, hi, a, b)
+
+
 def test_branches_split_the_points_and_ties_go_to_the_exact_tier():
     xs = np.array([-2.0, -0.0, 0.0, 1.5, 3.0, 2.0, -3.0, 0.25])
     req = build_request("hardswish", {"x": [",".join(map(repr, xs.tolist()))]}, {}, grad=True)
