@@ -818,7 +818,8 @@ def _surely(
     quarter of PRECISION of the least error, (|g − lo| − (hi − lo))/ulp, the ulp at most
     doubling across the binade), |g − lo| > max(|lo|, 2^e)·2^(3−m)·(the greatest limit)
     (the least error past every limit), and g/2 outside the bounds. The margins of 2 hold
-    the tests' own roundings. The rest take :func:`_decided`'s whole test."""
+    the tests' own roundings. Bounds that both round to 0 are decided as the whole test
+    decides them. The rest take :func:`_decided`'s whole test."""
     bits = FORMATS[dtype][0]
     least = min(limits, default=math.inf)
     if not least > 0:
@@ -844,6 +845,7 @@ def _surely(
         t *= k1
         near &= one | (t < np.minimum(size, np.abs(hi)))
     near &= ok
+    near |= ok & (rlo == 0)  # both round to 0: the check looks at torch's number alone
     if near.all():
         return near
     far = d * (32 / PRECISION) < off
