@@ -291,9 +291,17 @@ def sigmoid(u: Taylor) -> Taylor:
     so that neither tail cancels; its derivative sech²(u/2)/4 (:func:`_tanh_sech2`, whose
     value t/(1 + t)² shares t), products all the way (the quotient's own series lost 1 − 2σ
     near 0: σ″ there came 10⁻¹¹ wide in float64 bounds)."""
+    return _sigmoid(u, *_tail(u))
+
+
+def _tail(u: Taylor) -> tuple[bool, Any]:
+    """Which way u's value leans (≥ 0: True), and t = e^(−|u|) at it."""
     a = arithmetic(u.v)
     lean = a.leaning_positive(u.v)
-    t = a.exp(-u.v) if lean else a.exp(u.v)
+    return lean, a.exp(-u.v) if lean else a.exp(u.v)
+
+
+def _sigmoid(u: Taylor, lean: bool, t: Any) -> Taylor:
     d = 1 + t
     value = 1 / d if lean else t / d
     s = _shorter(u)
@@ -305,11 +313,13 @@ def sigmoid(u: Taylor) -> Taylor:
 
 @lifted
 def softplus(u: Taylor) -> Taylor:
-    """log(1 + eᵘ), with derivative σ(u)."""
+    """log(1 + eᵘ) = u + log1p(e⁻ᵘ) or log1p(eᵘ), with derivative σ(u), which shares
+    e^(−|u|)."""
     s = _shorter(u)
     a = arithmetic(u.v)
-    value = u.v + a.log1p(a.exp(-u.v)) if a.leaning_positive(u.v) else a.log1p(a.exp(u.v))
-    return _chain(u, value, s and sigmoid(s))
+    lean, t = _tail(u)
+    value = u.v + a.log1p(t) if lean else a.log1p(t)
+    return _chain(u, value, s and _sigmoid(s, lean, t))
 
 
 def _tanh_sech2(
