@@ -22,7 +22,14 @@ the truth's). Where an operation has no bound here (sin, cos, the kernel's round
 16-bit dtype) the whole request goes there. Points are evaluated :data:`BLOCK` at a time.
 
 :func:`decided` says where the bounds settle what a check of torch's number needs in a dtype:
-the true value's rounding there, and torch's error in ulps to 2⁻¹⁸ of itself.
+the true value's rounding there, and torch's error in ulps to :data:`PRECISION` (2⁻¹⁶) of
+itself; two sufficient tests in half its operations (torch near the truth, or far from it)
+answer the common cases, its whole test the rest.
+
+Where the sign of a result is known (a product or quotient of signed operands, exp, erfc, an
+odd function of a signed argument), :class:`Bounds` carries it and the outward steps take
+fewer operations; a point (lower bound the same array as the upper) stays one through
+negation and exact scaling, so that a function of it is called once.
 """
 
 from __future__ import annotations
