@@ -505,16 +505,12 @@ def _increasing(
 
 def exp(x: Any) -> Bounds:
     b = x if x.__class__ is Bounds else Bounds(*lift(x))
-    if np.ndim(b.lo) and np.ndim(b.hi):  # > 0: the quick widening, clipped at 0
-        lo = _EXP(b.lo)
-        return _widened(lo, lo if b.hi is b.lo else _EXP(b.hi), sign=1)
-    out = _increasing(_EXP, b)
-    return Bounds(np.maximum(out.lo, 0.0), out.hi, 1)
+    lo = _EXP(b.lo)  # > 0: the quick widening
+    return _clamped(_widened(lo, lo if b.hi is b.lo else _EXP(b.hi), sign=1), 0.0, math.inf)
 
 
 def expm1(x: Any) -> Bounds:
-    out = _increasing(_EXPM1, x, odd=True)
-    return out if out.sign == 1 else Bounds(np.maximum(out.lo, -1.0), out.hi, out.sign)
+    return _clamped(_increasing(_EXPM1, x, odd=True), -1.0, math.inf)
 
 
 def log(x: Any) -> Bounds:
@@ -532,9 +528,7 @@ def log1p(x: Any) -> Bounds:
 
 
 def tanh(x: Any) -> Bounds:
-    out = _increasing(_TANH, x, odd=True)
-    lo = out.lo if out.sign == 1 else np.maximum(out.lo, -1.0)
-    return Bounds(lo, out.hi if out.sign == -1 else np.minimum(out.hi, 1.0), out.sign)
+    return _clamped(_increasing(_TANH, x, odd=True), -1.0, 1.0)
 
 
 def sqrt(x: Any) -> Bounds:
@@ -576,24 +570,21 @@ _EXP, _EXPM1, _LOG, _LOG1P, _TANH, _ERF, _ERFC = map(
 
 
 def _clamped(b: Bounds, low: float, high: float) -> Bounds:
-    return Bounds(np.maximum(b.lo, low), np.minimum(b.hi, high), 1 if low >= 0 else None)
+    """``b`` within a function's range [low, high], keeping its sign (≥ 0 where low is); an
+    end its sign or an infinite limit already bounds is left as it is."""
+    lo = b.lo if low == -math.inf or (b.sign == 1 and low <= 0) else np.maximum(b.lo, low)
+    hi = b.hi if high == math.inf or (b.sign == -1 and high >= 0) else np.minimum(b.hi, high)
+    return Bounds(lo, hi, b.sign if b.sign is not None or low < 0 else 1)
 
 
 def erf(x: Any) -> Bounds:
-    out = _increasing(_ERF, x, odd=True)
-    lo = out.lo if out.sign == 1 else np.maximum(out.lo, -1.0)
-    return Bounds(lo, out.hi if out.sign == -1 else np.minimum(out.hi, 1.0), out.sign)
+    return _clamped(_increasing(_ERF, x, odd=True), -1.0, 1.0)
 
 
 def erfc(x: Any) -> Bounds:
     b = x if x.__class__ is Bounds else Bounds(*lift(x))
-    if np.ndim(b.lo) == 0 or np.ndim(b.hi) == 0:
-        if b.lo is b.hi:
-            return _clamped(_increasing(_ERFC, b, WIDEN_ERFC), 0.0, 2.0)
-        return _clamped(_widened(_ERFC(b.hi), _ERFC(b.lo), WIDEN_ERFC), 0.0, 2.0)
-    hi = _ERFC(b.lo)  # decreasing: the ends swap; > 0: the quick widening, clipped at 0
-    out = _widened(hi if b.hi is b.lo else _ERFC(b.hi), hi, WIDEN_ERFC, 1)
-    return Bounds(out.lo, np.minimum(out.hi, 2.0), 1)
+    hi = _ERFC(b.lo)  # decreasing: the ends swap; > 0: the quick widening
+    return _clamped(_widened(hi if b.hi is b.lo else _ERFC(b.hi), hi, WIDEN_ERFC, 1), 0.0, 2.0)
 
 
 def power(x: Any, a: Any) -> Bounds:
@@ -827,7 +818,7 @@ def _surely(
     (the least error past every limit), and g/2 outside the bounds. The margins of 2 hold
     the tests' own roundings. Bounds that both round to 0 are decided as the whole test
     decides them. The rest take :func:`_decided`'s whole test."""
-    bits = FORMATS[dtype][0]
+    bits, lowest = FORMATS[dtype]
     least = min(limits, default=math.inf)
     if not least > 0:
         return np.zeros(len(lo), dtype=bool)
@@ -856,7 +847,7 @@ def _surely(
     if near.all():
         return near
     far = d * (32 / PRECISION) < off
-    np.maximum(size, 2.0 ** FORMATS[dtype][1], out=size)
+    np.maximum(size, 2.0**lowest, out=size)
     far &= off > size * (max(limits, default=0.0) * 2.0 ** (3 - bits))
     far &= one
     half = g * 0.5
