@@ -183,6 +183,105 @@ def _outward(lo: Any, hi: Any, sign: int) -> Bounds:
 _TOWARD_0 = 1 - 2.0**-53  # the float below 1
 
 
+# Directed rounding. IEEE arithmetic rounds in the mode the floating-point unit is set to, and
+# numpy's +, −, ×, ÷ and √ are the unit's own instructions: with the mode set toward −∞ for the
+# lower ends and toward +∞ for the upper, each end is a bound as it comes, in one operation,
+# where stepping out after rounding to nearest takes three more per end (_outward). The mode
+# is the C library's fesetround, with this machine's constants, and it is used only where a
+# check at first use shows numpy's operations following it (array and scalar operands, vector
+# loops and their remainders); elsewhere, _outward's steps. It is set for the operations of
+# one end at a time, and back to nearest in a ``finally``: nothing else (torch's functions,
+# the dtype's roundings, Python's own float formatting) ever runs in another mode.
+_MODES = {  # FE_DOWNWARD, FE_UPWARD in <fenv.h>, by machine
+    "x86_64": (0x400, 0x800),
+    "amd64": (0x400, 0x800),
+    "i386": (0x400, 0x800),
+    "i686": (0x400, 0x800),
+    "aarch64": (0x800000, 0x400000),
+    "arm64": (0x800000, 0x400000),
+    "ppc64le": (3, 2),
+}
+_ROUNDING: list[Any] = []  # [(fesetround, down, up)] once found to work, [None] where not
+
+
+def _rounding() -> tuple[Callable[[int], int], int, int] | None:
+    """(fesetround, FE_DOWNWARD, FE_UPWARD) where numpy's arithmetic follows the mode (checked
+    once per process against exact rationals), None elsewhere."""
+    if _ROUNDING:
+        return _ROUNDING[0]
+    found = None
+    try:
+        import ctypes
+        import platform
+
+        modes = _MODES.get(platform.machine().lower())
+        lib = ctypes.CDLL(None)  # the process's own symbols: libm is loaded with Python
+        if not hasattr(lib, "fesetround"):
+            import ctypes.util
+
+            lib = ctypes.CDLL(ctypes.util.find_library("m"))
+        setter, getter = lib.fesetround, lib.fegetround
+        setter.argtypes, setter.restype, getter.restype = [ctypes.c_int], ctypes.c_int, ctypes.c_int
+        if modes is not None and getter() == 0:
+            found = (setter, *modes)
+            if not _follows(found):
+                found = None
+    except (OSError, AttributeError, ValueError):  # no C library to ask: _outward's steps
+        found = None
+    _ROUNDING.append(found)
+    return found
+
+
+def _follows(rounding: tuple[Callable[[int], int], int, int]) -> bool:
+    """Whether numpy's +, −, ×, ÷ and √ round down and up in the two modes (of an inexact
+    result, the mode down's is the float just below the mode up's), on arrays long enough for
+    the vector loops and their remainders, with array and scalar operands, and whether the mode
+    comes back to nearest."""
+    setter, down, up = rounding
+    one = np.ones(67)
+    tiny = np.full(67, 2.0**-60)
+    cases = [  # each inexact
+        lambda: one + tiny,
+        lambda: -tiny - one,
+        lambda: (one + 2.0**-52) * (1 / 3),
+        lambda: (one + 2.0**-52) * (one + 2.0**-52),
+        lambda: -one / 3.0,
+        lambda: 1.0 / (one * 3.0),
+        lambda: one - 2.0**-60,
+        lambda: np.sqrt(one * 2.0),
+    ]
+    try:
+        setter(down)
+        lows = [fn() for fn in cases]
+        setter(up)
+        highs = [fn() for fn in cases]
+    finally:
+        setter(0)
+    for lo, hi in zip(lows, highs, strict=True):
+        if not (np.all(lo == lo[0]) and np.all(hi == np.nextafter(lo, np.inf))):
+            return False
+    return float(np.ones(3)[0] / 3.0) == 1 / 3
+
+
+def _pair(low: Callable[[], Any], high: Callable[[], Any], sign: int = 0) -> Bounds:
+    """Bounds from ``low()`` and ``high()``, each a computation of an end to nearest that
+    rounds once (or a min or max of such): computed rounded down and up where the mode is had,
+    else to nearest and stepped out (:func:`_outward`)."""
+    rounding = _ROUNDING[0] if _ROUNDING else _rounding()
+    if rounding is None:
+        return _outward(low(), high(), sign)
+    setter, down, up = rounding
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        try:
+            setter(down)
+            lo = low()
+            setter(up)
+            hi = high()
+        finally:
+            setter(0)
+    return Bounds(lo, hi, sign or None) if sign else Bounds(lo, hi)
+
+
 def _scalar(x: mpf) -> tuple[float, float]:
     """An interval of the exact tier as float64 bounds (outward)."""
     if x.a == fnan:
@@ -260,8 +359,8 @@ class Bounds:
         sign = self.sign
         if sign and sign != (other.sign if other.__class__ is Bounds else _signed(other, o)):
             sign = 0  # (a sign not known yet is not looked for)
-        with np.errstate(invalid="ignore", over="ignore"):
-            return _outward(self.lo + o[0], self.hi + o[1], sign or 0)
+        alo, ahi, blo, bhi = self.lo, self.hi, o[0], o[1]
+        return _pair(lambda: alo + blo, lambda: ahi + bhi, sign or 0)
 
     __radd__ = __add__
 
@@ -269,10 +368,13 @@ class Bounds:
         o = lift(other)
         if o is None:
             return NotImplemented
-        return self + Bounds(-o[1], -o[0])
+        return _difference(self, self.lo, self.hi, other, o[0], o[1])
 
     def __rsub__(self, other: Any) -> Bounds:
-        return (-self) + other
+        o = lift(other)
+        if o is None:
+            return NotImplemented
+        return _difference(other, o[0], o[1], self, self.lo, self.hi)
 
     def __mul__(self, other: Any) -> Bounds:
         o = lift(other)
@@ -342,6 +444,17 @@ class Bounds:
         return self != 0
 
 
+def _difference(a: Any, alo: Any, ahi: Any, b: Any, blo: Any, bhi: Any) -> Bounds:
+    """a − b (``a`` and ``b`` as given, and their bounds): of a's sign where b's is the
+    opposite (a sign not known yet is not looked for)."""
+    if np.ndim(blo) == 0 and blo == 0 and bhi == 0:
+        return a if a.__class__ is Bounds else Bounds(alo, ahi)
+    sa = a.sign if a.__class__ is Bounds else _signed(a, (alo, ahi))
+    sb = b.sign if b.__class__ is Bounds else _signed(b, (blo, bhi))
+    sign = sa if sa and sb == -sa else 0
+    return _pair(lambda: alo - bhi, lambda: ahi - blo, sign)
+
+
 def _sign(lo: Any, hi: Any) -> int:
     """1 where every point's bounds are ≥ 0, −1 where every one is ≤ 0, 0 otherwise (or a NaN):
     a product or a quotient of operands of known signs takes two operations, not four."""
@@ -373,15 +486,17 @@ def _product(
         sa = _sign(alo, ahi) if sa is None else sa
         sb = (_sign(blo, bhi) if sb is None else sb) if sa else 0
         if sb:  # [alo, ahi]·[blo, bhi] with both signs known: the corners that bound it
-            lo = (alo if sb > 0 else ahi) * (blo if sa > 0 else bhi)
-            hi = (ahi if sb > 0 else alo) * (bhi if sa > 0 else blo)
+            l1, l2 = (alo if sb > 0 else ahi), (blo if sa > 0 else bhi)
+            h1, h2 = (ahi if sb > 0 else alo), (bhi if sa > 0 else blo)
+            out = _pair(lambda: l1 * l2, lambda: h1 * h2, sa * sb)
         elif alo is ahi:
-            c0, c1 = alo * blo, alo * bhi
-            lo, hi = np.minimum(c0, c1), np.maximum(c0, c1)
+            out = _pair(lambda: np.minimum(alo * blo, alo * bhi), lambda: _most(alo, blo, bhi))
         else:
-            c = (alo * blo, alo * bhi, ahi * blo, ahi * bhi)
-            lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
-            hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
+            out = _pair(
+                lambda: _corners(np.minimum, alo, ahi, blo, bhi),
+                lambda: _corners(np.maximum, alo, ahi, blo, bhi),
+            )
+        lo, hi = out.lo, out.hi
         if np.isnan(np.min(lo)) or (sb and np.isnan(np.min(hi))):
             # 0 times an infinite bound (of a finite number) is 0
             c = (_times(alo, blo), _times(alo, bhi), _times(ahi, blo), _times(ahi, bhi))
@@ -390,14 +505,25 @@ def _product(
             nan = np.isnan(alo) | np.isnan(ahi) | np.isnan(blo) | np.isnan(bhi)
             lo, hi = np.where(nan, np.nan, lo), np.where(nan, np.nan, hi)
             return Bounds(_down(lo), _up(hi))
-    return _outward(lo, hi, sa * sb)
+    return out
+
+
+def _most(a: Any, blo: Any, bhi: Any) -> Any:
+    return np.maximum(a * blo, a * bhi)
+
+
+def _corners(pick: Any, alo: Any, ahi: Any, blo: Any, bhi: Any, op: Any = np.multiply) -> Any:
+    """The least (or greatest: ``pick``) of the four corners op(a, b)."""
+    return pick(pick(op(alo, blo), op(alo, bhi)), pick(op(ahi, blo), op(ahi, bhi)))
 
 
 def _scaled(
     lo: Any, hi: Any, by: float, op: Callable[[Any, Any], Any], sign: int | None = None
 ) -> Bounds:
-    """[lo, hi] (of ``sign``, where known) times (or divided by) a number: exact for ±1, for
-    a power of two that does not shrink it, and, times 0, 0; rounded outward otherwise."""
+    """[lo, hi] (of ``sign``, where known) times (or divided by) a number: exact for ±1 and,
+    times 0, 0; a point times a power of two stays a point where that is exact (no overflow,
+    no underflow that rounded it: checked); rounded outward otherwise (exact where the
+    rounding is directed and the product exact)."""
     if by == 0 and op is np.multiply:
         zero = np.where(np.isnan(lo), np.nan, 0.0)
         return Bounds(zero, zero)
@@ -405,21 +531,19 @@ def _scaled(
         return Bounds(lo, hi, sign)
     if by == -1.0:
         return -Bounds(lo, hi, sign)
+    flipped = None if sign is None else -sign
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        a = op(lo, by)
-        b = a if hi is lo else op(hi, by)  # a point stays one: one call of what follows
-        exact = math.frexp(by)[0] in (0.5, -0.5)  # a power of two: exact, but past the range
-        if exact and (abs(by) >= 1) != (op is np.multiply):  # shrinking: exact but where an
-            undo = np.divide if op is np.multiply else np.multiply  # underflow rounded it
-            exact = np.array_equal(undo(a, by), lo) and (b is a or np.array_equal(undo(b, by), hi))
+        if hi is lo and math.frexp(by)[0] in (0.5, -0.5):  # a point times a power of two:
+            a = op(lo, by)  # exact, but past the range or where an underflow rounded it
+            if (abs(by) >= 1) == (op is np.multiply):
+                exact = a.max() <= BIG and a.min() >= -BIG  # (a NaN: not here)
+            else:
+                exact = np.array_equal((np.divide if op is np.multiply else np.multiply)(a, by), lo)
+            if exact:  # a point stays one: one call of what follows
+                return Bounds(a, a, flipped if by < 0 else sign)
         if by < 0:
-            a, b = b, a
-            sign = None if sign is None else -sign
-        if exact:  # an end that overflowed is the largest float on its side, as _down and _up
-            if a is b and not np.abs(a).max() > BIG:  # do (a point below it stays one)
-                return Bounds(a, a, sign)
-            return Bounds(np.minimum(a, BIG), np.maximum(b, -BIG), sign)
-        return _outward(a, b, sign or 0)
+            return _pair(lambda: op(hi, by), lambda: op(lo, by), flipped or 0)
+        return _pair(lambda: op(lo, by), lambda: op(hi, by), sign or 0)
 
 
 def _quotient(alo: Any, ahi: Any, blo: Any, bhi: Any, sa: int | None = None) -> Bounds:
@@ -434,21 +558,20 @@ def _quotient(alo: Any, ahi: Any, blo: Any, bhi: Any, sa: int | None = None) -> 
         straddle = (blo <= 0) & (bhi >= 0)
         if straddle.any():  # a divisor that may be 0: the exact tier's case
             _paths().leave(np.broadcast_to(straddle, np.shape(_paths().active)))
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        sa = (_sign(alo, ahi) if sa is None else sa) if apart else 0
-        if sa:  # both signs known (the divisor's: apart from 0): two quotients, not four
-            sb = 1 if positive else -1
-            lo = (alo if sb > 0 else ahi) / (bhi if sa > 0 else blo)
-            hi = (ahi if sb > 0 else alo) / (blo if sa > 0 else bhi)
-            return _outward(lo, hi, sa * sb)
-        elif alo is ahi or (np.ndim(alo) == 0 and alo == ahi):  # a point over bounds
-            c0, c1 = alo / blo, alo / bhi
-            lo, hi = np.minimum(c0, c1), np.maximum(c0, c1)
-        else:
-            c = (alo / blo, alo / bhi, ahi / blo, ahi / bhi)
-            lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
-            hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
-    return Bounds(_down(lo), _up(hi))
+    sa = (_sign(alo, ahi) if sa is None else sa) if apart else 0
+    if sa:  # both signs known (the divisor's: apart from 0): two quotients, not four
+        sb = 1 if positive else -1
+        l1, l2 = (alo if sb > 0 else ahi), (bhi if sa > 0 else blo)
+        h1, h2 = (ahi if sb > 0 else alo), (blo if sa > 0 else bhi)
+        return _pair(lambda: l1 / l2, lambda: h1 / h2, sa * sb)
+    if alo is ahi or (np.ndim(alo) == 0 and alo == ahi):  # a point over bounds
+        return _pair(
+            lambda: np.minimum(alo / blo, alo / bhi), lambda: np.maximum(alo / blo, alo / bhi)
+        )
+    return _pair(
+        lambda: _corners(np.minimum, alo, ahi, blo, bhi, np.divide),
+        lambda: _corners(np.maximum, alo, ahi, blo, bhi, np.divide),
+    )
 
 
 def _widened(lo: np.ndarray, hi: np.ndarray, widen: float = WIDEN, sign: int = 0) -> Bounds:
@@ -536,7 +659,8 @@ def sqrt(x: Any) -> Bounds:
     if np.any(b.lo < 0):
         _paths().leave(b.lo < 0)
     with np.errstate(invalid="ignore"):
-        return Bounds(np.maximum(_down(np.sqrt(b.lo)), 0.0), _up(np.sqrt(b.hi)), 1)
+        out = _pair(lambda: np.sqrt(b.lo), lambda: np.sqrt(b.hi), 1)
+    return Bounds(np.maximum(out.lo, 0.0), out.hi, 1)  # (a step below 0 in _outward's)
 
 
 def _unsupported(name: str) -> Callable[..., Any]:

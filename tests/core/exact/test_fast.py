@@ -492,7 +492,7 @@ def test_scaling_by_a_power_of_two_is_exact_and_overflows_to_the_largest_float()
     odd = np.array([3.0, 3 * 2.0**-1074])  # ... and outward where one rounds
     half = fast.Bounds(odd, odd) * -0.5
     assert (half.lo <= -odd / 2).all() and (half.hi >= -odd / 2).all() and half.lo[1] < half.hi[1]
-    assert half.lo[0] < -1.5 < half.hi[0]  # (the whole block is stepped out)
+    assert half.lo[0] <= -1.5 <= half.hi[0] and half.lo is not half.hi  # not a point now
     with np.errstate(over="ignore"):
         up = fast.Bounds(np.array([1.0, 1e308]), np.array([1.0, 1e308])) * 4.0
     assert up.lo.tolist() == [4.0, big] and up.hi.tolist() == [4.0, np.inf]  # past it: not a point
@@ -589,3 +589,53 @@ def test_below_holds_at_every_number_between_the_bounds():
             flags = flag_masks(got, true, dtype, LIMIT)[0]
             bad = np.logical_or.reduce([*flags.values(), lost(got, true, dtype)])
             assert not (ok & bad).any(), (dtype, s, lo[ok & bad][:3], got[ok & bad][:3])
+
+
+def test_directed_rounding_is_found_here_and_refused_where_numpy_ignores_it():
+    """The mode is had on x86-64 Linux (glibc's and musl's fesetround), and a mode setter
+    that does nothing (a machine whose numpy does not follow the unit's mode) is refused."""
+    import platform
+    import sys
+
+    rounding = fast._rounding()
+    if sys.platform.startswith("linux") and platform.machine() == "x86_64":
+        assert rounding is not None
+    if rounding is not None:
+        assert fast._follows(rounding)
+        assert not fast._follows((lambda mode: 0, rounding[1], rounding[2]))
+        assert not fast._follows((rounding[0], rounding[2], rounding[1]))  # the modes swapped
+    assert np.float64(1.0) / 3.0 == 1 / 3  # and back to nearest
+
+
+@pytest.mark.parametrize("name", ["mish", "gelu", "sigmoid", "softplus", "elu"])
+def test_without_directed_rounding_the_outward_steps_hold(name, monkeypatch):
+    """Where the mode is not had, every end is stepped out after rounding to nearest: the
+    same agreement with the exact tier wherever it decides."""
+    monkeypatch.setattr(fast, "_ROUNDING", [None])
+    decided, total = compare(name, "float32", 2, inputs("float32", 600, 5))
+    assert decided > total // 2
+
+
+def test_directed_bounds_hold_where_the_exact_products_and_sums_are_known():
+    """+, −, ×, ÷ and √ of bounds, rounded down and up: each result's bounds hold the exact
+    rational (Fraction) at every point, and are one float apart or the same where exact."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(257) * 10.0 ** rng.integers(-300, 300, 257)
+    b = rng.standard_normal(257) * 10.0 ** rng.integers(-10, 10, 257)
+    x, y = fast.Bounds(a, a), fast.Bounds(b, b)
+    for op, out in (
+        (lambda p, q: p + q, x + y),
+        (lambda p, q: p - q, x - y),
+        (lambda p, q: p * q, x * y),
+        (lambda p, q: p / q, x / y),
+    ):
+        for p, q, lo, hi in zip(a, b, out.lo, out.hi, strict=True):
+            exact = op(Fraction(p), Fraction(q))
+            if math.isfinite(lo) and math.isfinite(hi):
+                assert Fraction(lo) <= exact <= Fraction(hi)
+                assert hi == lo or hi == np.nextafter(lo, np.inf)
+    root = fast.sqrt(fast.Bounds(np.abs(a), np.abs(a)))
+    for v, lo, hi in zip(np.abs(a), root.lo, root.hi, strict=True):
+        assert Fraction(lo) ** 2 <= Fraction(v) <= Fraction(hi) ** 2
