@@ -748,6 +748,11 @@ def rounded_product(a: Any, b: Any, fmt: str) -> Bounds:
         p = np.asarray(x[0] * y[0], dtype=np.float64)
         if fmt == "float64":
             return Bounds(p, p)
+        if np.ndim(y[0]) == 0 and math.frexp(y[0])[0] in (0.5, -0.5):  # times a power of two
+            size = np.abs(p)  # (softplus's β = 1): exact in float64 from the least normal
+            if size.min() >= 2.0**-1022 and size.max() <= BIG:  # number to the largest
+                out = nearest(p, fmt)
+                return Bounds(out, out)
         low, high = nearest(_down(p), fmt), nearest(_up(p), fmt)
         exact = _bits(x[0]) + _bits(np.asarray(y[0], dtype=np.float64)) <= 53
         exact &= np.isfinite(p) & (np.abs(p) >= 2.0**-1022)  # not rounded by an underflow
@@ -822,25 +827,30 @@ def evaluate(
     xs: np.ndarray,
     width: int,
     judge: Callable[[slice, list[np.ndarray], list[np.ndarray]], np.ndarray] | None = None,
+    keep: bool = True,
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """``fn`` (bounds of the points → ``width`` outputs, each bounds or an interval of the
     exact tier, the same at every point) at every point of ``xs``, path by path, a block of
     points at a time. (Lower bounds per output, upper bounds per output, where the fast tier
     has them: NaN elsewhere.) ``judge(block, lows, highs)``, given, says where a block's
-    bounds settle what the caller needs, while its arrays are in the core's cache."""
+    bounds settle what the caller needs, while its arrays are in the core's cache; with
+    ``keep`` false, a block's bounds live only until it is judged (one block's arrays,
+    reused: no array of every point's bounds to fill), and none are returned."""
     _keep_freed_blocks()
     n = len(xs)
-    los = [np.empty(n) for _ in range(width)]
-    his = [np.empty(n) for _ in range(width)]
+    size = n if keep else min(n, BLOCK)
+    los = [np.empty(size) for _ in range(width)]
+    his = [np.empty(size) for _ in range(width)]
     ok = np.empty(n, dtype=bool)
     with np.errstate(all="ignore"):  # infinities and NaN are bounds here, not accidents
         for start in range(0, n, BLOCK):
             block = slice(start, min(start + BLOCK, n))
-            lo, hi = [v[block] for v in los], [v[block] for v in his]
+            own = block if keep else slice(0, block.stop - start)
+            lo, hi = [v[own] for v in los], [v[own] for v in his]
             _evaluate(fn, xs[block], lo, hi, ok[block])
             if judge is not None:
                 ok[block] &= judge(block, lo, hi)
-    return los, his, ok
+    return (los, his, ok) if keep else ([], [], ok)
 
 
 def _evaluate(
@@ -953,31 +963,39 @@ def _surely(
     else:
         rlo, rhi = lo.astype(dtype), hi.astype(dtype)
     ok = rlo == rhi
-    ok &= np.isfinite(rlo)
-    off = g - lo
+    if not (rlo.min() > -np.inf and rlo.max() < np.inf):  # (a NaN: neither)
+        ok &= np.isfinite(rlo)
+    off = np.subtract(g, lo)
     np.abs(off, out=off)
-    d = hi - lo
+    d = np.subtract(hi, lo)
     size = np.abs(lo)
-    t = off * k2
-    t += d * k1
+    t = np.multiply(off, k2)
+    w = np.multiply(d, k1)
+    t += w
     near = t < size
     one = (lo.view(np.int64) ^ hi.view(np.int64)) < (1 << 52)  # (of one sign:) one binade
     if not one.all():
-        t = off + d
+        np.add(off, d, out=t)
         t *= k1
         near &= one | (t < np.minimum(size, np.abs(hi)))
     near &= ok
-    near |= ok & (rlo == 0)  # both round to 0: the check looks at torch's number alone
     if near.all():
         return near
+    near |= ok & (rlo == 0)  # both round to 0: the check looks at torch's number alone
+    ok &= one
+    ok &= ~near  # the far test where the near one failed: on those alone where they are few
+    rest = np.flatnonzero(ok) if ok.sum() * 8 < len(ok) else slice(None)
+    off, d, size, g, lo, hi = off[rest], d[rest], size[rest], g[rest], lo[rest], hi[rest]
     far = d * (32 / PRECISION) < off
     np.maximum(size, 2.0**lowest, out=size)
     far &= off > size * (max(limits, default=0.0) * 2.0 ** (3 - bits))
-    far &= one
     half = g * 0.5
     far &= (half < lo) | (half > hi)
-    far &= ok
-    return near | far
+    if isinstance(rest, slice):
+        far &= ok
+        return near | far
+    near[rest] = far
+    return near
 
 
 def _decided(

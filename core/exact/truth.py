@@ -426,7 +426,7 @@ def _fast_at(
             middle[block] += lo  # point: no overflow; the others take the exact tier's)
         return ok
 
-    found = fast_bounds(points, variable, xs[finite], judge)
+    found = fast_bounds(points, variable, xs[finite], judge, keep=False)
     if found is None:
         return None
     ok = found[2]
@@ -447,11 +447,12 @@ def fast_bounds(
     variable: str,
     xs: np.ndarray,
     judge: Callable[[slice, list[np.ndarray], list[np.ndarray]], np.ndarray] | None = None,
+    keep: bool = True,
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray] | None:
     """The fast tier's bounds of the value and derivatives 1…order of a one-variable
     elementwise program at finite points ``xs``: (lower bounds, upper bounds, where it has
     them), or None where it has no bounds for the program (the exact tier's then);
-    ``judge``: as :func:`fast.evaluate` takes it."""
+    ``judge`` and ``keep``: as :func:`fast.evaluate` takes them."""
     if len(points.orders) > 1:
         return None
     order = points.orders[0][1] if points.orders else 0
@@ -467,7 +468,7 @@ def fast_bounds(
         return y.derivatives()
 
     try:
-        return fast.evaluate(at, xs, order + 1, judge)
+        return fast.evaluate(at, xs, order + 1, judge, keep)
     except Exception:  # no bounds here (fast.Unsupported, or an operation Bounds lacks):
         return None  # the exact tier's, which always has them
 
@@ -475,10 +476,14 @@ def fast_bounds(
 def _merged(
     quick: np.ndarray, where: np.ndarray, rest: list[int], slow: Truth, shape: tuple[int, ...]
 ) -> Truth:
-    """The fast tier's values where it decided, the exact tier's at ``rest``."""
-    hi, lo = quick.copy(), np.zeros(quick.shape)
+    """The fast tier's values where it decided (``quick``, the fast tier's own array, filled
+    in place), the exact tier's at ``rest``; the remainders (lo) 0 but there, and where the
+    fast tier decided every point, one read-only 0 for all."""
+    hi = quick
+    lo = np.zeros(quick.shape) if len(rest) else np.broadcast_to(0.0, quick.shape)
     settled = where.copy()
-    hi[rest], lo[rest] = slow.hi, slow.lo
+    if len(rest):
+        hi[rest], lo[rest] = slow.hi, slow.lo
     settled[rest] = True if slow.settled is None else slow.settled
     return Truth(
         hi.reshape(shape), lo.reshape(shape), None, settled.reshape(shape), where.reshape(shape)

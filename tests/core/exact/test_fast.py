@@ -569,6 +569,14 @@ def test_the_quick_tests_decide_only_what_the_whole_test_decides(dtype):
                 if scale == 1.0 and limits == (64.0,):
                     common = (rel < 1e-14) & (steps == 0) & ~far & (g != 0)
                     assert quick[common].mean() > 0.9
+                # and where few points fail the near test (the far one then takes those alone)
+                few = rng.random(n) < 0.02
+                g2 = np.where(few, g, fast.round_array(tau, dtype))
+                lo2, hi2 = np.where(few, lo, tau), np.where(few, hi, tau)
+                quick = fast._surely(lo2, hi2, g2, dtype, limits)
+                whole = fast._decided(lo2, hi2, g2, dtype, limits)
+                assert not (quick & ~whole).any()
+                assert (fast.decided(lo2, hi2, g2, dtype, limits) == whole).all()
 
 
 def test_below_holds_at_every_number_between_the_bounds():
