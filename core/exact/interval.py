@@ -579,7 +579,7 @@ def abs_raw(s: tuple) -> tuple:
     return mpf_neg(s) if s[0] and s != fnan else s
 
 
-def expm1(x: Any) -> mpf:
+def expm1(x: Any, slope: Any = None) -> mpf:  # (slope: the fast tier's)
     return _monotone(_expm1, x if isinstance(x, mpf) else mpf(x))
 
 
@@ -591,7 +591,7 @@ def _log(s: tuple, prec: int, rnd: Any) -> tuple:
     return mpf_log(s, prec, rnd)
 
 
-def log(x: Any) -> mpf:
+def log(x: Any, slope: Any = None) -> mpf:  # (slope: the fast tier's)
     x = x if isinstance(x, mpf) else mpf(x)
     if x.a == fnan or mpf_cmp(x.b, fzero) < 0:
         return NAN()
@@ -609,7 +609,7 @@ def _log1p(s: tuple, prec: int, rnd: Any) -> tuple:
     return mpf_log(one_plus, prec, rnd)
 
 
-def log1p(x: Any) -> mpf:
+def log1p(x: Any, slope: Any = None) -> mpf:  # (slope: the fast tier's)
     x = x if isinstance(x, mpf) else mpf(x)
     if x.a == fnan or mpf_cmp(x.b, from_int(-1)) < 0:
         return NAN()
@@ -628,11 +628,11 @@ def _tanh(s: tuple, prec: int, rnd: Any) -> tuple:
     return mpf_tanh(s, prec, rnd)
 
 
-def tanh(x: Any) -> mpf:
+def tanh(x: Any, slope: Any = None) -> mpf:  # (slope: the fast tier's)
     return _monotone(_tanh, x if isinstance(x, mpf) else mpf(x))
 
 
-def erf(x: Any) -> mpf:
+def erf(x: Any, slope: Any = None) -> mpf:  # (slope: the fast tier's)
     return _monotone(_erf, x if isinstance(x, mpf) else mpf(x))
 
 
@@ -650,7 +650,7 @@ def _erfc(s: tuple, prec: int, rnd: Any) -> tuple:
     return mpf_erfc(s, prec, rnd)
 
 
-def erfc(x: Any) -> mpf:
+def erfc(x: Any, slope: Any = None) -> mpf:  # (slope: the fast tier's)
     return _monotone(_erfc, x if isinstance(x, mpf) else mpf(x), increasing=False)
 
 

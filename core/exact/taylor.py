@@ -257,6 +257,18 @@ def _shorter(u: Taylor) -> Taylor | None:
     return u.trunc(len(u.c) - 1) if len(u.c) > 1 else None
 
 
+def _derivative(u: Taylor, fn: Callable[[Taylor], Taylor]) -> Taylor | None:
+    """F′(u) as a series one order shorter (``fn`` = F′), or None at order 0."""
+    s = _shorter(u)
+    return s and fn(s)
+
+
+def _slope(d: Taylor | None) -> Any:
+    """F′ at u's value, bounds over u's bounds: the fast tier then calls F at one end of
+    them alone (None: no derivative at hand)."""
+    return None if d is None else d.c[0]
+
+
 @lifted
 def exp(u: Taylor) -> Taylor:
     mp.on_time()
@@ -269,20 +281,20 @@ def exp(u: Taylor) -> Taylor:
 
 @lifted
 def expm1(u: Taylor) -> Taylor:
-    s = _shorter(u)
-    return _chain(u, arithmetic(u.v).expm1(u.v), s and exp(s))
+    d = _derivative(u, exp)
+    return _chain(u, arithmetic(u.v).expm1(u.v, _slope(d)), d)
 
 
 @lifted
 def log(u: Taylor) -> Taylor:
-    s = _shorter(u)
-    return _chain(u, arithmetic(u.v).log(u.v), s and 1 / s)
+    d = _derivative(u, lambda s: 1 / s)
+    return _chain(u, arithmetic(u.v).log(u.v, _slope(d)), d)
 
 
 @lifted
 def log1p(u: Taylor) -> Taylor:
-    s = _shorter(u)
-    return _chain(u, arithmetic(u.v).log1p(u.v), s and 1 / (1 + s))
+    d = _derivative(u, lambda s: 1 / (1 + s))
+    return _chain(u, arithmetic(u.v).log1p(u.v, _slope(d)), d)
 
 
 @lifted
@@ -318,7 +330,7 @@ def softplus(u: Taylor) -> Taylor:
     s = _shorter(u)
     a = arithmetic(u.v)
     lean, t = _tail(u)
-    value = u.v + a.log1p(t) if lean else a.log1p(t)
+    value = u.v + a.log1p(t, 1) if lean else a.log1p(t, 1)  # (t ≥ 0: log1p′ ≤ 1)
     return _chain(u, value, s and _sigmoid(s, lean, t))
 
 
@@ -340,7 +352,7 @@ def _tanh_sech2(
         d = 1 + t
         sech2 = 4 * t / (d * d)
     sh = sech2
-    th = a.tanh(u.v) if len(u.c) > 1 or not sech2_too else None
+    th = a.tanh(u.v, sh) if len(u.c) > 1 or not sech2_too else None
     tanh_, sech2_ = Taylor([th]), Taylor([sh])
     for n in range(2, len(u.c) + 1):
         part = u.trunc(n)
@@ -377,14 +389,14 @@ def _gauss(u: Taylor, scale: Any) -> Taylor:
 
 @lifted
 def erf(u: Taylor) -> Taylor:
-    s = _shorter(u)
-    return _chain(u, arithmetic(u.v).erf(u.v), s and _gauss(s, 1))
+    d = _derivative(u, lambda s: _gauss(s, 1))
+    return _chain(u, arithmetic(u.v).erf(u.v, _slope(d)), d)
 
 
 @lifted
 def erfc(u: Taylor) -> Taylor:
-    s = _shorter(u)
-    return _chain(u, arithmetic(u.v).erfc(u.v), s and _gauss(s, -1))
+    d = _derivative(u, lambda s: _gauss(s, -1))
+    return _chain(u, arithmetic(u.v).erfc(u.v, _slope(d)), d)
 
 
 @lifted

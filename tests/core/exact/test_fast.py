@@ -647,3 +647,57 @@ def test_directed_bounds_hold_where_the_exact_products_and_sums_are_known():
     root = fast.sqrt(fast.Bounds(np.abs(a), np.abs(a)))
     for v, lo, hi in zip(np.abs(a), root.lo, root.hi, strict=True):
         assert Fraction(lo) ** 2 <= Fraction(v) <= Fraction(hi) ** 2
+
+
+DERIVATIVES = {
+    "tanh": lambda v: mpmath.sech(v) ** 2,
+    "erf": lambda v: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-(v**2)),
+    "erfc": lambda v: -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-(v**2)),
+    "log1p": lambda v: 1 / (1 + v),
+    "expm1": mpmath.exp,
+    "log": lambda v: 1 / v,
+}
+
+
+@pytest.mark.parametrize(
+    "name, low, high, slope",
+    [
+        ("tanh", -30.0, 30.0, 1.0),
+        ("erf", -8.0, 8.0, 2 / math.sqrt(math.pi) + 1e-9),
+        ("erfc", -8.0, 30.0, -2 / math.sqrt(math.pi) - 1e-9),
+        ("log1p", 0.0, 1e6, 1.0),
+        ("expm1", -30.0, 3.0, math.exp(3.0) + 1e-9),
+        ("log", 0.5, 1e6, 2.0 + 1e-9),
+    ],
+)
+def test_a_function_called_at_one_end_holds_the_other_by_its_slope(name, low, high, slope):
+    """Given bounds of the derivative over the interval (the derivative's series has them),
+    a monotone function is called at one end alone and the other end's value bounded by the
+    mean value theorem: both ends' true values (mpmath) lie within, over intervals a few ulps
+    wide and wide ones; and with the derivative's own bounds over an interval a few ulps
+    wide (one side of 0, where each of these derivatives is monotone), hardly wider than the
+    values themselves spread over it."""
+    rng = np.random.default_rng(11)
+    a = rng.uniform(low, high, 400)
+    width = np.abs(a) * 10.0 ** rng.uniform(-16, -1, 400) + 1e-300
+    b = np.minimum(a + width, high)
+    s = fast.Bounds(np.full(400, min(slope, 0.0)), np.full(400, max(slope, 0.0)))
+    f = getattr(mpmath, name) if name != "log1p" else (lambda v: mpmath.log(1 + v))
+    with mpmath.workdps(60):
+        out = getattr(fast, name)(fast.Bounds(a, b), s)
+        for lo, hi, x0, x1 in zip(out.lo, out.hi, a, b, strict=True):
+            for v in (f(mpmath.mpf(x0)), f(mpmath.mpf(x1))):
+                assert lo <= v <= hi, (name, x0, x1, lo, hi)
+        a = a[(a > 0) | (a + 1e-6 < 0)][:100]
+        b = a + np.abs(a) * 2.0**-50
+        d = [
+            [float(DERIVATIVES[name](mpmath.mpf(v))) for v in ends]
+            for ends in zip(a, b, strict=True)
+        ]
+        steep = fast.Bounds(np.min(d, axis=1) * (1 - 1e-9), np.max(d, axis=1) * (1 + 1e-9))
+        out = getattr(fast, name)(fast.Bounds(a, b), steep)
+        for lo, hi, x0, x1 in zip(out.lo, out.hi, a, b, strict=True):
+            ends = [f(mpmath.mpf(x0)), f(mpmath.mpf(x1))]
+            assert lo <= min(ends) and max(ends) <= hi, (name, x0, x1, lo, hi)
+            spread = float(abs(ends[1] - ends[0]))  # the values' own, the least it can be
+            assert hi - lo <= 2 * spread + 2.0**-46 * max(abs(lo), abs(hi)) + 2.0**-1000
