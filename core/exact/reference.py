@@ -345,6 +345,7 @@ OPS = SimpleNamespace(
     sigmoid=taylor.sigmoid,
     tanh=taylor.tanh,
     softplus=taylor.softplus,
+    tanh_softplus=taylor.tanh_softplus,
     expm1=taylor.expm1,
     erfc=taylor.erfc,
     tanhshrink=taylor.tanhshrink,

@@ -490,6 +490,7 @@ OPS = SimpleNamespace(
     mpf=mpf,
     absolute=taylor.absolute,
     softplus=taylor.softplus,
+    tanh_softplus=taylor.tanh_softplus,
     map=_map,
     diff=_diff,
     reduce=_reduce,

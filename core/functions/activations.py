@@ -335,7 +335,7 @@ SPECS: tuple[FunctionSpec, ...] = (
         R,
         "[≈ −0.309, ∞)",
         derivative_fn=_mish_derivative,
-        exact=lambda R, x, p: x * R.tanh(R.softplus(x)),
+        exact=lambda R, x, p: x * R.tanh_softplus(x),
         symbolic=lambda S, x, p: x * S.tanh(S.log(1 + S.exp(x))),
         example="actgrad mish --x 1 --grad",
     ),
