@@ -496,16 +496,7 @@ def _product(
                 lambda: _corners(np.minimum, alo, ahi, blo, bhi),
                 lambda: _corners(np.maximum, alo, ahi, blo, bhi),
             )
-        lo, hi = out.lo, out.hi
-        if np.isnan(np.min(lo)) or (sb and np.isnan(np.min(hi))):
-            # 0 times an infinite bound (of a finite number) is 0
-            c = (_times(alo, blo), _times(alo, bhi), _times(ahi, blo), _times(ahi, bhi))
-            lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))
-            hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
-            nan = np.isnan(alo) | np.isnan(ahi) | np.isnan(blo) | np.isnan(bhi)
-            lo, hi = np.where(nan, np.nan, lo), np.where(nan, np.nan, hi)
-            return Bounds(_down(lo), _up(hi))
-    return out
+    return out  # (0 times an infinite bound, NaN: not decided, the exact tier's point)
 
 
 def _most(a: Any, blo: Any, bhi: Any) -> Any:
@@ -601,13 +592,6 @@ def _widened(lo: np.ndarray, hi: np.ndarray, widen: float = WIDEN, sign: int = 0
 
 
 BIG = float(np.finfo(np.float64).max)
-
-
-def _times(a: Any, b: Any) -> np.ndarray:
-    """a·b where an end is ±inf (a bound of a finite number past float64) and the other 0:
-    0, not NaN."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        return np.where((np.asarray(a) == 0) | (np.asarray(b) == 0), 0.0, a * b)
 
 
 def _increasing(
