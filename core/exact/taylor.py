@@ -349,19 +349,21 @@ def tanh_softplus(u: Taylor) -> Taylor:
     one exponential for the value and every derivative, where tanh of softplus took seven
     calls of a function at order 2."""
     lean, t = _tail(u)
-    if lean:
-        n = 1 + 2 * t
-        value = n / (n + 2 * (t * t))
-    else:
-        n = t * (t + 2)
-        value = n / (n + 2)
     s = _shorter(u)
+    tt = Taylor([t]) if s is None else _exp(-s if lean else s, t)  # t's series along s
+    if lean:  # n = 1 + 2t, D = n + 2t²; sech²·σ: 4t²(1 + t)/D²
+        square = tt * tt
+        n = tt * 2 + 1
+        d = (tt + square) * 2 + 1
+        top = square
+    else:  # n = t(t + 2), D = n + 2; 4t(1 + t)/D²
+        n = tt * (tt + 2)
+        d = n + 2
+        top = tt
+    value = n.c[0] / d.c[0]
     if s is None:
         return Taylor([value])
-    tt = _exp(-s if lean else s, t)  # t's own series along s
-    d = (tt * tt * 2 + tt * 2 + 1) if lean else (tt * (tt + 2) + 2)
-    top = tt * tt * (tt + 1) * 4 if lean else tt * (tt + 1) * 4
-    return _chain(u, value, top / (d * d))
+    return _chain(u, value, top * (tt + 1) * 4 / (d * d))
 
 
 def _tanh_sech2(
