@@ -937,8 +937,8 @@ def decided(
             return (lo == hi) & np.isfinite(lo)  # a NaN or an inf here may be float64's own
         g = np.asarray(got, dtype=np.float64).reshape(-1)
         sure = _surely(lo, hi, g, dtype, limits)
-        rest = np.flatnonzero(~sure)
-        if rest.size:
+        if not sure.all():
+            rest = np.flatnonzero(~sure)
             sure[rest] = _decided(lo[rest], hi[rest], g[rest], dtype, limits)
         return sure
 

@@ -414,17 +414,18 @@ def _fast_at(
     middles = [np.empty(size) for _ in gots]
 
     def judge(block: slice, los: list[np.ndarray], his: list[np.ndarray]) -> np.ndarray:
-        ok = np.ones(block.stop - block.start, dtype=bool)
+        ok = None
         for lo, hi, got, middle in zip(los, his, gots, middles, strict=True):
             if got is not None:
                 settled = fast.decided(lo, hi, got[block], dtype, limits)
                 if verdict is not None:
                     settled |= fast.below(lo, hi, got[block], dtype, verdict)
-                ok &= settled
-            np.subtract(hi, lo, out=middle[block])  # lo + (hi − lo)/2: lo itself at a point,
-            middle[block] *= 0.5  # within the bounds elsewhere (finite at every decided
-            middle[block] += lo  # point: no overflow; the others take the exact tier's)
-        return ok
+                ok = settled if ok is None else np.logical_and(ok, settled, out=ok)
+            np.add(lo, hi, out=middle[block])  # (lo + hi)/2: lo itself at a point, within
+            middle[block] *= 0.5  # the bounds elsewhere (rounding is monotone, and halving
+            # exact above float64's subnormals); finite at every decided point, whose bounds
+            # are within the dtype's range (an overflow elsewhere: the exact tier's points)
+        return np.ones(block.stop - block.start, dtype=bool) if ok is None else ok
 
     found = fast_bounds(points, variable, xs[finite], judge, keep=False)
     if found is None:
