@@ -81,10 +81,16 @@ class Paths:
         self.slow = np.zeros(size, dtype=bool)
         self.pending: list[tuple[list[bool], np.ndarray]] = []
 
-    def decide(self, true: np.ndarray, false: np.ndarray) -> bool:
+    def decide(self, true: np.ndarray, false: np.ndarray | None) -> bool:
+        """Follow the way most active points go (``true`` or ``false``, neither: the exact
+        tier's; ``false`` None: every point not ``true``)."""
         active = self.active
-        t, f = np.asarray(true) & active, np.asarray(false) & active
-        self.slow |= active & ~(t | f)
+        t = np.asarray(true) & active
+        if false is None:
+            f = np.logical_xor(t, active)  # (t within active)
+        else:
+            f = np.asarray(false) & active
+            self.slow |= active & ~(t | f)
         i = len(self.made)
         choice = self.forced[i] if i < len(self.forced) else bool(t.sum() >= f.sum())
         other = f if choice else t
@@ -744,8 +750,12 @@ def leaning_positive(x: Any) -> bool:
     """Which of two equal formulas (a stable one for each sign): by the midpoint's sign."""
     b = x if x.__class__ is Bounds else Bounds(*lift(x))
     with np.errstate(invalid="ignore", over="ignore"):
-        up = (b.lo / 2 + b.hi / 2 >= 0) | np.isnan(b.lo)
-    return _paths().decide(up, ~up)
+        up = (  # a point: its sign (a NaN leans positive); else the midpoint's
+            np.logical_not(b.lo < 0)
+            if b.lo is b.hi
+            else (b.lo / 2 + b.hi / 2 >= 0) | np.isnan(b.lo)
+        )
+    return _paths().decide(up, None)
 
 
 def rounded_product(a: Any, b: Any, fmt: str) -> Bounds:
@@ -860,7 +870,7 @@ def evaluate(
             block = slice(start, min(start + BLOCK, n))
             own = block if keep else slice(0, block.stop - start)
             lo, hi = [v[own] for v in los], [v[own] for v in his]
-            _evaluate(fn, xs[block], lo, hi, ok[block])
+            lo, hi = _evaluate(fn, xs[block], lo, hi, ok[block], keep)
             if judge is not None:
                 ok[block] &= judge(block, lo, hi)
     return (los, his, ok) if keep else ([], [], ok)
@@ -872,38 +882,51 @@ def _evaluate(
     los: list[np.ndarray],
     his: list[np.ndarray],
     ok: np.ndarray,
-) -> None:
+    keep: bool = True,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """One block: its outputs' bounds into ``los`` and ``his``, and where they hold into
-    ``ok``."""
+    ``ok``; (the lower and the upper bounds). Without ``keep``, where the whole block took one
+    path, the outputs' own arrays are the bounds (nothing copied)."""
     n = len(xs)
     ok[:] = False
-    queue: list[tuple[list[bool], np.ndarray]] = [([], np.arange(n))]
+    queue: list[tuple[list[bool], np.ndarray | None]] = [([], None)]  # None: every point
     runs = 0
     while queue and runs < MAX_PATHS:
         forced, where = queue.pop()
         runs += 1
-        paths = PATHS[0] = Paths(forced, len(where))
-        x = xs[where]
+        paths = PATHS[0] = Paths(forced, n if where is None else len(where))
+        x = xs if where is None else xs[where]
         try:
             outs = fn(Bounds(x, x))
         except (_Empty, _Split):
             outs = None
         finally:
             PATHS[0] = None
-        queue += [(path, where[mask]) for path, mask in paths.pending]
+        if paths.pending:
+            index = np.arange(n) if where is None else where
+            queue += [(path, index[mask]) for path, mask in paths.pending]
         if outs is None:
             continue
-        keep = paths.active
-        every = len(where) == n and bool(keep.all())  # the one path of the whole block
-        at = slice(None) if every else where[keep]
-        for k, out in enumerate(outs):
-            lo, hi = lift(out) or (np.nan, np.nan)
-            los[k][at] = lo if every else np.broadcast_to(lo, keep.shape)[keep]
-            his[k][at] = hi if every else np.broadcast_to(hi, keep.shape)[keep]
+        keep_ = paths.active
+        every = where is None and bool(keep_.all())  # the one path of the whole block
+        bounds = [lift(out) or (np.nan, np.nan) for out in outs]
+        if every and not keep:
+            ok[:] = True
+            return [_full(lo, n) for lo, _ in bounds], [_full(hi, n) for _, hi in bounds]
+        at = slice(None) if every else (np.arange(n) if where is None else where)[keep_]
+        for k, (lo, hi) in enumerate(bounds):
+            los[k][at] = lo if every else np.broadcast_to(lo, keep_.shape)[keep_]
+            his[k][at] = hi if every else np.broadcast_to(hi, keep_.shape)[keep_]
         ok[at] = True
     if not ok.all():
         for v in (*los, *his):
             v[~ok] = np.nan
+    return los, his
+
+
+def _full(v: Any, n: int) -> np.ndarray:
+    """An output's bounds as an array of the block's ``n`` points (a number: read-only)."""
+    return v if np.ndim(v) == 1 and len(v) == n else np.broadcast_to(np.float64(v), (n,))
 
 
 def decided(
