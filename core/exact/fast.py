@@ -34,6 +34,7 @@ negation and exact scaling, so that a function of it is called once.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Callable
@@ -142,14 +143,14 @@ def _step(v: Any) -> np.ndarray:
 
 
 def _down(v: Any) -> Any:
-    if np.ndim(v) == 0:
+    if _ndim(v) == 0:
         return np.nextafter(v, -np.inf)
     out = v - _step(v)
     return np.minimum(out, BIG, out=out)  # a lower end past float64's largest: the largest
 
 
 def _up(v: Any) -> Any:
-    if np.ndim(v) == 0:
+    if _ndim(v) == 0:
         return np.nextafter(v, np.inf)
     out = v + _step(v)
     return np.maximum(out, -BIG, out=out)
@@ -167,19 +168,19 @@ def _outward(lo: Any, hi: Any, sign: int) -> Bounds:
     value is not past, and at the largest float (an end that overflowed toward 0's side).
     The result keeps that sign, and the next operation need not look for it. Otherwise
     (``sign`` 0), :func:`_down` and :func:`_up`."""
-    if not sign or np.ndim(lo) == 0 or np.ndim(hi) == 0:
+    if not sign or _ndim(lo) == 0 or _ndim(hi) == 0:
         return Bounds(_down(lo), _up(hi))
     if sign > 0:
         low = lo - TINY
         low *= _TOWARD_0
-        np.clip(low, 0.0, BIG, out=low)
+        np.minimum(np.maximum(low, 0.0, out=low), BIG, out=low)
         high = hi * _PHI
         high += TINY
         high += hi
     else:
         high = hi + TINY
         high *= _TOWARD_0
-        np.clip(high, -BIG, 0.0, out=high)
+        np.maximum(np.minimum(high, 0.0, out=high), -BIG, out=high)
         low = lo * _PHI
         low -= TINY
         low += lo
@@ -288,11 +289,22 @@ def _pair(low: Callable[[], Any], high: Callable[[], Any], sign: int = 0) -> Bou
     return Bounds(lo, hi, sign or None) if sign else Bounds(lo, hi)
 
 
+def _ndim(v: Any) -> int:
+    """np.ndim without its call of asarray for an array."""
+    return v.ndim if v.__class__ is np.ndarray else np.ndim(v)
+
+
 def _scalar(x: mpf) -> tuple[float, float]:
-    """An interval of the exact tier as float64 bounds (outward)."""
-    if x.a == fnan:
+    """An interval of the exact tier as float64 bounds (outward), converted once per pair of
+    ends (the forms' constants: 1/√2, 2/√π, … at every block)."""
+    return _ends(x.a, x.b)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ends(a: tuple, b: tuple) -> tuple[float, float]:
+    if a == fnan:
         return math.nan, math.nan
-    return to_float(x.a, rnd=round_floor), to_float(x.b, rnd=round_ceiling)
+    return to_float(a, rnd=round_floor), to_float(b, rnd=round_ceiling)
 
 
 def lift(o: Any) -> tuple[Any, Any] | None:
@@ -360,7 +372,7 @@ class Bounds:
         o = lift(other)
         if o is None:
             return NotImplemented
-        if np.ndim(o[0]) == 0 and o[0] == 0 and o[1] == 0:
+        if _ndim(o[0]) == 0 and o[0] == 0 and o[1] == 0:
             return self  # + an exact 0: exact
         sign = self.sign
         if sign and sign != (other.sign if other.__class__ is Bounds else _signed(other, o)):
@@ -453,7 +465,7 @@ class Bounds:
 def _difference(a: Any, alo: Any, ahi: Any, b: Any, blo: Any, bhi: Any) -> Bounds:
     """a − b (``a`` and ``b`` as given, and their bounds): of a's sign where b's is the
     opposite (a sign not known yet is not looked for)."""
-    if np.ndim(blo) == 0 and blo == 0 and bhi == 0:
+    if _ndim(blo) == 0 and blo == 0 and bhi == 0:
         return a if a.__class__ is Bounds else Bounds(alo, ahi)
     sa = a.sign if a.__class__ is Bounds else _signed(a, (alo, ahi))
     sb = b.sign if b.__class__ is Bounds else _signed(b, (blo, bhi))
@@ -464,7 +476,7 @@ def _difference(a: Any, alo: Any, ahi: Any, b: Any, blo: Any, bhi: Any) -> Bound
 def _sign(lo: Any, hi: Any) -> int:
     """1 where every point's bounds are ≥ 0, −1 where every one is ≤ 0, 0 otherwise (or a NaN):
     a product or a quotient of operands of known signs takes two operations, not four."""
-    if np.ndim(lo) == 0:
+    if _ndim(lo) == 0:
         return 1 if lo >= 0 else -1 if hi <= 0 else 0
     if lo.min() >= 0:
         return 1
@@ -475,16 +487,16 @@ def _signed(o: Any, bounds: tuple[Any, Any]) -> int | None:
     """An operand's sign as :meth:`Bounds.signed` finds it (None: not looked for yet)."""
     if o.__class__ is Bounds:
         return o.signed()
-    return _sign(*bounds) if np.ndim(bounds[0]) == 0 else None
+    return _sign(*bounds) if _ndim(bounds[0]) == 0 else None
 
 
 def _product(
     alo: Any, ahi: Any, blo: Any, bhi: Any, sa: int | None = None, sb: int | None = None
 ) -> Bounds:
     """[alo, ahi]·[blo, bhi]; ``sa`` and ``sb``, the operands' signs where known."""
-    if np.ndim(blo) == 0 and blo == bhi:
+    if _ndim(blo) == 0 and blo == bhi:
         return _scaled(alo, ahi, float(blo), np.multiply, sa)
-    if np.ndim(alo) == 0 and alo == ahi:
+    if _ndim(alo) == 0 and alo == ahi:
         return _scaled(blo, bhi, float(alo), np.multiply, sb)
     if blo is bhi:  # points times bounds: two products, not four
         alo, ahi, blo, bhi, sa, sb = blo, bhi, alo, ahi, sb, sa
@@ -545,7 +557,7 @@ def _scaled(
 
 def _quotient(alo: Any, ahi: Any, blo: Any, bhi: Any, sa: int | None = None) -> Bounds:
     """[alo, ahi]/[blo, bhi]; ``sa``, the dividend's sign where known."""
-    if np.ndim(blo) == 0 and blo == bhi and blo != 0:
+    if _ndim(blo) == 0 and blo == bhi and blo != 0:
         return _scaled(alo, ahi, float(blo), np.divide, sa)
     blo, bhi = np.asarray(blo, dtype=np.float64), np.asarray(bhi, dtype=np.float64)
     with np.errstate(invalid="ignore"):
@@ -561,7 +573,7 @@ def _quotient(alo: Any, ahi: Any, blo: Any, bhi: Any, sa: int | None = None) -> 
         l1, l2 = (alo if sb > 0 else ahi), (bhi if sa > 0 else blo)
         h1, h2 = (ahi if sb > 0 else alo), (blo if sa > 0 else bhi)
         return _pair(lambda: l1 / l2, lambda: h1 / h2, sa * sb)
-    if alo is ahi or (np.ndim(alo) == 0 and alo == ahi):  # a point over bounds
+    if alo is ahi or (_ndim(alo) == 0 and alo == ahi):  # a point over bounds
         return _pair(
             lambda: np.minimum(alo / blo, alo / bhi), lambda: np.maximum(alo / blo, alo / bhi)
         )
@@ -581,16 +593,16 @@ def _widened(lo: np.ndarray, hi: np.ndarray, widen: float = WIDEN, sign: int = 0
     that holds is ``widen`` − 2⁻⁵³, 1.5 ulps of 2⁻⁵² for :data:`WIDEN`, over the documented
     bound, which the tests hold each function to."""
     with np.errstate(invalid="ignore", over="ignore"):
-        if sign and np.ndim(lo) and np.ndim(hi):
+        if sign and _ndim(lo) and _ndim(hi):
             near, far = 1 - widen, 1 + widen
             low = lo * (near if sign > 0 else far)
             low -= TINY
             high = hi * (far if sign > 0 else near)
             high += TINY
             if sign > 0:
-                np.clip(low, 0.0, BIG, out=low)
+                np.minimum(np.maximum(low, 0.0, out=low), BIG, out=low)
             else:
-                np.clip(high, -BIG, 0.0, out=high)
+                np.maximum(np.minimum(high, 0.0, out=high), -BIG, out=high)
             return Bounds(low, high, sign)
         low = np.where(lo == np.inf, BIG, lo - np.abs(lo) * widen - TINY)
         high = np.where(hi == -np.inf, -BIG, hi + np.abs(hi) * widen + TINY)
@@ -703,7 +715,7 @@ def _float64(fn: str) -> Callable[[Any], np.ndarray]:
         if not a.flags.writeable:  # torch.from_numpy wants an array it may write
             a = a.copy()
         out = getattr(torch, fn)(torch.from_numpy(a)).numpy()
-        return out if np.ndim(x) else out[0]
+        return out if _ndim(x) else out[0]
 
     return call
 
@@ -726,7 +738,11 @@ def erf(x: Any, slope: Any = None) -> Bounds:
 
 
 def erfc(x: Any, slope: Any = None) -> Bounds:
+    """erfc; where x ≤ 0 at every point, 1 + erf(−x), a sum of two terms ≥ 0 (erf costs less
+    than half of erfc here; its slope is erfc's, negated)."""
     b = x if x.__class__ is Bounds else Bounds(*lift(x))
+    if _ndim(b.hi) and b.hi.max() <= 0:
+        return _clamped(erf(-b, slope) + 1.0, 0.0, 2.0)
     return _clamped(_increasing(_ERFC, b, WIDEN_ERFC, slope=slope, decreasing=True), 0.0, 2.0)
 
 
@@ -771,7 +787,7 @@ def rounded_product(a: Any, b: Any, fmt: str) -> Bounds:
         p = np.asarray(x[0] * y[0], dtype=np.float64)
         if fmt == "float64":
             return Bounds(p, p)
-        if np.ndim(y[0]) == 0 and math.frexp(y[0])[0] in (0.5, -0.5):  # times a power of two
+        if _ndim(y[0]) == 0 and math.frexp(y[0])[0] in (0.5, -0.5):  # times a power of two
             size = np.abs(p)  # (softplus's β = 1): exact in float64 from the least normal
             if size.min() >= 2.0**-1022 and size.max() <= BIG:  # number to the largest
                 out = nearest(p, fmt)
@@ -926,7 +942,7 @@ def _evaluate(
 
 def _full(v: Any, n: int) -> np.ndarray:
     """An output's bounds as an array of the block's ``n`` points (a number: read-only)."""
-    return v if np.ndim(v) == 1 and len(v) == n else np.broadcast_to(np.float64(v), (n,))
+    return v if _ndim(v) == 1 and len(v) == n else np.broadcast_to(np.float64(v), (n,))
 
 
 def decided(

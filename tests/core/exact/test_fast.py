@@ -121,6 +121,15 @@ def test_the_fast_tier_at_orders_0_and_2(name, order):
     compare(name, "float32", order, inputs("float32", 200, seed=order))
 
 
+@pytest.mark.parametrize("sign", [1, -1])
+def test_gelu_on_points_of_one_sign(sign):
+    """Where every point is ≥ 0 (erfc(−x/√2) as 1 + erf(x/√2)) or < 0: the same agreement."""
+    xs = [v for v in inputs("float32", 1500, 8) if v * sign > 0]
+    for order in (0, 1, 2):
+        decided, total = compare("gelu", "float32", order, xs)
+        assert decided > total * 0.9
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softplus_second_derivative_across_its_switch(dtype):
     """softplus″ splices two branches where torch's forward and double backward decide the
@@ -665,6 +674,7 @@ DERIVATIVES = {
         ("tanh", -30.0, 30.0, 1.0),
         ("erf", -8.0, 8.0, 2 / math.sqrt(math.pi) + 1e-9),
         ("erfc", -8.0, 30.0, -2 / math.sqrt(math.pi) - 1e-9),
+        ("erfc", -8.0, 0.0, -2 / math.sqrt(math.pi) - 1e-9),  # 1 + erf(−x) at every point
         ("log1p", 0.0, 1e6, 1.0),
         ("expm1", -30.0, 3.0, math.exp(3.0) + 1e-9),
         ("log", 0.5, 1e6, 2.0 + 1e-9),
