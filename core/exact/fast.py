@@ -502,11 +502,15 @@ def _product(
         alo, ahi, blo, bhi, sa, sb = blo, bhi, alo, ahi, sb, sa
     with np.errstate(invalid="ignore", over="ignore"):
         sa = _sign(alo, ahi) if sa is None else sa
-        sb = (_sign(blo, bhi) if sb is None else sb) if sa else 0
-        if sb:  # [alo, ahi]·[blo, bhi] with both signs known: the corners that bound it
+        sb = _sign(blo, bhi) if sb is None else sb
+        if sa and sb:  # [alo, ahi]·[blo, bhi] with both signs known: the corners that bound it
             l1, l2 = (alo if sb > 0 else ahi), (blo if sa > 0 else bhi)
             h1, h2 = (ahi if sb > 0 else alo), (bhi if sa > 0 else blo)
             out = _pair(lambda: l1 * l2, lambda: h1 * h2, sa * sb)
+        elif sa or sb:  # one sign known: two products an end
+            if not sb:
+                alo, ahi, blo, bhi, sb = blo, bhi, alo, ahi, sa
+            return _one_signed(alo, ahi, blo, bhi, sb, np.multiply)
         elif alo is ahi:
             out = _pair(lambda: np.minimum(alo * blo, alo * bhi), lambda: _most(alo, blo, bhi))
         else:
@@ -515,6 +519,17 @@ def _product(
                 lambda: _corners(np.maximum, alo, ahi, blo, bhi),
             )
     return out  # (0 times an infinite bound, NaN: not decided, the exact tier's point)
+
+
+def _one_signed(alo: Any, ahi: Any, blo: Any, bhi: Any, sb: int, op: Any) -> Bounds:
+    """[alo, ahi] times (or over: ``op``) [blo, bhi], the second of sign ``sb`` (apart from 0
+    for a quotient), the first's unknown: monotone in a (increasing where b > 0), so each end
+    is one of two corners."""
+    low, high = (alo, ahi) if sb > 0 else (ahi, alo)
+    return _pair(
+        lambda: np.minimum(op(low, blo), op(low, bhi)),
+        lambda: np.maximum(op(high, blo), op(high, bhi)),
+    )
 
 
 def _most(a: Any, blo: Any, bhi: Any) -> Any:
@@ -573,6 +588,8 @@ def _quotient(alo: Any, ahi: Any, blo: Any, bhi: Any, sa: int | None = None) -> 
         l1, l2 = (alo if sb > 0 else ahi), (bhi if sa > 0 else blo)
         h1, h2 = (ahi if sb > 0 else alo), (blo if sa > 0 else bhi)
         return _pair(lambda: l1 / l2, lambda: h1 / h2, sa * sb)
+    if apart:  # the dividend's sign unknown, the divisor's known
+        return _one_signed(alo, ahi, blo, bhi, 1 if positive else -1, np.divide)
     if alo is ahi or (_ndim(alo) == 0 and alo == ahi):  # a point over bounds
         return _pair(
             lambda: np.minimum(alo / blo, alo / bhi), lambda: np.maximum(alo / blo, alo / bhi)

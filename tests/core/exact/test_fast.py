@@ -711,3 +711,31 @@ def test_a_function_called_at_one_end_holds_the_other_by_its_slope(name, low, hi
             assert lo <= min(ends) and max(ends) <= hi, (name, x0, x1, lo, hi)
             spread = float(abs(ends[1] - ends[0]))  # the values' own, the least it can be
             assert hi - lo <= 2 * spread + 2.0**-46 * max(abs(lo), abs(hi)) + 2.0**-1000
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_products_and_quotients_with_one_sign_known_hold_every_corner(sign):
+    """Bounds of unknown sign times (or over) bounds of one sign take two corners an end:
+    the exact products and quotients of all four corners (Fraction) lie within, and the ends
+    are the least and greatest of them, rounded outward by one float at most."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(5)
+    n = 300
+    alo = rng.standard_normal(n) * 10.0 ** rng.integers(-5, 5, n)
+    ahi = alo + np.abs(rng.standard_normal(n)) * 10.0 ** rng.integers(-5, 5, n)
+    blo = np.abs(rng.standard_normal(n)) + 1e-3
+    bhi = blo + np.abs(rng.standard_normal(n))
+    if sign < 0:
+        blo, bhi = -bhi, -blo
+    a, b = fast.Bounds(alo, ahi), fast.Bounds(blo, bhi)
+    assert a.signed() == 0 and b.signed() == sign
+    for op, out in ((lambda p, q: p * q, a * b), (lambda p, q: p / q, a / b)):
+        for i in range(n):
+            corners = [
+                op(Fraction(p), Fraction(q)) for p in (alo[i], ahi[i]) for q in (blo[i], bhi[i])
+            ]
+            lo, hi = Fraction(out.lo[i]), Fraction(out.hi[i])
+            assert lo <= min(corners) and max(corners) <= hi
+            assert out.lo[i] >= np.nextafter(float(min(corners)), -np.inf)
+            assert out.hi[i] <= np.nextafter(float(max(corners)), np.inf)
