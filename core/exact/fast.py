@@ -991,12 +991,67 @@ def decided(
     with np.errstate(all="ignore"):
         if dtype == "float64" or got is None:
             return (lo == hi) & np.isfinite(lo)  # a NaN or an inf here may be float64's own
-        g = np.asarray(got, dtype=np.float64).reshape(-1)
-        sure = _surely(lo, hi, g, dtype, limits)
+        got = np.reshape(got, -1)
+        near: np.ndarray | None = None
+        if dtype == "float32" and len(lo) > _SAMPLE:  # where a sample shows it deciding most
+            sample = _near32(lo[:_SAMPLE], hi[:_SAMPLE], got[:_SAMPLE], limits)
+            if sample is not None and np.count_nonzero(sample) > 0.9 * _SAMPLE:
+                near = _near32(lo, hi, got, limits)
+                if near is not None and near.all():
+                    return near
+        g = np.asarray(got, dtype=np.float64)
+        if near is None or np.count_nonzero(near) * 2 < len(near):
+            sure = _surely(lo, hi, g, dtype, limits)
+            if near is not None:
+                sure |= near
+        else:  # the other tests on the points the first left, where they are few
+            sure, rest = near, np.flatnonzero(~near)
+            sure[rest] = _surely(lo[rest], hi[rest], g[rest], dtype, limits)
         if not sure.all():
             rest = np.flatnonzero(~sure)
             sure[rest] = _decided(lo[rest], hi[rest], g[rest], dtype, limits)
         return sure
+
+
+_SAMPLE = 512  # points of a block _near32 tries first
+_STEPS = 1 << 12  # float64 steps between the bounds, at most, for _near32 (its text)
+
+
+def _near32(
+    lo: np.ndarray, hi: np.ndarray, got: np.ndarray, limits: tuple[float, ...]
+) -> np.ndarray | None:
+    """The common case of float32 in bit operations, a sufficient test (None: not this
+    dtype's numbers, or a limit under 3 ulps): the bounds round to one float32 r that is
+    normal and not a power of two, fewer than 2¹² float64 steps apart, and torch's g at most
+    L float32 steps from r, with 2L + 1 under the least limit.
+
+    Why that decides: every τ between the bounds rounds to r, so lies in r's binade (r's
+    rounding interval does not reach a power of two), where ulp(τ) = u, r's; |τ − r| ≤ u/2.
+    g is k ≤ L steps from r (same sign: the int32 difference of opposite signs is past
+    2²³ even where it wraps), each step u, or u/2 or 2u past the binade's edge: torch's error
+    |g − τ|/u ≤ 2k + ½ < every limit, far under a relative error of 1 (|τ| ≥ 2²³u). Both
+    bounds lie in r's binade, so hi − lo = steps·2⁻²⁹u: over them the error moves by
+    2⁻¹⁷ at most, under PRECISION. Of one sign: r ≠ 0."""
+    if got.dtype != np.float32:
+        return None
+    reach = int((min(limits, default=math.inf) - 1.5) // 2) if limits else 1 << 20
+    if reach < 1:
+        return None
+    reach = min(reach, 1 << 20)
+    rlo = lo.astype(np.float32)
+    ok = rlo == hi.astype(np.float32)
+    bits = rlo.view(np.int32)
+    ok &= (bits & 0x7FFFFF) != 0  # not a power of two (nor 0)
+    exponent = bits & 0x7F800000
+    ok &= exponent != 0  # normal
+    ok &= exponent != 0x7F800000  # finite
+    k = got.view(np.int32) - bits  # (int32: a wrap lands far from 0 too)
+    k += reach
+    ok &= k.view(np.uint32) <= 2 * reach
+    steps = hi.view(np.int64) - lo.view(np.int64)  # (of either sign: ± the steps)
+    steps += _STEPS
+    ok &= steps.view(np.uint64) < 2 * _STEPS
+    return ok
 
 
 def _surely(

@@ -578,6 +578,15 @@ def test_the_quick_tests_decide_only_what_the_whole_test_decides(dtype):
                 if scale == 1.0 and limits == (64.0,):
                     common = (rel < 1e-14) & (steps == 0) & ~far & (g != 0)
                     assert quick[common].mean() > 0.9
+                if dtype == "float32":  # the bit test of torch's own float32 numbers
+                    g32 = g.astype(np.float32)
+                    near = fast._near32(lo, hi, g32, limits)
+                    whole = fast._decided(lo, hi, g32.astype(np.float64), dtype, limits)
+                    if near is not None:
+                        assert not (near & ~whole).any()
+                        if scale == 1.0 and limits == (64.0,):
+                            assert near[common].mean() > 0.8
+                    assert (fast.decided(lo, hi, g32, dtype, limits) == whole).all()
                 # and where few points fail the near test (the far one then takes those alone)
                 few = rng.random(n) < 0.02
                 g2 = np.where(few, g, fast.round_array(tau, dtype))
@@ -586,6 +595,10 @@ def test_the_quick_tests_decide_only_what_the_whole_test_decides(dtype):
                 whole = fast._decided(lo2, hi2, g2, dtype, limits)
                 assert not (quick & ~whole).any()
                 assert (fast.decided(lo2, hi2, g2, dtype, limits) == whole).all()
+                if dtype == "float32":  # ... the bit test first, then the others on the rest
+                    g32 = g2.astype(np.float32)
+                    whole = fast._decided(lo2, hi2, g32.astype(np.float64), dtype, limits)
+                    assert (fast.decided(lo2, hi2, g32, dtype, limits) == whole).all()
 
 
 def test_below_holds_at_every_number_between_the_bounds():
