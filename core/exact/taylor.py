@@ -420,6 +420,17 @@ def _gauss(u: Taylor, scale: Any) -> Taylor:
 
 
 @lifted
+def normal_cdf(u: Taylor) -> Taylor:
+    """Φ(u) = erfc(−u/√2)/2 (erfc: the left tail does not cancel), its derivative the normal
+    density φ(u) = e^(−u²/2)/√(2π) along u itself (the series of u/√2 would carry the
+    irrational 1/√2 through every term); erfc′ at −u/√2 is −2√2·φ(u), its slope."""
+    d = _derivative(u, lambda s: exp(s * s * -0.5) * (1 / mp.sqrt(2 * mp.pi)))
+    slope = None if d is None else d.c[0] * (2 * mp.sqrt(2))
+    value = arithmetic(u.v).erfc(u.v / -mp.sqrt(2), slope) * 0.5
+    return _chain(u, value, d)
+
+
+@lifted
 def erf(u: Taylor) -> Taylor:
     d = _derivative(u, lambda s: _gauss(s, 1))
     return _chain(u, arithmetic(u.v).erf(u.v, _slope(d)), d)
