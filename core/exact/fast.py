@@ -291,7 +291,8 @@ def _pair(low: Callable[[], Any], high: Callable[[], Any], sign: int = 0) -> Bou
 
 def _ndim(v: Any) -> int:
     """np.ndim without its call of asarray for an array."""
-    return v.ndim if v.__class__ is np.ndarray else np.ndim(v)
+    c = v.__class__
+    return v.ndim if c is np.ndarray else 0 if c is float or c is int else np.ndim(v)
 
 
 def _scalar(x: mpf) -> tuple[float, float]:

@@ -324,7 +324,7 @@ def _sigmoid(u: Taylor, lean: bool, t: Any) -> Taylor:
     s = _shorter(u)
     if s is None:
         return Taylor([value])
-    half = _tanh_sech2(s * 0.5, sech2=t * 4 / (d * d))[1]
+    half = _tanh_sech2(s * 0.5, sech2=t * 4 / (d * d), tanh_too=False)[1]
     return _chain(u, value, half * 0.25)
 
 
@@ -367,7 +367,7 @@ def tanh_softplus(u: Taylor) -> Taylor:
 
 
 def _tanh_sech2(
-    u: Taylor, sech2_too: bool = True, sech2: Any = None
+    u: Taylor, sech2_too: bool = True, sech2: Any = None, tanh_too: bool = True
 ) -> tuple[Taylor, Taylor | None]:
     """tanh(u) and sech²(u) together, a term at a time: tanh′ = sech², sech²′ = −2·tanh·sech²
     (a product: the quotient 4t/(1 + t)²'s own series lost 1 − t near 0, where sech²′ at
@@ -375,7 +375,8 @@ def _tanh_sech2(
     with t = e^(−2|u|): no cancellation and no huge number in either tail (4/(eᵘ + e⁻ᵘ)²
     would hold e^|u|, past float64's range beyond 710). (``sech2_too`` false: tanh alone,
     with sech² one order shorter, or none at order 0; ``sech2``: its value, where the caller
-    has it; tanh's value is then found only where a derivative needs it.)"""
+    has it; tanh's value is then found only where a derivative needs it; ``tanh_too`` false:
+    sech² alone, tanh one order shorter.)"""
     a = arithmetic(u.v)
     if sech2 is None and len(u.c) == 1 and not sech2_too:
         return Taylor([a.tanh(u.v)]), None
@@ -388,10 +389,10 @@ def _tanh_sech2(
     tanh_, sech2_ = Taylor([th]), Taylor([sh])
     for n in range(2, len(u.c) + 1):
         part = u.trunc(n)
-        last = n == len(u.c) and not sech2_too
+        end = n == len(u.c)
         tanh_, sech2_ = (
-            _chain(part, th, sech2_),
-            sech2_ if last else _chain(part, sh, sech2_ * tanh_ * -2),
+            tanh_ if end and not tanh_too else _chain(part, th, sech2_),
+            sech2_ if end and not sech2_too else _chain(part, sh, sech2_ * tanh_ * -2),
         )
     return tanh_, sech2_
 
@@ -399,7 +400,7 @@ def _tanh_sech2(
 @lifted
 def sech2(u: Taylor) -> Taylor:
     """1/cosh²(u) (see :func:`_tanh_sech2`)."""
-    return _tanh_sech2(u)[1]  # type: ignore[return-value]
+    return _tanh_sech2(u, tanh_too=False)[1]  # type: ignore[return-value]
 
 
 @lifted
