@@ -34,6 +34,7 @@ negation and exact scaling, so that a function of it is called once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import sys
@@ -116,6 +117,14 @@ class Paths:
 
 
 PATHS: list[Paths | None] = [None]
+_NULL = contextlib.nullcontext()
+
+
+def _quiet() -> Any:
+    """numpy's warnings off (infinities and NaN are bounds here, not accidents): evaluate has
+    them off already around every operation of a form, else np.errstate (a tenth of the
+    operations' Python time where it was entered at every one)."""
+    return _NULL if PATHS[0] is not None else np.errstate(all="ignore")
 
 
 def _paths() -> Paths:
@@ -278,7 +287,7 @@ def _pair(low: Callable[[], Any], high: Callable[[], Any], sign: int = 0) -> Bou
     if rounding is None:
         return _outward(low(), high(), sign)
     setter, down, up = rounding
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+    with _quiet():
         try:
             setter(down)
             lo = low()
@@ -501,7 +510,7 @@ def _product(
         return _scaled(blo, bhi, float(alo), np.multiply, sb)
     if blo is bhi:  # points times bounds: two products, not four
         alo, ahi, blo, bhi, sa, sb = blo, bhi, alo, ahi, sb, sa
-    with np.errstate(invalid="ignore", over="ignore"):
+    with _quiet():
         sa = _sign(alo, ahi) if sa is None else sa
         sb = _sign(blo, bhi) if sb is None else sb
         if sa and sb:  # [alo, ahi]·[blo, bhi] with both signs known: the corners that bound it
@@ -557,7 +566,7 @@ def _scaled(
     if by == -1.0:
         return -Bounds(lo, hi, sign)
     flipped = None if sign is None else -sign
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+    with _quiet():
         if hi is lo and math.frexp(by)[0] in (0.5, -0.5):  # a point times a power of two:
             a = op(lo, by)  # exact, but past the range or where an underflow rounded it
             if (abs(by) >= 1) == (op is np.multiply):
@@ -576,7 +585,7 @@ def _quotient(alo: Any, ahi: Any, blo: Any, bhi: Any, sa: int | None = None) -> 
     if _ndim(blo) == 0 and blo == bhi and blo != 0:
         return _scaled(alo, ahi, float(blo), np.divide, sa)
     blo, bhi = np.asarray(blo, dtype=np.float64), np.asarray(bhi, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
+    with _quiet():
         positive = bool(blo.min() > 0)
         apart = positive or bhi.max() < 0  # (a NaN is neither)
     if not apart:
@@ -610,7 +619,7 @@ def _widened(lo: np.ndarray, hi: np.ndarray, widen: float = WIDEN, sign: int = 0
     not twelve. Either way an end's rounding takes at most 2⁻⁵³ of it back: the widening
     that holds is ``widen`` − 2⁻⁵³, 1.5 ulps of 2⁻⁵² for :data:`WIDEN`, over the documented
     bound, which the tests hold each function to."""
-    with np.errstate(invalid="ignore", over="ignore"):
+    with _quiet():
         if sign and _ndim(lo) and _ndim(hi):
             near, far = 1 - widen, 1 + widen
             low = lo * (near if sign > 0 else far)
@@ -647,7 +656,7 @@ def _increasing(
     much as 5-20 array operations)."""
     b = x if x.__class__ is Bounds else Bounds(*lift(x))
     sign = 1 if decreasing else (b.sign or 0) if odd else 0  # (erfc: > 0)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+    with _quiet():
         if b.lo is b.hi:  # a point: one call
             return _widened(*(fn(b.lo),) * 2, widen, sign)
         if slope is None:
