@@ -3,16 +3,21 @@ every number a pair of bounds that hold.
 
 :class:`Bounds` is another arithmetic for the same forms and the same Taylor series
 (:mod:`taylor` asks a coefficient for its arithmetic): each operation rounds its lower bound
-down and its upper bound up. ``+ − × ÷`` and √ are IEEE operations, correctly rounded, so one
-step outward holds them; exp, log, expm1, log1p, tanh, erf and erfc come from torch in
+down and its upper bound up. ``+ − × ÷`` and √ are IEEE operations, correctly rounded in the
+unit's rounding mode: each end is computed in the mode toward its side (fesetround, checked
+once against numpy, :func:`_pair`), or, where that is not had, to nearest and stepped out
+(:func:`_outward`). exp, log, expm1, log1p, tanh, erf and erfc come from torch in
 float64 (Intel MKL's VML in its high-accuracy mode for exp, log, tanh, erf and erfc where torch
 is built with it, as on x86-64; SLEEF's vectorised functions otherwise, and for expm1 and
-log1p; glibc's for a remainder shorter than a vector), each widened by twice its documented
-error bound, relative to the result (:data:`WIDEN`, 2⁻⁵¹: 2 to 4 ulps; erfc, documented to
-1.5 ulps in SLEEF, :data:`WIDEN_ERFC`, 2⁻⁵⁰), plus the smallest subnormal.
-tests/core/exact/test_fast.py measures each on the machine it runs on against mpmath and holds
-it to half its widening, the documented bound (0.75 of 2⁻⁵² at most, measured here on 65,000
-points each, erfc's subnormal tail among them). A real power is exp(a·log x).
+log1p; glibc's for a remainder shorter than a vector), always to nearest, each widened by
+twice its documented error bound, relative to the result (:data:`WIDEN`, 2⁻⁵¹: 2 to 4 ulps;
+erfc, documented to 1.5 ulps in SLEEF, :data:`WIDEN_ERFC`, 2⁻⁵⁰), plus the smallest
+subnormal. tests/core/exact/test_fast.py measures each on the machine it runs on against
+mpmath and holds it to half its widening, the documented bound (0.75 of 2⁻⁵² at most,
+measured here on 65,000 points each, erfc's subnormal tail among them). Over bounds that are
+not a point, a monotone function is called at one end alone where its derivative's series
+gives bounds of its slope (the other end by the mean value theorem). A real power is
+exp(a·log x).
 
 A branch test (``x > 0``, which tail of σ is stable) is decided per point: the points that go
 the way most go are followed, the others are evaluated again along their own path
@@ -23,13 +28,15 @@ the truth's). Where an operation has no bound here (sin, cos, the kernel's round
 
 :func:`decided` says where the bounds settle what a check of torch's number needs in a dtype:
 the true value's rounding there, and torch's error in ulps to :data:`PRECISION` (2⁻¹⁶) of
-itself; two sufficient tests in half its operations (torch near the truth, or far from it)
-answer the common cases, its whole test the rest.
+itself; sufficient tests answer the common cases (float32's in bit operations first, then
+torch near the truth, or far from it, in half the whole test's operations), its whole test
+the rest.
 
 Where the sign of a result is known (a product or quotient of signed operands, exp, erfc, an
-odd function of a signed argument), :class:`Bounds` carries it and the outward steps take
-fewer operations; a point (lower bound the same array as the upper) stays one through
-negation and exact scaling, so that a function of it is called once.
+odd function of a signed argument), :class:`Bounds` carries it and a product takes two
+corners, not four (with one operand's sign known, two an end); a point (lower bound the same
+array as the upper) stays one through negation and exact scaling, so that a function of it is
+called once.
 """
 
 from __future__ import annotations

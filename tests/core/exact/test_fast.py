@@ -752,3 +752,28 @@ def test_products_and_quotients_with_one_sign_known_hold_every_corner(sign):
             assert lo <= min(corners) and max(corners) <= hi
             assert out.lo[i] >= np.nextafter(float(min(corners)), -np.inf)
             assert out.hi[i] <= np.nextafter(float(max(corners)), np.inf)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "relu", "softplus", "hardswish"])
+def test_the_judge_sees_the_same_bounds_whether_they_are_kept_or_not(name):
+    """Not kept, a block that took one path hands its outputs' own arrays to the judge (a
+    number as a read-only array), one of several paths fills the block's reused arrays: the
+    judge sees what the kept bounds hold, block by block, at every order."""
+    xs = np.concatenate([np.linspace(-40, 40, fast.BLOCK + 1000), [0.0, -3.0, 3.0, 20.0]])
+    for order in (0, 1, 2):
+        req = build_request(name, {"x": ["1"]}, {}, order=order, max_elements=None)
+        points = truth.Points(req.program, "float32", [("x", order)] if order else [])
+        los, his, ok = truth.fast_bounds(points, "x", xs)
+        seen = []
+
+        def judge(block, lo, hi, seen=seen):
+            seen.append((block, [v.copy() for v in lo], [v.copy() for v in hi]))
+            return np.ones(block.stop - block.start, dtype=bool)
+
+        _, _, ok2 = truth.fast_bounds(points, "x", xs, judge, keep=False)
+        assert (ok2 == ok).all()
+        for block, lo, hi in seen:
+            mine = ok[block]
+            for k in range(order + 1):
+                assert np.array_equal(lo[k][mine], los[k][block][mine])
+                assert np.array_equal(hi[k][mine], his[k][block][mine])
