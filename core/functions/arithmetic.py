@@ -100,6 +100,13 @@ def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
     binade, [2^e, 2^(e+1)) for |value| in it (a power of two: the spacing above it), the same
     for both signs; the subnormal spacing below the smallest normal number (and at 0)."""
     bits, lowest = FORMATS[dtype]
+    if dtype != "float64" and np.ndim(values):  # every spacing a normal float64: built
+        raw = np.asarray(values, dtype=np.float64).view(np.int64)  # from the exponent's bits
+        exponent = (raw >> 52) & 0x7FF  # biased; 0 for 0 and subnormals, 0x7FF past finite
+        exponent[exponent == 0x7FF] = 1022  # inf and NaN: as below (frexp of 0 gives 0)
+        np.maximum(exponent, lowest + 1023, out=exponent)
+        exponent -= bits
+        return (exponent << 52).view(np.float64)
     magnitude = np.abs(np.asarray(values, dtype=np.float64))
     with np.errstate(invalid="ignore"):
         _, exponent = np.frexp(np.where(np.isfinite(magnitude), magnitude, 0.0))

@@ -78,6 +78,24 @@ def test_an_ulp_is_the_spacing_in_the_binade_for_both_signs(dtype):
     assert ulp(np.array([0.0, subnormal, -3 * subnormal]), dtype).tolist() == [subnormal] * 3
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_an_ulp_of_every_float64_is_its_binades_spacing(dtype):
+    """Over float64 numbers of every bit pattern (subnormals, inf and NaN among them), in
+    arrays of any shape: math.frexp's binade, one Python number at a time."""
+    precision, lowest = BITS[dtype]
+    rng = np.random.default_rng(7)
+    values = rng.integers(0, 2**64 - 1, 20_000, dtype=np.uint64).view(np.float64)
+    values = np.concatenate([values, [0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324]])
+    expected = [
+        2.0 ** (max(math.frexp(v if math.isfinite(v) else 0.0)[1] - 1, lowest) - precision + 1)
+        if v != 0
+        else 2.0 ** (lowest - precision + 1)
+        for v in values.tolist()
+    ]
+    assert ulp(values, dtype).tolist() == expected
+    assert ulp(values.reshape(-1, 2), dtype).reshape(-1).tolist() == expected
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("true", [-1.0, -0.5, -(2.0**-14), 0.75, -0.75])
 def test_one_ulp_off_is_one_ulp_below_and_above_a_power_of_two(dtype, true):
