@@ -1040,7 +1040,7 @@ def _near32(
     """The common case of float32 in bit operations, a sufficient test (None: not this
     dtype's numbers, or a limit under 3 ulps): the bounds round to one float32 r that is
     normal and not a power of two, fewer than 2¹² float64 steps apart, and torch's g at most
-    L float32 steps from r, with 2L + 1 under the least limit.
+    L float32 steps from r, with 2L + 1 under the least limit (or 0).
 
     Why that decides: every τ between the bounds rounds to r, so lies in r's binade (r's
     rounding interval does not reach a power of two), where ulp(τ) = u, r's; |τ − r| ≤ u/2.
@@ -1048,7 +1048,9 @@ def _near32(
     2²³ even where it wraps), each step u, or u/2 or 2u past the binade's edge: torch's error
     |g − τ|/u ≤ 2k + ½ < every limit, far under a relative error of 1 (|τ| ≥ 2²³u). Both
     bounds lie in r's binade, so hi − lo = steps·2⁻²⁹u: over them the error moves by
-    2⁻¹⁷ at most, under PRECISION. Of one sign: r ≠ 0."""
+    2⁻¹⁷ at most, under PRECISION. Of one sign: r ≠ 0. Where torch's g is 0 instead (a tail
+    it flushed), its error |τ|/u ≥ 2²³ ulps is past every limit under 2²², its relative
+    error exactly 1 at every τ: decided too."""
     if got.dtype != np.float32:
         return None
     reach = int((min(limits, default=math.inf) - 1.5) // 2) if limits else 1 << 20
@@ -1062,9 +1064,13 @@ def _near32(
     exponent = bits & 0x7F800000
     ok &= exponent != 0  # normal
     ok &= exponent != 0x7F800000  # finite
-    k = got.view(np.int32) - bits  # (int32: a wrap lands far from 0 too)
+    g = got.view(np.int32)
+    k = g - bits  # (int32: a wrap lands far from 0 too)
     k += reach
-    ok &= k.view(np.uint32) <= 2 * reach
+    near = k.view(np.uint32) <= 2 * reach
+    if max(limits, default=0.0) < 2.0**22:  # torch's 0 (either sign) for a normal truth
+        near |= (g & 0x7FFFFFFF) == 0
+    ok &= near
     steps = hi.view(np.int64) - lo.view(np.int64)  # (of either sign: ± the steps)
     steps += _STEPS
     ok &= steps.view(np.uint64) < 2 * _STEPS
