@@ -678,7 +678,10 @@ def _increasing(
 
 
 def _steepest(slope: Any) -> Any:
-    """max |s| over a slope's bounds (a number, an interval or bounds), exactly."""
+    """max |s| over a slope's bounds (a number, an interval or bounds, or a function that gives
+    one: computed only here, where x's bounds are not a point), exactly."""
+    if callable(slope):
+        slope = slope()
     if isinstance(slope, int | float):
         return abs(float(slope))
     b = slope if slope.__class__ is Bounds else Bounds(*lift(slope))

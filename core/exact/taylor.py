@@ -83,6 +83,8 @@ class Taylor:
         mp.on_time()
         a, b = self.c, other.c
         n = min(len(a), len(b))
+        if self is other:  # a square: each cross term once, doubled (exactly)
+            return Taylor([_square_term(a, k) for k in range(n)])
         return Taylor(
             [
                 mp.fsum(a[i] * b[k - i] for i in range(k + 1) if _live(a[i], b[k - i]))
@@ -114,6 +116,16 @@ class Taylor:
         for _ in range(k):
             out = out * self
         return out
+
+
+def _square_term(a: list[Any], k: int) -> Any:
+    """The k-th coefficient of (Σ aᵢhⁱ)²: 2·Σ_{i<k−i} aᵢ·a_{k−i} + a_{k/2}²."""
+    cross = [a[i] * a[k - i] for i in range((k + 1) // 2) if _live(a[i], a[k - i])]
+    total = mp.fsum(cross) * 2 if cross else None
+    if k % 2:
+        return mp.fsum([]) if total is None else total
+    middle = a[k // 2] * a[k // 2]
+    return middle if total is None else total + middle
 
 
 ZERO = mpf(0)  # shared: intervals are never changed in place
@@ -319,13 +331,25 @@ def _tail(u: Taylor) -> tuple[bool, Any]:
 
 
 def _sigmoid(u: Taylor, lean: bool, t: Any) -> Taylor:
+    """σ from t = e^(−|u|), and its derivative S = σ′ = sech²(u/2)/4 = t/(1 + t)² as a series
+    with T = tanh(u/2): S′ = −T·S and T′ = 2S, products all the way (no quotient whose terms
+    cancel near 0), and no factor of ½ or 4 to carry through them."""
     d = 1 + t
     value = 1 / d if lean else t / d
     s = _shorter(u)
     if s is None:
         return Taylor([value])
-    half = _tanh_sech2(s * 0.5, sech2=t * 4 / (d * d), tanh_too=False)[1]
-    return _chain(u, value, half * 0.25)
+    slope = t / (d * d)
+    th = arithmetic(s.v).tanh(s.v * 0.5, lambda: slope * 4)  # (tanh′ = sech², at u/2)
+    tanh_, slope_ = Taylor([th]), Taylor([slope])
+    for n in range(2, len(s.c) + 1):
+        part = s.trunc(n)
+        last = n == len(s.c)
+        tanh_, slope_ = (
+            tanh_ if last else _chain(part, th, slope_ * 2),
+            _chain(part, slope, -(slope_ * tanh_)),
+        )
+    return _chain(u, value, slope_)
 
 
 @lifted
@@ -353,38 +377,35 @@ def tanh_softplus(u: Taylor) -> Taylor:
     tt = Taylor([t]) if s is None else _exp(-s if lean else s, t)  # t's series along s
     if lean:  # n = 1 + 2t, D = n + 2t²; sech²·σ: 4t²(1 + t)/D²
         square = tt * tt
-        n = tt * 2 + 1
         d = (tt + square) * 2 + 1
+        value = (t * 2 + 1) / d.c[0]
         top = square
     else:  # n = t(t + 2), D = n + 2; 4t(1 + t)/D²
         n = tt * (tt + 2)
         d = n + 2
+        value = n.c[0] / d.c[0]
         top = tt
-    value = n.c[0] / d.c[0]
     if s is None:
         return Taylor([value])
     return _chain(u, value, top * (tt + 1) * 4 / (d * d))
 
 
 def _tanh_sech2(
-    u: Taylor, sech2_too: bool = True, sech2: Any = None, tanh_too: bool = True
+    u: Taylor, sech2_too: bool = True, tanh_too: bool = True
 ) -> tuple[Taylor, Taylor | None]:
     """tanh(u) and sech²(u) together, a term at a time: tanh′ = sech², sech²′ = −2·tanh·sech²
     (a product: the quotient 4t/(1 + t)²'s own series lost 1 − t near 0, where sech²′ at
     10⁻⁴ came 5·10⁻¹¹ wide in float64 bounds; now a few ulps). sech²'s value is 4t/(1 + t)²
     with t = e^(−2|u|): no cancellation and no huge number in either tail (4/(eᵘ + e⁻ᵘ)²
     would hold e^|u|, past float64's range beyond 710). (``sech2_too`` false: tanh alone,
-    with sech² one order shorter, or none at order 0; ``sech2``: its value, where the caller
-    has it; tanh's value is then found only where a derivative needs it; ``tanh_too`` false:
-    sech² alone, tanh one order shorter.)"""
+    with sech² one order shorter, or none at order 0; ``tanh_too`` false: sech² alone, tanh
+    one order shorter.)"""
     a = arithmetic(u.v)
-    if sech2 is None and len(u.c) == 1 and not sech2_too:
+    if len(u.c) == 1 and not sech2_too:
         return Taylor([a.tanh(u.v)]), None
-    if sech2 is None:
-        t = a.exp(u.v * -2) if a.leaning_positive(u.v) else a.exp(u.v * 2)
-        d = 1 + t
-        sech2 = 4 * t / (d * d)
-    sh = sech2
+    t = a.exp(u.v * -2) if a.leaning_positive(u.v) else a.exp(u.v * 2)
+    d = 1 + t
+    sh = 4 * t / (d * d)
     th = a.tanh(u.v, sh) if len(u.c) > 1 or not sech2_too else None
     tanh_, sech2_ = Taylor([th]), Taylor([sh])
     for n in range(2, len(u.c) + 1):

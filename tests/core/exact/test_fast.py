@@ -777,3 +777,25 @@ def test_the_judge_sees_the_same_bounds_whether_they_are_kept_or_not(name):
             for k in range(order + 1):
                 assert np.array_equal(lo[k][mine], los[k][block][mine])
                 assert np.array_equal(hi[k][mine], his[k][block][mine])
+
+
+def test_a_series_squared_counts_each_cross_term_once_and_agrees_with_the_product():
+    """u·u (the same series) doubles each cross term instead of computing it twice: in the
+    fast tier's bounds and in the exact tier's intervals, the same numbers as the product of
+    two copies, to the last bit of the bounds' rounding."""
+    from actgrad.core.exact import interval
+    from actgrad.core.exact.taylor import Taylor
+
+    rng = np.random.default_rng(9)
+    c = [rng.standard_normal(500) * 10.0 ** rng.integers(-5, 5, 500) for _ in range(4)]
+    u = Taylor([fast.Bounds(v, v) for v in c])
+    square, product = u * u, u * Taylor(list(u.c))
+    for a, b in zip(square.c, product.c, strict=True):
+        assert (a.lo <= b.hi).all() and (b.lo <= a.hi).all()  # they overlap ...
+        width, other = a.hi - a.lo, b.hi - b.lo
+        assert (width <= other + np.spacing(np.abs(a.hi)) * 4).all()  # ... and no wider
+    with interval.workprec(200):
+        x = Taylor([interval.mpf(v) for v in ("0.3", "-1.7", "2.5", "0.125")])
+        for a, b in zip((x * x).c, (x * Taylor(list(x.c))).c, strict=True):
+            with mpmath.workprec(200):
+                assert mpmath.mpf(a.a) <= mpmath.mpf(b.b) and mpmath.mpf(b.a) <= mpmath.mpf(a.b)
