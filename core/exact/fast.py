@@ -229,7 +229,7 @@ _ROUNDING: list[Any] = []  # [(fesetround, down, up)] once found to work, [None]
 
 def _rounding() -> tuple[Callable[[int], int], int, int] | None:
     """(fesetround, FE_DOWNWARD, FE_UPWARD) where numpy's arithmetic follows the mode (checked
-    once per process against exact rationals), None elsewhere."""
+    once per process by :func:`_follows`), None elsewhere."""
     if _ROUNDING:
         return _ROUNDING[0]
     found = None
@@ -302,7 +302,7 @@ def _pair(low: Callable[[], Any], high: Callable[[], Any], sign: int = 0) -> Bou
             hi = high()
         finally:
             setter(0)
-    return Bounds(lo, hi, sign or None) if sign else Bounds(lo, hi)
+    return Bounds(lo, hi, sign or None)
 
 
 def _ndim(v: Any) -> int:
@@ -529,7 +529,9 @@ def _product(
                 alo, ahi, blo, bhi, sb = blo, bhi, alo, ahi, sa
             return _one_signed(alo, ahi, blo, bhi, sb, np.multiply)
         elif alo is ahi:
-            out = _pair(lambda: np.minimum(alo * blo, alo * bhi), lambda: _most(alo, blo, bhi))
+            out = _pair(
+                lambda: np.minimum(alo * blo, alo * bhi), lambda: np.maximum(alo * blo, alo * bhi)
+            )
         else:
             out = _pair(
                 lambda: _corners(np.minimum, alo, ahi, blo, bhi),
@@ -547,10 +549,6 @@ def _one_signed(alo: Any, ahi: Any, blo: Any, bhi: Any, sb: int, op: Any) -> Bou
         lambda: np.minimum(op(low, blo), op(low, bhi)),
         lambda: np.maximum(op(high, blo), op(high, bhi)),
     )
-
-
-def _most(a: Any, blo: Any, bhi: Any) -> Any:
-    return np.maximum(a * blo, a * bhi)
 
 
 def _corners(pick: Any, alo: Any, ahi: Any, blo: Any, bhi: Any, op: Any = np.multiply) -> Any:
@@ -960,16 +958,16 @@ def _evaluate(
             queue += [(path, index[mask]) for path, mask in paths.pending]
         if outs is None:
             continue
-        keep_ = paths.active
-        every = where is None and bool(keep_.all())  # the one path of the whole block
+        active = paths.active
+        every = where is None and bool(active.all())  # the one path of the whole block
         bounds = [lift(out) or (np.nan, np.nan) for out in outs]
         if every and not keep:
             ok[:] = True
             return [_full(lo, n) for lo, _ in bounds], [_full(hi, n) for _, hi in bounds]
-        at = slice(None) if every else (np.arange(n) if where is None else where)[keep_]
+        at = slice(None) if every else (np.arange(n) if where is None else where)[active]
         for k, (lo, hi) in enumerate(bounds):
-            los[k][at] = lo if every else np.broadcast_to(lo, keep_.shape)[keep_]
-            his[k][at] = hi if every else np.broadcast_to(hi, keep_.shape)[keep_]
+            los[k][at] = lo if every else np.broadcast_to(lo, active.shape)[active]
+            his[k][at] = hi if every else np.broadcast_to(hi, active.shape)[active]
         ok[at] = True
     if not ok.all():
         for v in (*los, *his):

@@ -341,15 +341,24 @@ def _sigmoid(u: Taylor, lean: bool, t: Any) -> Taylor:
         return Taylor([value])
     slope = t / (d * d)
     th = arithmetic(s.v).tanh(s.v * 0.5, lambda: slope * 4)  # (tanh′ = sech², at u/2)
-    tanh_, slope_ = Taylor([th]), Taylor([slope])
-    for n in range(2, len(s.c) + 1):
-        part = s.trunc(n)
-        last = n == len(s.c)
-        tanh_, slope_ = (
-            tanh_ if last else _chain(part, th, slope_ * 2),
-            _chain(part, slope, -(slope_ * tanh_)),
+    return _chain(u, value, _tanh_pair(s, th, slope, 2, 1, tanh_too=False)[1])
+
+
+def _tanh_pair(
+    u: Taylor, th: Any, sh: Any, rise: int, fall: int, tanh_too: bool, other_too: bool = True
+) -> tuple[Taylor, Taylor]:
+    """The series along u of T (value ``th``) and S (value ``sh``) where T′ = rise·S and
+    S′ = −fall·T·S, a term at a time: tanh u and sech² u (1, 2), or tanh(u/2) and σ′(u) (2, 1).
+    At the last order T is left out unless ``tanh_too``, S unless ``other_too``."""
+    tanh_, other = Taylor([th]), Taylor([sh])
+    for n in range(2, len(u.c) + 1):
+        part = u.trunc(n)
+        end = n == len(u.c)
+        tanh_, other = (
+            tanh_ if end and not tanh_too else _chain(part, th, other * rise),
+            other if end and not other_too else _chain(part, sh, other * tanh_ * -fall),
         )
-    return _chain(u, value, slope_)
+    return tanh_, other
 
 
 @lifted
@@ -407,15 +416,7 @@ def _tanh_sech2(
     d = 1 + t
     sh = 4 * t / (d * d)
     th = a.tanh(u.v, sh) if len(u.c) > 1 or not sech2_too else None
-    tanh_, sech2_ = Taylor([th]), Taylor([sh])
-    for n in range(2, len(u.c) + 1):
-        part = u.trunc(n)
-        end = n == len(u.c)
-        tanh_, sech2_ = (
-            tanh_ if end and not tanh_too else _chain(part, th, sech2_),
-            sech2_ if end and not sech2_too else _chain(part, sh, sech2_ * tanh_ * -2),
-        )
-    return tanh_, sech2_
+    return _tanh_pair(u, th, sh, 1, 2, tanh_too, sech2_too)
 
 
 @lifted
