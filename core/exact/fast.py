@@ -101,7 +101,9 @@ class Paths:
             f = np.asarray(false) & active
             self.slow |= active & ~(t | f)
         i = len(self.made)
-        choice = self.forced[i] if i < len(self.forced) else bool(t.sum() >= f.sum())
+        choice = (
+            self.forced[i] if i < len(self.forced) else np.count_nonzero(t) >= np.count_nonzero(f)
+        )
         other = f if choice else t
         kept = t if choice else f
         if other.any():
@@ -361,11 +363,11 @@ class Bounds:
 
     @property
     def a(self) -> Any:  # taylor's test for an exact 0 coefficient (fzero: 0 at every point)
-        return fzero if not (np.any(self.lo) or np.any(self.hi)) else _LOW
+        return fzero if _zero(self.lo, self.hi) else _LOW
 
     @property
     def b(self) -> Any:
-        return fzero if not (np.any(self.lo) or np.any(self.hi)) else _HIGH
+        return fzero if _zero(self.lo, self.hi) else _HIGH
 
     def __repr__(self) -> str:
         return f"Bounds({self.lo!r}, {self.hi!r})"
@@ -488,6 +490,17 @@ def _difference(a: Any, alo: Any, ahi: Any, b: Any, blo: Any, bhi: Any) -> Bound
     sb = b.sign if b.__class__ is Bounds else _signed(b, (blo, bhi))
     sign = sa if sa and sb == -sa else 0
     return _pair(lambda: alo - bhi, lambda: ahi - blo, sign)
+
+
+def _zero(lo: Any, hi: Any) -> bool:
+    """Both bounds 0 at every point (a NaN is not 0). A derivative's coefficient is not, most
+    often, at the first point already: looked at there before the whole arrays are."""
+    try:
+        if lo[0] != 0 or hi[0] != 0:  # (a number, an empty or 2-d array: the whole test)
+            return False
+    except (IndexError, TypeError, ValueError):
+        pass
+    return not (np.any(lo) or np.any(hi))
 
 
 def _sign(lo: Any, hi: Any) -> int:
@@ -1039,9 +1052,11 @@ def _near32(
     lo: np.ndarray, hi: np.ndarray, got: np.ndarray, limits: tuple[float, ...]
 ) -> np.ndarray | None:
     """The common case of float32 in bit operations, a sufficient test (None: not this
-    dtype's numbers, or a limit under 3 ulps): the bounds round to one float32 r that is
-    normal and not a power of two, fewer than 2¹² float64 steps apart, and torch's g at most
-    L float32 steps from r, with 2L + 1 under the least limit (or 0).
+    dtype's numbers, or a limit under 3 ulps): the bounds round to one float32 r, fewer than
+    2¹² float64 steps apart, and either r is normal and not a power of two and torch's g at
+    most L float32 steps from r, with 2L + 1 under the least limit (or 0); or g is r itself,
+    bit for bit (a power of two, a subnormal, 0 too); or r is 0 (the check then looks at g
+    alone, as the whole test does).
 
     Why that decides: every τ between the bounds rounds to r, so lies in r's binade (r's
     rounding interval does not reach a power of two), where ulp(τ) = u, r's; |τ − r| ≤ u/2.
@@ -1051,7 +1066,14 @@ def _near32(
     bounds lie in r's binade, so hi − lo = steps·2⁻²⁹u: over them the error moves by
     2⁻¹⁷ at most, under PRECISION. Of one sign: r ≠ 0. Where torch's g is 0 instead (a tail
     it flushed), its error |τ|/u ≥ 2²³ ulps is past every limit under 2²², its relative
-    error exactly 1 at every τ: decided too."""
+    error exactly 1 at every τ: decided too.
+
+    g = r = 2^e (a power of two, u its ulp above): τ lies in [r − u/4, r + u/2], its ulp u/2
+    below r and u above, so the error is |τ − r|/ulp(τ) ≤ ½ on both sides and, 2¹² float64
+    steps at most from r, under 2⁻¹⁷: a spread under PRECISION. g = r subnormal: the ulp is
+    2⁻¹⁴⁹ over the whole range, |τ − r| ≤ ulp/2, and the bounds (normal float64 numbers)
+    2⁻⁴⁰|τ| < 2⁻¹⁶⁶ apart. Either way g/2 lies outside the bounds (not every digit lost) and
+    r ≠ 0 gives them one sign."""
     if got.dtype != np.float32:
         return None
     reach = int((min(limits, default=math.inf) - 1.5) // 2) if limits else 1 << 20
@@ -1059,22 +1081,30 @@ def _near32(
         return None
     reach = min(reach, 1 << 20)
     rlo = lo.astype(np.float32)
-    ok = rlo == hi.astype(np.float32)
+    same = rlo == hi.astype(np.float32)
     bits = rlo.view(np.int32)
-    ok &= (bits & 0x7FFFFF) != 0  # not a power of two (nor 0)
-    exponent = bits & 0x7F800000
-    ok &= exponent != 0  # normal
-    ok &= exponent != 0x7F800000  # finite
+    ok = (bits & 0x7FFFFF) != 0  # not a power of two (nor 0)
+    a = bits & 0x7FFFFFFF
+    a -= 0x00800000  # |r|'s bits less the least normal's: in [0, 2³¹ − 2²⁴) where r is
+    ok &= a.view(np.uint32) < 0x7F000000  # normal and finite (< 0 where subnormal or 0)
     g = got.view(np.int32)
     k = g - bits  # (int32: a wrap lands far from 0 too)
     k += reach
     near = k.view(np.uint32) <= 2 * reach
-    if max(limits, default=0.0) < 2.0**22:  # torch's 0 (either sign) for a normal truth
-        near |= (g & 0x7FFFFFFF) == 0
+    if max(limits, default=0.0) < 2.0**22 and not near.all():  # torch's 0 (either sign)
+        near |= (g & 0x7FFFFFFF) == 0  # for a normal truth
     ok &= near
+    rest = not ok.all()
+    if rest:  # torch's number r itself, r finite: a power of two, a subnormal, 0 too
+        exact = k == reach
+        exact &= a < 0x7F000000
+        ok |= exact
     steps = hi.view(np.int64) - lo.view(np.int64)  # (of either sign: ± the steps)
     steps += _STEPS
     ok &= steps.view(np.uint64) < 2 * _STEPS
+    if rest:
+        ok |= a == -0x00800000  # r = ±0
+    ok &= same
     return ok
 
 
