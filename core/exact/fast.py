@@ -1019,6 +1019,8 @@ def decided(
                 for i in range(0, len(lo), BLOCK)
             ]
         )
+    if not len(lo):
+        return np.zeros(0, dtype=bool)
     with np.errstate(all="ignore"):
         if dtype == "float64" or got is None:
             return (lo == hi) & np.isfinite(lo)  # a NaN or an inf here may be float64's own

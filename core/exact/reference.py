@@ -163,7 +163,7 @@ def gelu(x: Taylor, p: Mapping[str, Any]) -> Taylor:
 
 
 def softsign(x: Taylor) -> Taylor:
-    return x / (1 + x) if _side(x, 0) >= 0 else x / (1 - x)
+    return taylor.softsign(x, _side(x, 0) >= 0)
 
 
 def softplus_beta(x: Taylor, beta: float, threshold: float, p: Mapping[str, Any]) -> Taylor:

@@ -438,6 +438,16 @@ def tanhshrink(u: Taylor) -> Taylor:
     return _chain(u, u.v - arithmetic(u.v).tanh(u.v), t and t * t)
 
 
+@lifted
+def softsign(u: Taylor, positive: bool) -> Taylor:
+    """u/(1 + |u|) on the side of 0 ``positive`` says, its derivative 1/(1 + |u|)² along u:
+    the quotient's own series took 1 − u/(1 + u), which cancels as |u| grows (at |u| past
+    2⁵³, every digit: the derivative's bounds reached 0)."""
+    s = _shorter(u)
+    d = s and ((1 + s) if positive else (1 - s))
+    return _chain(u, u.v / ((1 + u.v) if positive else (1 - u.v)), d and 1 / (d * d))
+
+
 def _gauss(u: Taylor, scale: Any) -> Taylor:
     return exp(-(u * u)) * (scale * 2 / mp.sqrt(mp.pi))
 

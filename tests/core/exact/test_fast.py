@@ -331,6 +331,49 @@ def test_derivatives_near_zero_and_in_the_tails_stay_a_few_ulps_wide(name):
                     assert hi - lo <= abs(t) * 2.0**-44, (name, k, v)  # rights there
 
 
+def test_softsign_derivatives_stay_tight_however_large_the_input():
+    """softsign′ = 1/(1 + |x|)² and up as series of 1 + |x| itself: the quotient x/(1 + x)'s
+    own series took 1 − x/(1 + x), which cancels as |x| grows (from 2⁵³ on its bounds reached
+    0, and a quarter of the float32 inputs went to the exact tier). Through order 3, from
+    10⁻³⁰ to float32's largest, both signs: the bounds hold mpmath's closed forms
+    (−1)^(k+1)·k!/(1 + x)^(k+1) and k!/(1 − x)^(k+1), at most 2⁻⁴⁴ of them wide; and the fast tier decides
+    every float32 input of a random sample at orders 0 to 2, as the exact tier does."""
+    from actgrad.core.exact import reference, taylor
+    from actgrad.core.exact.interval import mpf
+
+    rng = np.random.default_rng(11)
+    mags = 10 ** rng.uniform(-30, 38.5, 400)
+    x = np.concatenate([mags, -mags])
+
+    def exact(v: mpmath.mpf, k: int) -> mpmath.mpf:
+        if k == 0:
+            return v / (1 + abs(v))
+        if v > 0:
+            return (-1) ** (k + 1) * mpmath.factorial(k) / (1 + v) ** (k + 1)
+        return mpmath.factorial(k) / (1 - v) ** (k + 1)
+
+    for side in (1, -1):
+        xs = x[x * side > 0]
+        fast.PATHS[0] = fast.Paths([], len(xs))
+        try:
+            u = taylor.Taylor([fast.Bounds(xs, xs), mpf(1), mpf(0), mpf(0)])
+            got = reference.softsign(u).derivatives()
+        finally:
+            fast.PATHS[0] = None
+        with mpmath.workdps(60):
+            for k, b in enumerate(got):
+                for v, lo, hi in zip(xs.tolist(), b.lo.tolist(), b.hi.tolist(), strict=True):
+                    t = exact(mpmath.mpf(v), k)
+                    assert lo <= t <= hi, (k, v)
+                    assert hi - lo <= abs(t) * 2.0**-44, (k, v)
+    bits = np.random.default_rng(12).integers(0, 2**32, 3000, dtype=np.uint64)
+    sample = bits.astype(np.uint32).view(np.float32).astype(np.float64)
+    sample = sample[np.isfinite(sample)].tolist()
+    for order in (0, 1, 2):
+        decided, total = compare("softsign", "float32", order, sample)
+        assert decided == total, (order, decided, total)
+
+
 @pytest.mark.parametrize("name", ["gelu", "silu", "mish", "softplus", "elu", "tanh"])
 def test_terms_with_a_zero_seed_are_left_out_and_the_bounds_still_hold(name, monkeypatch):
     """The fast tier's series leave out a term whose factor is an exact 0 of the seeds
