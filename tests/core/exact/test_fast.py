@@ -336,8 +336,9 @@ def test_softsign_derivatives_stay_tight_however_large_the_input():
     own series took 1 − x/(1 + x), which cancels as |x| grows (from 2⁵³ on its bounds reached
     0, and a quarter of the float32 inputs went to the exact tier). Through order 3, from
     10⁻³⁰ to float32's largest, both signs: the bounds hold mpmath's closed forms
-    (−1)^(k+1)·k!/(1 + x)^(k+1) and k!/(1 − x)^(k+1), at most 2⁻⁴⁴ of them wide; and the fast tier decides
-    every float32 input of a random sample at orders 0 to 2, as the exact tier does."""
+    (−1)^(k+1)·k!/(1 + x)^(k+1) and k!/(1 − x)^(k+1), at most 2⁻⁴⁴ of them wide; and the
+    fast tier decides every float32 input of a random sample at orders 0 to 2, as the exact
+    tier does."""
     from actgrad.core.exact import reference, taylor
     from actgrad.core.exact.interval import mpf
 
