@@ -632,6 +632,12 @@ def tanh(x: Any, slope: Any = None) -> mpf:  # (slope: the fast tier's)
     return _monotone(_tanh, x if isinstance(x, mpf) else mpf(x))
 
 
+def tanhshrink(x: Any) -> mpf:
+    """x − tanh x (the fast tier's takes a series near 0; here the precision grows instead)."""
+    x = x if isinstance(x, mpf) else mpf(x)
+    return x - tanh(x)
+
+
 def erf(x: Any, slope: Any = None) -> mpf:  # (slope: the fast tier's)
     return _monotone(_erf, x if isinstance(x, mpf) else mpf(x))
 

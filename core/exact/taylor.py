@@ -435,7 +435,7 @@ def tanhshrink(u: Taylor) -> Taylor:
     """u − tanh(u), whose derivative is tanh²(u) (no 1 − sech² cancellation)."""
     s = _shorter(u)
     t = s and tanh(s)
-    return _chain(u, u.v - arithmetic(u.v).tanh(u.v), t and t * t)
+    return _chain(u, arithmetic(u.v).tanhshrink(u.v), t and t * t)
 
 
 @lifted
