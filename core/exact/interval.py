@@ -17,6 +17,7 @@ bounds decide; otherwise :class:`Undecided` is raised and the caller works at a 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Iterable, Iterator
@@ -516,12 +517,35 @@ def workprec(bits: int) -> Iterator[None]:
 
 def __getattr__(name: str) -> Any:  # pi and e at the working precision
     if name == "pi":
-        p = PREC[0]
-        return mpf.of(mpf_pi(p, round_floor), mpf_pi(p, round_ceiling))
+        return _pi()
     if name == "e":
         p = PREC[0]
         return mpf.of(mpf_e(p, round_floor), mpf_e(p, round_ceiling))
     raise AttributeError(name)
+
+
+def _pi() -> mpf:
+    p = PREC[0]
+    return mpf.of(mpf_pi(p, round_floor), mpf_pi(p, round_ceiling))
+
+
+_CONSTANTS = {  # the forms' irrational constants, by name
+    "sqrt(2)": lambda: sqrt(mpf(2)),
+    "1/sqrt(2pi)": lambda: 1 / sqrt(2 * _pi()),
+    "2/sqrt(pi)": lambda: 2 / sqrt(_pi()),
+}
+
+
+def constant(name: str) -> mpf:
+    """One of :data:`_CONSTANTS` at the working precision, computed once per precision (the
+    fast tier asks at every block of points)."""
+    return _constant(name, PREC[0])
+
+
+@functools.lru_cache(maxsize=64)
+def _constant(name: str, prec: int) -> mpf:
+    with workprec(prec):
+        return _CONSTANTS[name]()
 
 
 _KNOWN: dict[tuple, mpf] = {}  # (f, a, b, precision) -> f over [a, b]: passes repeat values

@@ -449,7 +449,7 @@ def softsign(u: Taylor, positive: bool) -> Taylor:
 
 
 def _gauss(u: Taylor, scale: Any) -> Taylor:
-    return exp(-(u * u)) * (scale * 2 / mp.sqrt(mp.pi))
+    return exp(-(u * u)) * (scale * mp.constant("2/sqrt(pi)"))
 
 
 @lifted
@@ -457,9 +457,9 @@ def normal_cdf(u: Taylor) -> Taylor:
     """Φ(u) = erfc(−u/√2)/2 (erfc: the left tail does not cancel), its derivative the normal
     density φ(u) = e^(−u²/2)/√(2π) along u itself (the series of u/√2 would carry the
     irrational 1/√2 through every term); erfc′ at −u/√2 is −2√2·φ(u), its slope."""
-    d = _derivative(u, lambda s: exp(s * s * -0.5) * (1 / mp.sqrt(2 * mp.pi)))
-    slope = None if d is None else d.c[0] * (2 * mp.sqrt(2))
-    value = arithmetic(u.v).erfc(u.v / -mp.sqrt(2), slope) * 0.5
+    d = _derivative(u, lambda s: exp(s * s * -0.5) * mp.constant("1/sqrt(2pi)"))
+    slope = None if d is None else d.c[0] * (2 * mp.constant("sqrt(2)"))
+    value = arithmetic(u.v).erfc(u.v / -mp.constant("sqrt(2)"), slope) * 0.5
     return _chain(u, value, d)
 
 
