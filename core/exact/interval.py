@@ -735,7 +735,12 @@ def sign(x: Any) -> int:
 
 
 def fsum(items: Iterable[Any]) -> mpf:
-    total = mpf(0)
-    for item in items:
-        total = total + item
-    return total
+    """The sum from its first term (the fast tier's bounds are added as they are, not to an
+    interval 0 first), 0 for none."""
+    terms = iter(items)
+    for first in terms:
+        total = mpf(first) if isinstance(first, NUMBERS) else first
+        for item in terms:
+            total = total + item
+        return total
+    return mpf(0)
