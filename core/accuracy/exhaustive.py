@@ -213,6 +213,7 @@ def _tally(keys: np.ndarray, x: np.ndarray, got: np.ndarray, true: Any, task: Ta
     t = Tally(points=int(x.size), first=task.first, last=task.last)
     t.fast = int(np.sum(true.fast)) if true.fast is not None else 0
     worst, flagged, lost = -1.0, [], []
+    hist = np.zeros(_TOP + 1, dtype=np.int64)
     for i in range(0, x.size, TALLY_BLOCK):
         part = slice(i, i + TALLY_BLOCK)
         err, counts, lost_here = sweeps.point_errors(
@@ -220,10 +221,17 @@ def _tally(keys: np.ndarray, x: np.ndarray, got: np.ndarray, true: Any, task: Ta
         )
         for k, v in counts.items():
             t.counts[k] = t.counts.get(k, 0) + v
-        known = ~np.isnan(err)
-        t.unjudged += int(np.sum(~known & ~lost_here))
-        if known.any():
-            j = int(np.flatnonzero(known)[np.argmax(err[known])])
+        nan = np.isnan(err)
+        every = not nan.any()  # (the common case: no mask to apply)
+        if not every:
+            t.unjudged += int(np.count_nonzero(nan & ~lost_here))
+        if every or not nan.all():
+            if every:
+                j, judged = int(np.argmax(err)), err
+            else:
+                known = np.flatnonzero(~nan)
+                judged = err[known]
+                j = int(known[np.argmax(judged)])
             e = float(err[j])
             if e > worst or (worst < 0 and t.worst is None):
                 worst, at = e, i + j
@@ -233,14 +241,18 @@ def _tally(keys: np.ndarray, x: np.ndarray, got: np.ndarray, true: Any, task: Ta
                     "got": _finite(float(got[at])),
                     "true": _finite(float(true.hi[at])),
                 }
-            bins, n = np.unique(_bins(err[known]), return_counts=True)
-            for b, c in zip(bins.tolist(), n.tolist(), strict=True):
-                t.hist[b] = t.hist.get(b, 0) + c
-        marked = np.where(np.isnan(err) & lost_here, np.inf, err)  # lost where the truth is 0
-        over = np.flatnonzero(((marked > task.limit) | lost_here) & ~np.isnan(marked))
+            hist += np.bincount(_bins(judged), minlength=_TOP + 1)
+        if every:  # (marked: err itself)
+            over = np.flatnonzero((err > task.limit) | lost_here)
+            marked = err
+        else:
+            marked = np.where(nan & lost_here, np.inf, err)  # lost where the truth is 0
+            over = np.flatnonzero(((marked > task.limit) | lost_here) & ~np.isnan(marked))
         flagged.append((over + i, marked[over]))
         gone = np.flatnonzero(lost_here)
         lost.append((gone + i, marked[gone]))
+    bins = np.flatnonzero(hist)
+    t.hist = dict(zip(bins.tolist(), hist[bins].tolist(), strict=True))
     t.regions = _regions(keys, x, *_joined_parts(flagged))
     t.lost = _regions(keys, x, *_joined_parts(lost))
     return t
@@ -259,10 +271,14 @@ def _finite(v: float) -> float | None:
 def _bins(err: np.ndarray) -> np.ndarray:
     """Histogram bins of errors in ulps: 1/FINE of an ulp below 4, OCTAVE per doubling above."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        fine = np.floor(err * FINE)
-        coarse = 4 * FINE + np.floor(np.log2(np.maximum(err, 4.0) / 4) * OCTAVE)
-        out = np.where(err < 4, fine, np.minimum(coarse, _TOP))
-    return np.where(np.isfinite(err), out, _TOP).astype(np.int64)
+        out = np.floor(err * FINE)
+        big = np.flatnonzero(~(err < 4))  # the few past 4 ulps (inf, NaN) take the logarithm
+        if big.size:
+            e = err[big]
+            coarse = 4 * FINE + np.floor(np.log2(np.maximum(e, 4.0) / 4) * OCTAVE)
+            out[big] = np.minimum(coarse, _TOP)
+            out[big[~np.isfinite(e)]] = _TOP
+    return out.astype(np.int64)
 
 
 def _value(b: int) -> float:

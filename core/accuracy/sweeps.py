@@ -25,7 +25,7 @@ from ..exact.reference import NoReference, Truth
 from ..functions import registry
 from ..parse.options import default_ulps
 from ..request import build_request
-from .ulps import in_dtype, lost, ulp_errors
+from .ulps import errors, in_dtype, lost_with
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 LINEAR_GRID = "-40:40:2001"
@@ -347,19 +347,33 @@ def point_errors(
 ) -> tuple[np.ndarray, dict[str, int], np.ndarray]:
     """(torch's error in ulps at each point, the count of each flag, where every digit is
     lost), flat."""
-    err, td = ulp_errors(got, true, dtype)
-    err, td, got = err.reshape(-1), td.reshape(-1), got.astype(np.float64).reshape(-1)
-    finite_truth = np.isfinite(td)
+    got = got.astype(np.float64).reshape(-1)
+    hi, lo = true.hi.reshape(-1), true.lo.reshape(-1)
+    td = in_dtype(hi, dtype)
+    err, td = errors(got, hi, lo, td, dtype)
+    finite = bool(np.isfinite(got).all())
     zero = td == 0
-    counts = {
-        "not_zero": int((zero & (got != 0) & np.isfinite(got)).sum()),
-        "nan": int((np.isnan(got) & ~np.isnan(td)).sum()),
-        "inf": int((np.isinf(got) & np.isfinite(true.hi.reshape(-1))).sum()),
-        "zero": int(((got == 0) & (td != 0) & finite_truth).sum()),
-        "sign": int((np.sign(got) * np.sign(td) < 0).sum()),
-        "over": int((err > limit).sum()),
-    }
-    return err, counts, lost(got, Truth(true.hi.reshape(-1), true.lo.reshape(-1)), dtype)
+    with np.errstate(invalid="ignore"):
+        wrong_sign = np.sign(got) * np.sign(td) < 0
+    zeroed = got == 0
+    if finite:  # (no NaN or inf to count)
+        counts = {
+            "not_zero": int(np.count_nonzero(zero & ~zeroed)),
+            "nan": 0,
+            "inf": 0,
+            "zero": int(np.count_nonzero(zeroed & ~zero & np.isfinite(td))),
+        }
+    else:
+        finite_truth = np.isfinite(td)
+        counts = {
+            "not_zero": int((zero & ~zeroed & np.isfinite(got)).sum()),
+            "nan": int((np.isnan(got) & ~np.isnan(td)).sum()),
+            "inf": int((np.isinf(got) & np.isfinite(hi)).sum()),
+            "zero": int((zeroed & ~zero & finite_truth).sum()),
+        }
+    counts["sign"] = int(np.count_nonzero(wrong_sign))
+    counts["over"] = int(np.count_nonzero(err > limit))
+    return err, counts, lost_with(got, hi, td, wrong_sign, finite)
 
 
 def _row(
