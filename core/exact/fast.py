@@ -741,6 +741,13 @@ _TANHSHRINK = ((1, 3), (-2, 15), (17, 315), (-62, 2835), (1382, 155925), (-21844
 SMALL_TANHSHRINK = 0.125
 
 
+@functools.cache
+def _tanhshrink_terms() -> list[Bounds]:
+    """:data:`_TANHSHRINK`'s coefficients as float64 bounds, highest first (outward: they hold
+    the fractions at any working precision), computed once."""
+    return [Bounds(*_scalar(mpf(top) / bottom)) for top, bottom in reversed(_TANHSHRINK)]
+
+
 def tanhshrink(x: Any) -> Bounds:
     """x − tanh x, which cancels near 0 (at |x| = 10⁻¹², bounds around 0 where the value is
     3·10⁻³⁷, a normal float32): where |x| ≤ 1/8 at a point, its series through x¹⁵ instead.
@@ -757,10 +764,9 @@ def tanhshrink(x: Any) -> Bounds:
     if not small.any():
         return direct
     z = b * b
-    total: Any = None
-    for top, bottom in reversed(_TANHSHRINK):
-        c = mpf(top) / bottom
-        total = Bounds(*lift(c)) if total is None else total * z + c
+    total, *rest = _tanhshrink_terms()
+    for c in rest:
+        total = total * z + c
     total = total * z * b
     series = _widened(total.lo, total.hi, 2.0**-50)
     return Bounds(np.where(small, series.lo, direct.lo), np.where(small, series.hi, direct.hi))

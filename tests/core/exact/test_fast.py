@@ -63,6 +63,27 @@ def _slow(result, program) -> dict[str, Truth]:
         truth._fast = saved
 
 
+def _on_points(fn, x: np.ndarray, order: int = 0):
+    """``fn`` of the fast tier's bounds at the points ``x`` (a series seeded through
+    ``order``, or the bare bounds at order 0), within one evaluation's branch decisions."""
+    from actgrad.core.exact import taylor
+    from actgrad.core.exact.interval import mpf
+
+    fast.PATHS[0] = fast.Paths([], len(x))
+    try:
+        b = fast.Bounds(x, x)
+        return fn(taylor.Taylor([b, mpf(1), *[mpf(0)] * (order - 1)]) if order else b)
+    finally:
+        fast.PATHS[0] = None
+
+
+def _float32_sample(seed: int, n: int = 3000) -> list[float]:
+    """Finite float32 numbers from random bit patterns (every exponent alike)."""
+    bits = np.random.default_rng(seed).integers(0, 2**32, n, dtype=np.uint64)
+    sample = bits.astype(np.uint32).view(np.float32).astype(np.float64)
+    return sample[np.isfinite(sample)].tolist()
+
+
 def compare(name: str, dtype: str, order: int, xs: list[float]) -> tuple[int, int]:
     """(points the fast tier decided, points) for every output of a function or (a name
     with a space or a parenthesis) an expression of x; asserts the exact tier agrees
@@ -296,7 +317,6 @@ def test_derivatives_near_zero_and_in_the_tails_stay_a_few_ulps_wide(name):
     10⁻⁴ was 2⁻³⁴, tanh″ at 10⁻⁸ wider than a float32 ulp), so the fast tier decides there,
     where a float32 sweep has half its inputs."""
     from actgrad.core.exact import taylor
-    from actgrad.core.exact.interval import mpf
 
     rng = np.random.default_rng(9)
     mags = np.concatenate([10 ** rng.uniform(-300, -2, 300), rng.uniform(0.01, 30, 100)])
@@ -315,12 +335,7 @@ def test_derivatives_near_zero_and_in_the_tails_stay_a_few_ulps_wide(name):
             return 1 / (1 + mpmath.exp(-v)) if k == 0 else tanh(v / 2, k) / 2 ** (k + 1)
         return tanh(v, k)
 
-    fast.PATHS[0] = fast.Paths([], len(x))
-    try:
-        u = taylor.Taylor([fast.Bounds(x, x), mpf(1), mpf(0), mpf(0), mpf(0)])
-        got = getattr(taylor, name)(u).derivatives()
-    finally:
-        fast.PATHS[0] = None
+    got = _on_points(lambda u: getattr(taylor, name)(u).derivatives(), x, 4)
     with mpmath.workdps(60):
         for k, b in enumerate(got):
             for v, lo, hi in zip(x.tolist(), b.lo.tolist(), b.hi.tolist(), strict=True):
@@ -339,8 +354,7 @@ def test_softsign_derivatives_stay_tight_however_large_the_input():
     (−1)^(k+1)·k!/(1 + x)^(k+1) and k!/(1 − x)^(k+1), at most 2⁻⁴⁴ of them wide; and the
     fast tier decides every float32 input of a random sample at orders 0 to 2, as the exact
     tier does."""
-    from actgrad.core.exact import reference, taylor
-    from actgrad.core.exact.interval import mpf
+    from actgrad.core.exact import reference
 
     rng = np.random.default_rng(11)
     mags = 10 ** rng.uniform(-30, 38.5, 400)
@@ -355,21 +369,14 @@ def test_softsign_derivatives_stay_tight_however_large_the_input():
 
     for side in (1, -1):
         xs = x[x * side > 0]
-        fast.PATHS[0] = fast.Paths([], len(xs))
-        try:
-            u = taylor.Taylor([fast.Bounds(xs, xs), mpf(1), mpf(0), mpf(0)])
-            got = reference.softsign(u).derivatives()
-        finally:
-            fast.PATHS[0] = None
+        got = _on_points(lambda u: reference.softsign(u).derivatives(), xs, 3)
         with mpmath.workdps(60):
             for k, b in enumerate(got):
                 for v, lo, hi in zip(xs.tolist(), b.lo.tolist(), b.hi.tolist(), strict=True):
                     t = exact(mpmath.mpf(v), k)
                     assert lo <= t <= hi, (k, v)
                     assert hi - lo <= abs(t) * 2.0**-44, (k, v)
-    bits = np.random.default_rng(12).integers(0, 2**32, 3000, dtype=np.uint64)
-    sample = bits.astype(np.uint32).view(np.float32).astype(np.float64)
-    sample = sample[np.isfinite(sample)].tolist()
+    sample = _float32_sample(12)
     for order in (0, 1, 2):
         decided, total = compare("softsign", "float32", order, sample)
         assert decided == total, (order, decided, total)
@@ -384,19 +391,13 @@ def test_tanhshrink_near_zero_takes_its_series_and_stays_tight():
     mags = np.concatenate([10 ** rng.uniform(-100, 1.5, 600), [fast.SMALL_TANHSHRINK]])
     mags = np.concatenate([mags, np.nextafter(mags[-1:], 1), np.nextafter(mags[-1:], 0)])
     x = np.concatenate([mags, -mags])
-    fast.PATHS[0] = fast.Paths([], len(x))
-    try:
-        b = fast.tanhshrink(fast.Bounds(x, x))
-    finally:
-        fast.PATHS[0] = None
+    b = _on_points(fast.tanhshrink, x)
     with mpmath.workdps(260):  # (x³/3 at 10⁻¹⁰⁰: 200 digits below x)
         for v, lo, hi in zip(x.tolist(), b.lo.tolist(), b.hi.tolist(), strict=True):
             t = mpmath.mpf(v) - mpmath.tanh(mpmath.mpf(v))
             assert lo <= t <= hi, v
             assert hi - lo <= abs(t) * 2.0**-42, v
-    bits = np.random.default_rng(14).integers(0, 2**32, 3000, dtype=np.uint64)
-    sample = bits.astype(np.uint32).view(np.float32).astype(np.float64)
-    sample = sample[np.isfinite(sample)].tolist()
+    sample = _float32_sample(12)
     for order in (0, 1, 2):
         decided, total = compare("tanhshrink", "float32", order, sample)
         assert decided >= 0.99 * total, (order, decided, total)
