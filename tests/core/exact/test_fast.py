@@ -658,6 +658,12 @@ def test_the_quick_tests_decide_only_what_the_whole_test_decides(dtype):
                         assert not (near & ~whole).any()
                         if scale == 1.0 and limits == (64.0,):
                             assert near[common].mean() > 0.8
+                            # torch far off (32-99 steps) in the truth's own binade, its
+                            # error not within ½ ulp of the limit: the bit test too
+                            binade = np.frexp(g32)[1] == np.frexp(tau.astype(np.float32))[1]
+                            off = (rel < 1e-14) & ~far & (g != 0) & binade & ~two
+                            off &= (np.abs(steps) > 31) & (np.abs(np.abs(steps) - 64) > 1)
+                            assert off.sum() > 100 and near[off].mean() > 0.95
                         if limits == (64.0,):  # torch's number the rounded truth itself: at
                             own = (rel < 1e-14) & (g32 == tau.astype(np.float32))  # powers
                             own &= two | (scale == 1e-44)  # of two, subnormals and 0 too
