@@ -159,7 +159,7 @@ def gelu(x: Taylor, p: Mapping[str, Any]) -> Taylor:
         k = kernel_constant(math.sqrt(2 / math.pi), p)
         z = (x + x * x * x * kernel_constant(GELU_KAPPA, p)) * k
         return x * taylor.sigmoid(z * 2)
-    return x * taylor.normal_cdf(x)
+    return taylor.gelu(x)
 
 
 def softsign(x: Taylor) -> Taylor:

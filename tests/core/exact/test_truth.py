@@ -88,18 +88,19 @@ def test_mish_from_one_exponential_matches_mpmath_in_both_tails_and_near_0():
 
 
 def test_gelu_from_the_normal_density_matches_mpmath_in_both_tails_and_near_0():
-    """gelu = x·Φ(x), Φ′ = φ along x itself: its value and derivatives to order 3 to the
-    last bit, from the left tail's e^−722 to the right's."""
+    """gelu = x·Φ(x) from its own derivatives, Φ + x·φ and 2φ − x²·φ (φ′ = −x·φ): its value
+    and derivatives to order 5 (φ's series past its value) to the last bit, from the left
+    tail's e^−722 to the right's, at gelu′'s zero (x ≈ −0.75179) and gelu″'s (±√2)."""
     import mpmath
 
     def gelu(z):
         return z * mpmath.erfc(-z / mpmath.sqrt(2)) / 2
 
-    for x in (-38.0, -10.5, -1e-10, 1e-300, 0.75, 3.0, 40.0):
-        ours, ok = truth.point(registry.get("gelu"), {"approximate": "none"}, x, 3)
+    for x in (-38.0, -10.5, -1e-10, 1e-300, 0.75, 3.0, 40.0, -0.7517915, 2**0.5, -(2**0.5)):
+        ours, ok = truth.point(registry.get("gelu"), {"approximate": "none"}, x, 5)
         assert ok
         with mpmath.workprec(1200):
-            for k in range(4):
+            for k in range(6):
                 assert float(ours[k]) == float(mpmath.diff(gelu, mpmath.mpf(x), k)), (x, k)
 
 
