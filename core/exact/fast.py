@@ -707,9 +707,18 @@ def _steepest(slope: Any) -> Any:
 
 
 def exp(x: Any) -> Bounds:
+    """e^x, one call at bounds that are points though not the same array: gelu's −x²/2 is
+    exact for float32 inputs (x² has 48 bits), its ends computed apart (looked at where the
+    first point's ends are equal, the rest then compared: a tenth of the call's cost)."""
     b = x if x.__class__ is Bounds else Bounds(*lift(x))
     lo = _EXP(b.lo)  # > 0: the quick widening
-    return _clamped(_widened(lo, lo if b.hi is b.lo else _EXP(b.hi), sign=1), 0.0, math.inf)
+    point = b.hi is b.lo or (_ndim(b.lo) == 1 and _same(b.lo, b.hi))
+    return _clamped(_widened(lo, lo if point else _EXP(b.hi), sign=1), 0.0, math.inf)
+
+
+def _same(lo: np.ndarray, hi: Any) -> bool:
+    """Whether bounds are equal at every point (the first looked at alone first)."""
+    return _ndim(hi) == 1 and len(lo) > 0 and lo[0] == hi[0] and bool(np.array_equal(lo, hi))
 
 
 def expm1(x: Any, slope: Any = None) -> Bounds:
