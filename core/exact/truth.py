@@ -421,10 +421,13 @@ def _fast_at(
                 if verdict is not None:
                     settled |= fast.below(lo, hi, got[block], dtype, verdict)
                 ok = settled if ok is None else np.logical_and(ok, settled, out=ok)
-            np.add(lo, hi, out=middle[block])  # (lo + hi)/2: lo itself at a point, within
-            middle[block] *= 0.5  # the bounds elsewhere (rounding is monotone, and halving
-            # exact above float64's subnormals); finite at every decided point, whose bounds
-            # are within the dtype's range (an overflow elsewhere: the exact tier's points)
+            m = middle[block]
+            np.add(lo, hi, out=m)  # (lo + hi)/2: lo itself at a point, within the bounds
+            m *= 0.5  # elsewhere (rounding is monotone, and halving exact above float64's
+            # subnormals); finite at every decided point, whose bounds are within the dtype's
+            # range (an overflow elsewhere: the exact tier's points)
+            if np.fmin.reduce(lo, initial=np.inf) <= 0 <= np.fmax.reduce(hi, initial=-np.inf):
+                _zero_about(lo, hi, m)
         return np.ones(block.stop - block.start, dtype=bool) if ok is None else ok
 
     found = fast_bounds(points, variable, xs[finite], judge, keep=False)
@@ -441,6 +444,19 @@ def _fast_at(
     where = np.zeros(xs.shape, dtype=bool)
     where[finite] = ok
     return values, where
+
+
+def _zero_about(lo: np.ndarray, hi: np.ndarray, middle: np.ndarray) -> None:
+    """0 (−0 where the upper bound is 0) as the value where the bounds are apart and hold 0:
+    they are decided only where both round to 0 in the dtype, and their middle is no truth
+    in float64 (gelu″ at x = −3·10³⁸, e^(−4.5·10⁷⁶)·x², has bounds [−4.4·10⁻²⁴⁷, 0] from the
+    exponential's smallest subnormal times x²: its middle, −2.2·10⁻²⁴⁷, is what --check
+    showed as the true value; the exact tier's float64 value is 0)."""
+    about = np.less(lo, hi)
+    about &= lo <= 0
+    about &= hi >= 0
+    if about.any():
+        middle[about] = np.where(hi[about] <= 0, -0.0, 0.0)
 
 
 def fast_bounds(

@@ -881,3 +881,34 @@ def test_a_series_squared_counts_each_cross_term_once_and_agrees_with_the_produc
         for a, b in zip((x * x).c, (x * Taylor(list(x.c))).c, strict=True):
             with mpmath.workprec(200):
                 assert mpmath.mpf(a.a) <= mpmath.mpf(b.b) and mpmath.mpf(b.a) <= mpmath.mpf(a.b)
+
+
+@pytest.mark.parametrize(
+    ("name", "xs"),
+    [
+        ("gelu", "-3e38,-1e20,-40,-39"),
+        ("silu", "-3e38,-1e6,-800"),
+        ("mish", "-3e38,-1e6,-800"),
+        ("softplus", "-3e38,-1e6"),
+        ("sigmoid", "-3e38,-1e6"),
+    ],
+)
+def test_values_past_float64s_range_are_the_exact_tiers(name, xs, monkeypatch):
+    """Where the truth underflows float64 and the fast tier's bounds hold 0 (an exponential's
+    smallest subnormal times a huge x: gelu″ at −3·10³⁸ had [−4.4·10⁻²⁴⁷, 0]), --check's true
+    value is 0 as the exact tier's is, not the bounds' middle: at orders 0-2, every true value
+    and error the check shows, the same from either tier."""
+    req = build_request(name, {"x": [xs]}, {}, order=2, check=True)
+
+    def shown(result):
+        errors = result.check["dtype_error"].items()
+        return {path: (e["worst"]["true"], e["max_abs"], e["max_rel"]) for path, e in errors}
+
+    truth._CACHE.clear()
+    quick = evaluate(req)
+    assert quick.check["tiers"]["fast"] > 0
+    truth._CACHE.clear()
+    monkeypatch.setattr(truth, "_fast", lambda *a, **k: None)
+    exact = evaluate(req)
+    assert exact.check["tiers"]["fast"] == 0
+    assert shown(quick) == shown(exact)
