@@ -1100,9 +1100,10 @@ def _near32(
     """The common case of float32 in bit operations, a sufficient test (None: not this
     dtype's numbers, or a limit under 3 ulps): the bounds round to one float32 r, fewer than
     2¹² float64 steps apart, and either r is normal and not a power of two and torch's g at
-    most L float32 steps from r, with 2L + 1 under the least limit (or 0); or g is r itself,
-    bit for bit (a power of two, a subnormal, 0 too); or r is 0 (the check then looks at g
-    alone, as the whole test does).
+    most L float32 steps from r, with 2L + 1 under the least limit (or 0), or anywhere in r's
+    own binade with its error not within ½ ulp of a limit (:func:`_binade_apart`); or g is r
+    itself, bit for bit (a power of two, a subnormal, 0 too); or r is 0 (the check then looks
+    at g alone, as the whole test does).
 
     Why that decides: every τ between the bounds rounds to r, so lies in r's binade (r's
     rounding interval does not reach a power of two), where ulp(τ) = u, r's; |τ − r| ≤ u/2.
