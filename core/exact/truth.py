@@ -316,8 +316,8 @@ def _by_point(
     rest = range(m) if quick is None else np.flatnonzero(~quick[1])
     pick = slice(None) if quick is None else rest
     flat = {  # the exact tier's points: each input's own there, or its one broadcast number
-        n: np.asarray(v, dtype=np.float64).reshape(-1)[pick if v.size == m else 0].tolist()
-        for n, v in result.inputs.items()
+        n: np.asarray(np.reshape(v, -1)[pick if v.size == m else 0], dtype=np.float64).tolist()
+        for n, v in result.inputs.items()  # (picked first: not every input widened)
     }
     if quick is not None and progress is not None:
         progress(m - len(rest))

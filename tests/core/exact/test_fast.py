@@ -683,6 +683,26 @@ def test_the_quick_tests_decide_only_what_the_whole_test_decides(dtype):
                     assert (fast.decided(lo2, hi2, g32, dtype, limits) == whole).all()
 
 
+def test_the_binade_test_leaves_out_every_error_within_half_an_ulp_of_a_limit():
+    """_binade_apart in int32 against its words in Python: torch's g in r's binade (the same
+    sign and exponent), |k| more than ½ from every limit: whole and half-whole limits (1.5
+    leaves out 1 and 2), limits under ½ and past every |k|, wrapped differences."""
+    rng = np.random.default_rng(5)
+    n = 20_000
+    bits = rng.integers(-(2**31), 2**31, n).astype(np.int32)
+    for spread in (8, 100, 1 << 23, 1 << 31):
+        k = rng.integers(-spread, spread, n).astype(np.int64)
+        g = ((bits.astype(np.int64) + k + 2**31) % 2**32 - 2**31).astype(np.int32)
+        k32 = ((g.astype(np.int64) - bits + 2**31) % 2**32 - 2**31).astype(np.int32)
+        for limits in ((), (64.0,), (1.5,), (0.25,), (2.0, 7.5, 64.0), (1e9,)):
+            got = fast._binade_apart(g, bits, k32, limits)
+            for i in range(0, n, 97):
+                a, b = int(g[i]) & 0xFFFFFFFF, int(bits[i]) & 0xFFFFFFFF
+                size = abs(int(k32[i]))
+                want = (a >> 23) == (b >> 23) and all(abs(size - x) > 0.5 for x in limits)
+                assert got[i] == want, (int(g[i]), int(bits[i]), limits)
+
+
 def test_below_holds_at_every_number_between_the_bounds():
     """fast.below against brute force: where it says torch is under the limit, it is under
     the limit, of the truth's sign and not every digit lost at sampled numbers in between."""
