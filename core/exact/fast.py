@@ -1267,7 +1267,8 @@ def _decided(
         same = rlo == rhi
         zero = same & (rlo == 0)
         least, most = _span(lo, hi, g, dtype)
-        settled = (most - least) <= PRECISION * np.maximum(1.0, least)
+        spread = (most - least) * (1 + 2.0**-40)  # (the roundings of a, w and their sum)
+        settled = spread <= PRECISION * np.maximum(1.0, least)
         for limit in limits:
             settled &= (most < limit) | (least > limit)
         half = g * 0.5
@@ -1287,17 +1288,22 @@ def _decided(
 def _span(lo: np.ndarray, hi: np.ndarray, g: np.ndarray, dtype: str) -> tuple[Any, Any]:
     """(least, most): torch's error |g − τ|/ulp(τ) in ulps of ``dtype`` over the τ between
     the bounds (one sign, 1/ulp a normal float64 there: elsewhere meaningless)."""
-    # torch's error is linear in τ within a binade: over [lo, hi] it lies within (hi − lo)/ulp
-    # of its value a at lo. Where the bounds lie in two binades, its extremes are at the ends
-    # and at the edge between them, in both binades' ulps.
+    # torch's error is linear in τ within a binade: over [lo, hi] it moves by w = (hi − lo)/ulp
+    # from its value a at lo, one way: up where g is at or below lo, down where at or above hi
+    # (between them it is 0 at g, and a ± w holds it). Where the bounds lie in two binades, its
+    # extremes are at the ends and at the edge between them, in both binades' ulps. (Each
+    # computed within 2⁻⁵² of itself: the callers' margins.)
     bits, lowest = FORMATS[dtype][0], FORMATS[dtype][1]
     elo = (lo.view(np.int64) >> 52) & 0x7FF  # biased exponents: the binades, in a bit op
     ehi = (hi.view(np.int64) >> 52) & 0x7FF
     # 1/ulp at lo, a power of two (its exponent field built directly): exact products
     inverse = ((2046 + bits - np.maximum(elo, lowest + 1023)) << 52).view(np.float64)
     width = (hi - lo) * inverse
-    a = np.abs(g - lo) * inverse
+    off = g - lo
+    a = np.abs(off) * inverse
     most, least = a + width, a - width
+    np.copyto(least, a, where=off <= 0)  # (the spread w, not 2w: mish″'s and silu″'s zeros,
+    np.copyto(most, a, where=g >= hi)  # 10⁻⁵ ulps wide at 10⁻³, were the exact tier's)
     two = np.flatnonzero(elo != ehi)
     if two.size:
         l2, h2, g2, il = lo[two], hi[two], g[two], inverse[two]
@@ -1330,4 +1336,4 @@ def below(lo: np.ndarray, hi: np.ndarray, got: np.ndarray, dtype: str, limit: fl
         ok &= ((lo > 0) & (g > 0) & (g * 0.5 < lo)) | ((hi < 0) & (g < 0) & (g * 0.5 > hi))
         for end in (lo, hi):  # 1/ulp a normal float64 at both ends
             ok &= ((end.view(np.int64) >> 52) & 0x7FF) > FORMATS[dtype][0]
-        return ok & (_span(lo, hi, g, dtype)[1] < limit)
+        return ok & (_span(lo, hi, g, dtype)[1] * (1 + 2.0**-50) < limit)  # (its rounding)

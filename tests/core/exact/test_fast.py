@@ -703,6 +703,40 @@ def test_the_binade_test_leaves_out_every_error_within_half_an_ulp_of_a_limit():
                 assert got[i] == want, (int(g[i]), int(bits[i]), limits)
 
 
+def test_the_whole_test_decides_a_spread_up_to_precision_and_no_more():
+    """In one binade torch's error |g − τ|/ulp moves one way over the bounds, by their width
+    w in ulps (not 2w): _decided settles bounds whose w lies between PRECISION/2 and
+    PRECISION of the least error (the exact tier's before: mish″'s and silu″'s zeros), and
+    every bound it settles holds the promise, checked in exact rationals at both ends (the
+    extremes of a linear error), with g below, above and between the bounds."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(17)
+    n = 4000
+    ulp = 2.0**-23  # float32's ulp over [1, 2)
+    tau = rng.uniform(1.25, 1.75, n)
+    error = rng.uniform(0.3, 40.0, n) * rng.choice([-1.0, 1.0], n)  # torch's, in ulps
+    g = (tau + error * ulp).astype(np.float32).astype(np.float64)
+    least = np.abs(g - tau) / ulp
+    w = least * fast.PRECISION * rng.uniform(0.3, 1.2, n)  # spreads about the limit
+    lo = tau - w * ulp * rng.random(n)
+    hi = lo + w * ulp
+    inside = rng.random(n) < 0.05  # g between the bounds: their error reaches 0
+    lo[inside], hi[inside] = g[inside] - 1e-9, g[inside] + 1e-9
+    settled = fast._decided(lo, hi, g, "float32", (LIMIT,))
+    for i in np.flatnonzero(settled):
+        ends = [abs(Fraction(g[i]) - Fraction(v)) / Fraction(ulp) for v in (lo[i], hi[i])]
+        low = Fraction(0) if inside[i] else min(ends)
+        assert max(ends) - low <= Fraction(fast.PRECISION) * max(Fraction(1), low), i
+    ends = np.abs(g - lo) / ulp, np.abs(g - hi) / ulp
+    spread = np.abs(ends[0] - ends[1])
+    within = ~inside & (spread < 0.99 * fast.PRECISION * np.minimum(*ends))
+    wider = spread > fast.PRECISION / 2 * np.minimum(*ends)  # 2w: past the old test
+    assert (within & wider).sum() > 500 and settled[within & wider].all()
+    beyond = spread > 1.01 * fast.PRECISION * np.maximum(1.0, np.maximum(*ends))
+    assert beyond.sum() > 100 and not settled[~inside & beyond].any()
+
+
 def test_below_holds_at_every_number_between_the_bounds():
     """fast.below against brute force: where it says torch is under the limit, it is under
     the limit, of the truth's sign and not every digit lost at sampled numbers in between."""
