@@ -448,7 +448,9 @@ def split(x: mpf) -> tuple[float, float]:
 def text(x: mpf, digits: int) -> str:
     """The truth in decimal, up to ``digits`` significant digits, as many as the bounds
     determine; "> bound" past any float, "< bound" for a positive number below any float
-    (e^−huge: 0 is only its lower bound); "0" where the bounds hold 0 on both sides."""
+    (e^−huge: 0 is only its lower bound), "0 ± bound" for one of either sign (gelu′ at
+    −3·10³⁸, Φ(x) + x·φ(x): two such numbers of opposite signs, so the bounds hold 0 on both
+    sides, each end below any float); "0" where the bounds hold 0 on both sides otherwise."""
     if x.a == fnan:
         return "nan"
     if x.b == finf and x.a != finf and mpf_cmp(x.a, fzero) > 0:  # past any float
@@ -459,6 +461,14 @@ def text(x: mpf, digits: int) -> str:
         return "< " + mpmath.mp.nstr(mpmath.mpf(x.b), 3)
     if x.b == fzero and x.a != fzero and mpf_cmp(mpf_neg(x.a), TINY) < 0:
         return "> " + mpmath.mp.nstr(mpmath.mpf(x.a), 3)
+    low = mpf_neg(x.a)
+    if (  # of either sign, each end below any float
+        mpf_cmp(low, fzero) > 0
+        and mpf_cmp(x.b, fzero) > 0
+        and mpf_cmp(low, TINY) < 0
+        and mpf_cmp(x.b, TINY) < 0
+    ):
+        return "0 ± " + mpmath.mp.nstr(mpmath.mpf(low if mpf_cmp(low, x.b) > 0 else x.b), 3)
     width = relative_width(x)
     if width == math.inf:  # the bounds hold 0 (within half the smallest subnormal of it)
         return "0"

@@ -460,6 +460,57 @@ def test_exact_says_below_any_float_for_e_to_the_minus_huge():
         assert abs(mpmath.mpf(plain) / mpmath.log1p(mpmath.exp(-30)) - 1) < 1e-19
 
 
+@pytest.mark.parametrize(
+    ("name", "x", "dtype", "truths"),
+    [
+        (  # gelu′ = Φ + x·φ and gelu″ = φ·(2 − x²): two numbers below any float, or one
+            "gelu",
+            "-3e38",
+            "float32",
+            [
+                lambda x: mpmath.ncdf(x) + x * mpmath.npdf(x),
+                lambda x: mpmath.npdf(x) * (2 - x * x),
+            ],
+        ),
+        (  # silu′ = σ(1 + x(1 − σ)) and its derivative σ′(2 + x(1 − 2σ)): e^x(1 + x) in the tail
+            "silu",
+            "-1e300",
+            "float64",
+            [
+                lambda x: mpmath.exp(x) / (1 + mpmath.exp(x)) * (1 + x / (1 + mpmath.exp(x))),
+                lambda x: (
+                    mpmath.exp(x)
+                    / (1 + mpmath.exp(x)) ** 2
+                    * (2 + x * (1 - 2 * mpmath.exp(x) / (1 + mpmath.exp(x))))
+                ),
+            ],
+        ),
+    ],
+)
+def test_exact_says_0_within_a_bound_below_any_float_where_the_sign_is_unknown(
+    name, x, dtype, truths
+):
+    """Where the bounds of an e^−huge hold 0 on both sides, each end below any float (the
+    exact tier bounds e^−huge, of either sign, so Φ + x·φ straddles 0), --exact says
+    "0 ± bound", not "0": the true value (mpmath, independently, at its own precision)
+    is nonzero and within the bound, and the bound below any float."""
+    from actgrad.cli.app import app
+    from typer.testing import CliRunner
+
+    done = CliRunner().invoke(
+        app, [name, "--x", x, "--dtype", dtype, "--order", "2", "--exact", "--json"]
+    )
+    assert done.exit_code == 0, done.output
+    exact = json.loads(done.stdout)["exact"]
+    shown = [exact["grad"]["x"], exact["grad2"]["x"]]
+    with mpmath.workdps(40):
+        for text, truth_of in zip(shown, truths, strict=True):
+            assert text.startswith("0 ± "), text
+            bound = mpmath.mpf(text[4:])
+            true = truth_of(mpmath.mpf(float(np.float32(x) if dtype == "float32" else x)))
+            assert true != 0 and abs(true) < bound < mpmath.mpf(2) ** -1075, (text, true)
+
+
 def test_the_check_says_how_many_numbers_each_tier_decided():
     from actgrad.cli.app import app
     from typer.testing import CliRunner
