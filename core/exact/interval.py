@@ -58,6 +58,10 @@ from mpmath.libmp import (
 PREC = [96]  # the working precision in bits (workprec sets it)
 GUARD = 16  # a transcendental function is evaluated this many bits beyond the working precision
 HUGE = from_int(1 << 30)  # |x| beyond which exp(x) is past any float: it is bounded, not computed
+BEYOND = mpf_shift(fone, -(1 << 29))  # far under any float, and under what a cancellation
+# leaves at any working precision (2⁻³²⁷⁶⁸ of its terms) unless its terms are that small
+# themselves; over e^−huge's bound 2^(−2³⁰) times any float: bounds of either sign under
+# it are e^−huge's, "0 ± bound" (text)
 
 
 class Undecided(ArithmeticError):
@@ -450,7 +454,8 @@ def text(x: mpf, digits: int) -> str:
     determine; "> bound" past any float, "< bound" for a positive number below any float
     (e^−huge: 0 is only its lower bound), "0 ± bound" for one of either sign (gelu′ at
     −3·10³⁸, Φ(x) + x·φ(x): two such numbers of opposite signs, so the bounds hold 0 on both
-    sides, each end below any float); "0" where the bounds hold 0 on both sides otherwise."""
+    sides, each end under :data:`BEYOND`); "0" where the bounds hold 0 on both sides
+    otherwise (an exact 0, log σ(x) − log σ(x) at 120: ±7·10⁻⁴⁶³ at its precision)."""
     if x.a == fnan:
         return "nan"
     if x.b == finf and x.a != finf and mpf_cmp(x.a, fzero) > 0:  # past any float
@@ -462,11 +467,11 @@ def text(x: mpf, digits: int) -> str:
     if x.b == fzero and x.a != fzero and mpf_cmp(mpf_neg(x.a), TINY) < 0:
         return "> " + mpmath.mp.nstr(mpmath.mpf(x.a), 3)
     low = mpf_neg(x.a)
-    if (  # of either sign, each end below any float
+    if (  # of either sign, each end where only e^−huge's bound reaches
         mpf_cmp(low, fzero) > 0
         and mpf_cmp(x.b, fzero) > 0
-        and mpf_cmp(low, TINY) < 0
-        and mpf_cmp(x.b, TINY) < 0
+        and mpf_cmp(low, BEYOND) < 0
+        and mpf_cmp(x.b, BEYOND) < 0
     ):
         return "0 ± " + mpmath.mp.nstr(mpmath.mpf(low if mpf_cmp(low, x.b) > 0 else x.b), 3)
     width = relative_width(x)
