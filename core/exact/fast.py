@@ -1177,7 +1177,9 @@ def _binade_apart(
     |g − τ| < 2ᵉ ≤ |τ|). torch's float32 gelu, far off where its 1 + erf cancels (11 ulps
     at the median over [−3, −0.5], 547 at most), is decided here, not by the float64 tests."""
     apart = (g ^ bits).view(np.uint32) < (1 << 23)  # sign and exponent alike
-    size = np.abs(k) if limits else k  # (< 2²³ wherever apart holds; an int32 elsewhere)
+    if not limits:
+        return apart
+    size = np.abs(k)  # (< 2²³ wherever apart holds; an int32 elsewhere)
     for limit in limits:  # within ½ of it: the whole numbers in [limit − ½, limit + ½]
         low, high = max(math.ceil(limit - 0.5), 0), math.floor(limit + 0.5)
         if low < 1 << 23:  # (beyond: no |k| where apart holds)
