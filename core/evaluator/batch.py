@@ -34,7 +34,7 @@ from .engine import (
     result_of,
     scalar_code,
     scalar_code_differs,
-    scalar_code_notes,
+    scalar_code_text,
 )
 
 
@@ -168,11 +168,19 @@ def _scalar_code_rows(
     activation_notes orders them)."""
     scalar = scalar_code(spec, params, x, key.order)
     tail = spec.param_notes(params)
-    for i in np.flatnonzero(scalar_code_differs(got, scalar)).tolist():
+    apart = [scalar_code_differs([g], [s]) for g, s in zip(got, scalar, strict=True)]
+    rows = np.flatnonzero(np.logical_or.reduce(apart)).tolist()
+    if not rows:
+        return
+    points = x.detach().reshape(-1)[rows].tolist()
+    each = [
+        (np.asarray(a)[rows].tolist(), g[rows].tolist(), s[rows].tolist())
+        for a, g, s in zip(apart, got, scalar, strict=True)
+    ]
+    for j, i in enumerate(rows):
+        pairs = [(k, g[j], s[j]) for k, (a, g, s) in enumerate(each) if a[j]]
+        note = [scalar_code_text(spec.name, key.dtype, pairs, points[j], True)]
         base = notes_of.get(i, shared)
-        note = scalar_code_notes(
-            spec, params, key.dtype, key.order, x[i], [g[i] for g in got], [s[i] for s in scalar]
-        )
         ends = bool(tail) and base[len(base) - len(tail) :] == tail
         notes_of[i] = [*base[: len(base) - len(tail)], *note, *tail] if ends else [*base, *note]
 

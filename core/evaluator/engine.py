@@ -621,23 +621,38 @@ def scalar_code_notes(
     if not differs.any():
         return []
     i = int(np.flatnonzero(differs)[0])
-    names = [f"{spec.name}{PRIMES[k]}" for k in range(order + 1)]
     pairs = [
-        f"{name} {shortest(float(np.reshape(s, -1)[i]), dtype)} (vectorized: "
-        f"{shortest(float(np.reshape(g, -1)[i]), dtype)})"
-        for name, g, s in zip(names, got, scalar, strict=True)
+        (k, float(np.reshape(g, -1)[i]), float(np.reshape(s, -1)[i]))
+        for k, (g, s) in enumerate(zip(got, scalar, strict=True))
         if scalar_code_differs([g], [s])[i]
     ]
-    point = shortest(float(x.detach().reshape(-1)[i]), dtype)
-    where = "here" if x.ndim == 0 else f"at x = {point}"
-    more = int(differs.sum()) - 1
+    point = float(x.detach().reshape(-1)[i])
+    return [scalar_code_text(spec.name, dtype, pairs, point, x.ndim == 0, int(differs.sum()) - 1)]
+
+
+def scalar_code_text(
+    name: str,
+    dtype: str,
+    pairs: list[tuple[int, float, float]],
+    point: float,
+    alone: bool,
+    more: int = 0,
+) -> str:
+    """:func:`scalar_code_notes`' note: ``pairs`` (order, vectorized, scalar) of the quantities
+    that differ at ``point`` (``alone``: a 0-dim input, "here"), and ``more`` inputs besides."""
+    said = ", ".join(
+        f"{name}{PRIMES[k]} {shortest(s, dtype)} (vectorized: {shortest(g, dtype)})"
+        for k, g, s in pairs
+    )
+    shown = shortest(point, dtype)
+    where = "here" if alone else f"at x = {shown}"
     if more:
         where += f" (and at {counted(more, 'more input')})"
-    return [
-        f"torch's scalar code gives {', '.join(pairs)} {where}: a 0-dim tensor "
-        f"(torch.tensor({point})) and a tensor's last few elements take it; the numbers shown "
+    return (
+        f"torch's scalar code gives {said} {where}: a 0-dim tensor "
+        f"(torch.tensor({shown})) and a tensor's last few elements take it; the numbers shown "
         "are the vectorized kernel's, which every element of a larger tensor, and batch, gets"
-    ]
+    )
 
 
 def closed_form_derivative(spec: registry.FunctionSpec, x: np.ndarray, params: dict) -> np.ndarray:

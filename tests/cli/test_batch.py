@@ -304,8 +304,9 @@ MIX = [
 
 
 def test_rows_with_notes_are_byte_identical_to_one_offs_and_none_is_evaluated_again(monkeypatch):
-    """Kinks, tails in measured regions, nan, ±inf, an overflow on the cast, float16: each
-    row's answer is the one-off's, byte for byte, and no row of a group is evaluated again."""
+    """Kinks, tails in measured regions, nan, ±inf, an overflow on the cast, float16, torch's
+    scalar code giving other numbers: each row's answer is the one-off's, byte for byte, and
+    no row of a group is evaluated again."""
     from actgrad.cli import batch as batch_module
 
     alone = []
@@ -359,6 +360,8 @@ def test_rows_with_notes_are_byte_identical_to_one_offs_and_none_is_evaluated_ag
         assert body == expected, request
     fast = [i + 1 for i, r in enumerate(requests) if isinstance(r["x"], float)]
     assert not set(alone) & set(fast), "rows of coalesced groups were evaluated again"
+    # the rows whose note batch builds from the group's arrays were among those compared
+    assert b"torch's scalar code gives" in out.stdout_bytes
 
 
 def test_a_small_request_runs_on_one_thread_a_large_one_on_torchs():
