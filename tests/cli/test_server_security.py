@@ -446,13 +446,25 @@ def test_stop_with_a_request_in_flight_lets_new_clients_run_at_once(own_server):
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])
 def test_a_worker_stops_when_its_client_goes_away(server, sig):
-    client = Waiting(server)
-    worker = client.worker()
-    client.proc.send_signal(sig)
-    # the worker goes before its input ends: closing stdin first would race the relay of a
-    # signal (the client's handler must run) against the worker reading the end of its input
-    assert wait(lambda: not alive(worker), 30), "the worker outlived its client"
-    client.finish()
+    # a client that ignores SIGHUP (started under nohup, as a whole test run may be) keeps
+    # running and so does its worker, as in-process: this client starts with the default
+    ignored = sig != signal.SIGKILL and signal.getsignal(sig) == signal.SIG_IGN
+    if ignored:
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        client = Waiting(server)
+    finally:
+        if ignored:
+            signal.signal(sig, signal.SIG_IGN)
+    try:
+        worker = client.worker()
+        client.proc.send_signal(sig)
+        # the worker goes before its input ends: closing stdin first would race the relay of
+        # a signal (the client's handler must run) against the worker reading the end of its
+        # input
+        assert wait(lambda: not alive(worker), 30), "the worker outlived its client"
+    finally:
+        client.finish()
     assert client.proc.returncode == -sig  # as the command in-process would end
     assert run(["sigmoid", "--x", "0.5"], server.env)[:2] == (0, b"0.62245935\n")
 
