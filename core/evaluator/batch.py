@@ -174,7 +174,7 @@ def _scalar_code_rows(
         return
     points = x.detach().reshape(-1)[rows].tolist()
     each = [
-        (np.asarray(a)[rows].tolist(), g[rows].tolist(), s[rows].tolist())
+        (a[rows].tolist(), g[rows].tolist(), s[rows].tolist())
         for a, g, s in zip(apart, got, scalar, strict=True)
     ]
     for j, i in enumerate(rows):
